@@ -1,0 +1,53 @@
+# Two commands on a fresh machine: `make demo` (the main job) and `make test`.
+# Both create the virtual environment they need.
+PYTHON ?= python3.11
+VENV ?= .venv
+PY := $(VENV)/bin/python
+LEGACY_VENV ?= .venv-legacy
+LEGACY_PY := $(LEGACY_VENV)/bin/python
+# pytest -n is not used: the suite is sized for 2 cores run serially.
+PYTEST_ARGS ?=
+
+.PHONY: venv test test-legacy demo openfoam bench clean
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e ".[dev]"
+	touch $@
+
+venv: $(VENV)/.installed
+
+test: $(VENV)/.installed
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The legacy host (nvidia-modulus 0.9, `import modulus`) pins numpy<1.25, so it lives in a
+# venv of its own: CPU torch 2.13.0 from local disk, modulus without its heavy extras.
+$(LEGACY_VENV)/.installed: pyproject.toml
+	test -x $(LEGACY_PY) || $(PYTHON) -m venv $(LEGACY_VENV)
+	$(LEGACY_PY) -m pip install -q --upgrade pip
+	$(LEGACY_PY) -m pip install -q torch==2.13.0 "numpy<1.25" pytest jaxtyping
+	$(LEGACY_PY) -m pip install -q --no-deps nvidia-modulus==0.9.0
+	$(LEGACY_PY) -m pip install -q importlib-metadata requests termcolor treelib fsspec s3fs tqdm
+	$(LEGACY_PY) -m pip install -q --no-deps -e .
+	touch $@
+
+test-legacy: $(LEGACY_VENV)/.installed
+	$(LEGACY_PY) -m pytest -p no:cacheprovider tests/legacy $(PYTEST_ARGS)
+
+demo: $(VENV)/.installed
+	$(PY) -m modulus_lrsa.demo
+
+# OpenFOAM v1912 from Debian; only installed when simpleFoam is not already available.
+openfoam:
+	@if command -v simpleFoam >/dev/null 2>&1 || ls /usr/lib/openfoam/*/bin/simpleFoam >/dev/null 2>&1 || ls /usr/bin/simpleFoam >/dev/null 2>&1; then \
+		echo "OpenFOAM already installed"; \
+	else \
+		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y openfoam openfoam-examples; \
+	fi
+
+bench: $(VENV)/.installed
+	$(PY) benchmarks/throughput.py
+
+clean:
+	rm -rf $(VENV) $(LEGACY_VENV) outputs build *.egg-info
