@@ -1,0 +1,744 @@
+# SPDX-License-Identifier: Apache-2.0
+r"""Low-Rank Spatial Attention (LRSA) neural operator.
+
+Yang, Xin, Du, Liu, "Simple yet Effective: Low-Rank Spatial Attention for Neural
+Operators", arXiv 2604.03582 (ICML 2026).
+
+Every global mixing layer follows one low-rank template: compress the :math:`N` point
+features into :math:`M` latent tokens (learned latent queries attend over the points),
+mix globally among the latents (FFN, self-attention, FFN), and reconstruct at every point
+(each point queries the latents with its own, decoupled, weights). Cost is
+:math:`O(N M d + M^2 d)`, linear in :math:`N`, and every attention goes through
+:func:`torch.nn.functional.scaled_dot_product_attention`, so fused kernels apply.
+
+The model runs in either Modulus host: PhysicsNeMo (``import physicsnemo``, today's
+NVIDIA Modulus) or the legacy ``nvidia-modulus`` 0.9 (``import modulus``).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.utils.checkpoint import checkpoint
+from jaxtyping import Bool, Float
+
+try:
+    from physicsnemo.core.meta import ModelMetaData
+    from physicsnemo.core.module import Module
+except ImportError:  # legacy host: nvidia-modulus 0.9
+    from modulus.models.meta import ModelMetaData
+    from modulus.models.module import Module
+
+__all__ = ["LRSA", "LRSABlock", "MetaData"]
+
+ACTIVATIONS: dict[str, type[nn.Module]] = {
+    "gelu": nn.GELU,
+    "silu": nn.SiLU,
+    "relu": nn.ReLU,
+    "tanh": nn.Tanh,
+}
+
+
+class RMSNorm(nn.RMSNorm):
+    """RMS norm computed in float32 and cast back, like LayerNorm under autocast.
+
+    Keeps qk-norm statistics exact in bf16/fp16 and lets the fused kernel run
+    (mixed input/weight dtypes fall back to a slow path).
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.rms_norm(x.float(), self.normalized_shape, self.weight, self.eps).to(x.dtype)
+
+
+NORMS: dict[str, type[nn.Module]] = {"layer": nn.LayerNorm, "rms": RMSNorm}
+
+
+@dataclass
+class MetaData(ModelMetaData):
+    r"""What the LRSA model supports (each flag is exercised by the test suite)."""
+
+    jit: bool = False
+    # Static shapes and no host syncs in the traced path, but capture has not been
+    # verified on a GPU by this project's tests yet, so it is not claimed.
+    cuda_graphs: bool = False
+    amp: bool = True
+    amp_cpu: bool = True
+    amp_gpu: bool = True
+    torch_fx: bool = False
+    bf16: bool = True
+    onnx: bool = True
+    onnx_runtime: bool = True
+    var_dim: int = -1
+    func_torch: bool = False
+    auto_grad: bool = True
+
+
+def _is_tracing() -> bool:
+    """True while torch.compile traces or a CUDA graph is captured (no host syncs then)."""
+    if torch.compiler.is_compiling() or torch.jit.is_tracing():
+        return True
+    return torch.cuda.is_available() and torch.cuda.is_current_stream_capturing()
+
+
+def _split_heads(x: torch.Tensor, n_head: int) -> torch.Tensor:
+    """(B, L, h * d_h) -> (B, h, L, d_h)."""
+    batch, length, width = x.shape
+    return x.view(batch, length, n_head, width // n_head).transpose(1, 2)
+
+
+def _merge_heads(x: torch.Tensor) -> torch.Tensor:
+    """(B, h, L, d_h) -> (B, L, h * d_h)."""
+    batch, n_head, length, head_dim = x.shape
+    return x.transpose(1, 2).reshape(batch, length, n_head * head_dim)
+
+
+class MLP(nn.Module):
+    """Two-layer perceptron: Linear -> activation -> dropout -> Linear."""
+
+    def __init__(
+        self,
+        in_dim: int,
+        hidden_dim: int,
+        out_dim: int,
+        act: str = "gelu",
+        dropout: float = 0.0,
+    ) -> None:
+        super().__init__()
+        self.fc1 = nn.Linear(in_dim, hidden_dim)
+        self.act = ACTIVATIONS[act]()
+        self.drop = nn.Dropout(dropout)
+        self.fc2 = nn.Linear(hidden_dim, out_dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc2(self.drop(self.act(self.fc1(x))))
+
+
+class LatentSelfAttention(nn.Module):
+    """Multi-head self-attention among the M latent tokens, with per-head qk RMS norm."""
+
+    def __init__(self, dim: int, n_head: int, dropout: float = 0.0) -> None:
+        super().__init__()
+        self.n_head = n_head
+        self.dropout = dropout
+        self.to_qkv = nn.Linear(dim, 3 * dim)
+        self.q_norm = RMSNorm(dim // n_head)
+        self.k_norm = RMSNorm(dim // n_head)
+        self.proj = nn.Linear(dim, dim)
+
+    def forward(self, s: torch.Tensor) -> torch.Tensor:
+        q, k, v = (_split_heads(t, self.n_head) for t in self.to_qkv(s).chunk(3, dim=-1))
+        out = F.scaled_dot_product_attention(
+            self.q_norm(q),
+            self.k_norm(k),
+            v,
+            dropout_p=self.dropout if self.training else 0.0,
+        )
+        return self.proj(_merge_heads(out))
+
+
+class LatentCompression(nn.Module):
+    r"""Compress N point features into M latent tokens.
+
+    Learned latent queries :math:`P \in \mathbb{R}^{h \times M \times d_h}`, shared by all
+    samples, attend over the points; the softmax runs over the N points. An additive
+    ``bias`` of shape :math:`(B, 1, 1, N)` carries the padding mask (``-inf``) and the
+    log quadrature weights.
+    """
+
+    def __init__(self, dim: int, n_head: int, n_latents: int) -> None:
+        super().__init__()
+        self.n_head = n_head
+        self.latent_queries = nn.Parameter(torch.empty(n_head, n_latents, dim // n_head))
+        self.to_kv = nn.Linear(dim, 2 * dim)
+        self.q_norm = RMSNorm(dim // n_head)
+        self.k_norm = RMSNorm(dim // n_head)
+        self.proj = nn.Linear(dim, dim)
+
+    def _queries(self, batch: int) -> torch.Tensor:
+        q = self.q_norm(self.latent_queries)
+        return q.unsqueeze(0).expand(batch, -1, -1, -1)
+
+    def _keys_values(self, hn: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        k, v = (_split_heads(t, self.n_head) for t in self.to_kv(hn).chunk(2, dim=-1))
+        return self.k_norm(k), v
+
+    def forward(self, hn: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+        k, v = self._keys_values(hn)
+        q = self._queries(hn.shape[0])
+        if bias is not None:
+            bias = bias.to(q.dtype)
+        return self.proj(_merge_heads(F.scaled_dot_product_attention(q, k, v, attn_mask=bias)))
+
+    def partial_softmax(
+        self, hn: torch.Tensor, bias: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        r"""Softmax statistics of one chunk of points, for an exact online merge.
+
+        Returns the running maximum :math:`m` (B, h, M, 1), the sum of
+        :math:`\exp(s - m)` (B, h, M, 1) and the unnormalised weighted values (B, h, M, d_h).
+        """
+        k, v = self._keys_values(hn)
+        q = self._queries(hn.shape[0])
+        scores = (q @ k.transpose(-1, -2)) / math.sqrt(q.shape[-1])
+        if bias is not None:
+            scores = scores + bias
+        row_max = scores.amax(dim=-1, keepdim=True)
+        # A chunk holding only padded points has max -inf; 0 keeps exp() finite (all zeros).
+        row_max = torch.where(torch.isfinite(row_max), row_max, torch.zeros_like(row_max))
+        probs = torch.exp(scores - row_max)
+        return row_max, probs.sum(dim=-1, keepdim=True), probs @ v
+
+    def finish(self, weighted_values: torch.Tensor, normaliser: torch.Tensor) -> torch.Tensor:
+        """Project merged chunk statistics to latent tokens (B, M, d)."""
+        return self.proj(_merge_heads(weighted_values / normaliser))
+
+
+class PointReconstruction(nn.Module):
+    """Every point queries the latent tokens (its own weights, not tied to compression)."""
+
+    def __init__(self, dim: int, n_head: int) -> None:
+        super().__init__()
+        self.n_head = n_head
+        self.to_q = nn.Linear(dim, dim)
+        self.to_kv = nn.Linear(dim, 2 * dim)
+        self.q_norm = RMSNorm(dim // n_head)
+        self.k_norm = RMSNorm(dim // n_head)
+        self.proj = nn.Linear(dim, dim)
+
+    def latent_keys_values(self, sn: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        k, v = (_split_heads(t, self.n_head) for t in self.to_kv(sn).chunk(2, dim=-1))
+        return self.k_norm(k), v
+
+    def forward(self, hn: torch.Tensor, latent_kv: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        q = self.q_norm(_split_heads(self.to_q(hn), self.n_head))
+        k, v = latent_kv
+        return self.proj(_merge_heads(F.scaled_dot_product_attention(q, k, v)))
+
+
+class StructuredPointFFN(nn.Module):
+    """Point FFN on structured grids: dense 3x3 (3x3x3) convolution, LayerNorm, MLP."""
+
+    def __init__(
+        self, dim: int, hidden_dim: int, spatial_shape: tuple[int, ...], act: str, dropout: float
+    ) -> None:
+        super().__init__()
+        self.spatial_shape = tuple(spatial_shape)
+        conv = nn.Conv2d if len(self.spatial_shape) == 2 else nn.Conv3d
+        self.conv = conv(dim, dim, kernel_size=3, padding=1)
+        self.norm = nn.LayerNorm(dim)
+        self.mlp = MLP(dim, hidden_dim, dim, act, dropout)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        batch, n_points, dim = h.shape
+        grid = h.transpose(1, 2).reshape(batch, dim, *self.spatial_shape)
+        h = self.conv(grid).reshape(batch, dim, n_points).transpose(1, 2)
+        return self.mlp(self.norm(h))
+
+
+class LRSABlock(nn.Module):
+    r"""One LRSA block (pre-norm residuals throughout).
+
+    .. code-block:: text
+
+        Hn = Norm(H)
+        S  = Compress(Hn)                       softmax over the N points   (B, M, d)
+        S  = S + FFN_1(Norm(S));  S = S + SelfAttn(Norm(S));  S = S + FFN_2(Norm(S))
+        H  = H + Reconstruct(q=Hn, kv=Norm(S))  softmax over the M latents  (B, N, d)
+        H  = H + PointFFN(Norm(H))
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        n_head: int,
+        n_latents: int,
+        mlp_ratio: float = 2.0,
+        dropout: float = 0.0,
+        act: str = "gelu",
+        norm: str = "layer",
+        structured_shape: tuple[int, ...] | None = None,
+    ) -> None:
+        super().__init__()
+        hidden = int(dim * mlp_ratio)
+        norm_layer = NORMS[norm]
+        self.point_norm = norm_layer(dim)
+        self.compress = LatentCompression(dim, n_head, n_latents)
+        self.latent_ffn1_norm = norm_layer(dim)
+        self.latent_ffn1 = MLP(dim, hidden, dim, act, dropout)
+        self.latent_attn_norm = norm_layer(dim)
+        self.latent_attn = LatentSelfAttention(dim, n_head, dropout)
+        self.latent_ffn2_norm = norm_layer(dim)
+        self.latent_ffn2 = MLP(dim, hidden, dim, act, dropout)
+        self.latent_out_norm = norm_layer(dim)
+        self.reconstruct = PointReconstruction(dim, n_head)
+        self.ffn_norm = norm_layer(dim)
+        self.point_ffn = (
+            MLP(dim, hidden, dim, act, dropout)
+            if structured_shape is None
+            else StructuredPointFFN(dim, hidden, structured_shape, act, dropout)
+        )
+
+    def process_latents(self, s: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Latent FFN -> self-attention -> FFN; returns the reconstruction keys/values."""
+        s = s + self.latent_ffn1(self.latent_ffn1_norm(s))
+        s = s + self.latent_attn(self.latent_attn_norm(s))
+        s = s + self.latent_ffn2(self.latent_ffn2_norm(s))
+        return self.reconstruct.latent_keys_values(self.latent_out_norm(s))
+
+    def expand(
+        self, h: torch.Tensor, hn: torch.Tensor, latent_kv: tuple[torch.Tensor, torch.Tensor]
+    ) -> torch.Tensor:
+        """Reconstruct at the points and apply the point FFN (pointwise unless structured)."""
+        h = h + self.reconstruct(hn, latent_kv)
+        return h + self.point_ffn(self.ffn_norm(h))
+
+    def forward(self, h: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
+        hn = self.point_norm(h)
+        latent_kv = self.process_latents(self.compress(hn, bias))
+        return self.expand(h, hn, latent_kv)
+
+
+class FourierFeatures(nn.Module):
+    r"""Sinusoidal features of coordinates: :math:`[x, \sin(2^k \pi x), \cos(2^k \pi x)]`.
+
+    Frequencies :math:`2^k \pi` for :math:`k = 0 .. F-1` suit coordinates scaled to about
+    unit range (the datapipes normalise them).
+    """
+
+    def __init__(self, n_frequencies: int) -> None:
+        super().__init__()
+        self.register_buffer(
+            "frequencies", math.pi * 2.0 ** torch.arange(n_frequencies), persistent=False
+        )
+
+    def out_dim(self, in_dim: int) -> int:
+        return in_dim * (1 + 2 * self.frequencies.numel())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        angles = (x.unsqueeze(-1) * self.frequencies.to(x.dtype)).flatten(-2)
+        return torch.cat([x, torch.sin(angles), torch.cos(angles)], dim=-1)
+
+
+class TimeEmbedding(nn.Module):
+    """Sinusoidal embedding of a per-sample scalar time, followed by an MLP."""
+
+    def __init__(self, dim: int, max_period: float = 10000.0) -> None:
+        super().__init__()
+        half = dim // 2
+        self.register_buffer(
+            "frequencies",
+            torch.exp(-math.log(max_period) * torch.arange(half) / half),
+            persistent=False,
+        )
+        self.mlp = nn.Sequential(nn.Linear(2 * half, dim), nn.SiLU(), nn.Linear(dim, dim))
+
+    def forward(self, time: torch.Tensor) -> torch.Tensor:
+        angles = time.reshape(-1, 1).float() * self.frequencies
+        return self.mlp(torch.cat([torch.cos(angles), torch.sin(angles)], dim=-1))
+
+
+class LRSA(Module):
+    r"""Low-Rank Spatial Attention neural operator.
+
+    A drop-in for PhysicsNeMo's ``Transolver`` and ``FLARE``: the constructor uses their
+    names where the meaning is the same, and the forward takes the same
+    ``(fx, embedding, time)``, plus an optional padding ``mask`` and quadrature
+    ``weights``.
+
+    Parameters
+    ----------
+    functional_dim : int
+        Number of input field channels :math:`C_{in}` in ``fx`` (may be 0).
+    out_dim : int
+        Number of output channels :math:`C_{out}`.
+    embedding_dim : int | None, optional, default=None
+        Channels :math:`C_{emb}` of ``embedding`` (coordinates, then other per-point
+        geometry such as normals or signed distance). ``None`` or 0: no embedding.
+    n_layers : int, optional, default=8
+        Number of LRSA blocks :math:`L`; each compresses afresh.
+    n_hidden : int, optional, default=128
+        Width :math:`d`.
+    n_head : int, optional, default=8
+        Attention heads :math:`h`; must divide ``n_hidden``.
+    n_latents : int, optional, default=64
+        Latent tokens :math:`M` per block (the rank of the global mixing).
+    mlp_ratio : float, optional, default=2.0
+        Hidden width of every FFN relative to ``n_hidden``.
+    dropout : float, optional, default=0.0
+        Dropout in FFNs and latent self-attention.
+    act : str, optional, default="gelu"
+        Activation: ``"gelu"``, ``"silu"``, ``"relu"`` or ``"tanh"``.
+    norm : str, optional, default="layer"
+        Normalisation: ``"layer"`` (LayerNorm) or ``"rms"`` (RMSNorm).
+    structured_shape : tuple[int, ...] | None, optional, default=None
+        Grid shape ``(H, W)`` or ``(H, W, D)`` for structured data; the point FFN then
+        uses a dense 3x3 (3x3x3) convolution. ``None`` for meshes and point clouds.
+    time_input : bool, optional, default=False
+        Accept a per-sample scalar ``time`` that is embedded and added to the features.
+    n_frequencies : int, optional, default=8
+        Sinusoidal frequencies per embedding channel; 0 feeds the raw embedding.
+    activation_checkpointing : bool, optional, default=False
+        Recompute each block in the backward pass instead of storing its activations
+        (less memory on large meshes, about one more forward of compute).
+
+    Transolver compatibility
+    ------------------------
+    A PhysicsNeMo Transolver config instantiates LRSA when only ``_target_`` changes:
+
+    slice_num : int | None, optional, default=None
+        Transolver's name for the number of global tokens; used as ``n_latents`` when
+        that is not given (``n_latents`` defaults to 64 when neither is).
+    unified_pos, ref : optional
+        Transolver's grid position encoding; LRSA takes coordinates through
+        ``embedding``, so ``unified_pos`` must be False (``ref`` is then unused, as in
+        Transolver).
+    use_te : bool, optional, default=False
+        LRSA needs no Transformer Engine: its attention runs through
+        ``scaled_dot_product_attention`` kernels. True only warns.
+    plus : bool, optional, default=False
+        Transolver++ slicing has no LRSA counterpart; must be False.
+
+    Forward
+    -------
+    fx : torch.Tensor
+        Input fields, :math:`(B, N, C_{in})`, or :math:`(B, *S, C_{in})` on a structured
+        grid of shape :math:`S`.
+    embedding : torch.Tensor | None
+        Per-point geometry, :math:`(B, N, C_{emb})` or :math:`(B, *S, C_{emb})`.
+    time : torch.Tensor | None
+        :math:`(B,)`, when ``time_input=True``.
+    mask : torch.Tensor | None
+        :math:`(B, N)` bool, True on real points. Padded points are excluded from the
+        compression, so they cannot change real points' outputs; their own outputs are
+        meaningless. Meshes and point clouds only.
+    weights : torch.Tensor | None
+        :math:`(B, N)` positive quadrature weights (cell volumes or areas). They weight
+        the compression softmax so latents approximate integrals over the domain, robust
+        to local mesh refinement. Only their ratios matter.
+
+    Outputs
+    -------
+    torch.Tensor
+        :math:`(B, N, C_{out})`, or :math:`(B, *S, C_{out})` when ``fx`` came in grid form.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from modulus_lrsa.models import LRSA
+    >>> model = LRSA(functional_dim=2, out_dim=3, embedding_dim=2, n_layers=2, n_hidden=64,
+    ...              n_head=4, n_latents=16)
+    >>> model(torch.randn(2, 500, 2), embedding=torch.rand(2, 500, 2)).shape
+    torch.Size([2, 500, 3])
+    """
+
+    def __init__(
+        self,
+        functional_dim: int,
+        out_dim: int,
+        embedding_dim: int | None = None,
+        n_layers: int = 8,
+        n_hidden: int = 128,
+        n_head: int = 8,
+        n_latents: int | None = None,
+        mlp_ratio: float = 2.0,
+        dropout: float = 0.0,
+        act: str = "gelu",
+        norm: str = "layer",
+        structured_shape: tuple[int, ...] | list[int] | None = None,
+        time_input: bool = False,
+        n_frequencies: int = 8,
+        activation_checkpointing: bool = False,
+        slice_num: int | None = None,
+        unified_pos: bool = False,
+        ref: int = 8,
+        use_te: bool = False,
+        plus: bool = False,
+    ) -> None:
+        super().__init__(meta=MetaData())
+        embedding_dim = embedding_dim or 0
+        n_latents = self._resolve_transolver_args(n_latents, slice_num, unified_pos, use_te, plus)
+        self._check_config(
+            functional_dim, out_dim, embedding_dim, n_layers, n_hidden, n_head, n_latents,
+            mlp_ratio, dropout, act, norm, structured_shape, n_frequencies,
+        )
+        self.functional_dim = functional_dim
+        self.embedding_dim = embedding_dim
+        self.out_dim = out_dim
+        self.structured_shape = tuple(structured_shape) if structured_shape else None
+        self.time_input = time_input
+        self.activation_checkpointing = activation_checkpointing
+
+        self.fourier = FourierFeatures(n_frequencies)
+        lift_in = functional_dim + (self.fourier.out_dim(embedding_dim) if embedding_dim else 0)
+        self.lift = MLP(lift_in, 2 * n_hidden, n_hidden, act)
+        self.time_embed = TimeEmbedding(n_hidden) if time_input else None
+        self.blocks = nn.ModuleList(
+            LRSABlock(
+                n_hidden, n_head, n_latents, mlp_ratio, dropout, act, norm, self.structured_shape
+            )
+            for _ in range(n_layers)
+        )
+        self.out_norm = NORMS[norm](n_hidden)
+        self.head = MLP(n_hidden, n_hidden, out_dim, act)
+        self.reset_parameters()
+
+    @staticmethod
+    def _resolve_transolver_args(n_latents, slice_num, unified_pos, use_te, plus) -> int:
+        if n_latents is not None and slice_num is not None and n_latents != slice_num:
+            raise ValueError(
+                f"LRSA: n_latents ({n_latents}) and slice_num ({slice_num}) both set the "
+                "number of latent tokens; give one"
+            )
+        if unified_pos:
+            raise ValueError(
+                "LRSA: unified_pos=True is not supported; pass coordinates through "
+                "`embedding` (embedding_dim) instead"
+            )
+        if plus:
+            raise ValueError("LRSA: plus=True (Transolver++ slicing) has no LRSA counterpart")
+        if use_te:
+            warnings.warn(
+                "LRSA: use_te=True has no effect; attention runs through "
+                "torch scaled_dot_product_attention kernels",
+                stacklevel=3,
+            )
+        return next(m for m in (n_latents, slice_num, 64) if m is not None)
+
+    @staticmethod
+    def _check_config(
+        functional_dim, out_dim, embedding_dim, n_layers, n_hidden, n_head, n_latents,
+        mlp_ratio, dropout, act, norm, structured_shape, n_frequencies,
+    ) -> None:
+        def require(ok: bool, message: str) -> None:
+            if not ok:
+                raise ValueError(f"LRSA: {message}")
+
+        require(functional_dim >= 0, f"functional_dim must be >= 0, got {functional_dim}")
+        require(out_dim > 0, f"out_dim must be > 0, got {out_dim}")
+        require(embedding_dim >= 0, f"embedding_dim must be >= 0, got {embedding_dim}")
+        require(functional_dim + embedding_dim > 0,
+                "functional_dim + embedding_dim must be > 0: the model needs some input")
+        require(n_layers >= 1, f"n_layers must be >= 1, got {n_layers}")
+        require(n_head >= 1 and n_hidden % n_head == 0,
+                f"n_hidden ({n_hidden}) must be a multiple of n_head ({n_head})")
+        require(n_latents >= 1, f"n_latents must be >= 1, got {n_latents}")
+        require(mlp_ratio > 0, f"mlp_ratio must be > 0, got {mlp_ratio}")
+        require(0.0 <= dropout < 1.0, f"dropout must be in [0, 1), got {dropout}")
+        require(act in ACTIVATIONS, f"act must be one of {sorted(ACTIVATIONS)}, got {act!r}")
+        require(norm in NORMS, f"norm must be one of {sorted(NORMS)}, got {norm!r}")
+        require(n_frequencies >= 0, f"n_frequencies must be >= 0, got {n_frequencies}")
+        if structured_shape is not None:
+            require(len(structured_shape) in (2, 3) and all(int(s) > 0 for s in structured_shape),
+                    f"structured_shape must be 2 or 3 positive sizes, got {structured_shape}")
+
+    def reset_parameters(self) -> None:
+        """Truncated-normal (std 0.02) linear weights, zero biases, orthogonal latent queries."""
+        for module in self.modules():
+            if isinstance(module, nn.Linear):
+                nn.init.trunc_normal_(module.weight, std=0.02)
+                nn.init.zeros_(module.bias)
+            elif isinstance(module, LatentCompression):
+                for head_queries in module.latent_queries.data:
+                    nn.init.orthogonal_(head_queries)
+
+    # ------------------------------------------------------------------ inputs
+    def _validate(self, fx, embedding, time, mask, weights) -> None:
+        def fail(message: str) -> None:
+            raise ValueError(f"LRSA.forward: {message}")
+
+        if fx.shape[-1] != self.functional_dim:
+            fail(f"fx must have {self.functional_dim} channels in its last dim, "
+                 f"got shape {tuple(fx.shape)}")
+        if self.structured_shape is not None:
+            grid_form = tuple(fx.shape[1:-1]) == self.structured_shape
+            flat_form = fx.ndim == 3 and fx.shape[1] == math.prod(self.structured_shape)
+            if not (grid_form or flat_form):
+                fail(f"fx must be (B, *{self.structured_shape}, C) or (B, "
+                     f"{math.prod(self.structured_shape)}, C) for structured_shape="
+                     f"{self.structured_shape}, got {tuple(fx.shape)}")
+            if mask is not None:
+                fail("mask is not supported on structured grids (all grid points are real)")
+        elif fx.ndim != 3:
+            fail(f"fx must be (B, N, C) for meshes/point clouds, got {tuple(fx.shape)}")
+        n_points = math.prod(fx.shape[1:-1])
+        if self.embedding_dim:
+            if embedding is None:
+                fail(f"embedding is required: the model was built with "
+                     f"embedding_dim={self.embedding_dim}")
+            if (embedding.shape[0] != fx.shape[0] or embedding.shape[-1] != self.embedding_dim
+                    or math.prod(embedding.shape[1:-1]) != n_points):
+                fail(f"embedding must be (B, N, {self.embedding_dim}) matching fx "
+                     f"{tuple(fx.shape)}, got {tuple(embedding.shape)}")
+        elif embedding is not None:
+            fail("embedding was given but the model was built with embedding_dim=None")
+        if self.time_input and time is None:
+            fail("time is required: the model was built with time_input=True")
+        if time is not None:
+            if not self.time_input:
+                fail("time was given but the model was built with time_input=False")
+            if time.numel() != fx.shape[0]:
+                fail(f"time must be (B,) with B={fx.shape[0]}, got {tuple(time.shape)}")
+        batch_points = (fx.shape[0], n_points)
+        if mask is not None:
+            if mask.dtype != torch.bool or tuple(mask.shape) != batch_points:
+                fail(f"mask must be a bool tensor of shape {batch_points}, "
+                     f"got {mask.dtype} {tuple(mask.shape)}")
+            if not bool(mask.any(dim=1).all()):
+                fail("mask marks no real point in at least one sample")
+        if weights is not None:
+            if tuple(weights.shape) != batch_points:
+                fail(f"weights must have shape {batch_points}, got {tuple(weights.shape)}")
+            real = weights if mask is None else weights[mask]
+            if not bool(torch.isfinite(real).all() and (real > 0).all()):
+                fail("weights must be finite and > 0 on every real point")
+
+    def _compression_bias(
+        self, mask: torch.Tensor | None, weights: torch.Tensor | None
+    ) -> torch.Tensor | None:
+        """Additive (B, 1, 1, N) bias for the compression softmax: log weights, -inf pads."""
+        if mask is None and weights is None:
+            return None
+        if weights is None:
+            bias = torch.zeros(mask.shape, dtype=torch.float32, device=mask.device)
+        else:
+            weights = weights.float()
+            if mask is not None:
+                weights = torch.where(mask, weights, torch.ones_like(weights))
+            # Scale-free: dividing by the mean keeps log-weights near 0, which bf16 holds well.
+            real = mask if mask is not None else torch.ones_like(weights, dtype=torch.bool)
+            mean = (weights * real).sum(1, keepdim=True) / real.sum(1, keepdim=True)
+            bias = torch.log(weights / mean)
+        if mask is not None:
+            bias = bias.masked_fill(~mask, float("-inf"))
+        return bias[:, None, None, :]
+
+    def _lift(self, fx, embedding, time) -> torch.Tensor:
+        features = fx
+        if self.embedding_dim:
+            features = torch.cat([fx, self.fourier(embedding)], dim=-1)
+        h = self.lift(features)
+        if self.time_embed is not None:
+            h = h + self.time_embed(time).unsqueeze(1).to(h.dtype)
+        return h
+
+    def _flatten(self, fx, embedding):
+        flat_fx = fx.reshape(fx.shape[0], -1, fx.shape[-1])
+        if embedding is not None:
+            embedding = embedding.reshape(embedding.shape[0], -1, embedding.shape[-1])
+        return flat_fx, embedding
+
+    # ----------------------------------------------------------------- forward
+    def forward(
+        self,
+        fx: Float[torch.Tensor, "B *spatial C_in"],
+        embedding: Float[torch.Tensor, "B *spatial C_emb"] | None = None,
+        time: Float[torch.Tensor, " B"] | None = None,
+        *,
+        mask: Bool[torch.Tensor, "B N"] | None = None,
+        weights: Float[torch.Tensor, "B N"] | None = None,
+    ) -> Float[torch.Tensor, "B *spatial C_out"]:
+        r"""Predict output fields at every input point.
+
+        Parameters
+        ----------
+        fx : torch.Tensor
+            :math:`(B, N, C_{in})` or :math:`(B, *S, C_{in})`.
+        embedding : torch.Tensor | None
+            :math:`(B, N, C_{emb})` or :math:`(B, *S, C_{emb})`.
+        time : torch.Tensor | None
+            :math:`(B,)`.
+        mask : torch.Tensor | None
+            :math:`(B, N)` bool, True on real points.
+        weights : torch.Tensor | None
+            :math:`(B, N)` positive quadrature weights.
+
+        Returns
+        -------
+        torch.Tensor
+            :math:`(B, N, C_{out})` or :math:`(B, *S, C_{out})`, the layout of ``fx``.
+        """
+        if not _is_tracing():
+            self._validate(fx, embedding, time, mask, weights)
+        out_shape = (*fx.shape[:-1], self.out_dim)
+        flat_fx, embedding = self._flatten(fx, embedding)
+        bias = self._compression_bias(mask, weights)
+        h = self._lift(flat_fx, embedding, time)
+        for block in self.blocks:
+            if self.activation_checkpointing and self.training and torch.is_grad_enabled():
+                h = checkpoint(block, h, bias, use_reentrant=False)
+            else:
+                h = block(h, bias)
+        return self.head(self.out_norm(h)).reshape(out_shape)
+
+    @torch.no_grad()
+    def forward_chunked(
+        self,
+        fx: Float[torch.Tensor, "B N C_in"],
+        embedding: Float[torch.Tensor, "B N C_emb"] | None = None,
+        time: Float[torch.Tensor, " B"] | None = None,
+        *,
+        mask: Bool[torch.Tensor, "B N"] | None = None,
+        weights: Float[torch.Tensor, "B N"] | None = None,
+        chunk_size: int = 65536,
+    ) -> Float[torch.Tensor, "B N C_out"]:
+        r"""Exact inference over huge meshes, ``chunk_size`` points at a time.
+
+        Each block's compression softmax is accumulated over chunks with an online
+        (running-max) merge, the latents are processed once, and reconstruction plus
+        point FFN run chunk by chunk. The result equals :meth:`forward` to float
+        tolerance; besides the (B, N, d) features, peak memory is bounded by the chunk.
+
+        Parameters
+        ----------
+        fx, embedding, time, mask, weights
+            As in :meth:`forward` (meshes and point clouds only).
+        chunk_size : int, optional, default=65536
+            Points per chunk.
+
+        Returns
+        -------
+        torch.Tensor
+            :math:`(B, N, C_{out})`.
+        """
+        if self.structured_shape is not None:
+            raise ValueError(
+                "LRSA.forward_chunked: structured grids use a convolutional point FFN that "
+                "needs neighbours across chunks; call forward() instead"
+            )
+        if chunk_size < 1:
+            raise ValueError(f"LRSA.forward_chunked: chunk_size must be >= 1, got {chunk_size}")
+        self._validate(fx, embedding, time, mask, weights)
+        bias = self._compression_bias(mask, weights)
+        chunks = [slice(start, start + chunk_size) for start in range(0, fx.shape[1], chunk_size)]
+
+        def points(t: torch.Tensor | None, part: slice) -> torch.Tensor | None:
+            return None if t is None else t[:, part]
+
+        def bias_of(part: slice) -> torch.Tensor | None:
+            return None if bias is None else bias[..., part]
+
+        h = torch.cat([self._lift(fx[:, c], points(embedding, c), time) for c in chunks], dim=1)
+        for block in self.blocks:
+            running_max = normaliser = weighted = None
+            for c in chunks:
+                chunk_max, chunk_sum, chunk_weighted = block.compress.partial_softmax(
+                    block.point_norm(h[:, c]), bias_of(c)
+                )
+                if running_max is None:
+                    running_max, normaliser, weighted = chunk_max, chunk_sum, chunk_weighted
+                    continue
+                new_max = torch.maximum(running_max, chunk_max)
+                old_scale = torch.exp(running_max - new_max)
+                new_scale = torch.exp(chunk_max - new_max)
+                normaliser = normaliser * old_scale + chunk_sum * new_scale
+                weighted = weighted * old_scale + chunk_weighted * new_scale
+                running_max = new_max
+            latent_kv = block.process_latents(block.compress.finish(weighted, normaliser))
+            for c in chunks:
+                h[:, c] = block.expand(h[:, c], block.point_norm(h[:, c]), latent_kv)
+        return torch.cat([self.head(self.out_norm(h[:, c])) for c in chunks], dim=1)

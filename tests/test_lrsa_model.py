@@ -1,0 +1,319 @@
+"""LRSA model: constructor, shapes, invariances, checkpoints, precision, compile, ONNX."""
+
+from pathlib import Path
+
+import pytest
+import torch
+from omegaconf import OmegaConf
+
+from modulus_lrsa.models import LRSA
+
+REFERENCE = Path(__file__).parent / "data" / "lrsa_reference.pt"
+CONF = Path(__file__).parents[1] / "conf" / "model"
+
+
+def _inputs(batch=2, n_points=300, functional_dim=2, embedding_dim=2):
+    return torch.randn(batch, n_points, functional_dim), torch.rand(batch, n_points, embedding_dim)
+
+
+# --------------------------------------------------------------------- constructor
+def test_constructor_defaults_match_paper_sizes():
+    model = LRSA(functional_dim=1, out_dim=1, embedding_dim=2)
+    assert len(model.blocks) == 8
+    assert model.blocks[0].compress.latent_queries.shape == (8, 64, 16)
+    assert model.meta.bf16 and model.meta.onnx and model.meta.amp
+
+
+def test_latent_queries_are_orthogonal_per_head(make_lrsa):
+    queries = make_lrsa(n_hidden=64, n_head=4, n_latents=8).blocks[0].compress.latent_queries
+    for head in queries:  # (M, d_h) with M <= d_h: orthonormal rows
+        torch.testing.assert_close(head @ head.T, torch.eye(8), atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (dict(n_hidden=30, n_head=4), "multiple of n_head"),
+        (dict(act="swishy"), "act must be one of"),
+        (dict(norm="batch"), "norm must be one of"),
+        (dict(n_latents=0), "n_latents must be >= 1"),
+        (dict(structured_shape=(4,)), "structured_shape"),
+        (dict(n_latents=8, slice_num=16), "give one"),
+        (dict(unified_pos=True), "unified_pos"),
+        (dict(plus=True), "plus=True"),
+        (dict(functional_dim=0, embedding_dim=None), "needs some input"),
+    ],
+)
+def test_constructor_rejects_bad_config(make_lrsa, overrides, message):
+    with pytest.raises(ValueError, match=message):
+        make_lrsa(**overrides)
+
+
+def test_transolver_slice_num_sets_latents(make_lrsa):
+    model = make_lrsa(n_latents=None, slice_num=12)
+    assert model.blocks[0].compress.latent_queries.shape[1] == 12
+
+
+# --------------------------------------------------------------------------- shapes
+@pytest.mark.parametrize("embedding_dim", [2, 3])
+def test_forward_shape_irregular(make_lrsa, embedding_dim):
+    model = make_lrsa(embedding_dim=embedding_dim)
+    fx, emb = _inputs(embedding_dim=embedding_dim)
+    assert model(fx, emb).shape == (2, 300, 3)
+
+
+@pytest.mark.parametrize("shape", [(12, 10), (6, 5, 4)])
+def test_forward_shape_structured(make_lrsa, shape):
+    model = make_lrsa(structured_shape=shape, embedding_dim=len(shape))
+    fx = torch.randn(2, *shape, 2)
+    emb = torch.rand(2, *shape, len(shape))
+    out = model(fx, emb)
+    assert out.shape == (2, *shape, 3)
+    # The flattened (B, N, C) layout gives the same numbers in flat form.
+    flat = model(fx.reshape(2, -1, 2), emb.reshape(2, -1, len(shape)))
+    torch.testing.assert_close(flat, out.reshape(2, -1, 3))
+    assert isinstance(model.blocks[0].point_ffn.conv, torch.nn.Conv2d if len(shape) == 2 else torch.nn.Conv3d)
+
+
+def test_time_input_changes_output(make_lrsa):
+    model = make_lrsa(time_input=True)
+    fx, emb = _inputs()
+    early = model(fx, emb, torch.tensor([0.0, 0.0]))
+    late = model(fx, emb, torch.tensor([5.0, 5.0]))
+    assert early.shape == (2, 300, 3)
+    assert not torch.allclose(early, late)
+
+
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda m, fx, e: m(fx), "embedding is required"),
+        (lambda m, fx, e: m(fx[..., :1], e), "fx must have 2 channels"),
+        (lambda m, fx, e: m(fx, e[:, :10]), "embedding must be"),
+        (lambda m, fx, e: m(fx, e, mask=torch.ones(2, 300)), "mask must be a bool"),
+        (lambda m, fx, e: m(fx, e, mask=torch.zeros(2, 300, dtype=torch.bool)), "no real point"),
+        (lambda m, fx, e: m(fx, e, weights=-torch.ones(2, 300)), "weights must be finite and > 0"),
+        (lambda m, fx, e: m(fx, e, torch.zeros(2)), "time was given"),
+    ],
+)
+def test_forward_rejects_bad_input(make_lrsa, call, message):
+    fx, emb = _inputs()
+    with pytest.raises(ValueError, match=message):
+        call(make_lrsa(), fx, emb)
+
+
+# ---------------------------------------------------------------------- invariances
+def test_permutation_equivariance(make_lrsa):
+    model = make_lrsa()
+    fx, emb = _inputs()
+    weights = torch.rand(2, 300) + 0.5
+    perm = torch.randperm(300)
+    out = model(fx, emb, weights=weights)
+    out_perm = model(fx[:, perm], emb[:, perm], weights=weights[:, perm])
+    torch.testing.assert_close(out_perm, out[:, perm], atol=1e-5, rtol=1e-5)
+
+
+def test_padding_never_changes_real_points(make_lrsa):
+    model = make_lrsa()
+    sizes = [173, 300]
+    samples = [_inputs(batch=1, n_points=n) for n in sizes]
+    weights = [torch.rand(1, n) + 0.1 for n in sizes]
+    # Garbage in the padding: large values that would dominate if they leaked.
+    fx = 1e3 * torch.randn(2, 300, 2)
+    emb = 1e3 * torch.randn(2, 300, 2)
+    w = 1e6 * torch.ones(2, 300)
+    mask = torch.zeros(2, 300, dtype=torch.bool)
+    for i, ((f, e), wi) in enumerate(zip(samples, weights)):
+        n = f.shape[1]
+        fx[i, :n], emb[i, :n], w[i, :n], mask[i, :n] = f[0], e[0], wi[0], True
+    batched = model(fx, emb, mask=mask, weights=w)
+    for i, ((f, e), wi) in enumerate(zip(samples, weights)):
+        alone = model(f, e, weights=wi)
+        torch.testing.assert_close(batched[i, : f.shape[1]], alone[0], atol=1e-5, rtol=1e-5)
+
+
+def test_quadrature_weights_duplicate_point_with_half_weight(make_lrsa):
+    model = make_lrsa()
+    fx, emb = _inputs(batch=1)
+    weights = torch.rand(1, 300) + 0.5
+    j = 17
+    fx_dup = torch.cat([fx, fx[:, j : j + 1]], dim=1)
+    emb_dup = torch.cat([emb, emb[:, j : j + 1]], dim=1)
+    w_dup = torch.cat([weights, weights[:, j : j + 1] / 2], dim=1)
+    w_dup[:, j] /= 2
+    out = model(fx, emb, weights=weights)
+    out_dup = model(fx_dup, emb_dup, weights=w_dup)
+    torch.testing.assert_close(out_dup[:, :300], out, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(out_dup[:, 300], out[:, j], atol=1e-5, rtol=1e-5)
+    # Without weights the duplicate does shift the latents: the weights are what fix it.
+    assert not torch.allclose(model(fx_dup, emb_dup)[:, :300], model(fx, emb), atol=1e-5)
+
+
+def _grid_sample(n_nodes):
+    axis = torch.linspace(0, 1, n_nodes)
+    x, y = torch.meshgrid(axis, axis, indexing="ij")
+    coords = torch.stack([x, y], dim=-1).reshape(1, -1, 2)
+    field = torch.sin(2 * torch.pi * x) * torch.cos(torch.pi * y) + x * y
+    fx = torch.stack([field, field**2], dim=-1).reshape(1, -1, 2)
+    # Trapezoid-rule cell weights: the compression softmax becomes a quadrature.
+    edge = torch.ones(n_nodes)
+    edge[0] = edge[-1] = 0.5
+    weights = (edge[:, None] * edge[None, :]).reshape(1, -1)
+    return fx, coords, weights
+
+
+def test_resolution_independence_converges_under_refinement(make_lrsa):
+    """Same weights, any N; outputs at shared points converge as the mesh is refined.
+
+    Few Fourier frequencies, so the compression integrand is resolved on these grids.
+    """
+    model = make_lrsa(n_frequencies=2)
+    with torch.no_grad():  # sharper attention than the 0.02 init, so the test has teeth
+        for p in model.parameters():
+            if p.ndim == 2:
+                p.normal_(0, 0.3)
+    outputs = {}
+    for n in (9, 17, 33, 65):
+        fx, coords, weights = _grid_sample(n)
+        out = model(fx, coords, weights=weights).reshape(n, n, 3)
+        step = (n - 1) // 8
+        outputs[n] = out[::step, ::step]  # the 9x9 nodes common to all grids
+    diffs = [(outputs[b] - outputs[a]).abs().max().item() for a, b in [(9, 17), (17, 33), (33, 65)]]
+    assert diffs[1] < 0.5 * diffs[0] and diffs[2] < 0.5 * diffs[1], diffs
+    assert diffs[2] < 1e-2 * outputs[65].abs().max().item()
+
+
+# ------------------------------------------------------------------ chunked inference
+@pytest.mark.parametrize("chunk_size", [1000, 97, 1])
+def test_chunked_forward_equals_forward(make_lrsa, chunk_size):
+    model = make_lrsa().eval()
+    fx, emb = _inputs(n_points=300 if chunk_size > 1 else 40)
+    n = fx.shape[1]
+    mask = torch.ones(2, n, dtype=torch.bool)
+    mask[1, n // 2 :] = False
+    weights = torch.rand(2, n) + 0.1
+    with torch.no_grad():
+        expected = model(fx, emb, mask=mask, weights=weights)
+    got = model.forward_chunked(fx, emb, mask=mask, weights=weights, chunk_size=chunk_size)
+    torch.testing.assert_close(got[mask], expected[mask], atol=1e-5, rtol=1e-5)
+
+
+def test_chunked_forward_rejects_structured(make_lrsa):
+    model = make_lrsa(structured_shape=(8, 8))
+    with pytest.raises(ValueError, match="structured grids"):
+        model.forward_chunked(torch.randn(1, 64, 2), torch.rand(1, 64, 2))
+
+
+# ----------------------------------------------------------- checkpoints and registry
+def test_mdlus_round_trip_and_registry(make_lrsa, tmp_path):
+    import physicsnemo
+    from physicsnemo.core import ModelRegistry
+
+    model = make_lrsa(n_latents=None, slice_num=6, time_input=True)
+    path = tmp_path / "lrsa.mdlus"
+    model.save(str(path))
+    fx, emb = _inputs()
+    time = torch.tensor([0.1, 0.7])
+
+    loaded = physicsnemo.Module.from_checkpoint(str(path))
+    assert type(loaded) is LRSA
+    torch.testing.assert_close(loaded(fx, emb, time), model(fx, emb, time))
+
+    cls = ModelRegistry().factory("LRSA")
+    assert cls is LRSA
+    assert "LRSA" in ModelRegistry().list_models()
+    rebuilt = cls.from_checkpoint(str(path))
+    torch.testing.assert_close(rebuilt(fx, emb, time), model(fx, emb, time))
+
+
+def test_hydra_transolver_config_needs_only_target_change():
+    from hydra.utils import instantiate
+
+    cfg = OmegaConf.load(CONF / "transolver.yaml")
+    cfg.merge_with(dict(functional_dim=2, out_dim=3, embedding_dim=2, n_layers=2, n_hidden=32,
+                        n_head=4, slice_num=8))
+    fx, emb = _inputs()
+    transolver = instantiate(cfg, _convert_="partial")
+    cfg._target_ = "modulus_lrsa.models.LRSA"
+    lrsa = instantiate(cfg, _convert_="partial")
+    assert isinstance(lrsa, LRSA)
+    assert lrsa.blocks[0].compress.latent_queries.shape[1] == 8
+    assert lrsa(fx, emb).shape == transolver(fx, emb).shape == (2, 300, 3)
+
+    own = OmegaConf.load(CONF / "lrsa.yaml")
+    own.merge_with(dict(functional_dim=2, out_dim=3, embedding_dim=2, n_layers=1))
+    assert instantiate(own, _convert_="partial")(fx, emb).shape == (2, 300, 3)
+
+
+# ------------------------------------------------------------------------- precision
+@pytest.mark.parametrize("dtype, tolerance", [(torch.bfloat16, 0.05), (torch.float16, 0.01)])
+def test_autocast_forward_backward(make_lrsa, dtype, tolerance):
+    model = make_lrsa()
+    fx, emb = _inputs()
+    mask = torch.ones(2, 300, dtype=torch.bool)
+    mask[0, 200:] = False
+    weights = torch.rand(2, 300) + 0.1
+    reference = model(fx, emb, mask=mask, weights=weights)
+    with torch.autocast("cpu", dtype=dtype):
+        out = model(fx, emb, mask=mask, weights=weights)
+    assert out.dtype == dtype
+    out.float()[mask].square().mean().backward()
+    assert torch.isfinite(out.float()[mask]).all()
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+    error = (out.float() - reference)[mask].norm() / reference[mask].norm()
+    assert error < tolerance, error
+
+
+# ------------------------------------------------------------------ compile and ONNX
+def test_torch_compile_fullgraph_matches_eager(make_lrsa):
+    model = make_lrsa().eval()
+    fx, emb = _inputs()
+    mask = torch.ones(2, 300, dtype=torch.bool)
+    mask[1, 250:] = False
+    compiled = torch.compile(model, fullgraph=True)
+    with torch.no_grad():
+        torch.testing.assert_close(compiled(fx, emb, mask=mask), model(fx, emb, mask=mask),
+                                   atol=1e-5, rtol=1e-5)
+
+
+def test_onnx_export_dynamic_points_runs_in_onnxruntime(make_lrsa, tmp_path):
+    ort = pytest.importorskip("onnxruntime")
+    model = make_lrsa().eval()
+    fx, emb = _inputs(batch=1, n_points=100)
+    n_points = torch.export.Dim("n_points", min=2, max=1 << 22)
+    path = tmp_path / "lrsa.onnx"
+    torch.onnx.export(model, (fx, emb), str(path), dynamo=True, input_names=["fx", "embedding"],
+                      output_names=["out"], dynamic_shapes=({1: n_points}, {1: n_points}))
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    for n in (57, 1000):
+        fx, emb = _inputs(batch=1, n_points=n)
+        (out,) = session.run(None, {"fx": fx.numpy(), "embedding": emb.numpy()})
+        with torch.no_grad():
+            torch.testing.assert_close(torch.from_numpy(out), model(fx, emb), atol=1e-5, rtol=1e-4)
+
+
+# ------------------------------------------------------------- regression and learning
+def test_forward_matches_stored_reference():
+    reference = torch.load(REFERENCE, weights_only=True)
+    model = LRSA(**reference["args"])
+    model.load_state_dict(reference["state_dict"])
+    model.eval()
+    with torch.no_grad():
+        out = model(reference["fx"], reference["embedding"], mask=reference["mask"],
+                    weights=reference["weights"])
+    torch.testing.assert_close(out, reference["out"], atol=1e-5, rtol=1e-5)
+
+
+def test_overfits_one_sample(make_lrsa):
+    model = make_lrsa(out_dim=1)
+    fx, emb = _inputs(batch=1, n_points=256)
+    target = torch.sin(3 * emb[..., :1]) * torch.cos(2 * emb[..., 1:]) + fx[..., :1] ** 2
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(150):
+        optimizer.zero_grad()
+        loss = (model(fx, emb) - target).square().mean()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert losses[-1] < losses[0] / 10, (losses[0], losses[-1])
