@@ -546,6 +546,12 @@ def _run_shards(partial_dir: Path, shards: list[_Shard], params: Mapping[str, in
         try:
             for future in concurrent.futures.as_completed(futures):
                 report(futures[future], future.result())
+        except concurrent.futures.process.BrokenProcessPool as exc:
+            raise RuntimeError(
+                "a Darcy worker process died before finishing its shard: it was killed (e.g. out of "
+                "memory), or the calling script lacks an `if __name__ == \"__main__\":` guard, which "
+                "'spawn' workers need. Finished shards are kept; rerun to resume, or use jobs=1."
+            ) from exc
         except BaseException:
             for future in futures:
                 future.cancel()
@@ -605,7 +611,9 @@ def generate_darcy(
     seed : int
         Dataset seed (>= 0). Equal seeds and parameters give identical arrays.
     jobs : int
-        Worker processes; the output does not depend on it.
+        Worker processes; the output does not depend on it. Workers are started with
+        ``spawn``, so a script calling this with ``jobs > 1`` must keep its top-level code
+        under ``if __name__ == "__main__":``.
     shard_size : int
         Samples per shard: the amount of work an interruption can lose.
     overwrite : bool
