@@ -212,6 +212,25 @@ def test_resume_after_interruption_reuses_finished_shards(reference, tmp_path, m
     _assert_same_data(_arrays(tmp_path), expected)
 
 
+def test_interruption_while_assembling_resumes_without_solving(reference, tmp_path, monkeypatch):
+    _, expected = reference
+
+    def interrupted(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(darcy, "_assemble_split", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        darcy.generate_darcy(tmp_path, **SMALL)
+    monkeypatch.undo()
+
+    def must_not_run(*args):
+        raise AssertionError("all shards were finished; none should be generated again")
+
+    monkeypatch.setattr(darcy, "_generate_shard", must_not_run)
+    darcy.generate_darcy(tmp_path, **SMALL, jobs=2)
+    _assert_same_data(_arrays(tmp_path), expected)
+
+
 def test_shards_of_other_settings_are_discarded(reference, tmp_path, monkeypatch):
     _, expected = reference
     real_generate_shard = darcy._generate_shard

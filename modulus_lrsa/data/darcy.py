@@ -519,6 +519,8 @@ def _prepare_partial(partial_dir: Path, params: Mapping[str, int], shard_size: i
 
 
 def _run_shards(partial_dir: Path, shards: list[_Shard], params: Mapping[str, int], jobs: int) -> None:
+    if not shards:
+        return
     total_samples = sum(shard.stop - shard.start for shard in shards)
     done_samples = 0
     started = time.perf_counter()
