@@ -1,0 +1,228 @@
+"""Random points on a body surface and in the fluid volume around it.
+
+Used to build query point sets where no CFD mesh exists (inference on a new geometry,
+extra geometry tokens). Every function takes an integer ``seed`` and gives the same
+points for the same seed on any device.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import warp as wp
+
+from modulus_lrsa.geometry.kernels import sample_faces_kernel
+from modulus_lrsa.geometry.sdf import signed_distance, warp_stream_for
+from modulus_lrsa.geometry.surface import BodySurface
+
+
+@dataclass(frozen=True)
+class SurfaceSample:
+    """Points drawn uniformly by area (3D) or length (2D) on a surface.
+
+    Attributes
+    ----------
+    points : torch.Tensor
+        float32, shape (K, D).
+    normals : torch.Tensor
+        float32, shape (K, D): unit outward normal of the face each point lies on.
+    face_index : torch.Tensor
+        int64, shape (K,).
+    """
+
+    points: torch.Tensor
+    normals: torch.Tensor
+    face_index: torch.Tensor
+
+
+@dataclass(frozen=True)
+class VolumeSample:
+    """Points in the fluid around a body, with their distance features.
+
+    Attributes
+    ----------
+    points : torch.Tensor
+        float32, shape (K, D), inside the box and outside the body.
+    distance : torch.Tensor
+        float32, shape (K,), > 0.
+    direction : torch.Tensor
+        float32, shape (K, D): unit gradient of the signed distance.
+    """
+
+    points: torch.Tensor
+    distance: torch.Tensor
+    direction: torch.Tensor
+
+
+def _warp_seed(seed: int, round_index: int) -> int:
+    # Warp's RNG takes a 32-bit seed; mix the round in so rounds differ.
+    return int(np.random.SeedSequence([seed, round_index]).generate_state(1)[0] & 0x7FFFFFFF)
+
+
+def sample_surface(
+    surface: BodySurface,
+    num_points: int,
+    seed: int,
+    device: str | torch.device = "cpu",
+) -> SurfaceSample:
+    """Draw independent points uniformly over the surface (Warp kernel).
+
+    Parameters
+    ----------
+    surface : BodySurface
+        Triangles (3D) or segments (2D).
+    num_points : int
+        K >= 0.
+    seed : int
+        Random seed.
+    device : str or torch.device
+        ``"cpu"`` or a CUDA device.
+
+    Returns
+    -------
+    SurfaceSample
+    """
+    if num_points < 0:
+        raise ValueError(f"num_points must be >= 0, got {num_points}")
+    device = torch.device(device)
+    measures = surface.face_measures()
+    if not (measures > 0).any():
+        raise ValueError("the surface has zero total area/length; nothing to sample")
+    vertices = np.zeros((surface.vertices.shape[0], 3))
+    vertices[:, : surface.dim] = surface.vertices
+    cumulative = torch.as_tensor(np.cumsum(measures), dtype=torch.float64, device=device)
+    vertices_t = torch.as_tensor(vertices, dtype=torch.float64, device=device)
+    faces_t = torch.as_tensor(surface.faces, dtype=torch.int32, device=device).contiguous()
+    points = torch.empty((num_points, 3), dtype=torch.float64, device=device)
+    face_index = torch.empty(num_points, dtype=torch.int32, device=device)
+    if num_points:
+        wp.launch(
+            sample_faces_kernel,
+            dim=num_points,
+            inputs=[
+                _warp_seed(seed, 0),
+                wp.from_torch(cumulative, dtype=wp.float64),
+                wp.from_torch(vertices_t, dtype=wp.vec3d),
+                wp.from_torch(faces_t, dtype=wp.int32),
+            ],
+            outputs=[wp.from_torch(points, dtype=wp.vec3d), wp.from_torch(face_index, dtype=wp.int32)],
+            device=wp.device_from_torch(device),
+            stream=warp_stream_for(device),
+        )
+    face_index = face_index.to(torch.int64)
+    normals = torch.as_tensor(surface.face_normals(), dtype=torch.float32, device=device)[face_index]
+    return SurfaceSample(
+        points=points[:, : surface.dim].to(torch.float32), normals=normals, face_index=face_index
+    )
+
+
+def sample_volume(
+    surface: BodySurface,
+    num_points: int,
+    box_min: Sequence[float],
+    box_max: Sequence[float],
+    seed: int,
+    near_wall_fraction: float = 0.0,
+    near_wall_thickness: float | None = None,
+    device: str | torch.device = "cpu",
+    max_rounds: int = 50,
+) -> VolumeSample:
+    """Draw points in a box, outside the body, optionally denser near the wall.
+
+    A fraction ``1 - near_wall_fraction`` is uniform in the box; the rest starts from
+    uniform surface points and moves out along the face normal by an exponentially
+    distributed distance with mean ``near_wall_thickness``, so the density decays away
+    from the wall like a boundary-layer mesh. Candidates inside the body (signed
+    distance <= 0) or outside the box are rejected and redrawn.
+
+    Parameters
+    ----------
+    surface : BodySurface
+        The body.
+    num_points : int
+        K >= 0 points to return.
+    box_min, box_max : sequence of float
+        Box corners, D values each.
+    seed : int
+        Random seed.
+    near_wall_fraction : float
+        In [0, 1].
+    near_wall_thickness : float, optional
+        Mean wall distance of near-wall points; default 5% of the body's largest extent.
+    device : str or torch.device
+        Where the Warp queries run.
+    max_rounds : int
+        Give up after this many rejection rounds (the box is then mostly inside the body).
+
+    Returns
+    -------
+    VolumeSample
+        Exactly ``num_points`` points.
+    """
+    dim = surface.dim
+    lower = torch.as_tensor(box_min, dtype=torch.float64)
+    upper = torch.as_tensor(box_max, dtype=torch.float64)
+    if lower.shape != (dim,) or upper.shape != (dim,) or not bool((upper > lower).all()):
+        raise ValueError(
+            f"box_min and box_max must each hold {dim} values with box_max > box_min, "
+            f"got {list(box_min)} and {list(box_max)}"
+        )
+    if not 0.0 <= near_wall_fraction <= 1.0:
+        raise ValueError(f"near_wall_fraction must be in [0, 1], got {near_wall_fraction}")
+    if num_points < 0:
+        raise ValueError(f"num_points must be >= 0, got {num_points}")
+    body_lower, body_upper = surface.bounds()
+    if near_wall_thickness is None:
+        near_wall_thickness = 0.05 * float(np.max(body_upper - body_lower))
+    if near_wall_thickness <= 0:
+        raise ValueError(f"near_wall_thickness must be > 0, got {near_wall_thickness}")
+    device = torch.device(device)
+    generator = torch.Generator().manual_seed(seed)
+    wanted_near = int(round(near_wall_fraction * num_points))
+    wanted = {"uniform": num_points - wanted_near, "near_wall": wanted_near}
+    accepted: dict[str, list[torch.Tensor]] = {"uniform": [], "near_wall": []}
+    have = {"uniform": 0, "near_wall": 0}
+
+    for round_index in range(max_rounds):
+        missing = {kind: wanted[kind] - have[kind] for kind in wanted}
+        if all(value <= 0 for value in missing.values()):
+            break
+        for kind, count in missing.items():
+            if count <= 0:
+                continue
+            # Oversample: rejection typically drops a modest fraction.
+            draw = max(64, 2 * count)
+            if kind == "uniform":
+                candidates = lower + (upper - lower) * torch.rand((draw, dim), generator=generator, dtype=torch.float64)
+            else:
+                base = sample_surface(surface, draw, seed=_warp_seed(seed, round_index + 1), device="cpu")
+                offsets = torch.empty(draw, dtype=torch.float64).exponential_(generator=generator)
+                candidates = base.points.to(torch.float64) + base.normals.to(torch.float64) * (
+                    near_wall_thickness * offsets
+                ).unsqueeze(1)
+                candidates = candidates[((candidates >= lower) & (candidates <= upper)).all(dim=1)]
+            if candidates.shape[0] == 0:
+                continue
+            outside = signed_distance(surface, candidates, device=device).distance.cpu() > 0
+            kept = candidates[outside][:count]
+            accepted[kind].append(kept)
+            have[kind] += kept.shape[0]
+    else:
+        if any(have[kind] < wanted[kind] for kind in wanted):
+            raise RuntimeError(
+                f"sample_volume: only {sum(have.values())} of {num_points} points found outside the "
+                f"body after {max_rounds} rounds; is the box {list(box_min)}..{list(box_max)} "
+                "mostly inside the body?"
+            )
+    points = torch.cat(
+        [torch.zeros((0, dim), dtype=torch.float64)] + accepted["uniform"] + accepted["near_wall"]
+    )
+    features = signed_distance(surface, points, device=device)
+    return VolumeSample(
+        points=points.to(device=device, dtype=torch.float32),
+        distance=features.distance,
+        direction=features.direction,
+    )

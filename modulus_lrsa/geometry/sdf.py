@@ -1,0 +1,167 @@
+"""Signed distance and nearest-surface direction from query points to a body surface.
+
+3D surfaces use PhysicsNeMo's Warp ``signed_distance_field`` (BVH closest point) with the
+winding-number sign, which stays sensible on surfaces that are not closed: the sign
+flips where the generalised winding number crosses 1/2, i.e. across the surface and
+smoothly across its holes. 2D contours use this package's Warp kernel
+(:mod:`modulus_lrsa.geometry.kernels`), the same construction in the plane.
+
+Convention: the distance is negative inside the body, positive in the fluid.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import warp as wp
+
+from modulus_lrsa.geometry.kernels import segment_signed_distance_kernel
+from modulus_lrsa.geometry.surface import BodySurface
+
+
+@dataclass(frozen=True)
+class SignedDistance:
+    """Distance features of query points.
+
+    Attributes
+    ----------
+    distance : torch.Tensor
+        float32, shape (N,): signed distance, negative inside the body.
+    closest_points : torch.Tensor
+        float32, shape (N, D): nearest point on the surface.
+    direction : torch.Tensor
+        float32, shape (N, D): unit gradient of the signed distance, i.e. pointing away
+        from the body on both sides of the wall; for points on the wall, the outward
+        normal of the nearest face.
+    face_index : torch.Tensor
+        int64, shape (N,): nearest triangle (3D) or segment (2D).
+    """
+
+    distance: torch.Tensor
+    closest_points: torch.Tensor
+    direction: torch.Tensor
+    face_index: torch.Tensor
+
+
+def as_points_tensor(points: np.ndarray | torch.Tensor, dim: int, device: str | torch.device | None) -> torch.Tensor:
+    """Query points as a float64 (N, dim) tensor on ``device`` (default: where they are)."""
+    tensor = torch.as_tensor(points)
+    if device is not None:
+        tensor = tensor.to(device)
+    if tensor.ndim != 2 or tensor.shape[1] != dim:
+        raise ValueError(f"points must have shape (N, {dim}) for a {dim}D surface, got {tuple(tensor.shape)}")
+    return tensor.to(torch.float64).contiguous()
+
+
+def _direction(
+    queries: torch.Tensor,
+    closest: torch.Tensor,
+    distance: torch.Tensor,
+    face_index: torch.Tensor,
+    face_normals: torch.Tensor,
+    length_scale: float,
+) -> torch.Tensor:
+    offset = queries - closest
+    length = offset.norm(dim=1, keepdim=True)
+    sign = torch.where(distance < 0, -1.0, 1.0).to(offset.dtype).unsqueeze(1)
+    gradient = sign * offset / length.clamp_min(torch.finfo(offset.dtype).tiny)
+    # On the wall the offset has no direction; the face normal is the limit from outside.
+    on_wall = length <= 1e-9 * length_scale
+    return torch.where(on_wall, face_normals[face_index.clamp_min(0)], gradient)
+
+
+def signed_distance(
+    surface: BodySurface,
+    points: np.ndarray | torch.Tensor,
+    device: str | torch.device | None = None,
+) -> SignedDistance:
+    """Signed distance, nearest point and direction from each query point to the surface.
+
+    Parameters
+    ----------
+    surface : BodySurface
+        Oriented body surface (triangles in 3D, segments in 2D).
+    points : np.ndarray or torch.Tensor
+        Query points, shape (N, D) with D = ``surface.dim``.
+    device : str or torch.device, optional
+        Where to compute (``"cpu"``, ``"cuda:0"``); default: the device of ``points``.
+
+    Returns
+    -------
+    SignedDistance
+        Tensors on ``device``.
+    """
+    queries = as_points_tensor(points, surface.dim, device)
+    target = queries.device
+    face_normals = torch.as_tensor(surface.face_normals(), dtype=torch.float64, device=target)
+    lower, upper = surface.bounds()
+    length_scale = float(np.linalg.norm(upper - lower)) or 1.0
+    if queries.shape[0] == 0:
+        empty = torch.zeros((0, surface.dim), dtype=torch.float32, device=target)
+        return SignedDistance(
+            torch.zeros(0, device=target), empty, empty.clone(), torch.zeros(0, dtype=torch.int64, device=target)
+        )
+
+    if surface.dim == 3:
+        # Imported on first 3D use: loading physicsnemo.nn.functional takes seconds, and
+        # 2D cases (and their preprocessing workers) never need it.
+        from physicsnemo.nn.functional import signed_distance_field
+
+        vertices = torch.as_tensor(surface.vertices, dtype=torch.float32, device=target)
+        faces = torch.as_tensor(surface.faces, dtype=torch.int32, device=target)
+        distance, closest, face_index = signed_distance_field(
+            vertices, faces, queries.to(torch.float32), max_dist=1e30, use_sign_winding_number=True
+        )
+        distance, closest = distance.to(torch.float64), closest.to(torch.float64)
+        if torch.isnan(distance).any():
+            raise RuntimeError("signed distance query found no surface triangle for some points")
+    else:
+        distance, closest, face_index = _segment_signed_distance(surface, queries)
+
+    direction = _direction(queries, closest, distance, face_index, face_normals, length_scale)
+    return SignedDistance(
+        distance=distance.to(torch.float32),
+        closest_points=closest.to(torch.float32),
+        direction=direction.to(torch.float32),
+        face_index=face_index.to(torch.int64),
+    )
+
+
+def _segment_signed_distance(
+    surface: BodySurface, queries: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    device = queries.device
+    vertices = torch.as_tensor(surface.vertices, dtype=torch.float64, device=device).contiguous()
+    segments = torch.as_tensor(surface.faces, dtype=torch.int32, device=device).contiguous()
+    count = queries.shape[0]
+    distance = torch.empty(count, dtype=torch.float64, device=device)
+    closest = torch.empty((count, 2), dtype=torch.float64, device=device)
+    face_index = torch.empty(count, dtype=torch.int32, device=device)
+    winding = torch.empty(count, dtype=torch.float64, device=device)
+    wp.launch(
+        segment_signed_distance_kernel,
+        dim=count,
+        inputs=[
+            wp.from_torch(queries, dtype=wp.vec2d),
+            wp.from_torch(vertices, dtype=wp.vec2d),
+            wp.from_torch(segments, dtype=wp.int32),
+        ],
+        outputs=[
+            wp.from_torch(distance, dtype=wp.float64),
+            wp.from_torch(closest, dtype=wp.vec2d),
+            wp.from_torch(face_index, dtype=wp.int32),
+            wp.from_torch(winding, dtype=wp.float64),
+        ],
+        device=wp.device_from_torch(device),
+        stream=warp_stream_for(device),
+    )
+    return distance, closest, face_index.to(torch.int64)
+
+
+def warp_stream_for(device: torch.device) -> wp.Stream | None:
+    """Torch's current CUDA stream as a Warp stream (so launches order with torch ops); None on CPU."""
+    if device.type != "cuda":
+        return None
+    return wp.stream_from_torch(torch.cuda.current_stream(device))

@@ -1,0 +1,213 @@
+"""Warp geometry: signed distance, orientation, surface and volume sampling (CPU Warp)."""
+
+import numpy as np
+import pytest
+import scipy.stats
+import torch
+import vtk
+
+from modulus_lrsa.geometry import (
+    BodySurface,
+    detect_planar_axis,
+    sample_surface,
+    sample_volume,
+    signed_distance,
+    surface_cell_normals,
+    surface_from_vtk,
+)
+
+RADIUS = 1.0
+
+
+def sphere_polydata(theta=48, phi=24, radius=RADIUS):
+    source = vtk.vtkSphereSource()
+    source.SetRadius(radius)
+    source.SetThetaResolution(theta)
+    source.SetPhiResolution(phi)
+    source.Update()
+    return source.GetOutput()
+
+
+def circle_contour(segments=200, radius=RADIUS, gap_segments=0, clockwise=False):
+    angles = np.linspace(0.0, 2 * np.pi, segments, endpoint=False)
+    if clockwise:
+        angles = angles[::-1]
+    vertices = radius * np.stack([np.cos(angles), np.sin(angles)], axis=1)
+    faces = np.stack([np.arange(segments), (np.arange(segments) + 1) % segments], axis=1)
+    faces = faces[: segments - gap_segments]
+    return vertices, faces
+
+
+def ribbon_polydata(vertices2d, faces, thickness=0.1):
+    """Wall patch of a one-cell-thick mesh: one quad per contour segment, spanning z."""
+    points = vtk.vtkPoints()
+    for x, y in vertices2d:
+        points.InsertNextPoint(x, y, 0.0)
+    for x, y in vertices2d:
+        points.InsertNextPoint(x, y, thickness)
+    count = len(vertices2d)
+    quads = vtk.vtkCellArray()
+    for a, b in faces:
+        # OpenFOAM's order: normal out of the fluid, i.e. into the body.
+        quads.InsertNextCell(4, [int(a), int(a) + count, int(b) + count, int(b)])
+    polydata = vtk.vtkPolyData()
+    polydata.SetPoints(points)
+    polydata.SetPolys(quads)
+    return polydata
+
+
+@pytest.fixture(scope="module")
+def sphere():
+    return surface_from_vtk(sphere_polydata(), None, "sphere")
+
+
+def test_sphere_signed_distance_matches_analytic(sphere):
+    rng = np.random.default_rng(0)
+    points = rng.uniform(-2.0, 2.0, size=(3000, 3))
+    exact = np.linalg.norm(points, axis=1) - RADIUS
+    result = signed_distance(sphere, points)
+    # The polygonal sphere sits inside the true one by at most the chord sagitta.
+    sagitta = RADIUS * (1 - np.cos(np.pi / 24))
+    assert np.abs(result.distance.numpy() - exact).max() <= sagitta + 1e-5
+    clear = np.abs(exact) > sagitta
+    assert np.all(np.sign(result.distance.numpy()[clear]) == np.sign(exact[clear]))
+    radial = points / np.linalg.norm(points, axis=1, keepdims=True)
+    far = np.abs(exact) > 0.2
+    cosine = np.einsum("ij,ij->i", result.direction.numpy()[far], radial[far])
+    assert cosine.min() > 0.99, "direction must point away from the body, inside and outside"
+    on_surface = np.linalg.norm(result.closest_points.numpy(), axis=1)
+    assert np.all((on_surface <= RADIUS + 1e-5) & (on_surface >= RADIUS - sagitta - 1e-5))
+
+
+def test_orientation_is_outward_whatever_the_file_order():
+    reversed_faces = vtk.vtkReverseSense()
+    reversed_faces.SetInputData(sphere_polydata(16, 8))
+    reversed_faces.Update()
+    flipped = surface_from_vtk(reversed_faces.GetOutput(), None, "inward sphere")
+    assert flipped.orientation_sign == -1
+    assert flipped.enclosed_measure() > 0
+    normals = flipped.face_normals()
+    assert np.all(np.einsum("ij,ij->i", normals, flipped.face_centroids()) > 0)
+    result = signed_distance(flipped, np.array([[0.0, 0.0, 0.0], [0.0, 0.0, 3.0]]))
+    assert result.distance[0] < 0 < result.distance[1]
+
+
+def test_open_sphere_sign_follows_winding_number():
+    closed = surface_from_vtk(sphere_polydata(), None, "sphere")
+    centroids = closed.face_centroids()
+    keep = centroids[:, 2] < 0.8  # cut a cap off the top: a hole of radius 0.6
+    open_surface = BodySurface(closed.vertices, closed.faces[keep])
+    probes = np.array(
+        [
+            [0.0, 0.0, 0.0],  # centre: winding number close to 1
+            [0.0, 0.0, -0.5],  # inside, far from the hole
+            [0.0, 0.0, 2.0],  # outside, above the hole
+            [1.5, 0.0, 0.0],  # outside, beside the body
+            [0.0, 0.0, -2.0],  # outside, below
+        ]
+    )
+    distance = signed_distance(open_surface, probes).distance.numpy()
+    assert distance[0] < 0 and distance[1] < 0
+    assert np.all(distance[2:] > 0)
+
+
+def test_circle_contour_signed_distance_2d():
+    vertices, faces = circle_contour(segments=256)
+    surface = BodySurface(vertices, faces, planar_axis=2)
+    points = np.random.default_rng(1).uniform(-2.0, 2.0, size=(2000, 2))
+    exact = np.linalg.norm(points, axis=1) - RADIUS
+    result = signed_distance(surface, points)
+    sagitta = RADIUS * (1 - np.cos(np.pi / 256))
+    assert np.abs(result.distance.numpy() - exact).max() <= sagitta + 1e-6
+    clear = np.abs(exact) > sagitta
+    assert np.all(np.sign(result.distance.numpy()[clear]) == np.sign(exact[clear]))
+    radial = points / np.linalg.norm(points, axis=1, keepdims=True)
+    assert np.einsum("ij,ij->i", result.direction.numpy(), radial).min() > 0.999
+
+
+def test_wall_ribbon_of_one_cell_thick_mesh_becomes_2d_contour():
+    vertices, faces = circle_contour(segments=64)
+    ribbon = ribbon_polydata(vertices, faces)
+    points3d = np.array([ribbon.GetPoint(i) for i in range(ribbon.GetNumberOfPoints())])
+    axis = detect_planar_axis(points3d)
+    assert axis == 2
+    surface = surface_from_vtk(ribbon, axis, "ribbon")
+    assert surface.dim == 2 and surface.faces.shape == (64, 2)
+    # OpenFOAM orders wall faces into the body: the orientation must be flipped.
+    assert surface.orientation_sign == -1
+    assert surface.enclosed_measure() == pytest.approx(0.5 * 64 * np.sin(2 * np.pi / 64), rel=1e-6)
+    normals = surface_cell_normals(ribbon, surface, "ribbon")
+    centres = surface.face_centroids()
+    assert np.all(np.einsum("ij,ij->i", normals, centres) > 0), "wall normals must point into the fluid"
+    inside_outside = signed_distance(surface, np.array([[0.0, 0.0], [0.0, 3.0]])).distance
+    assert inside_outside[0] < 0 < inside_outside[1]
+
+
+def test_detect_planar_axis_rejects_3d_meshes():
+    grid = np.stack(np.meshgrid(*(np.linspace(0, 1, 3),) * 3, indexing="ij"), axis=-1).reshape(-1, 3)
+    assert detect_planar_axis(grid) is None
+    slab = grid.copy()
+    slab[:, 1] = np.where(slab[:, 1] > 0.5, 0.01, 0.0)
+    assert detect_planar_axis(slab) == 1
+
+
+def test_open_contour_sign_is_sensible_2d():
+    vertices, faces = circle_contour(segments=120, gap_segments=10)  # 30 degree gap
+    surface = BodySurface(vertices, faces, planar_axis=2)
+    probes = np.array([[0.0, 0.0], [-0.5, 0.0], [3.0, 0.0], [0.0, -3.0], [2.0, 0.0]])
+    distance = signed_distance(surface, probes).distance.numpy()
+    assert distance[0] < 0 and distance[1] < 0
+    assert np.all(distance[2:] > 0)
+
+
+def _chi_square_pvalue(face_index, measures, num_points):
+    counts = np.bincount(face_index, minlength=measures.size)
+    expected = num_points * measures / measures.sum()
+    return scipy.stats.chisquare(counts, expected).pvalue
+
+
+def test_surface_samples_are_area_uniform_3d():
+    # A coarse UV sphere has triangles of very different areas (small at the poles).
+    surface = surface_from_vtk(sphere_polydata(12, 8), None, "sphere")
+    measures = surface.face_measures()
+    assert measures.max() / measures.min() > 2
+    num_points = 60_000
+    sample = sample_surface(surface, num_points, seed=3)
+    assert _chi_square_pvalue(sample.face_index.numpy(), measures, num_points) > 1e-3
+    # Points lie on their triangles' planes, and normals point outward.
+    corners = surface.vertices[surface.faces[sample.face_index.numpy()]]
+    plane_normal = np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0])
+    offset = np.einsum("ij,ij->i", sample.points.numpy() - corners[:, 0], plane_normal)
+    assert np.abs(offset).max() < 1e-5
+    assert np.all(np.einsum("ij,ij->i", sample.normals.numpy(), sample.points.numpy()) > 0)
+    again = sample_surface(surface, num_points, seed=3)
+    assert torch.equal(again.points, sample.points), "same seed, same points"
+
+
+def test_surface_samples_are_length_uniform_2d():
+    rng = np.random.default_rng(5)
+    angles = np.sort(rng.uniform(0, 2 * np.pi, 40))
+    vertices = np.stack([np.cos(angles), np.sin(angles)], axis=1)
+    faces = np.stack([np.arange(40), (np.arange(40) + 1) % 40], axis=1)
+    surface = BodySurface(vertices, faces, planar_axis=2)
+    num_points = 40_000
+    sample = sample_surface(surface, num_points, seed=11)
+    assert _chi_square_pvalue(sample.face_index.numpy(), surface.face_measures(), num_points) > 1e-3
+
+
+def test_volume_samples_stay_in_box_outside_body_and_crowd_the_wall(sphere):
+    box_min, box_max = [-2.0, -2.0, -2.0], [2.0, 2.0, 2.0]
+    uniform = sample_volume(sphere, 2000, box_min, box_max, seed=1)
+    near = sample_volume(sphere, 2000, box_min, box_max, seed=1, near_wall_fraction=1.0, near_wall_thickness=0.05)
+    for sample in (uniform, near):
+        points = sample.points.numpy()
+        assert points.shape == (2000, 3)
+        assert np.all((points >= -2.0) & (points <= 2.0))
+        assert np.all(sample.distance.numpy() > 0)
+        assert np.all(np.linalg.norm(points, axis=1) > RADIUS * (1 - np.cos(np.pi / 24)) - 1e-6)
+    assert np.median(near.distance.numpy()) < 0.1 < np.median(uniform.distance.numpy())
+
+
+def test_volume_sampler_reports_a_box_inside_the_body(sphere):
+    with pytest.raises(RuntimeError, match="outside the body"):
+        sample_volume(sphere, 100, [-0.1] * 3, [0.1] * 3, seed=0, max_rounds=3)
