@@ -1,0 +1,595 @@
+"""One-time conversion of a folder of CFD cases into compact per-case arrays.
+
+:func:`build_cache` reads every case once (in a process pool), computes its geometry
+features with Warp, and writes ``<cache_dir>/cases/<case>.npz`` plus
+``<cache_dir>/index.json``: settings, channel layout, per-case point counts and
+per-case moments, skipped cases with reasons, and normalisation statistics of the
+training split. All writes are atomic.
+
+Re-running with the same settings and unchanged input files (size and modification
+time) reuses every cached case; a case whose files changed is rebuilt; different
+settings (a different settings hash) rebuild all. Statistics are always re-merged from
+the stored per-case moments, so changing the split costs no re-read.
+
+Per-case arrays (float32 unless noted; D = 2 or 3; absent parts have 0 rows):
+
+============================  =============  ===============================================
+``volume_positions``          (Nv, D)        cell centres or mesh points
+``volume_targets``            (Nv, Cv)       ``config.volume_fields``, physical units
+``volume_weights``            (Nv,)          cell volumes (lumped for point data)
+``volume_distance``           (Nv,)          signed distance to the body (0 if no geometry)
+``volume_direction``          (Nv, D)        unit gradient of the signed distance
+``surface_positions``         (Ns, D)        wall face centres or wall points
+``surface_targets``           (Ns, Cs)       ``config.surface_fields``
+``surface_weights``           (Ns,)          face areas (lengths x thickness in 2D)
+``surface_normals``           (Ns, D)        unit normals out of the body
+``conditions``                (G,) float64   ``config.conditions``
+============================  =============  ===============================================
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import hashlib
+import json
+import logging
+import multiprocessing
+import os
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from modulus_lrsa.datapipes._atomic import atomic_save_npz, atomic_write_json
+from modulus_lrsa.datapipes.cases import CaseEntry, CaseSource, FileRef, MeshCacheConfig, list_cases, resolve_case
+from modulus_lrsa.datapipes.errors import MeshDataError
+from modulus_lrsa.datapipes.normalization import Normalizer, RunningMoments
+from modulus_lrsa.datapipes.readers import extract_point_set, point_coordinates, read_vtk
+
+logger = logging.getLogger(__name__)
+
+CACHE_FORMAT_VERSION = 1
+INDEX_NAME = "index.json"
+CASES_FOLDER = "cases"
+AXIS_NAMES = ("x", "y", "z")
+ON_ERROR_CHOICES = ("raise", "skip")
+
+
+def settings_hash(config: MeshCacheConfig) -> str:
+    """SHA-256 of the cache format version and every setting that changes cached content."""
+    payload = {"format_version": CACHE_FORMAT_VERSION, "config": config.to_dict()}
+    # Splitting and manifest filtering do not change a case's arrays.
+    for key in ("test_fraction", "split_seed", "accepted_statuses", "case_pattern"):
+        payload["config"].pop(key)
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+def case_fingerprint(source: CaseSource, settings: str) -> str:
+    """Hash of the settings, the case's input files (path, size, mtime) and its conditions."""
+    digest = hashlib.sha256(settings.encode())
+    for path in source.input_files():
+        stat = path.stat() if path.exists() else None
+        digest.update(f"{path}|{stat.st_size if stat else -1}|{stat.st_mtime_ns if stat else -1}".encode())
+    digest.update(json.dumps(source.conditions, sort_keys=True).encode())
+    for ref in (source.volume, source.surface, source.geometry):
+        digest.update(f"{ref.block if ref else None}".encode())
+    return digest.hexdigest()
+
+
+def case_file_name(case_id: str) -> str:
+    """A file-system-safe, collision-free file name for a case id."""
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "__", case_id).strip("_") or "case"
+    return f"{safe[:80]}-{hashlib.sha1(case_id.encode()).hexdigest()[:8]}.npz"
+
+
+def target_layout(volume_channels: Sequence[str], surface_channels: Sequence[str]) -> list[str]:
+    """Target columns: volume channels, then surface channels not already among them."""
+    return list(volume_channels) + [name for name in surface_channels if name not in volume_channels]
+
+
+def _describe(ref: FileRef) -> str:
+    return f"{ref.path}" + (f" (block '{ref.block}')" if ref.block else "")
+
+
+def _planar_axis(points: np.ndarray, dimension: str | int, source: str) -> int | None:
+    from modulus_lrsa.geometry.surface import detect_planar_axis
+
+    axis = detect_planar_axis(points)
+    if dimension == 3:
+        return None
+    if dimension == 2 and axis is None:
+        raise MeshDataError(
+            f"{source}: dimension=2 was requested but the mesh is not one cell thick "
+            "(its points do not all lie on two planes normal to one axis)"
+        )
+    return axis
+
+
+def _front_plane(positions: np.ndarray, axis: int) -> np.ndarray:
+    """Point data of a one-cell-thick mesh: mask of the front plane's points (the 2D nodes).
+
+    Every 2D node appears twice, on the front and back planes, so keeping the front
+    copies and doubling their lumped weights keeps the quadrature total unchanged.
+    """
+    lower = positions[:, axis].min()
+    extent = np.ptp(positions[:, axis])
+    return np.abs(positions[:, axis] - lower) <= 0.5 * extent
+
+
+def process_case(source: CaseSource, config: MeshCacheConfig, output_file: Path, device: str = "cpu") -> dict[str, Any]:
+    """Read one case, compute its geometry features and write its ``.npz`` atomically.
+
+    Parameters
+    ----------
+    source : CaseSource
+        The resolved case.
+    config : MeshCacheConfig
+        What to extract.
+    output_file : Path
+        Destination ``.npz``.
+    device : str
+        Warp/torch device of the distance queries.
+
+    Returns
+    -------
+    dict
+        Summary: point counts, channel names, dimension and per-case moments.
+
+    Raises
+    ------
+    MeshDataError
+        Anything wrong with the case's files or fields (message names the file).
+    """
+    from modulus_lrsa.geometry.sdf import signed_distance
+    from modulus_lrsa.geometry.surface import project, surface_cell_normals, surface_from_vtk, lumped_vertex_normals
+
+    datasets: dict[FileRef, Any] = {}
+
+    def load(ref: FileRef):
+        if ref not in datasets:
+            datasets[ref] = read_vtk(ref.path, ref.block)
+        return datasets[ref]
+
+    axis_source = source.volume or source.surface
+    axis_dataset = load(axis_source)
+    planar_axis = _planar_axis(point_coordinates(axis_dataset), config.dimension, _describe(axis_source))
+    dim = 2 if planar_axis is not None else 3
+
+    body = None
+    if source.geometry is not None:
+        body = surface_from_vtk(load(source.geometry), planar_axis, _describe(source.geometry))
+
+    arrays: dict[str, np.ndarray] = {}
+    volume_channels: list[str] = []
+    if source.volume is not None:
+        where = _describe(source.volume)
+        point_set = extract_point_set(load(source.volume), config.volume_fields, config.volume_location, where)
+        positions, values, weights = point_set.positions, point_set.values, point_set.weights
+        if planar_axis is not None and config.volume_location == "point":
+            front = _front_plane(positions, planar_axis)
+            positions, values, weights = positions[front], values[front], 2.0 * weights[front]
+        volume_positions = project(positions, planar_axis)
+        if body is not None:
+            features = signed_distance(body, volume_positions, device=device)
+            distance = features.distance.cpu().numpy()
+            direction = features.direction.cpu().numpy()
+        else:
+            distance = np.zeros(len(volume_positions), dtype=np.float32)
+            direction = np.zeros((len(volume_positions), dim), dtype=np.float32)
+        volume_channels = point_set.channel_names
+        arrays.update(
+            volume_positions=volume_positions.astype(np.float32),
+            volume_targets=values,
+            volume_weights=weights.astype(np.float32),
+            volume_distance=distance.astype(np.float32),
+            volume_direction=direction.astype(np.float32),
+        )
+    else:
+        arrays.update(
+            volume_positions=np.zeros((0, dim), np.float32),
+            volume_targets=np.zeros((0, 0), np.float32),
+            volume_weights=np.zeros(0, np.float32),
+            volume_distance=np.zeros(0, np.float32),
+            volume_direction=np.zeros((0, dim), np.float32),
+        )
+
+    surface_channels: list[str] = []
+    if source.surface is not None and config.surface_fields:
+        where = _describe(source.surface)
+        surface_dataset = load(source.surface)
+        point_set = extract_point_set(surface_dataset, config.surface_fields, config.surface_location, where)
+        # Normals follow the orientation decided for this surface's own faces.
+        own_body = body if source.geometry == source.surface else surface_from_vtk(surface_dataset, planar_axis, where)
+        if config.surface_location == "cell":
+            normals = surface_cell_normals(surface_dataset, own_body, where)
+        else:
+            normals = lumped_vertex_normals(surface_dataset, own_body, where)
+        positions, values, weights = point_set.positions, point_set.values, point_set.weights
+        if planar_axis is not None and config.surface_location == "point":
+            front = _front_plane(positions, planar_axis)
+            positions, values, weights, normals = positions[front], values[front], 2.0 * weights[front], normals[front]
+        surface_channels = point_set.channel_names
+        arrays.update(
+            surface_positions=project(positions, planar_axis).astype(np.float32),
+            surface_targets=values,
+            surface_weights=weights.astype(np.float32),
+            surface_normals=normals.astype(np.float32),
+        )
+    else:
+        arrays.update(
+            surface_positions=np.zeros((0, dim), np.float32),
+            surface_targets=np.zeros((0, 0), np.float32),
+            surface_weights=np.zeros(0, np.float32),
+            surface_normals=np.zeros((0, dim), np.float32),
+        )
+    arrays["conditions"] = np.array([source.conditions[name] for name in config.conditions], dtype=np.float64)
+
+    moments = _case_moments(arrays, volume_channels, surface_channels, dim)
+    atomic_save_npz(output_file, arrays)
+    return {
+        "case_id": source.case_id,
+        "planar_axis": planar_axis,
+        "dimension": dim,
+        "has_geometry": body is not None,
+        "num_volume_points": int(arrays["volume_positions"].shape[0]),
+        "num_surface_points": int(arrays["surface_positions"].shape[0]),
+        "volume_channels": volume_channels,
+        "surface_channels": surface_channels,
+        "conditions": arrays["conditions"].tolist(),
+        "moments": {key: value.to_dict() for key, value in moments.items()},
+    }
+
+
+def _case_moments(
+    arrays: dict[str, np.ndarray], volume_channels: list[str], surface_channels: list[str], dim: int
+) -> dict[str, RunningMoments]:
+    names = target_layout(volume_channels, surface_channels)
+    target = RunningMoments(len(names))
+    for prefix, channels in (("volume", volume_channels), ("surface", surface_channels)):
+        values = arrays[f"{prefix}_targets"]
+        if values.shape[0] == 0 or not channels:
+            continue
+        placed = np.zeros((values.shape[0], len(names)))
+        valid = np.zeros((values.shape[0], len(names)), dtype=bool)
+        columns = [names.index(name) for name in channels]
+        placed[:, columns] = values
+        valid[:, columns] = True
+        target.update(placed, valid)
+    coordinates = RunningMoments(dim)
+    for prefix in ("volume", "surface"):
+        if arrays[f"{prefix}_positions"].shape[0]:
+            coordinates.update(arrays[f"{prefix}_positions"])
+    distance = RunningMoments(1)
+    if arrays["volume_distance"].shape[0]:
+        distance.update(arrays["volume_distance"][:, None])
+    return {"target": target, "coordinates": coordinates, "distance": distance}
+
+
+def _init_worker() -> None:
+    # One torch thread per worker process: the pool already uses every core.
+    import torch
+
+    torch.set_num_threads(1)
+
+
+def build_cache(
+    root: str | os.PathLike,
+    cache_dir: str | os.PathLike,
+    config: MeshCacheConfig,
+    num_workers: int = 0,
+    on_error: str = "raise",
+    stats_split: str = "train",
+    device: str = "cpu",
+) -> MeshCache:
+    """Convert (or refresh) the cache of every case under ``root``.
+
+    Parameters
+    ----------
+    root : str or PathLike
+        Data folder (with manifest.json, or matching ``config.case_pattern``).
+    cache_dir : str or PathLike
+        Output folder; created if needed.
+    config : MeshCacheConfig
+        What to extract.
+    num_workers : int
+        Process-pool size; 0 processes the cases in this process.
+    on_error : {"raise", "skip"}
+        On a bad case (:class:`~modulus_lrsa.datapipes.errors.MeshDataError`): stop, or
+        log it, record it under ``skipped`` in the index and go on. Other exceptions
+        (bugs) always propagate.
+    stats_split : str
+        Split whose cases define the normalisation statistics.
+    device : str
+        Device of the Warp distance queries (``"cuda"`` only with ``num_workers=0``).
+
+    Returns
+    -------
+    MeshCache
+        The opened cache.
+    """
+    if on_error not in ON_ERROR_CHOICES:
+        raise ValueError(f"on_error must be one of {ON_ERROR_CHOICES}, got {on_error!r}")
+    if num_workers < 0:
+        raise ValueError(f"num_workers must be >= 0, got {num_workers}")
+    root, cache_dir = Path(root).resolve(), Path(cache_dir)
+    settings = settings_hash(config)
+    previous = _load_previous_index(cache_dir, settings)
+    entries = list_cases(root, config)
+
+    skipped: list[dict[str, str]] = []
+    kept_summaries: dict[str, dict[str, Any]] = {}
+    pending: list[tuple[CaseEntry, CaseSource, str]] = []
+
+    def reject(case_id: str, error: MeshDataError) -> None:
+        if on_error == "raise":
+            error.add_note(f"while preprocessing case '{case_id}' (use on_error='skip' to skip bad cases)")
+            raise error
+        logger.warning("skipping case '%s': %s", case_id, error)
+        skipped.append({"case_id": case_id, "reason": str(error)})
+
+    for entry in entries:
+        try:
+            source = resolve_case(entry, config)
+        except MeshDataError as error:
+            reject(entry.case_id, error)
+            continue
+        fingerprint = case_fingerprint(source, settings)
+        old = previous.get(entry.case_id)
+        if old is not None and old["fingerprint"] == fingerprint and (cache_dir / CASES_FOLDER / old["file"]).is_file():
+            kept_summaries[entry.case_id] = {**old, "split": entry.split}
+        else:
+            pending.append((entry, source, fingerprint))
+
+    logger.info(
+        "cache %s: %d case(s) reused, %d to build, %d rejected before reading",
+        cache_dir, len(kept_summaries), len(pending), len(skipped),
+    )
+    results = _run_cases(pending, config, cache_dir, num_workers, device)
+    try:
+        for entry, summary, error in results:
+            if error is not None:
+                reject(entry.case_id, error)
+            else:
+                kept_summaries[entry.case_id] = summary
+    finally:
+        # Stops the worker pool right away when reject() raised.
+        results.close()
+
+    ordered = [kept_summaries[entry.case_id] for entry in entries if entry.case_id in kept_summaries]
+    index = _assemble_index(ordered, skipped, config, settings, stats_split)
+    _remove_stale_files(cache_dir, {summary["file"] for summary in ordered})
+    atomic_write_json(cache_dir / INDEX_NAME, index)
+    logger.info("cache %s: %d case(s) ready, %d skipped", cache_dir, len(ordered), len(skipped))
+    return MeshCache(cache_dir, index)
+
+
+def _run_cases(
+    pending: list[tuple[CaseEntry, CaseSource, str]],
+    config: MeshCacheConfig,
+    cache_dir: Path,
+    num_workers: int,
+    device: str,
+) -> Iterable[tuple[CaseEntry, dict[str, Any] | None, MeshDataError | None]]:
+    def finish(entry: CaseEntry, fingerprint: str, summary: dict[str, Any]) -> dict[str, Any]:
+        return {**summary, "split": entry.split, "file": case_file_name(entry.case_id), "fingerprint": fingerprint}
+
+    if num_workers == 0 or len(pending) <= 1:
+        for entry, source, fingerprint in pending:
+            try:
+                summary = process_case(source, config, cache_dir / CASES_FOLDER / case_file_name(entry.case_id), device)
+            except MeshDataError as error:
+                yield entry, None, error
+                continue
+            yield entry, finish(entry, fingerprint, summary), None
+        return
+
+    # Spawned workers: forking a process that already initialised CUDA or Warp is unsafe.
+    context = multiprocessing.get_context("spawn")
+    pool = concurrent.futures.ProcessPoolExecutor(
+        max_workers=min(num_workers, len(pending)), mp_context=context, initializer=_init_worker
+    )
+    try:
+        futures = {
+            pool.submit(process_case, source, config, cache_dir / CASES_FOLDER / case_file_name(entry.case_id), device): (
+                entry,
+                fingerprint,
+            )
+            for entry, source, fingerprint in pending
+        }
+        for future in concurrent.futures.as_completed(futures):
+            entry, fingerprint = futures[future]
+            try:
+                summary = future.result()
+            except MeshDataError as error:
+                yield entry, None, error
+                continue
+            yield entry, finish(entry, fingerprint, summary), None
+    finally:
+        # On a raised error, do not start the cases still queued.
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _load_previous_index(cache_dir: Path, settings: str) -> dict[str, dict[str, Any]]:
+    index_path = cache_dir / INDEX_NAME
+    if not index_path.is_file():
+        return {}
+    try:
+        index = json.loads(index_path.read_text())
+    except (OSError, json.JSONDecodeError):
+        logger.warning("cache index %s is unreadable; rebuilding every case", index_path)
+        return {}
+    if index.get("format_version") != CACHE_FORMAT_VERSION or index.get("settings_hash") != settings:
+        logger.info("cache %s was built with other settings; rebuilding every case", cache_dir)
+        return {}
+    return {case["case_id"]: case for case in index.get("cases", [])}
+
+
+def _remove_stale_files(cache_dir: Path, keep: set[str]) -> None:
+    folder = cache_dir / CASES_FOLDER
+    if not folder.is_dir():
+        return
+    for path in folder.glob("*.npz"):
+        if path.name not in keep:
+            path.unlink()
+
+
+def _check_consistent(summaries: list[dict[str, Any]], key: str, what: str) -> Any:
+    reference = summaries[0][key]
+    for summary in summaries[1:]:
+        if summary[key] != reference:
+            raise MeshDataError(
+                f"case '{summary['case_id']}' has {what} {summary[key]}, but case "
+                f"'{summaries[0]['case_id']}' has {reference}; every case must agree"
+            )
+    return reference
+
+
+def _assemble_index(
+    summaries: list[dict[str, Any]],
+    skipped: list[dict[str, str]],
+    config: MeshCacheConfig,
+    settings: str,
+    stats_split: str,
+) -> dict[str, Any]:
+    if not summaries:
+        raise MeshDataError(f"no usable case ({len(skipped)} skipped): " + "; ".join(s["reason"] for s in skipped[:3]))
+    dimension = _check_consistent(summaries, "dimension", "dimension")
+    planar_axis = _check_consistent(summaries, "planar_axis", "planar axis")
+    volume_channels = _check_consistent(summaries, "volume_channels", "volume channels")
+    surface_channels = _check_consistent(summaries, "surface_channels", "surface channels")
+    has_geometry = _check_consistent(summaries, "has_geometry", "a body surface (has_geometry)")
+    targets = target_layout(volume_channels, surface_channels)
+    coordinate_names = [AXIS_NAMES[axis] for axis in range(3) if axis != planar_axis]
+
+    stats_cases = [summary for summary in summaries if summary["split"] == stats_split]
+    if not stats_cases:
+        splits = sorted({summary["split"] for summary in summaries})
+        raise MeshDataError(f"no case in split '{stats_split}' to compute normalisation statistics (splits: {splits})")
+    merged = {
+        "target": RunningMoments(len(targets)),
+        "coordinates": RunningMoments(dimension),
+        "distance": RunningMoments(1),
+    }
+    conditions = RunningMoments(len(config.conditions))
+    for summary in stats_cases:
+        for key, accumulator in merged.items():
+            accumulator.merge(RunningMoments.from_dict(summary["moments"][key]))
+        if config.conditions:
+            conditions.update(np.asarray(summary["conditions"])[None, :])
+
+    coordinate_scale = float(np.sqrt(merged["coordinates"].variance.mean())) or 1.0
+    distance_moments = merged["distance"]
+    distance_rms = float(np.sqrt(distance_moments.variance[0] + distance_moments.mean[0] ** 2)) or 1.0
+    normalization = {
+        "target": Normalizer.from_moments(targets, merged["target"]).to_dict(),
+        "conditions": Normalizer.from_moments(list(config.conditions), conditions).to_dict()
+        if config.conditions
+        else Normalizer.identity([]).to_dict(),
+        # One scale for all axes keeps shapes undistorted and matches the unit directions.
+        "coordinates": Normalizer(
+            names=coordinate_names, mean=merged["coordinates"].mean, std=np.full(dimension, coordinate_scale)
+        ).to_dict(),
+        # Scale only: the distance keeps its sign and its zero on the wall.
+        "distance": Normalizer(names=["distance"], mean=np.zeros(1), std=np.array([distance_rms])).to_dict(),
+    }
+    return {
+        "format_version": CACHE_FORMAT_VERSION,
+        "settings_hash": settings,
+        "settings": config.to_dict(),
+        "dimension": dimension,
+        "planar_axis": planar_axis,
+        "coordinate_names": coordinate_names,
+        "volume_channels": volume_channels,
+        "surface_channels": surface_channels,
+        "target_channels": targets,
+        "condition_names": list(config.conditions),
+        "has_geometry": has_geometry,
+        "stats_split": stats_split,
+        "cases": summaries,
+        "skipped": skipped,
+        "normalization": normalization,
+    }
+
+
+@dataclass
+class MeshCache:
+    """An opened preprocessing cache: index, normalisers and per-case arrays.
+
+    Attributes
+    ----------
+    cache_dir : Path
+    index : dict
+        Contents of ``index.json``.
+    """
+
+    cache_dir: Path
+    index: dict[str, Any]
+
+    @classmethod
+    def open(cls, cache_dir: str | os.PathLike) -> MeshCache:
+        """Open a cache written by :func:`build_cache`."""
+        cache_dir = Path(cache_dir)
+        index_path = cache_dir / INDEX_NAME
+        if not index_path.is_file():
+            raise FileNotFoundError(f"{index_path}: no cache index; run build_cache first")
+        index = json.loads(index_path.read_text())
+        if index.get("format_version") != CACHE_FORMAT_VERSION:
+            raise MeshDataError(
+                f"{index_path}: cache format {index.get('format_version')} is not the supported "
+                f"{CACHE_FORMAT_VERSION}; rebuild it with build_cache"
+            )
+        return cls(cache_dir, index)
+
+    @property
+    def dimension(self) -> int:
+        return int(self.index["dimension"])
+
+    @property
+    def coordinate_names(self) -> list[str]:
+        return list(self.index["coordinate_names"])
+
+    @property
+    def target_channels(self) -> list[str]:
+        return list(self.index["target_channels"])
+
+    @property
+    def volume_channels(self) -> list[str]:
+        return list(self.index["volume_channels"])
+
+    @property
+    def surface_channels(self) -> list[str]:
+        return list(self.index["surface_channels"])
+
+    @property
+    def condition_names(self) -> list[str]:
+        return list(self.index["condition_names"])
+
+    @property
+    def skipped(self) -> list[dict[str, str]]:
+        """Cases left out, each ``{"case_id", "reason"}``."""
+        return list(self.index["skipped"])
+
+    def normalizer(self, kind: str) -> Normalizer:
+        """Normaliser of ``"target"``, ``"conditions"``, ``"coordinates"`` or ``"distance"``."""
+        return Normalizer.from_dict(self.index["normalization"][kind])
+
+    def cases(self, split: str | Sequence[str] | None = None) -> list[dict[str, Any]]:
+        """Index entries of the cases in ``split`` (one name, several, or all when None)."""
+        if split is None:
+            return list(self.index["cases"])
+        wanted = {split} if isinstance(split, str) else set(split)
+        return [case for case in self.index["cases"] if case["split"] in wanted]
+
+    def load_case(self, case: str | dict[str, Any]) -> dict[str, np.ndarray]:
+        """Arrays of one case (by id or index entry); see the module docstring for keys."""
+        if isinstance(case, str):
+            matches = [entry for entry in self.index["cases"] if entry["case_id"] == case]
+            if not matches:
+                raise KeyError(f"case '{case}' is not in the cache {self.cache_dir}")
+            case = matches[0]
+        path = self.cache_dir / CASES_FOLDER / case["file"]
+        with np.load(path) as archive:
+            return {key: archive[key] for key in archive.files}

@@ -1,0 +1,361 @@
+"""Finding cases, their files, split and global conditions under a data folder.
+
+Two layouts are understood, neither required:
+
+* With ``<root>/manifest.json`` (as written by ``modulus_lrsa.data.airfoil``): the cases
+  are its ``"cases"`` entries (``id``, ``status``, ``split``); a case lives in
+  ``<root>/cases/<id>/`` (or ``<root>/<id>/``). Entries whose status is not accepted are
+  reported as skipped, never used.
+* Without a manifest: every path matching ``config.case_pattern`` under the root is a
+  case (a folder, or a single VTK file), split into train/test by a seeded shuffle.
+
+Inside a case folder, file globs from the config pick the volume, surface and geometry
+files; when a glob is not set, ``case.json``'s ``"files"`` entry is used. Globs that
+match several files (e.g. several OpenFOAM time folders) take the last one in natural
+order, i.e. the latest time. Global conditions come from ``config.condition_values`` or
+``case.json``'s ``"params"``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from modulus_lrsa.datapipes.errors import CaseConfigError
+from modulus_lrsa.datapipes.readers import FIELD_LOCATIONS, SUPPORTED_SUFFIXES, FieldSelector
+
+MANIFEST_NAME = "manifest.json"
+CASE_JSON_NAME = "case.json"
+
+
+@dataclass(frozen=True)
+class MeshCacheConfig:
+    """What to extract from every case, and where to find it.
+
+    Attributes
+    ----------
+    volume_fields : sequence of str
+        Target fields on volume points, e.g. ``("U[0,1]", "p", "nut")``; see
+        :class:`~modulus_lrsa.datapipes.readers.FieldSelector`.
+    surface_fields : sequence of str
+        Target fields on surface (wall) points, e.g. ``("p", "wallShearStress[0,1]")``.
+        A channel with the same name as a volume channel (``p``) shares its target column.
+    conditions : sequence of str
+        Global inputs broadcast to every point (e.g. ``("U", "aoa_deg")``), looked up in
+        ``condition_values`` or case.json ``"params"``.
+    volume_file, surface_file, geometry_file : str, optional
+        Globs relative to the case folder. ``None``: case.json ``files.volume`` /
+        ``files.surface``; the geometry (body surface for distances) defaults to the
+        surface file. The surface file also serves as geometry when it is the wall patch.
+    volume_block, surface_block, geometry_block : str, optional
+        Block to use when the file is a ``.vtm`` (``"internal"``, ``"walls"``).
+    volume_location, surface_location : {"cell", "point"}
+        Train on cell data at cell centres (weights = cell volumes/areas) or on point data.
+    dimension : {"auto", 2, 3}
+        ``"auto"`` treats one-cell-thick meshes as 2D (see :mod:`modulus_lrsa.geometry.surface`).
+    case_pattern : str
+        Glob for cases under the root when there is no manifest.
+    condition_values : mapping, optional
+        ``{case_id: {name: value}}``; takes precedence over case.json.
+    test_fraction : float
+        Share of cases held out for testing when no manifest gives splits.
+    split_seed : int
+        Seed of that split.
+    accepted_statuses : sequence of str
+        Manifest statuses of usable cases.
+    """
+
+    volume_fields: Sequence[str] = ()
+    surface_fields: Sequence[str] = ()
+    conditions: Sequence[str] = ()
+    volume_file: str | None = None
+    surface_file: str | None = None
+    geometry_file: str | None = None
+    volume_block: str | None = "internal"
+    surface_block: str | None = None
+    geometry_block: str | None = None
+    volume_location: str = "cell"
+    surface_location: str = "cell"
+    dimension: str | int = "auto"
+    case_pattern: str = "*"
+    condition_values: Mapping[str, Mapping[str, float]] | None = None
+    test_fraction: float = 0.2
+    split_seed: int = 0
+    accepted_statuses: Sequence[str] = ("ok", "success", "converged", "done", "completed")
+
+    def __post_init__(self) -> None:
+        for name in ("volume_fields", "surface_fields", "conditions", "accepted_statuses"):
+            value = getattr(self, name)
+            if isinstance(value, str):
+                raise ValueError(f"MeshCacheConfig.{name} must be a list of names, got the string {value!r}")
+            object.__setattr__(self, name, tuple(value))
+        for selector in (*self.volume_fields, *self.surface_fields):
+            FieldSelector.parse(selector)
+        for name in ("volume_location", "surface_location"):
+            if getattr(self, name) not in FIELD_LOCATIONS:
+                raise ValueError(f"MeshCacheConfig.{name} must be one of {FIELD_LOCATIONS}, got {getattr(self, name)!r}")
+        if self.dimension not in ("auto", 2, 3):
+            raise ValueError(f"MeshCacheConfig.dimension must be 'auto', 2 or 3, got {self.dimension!r}")
+        if not self.volume_fields and not self.surface_fields:
+            raise ValueError("MeshCacheConfig needs at least one of volume_fields or surface_fields")
+        if not 0.0 <= self.test_fraction < 1.0:
+            raise ValueError(f"MeshCacheConfig.test_fraction must be in [0, 1), got {self.test_fraction}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-JSON form, used for the settings hash and stored in the cache index."""
+        payload = asdict(self)
+        for key, value in payload.items():
+            if isinstance(value, tuple):
+                payload[key] = list(value)
+        if payload["condition_values"] is not None:
+            payload["condition_values"] = {
+                str(case): {str(k): float(v) for k, v in sorted(values.items())}
+                for case, values in sorted(payload["condition_values"].items())
+            }
+        return payload
+
+
+@dataclass(frozen=True)
+class FileRef:
+    """One VTK file (and block, for ``.vtm``) of a case."""
+
+    path: Path
+    block: str | None = None
+
+
+@dataclass(frozen=True)
+class CaseSource:
+    """A case found under the root, with its files resolved.
+
+    Attributes
+    ----------
+    case_id : str
+        Unique id (manifest id, or the path relative to the root).
+    split : str
+        ``"train"``, ``"test"``, or whatever the manifest says (e.g. ``"val"``).
+    location : Path
+        Case folder (or the single file that is the case).
+    volume, surface, geometry : FileRef or None
+        Resolved files; ``None`` when not configured.
+    conditions : dict of str to float
+        Values of ``config.conditions``.
+    """
+
+    case_id: str
+    split: str
+    location: Path
+    volume: FileRef | None
+    surface: FileRef | None
+    geometry: FileRef | None
+    conditions: dict[str, float]
+
+    def input_files(self) -> list[Path]:
+        """Every file the case's cache entry depends on (for change detection)."""
+        files = {ref.path for ref in (self.volume, self.surface, self.geometry) if ref is not None}
+        for path in list(files):
+            if path.suffix.lower() == ".vtm":
+                files.update(_vtm_referenced_files(path))
+        return sorted(files)
+
+
+@dataclass(frozen=True)
+class CaseEntry:
+    """A case as listed, before its files are resolved."""
+
+    case_id: str
+    split: str
+    location: Path
+    status_problem: str | None = None
+
+
+def _natural_key(path: Path) -> list:
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+(?:\.\d+)?)", str(path))]
+
+
+def _time_aware_key(path: Path) -> list:
+    # OpenFOAM time names may be decimals ("0.5"); compare numbers as numbers.
+    key = []
+    for part in re.split(r"(\d+(?:\.\d+)?)", str(path)):
+        try:
+            key.append((0, float(part)))
+        except ValueError:
+            key.append((1, part))
+    return key
+
+
+def _vtm_referenced_files(path: Path) -> list[Path]:
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return []
+    return [(path.parent / name).resolve() for name in re.findall(r"file=['\"]([^'\"]+)['\"]", text)]
+
+
+def read_json(path: Path, what: str) -> dict[str, Any]:
+    """Load a JSON object, with an error naming the file when it is not valid JSON."""
+    try:
+        payload = json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise CaseConfigError(f"{path}: {what} is not valid JSON ({error})") from error
+    except OSError as error:
+        raise CaseConfigError(f"{path}: cannot read {what} ({error})") from error
+    if not isinstance(payload, dict):
+        raise CaseConfigError(f"{path}: {what} must hold a JSON object, got {type(payload).__name__}")
+    return payload
+
+
+def list_cases(root: str | Path, config: MeshCacheConfig) -> list[CaseEntry]:
+    """List the cases under ``root`` (manifest.json, else ``config.case_pattern``), sorted by id.
+
+    Raises
+    ------
+    CaseConfigError
+        The root does not exist, the manifest is malformed, or no case matches.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise CaseConfigError(f"{root}: data folder does not exist")
+    manifest_path = root / MANIFEST_NAME
+    if manifest_path.is_file():
+        return _cases_from_manifest(root, manifest_path, config)
+    matches = sorted(
+        (path for path in root.glob(config.case_pattern) if path.is_dir() or path.suffix.lower() in SUPPORTED_SUFFIXES),
+        key=_natural_key,
+    )
+    matches = [path for path in matches if not path.name.startswith(".")]
+    if not matches:
+        raise CaseConfigError(f"{root}: no case matches case_pattern '{config.case_pattern}' and there is no {MANIFEST_NAME}")
+    ids = [str(path.relative_to(root).with_suffix("") if path.is_file() else path.relative_to(root)) for path in matches]
+    order = np.random.default_rng(config.split_seed).permutation(len(ids))
+    num_test = int(round(config.test_fraction * len(ids)))
+    test_positions = set(order[:num_test].tolist())
+    return [
+        CaseEntry(case_id=case_id, split="test" if index in test_positions else "train", location=path)
+        for index, (case_id, path) in enumerate(zip(ids, matches))
+    ]
+
+
+def _cases_from_manifest(root: Path, manifest_path: Path, config: MeshCacheConfig) -> list[CaseEntry]:
+    manifest = read_json(manifest_path, "the manifest")
+    entries = manifest.get("cases")
+    if not isinstance(entries, list):
+        raise CaseConfigError(f"{manifest_path}: expected a list under 'cases', got {type(entries).__name__}")
+    accepted = {status.lower() for status in config.accepted_statuses}
+    cases: list[CaseEntry] = []
+    seen: set[str] = set()
+    for position, entry in enumerate(entries):
+        if not isinstance(entry, dict) or "id" not in entry:
+            raise CaseConfigError(f"{manifest_path}: case entry {position} has no 'id'")
+        case_id = str(entry["id"])
+        if case_id in seen:
+            raise CaseConfigError(f"{manifest_path}: case id '{case_id}' appears twice")
+        seen.add(case_id)
+        folder = root / "cases" / case_id
+        if not folder.is_dir():
+            folder = root / case_id
+        status = str(entry.get("status", "ok"))
+        problem = None
+        if status.lower() not in accepted:
+            problem = f"manifest status is '{status}' (accepted: {', '.join(sorted(accepted))})"
+        split = str(entry.get("split") or "train")
+        cases.append(CaseEntry(case_id=case_id, split=split, location=folder, status_problem=problem))
+    return sorted(cases, key=lambda case: _natural_key(Path(case.case_id)))
+
+
+def _glob_one(folder: Path, pattern: str, what: str) -> Path:
+    matches = sorted((path for path in folder.glob(pattern) if path.is_file()), key=_time_aware_key)
+    if not matches:
+        raise CaseConfigError(f"{folder}: no {what} file matches '{pattern}'")
+    return matches[-1]
+
+
+def _resolve_file(
+    entry: CaseEntry, pattern: str | None, case_files: Mapping[str, Any], key: str, block: str | None, required: bool
+) -> FileRef | None:
+    if entry.location.is_file():
+        return FileRef(entry.location, block)
+    if pattern is not None:
+        return FileRef(_glob_one(entry.location, pattern, key), block)
+    if key in case_files:
+        path = entry.location / str(case_files[key])
+        if not path.is_file():
+            raise CaseConfigError(f"{entry.location / CASE_JSON_NAME}: files.{key} points to {path}, which does not exist")
+        # case.json names the patch file itself; a block only applies to .vtm files.
+        return FileRef(path, block if path.suffix.lower() == ".vtm" else None)
+    if required:
+        raise CaseConfigError(
+            f"{entry.location}: no {key} file: set MeshCacheConfig.{key}_file (a glob) or "
+            f"list files.{key} in {CASE_JSON_NAME}"
+        )
+    return None
+
+
+def resolve_case(entry: CaseEntry, config: MeshCacheConfig) -> CaseSource:
+    """Resolve a listed case's files and conditions.
+
+    Raises
+    ------
+    CaseConfigError
+        The case was rejected by the manifest, a file is missing, or a condition is unknown.
+    """
+    if entry.status_problem is not None:
+        raise CaseConfigError(f"case '{entry.case_id}': {entry.status_problem}")
+    if not entry.location.exists():
+        raise CaseConfigError(f"{entry.location}: case '{entry.case_id}' has no folder")
+    case_json_path = entry.location / CASE_JSON_NAME if entry.location.is_dir() else None
+    case_json = read_json(case_json_path, CASE_JSON_NAME) if case_json_path and case_json_path.is_file() else {}
+    case_files = case_json.get("files") or {}
+    volume = (
+        _resolve_file(entry, config.volume_file, case_files, "volume", config.volume_block, required=True)
+        if config.volume_fields or config.volume_file is not None
+        else None
+    )
+    surface_needed = bool(config.surface_fields) or config.surface_file is not None
+    surface = _resolve_file(entry, config.surface_file, case_files, "surface", config.surface_block, required=surface_needed)
+    if config.geometry_file is not None:
+        geometry = _resolve_file(entry, config.geometry_file, case_files, "geometry", config.geometry_block, required=True)
+    else:
+        geometry = surface
+    conditions = _conditions(entry, config, case_json, case_json_path)
+    return CaseSource(
+        case_id=entry.case_id,
+        split=entry.split,
+        location=entry.location,
+        volume=volume,
+        surface=surface,
+        geometry=geometry,
+        conditions=conditions,
+    )
+
+
+def _conditions(
+    entry: CaseEntry, config: MeshCacheConfig, case_json: Mapping[str, Any], case_json_path: Path | None
+) -> dict[str, float]:
+    table = (config.condition_values or {}).get(entry.case_id, {})
+    params = case_json.get("params") or {}
+    values: dict[str, float] = {}
+    for name in config.conditions:
+        if name in table:
+            raw = table[name]
+        elif name in params:
+            raw = params[name]
+        else:
+            where = f"{case_json_path}" if case_json_path and case_json_path.is_file() else f"case '{entry.case_id}' (no {CASE_JSON_NAME})"
+            raise CaseConfigError(
+                f"{where}: condition '{name}' not found; case.json params has "
+                f"{sorted(params) or 'nothing'}, condition_values has {sorted(table) or 'nothing'}"
+            )
+        try:
+            value = float(raw)
+        except (TypeError, ValueError) as error:
+            raise CaseConfigError(f"case '{entry.case_id}': condition '{name}' = {raw!r} is not a number") from error
+        if not np.isfinite(value):
+            raise CaseConfigError(f"case '{entry.case_id}': condition '{name}' is {value}")
+        values[name] = value
+    return values

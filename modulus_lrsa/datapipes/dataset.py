@@ -1,0 +1,265 @@
+"""Torch dataset over a preprocessing cache: K random points per case, or whole cases.
+
+Each item is one case. In training mode (``volume_points``/``surface_points`` set) a
+fresh random subset of points is drawn every epoch, from an RNG seeded by
+``(seed, epoch, case position)``, so runs are reproducible and independent of the
+number of DataLoader workers or ranks. ``set_epoch`` writes the epoch into shared
+memory, so persistent DataLoader workers see it too. With ``None`` the whole case is
+returned at full resolution in file order (evaluation).
+
+Sample layout (N = number of points, volume points first, then surface points)
+--------------------------------------------------------------------------------
+``fx`` (N, G)
+    Global conditions (``MeshCacheConfig.conditions``), normalised, broadcast to every
+    point. G may be 0.
+``embedding`` (N, E)
+    ``coordinates`` (D, centred, one common scale), then, when the cases have a body
+    surface, ``distance`` (1, signed distance / its RMS; 0 on surface points) and
+    ``direction`` (D, unit gradient of the distance; the outward normal on surface
+    points), then, when both volume and surface points exist, ``is_surface`` (1, 0/1).
+    ``dataset.embedding_names`` lists the columns.
+``target`` (N, C)
+    ``dataset.target_names``: volume channels, then surface channels not among them;
+    a channel present in both (e.g. ``p``) is one column. Normalised; 0 where undefined.
+``target_mask`` (N, C) bool
+    Which target entries are defined: volume channels on volume points, surface
+    channels on surface points. Losses and metrics must use it.
+``mask`` (N,) bool
+    True (real points); :func:`~modulus_lrsa.datapipes.collate.pad_collate` adds False padding.
+``weights`` (N,) float32
+    Quadrature weights (cell volumes for volume points, face areas for surface points),
+    rescaled to mean 1 within each point set of the sample.
+``is_surface`` (N,) bool
+    Which points are surface points.
+``case_id`` str
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from modulus_lrsa.datapipes.cache import MeshCache
+from modulus_lrsa.datapipes.normalization import Normalizer
+
+
+def _relative_weights(weights: np.ndarray) -> np.ndarray:
+    # Volumes and areas have different units; only ratios within one set carry meaning.
+    if weights.size == 0:
+        return weights.astype(np.float32)
+    return (weights / weights.mean()).astype(np.float32)
+
+
+class EpochSeededDataset(Dataset):
+    """Base for datasets whose random subsampling depends on the epoch.
+
+    The epoch lives in a shared-memory tensor: DataLoader workers (forked or spawned,
+    persistent or not) read the value set by :meth:`set_epoch` in the main process.
+    """
+
+    def __init__(self, seed: int) -> None:
+        self.seed = int(seed)
+        self._epoch = torch.zeros(1, dtype=torch.int64).share_memory_()
+
+    @property
+    def epoch(self) -> int:
+        return int(self._epoch.item())
+
+    def set_epoch(self, epoch: int) -> None:
+        """Select the random point subsets of ``epoch`` (call before iterating the loader)."""
+        self._epoch.fill_(int(epoch))
+
+    def rng(self, index: int) -> np.random.Generator:
+        """The generator of item ``index`` in the current epoch."""
+        return np.random.default_rng([self.seed, self.epoch, index])
+
+
+def _choose(rng: np.random.Generator, available: int, wanted: int | None) -> np.ndarray:
+    if wanted is None or wanted >= available:
+        return np.arange(available)
+    return np.sort(rng.choice(available, size=wanted, replace=False))
+
+
+class MeshPointDataset(EpochSeededDataset):
+    """Cases of a :class:`~modulus_lrsa.datapipes.cache.MeshCache` as point-cloud samples.
+
+    Parameters
+    ----------
+    cache : MeshCache or str or PathLike
+        Opened cache, or its folder.
+    split : str or sequence of str, optional
+        Cases to serve (``"train"``, ``"test"``, ...); None: all.
+    volume_points : int or None
+        Volume points drawn per case and epoch (without replacement; all if the case has
+        fewer). None: every volume point (evaluation).
+    surface_points : int or None
+        Same for surface points; 0 leaves surface points out.
+    seed : int
+        Base seed of the point subsets.
+    normalize : bool
+        Normalise fx, embedding and target with the cache's training statistics.
+
+    Examples
+    --------
+    >>> dataset = MeshPointDataset("cache/", split="train", volume_points=4096, surface_points=512)
+    >>> loader = DataLoader(dataset, batch_size=4, collate_fn=pad_collate,
+    ...                     sampler=CaseShardSampler(dataset, shuffle=True))
+    >>> for epoch in range(epochs):
+    ...     dataset.set_epoch(epoch); loader.sampler.set_epoch(epoch)
+    ...     for batch in loader: ...
+    """
+
+    def __init__(
+        self,
+        cache: MeshCache | str | os.PathLike,
+        split: str | Sequence[str] | None = "train",
+        volume_points: int | None = 4096,
+        surface_points: int | None = 1024,
+        seed: int = 0,
+        normalize: bool = True,
+    ) -> None:
+        super().__init__(seed)
+        self.cache = cache if isinstance(cache, MeshCache) else MeshCache.open(cache)
+        for name, value in (("volume_points", volume_points), ("surface_points", surface_points)):
+            if value is not None and value < 0:
+                raise ValueError(f"{name} must be >= 0 or None, got {value}")
+        self.case_entries = self.cache.cases(split)
+        if not self.case_entries:
+            raise ValueError(
+                f"cache {self.cache.cache_dir} has no case in split {split!r} "
+                f"(splits present: {sorted({c['split'] for c in self.cache.cases()})})"
+            )
+        self.volume_points = volume_points
+        self.surface_points = surface_points
+        self.normalize = normalize
+        index = self.cache.index
+        self.has_geometry = bool(index["has_geometry"])
+        self.uses_volume = bool(index["volume_channels"]) and volume_points != 0
+        self.uses_surface = bool(index["surface_channels"]) and surface_points != 0
+        if not (self.uses_volume or self.uses_surface):
+            raise ValueError("volume_points and surface_points leave no point to sample")
+        self.target_names = self.cache.target_channels
+        self._volume_columns = [self.target_names.index(name) for name in self.cache.volume_channels]
+        self._surface_columns = [self.target_names.index(name) for name in self.cache.surface_channels]
+        identity = Normalizer.identity
+        self.target_normalizer = self.cache.normalizer("target") if normalize else identity(self.target_names)
+        self.condition_normalizer = (
+            self.cache.normalizer("conditions") if normalize else identity(self.cache.condition_names)
+        )
+        self.coordinate_normalizer = (
+            self.cache.normalizer("coordinates") if normalize else identity(self.cache.coordinate_names)
+        )
+        self.distance_normalizer = self.cache.normalizer("distance") if normalize else identity(["distance"])
+
+    @property
+    def fx_names(self) -> list[str]:
+        return self.cache.condition_names
+
+    @property
+    def embedding_names(self) -> list[str]:
+        coordinates = self.cache.coordinate_names
+        names = list(coordinates)
+        if self.has_geometry:
+            names += ["distance"] + [f"direction_{axis}" for axis in coordinates]
+        if self.uses_volume and self.uses_surface:
+            names.append("is_surface")
+        return names
+
+    @property
+    def functional_dim(self) -> int:
+        """C_in, the width of ``fx`` (LRSA ``functional_dim``)."""
+        return len(self.fx_names)
+
+    @property
+    def embedding_dim(self) -> int:
+        """C_emb, the width of ``embedding`` (LRSA ``embedding_dim``)."""
+        return len(self.embedding_names)
+
+    @property
+    def out_dim(self) -> int:
+        """C_out, the width of ``target`` (LRSA ``out_dim``)."""
+        return len(self.target_names)
+
+    def __len__(self) -> int:
+        return len(self.case_entries)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        entry = self.case_entries[index]
+        arrays = self.cache.load_case(entry)
+        rng = self.rng(index)
+        parts: list[dict[str, np.ndarray]] = []
+        if self.uses_volume:
+            chosen = _choose(rng, arrays["volume_positions"].shape[0], self.volume_points)
+            parts.append(
+                self._point_block(
+                    positions=arrays["volume_positions"][chosen],
+                    distance=arrays["volume_distance"][chosen],
+                    direction=arrays["volume_direction"][chosen],
+                    values=arrays["volume_targets"][chosen],
+                    columns=self._volume_columns,
+                    weights=arrays["volume_weights"][chosen],
+                    is_surface=False,
+                )
+            )
+        if self.uses_surface:
+            chosen = _choose(rng, arrays["surface_positions"].shape[0], self.surface_points)
+            parts.append(
+                self._point_block(
+                    positions=arrays["surface_positions"][chosen],
+                    distance=np.zeros(len(chosen), dtype=np.float32),
+                    direction=arrays["surface_normals"][chosen],
+                    values=arrays["surface_targets"][chosen],
+                    columns=self._surface_columns,
+                    weights=arrays["surface_weights"][chosen],
+                    is_surface=True,
+                )
+            )
+        merged = {key: np.concatenate([part[key] for part in parts]) for key in parts[0]}
+        count = merged["embedding"].shape[0]
+        conditions = self.condition_normalizer.normalize(arrays["conditions"].astype(np.float64))
+        fx = np.broadcast_to(conditions.astype(np.float32), (count, conditions.size))
+        return {
+            "fx": torch.from_numpy(np.ascontiguousarray(fx)),
+            "embedding": torch.from_numpy(merged["embedding"]),
+            "target": torch.from_numpy(merged["target"]),
+            "target_mask": torch.from_numpy(merged["target_mask"]),
+            "mask": torch.ones(count, dtype=torch.bool),
+            "weights": torch.from_numpy(merged["weights"]),
+            "is_surface": torch.from_numpy(merged["is_surface"]),
+            "case_id": entry["case_id"],
+        }
+
+    def _point_block(
+        self,
+        positions: np.ndarray,
+        distance: np.ndarray,
+        direction: np.ndarray,
+        values: np.ndarray,
+        columns: list[int],
+        weights: np.ndarray,
+        is_surface: bool,
+    ) -> dict[str, np.ndarray]:
+        count = positions.shape[0]
+        embedding = [self.coordinate_normalizer.normalize(positions)]
+        if self.has_geometry:
+            embedding.append(self.distance_normalizer.normalize(distance[:, None]))
+            embedding.append(direction)
+        if self.uses_volume and self.uses_surface:
+            embedding.append(np.full((count, 1), float(is_surface), dtype=np.float32))
+        target = np.zeros((count, len(self.target_names)), dtype=np.float32)
+        target_mask = np.zeros((count, len(self.target_names)), dtype=bool)
+        target[:, columns] = values
+        target_mask[:, columns] = True
+        target = np.where(target_mask, self.target_normalizer.normalize(target), 0.0).astype(np.float32)
+        return {
+            "embedding": np.concatenate(embedding, axis=1).astype(np.float32),
+            "target": target,
+            "target_mask": target_mask,
+            "weights": _relative_weights(weights),
+            "is_surface": np.full(count, is_surface),
+        }

@@ -1,0 +1,174 @@
+"""Darcy benchmark data as torch datasets, on the structured grid or as a point cloud.
+
+The arrays come from :func:`modulus_lrsa.data.darcy.load_darcy` (``coeff`` and
+``solution`` of shape (S, R, R), node coordinates ``x`` and ``y``; ``[i, j]`` is the node
+``(x[i], y[j])``).
+
+Normalisation: one mean and one standard deviation per channel (the coefficient, the
+solution), taken over every node of every training sample (global, not per node), with
+the streaming moments of :mod:`~modulus_lrsa.datapipes.normalization`. The test split is
+normalised with the training statistics; ``dataset.target_normalizer.denormalize``
+returns predictions in physical units for relative-L2 reporting. Coordinates are used
+as they are (already in [0, 1]).
+
+Views
+-----
+``"grid"``: ``fx`` (R, R, 1) normalised coefficient, ``embedding`` (R, R, 2) node
+coordinates, ``target`` (R, R, 1) normalised solution; for LRSA with
+``structured_shape=(R, R)``. No mask or weights (every node is real, uniform spacing).
+
+``"points"``: the same values flattened to N = R*R points in ``[i, j]`` row-major order
+(``fx`` (N, 1), ``embedding`` (N, 2), ``target`` (N, 1)), plus ``mask`` (N,) True and
+``weights`` (N,) ones; ``num_points`` draws a random subset per epoch instead.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from modulus_lrsa.datapipes.dataset import EpochSeededDataset
+from modulus_lrsa.datapipes.normalization import Normalizer, RunningMoments
+
+GRID_VIEWS = ("grid", "points")
+
+
+def _load(folder: str | os.PathLike, split: str) -> dict[str, Any]:
+    # Imported here: the Darcy generator pulls in scipy, which the mesh datapipe does not need.
+    from modulus_lrsa.data.darcy import load_darcy
+
+    return load_darcy(folder, split)
+
+
+@dataclass(frozen=True)
+class DarcyNormalizers:
+    """Training-split statistics of a Darcy dataset.
+
+    Attributes
+    ----------
+    coefficient : Normalizer
+        One channel, ``"coeff"``.
+    solution : Normalizer
+        One channel, ``"solution"``.
+    """
+
+    coefficient: Normalizer
+    solution: Normalizer
+
+    @classmethod
+    def from_arrays(cls, coeff: np.ndarray, solution: np.ndarray) -> DarcyNormalizers:
+        """Global mean/std of training arrays of shape (S, R, R), streamed sample by sample."""
+        coefficient_moments, solution_moments = RunningMoments(1), RunningMoments(1)
+        for coefficient_sample, solution_sample in zip(coeff, solution):
+            coefficient_moments.update(coefficient_sample.reshape(-1, 1))
+            solution_moments.update(solution_sample.reshape(-1, 1))
+        return cls(
+            coefficient=Normalizer.from_moments(["coeff"], coefficient_moments),
+            solution=Normalizer.from_moments(["solution"], solution_moments),
+        )
+
+    @classmethod
+    def from_folder(cls, folder: str | os.PathLike) -> DarcyNormalizers:
+        """Statistics of the ``train`` split of a dataset folder."""
+        train = _load(folder, "train")
+        if train["coeff"].shape[0] == 0:
+            raise ValueError(f"{folder}: the train split is empty; cannot compute normalisation statistics")
+        return cls.from_arrays(train["coeff"], train["solution"])
+
+
+class DarcyDataset(EpochSeededDataset):
+    """One split of a Darcy dataset, normalised with training statistics.
+
+    Parameters
+    ----------
+    folder : str or PathLike
+        Dataset folder (``metadata.json``, ``train.npz``, ``test.npz``).
+    split : {"train", "test"}
+    view : {"grid", "points"}
+        Structured samples or point clouds; see the module docstring.
+    num_points : int, optional
+        ``"points"`` view only: random nodes per sample and epoch (without replacement);
+        None keeps all R*R nodes in row-major order.
+    seed : int
+        Base seed of the node subsets.
+    normalizers : DarcyNormalizers, optional
+        Statistics to use; default: computed from the folder's train split.
+    """
+
+    def __init__(
+        self,
+        folder: str | os.PathLike,
+        split: str = "train",
+        view: str = "grid",
+        num_points: int | None = None,
+        seed: int = 0,
+        normalizers: DarcyNormalizers | None = None,
+    ) -> None:
+        super().__init__(seed)
+        if view not in GRID_VIEWS:
+            raise ValueError(f"view must be one of {GRID_VIEWS}, got {view!r}")
+        if num_points is not None and (view != "points" or num_points <= 0):
+            raise ValueError(f"num_points (got {num_points}) must be > 0 and needs view='points'")
+        data = _load(folder, split)
+        self.folder = folder
+        self.split = split
+        self.view = view
+        self.num_points = num_points
+        if normalizers is None:
+            normalizers = (
+                DarcyNormalizers.from_arrays(data["coeff"], data["solution"])
+                if split == "train"
+                else DarcyNormalizers.from_folder(folder)
+            )
+        self.normalizers = normalizers
+        self.coeff = normalizers.coefficient.normalize(data["coeff"][..., None]).astype(np.float32)
+        self.solution = normalizers.solution.normalize(data["solution"][..., None]).astype(np.float32)
+        grid_x, grid_y = np.meshgrid(data["x"], data["y"], indexing="ij")
+        self.coordinates = np.stack([grid_x, grid_y], axis=-1).astype(np.float32)
+
+    @property
+    def resolution(self) -> int:
+        return int(self.coordinates.shape[0])
+
+    @property
+    def structured_shape(self) -> tuple[int, int]:
+        """(R, R), LRSA's ``structured_shape`` for the grid view."""
+        return (self.resolution, self.resolution)
+
+    @property
+    def target_normalizer(self) -> Normalizer:
+        """Solution statistics: ``denormalize`` maps predictions to physical units."""
+        return self.normalizers.solution
+
+    functional_dim = 1
+    embedding_dim = 2
+    out_dim = 1
+
+    def __len__(self) -> int:
+        return int(self.coeff.shape[0])
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        if self.view == "grid":
+            return {
+                "fx": torch.from_numpy(self.coeff[index]),
+                "embedding": torch.from_numpy(self.coordinates),
+                "target": torch.from_numpy(self.solution[index]),
+                "sample_index": index,
+            }
+        count = self.resolution**2
+        if self.num_points is None or self.num_points >= count:
+            chosen = np.arange(count)
+        else:
+            chosen = np.sort(self.rng(index).choice(count, size=self.num_points, replace=False))
+        return {
+            "fx": torch.from_numpy(self.coeff[index].reshape(count, 1)[chosen]),
+            "embedding": torch.from_numpy(self.coordinates.reshape(count, 2)[chosen]),
+            "target": torch.from_numpy(self.solution[index].reshape(count, 1)[chosen]),
+            "mask": torch.ones(len(chosen), dtype=torch.bool),
+            "weights": torch.ones(len(chosen), dtype=torch.float32),
+            "sample_index": index,
+        }
