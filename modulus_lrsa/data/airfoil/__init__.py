@@ -1,0 +1,1 @@
+"""Airfoil RANS data: NACA 4-digit sections solved with OpenFOAM simpleFoam (Spalart-Allmaras)."""

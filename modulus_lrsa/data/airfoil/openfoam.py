@@ -1,0 +1,130 @@
+"""Locating OpenFOAM and running its tools as subprocesses."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+#: Tools a case run needs.
+REQUIRED_TOOLS = ("blockMesh", "checkMesh", "simpleFoam", "foamToVTK")
+
+#: Where the Debian/Ubuntu ``openfoam`` package keeps its ``etc`` directory; the tools
+#: abort with "Could not find mandatory etc entry 'controlDict'" unless
+#: WM_PROJECT_DIR points at its parent.
+_DEBIAN_PROJECT_DIR = Path("/usr/share/openfoam")
+
+INSTALL_HINT = (
+    "Install OpenFOAM with `make openfoam` from the repository root, or directly with "
+    "`apt-get install openfoam` (Debian/Ubuntu package, v1912 is tested). If OpenFOAM is "
+    "installed elsewhere, put its bin directory on PATH and set WM_PROJECT_DIR."
+)
+
+
+class OpenFOAMNotFoundError(RuntimeError):
+    """OpenFOAM tools are not on PATH or the installation is incomplete."""
+
+
+class OpenFOAMToolError(RuntimeError):
+    """An OpenFOAM tool exited with an error."""
+
+
+@dataclass(frozen=True)
+class OpenFOAM:
+    """An OpenFOAM installation usable from Python.
+
+    Parameters
+    ----------
+    project_dir : Path
+        Value for ``WM_PROJECT_DIR`` (the directory holding ``etc/controlDict``).
+    bin_dirs : tuple of Path
+        Directories holding the tools, searched before ``PATH``.
+    """
+
+    project_dir: Path
+    bin_dirs: tuple[Path, ...] = ()
+
+    def environment(self) -> dict[str, str]:
+        """Environment for the tools' subprocesses."""
+        env = dict(os.environ)
+        env["WM_PROJECT_DIR"] = str(self.project_dir)
+        if self.bin_dirs:
+            env["PATH"] = os.pathsep.join([*map(str, self.bin_dirs), env.get("PATH", "")])
+        return env
+
+    def run(self, tool: str, case_dir: Path, args: tuple[str, ...] = (), log_name: str | None = None) -> Path:
+        """Run ``tool`` in ``case_dir`` with its output in ``log.<tool>``.
+
+        Returns
+        -------
+        Path
+            The log file.
+
+        Raises
+        ------
+        OpenFOAMToolError
+            If the tool exits non-zero; the message carries the tail of its log.
+        """
+        log_path = Path(case_dir) / (log_name or f"log.{tool}")
+        with open(log_path, "w") as log:
+            proc = subprocess.run(
+                [tool, *args], cwd=case_dir, env=self.environment(),
+                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            )
+        if proc.returncode != 0:
+            raise OpenFOAMToolError(f"{tool} exited with code {proc.returncode}: {log_error_summary(log_path)}")
+        return log_path
+
+    def popen(self, tool: str, case_dir: Path, log_path: Path) -> subprocess.Popen:
+        """Start ``tool`` without waiting, writing its output to ``log_path``."""
+        with open(log_path, "w") as log:
+            return subprocess.Popen(
+                [tool], cwd=case_dir, env=self.environment(),
+                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            )
+
+
+def find_openfoam() -> OpenFOAM:
+    """Find an OpenFOAM installation with all of :data:`REQUIRED_TOOLS`.
+
+    Raises
+    ------
+    OpenFOAMNotFoundError
+        With instructions to install it, if a tool is missing.
+    """
+    missing = [tool for tool in REQUIRED_TOOLS if shutil.which(tool) is None]
+    if missing:
+        raise OpenFOAMNotFoundError(f"OpenFOAM tools not found on PATH: {', '.join(missing)}. {INSTALL_HINT}")
+    env_dir = os.environ.get("WM_PROJECT_DIR")
+    project_dir = Path(env_dir) if env_dir else _DEBIAN_PROJECT_DIR
+    if not (project_dir / "etc" / "controlDict").is_file():
+        raise OpenFOAMNotFoundError(
+            f"OpenFOAM's etc/controlDict is not under {project_dir} "
+            f"({'from WM_PROJECT_DIR' if env_dir else 'the Debian default'}). {INSTALL_HINT}"
+        )
+    return OpenFOAM(project_dir=project_dir)
+
+
+def openfoam_available() -> bool:
+    """Whether :func:`find_openfoam` would succeed."""
+    try:
+        find_openfoam()
+    except OpenFOAMNotFoundError:
+        return False
+    return True
+
+
+def log_error_summary(log_path: Path, max_lines: int = 8) -> str:
+    """The FOAM FATAL ERROR block of a log, or its last lines, joined on one line."""
+    try:
+        lines = Path(log_path).read_text(errors="replace").splitlines()
+    except OSError:
+        return f"(no log at {log_path})"
+    for i, line in enumerate(lines):
+        if "FOAM FATAL" in line or "Floating point exception" in line or "sigFpe::sigHandler" in line:
+            block = [ln.strip() for ln in lines[i : i + max_lines + 4] if ln.strip()]
+            return " | ".join(block[:max_lines])
+    tail = [ln.strip() for ln in lines[-max_lines:] if ln.strip()]
+    return " | ".join(tail) if tail else "(empty log)"

@@ -1,0 +1,449 @@
+"""Running one airfoil case: mesh, check, solve, judge convergence, export, clean up.
+
+The case is run in ``case_dir`` (whose name becomes the prefix of the VTK files) and
+ends with a ``case.json`` there, whatever the outcome: ``status`` is ``ok``,
+``unconverged`` (ran to the iteration limit without settling) or ``failed`` (a tool
+crashed, the mesh failed ``checkMesh``, or the solution diverged), with a ``reason``.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import math
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .case import STOP_SIGNAL, FlowCase, SolverControls, write_case
+from .mesh import AIRFOIL_PATCH, DomainLayout, MeshResolution
+from .openfoam import OpenFOAM, OpenFOAMToolError, find_openfoam, log_error_summary
+
+#: Version of the case.json / manifest.json layout.
+FORMAT_VERSION = 1
+CASE_FILE = "case.json"
+#: |Cl| or |Cd| beyond this means the SIMPLE iteration has blown up.
+_DIVERGED_COEFFICIENT = 20.0
+_POLL_SECONDS = 0.5
+#: How long simpleFoam may take to write and exit after the stop signal.
+_STOP_GRACE_SECONDS = 120.0
+
+
+def write_json_atomic(path: Path, data: dict) -> None:
+    """Write ``data`` as JSON to ``path`` through a temporary file and ``os.replace``."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(data, f, indent=2, allow_nan=False)
+            f.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class CaseFailure(Exception):
+    """A case cannot produce a usable solution; the message is the recorded reason."""
+
+
+# --------------------------------------------------------------------------------------
+# Solver history
+# --------------------------------------------------------------------------------------
+
+
+def read_function_object_table(path: Path) -> dict[str, np.ndarray]:
+    """Numeric columns of an OpenFOAM function-object ``.dat`` file, keyed by header name.
+
+    Lines that are incomplete (the solver may be writing them) or hold a different
+    number of fields than the header are skipped; non-numeric columns are left out.
+    """
+    header: list[str] | None = None
+    rows: list[list[str]] = []
+    with open(path, errors="replace") as f:
+        for line in f:
+            if line.startswith("#"):
+                names = line[1:].split()
+                if names and names[0] == "Time":
+                    header = names
+                continue
+            if not line.endswith("\n"):
+                break
+            parts = line.split()
+            if header is not None and len(parts) == len(header):
+                rows.append(parts)
+    if header is None:
+        return {}
+    table = {}
+    for j, name in enumerate(header):
+        try:
+            table[name] = np.array([float(row[j]) for row in rows])
+        except ValueError:
+            continue  # solver names, converged flags
+    return table
+
+
+@dataclass
+class SolveHistory:
+    """Per-iteration Cl, Cd and initial residuals of a simpleFoam run."""
+
+    iterations: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    cl: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    cd: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    residuals: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @classmethod
+    def read(cls, case_dir: Path) -> "SolveHistory":
+        """Read ``postProcessing/{forceCoeffs,solverInfo}`` of ``case_dir``; empty if absent."""
+        coeff_path = Path(case_dir) / "postProcessing/forceCoeffs/0/coefficient.dat"
+        info_path = Path(case_dir) / "postProcessing/solverInfo/0/solverInfo.dat"
+        if not coeff_path.is_file() or not info_path.is_file():
+            return cls()
+        coeffs = read_function_object_table(coeff_path)
+        info = read_function_object_table(info_path)
+        n = min(len(coeffs.get("Time", ())), len(info.get("Time", ())))
+        residuals = {
+            name[: -len("_initial")]: values[:n] for name, values in info.items() if name.endswith("_initial")
+        }
+        return cls(coeffs["Time"][:n], coeffs["Cl"][:n], coeffs["Cd"][:n], residuals)
+
+    def __len__(self) -> int:
+        return len(self.iterations)
+
+    def final_residuals(self) -> dict[str, float]:
+        return {name: float(values[-1]) for name, values in self.residuals.items() if len(values)}
+
+    def divergence(self) -> str | None:
+        """Why the run has diverged, or None if it has not."""
+        if not len(self):
+            return None
+        arrays = [self.cl, self.cd, *self.residuals.values()]
+        if not all(np.all(np.isfinite(a)) for a in arrays):
+            return f"non-finite residual or force coefficient by iteration {int(self.iterations[-1])}"
+        worst = max(np.max(np.abs(self.cl)), np.max(np.abs(self.cd)))
+        if worst > _DIVERGED_COEFFICIENT:
+            i = int(np.argmax(np.maximum(np.abs(self.cl), np.abs(self.cd)) > _DIVERGED_COEFFICIENT))
+            return (
+                f"diverged: |Cl| or |Cd| exceeded {_DIVERGED_COEFFICIENT:g} at iteration "
+                f"{int(self.iterations[i])} (Cl={self.cl[i]:.3g}, Cd={self.cd[i]:.3g})"
+            )
+        return None
+
+
+@dataclass(frozen=True)
+class Convergence:
+    """Verdict on a run: converged only if residuals are low and Cl, Cd have settled."""
+
+    converged: bool
+    reason: str
+    max_residual: float
+    cl_variation: float
+    cd_variation: float
+
+    def to_dict(self) -> dict:
+        return {
+            "max_final_residual": self.max_residual,
+            "cl_variation": self.cl_variation,
+            "cd_variation": self.cd_variation,
+        }
+
+
+def assess_convergence(history: SolveHistory, controls: SolverControls) -> Convergence:
+    """Judge a (possibly running) solve against ``controls``.
+
+    Cl and Cd count as settled when their range over the last
+    ``controls.coefficient_window`` iterations, relative to max(|Cl|, 0.1) and to |Cd|,
+    is below ``controls.coefficient_tolerance``; the residuals when every final initial
+    residual is below ``controls.converged_residual``.
+    """
+    window = controls.coefficient_window
+    if len(history) < window:
+        return Convergence(False, f"fewer than {window} iterations", math.inf, math.inf, math.inf)
+    cl, cd = history.cl[-window:], history.cd[-window:]
+    cl_var = float((cl.max() - cl.min()) / max(abs(cl[-1]), 0.1))
+    cd_var = float((cd.max() - cd.min()) / max(abs(cd[-1]), 1e-12))
+    residuals = history.final_residuals()
+    max_res = max(residuals.values()) if residuals else math.inf
+    problems = []
+    if max_res > controls.converged_residual:
+        worst = max(residuals, key=residuals.get)
+        problems.append(f"residual of {worst} is {max_res:.2g} > {controls.converged_residual:g}")
+    tol = controls.coefficient_tolerance
+    if cl_var > tol:
+        problems.append(f"Cl varied by {cl_var:.2g} (relative) over the last {window} iterations > {tol:g}")
+    if cd_var > tol:
+        problems.append(f"Cd varied by {cd_var:.2g} (relative) over the last {window} iterations > {tol:g}")
+    return Convergence(not problems, "; ".join(problems) or "converged", max_res, cl_var, cd_var)
+
+
+# --------------------------------------------------------------------------------------
+# Steps
+# --------------------------------------------------------------------------------------
+
+_CHECKMESH_FIELDS = {
+    "max_non_orthogonality": re.compile(r"Mesh non-orthogonality Max:\s*([-\d.eE+]+)"),
+    "max_skewness": re.compile(r"Max skewness = ([-\d.eE+]+)"),
+    "max_aspect_ratio": re.compile(r"Max aspect ratio = ([-\d.eE+]+)"),
+}
+
+
+def check_mesh(openfoam: OpenFOAM, case_dir: Path) -> dict:
+    """Run ``checkMesh`` and return cell count and quality figures.
+
+    Raises
+    ------
+    CaseFailure
+        If checkMesh crashes or reports failed checks (the ``***`` lines are quoted).
+    """
+    try:
+        log = openfoam.run("checkMesh", case_dir)
+    except OpenFOAMToolError as err:
+        raise CaseFailure(f"checkMesh: {err}") from None
+    text = log.read_text(errors="replace")
+    if "Mesh OK." not in text:
+        problems = [ln.strip() for ln in text.splitlines() if ln.strip().startswith("***")]
+        failed = re.search(r"Failed (\d+) mesh checks", text)
+        summary = f"{failed.group(0) if failed else 'no Mesh OK verdict'}: {' | '.join(problems) or '(see log.checkMesh)'}"
+        raise CaseFailure(f"checkMesh: {summary}")
+    cells = re.search(r"^\s*cells:\s*(\d+)", text, re.MULTILINE)
+    stats = {"n_cells": int(cells.group(1)) if cells else None}
+    for key, pattern in _CHECKMESH_FIELDS.items():
+        m = pattern.search(text)
+        stats[key] = float(m.group(1)) if m else None
+    return stats
+
+
+def solve(openfoam: OpenFOAM, case_dir: Path, controls: SolverControls) -> tuple[SolveHistory, str]:
+    """Run simpleFoam, stopping it once Cl/Cd have settled or it diverges.
+
+    Returns
+    -------
+    history : SolveHistory
+    stopped_by : str
+        ``"settled"`` (stopped once converged) or ``"max_iterations"``.
+
+    Raises
+    ------
+    CaseFailure
+        If simpleFoam crashes or the iteration diverges.
+    """
+    log_path = Path(case_dir) / "log.simpleFoam"
+    proc = openfoam.popen("simpleFoam", case_dir, log_path)
+    stop_requested = False
+    try:
+        while proc.poll() is None:
+            time.sleep(_POLL_SECONDS)
+            history = SolveHistory.read(case_dir)
+            diverged = history.divergence()
+            if diverged:
+                proc.kill()
+                proc.wait()
+                raise CaseFailure(diverged)
+            if not stop_requested and assess_convergence(history, controls).converged:
+                proc.send_signal(STOP_SIGNAL)
+                stop_requested = True
+                try:
+                    proc.wait(timeout=_STOP_GRACE_SECONDS)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+                    raise CaseFailure("simpleFoam did not stop after the write-and-stop signal") from None
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    history = SolveHistory.read(case_dir)
+    if proc.returncode != 0:
+        how = f"signal {-proc.returncode}" if proc.returncode < 0 else f"code {proc.returncode}"
+        raise CaseFailure(f"simpleFoam exited with {how}: {log_error_summary(log_path)}")
+    diverged = history.divergence()
+    if diverged:
+        raise CaseFailure(diverged)
+    if not len(history):
+        raise CaseFailure(f"simpleFoam wrote no force coefficients: {log_error_summary(log_path)}")
+    return history, "settled" if stop_requested else "max_iterations"
+
+
+def _latest_time_dir(case_dir: Path) -> Path | None:
+    times = []
+    for p in Path(case_dir).iterdir():
+        try:
+            value = float(p.name)
+        except ValueError:
+            continue
+        if p.is_dir() and value > 0:
+            times.append((value, p))
+    return max(times)[1] if times else None
+
+
+def _y_plus_stats(case_dir: Path) -> dict | None:
+    path = Path(case_dir) / "postProcessing/yPlus/0/yPlus.dat"
+    if not path.is_file():
+        return None
+    last = None
+    for line in path.read_text(errors="replace").splitlines():
+        parts = line.split()
+        if parts and not line.startswith("#") and len(parts) == 5 and parts[1] == AIRFOIL_PATCH:
+            last = parts
+    if last is None:
+        return None
+    return {"min": float(last[2]), "max": float(last[3]), "mean": float(last[4])}
+
+
+def export_vtk(openfoam: OpenFOAM, case_dir: Path) -> dict[str, str]:
+    """Write the final iteration to VTK; return the case-relative file paths.
+
+    foamToVTK (v1912) writes ``VTK/<case>_<time>.vtm`` referencing
+    ``VTK/<case>_<time>/internal.vtu`` and ``.../boundary/<patch>.vtp``.
+    """
+    try:
+        openfoam.run("foamToVTK", case_dir, ("-latestTime", "-noZero", "-patches", f"({AIRFOIL_PATCH})"))
+    except OpenFOAMToolError as err:
+        raise CaseFailure(f"foamToVTK: {err}") from None
+    vtk_dir = Path(case_dir) / "VTK"
+    multiblocks = sorted(vtk_dir.glob("*.vtm"))
+    if len(multiblocks) != 1:
+        raise CaseFailure(f"foamToVTK: expected one .vtm file in {vtk_dir}, found {len(multiblocks)}")
+    block_dir = multiblocks[0].with_suffix("")
+    files = {
+        "multiblock": multiblocks[0],
+        "volume": block_dir / "internal.vtu",
+        "surface": block_dir / "boundary" / f"{AIRFOIL_PATCH}.vtp",
+    }
+    for key, path in files.items():
+        if not path.is_file():
+            raise CaseFailure(f"foamToVTK: {key} file {path} was not written")
+    return {key: str(path.relative_to(case_dir)) for key, path in files.items()}
+
+
+def _gzip_into(src: Path, dest: Path) -> None:
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with open(src, "rb") as fin, gzip.open(dest, "wb") as fout:
+        shutil.copyfileobj(fin, fout)
+    src.unlink()
+
+
+def clean_case(case_dir: Path) -> None:
+    """Drop what the export made redundant: result time folders, the polyMesh.
+
+    Logs and function-object histories are gzipped into ``logs/`` and ``history/``;
+    ``0/``, ``system/`` and ``constant/*Properties`` stay so the case can be re-run.
+    """
+    case_dir = Path(case_dir)
+    for p in list(case_dir.iterdir()):
+        if p.is_dir() and (p.name.startswith("processor") or _is_result_time(p.name)):
+            shutil.rmtree(p)
+    shutil.rmtree(case_dir / "constant" / "polyMesh", ignore_errors=True)
+    for log in sorted(case_dir.glob("log.*")):
+        _gzip_into(log, case_dir / "logs" / f"{log.name}.gz")
+    post = case_dir / "postProcessing"
+    if post.is_dir():
+        for dat in sorted(post.glob("*/0/*.dat")):
+            _gzip_into(dat, case_dir / "history" / f"{dat.name}.gz")
+        shutil.rmtree(post)
+
+
+def _is_result_time(name: str) -> bool:
+    try:
+        return float(name) > 0
+    except ValueError:
+        return False
+
+
+# --------------------------------------------------------------------------------------
+# Whole case
+# --------------------------------------------------------------------------------------
+
+
+def run_case(
+    case_dir: Path,
+    flow: FlowCase,
+    resolution: MeshResolution,
+    controls: SolverControls,
+    layout: DomainLayout = DomainLayout(),
+    openfoam: OpenFOAM | None = None,
+) -> dict:
+    """Run one case in ``case_dir`` and write its ``case.json``.
+
+    Parameters
+    ----------
+    case_dir : Path
+        Empty or missing directory; its name prefixes the VTK files.
+    flow, resolution, controls, layout
+        What to solve and how.
+    openfoam : OpenFOAM, optional
+        Installation to use; found with :func:`find_openfoam` when omitted.
+
+    Returns
+    -------
+    dict
+        The ``case.json`` record: ``id``, ``status``, ``reason``, ``params``,
+        ``results``, ``files`` and the ``mesh``/``solver`` settings used.
+    """
+    openfoam = openfoam or find_openfoam()
+    case_dir = Path(case_dir)
+    case_dir.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    record: dict = {
+        "format_version": FORMAT_VERSION,
+        "id": case_dir.name,
+        "status": "failed",
+        "reason": None,
+        "params": flow.to_dict(),
+        "results": {},
+        "files": {},
+        "mesh": {"resolution": resolution.name, "layout": layout.to_dict()},
+        "solver": {
+            "application": "simpleFoam",
+            "turbulence_model": "SpalartAllmaras",
+            "max_iterations": controls.max_iterations,
+            "converged_residual": controls.converged_residual,
+            "coefficient_window": controls.coefficient_window,
+            "coefficient_tolerance": controls.coefficient_tolerance,
+        },
+    }
+    results = record["results"]
+    try:
+        write_case(case_dir, flow, resolution, controls, layout)
+        try:
+            openfoam.run("blockMesh", case_dir)
+        except OpenFOAMToolError as err:
+            raise CaseFailure(f"blockMesh: {err}") from None
+        mesh_stats = check_mesh(openfoam, case_dir)
+        results["n_cells"] = mesh_stats.pop("n_cells")
+        record["mesh"]["quality"] = mesh_stats
+        history, stopped_by = solve(openfoam, case_dir, controls)
+        verdict = assess_convergence(history, controls)
+        results.update(
+            Cl=float(history.cl[-1]),
+            Cd=float(history.cd[-1]),
+            iterations=int(history.iterations[-1]),
+            final_residuals=history.final_residuals(),
+            converged=verdict.converged,
+            stopped_by=stopped_by,
+            convergence=verdict.to_dict(),
+            y_plus=_y_plus_stats(case_dir),
+        )
+        if results["Cd"] <= 0.0:
+            raise CaseFailure(f"non-physical drag coefficient Cd={results['Cd']:.3g}")
+        if _latest_time_dir(case_dir) is None:
+            raise CaseFailure("simpleFoam wrote no result time folder")
+        record["files"] = export_vtk(openfoam, case_dir)
+        record["status"] = "ok" if verdict.converged else "unconverged"
+        record["reason"] = None if verdict.converged else f"not converged after {results['iterations']} iterations: {verdict.reason}"
+    except CaseFailure as failure:
+        record["status"] = "failed"
+        record["reason"] = str(failure)
+        record["files"] = {}
+    finally:
+        results["seconds"] = round(time.monotonic() - started, 2)
+    clean_case(case_dir)
+    write_json_atomic(case_dir / CASE_FILE, record)
+    return record
