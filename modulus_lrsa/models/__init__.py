@@ -1,5 +1,6 @@
 """Neural operator models. ``LRSA`` is registered with the Modulus model registry."""
 
+from .checkpoint import save_legacy_checkpoint
 from .lrsa import LRSA, LRSABlock, MetaData
 
-__all__ = ["LRSA", "LRSABlock", "MetaData"]
+__all__ = ["LRSA", "LRSABlock", "MetaData", "save_legacy_checkpoint"]
