@@ -1,0 +1,216 @@
+"""Training-step cost of LRSA vs PhysicsNeMo's Transolver and FLARE at matched parameters.
+
+For each point count N and precision, every model runs forward + backward on one sample;
+the models are interleaved within each repeat so that machine noise hits them alike, and
+the median over repeats is reported. Peak memory is the extra memory of one training step:
+``torch.cuda.max_memory_allocated`` on a GPU, and on a CPU the rise of the peak resident set
+size (VmHWM, reset just before the step) of a fresh child process per measurement.
+
+    .venv/bin/python benchmarks/throughput.py                 # full table, writes JSON
+    .venv/bin/python benchmarks/throughput.py --sizes 4096 16384 --repeats 3
+    .venv/bin/python benchmarks/throughput.py --update-readme  # rewrite the README table
+
+Widths: the reference models run at ``--width`` (128 or 256); LRSA's width is chosen so its
+parameter count lands within 10% of Transolver's (its block holds three attentions and three
+FFNs, so it is narrower at equal parameters).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+README_BEGIN = "<!-- throughput:begin -->"
+README_END = "<!-- throughput:end -->"
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
+# LRSA width and MLP ratio giving a parameter count within 10% of Transolver's at each width.
+LRSA_WIDTH = {128: 80, 256: 160}
+
+
+def build_model(name: str, width: int) -> torch.nn.Module:
+    common = dict(functional_dim=1, out_dim=1, embedding_dim=2, n_layers=8, n_head=8)
+    if name == "LRSA":
+        from modulus_lrsa.models import LRSA
+
+        return LRSA(**common, n_hidden=LRSA_WIDTH[width], n_latents=64, mlp_ratio=1.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if name == "Transolver":
+            from physicsnemo.models.transolver import Transolver
+
+            return Transolver(**common, n_hidden=width, mlp_ratio=2, slice_num=64, use_te=False)
+        from physicsnemo.models.flare import FLARE
+
+        return FLARE(**common, n_hidden=width, mlp_ratio=2, slice_num=64)
+
+
+def make_inputs(n_points: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    generator = torch.Generator().manual_seed(n_points)
+    fx = torch.randn(1, n_points, 1, generator=generator)
+    embedding = torch.rand(1, n_points, 2, generator=generator)
+    return fx.to(device), embedding.to(device)
+
+
+def train_step(model, fx, embedding, dtype: torch.dtype) -> None:
+    model.zero_grad(set_to_none=True)
+    with torch.autocast(fx.device.type, dtype=dtype, enabled=dtype != torch.float32):
+        out = model(fx, embedding)
+    out.float().square().mean().backward()
+    if fx.device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def peak_memory_mib(name: str, width: int, n_points: int, precision: str, device: str) -> float:
+    """Extra memory of one training step, measured where it cannot be hidden by caching."""
+    if device == "cuda":
+        model = build_model(name, width).to(device)
+        fx, embedding = make_inputs(n_points, torch.device(device))
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        base = torch.cuda.memory_allocated()
+        train_step(model, fx, embedding, DTYPES[precision])
+        return (torch.cuda.max_memory_allocated() - base) / 2**20
+    child = subprocess.run(
+        [sys.executable, __file__, "--child-memory", name, str(width), str(n_points), precision],
+        capture_output=True, text=True, check=True,
+    )
+    return float(child.stdout.strip().splitlines()[-1])
+
+
+def _resident_kib(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise RuntimeError(f"/proc/self/status has no {field}")
+
+
+def child_memory(name: str, width: int, n_points: int, precision: str) -> None:
+    model = build_model(name, width)
+    fx, embedding = make_inputs(n_points, torch.device("cpu"))
+    # Imports peak far above a small step; reset the kernel's high-water mark (Linux >= 4.0).
+    Path("/proc/self/clear_refs").write_text("5")
+    base_kib = _resident_kib("VmRSS")
+    train_step(model, fx, embedding, DTYPES[precision])
+    print((_resident_kib("VmHWM") - base_kib) / 1024)
+
+
+def run(args: argparse.Namespace) -> dict:
+    device = torch.device(args.device)
+    names = ["LRSA", "Transolver", "FLARE"]
+    models = {name: build_model(name, args.width).to(device) for name in names}
+    params = {name: sum(p.numel() for p in m.parameters()) for name, m in models.items()}
+    spread = max(params.values()) / min(params.values()) - 1
+    rows = []
+    for precision in args.precisions:
+        for n_points in args.sizes:
+            fx, embedding = make_inputs(n_points, device)
+            for model in models.values():  # warm-up: kernels, allocator, autotuning
+                train_step(model, fx, embedding, DTYPES[precision])
+            times = {name: [] for name in names}
+            for _ in range(args.repeats):
+                for name, model in models.items():
+                    start = time.perf_counter()
+                    train_step(model, fx, embedding, DTYPES[precision])
+                    times[name].append(time.perf_counter() - start)
+            for name in names:
+                median = statistics.median(times[name])
+                rows.append(dict(
+                    model=name, precision=precision, n_points=n_points, seconds=median,
+                    us_per_point=1e6 * median / n_points, all_seconds=times[name],
+                    peak_mib=peak_memory_mib(name, args.width, n_points, precision, args.device),
+                ))
+                print(f"{precision:5s} N={n_points:7d} {name:10s} {median:8.3f} s  "
+                      f"{rows[-1]['peak_mib']:9.1f} MiB", flush=True)
+    return dict(
+        command="benchmarks/throughput.py " + " ".join(sys.argv[1:]),
+        machine=dict(platform=platform.platform(), processor=platform.processor(),
+                     torch=torch.__version__, device=args.device,
+                     threads=torch.get_num_threads()),
+        width=args.width, lrsa_width=LRSA_WIDTH[args.width], parameters=params,
+        parameter_spread=spread, repeats=args.repeats, rows=rows,
+    )
+
+
+def summary_table(result: dict) -> str:
+    by_key = {(r["model"], r["precision"], r["n_points"]): r for r in result["rows"]}
+    lines = [
+        "| precision | N | LRSA s | Transolver s | FLARE s | LRSA/Transolver time | "
+        "LRSA MiB | Transolver MiB | FLARE MiB | LRSA/Transolver memory |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for (model, precision, n_points), row in by_key.items():
+        if model != "LRSA":
+            continue
+        t = by_key[("Transolver", precision, n_points)]
+        f = by_key[("FLARE", precision, n_points)]
+        lines.append(
+            f"| {precision} | {n_points:,} | {row['seconds']:.3f} | {t['seconds']:.3f} | "
+            f"{f['seconds']:.3f} | {row['seconds'] / t['seconds']:.2f} | {row['peak_mib']:.0f} | "
+            f"{t['peak_mib']:.0f} | {f['peak_mib']:.0f} | {row['peak_mib'] / t['peak_mib']:.2f} |"
+        )
+    p = result["parameters"]
+    lines.append("")
+    lines.append(
+        f"Parameters: LRSA {p['LRSA']:,} (width {result['lrsa_width']}, mlp_ratio 1), "
+        f"Transolver {p['Transolver']:,} and FLARE {p['FLARE']:,} (width {result['width']}, "
+        f"mlp_ratio 2); 8 layers, 8 heads, 64 latents/slices. Forward+backward of one sample, "
+        f"median of {result['repeats']} interleaved repeats; peak = extra memory of the step. "
+        f"Machine: {result['machine']['device']}, torch {result['machine']['torch']}, "
+        f"{result['machine']['threads']} threads."
+    )
+    return "\n".join(lines)
+
+
+def update_readme(table: str) -> None:
+    readme = ROOT / "README.md"
+    text = readme.read_text()
+    if README_BEGIN not in text or README_END not in text:
+        raise SystemExit(f"{readme}: markers {README_BEGIN} / {README_END} not found")
+    head, rest = text.split(README_BEGIN, 1)
+    _, tail = rest.split(README_END, 1)
+    readme.write_text(f"{head}{README_BEGIN}\n{table}\n{README_END}{tail}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[4096, 16384, 65536, 262144])
+    parser.add_argument("--precisions", nargs="+", choices=sorted(DTYPES), default=["fp32", "bf16"])
+    parser.add_argument("--width", type=int, choices=sorted(LRSA_WIDTH), default=128)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "throughput.json")
+    parser.add_argument("--update-readme", action="store_true",
+                        help="rewrite the table between the README's throughput markers")
+    parser.add_argument("--child-memory", nargs=4, metavar=("MODEL", "WIDTH", "N", "PRECISION"),
+                        help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child_memory:
+        name, width, n_points, precision = args.child_memory
+        child_memory(name, int(width), int(n_points), precision)
+        return
+    if args.repeats < 1:
+        parser.error("--repeats must be >= 1")
+    result = run(args)
+    if result["parameter_spread"] > 0.10:
+        print(f"warning: parameter counts differ by {result['parameter_spread']:.1%} (> 10%)")
+    table = summary_table(result)
+    print(table)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2))
+    print(f"wrote {args.out}")
+    if args.update_readme:
+        update_readme(table)
+
+
+if __name__ == "__main__":
+    main()
