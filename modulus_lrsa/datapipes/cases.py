@@ -275,19 +275,23 @@ def _glob_one(folder: Path, pattern: str, what: str) -> Path:
     return matches[-1]
 
 
+def _file_ref(path: Path, block: str | None) -> FileRef:
+    # A block only applies to multiblock files; dropping it elsewhere keeps messages accurate.
+    return FileRef(path, block if path.suffix.lower() == ".vtm" else None)
+
+
 def _resolve_file(
     entry: CaseEntry, pattern: str | None, case_files: Mapping[str, Any], key: str, block: str | None, required: bool
 ) -> FileRef | None:
     if entry.location.is_file():
-        return FileRef(entry.location, block)
+        return _file_ref(entry.location, block)
     if pattern is not None:
-        return FileRef(_glob_one(entry.location, pattern, key), block)
+        return _file_ref(_glob_one(entry.location, pattern, key), block)
     if key in case_files:
         path = entry.location / str(case_files[key])
         if not path.is_file():
             raise CaseConfigError(f"{entry.location / CASE_JSON_NAME}: files.{key} points to {path}, which does not exist")
-        # case.json names the patch file itself; a block only applies to .vtm files.
-        return FileRef(path, block if path.suffix.lower() == ".vtm" else None)
+        return _file_ref(path, block)
     if required:
         raise CaseConfigError(
             f"{entry.location}: no {key} file: set MeshCacheConfig.{key}_file (a glob) or "

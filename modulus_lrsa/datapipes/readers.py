@@ -122,6 +122,27 @@ def _select_block(blocks: dict[str, vtk.vtkDataObject | None], block: str | None
     raise MeshDataError(f"{source}: no block named '{block}' (available: {available})")
 
 
+def _check_stl_length(source: Path) -> None:
+    """Reject truncated STL files, which vtkSTLReader may silently parse as garbage triangles."""
+    size = source.stat().st_size
+    with source.open("rb") as handle:
+        head = handle.read(512)
+        handle.seek(max(0, size - 512))
+        tail = handle.read()
+    if head.lstrip().lower().startswith(b"solid") and b"facet" in head.lower():
+        if b"endsolid" not in tail.lower():
+            raise CorruptFileError(f"{source}: ASCII STL does not end with 'endsolid' (truncated file?)")
+        return
+    if size < 84:
+        raise CorruptFileError(f"{source}: binary STL shorter than its 84-byte header ({size} bytes)")
+    triangles = int.from_bytes(head[80:84], "little")
+    if size < 84 + 50 * triangles:
+        raise CorruptFileError(
+            f"{source}: binary STL declares {triangles} triangles ({84 + 50 * triangles} bytes) "
+            f"but has {size} bytes (truncated file?)"
+        )
+
+
 def list_blocks(path: str | os.PathLike) -> list[str]:
     """Paths of the leaf blocks of a ``.vtm`` file, e.g. ``['internal', 'boundary/walls']``."""
     source = Path(path)
@@ -139,6 +160,8 @@ def _read_raw(source: Path) -> vtk.vtkDataObject:
         raise CorruptFileError(f"{source}: file does not exist")
     if source.stat().st_size == 0:
         raise CorruptFileError(f"{source}: file is empty (0 bytes)")
+    if suffix == ".stl":
+        _check_stl_length(source)
     reader = _READERS[suffix]()
     reader.SetFileName(str(source))
     if suffix == ".vtk":

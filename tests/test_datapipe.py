@@ -1,0 +1,406 @@
+"""Preprocessing cache, point datasets, padding, sharding: on tiny synthetic 3D cases.
+
+Each case is a box of hexahedral cells around a unit sphere (the body): volume fields
+``p`` and ``U``, wall fields ``p`` and ``tau`` on the sphere's faces, and a case.json with
+the global conditions ``U`` and ``aoa_deg``. Field values are analytic in the positions
+and scaled per case, so every cached number can be checked.
+"""
+
+import json
+import logging
+import os
+
+import numpy as np
+import pytest
+import torch
+import vtk
+from torch.utils.data import DataLoader
+from vtk.util.numpy_support import numpy_to_vtk
+
+from modulus_lrsa.datapipes import (
+    CaseShardSampler,
+    MeshCache,
+    MeshCacheConfig,
+    MeshDataError,
+    MeshPointDataset,
+    NonFiniteFieldError,
+    build_cache,
+    pad_collate,
+)
+
+SPHERE_RESOLUTION = 16
+
+
+def add_array(data, name, values):
+    array = numpy_to_vtk(np.ascontiguousarray(values, dtype=np.float32), deep=True)
+    array.SetName(name)
+    data.AddArray(array)
+
+
+def box_volume(cells_per_axis, scale):
+    image = vtk.vtkImageData()
+    image.SetDimensions(*(cells_per_axis + 1,) * 3)
+    image.SetOrigin(-2.0, -2.0, -2.0)
+    image.SetSpacing(*(4.0 / cells_per_axis,) * 3)
+    to_unstructured = vtk.vtkAppendFilter()
+    to_unstructured.AddInputData(image)
+    to_unstructured.Update()
+    grid = to_unstructured.GetOutput()
+    centres = volume_centres(cells_per_axis)
+    add_array(grid.GetCellData(), "p", scale * centres[:, 0] + 1.0)
+    add_array(grid.GetCellData(), "U", np.stack([np.full(len(centres), scale), centres[:, 1], centres[:, 2] ** 2], 1))
+    return grid
+
+
+def volume_centres(cells_per_axis):
+    spacing = 4.0 / cells_per_axis
+    axis = -2.0 + spacing * (np.arange(cells_per_axis) + 0.5)
+    # vtkImageData orders cells with x fastest.
+    z, y, x = np.meshgrid(axis, axis, axis, indexing="ij")
+    return np.stack([x, y, z], axis=-1).reshape(-1, 3)
+
+
+def sphere_wall(scale):
+    source = vtk.vtkSphereSource()
+    source.SetRadius(1.0)
+    source.SetThetaResolution(SPHERE_RESOLUTION)
+    source.SetPhiResolution(SPHERE_RESOLUTION // 2)
+    source.Update()
+    centres = vtk.vtkCellCenters()
+    centres.SetInputData(source.GetOutput())
+    centres.Update()
+    positions = np.array([centres.GetOutput().GetPoint(i) for i in range(centres.GetOutput().GetNumberOfPoints())])
+    wall = source.GetOutput()
+    add_array(wall.GetCellData(), "p", scale * positions[:, 2])
+    add_array(wall.GetCellData(), "tau", scale * np.stack([positions[:, 1], -positions[:, 0], np.zeros(len(positions))], 1))
+    return wall
+
+
+def write_xml(dataset, path):
+    writer = vtk.vtkXMLUnstructuredGridWriter() if path.suffix == ".vtu" else vtk.vtkXMLPolyDataWriter()
+    writer.SetFileName(str(path))
+    writer.SetInputData(dataset)
+    assert writer.Write() == 1
+
+
+def make_case(root, name, index, cells_per_axis=4):
+    folder = root / name
+    folder.mkdir(parents=True)
+    scale = 1.0 + index
+    write_xml(box_volume(cells_per_axis, scale), folder / "internal.vtu")
+    write_xml(sphere_wall(scale), folder / "walls.vtp")
+    (folder / "case.json").write_text(json.dumps({"params": {"U": 10.0 + index, "aoa_deg": 2.0 * index}}))
+    return folder
+
+
+CONFIG = MeshCacheConfig(
+    volume_fields=["p", "U"],
+    surface_fields=["p", "tau[0,1]"],
+    conditions=["U", "aoa_deg"],
+    volume_file="internal.vtu",
+    surface_file="walls.vtp",
+    case_pattern="case*",
+    test_fraction=0.25,
+)
+
+
+@pytest.fixture(scope="module")
+def case_root(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cases")
+    for index in range(8):
+        make_case(root, f"case{index}", index, cells_per_axis=4 + index % 2)
+    return root
+
+
+@pytest.fixture(scope="module")
+def cache(case_root, tmp_path_factory):
+    return build_cache(case_root, tmp_path_factory.mktemp("cache"), CONFIG)
+
+
+def test_cache_holds_the_case_arrays(cache):
+    assert cache.dimension == 3
+    assert cache.target_channels == ["p", "U[0]", "U[1]", "U[2]", "tau[0]", "tau[1]"]
+    assert len(cache.cases("train")) == 6 and len(cache.cases("test")) == 2
+    entry = cache.cases()[3]
+    arrays = cache.load_case(entry)
+    cells = 4 + 3 % 2
+    centres = volume_centres(cells)
+    np.testing.assert_allclose(arrays["volume_positions"], centres, atol=1e-6)
+    np.testing.assert_array_equal(arrays["volume_targets"][:, 0], np.float32(4.0 * centres[:, 0] + 1.0))
+    np.testing.assert_allclose(arrays["volume_weights"], (4.0 / cells) ** 3, rtol=1e-6)
+    # Distances to the polygonal unit sphere, negative inside it; its faces sit inside
+    # the true sphere by less than the sagitta of the coarser (polar) angular step.
+    sagitta = 1 - np.cos(np.pi / (SPHERE_RESOLUTION // 2))
+    np.testing.assert_allclose(arrays["volume_distance"], np.linalg.norm(centres, axis=1) - 1.0, atol=sagitta)
+    # Wall normals point into the fluid, and the wall weights are the face areas.
+    normals, positions = arrays["surface_normals"], arrays["surface_positions"]
+    assert np.all(np.einsum("ij,ij->i", normals, positions) > 0)
+    assert arrays["surface_weights"].sum() == pytest.approx(4 * np.pi, rel=0.05)
+    np.testing.assert_array_equal(arrays["conditions"], [13.0, 6.0])
+
+
+def test_statistics_match_numpy_over_the_training_cases(cache):
+    train = [cache.load_case(entry) for entry in cache.cases("train")]
+    volume = np.concatenate([case["volume_targets"] for case in train]).astype(np.float64)
+    surface = np.concatenate([case["surface_targets"] for case in train]).astype(np.float64)
+    target = cache.normalizer("target")
+    # 'p' is one column fed by volume and wall points alike.
+    pressure = np.concatenate([volume[:, 0], surface[:, 0]])
+    np.testing.assert_allclose(target.mean[0], pressure.mean(), rtol=1e-10)
+    np.testing.assert_allclose(target.std[0], pressure.std(), rtol=1e-10)
+    np.testing.assert_allclose(target.mean[1:4], volume[:, 1:].mean(0), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(target.std[2:4], volume[:, 2:].std(0), rtol=1e-10)
+    assert target.std[1] == pytest.approx(volume[:, 1].std(), rel=1e-10)
+    np.testing.assert_allclose(target.std[4:], surface[:, 1:].std(0), rtol=1e-10)
+    conditions = np.array([case["conditions"] for case in train])
+    np.testing.assert_allclose(cache.normalizer("conditions").mean, conditions.mean(0), rtol=1e-12)
+    np.testing.assert_allclose(cache.normalizer("conditions").std, conditions.std(0), rtol=1e-12)
+    positions = np.concatenate([np.concatenate([c["volume_positions"], c["surface_positions"]]) for c in train]).astype(np.float64)
+    coordinates = cache.normalizer("coordinates")
+    np.testing.assert_allclose(coordinates.mean, positions.mean(0), atol=1e-9)
+    np.testing.assert_allclose(coordinates.std, np.sqrt(positions.var(0).mean()), rtol=1e-9)
+
+
+def test_rerun_reuses_cache_and_changes_rebuild(tmp_path):
+    root = tmp_path / "cases"
+    for index in range(3):
+        make_case(root, f"case{index}", index)
+    cache_dir = tmp_path / "cache"
+    config = MeshCacheConfig(volume_fields=["p"], volume_file="internal.vtu", case_pattern="case*")
+    first = build_cache(root, cache_dir, config)
+    files = {entry["case_id"]: cache_dir / "cases" / entry["file"] for entry in first.cases()}
+    stamps = {case: path.stat().st_mtime_ns for case, path in files.items()}
+
+    build_cache(root, cache_dir, config)
+    assert {case: path.stat().st_mtime_ns for case, path in files.items()} == stamps
+
+    # A changed input file rebuilds that case only.
+    volume = root / "case1" / "internal.vtu"
+    os.utime(volume, ns=(volume.stat().st_atime_ns, volume.stat().st_mtime_ns + 10**9))
+    build_cache(root, cache_dir, config)
+    changed = {case for case, path in files.items() if path.stat().st_mtime_ns != stamps[case]}
+    assert changed == {"case1"}
+
+    # Different settings rebuild everything, with the new layout.
+    other = MeshCacheConfig(volume_fields=["p", "U[0]"], volume_file="internal.vtu", case_pattern="case*")
+    rebuilt = build_cache(root, cache_dir, other)
+    assert rebuilt.index["settings_hash"] != first.index["settings_hash"]
+    assert rebuilt.target_channels == ["p", "U[0]"]
+    assert rebuilt.load_case("case0")["volume_targets"].shape[1] == 2
+    assert all(path.stat().st_mtime_ns != stamps[case] for case, path in files.items())
+
+
+def _bad_case_root(root):
+    for index in range(3):
+        make_case(root, f"case{index}", index)
+    nan_case = make_case(root, "case_nan", 5)
+    grid = box_volume(4, 1.0)
+    grid.GetCellData().GetArray("p").SetValue(7, np.nan)
+    write_xml(grid, nan_case / "internal.vtu")
+    truncated = make_case(root, "case_truncated", 6)
+    data = (truncated / "internal.vtu").read_bytes()
+    (truncated / "internal.vtu").write_bytes(data[: len(data) // 2])
+    missing = make_case(root, "case_missing_field", 7)
+    wall = sphere_wall(1.0)
+    wall.GetCellData().RemoveArray("tau")
+    write_xml(wall, missing / "walls.vtp")
+    empty = make_case(root, "case_empty", 8)
+    write_xml(vtk.vtkUnstructuredGrid(), empty / "internal.vtu")
+    no_condition = make_case(root, "case_no_condition", 9)
+    (no_condition / "case.json").write_text(json.dumps({"params": {"U": 3.0}}))
+
+
+def test_bad_cases_are_skipped_logged_and_counted(tmp_path, caplog):
+    root = tmp_path / "cases"
+    _bad_case_root(root)
+    with caplog.at_level(logging.WARNING, logger="modulus_lrsa.datapipes.cache"):
+        cache = build_cache(root, tmp_path / "cache", CONFIG, on_error="skip")
+    reasons = {entry["case_id"]: entry["reason"] for entry in cache.skipped}
+    assert set(reasons) == {"case_nan", "case_truncated", "case_missing_field", "case_empty", "case_no_condition"}
+    assert "case_nan/internal.vtu: cell field 'p' has NaN/Inf values at 1 of 64 cells" in reasons["case_nan"]
+    assert "case_truncated/internal.vtu" in reasons["case_truncated"] and "VTK reader failed" in reasons["case_truncated"]
+    assert "no cell field named 'tau'" in reasons["case_missing_field"]
+    assert "mesh is empty" in reasons["case_empty"]
+    assert "condition 'aoa_deg' not found" in reasons["case_no_condition"]
+    assert {entry["case_id"] for entry in cache.cases()} == {"case0", "case1", "case2"}
+    logged = [record.getMessage() for record in caplog.records]
+    assert sum("skipping case" in message for message in logged) == 5
+    # Skipped cases leave no trace in the statistics.
+    good = [cache.load_case(e) for e in cache.cases("train")]
+    volume_p = np.concatenate([case["volume_targets"][:, 0] for case in good])
+    surface_p = np.concatenate([case["surface_targets"][:, 0] for case in good])
+    assert cache.normalizer("target").mean[0] == pytest.approx(np.concatenate([volume_p, surface_p]).mean())
+
+
+def test_bad_case_raises_by_default_naming_file_and_case(tmp_path):
+    root = tmp_path / "cases"
+    make_case(root, "case0", 0)
+    nan_case = make_case(root, "case1", 1)
+    grid = box_volume(4, 1.0)
+    grid.GetCellData().GetArray("U").SetComponent(2, 1, np.inf)
+    write_xml(grid, nan_case / "internal.vtu")
+    with pytest.raises(NonFiniteFieldError, match=r"case1/internal.vtu: cell field 'U'") as error:
+        build_cache(root, tmp_path / "cache", CONFIG)
+    assert any("case 'case1'" in note for note in error.value.__notes__)
+
+
+def test_manifest_layout_with_case_json_files(tmp_path):
+    root = tmp_path / "dataset"
+    cases = []
+    for index, (split, status) in enumerate([("train", "ok"), ("train", "ok"), ("test", "ok"), ("train", "failed")]):
+        case_id = f"naca0012_a{index}"
+        folder = make_case(root / "cases", case_id, index)
+        case_json = json.loads((folder / "case.json").read_text())
+        case_json["files"] = {"volume": "internal.vtu", "surface": "walls.vtp", "multiblock": "case.vtm"}
+        case_json["results"] = {"Cl": 0.1 * index, "converged": status == "ok"}
+        (folder / "case.json").write_text(json.dumps(case_json))
+        cases.append({"id": case_id, "status": status, "split": split})
+    (root / "manifest.json").write_text(json.dumps({"cases": cases}))
+    config = MeshCacheConfig(volume_fields=["p"], surface_fields=["p"], conditions=["aoa_deg"])
+    cache = build_cache(root, tmp_path / "cache", config, on_error="skip")
+    assert [entry["case_id"] for entry in cache.cases("train")] == ["naca0012_a0", "naca0012_a1"]
+    assert [entry["case_id"] for entry in cache.cases("test")] == ["naca0012_a2"]
+    assert cache.skipped[0]["case_id"] == "naca0012_a3" and "manifest status is 'failed'" in cache.skipped[0]["reason"]
+    assert cache.target_channels == ["p"]
+
+
+def test_parallel_build_matches_serial(tmp_path):
+    root = tmp_path / "cases"
+    for index in range(3):
+        make_case(root, f"case{index}", index)
+    # Volume only: no distance queries, so the workers start quickly.
+    config = MeshCacheConfig(volume_fields=["p", "U"], volume_file="internal.vtu", case_pattern="case*")
+    serial = build_cache(root, tmp_path / "serial", config, num_workers=0)
+    parallel = build_cache(root, tmp_path / "parallel", config, num_workers=2)
+    assert serial.index["normalization"] == parallel.index["normalization"]
+    for entry in serial.cases():
+        one, other = serial.load_case(entry["case_id"]), parallel.load_case(entry["case_id"])
+        assert one.keys() == other.keys()
+        for key in one:
+            np.testing.assert_array_equal(one[key], other[key])
+
+
+# ----------------------------------------------------------------------------- datasets
+
+
+def test_training_sample_layout(cache):
+    dataset = MeshPointDataset(cache, "train", volume_points=20, surface_points=10, seed=1)
+    assert dataset.embedding_names == ["x", "y", "z", "distance", "direction_x", "direction_y", "direction_z", "is_surface"]
+    assert (dataset.functional_dim, dataset.embedding_dim, dataset.out_dim) == (2, 8, 6)
+    sample = dataset[2]
+    assert sample["fx"].shape == (30, 2) and sample["embedding"].shape == (30, 8) and sample["target"].shape == (30, 6)
+    assert sample["mask"].all() and sample["mask"].dtype == torch.bool
+    is_surface = sample["is_surface"]
+    assert not is_surface[:20].any() and is_surface[20:].all()
+    assert torch.equal(sample["embedding"][:, -1], is_surface.float())
+    expected_mask = torch.zeros(30, 6, dtype=torch.bool)
+    expected_mask[:20, :4] = True  # p, U on volume points
+    expected_mask[20:, [0, 4, 5]] = True  # p, tau on wall points
+    assert torch.equal(sample["target_mask"], expected_mask)
+    assert torch.all(sample["target"][~expected_mask] == 0)
+    for part in (slice(0, 20), slice(20, 30)):
+        assert sample["weights"][part].mean().item() == pytest.approx(1.0, rel=1e-6)
+    # Conditions are the same at every point.
+    assert torch.equal(sample["fx"], sample["fx"][:1].expand(30, 2))
+
+
+def test_denormalised_targets_are_the_cached_values(cache):
+    dataset = MeshPointDataset(cache, "train", volume_points=25, surface_points=0, seed=2)
+    sample = dataset[0]
+    arrays = cache.load_case(dataset.case_entries[0])
+    positions = dataset.coordinate_normalizer.denormalize(sample["embedding"][:, :3].double()).numpy()
+    rows = [np.argmin(np.linalg.norm(arrays["volume_positions"] - p, axis=1)) for p in positions]
+    assert len(set(rows)) == 25, "points are drawn without replacement"
+    physical = dataset.target_normalizer.denormalize(sample["target"].double())[:, :4].numpy()
+    np.testing.assert_allclose(physical, arrays["volume_targets"][rows], rtol=1e-5, atol=1e-5)
+
+
+def test_point_subsets_are_seeded_by_epoch(cache):
+    dataset = MeshPointDataset(cache, "train", volume_points=15, surface_points=5, seed=7)
+    first = dataset[1]["embedding"]
+    assert torch.equal(first, dataset[1]["embedding"])
+    assert torch.equal(first, MeshPointDataset(cache, "train", volume_points=15, surface_points=5, seed=7)[1]["embedding"])
+    dataset.set_epoch(1)
+    assert not torch.equal(first, dataset[1]["embedding"])
+    dataset.set_epoch(0)
+    assert torch.equal(first, dataset[1]["embedding"])
+
+
+def test_evaluation_mode_returns_whole_cases(cache):
+    dataset = MeshPointDataset(cache, "test", volume_points=None, surface_points=None)
+    for index, entry in enumerate(dataset.case_entries):
+        sample = dataset[index]
+        assert sample["mask"].shape[0] == entry["num_volume_points"] + entry["num_surface_points"]
+        arrays = cache.load_case(entry)
+        volume = dataset.coordinate_normalizer.denormalize(sample["embedding"][: entry["num_volume_points"], :3].double())
+        np.testing.assert_allclose(volume.numpy(), arrays["volume_positions"], atol=1e-5)
+
+
+def test_padding_follows_the_mask_contract(cache, make_lrsa):
+    dataset = MeshPointDataset(cache, "train", volume_points=None, surface_points=None)
+    small, large = dataset[0], dataset[1]  # 4^3 and 5^3 volume cells
+    batch = pad_collate([small, large])
+    n_small, n_large = small["mask"].shape[0], large["mask"].shape[0]
+    assert n_small < n_large and batch["mask"].shape == (2, n_large)
+    assert batch["mask"][0, :n_small].all() and not batch["mask"][0, n_small:].any()
+    for key in ("fx", "embedding", "target", "weights"):
+        assert torch.all(batch[key][0, n_small:] == 0), key
+    assert not batch["target_mask"][0, n_small:].any() and not batch["is_surface"][0, n_small:].any()
+    assert batch["case_id"] == [small["case_id"], large["case_id"]]
+    # The padded batch gives the model the same answer on real points as the lone sample.
+    model = make_lrsa(functional_dim=dataset.functional_dim, embedding_dim=dataset.embedding_dim, out_dim=dataset.out_dim)
+    model.eval()
+    with torch.no_grad():
+        alone = model(small["fx"][None], small["embedding"][None], mask=small["mask"][None], weights=small["weights"][None])
+        padded = model(batch["fx"], batch["embedding"], mask=batch["mask"], weights=batch["weights"])
+    torch.testing.assert_close(padded[0, :n_small], alone[0], rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("world_size", [1, 2, 3])
+def test_sharding_covers_every_case_exactly_once(cache, world_size):
+    dataset = MeshPointDataset(cache, split=None, volume_points=4, surface_points=2)
+    for epoch in (0, 1):
+        seen = []
+        for rank in range(world_size):
+            sampler = CaseShardSampler(dataset, num_replicas=world_size, rank=rank, shuffle=True, seed=3)
+            sampler.set_epoch(epoch)
+            loader = DataLoader(dataset, batch_size=2, sampler=sampler, collate_fn=pad_collate)
+            ranks_cases = [case for batch in loader for case in batch["case_id"]]
+            assert len(ranks_cases) == len(sampler)
+            seen += ranks_cases
+        assert sorted(seen) == sorted(entry["case_id"] for entry in dataset.case_entries)
+
+
+def test_worker_processes_follow_set_epoch(cache):
+    dataset = MeshPointDataset(cache, "train", volume_points=8, surface_points=4, seed=5)
+    loader = DataLoader(dataset, batch_size=3, collate_fn=pad_collate, num_workers=2, persistent_workers=True)
+    for epoch in (0, 1):
+        dataset.set_epoch(epoch)
+        from_workers = torch.cat([batch["embedding"] for batch in loader])
+        direct = torch.stack([dataset[index]["embedding"] for index in range(len(dataset))])
+        assert torch.equal(from_workers, direct), f"epoch {epoch}"
+
+
+def test_dataset_rejects_unknown_split(cache):
+    with pytest.raises(ValueError, match=r"no case in split 'val'"):
+        MeshPointDataset(cache, "val")
+
+
+def test_cache_can_be_reopened(cache):
+    reopened = MeshCache.open(cache.cache_dir)
+    assert reopened.index == cache.index
+    with pytest.raises(FileNotFoundError, match="run build_cache first"):
+        MeshCache.open(cache.cache_dir / "nowhere")
+    with pytest.raises(KeyError, match="not in the cache"):
+        cache.load_case("case99")
+
+
+def test_config_errors_name_the_argument():
+    with pytest.raises(ValueError, match="volume_location must be one of"):
+        MeshCacheConfig(volume_fields=["p"], volume_location="face")
+    with pytest.raises(ValueError, match="must be a list of names"):
+        MeshCacheConfig(volume_fields="p")
+    with pytest.raises(ValueError, match="at least one of volume_fields or surface_fields"):
+        MeshCacheConfig()
+    with pytest.raises(MeshDataError, match="no case matches case_pattern"):
+        build_cache(os.path.dirname(__file__), "/tmp/unused-cache", MeshCacheConfig(volume_fields=["p"], case_pattern="nothing*"))

@@ -1,0 +1,206 @@
+"""VTK readers: exact round trips, cell centres and weights, and clear errors on bad files."""
+
+import numpy as np
+import pytest
+import vtk
+from vtk.util.numpy_support import numpy_to_vtk
+
+from modulus_lrsa.datapipes.errors import CorruptFileError, EmptyMeshError, MissingFieldError, NonFiniteFieldError
+from modulus_lrsa.datapipes.readers import FieldSelector, extract_point_set, list_blocks, read_vtk
+
+# Graded spacing so that cell volumes differ from cell to cell.
+X_NODES = np.array([0.0, 0.1, 0.3, 0.7, 1.5])
+Y_NODES = np.array([0.0, 0.5, 1.0])
+Z_NODES = np.array([-1.0, 0.0, 0.25])
+
+
+def pressure(points):
+    return points[:, 0] * points[:, 1] + points[:, 2]
+
+
+def box_grid():
+    """Hexahedral box with point fields T (scalar), U (vector) and cell field p, all analytic."""
+    nx, ny, nz = len(X_NODES), len(Y_NODES), len(Z_NODES)
+    gx, gy, gz = np.meshgrid(X_NODES, Y_NODES, Z_NODES, indexing="ij")
+    points = np.stack([gx, gy, gz], axis=-1).reshape(-1, 3)
+
+    def node(i, j, k):
+        return (i * ny + j) * nz + k
+
+    hexes, centres = [], []
+    for i in range(nx - 1):
+        for j in range(ny - 1):
+            for k in range(nz - 1):
+                hexes.append(
+                    [node(i, j, k), node(i + 1, j, k), node(i + 1, j + 1, k), node(i, j + 1, k),
+                     node(i, j, k + 1), node(i + 1, j, k + 1), node(i + 1, j + 1, k + 1), node(i, j + 1, k + 1)]
+                )
+                centres.append(points[hexes[-1]].mean(axis=0))
+    grid = vtk.vtkUnstructuredGrid()
+    vtk_points = vtk.vtkPoints()
+    vtk_points.SetData(numpy_to_vtk(points.astype(np.float64), deep=True))
+    grid.SetPoints(vtk_points)
+    for cell in hexes:
+        grid.InsertNextCell(vtk.VTK_HEXAHEDRON, 8, cell)
+    centres = np.array(centres)
+    fields = {
+        "T": (points[:, 0] + 2 * points[:, 1] - points[:, 2]).astype(np.float32),
+        "U": np.stack([points[:, 1], -points[:, 0], np.full(len(points), 0.5)], axis=1).astype(np.float32),
+    }
+    for name, values in fields.items():
+        array = numpy_to_vtk(values, deep=True)
+        array.SetName(name)
+        grid.GetPointData().AddArray(array)
+    p = numpy_to_vtk(pressure(centres).astype(np.float32), deep=True)
+    p.SetName("p")
+    grid.GetCellData().AddArray(p)
+    return grid, points, centres, fields
+
+
+def write(dataset, path, writer_class):
+    writer = writer_class()
+    writer.SetFileName(str(path))
+    writer.SetInputData(dataset)
+    if hasattr(writer, "SetDataModeToBinary"):
+        writer.SetDataModeToBinary()
+    assert writer.Write() == 1
+    return path
+
+
+def cell_volumes():
+    dx, dy, dz = np.diff(X_NODES), np.diff(Y_NODES), np.diff(Z_NODES)
+    return np.einsum("i,j,k->ijk", dx, dy, dz).reshape(-1)
+
+
+@pytest.mark.parametrize("suffix, writer_class", [(".vtu", vtk.vtkXMLUnstructuredGridWriter), (".vtk", vtk.vtkUnstructuredGridWriter)])
+def test_point_fields_round_trip_exactly(tmp_path, suffix, writer_class):
+    grid, points, _, fields = box_grid()
+    path = write(grid, tmp_path / f"box{suffix}", writer_class)
+    point_set = extract_point_set(read_vtk(path), ["T", "U"], "point", str(path))
+    assert point_set.channel_names == ["T", "U[0]", "U[1]", "U[2]"]
+    np.testing.assert_array_equal(point_set.positions, points)
+    np.testing.assert_array_equal(point_set.values, np.concatenate([fields["T"][:, None], fields["U"]], axis=1))
+    # Lumped point weights carry the whole volume.
+    assert point_set.weights.sum() == pytest.approx(cell_volumes().sum(), rel=1e-12)
+
+
+def test_cell_data_sits_at_cell_centres_with_volume_weights(tmp_path):
+    grid, _, centres, _ = box_grid()
+    path = write(grid, tmp_path / "box.vtu", vtk.vtkXMLUnstructuredGridWriter)
+    point_set = extract_point_set(read_vtk(path), ["p"], "cell", str(path))
+    np.testing.assert_allclose(point_set.positions, centres, rtol=0, atol=1e-12)
+    np.testing.assert_array_equal(point_set.values[:, 0], pressure(centres).astype(np.float32))
+    np.testing.assert_allclose(point_set.weights, cell_volumes(), rtol=1e-12)
+
+
+def test_component_selection_and_parsing():
+    assert FieldSelector.parse("U[0, 2]") == FieldSelector("U", (0, 2))
+    assert FieldSelector.parse("wallShearStress") == FieldSelector("wallShearStress", None)
+    assert FieldSelector("U", (0, 2)).channel_names(3) == ["U[0]", "U[2]"]
+    with pytest.raises(ValueError, match="not understood"):
+        FieldSelector.parse("U[0")
+    grid, _, _, fields = box_grid()
+    values = extract_point_set(grid, ["U[1]"], "point").values
+    np.testing.assert_array_equal(values[:, 0], fields["U"][:, 1])
+    with pytest.raises(MissingFieldError, match=r"component\(s\) \[3\]"):
+        extract_point_set(grid, ["U[3]"], "point", "box")
+
+
+def test_multiblock_in_foamtovtk_layout(tmp_path):
+    grid, _, centres, _ = box_grid()
+    folder = tmp_path / "VTK" / "case_100"
+    (folder / "boundary").mkdir(parents=True)
+    write(grid, folder / "internal.vtu", vtk.vtkXMLUnstructuredGridWriter)
+    sphere = vtk.vtkSphereSource()
+    sphere.Update()
+    write(sphere.GetOutput(), folder / "boundary" / "walls.vtp", vtk.vtkXMLPolyDataWriter)
+    vtm = tmp_path / "VTK" / "case_100.vtm"
+    vtm.write_text(
+        "<?xml version='1.0'?>\n"
+        "<VTKFile type='vtkMultiBlockDataSet' version='1.0' byte_order='LittleEndian' header_type='UInt64'>\n"
+        "  <vtkMultiBlockDataSet>\n"
+        "    <DataSet name='internal' file='case_100/internal.vtu' />\n"
+        "    <Block name='boundary'>\n"
+        "      <DataSet name='walls' file='case_100/boundary/walls.vtp' />\n"
+        "    </Block>\n"
+        "  </vtkMultiBlockDataSet>\n"
+        "</VTKFile>\n"
+    )
+    assert list_blocks(vtm) == ["internal", "boundary/walls"]
+    internal = read_vtk(vtm, "internal")
+    np.testing.assert_array_equal(extract_point_set(internal, ["p"], "cell").values[:, 0], pressure(centres).astype(np.float32))
+    assert read_vtk(vtm, "walls").GetNumberOfPoints() == sphere.GetOutput().GetNumberOfPoints()
+    assert read_vtk(vtm, "boundary/walls").GetNumberOfCells() == sphere.GetOutput().GetNumberOfCells()
+    with pytest.raises(ValueError, match=r"no block named 'inlet' \(available: internal, boundary/walls\)"):
+        read_vtk(vtm, "inlet")
+    with pytest.raises(ValueError, match="choose one with block"):
+        read_vtk(vtm)
+
+
+def test_stl_surface_is_read(tmp_path):
+    sphere = vtk.vtkSphereSource()
+    sphere.Update()
+    path = write(sphere.GetOutput(), tmp_path / "body.stl", vtk.vtkSTLWriter)
+    surface = read_vtk(path)
+    assert surface.GetNumberOfCells() == sphere.GetOutput().GetNumberOfCells()
+
+
+@pytest.mark.parametrize(
+    "suffix, writer_class, keep_fraction",
+    [
+        (".vtu", vtk.vtkXMLUnstructuredGridWriter, 0.6),
+        (".vtk", vtk.vtkUnstructuredGridWriter, 0.6),
+        (".stl", vtk.vtkSTLWriter, 0.5),
+    ],
+)
+def test_truncated_files_raise_naming_the_file(tmp_path, suffix, writer_class, keep_fraction):
+    if suffix == ".stl":
+        source = vtk.vtkSphereSource()
+        source.Update()
+        dataset = source.GetOutput()
+    else:
+        dataset = box_grid()[0]
+    path = write(dataset, tmp_path / f"whole{suffix}", writer_class)
+    data = path.read_bytes()
+    truncated = tmp_path / f"truncated{suffix}"
+    truncated.write_bytes(data[: int(len(data) * keep_fraction)])
+    with pytest.raises(CorruptFileError, match=f"truncated{suffix}"):
+        read_vtk(truncated)
+
+
+def test_garbage_missing_and_unknown_files(tmp_path):
+    garbage = tmp_path / "garbage.vtu"
+    garbage.write_text("this is not xml")
+    with pytest.raises(CorruptFileError, match="garbage.vtu"):
+        read_vtk(garbage)
+    with pytest.raises(CorruptFileError, match="does not exist"):
+        read_vtk(tmp_path / "missing.vtu")
+    unknown = tmp_path / "mesh.msh"
+    unknown.write_text("x")
+    with pytest.raises(CorruptFileError, match="unsupported file type '.msh'"):
+        read_vtk(unknown)
+
+
+def test_missing_field_lists_what_is_available(tmp_path):
+    grid, *_ = box_grid()
+    path = write(grid, tmp_path / "box.vtu", vtk.vtkXMLUnstructuredGridWriter)
+    with pytest.raises(MissingFieldError) as error:
+        extract_point_set(read_vtk(path), ["nut"], "cell", str(path))
+    message = str(error.value)
+    assert "box.vtu" in message and "'nut'" in message
+    assert "Available cell fields: p(1)" in message and "T(1), U(3)" in message
+
+
+def test_non_finite_field_is_reported(tmp_path):
+    grid, *_ = box_grid()
+    grid.GetCellData().GetArray("p").SetValue(3, np.nan)
+    grid.GetCellData().GetArray("p").SetValue(5, np.inf)
+    path = write(grid, tmp_path / "nan.vtu", vtk.vtkXMLUnstructuredGridWriter)
+    with pytest.raises(NonFiniteFieldError, match=r"nan.vtu: cell field 'p' has NaN/Inf values at 2 of 16 cells"):
+        extract_point_set(read_vtk(path), ["p"], "cell", str(path))
+
+
+def test_empty_mesh_is_reported(tmp_path):
+    path = write(vtk.vtkUnstructuredGrid(), tmp_path / "empty.vtu", vtk.vtkXMLUnstructuredGridWriter)
+    with pytest.raises(EmptyMeshError, match=r"empty.vtu: mesh is empty \(0 points, 0 cells\)"):
+        read_vtk(path)
