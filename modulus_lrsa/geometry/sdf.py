@@ -132,6 +132,7 @@ def signed_distance(
 def _segment_signed_distance(
     surface: BodySurface, queries: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    wp.init()  # idempotent; device_from_torch needs an initialised runtime
     device = queries.device
     vertices = torch.as_tensor(surface.vertices, dtype=torch.float64, device=device).contiguous()
     segments = torch.as_tensor(surface.faces, dtype=torch.int32, device=device).contiguous()
