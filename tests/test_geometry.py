@@ -184,6 +184,15 @@ def test_surface_samples_are_area_uniform_3d():
     assert torch.equal(again.points, sample.points), "same seed, same points"
 
 
+def test_points_are_uniform_inside_a_triangle():
+    triangle = BodySurface(np.array([[0.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]), np.array([[0, 1, 2]]))
+    points = sample_surface(triangle, 40_000, seed=1).points.numpy().astype(np.float64)
+    # Uniform on the triangle x, y >= 0, x + y <= 1: P(x < 1/2) = 3/4, corr(x, y) = -1/2.
+    assert (points[:, 0] < 0.5).mean() == pytest.approx(0.75, abs=0.01)
+    assert (points[:, :2].sum(axis=1) < 0.5).mean() == pytest.approx(0.25, abs=0.01)
+    assert np.corrcoef(points[:, 0], points[:, 1])[0, 1] == pytest.approx(-0.5, abs=0.02)
+
+
 def test_surface_samples_are_length_uniform_2d():
     rng = np.random.default_rng(5)
     angles = np.sort(rng.uniform(0, 2 * np.pi, 40))

@@ -3,9 +3,10 @@
 Two layouts are understood, neither required:
 
 * With ``<root>/manifest.json`` (as written by ``modulus_lrsa.data.airfoil``): the cases
-  are its ``"cases"`` entries (``id``, ``status``, ``split``); a case lives in
-  ``<root>/cases/<id>/`` (or ``<root>/<id>/``). Entries whose status is not accepted are
-  reported as skipped, never used.
+  are its ``"cases"`` entries (``id``, ``status``, ``split``, optional ``path``); a case
+  lives in ``<root>/<path>``, else ``<root>/cases/<id>/``, else ``<root>/<id>/``. Entries
+  whose status is not accepted (e.g. ``failed``, ``unconverged``) are reported as
+  skipped, never used.
 * Without a manifest: every path matching ``config.case_pattern`` under the root is a
   case (a folder, or a single VTK file), split into train/test by a seeded shuffle.
 
@@ -256,8 +257,11 @@ def _cases_from_manifest(root: Path, manifest_path: Path, config: MeshCacheConfi
         if case_id in seen:
             raise CaseConfigError(f"{manifest_path}: case id '{case_id}' appears twice")
         seen.add(case_id)
-        folder = root / "cases" / case_id
-        if not folder.is_dir():
+        if entry.get("path"):
+            folder = root / str(entry["path"])
+        elif (root / "cases" / case_id).is_dir():
+            folder = root / "cases" / case_id
+        else:
             folder = root / case_id
         status = str(entry.get("status", "ok"))
         problem = None

@@ -1,8 +1,10 @@
 """Random points on a body surface and in the fluid volume around it.
 
 Used to build query point sets where no CFD mesh exists (inference on a new geometry,
-extra geometry tokens). Every function takes an integer ``seed`` and gives the same
-points for the same seed on any device.
+extra geometry tokens). Every function takes an integer ``seed``; the same seed gives the
+same points. Candidates are always drawn on the CPU, so results agree across devices
+except where a candidate lies within round-off of the wall and the CPU and GPU distance
+queries disagree on accepting it.
 """
 
 from __future__ import annotations
