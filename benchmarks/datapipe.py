@@ -15,7 +15,6 @@ step it can feed with the given number of workers.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import platform

@@ -3,13 +3,11 @@
 The case is run for 3 iterations, OpenFOAM writes its own cell volumes and centres
 (``writeCellVolumes``, ``writeCellCentres``), ``foamToVTK`` exports the usual
 ``VTK/<case>_<time>.vtm`` layout, and the cache must reproduce OpenFOAM's numbers.
-Skipped without OpenFOAM, except under ``CI=true`` where a missing OpenFOAM fails.
+Skipped without OpenFOAM (or its tutorials), except under ``CI=true`` where that fails.
 """
 
-import os
 import re
 import shutil
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -18,50 +16,38 @@ import torch
 
 from modulus_lrsa.datapipes import MeshCacheConfig, MeshPointDataset, build_cache, extract_point_set, read_vtk
 from modulus_lrsa.geometry import signed_distance, surface_from_vtk
+from openfoam_utils import require_openfoam, running_in_ci  # noqa: F401  (pytest fixture)
 
 pytestmark = pytest.mark.openfoam
 
-OPENFOAM_DIR = Path("/usr/share/openfoam")
 TUTORIAL_CANDIDATES = [
     Path("/usr/share/doc/openfoam-examples/examples/incompressible/simpleFoam/airFoil2D"),
-    OPENFOAM_DIR / "tutorials/incompressible/simpleFoam/airFoil2D",
+    Path("/usr/share/openfoam/tutorials/incompressible/simpleFoam/airFoil2D"),
 ]
 AIRFOIL_CELLS = 10720
 AIRFOIL_WALL_FACES = 78
 THICKNESS = 0.05  # z extent of the tutorial's one-cell-thick mesh
 
 
-def _openfoam_or_skip():
-    tools = {name: shutil.which(name) for name in ("simpleFoam", "foamToVTK", "postProcess")}
+@pytest.fixture(scope="module")
+def airfoil_root(require_openfoam, tmp_path_factory):
     tutorial = next((path for path in TUTORIAL_CANDIDATES if path.is_dir()), None)
-    missing = [name for name, path in tools.items() if path is None] + ([] if tutorial else ["airFoil2D tutorial"])
-    if missing:
-        message = f"OpenFOAM not available (missing: {', '.join(missing)}); install with `make openfoam`"
-        if os.environ.get("CI") == "true":
+    if tutorial is None:
+        message = "the airFoil2D tutorial (Debian package openfoam-examples) is not installed"
+        if running_in_ci():
             pytest.fail(message)
         pytest.skip(message)
-    return tutorial
-
-
-def _run(command, cwd):
-    environment = {**os.environ, "WM_PROJECT_DIR": os.environ.get("WM_PROJECT_DIR", str(OPENFOAM_DIR))}
-    result = subprocess.run(command, cwd=cwd, env=environment, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, f"{' '.join(command)} failed:\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}"
-
-
-@pytest.fixture(scope="module")
-def airfoil_root(tmp_path_factory):
-    tutorial = _openfoam_or_skip()
     root = tmp_path_factory.mktemp("openfoam")
     case = root / "airFoil2D"
     shutil.copytree(tutorial, case)
     control = case / "system" / "controlDict"
     text = re.sub(r"^endTime\s+\S+;", "endTime 3;", control.read_text(), flags=re.M)
     control.write_text(re.sub(r"^writeInterval\s+\S+;", "writeInterval 3;", text, flags=re.M))
-    _run(["simpleFoam"], case)
+    openfoam = require_openfoam
+    openfoam.run("simpleFoam", case)
     for function in ("writeCellVolumes", "writeCellCentres"):
-        _run(["postProcess", "-func", function, "-latestTime"], case)
-    _run(["foamToVTK", "-latestTime"], case)
+        openfoam.run("postProcess", case, ("-func", function, "-latestTime"), log_name=f"log.{function}")
+    openfoam.run("foamToVTK", case, ("-latestTime",))
     return root
 
 
