@@ -1,1 +1,9 @@
-"""training"""
+"""Training: Hydra-configured runs of LRSA and other PhysicsNeMo operators.
+
+* :mod:`~modulus_lrsa.training.train`: the ``lrsa-train`` entry point and :func:`run_training`.
+* :mod:`~modulus_lrsa.training.config`: config checks that name the offending key.
+* :mod:`~modulus_lrsa.training.data`: datasets, model widths and the data descriptor.
+* :mod:`~modulus_lrsa.training.checkpoint`: atomic, resumable checkpoints.
+* :mod:`~modulus_lrsa.training.metrics`: loss, per-field errors, lift and drag.
+* :mod:`~modulus_lrsa.training.loggers`: rank-0 console, TensorBoard and MLflow logging.
+"""

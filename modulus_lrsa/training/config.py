@@ -1,0 +1,203 @@
+"""Checks on the composed Hydra config, run before any data is read or any process group starts.
+
+A typo in a launch command on a cluster should cost seconds, not a queue slot: every
+check here names the offending key (``training.precision``, ``data.path``...), the
+value it got and what it expected, and all problems are reported together.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+PRECISIONS = ("fp32", "bf16", "fp16")
+SCHEDULERS = ("onecycle", "cosine", "constant")
+DATA_KINDS = ("darcy", "mesh")
+DARCY_VIEWS = ("grid", "points")
+ON_ERROR_CHOICES = ("raise", "skip")
+LOCATIONS = ("cell", "point")
+
+
+class ConfigError(ValueError):
+    """The configuration cannot be used; the message names every offending key."""
+
+
+class _Problems:
+    """Collects ``key: message`` lines so that one run reports every mistake at once."""
+
+    def __init__(self, cfg: DictConfig) -> None:
+        self.cfg = cfg
+        self.lines: list[str] = []
+
+    def add(self, key: str, message: str) -> None:
+        self.lines.append(f"{key}: {message}")
+
+    def value(self, key: str) -> Any:
+        """The value at a dotted key, or :data:`REPORTED` after reporting it as absent or ``???``."""
+        parent, _, leaf = key.rpartition(".")
+        node = OmegaConf.select(self.cfg, parent, default=None) if parent else self.cfg
+        if not isinstance(node, DictConfig) or leaf not in node.keys():
+            self.add(key, "is missing from the config")
+            return REPORTED
+        if OmegaConf.is_missing(node, leaf):
+            self.add(key, f"is required (still ??? in the config); set it on the command line, e.g. {key}=...")
+            return REPORTED
+        return node[leaf]
+
+    def integer(self, key: str, minimum: int, allow_none: bool = False) -> None:
+        value = self.value(key)
+        if value is REPORTED or (allow_none and value is None):
+            return
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            self.add(key, f"expected an integer >= {minimum}, got {value!r}")
+
+    def number(self, key: str, minimum: float, inclusive: bool = True, allow_none: bool = False) -> None:
+        value = self.value(key)
+        if value is REPORTED or (allow_none and value is None):
+            return
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if ok:
+            ok = value >= minimum if inclusive else value > minimum
+        if not ok:
+            relation = ">=" if inclusive else ">"
+            self.add(key, f"expected a number {relation} {minimum}, got {value!r}")
+
+    def choice(self, key: str, choices: tuple[str, ...]) -> None:
+        value = self.value(key)
+        if value is not REPORTED and value not in choices:
+            self.add(key, f"expected one of {', '.join(choices)}, got {value!r}")
+
+    def boolean(self, key: str) -> None:
+        value = self.value(key)
+        if value is not REPORTED and not isinstance(value, bool):
+            self.add(key, f"expected true or false, got {value!r}")
+
+
+#: Returned by :meth:`_Problems.value` for a key already reported as absent or missing.
+REPORTED = object()
+
+
+def _check_training(problems: _Problems) -> None:
+    problems.integer("training.seed", 0)
+    problems.integer("training.epochs", 1)
+    problems.integer("training.batch_size", 1)
+    problems.integer("training.eval_batch_size", 1)
+    problems.integer("training.num_workers", 0)
+    problems.number("training.optimizer.lr", 0.0, inclusive=False)
+    problems.number("training.optimizer.weight_decay", 0.0)
+    problems.choice("training.scheduler.name", SCHEDULERS)
+    problems.number("training.scheduler.pct_start", 0.0, inclusive=False)
+    problems.number("training.scheduler.div_factor", 0.0, inclusive=False)
+    problems.number("training.scheduler.final_div_factor", 0.0, inclusive=False)
+    problems.number("training.scheduler.warmup_epochs", 0.0)
+    problems.number("training.scheduler.min_lr", 0.0)
+    pct_start = OmegaConf.select(problems.cfg, "training.scheduler.pct_start", default=None)
+    if isinstance(pct_start, (int, float)) and not 0.0 < pct_start < 1.0:
+        problems.add("training.scheduler.pct_start", f"expected a fraction in (0, 1), got {pct_start!r}")
+    problems.number("training.grad_clip_norm", 0.0, inclusive=False, allow_none=True)
+    problems.choice("training.precision", PRECISIONS)
+    problems.integer("training.checkpoint_every_epochs", 1)
+    problems.integer("training.validate_every_epochs", 1)
+    problems.integer("training.keep_checkpoints", 1)
+    problems.integer("training.max_consecutive_nonfinite", 1)
+    problems.integer("training.eval_chunk_points", 1)
+    problems.boolean("training.resume")
+
+
+def _check_data(problems: _Problems) -> None:
+    kind = problems.value("data.kind")
+    if kind is REPORTED:
+        return
+    if kind not in DATA_KINDS:
+        problems.add("data.kind", f"expected one of {', '.join(DATA_KINDS)}, got {kind!r}")
+        return
+    path = problems.value("data.path")
+    if path is not REPORTED:
+        folder = Path(str(path))
+        if not folder.is_dir():
+            hint = (
+                f"build it with `lrsa-data darcy --out {folder}`"
+                if kind == "darcy"
+                else "point data.path at a folder of cases (see examples/cfd/airfoil/README.md)"
+            )
+            problems.add("data.path", f"folder {folder.resolve()} does not exist; {hint}")
+        elif kind == "darcy" and not (folder / "metadata.json").is_file():
+            problems.add(
+                "data.path",
+                f"{folder.resolve()} holds no metadata.json, so it is not a Darcy dataset "
+                f"(build one with `lrsa-data darcy --out {folder}`)",
+            )
+    if kind == "darcy":
+        problems.choice("data.view", DARCY_VIEWS)
+        for key in ("data.train_points", "data.max_train_samples", "data.max_val_samples"):
+            problems.integer(key, 1, allow_none=True)
+        if (
+            OmegaConf.select(problems.cfg, "data.train_points", default=None) is not None
+            and OmegaConf.select(problems.cfg, "data.view", default=None) == "grid"
+        ):
+            problems.add("data.train_points", "random point subsets need data.view=points (the grid view keeps every node)")
+        return
+    for key in ("data.volume_fields", "data.surface_fields", "data.conditions"):
+        value = problems.value(key)
+        if value is not REPORTED and not OmegaConf.is_list(value):
+            problems.add(key, f"expected a list of field names, e.g. [p, 'U[0,1]'], got {value!r}")
+    volume = OmegaConf.select(problems.cfg, "data.volume_fields", default=None)
+    surface = OmegaConf.select(problems.cfg, "data.surface_fields", default=None)
+    if OmegaConf.is_list(volume) and OmegaConf.is_list(surface) and not volume and not surface:
+        problems.add("data.volume_fields", "volume_fields and surface_fields are both empty: there is nothing to learn")
+    problems.choice("data.volume_location", LOCATIONS)
+    problems.choice("data.surface_location", LOCATIONS)
+    problems.choice("data.on_error", ON_ERROR_CHOICES)
+    problems.integer("data.preprocess_workers", 0)
+    problems.number("data.test_fraction", 0.0)
+    for key in ("data.volume_points", "data.surface_points"):
+        problems.integer(key, 0, allow_none=True)
+    problems.value("data.train_split")
+    problems.value("data.val_split")
+    if OmegaConf.select(problems.cfg, "data.forces.enabled", default=False):
+        problems.number("data.forces.chord", 0.0, inclusive=False)
+        problems.number("data.forces.span", 0.0, inclusive=False)
+        problems.value("data.forces.pressure")
+        problems.value("data.forces.speed")
+        problems.value("data.forces.angle_of_attack_deg")
+        sign = OmegaConf.select(problems.cfg, "data.forces.wall_shear_sign", default=None)
+        if sign not in (1, -1, 1.0, -1.0):
+            problems.add("data.forces.wall_shear_sign", f"expected 1 or -1, got {sign!r}")
+
+
+def _check_logging(problems: _Problems) -> None:
+    problems.integer("logging.log_every_steps", 1)
+    problems.boolean("logging.progress_bar")
+    problems.boolean("logging.tensorboard.enabled")
+    problems.boolean("logging.mlflow.enabled")
+
+
+def _check_model(problems: _Problems) -> None:
+    target = OmegaConf.select(problems.cfg, "model._target_", default=None)
+    if not target:
+        problems.add("model._target_", "the model config names no class to instantiate (e.g. model=lrsa)")
+
+
+def validate_config(cfg: DictConfig) -> None:
+    """Check every key the training run reads.
+
+    Parameters
+    ----------
+    cfg : DictConfig
+        The composed config (``model``, ``data``, ``training``, ``logging``, ``output_dir``).
+
+    Raises
+    ------
+    ConfigError
+        One line per problem, each starting with the dotted key.
+    """
+    problems = _Problems(cfg)
+    problems.value("output_dir")
+    _check_model(problems)
+    _check_training(problems)
+    _check_data(problems)
+    _check_logging(problems)
+    if problems.lines:
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems.lines))

@@ -1,0 +1,429 @@
+"""From the ``data`` config group to datasets, channel layout and what inference needs.
+
+This is a thin adapter over :mod:`modulus_lrsa.datapipes`: Darcy folders become
+:class:`~modulus_lrsa.datapipes.grid.DarcyDataset` and folders of VTK cases a
+preprocessing cache (:func:`~modulus_lrsa.datapipes.cache.build_cache`) served by
+:class:`~modulus_lrsa.datapipes.dataset.MeshPointDataset`. It adds what a training run
+needs on top: the model's input/output widths, a JSON *data descriptor* saved next to
+every exported model (normalisation statistics and feature layout, so that
+``lrsa-predict`` rebuilds exactly the training inputs for a new case), and the lift and
+drag evaluation for aerodynamic data.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from omegaconf import DictConfig, OmegaConf
+from torch.utils.data import Dataset, Subset
+
+from modulus_lrsa.datapipes.cache import MeshCache, build_cache
+from modulus_lrsa.datapipes.cases import MeshCacheConfig
+from modulus_lrsa.datapipes.dataset import MeshPointDataset
+from modulus_lrsa.datapipes.grid import DarcyDataset
+from modulus_lrsa.datapipes.normalization import Normalizer
+from modulus_lrsa.training.config import ConfigError
+from modulus_lrsa.training.files import atomic_write_json
+from modulus_lrsa.training.metrics import ForceCoefficients, force_coefficients
+
+DESCRIPTOR_FORMAT = "modulus-lrsa-data-descriptor"
+DESCRIPTOR_VERSION = 1
+#: Keys of the cache index that describe one particular set of cases, not the layout.
+_CASE_SPECIFIC_INDEX_KEYS = ("cases", "skipped")
+
+
+@dataclass(frozen=True)
+class ForceSettings:
+    """How to integrate lift and drag from the surface fields (``data.forces``).
+
+    Attributes
+    ----------
+    pressure : str
+        Target channel of the kinematic surface pressure.
+    wall_shear : str or None
+        Base name of the wall-shear channels (``wallShearStress`` for
+        ``wallShearStress[0]``, ``wallShearStress[1]``); None: pressure only.
+    wall_shear_sign : float
+        -1 for OpenFOAM's wall-on-fluid convention, +1 for traction on the body.
+    speed, angle_of_attack_deg : str
+        Condition names holding the free-stream speed and angle of attack (degrees).
+    chord, span : float
+        Reference length and span.
+    """
+
+    pressure: str
+    wall_shear: str | None
+    wall_shear_sign: float
+    speed: str
+    angle_of_attack_deg: str
+    chord: float
+    span: float
+
+    @classmethod
+    def from_config(cls, forces: DictConfig | dict[str, Any]) -> ForceSettings:
+        values = OmegaConf.to_container(forces) if isinstance(forces, DictConfig) else dict(forces)
+        return cls(
+            pressure=str(values["pressure"]),
+            wall_shear=None if values.get("wall_shear") is None else str(values["wall_shear"]),
+            wall_shear_sign=float(values["wall_shear_sign"]),
+            speed=str(values["speed"]),
+            angle_of_attack_deg=str(values["angle_of_attack_deg"]),
+            chord=float(values["chord"]),
+            span=float(values["span"]),
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+class SurfaceForceEvaluator:
+    """Lift and drag of a case from predicted (or true) surface fields.
+
+    Normals, face areas and the free-stream conditions come from the case's cached
+    arrays, in physical units, so coefficients from predictions and from the CFD fields
+    are integrated on exactly the same faces.
+
+    Parameters
+    ----------
+    cache : MeshCache
+        Cache holding the cases.
+    settings : ForceSettings
+        What to integrate.
+    source : str
+        Config key prefix for error messages (``data.forces``).
+
+    Raises
+    ------
+    ConfigError
+        The pressure or wall-shear channels are not surface targets, or the speed or
+        angle condition is not among the cache's conditions.
+    """
+
+    def __init__(self, cache: MeshCache, settings: ForceSettings, source: str = "data.forces") -> None:
+        self.cache = cache
+        self.settings = settings
+        surface = cache.surface_channels
+        targets = cache.target_channels
+        if settings.pressure not in surface:
+            raise ConfigError(
+                f"{source}.pressure: '{settings.pressure}' is not a surface target channel; "
+                f"surface channels are {surface} (data.surface_fields)"
+            )
+        self.pressure_column = targets.index(settings.pressure)
+        self.shear_columns: list[int] = []
+        if settings.wall_shear is not None:
+            names = [name for name in surface if name == settings.wall_shear or name.startswith(f"{settings.wall_shear}[")]
+            if not names:
+                raise ConfigError(
+                    f"{source}.wall_shear: no surface channel named '{settings.wall_shear}' or "
+                    f"'{settings.wall_shear}[i]'; surface channels are {surface} (set it to null "
+                    "for a pressure-only estimate)"
+                )
+            self.shear_columns = [targets.index(name) for name in names]
+        conditions = cache.condition_names
+        for key in ("speed", "angle_of_attack_deg"):
+            name = getattr(settings, key)
+            if name not in conditions:
+                raise ConfigError(
+                    f"{source}.{key}: condition '{name}' is not among data.conditions {conditions}; "
+                    "the free stream must be an input of the model"
+                )
+        self._speed_index = conditions.index(settings.speed)
+        self._angle_index = conditions.index(settings.angle_of_attack_deg)
+        self._case_arrays: dict[str, dict[str, np.ndarray]] = {}
+
+    def _arrays(self, case_id: str) -> dict[str, np.ndarray]:
+        if case_id not in self._case_arrays:
+            arrays = self.cache.load_case(case_id)
+            self._case_arrays[case_id] = {
+                key: arrays[key] for key in ("surface_normals", "surface_weights", "surface_targets", "conditions")
+            }
+        return self._case_arrays[case_id]
+
+    def _integrate(self, arrays: dict[str, np.ndarray], surface_values: np.ndarray) -> ForceCoefficients:
+        conditions = arrays["conditions"]
+        shear = surface_values[:, self.shear_columns] if self.shear_columns else None
+        return force_coefficients(
+            pressure=surface_values[:, self.pressure_column],
+            normals=arrays["surface_normals"],
+            areas=arrays["surface_weights"],
+            speed=float(conditions[self._speed_index]),
+            angle_of_attack_deg=float(conditions[self._angle_index]),
+            chord=self.settings.chord,
+            span=self.settings.span,
+            wall_shear=shear,
+            wall_shear_sign=self.settings.wall_shear_sign,
+        )
+
+    def true_surface_values(self, case_id: str) -> np.ndarray:
+        """The case's CFD surface fields in the target layout, (Ns, C), NaN where undefined."""
+        arrays = self._arrays(case_id)
+        values = np.full((arrays["surface_targets"].shape[0], len(self.cache.target_channels)), np.nan)
+        columns = [self.cache.target_channels.index(name) for name in self.cache.surface_channels]
+        values[:, columns] = arrays["surface_targets"]
+        return values
+
+    def coefficients(self, case_id: str, surface_prediction: np.ndarray) -> tuple[ForceCoefficients, ForceCoefficients]:
+        """Coefficients from a prediction and from the CFD fields of the same case.
+
+        Parameters
+        ----------
+        case_id : str
+            Case in the cache.
+        surface_prediction : np.ndarray
+            (Ns, C) predicted targets at the case's surface points, in cache order,
+            physical units.
+
+        Returns
+        -------
+        predicted, true : ForceCoefficients
+        """
+        arrays = self._arrays(case_id)
+        expected = arrays["surface_weights"].shape[0]
+        if surface_prediction.shape[0] != expected:
+            raise ValueError(
+                f"case '{case_id}': {surface_prediction.shape[0]} predicted surface points, the "
+                f"cache has {expected}; forces need the whole surface (evaluate with surface_points=None)"
+            )
+        predicted = self._integrate(arrays, np.asarray(surface_prediction, dtype=np.float64))
+        true = self._integrate(arrays, self.true_surface_values(case_id))
+        return predicted, true
+
+
+@dataclass
+class TrainingData:
+    """Everything the training loop needs from the data side.
+
+    Attributes
+    ----------
+    name : str
+        ``data.name``.
+    train, validation : Dataset
+        Samples following the datapipes contract (``fx``, ``embedding``, ``target``,
+        optional ``mask``, ``weights``, ``target_mask``, ``is_surface``, ``case_id``).
+    target_normalizer : Normalizer
+        Maps normalised model outputs to physical units.
+    fx_names, embedding_names, target_names : list of str
+        Channel layout of the model's inputs and outputs.
+    structured_shape : tuple of int or None
+        Grid shape when samples are structured grids.
+    descriptor : dict
+        JSON-ready description saved beside exported models (see :func:`write_descriptor`).
+    forces : SurfaceForceEvaluator or None
+        Lift/drag evaluation, when configured.
+    set_epoch : callable
+        Re-seeds the random point subsets of the training set for an epoch.
+    """
+
+    name: str
+    train: Dataset
+    validation: Dataset
+    target_normalizer: Normalizer
+    fx_names: list[str]
+    embedding_names: list[str]
+    target_names: list[str]
+    structured_shape: tuple[int, ...] | None
+    descriptor: dict[str, Any]
+    forces: SurfaceForceEvaluator | None = None
+    set_epoch: Callable[[int], None] = field(default=lambda epoch: None)
+
+    @property
+    def functional_dim(self) -> int:
+        return len(self.fx_names)
+
+    @property
+    def embedding_dim(self) -> int:
+        return len(self.embedding_names)
+
+    @property
+    def out_dim(self) -> int:
+        return len(self.target_names)
+
+
+def _first(dataset: Dataset, count: int | None) -> Dataset:
+    if count is None or count >= len(dataset):
+        return dataset
+    return Subset(dataset, range(count))
+
+
+def build_darcy_data(data_cfg: DictConfig, seed: int) -> TrainingData:
+    """Darcy train/test splits (the test split doubles as validation, as in the benchmark).
+
+    Parameters
+    ----------
+    data_cfg : DictConfig
+        ``data`` group with ``kind: darcy`` (see ``conf/data/darcy.yaml``).
+    seed : int
+        Seed of the random node subsets of the points view.
+    """
+    folder = Path(str(data_cfg.path))
+    view = str(data_cfg.view)
+    train = DarcyDataset(folder, "train", view=view, num_points=data_cfg.get("train_points"), seed=seed)
+    normalizers = train.normalizers
+    validation = DarcyDataset(folder, "test", view=view, normalizers=normalizers)
+    if train.resolution != validation.resolution:
+        raise ConfigError(
+            f"data.path: {folder} has train resolution {train.resolution} but test resolution "
+            f"{validation.resolution}; regenerate it"
+        )
+    descriptor = {
+        "format": DESCRIPTOR_FORMAT,
+        "version": DESCRIPTOR_VERSION,
+        "kind": "darcy",
+        "name": str(data_cfg.name),
+        "view": view,
+        "resolution": train.resolution,
+        "fx_names": ["coeff"],
+        "embedding_names": ["x", "y"],
+        "target_names": ["solution"],
+        "normalization": {
+            "coefficient": normalizers.coefficient.to_dict(),
+            "solution": normalizers.solution.to_dict(),
+        },
+    }
+    return TrainingData(
+        name=str(data_cfg.name),
+        train=_first(train, data_cfg.get("max_train_samples")),
+        validation=_first(validation, data_cfg.get("max_val_samples")),
+        target_normalizer=train.target_normalizer,
+        fx_names=list(descriptor["fx_names"]),
+        embedding_names=list(descriptor["embedding_names"]),
+        target_names=list(descriptor["target_names"]),
+        structured_shape=train.structured_shape if view == "grid" else None,
+        descriptor=descriptor,
+        set_epoch=train.set_epoch,
+    )
+
+
+def mesh_cache_config(data_cfg: DictConfig) -> MeshCacheConfig:
+    """The :class:`MeshCacheConfig` described by a ``kind: mesh`` data group."""
+    try:
+        return MeshCacheConfig(
+            volume_fields=list(data_cfg.volume_fields),
+            surface_fields=list(data_cfg.surface_fields),
+            conditions=list(data_cfg.conditions),
+            volume_file=data_cfg.get("volume_file"),
+            surface_file=data_cfg.get("surface_file"),
+            geometry_file=data_cfg.get("geometry_file"),
+            volume_block=data_cfg.get("volume_block"),
+            surface_block=data_cfg.get("surface_block"),
+            volume_location=str(data_cfg.volume_location),
+            surface_location=str(data_cfg.surface_location),
+            case_pattern=str(data_cfg.get("case_pattern", "*")),
+            test_fraction=float(data_cfg.get("test_fraction", 0.2)),
+            split_seed=int(data_cfg.get("split_seed", 0)),
+        )
+    except ValueError as error:
+        raise ConfigError(f"data: {error}") from error
+
+
+def build_mesh_data(
+    data_cfg: DictConfig,
+    seed: int,
+    is_writer: bool,
+    barrier: Callable[[], None],
+) -> TrainingData:
+    """Preprocess (once) a folder of VTK cases and serve random point subsets of it.
+
+    Parameters
+    ----------
+    data_cfg : DictConfig
+        ``data`` group with ``kind: mesh`` (``conf/data/airfoil.yaml``, ``vtk_folder.yaml``).
+    seed : int
+        Seed of the per-epoch point subsets.
+    is_writer : bool
+        Whether this process builds the cache (rank 0); the others wait at ``barrier``
+        and open it.
+    barrier : callable
+        Synchronises all ranks.
+    """
+    config = mesh_cache_config(data_cfg)
+    cache_dir = Path(str(data_cfg.cache_dir))
+    if is_writer:
+        build_cache(
+            str(data_cfg.path),
+            cache_dir,
+            config,
+            num_workers=int(data_cfg.preprocess_workers),
+            on_error=str(data_cfg.on_error),
+            stats_split=str(data_cfg.train_split),
+        )
+    barrier()
+    cache = MeshCache.open(cache_dir)
+    splits = {case["split"] for case in cache.cases()}
+    for key in ("train_split", "val_split"):
+        if str(data_cfg[key]) not in splits:
+            raise ConfigError(
+                f"data.{key}: no case of split '{data_cfg[key]}' in {data_cfg.path} "
+                f"(splits present: {sorted(splits)}; skipped cases: {len(cache.skipped)})"
+            )
+    train = MeshPointDataset(
+        cache,
+        split=str(data_cfg.train_split),
+        volume_points=data_cfg.volume_points,
+        surface_points=data_cfg.surface_points,
+        seed=seed,
+    )
+    # Whole cases at evaluation: errors and forces on the CFD mesh itself.
+    validation = MeshPointDataset(cache, split=str(data_cfg.val_split), volume_points=None,
+                                  surface_points=None if train.uses_surface else 0)
+    forces = None
+    forces_cfg = data_cfg.get("forces")
+    if forces_cfg is not None and forces_cfg.get("enabled", False):
+        forces = SurfaceForceEvaluator(cache, ForceSettings.from_config(forces_cfg))
+    index_layout = {key: value for key, value in cache.index.items() if key not in _CASE_SPECIFIC_INDEX_KEYS}
+    descriptor = {
+        "format": DESCRIPTOR_FORMAT,
+        "version": DESCRIPTOR_VERSION,
+        "kind": "mesh",
+        "name": str(data_cfg.name),
+        "cache_index": index_layout,
+        "uses_volume": train.uses_volume,
+        "uses_surface": train.uses_surface,
+        "fx_names": train.fx_names,
+        "embedding_names": train.embedding_names,
+        "target_names": train.target_names,
+        "forces": forces.settings.as_dict() if forces is not None else None,
+    }
+    return TrainingData(
+        name=str(data_cfg.name),
+        train=train,
+        validation=validation,
+        target_normalizer=train.target_normalizer,
+        fx_names=train.fx_names,
+        embedding_names=train.embedding_names,
+        target_names=train.target_names,
+        structured_shape=None,
+        descriptor=descriptor,
+        forces=forces,
+        set_epoch=train.set_epoch,
+    )
+
+
+def build_training_data(
+    data_cfg: DictConfig, seed: int, is_writer: bool = True, barrier: Callable[[], None] = lambda: None
+) -> TrainingData:
+    """Dispatch on ``data.kind`` (``darcy`` or ``mesh``)."""
+    if data_cfg.kind == "darcy":
+        return build_darcy_data(data_cfg, seed)
+    if data_cfg.kind == "mesh":
+        return build_mesh_data(data_cfg, seed, is_writer, barrier)
+    raise ConfigError(f"data.kind: expected darcy or mesh, got {data_cfg.kind!r}")
+
+
+def descriptor_path(model_path: str | os.PathLike) -> Path:
+    """Where the data descriptor of ``model.mdlus`` lives: ``model.data.json``."""
+    model_path = Path(model_path)
+    return model_path.with_name(model_path.stem + ".data.json")
+
+
+def write_descriptor(descriptor: dict[str, Any], model_path: str | os.PathLike) -> Path:
+    """Write the data descriptor next to an exported model, atomically; returns its path."""
+    path = descriptor_path(model_path)
+    atomic_write_json(path, descriptor)
+    return path

@@ -1,0 +1,710 @@
+"""``lrsa-train``: train LRSA (or any PhysicsNeMo operator with the same forward) with Hydra.
+
+Single process::
+
+    lrsa-train data=darcy data.path=datasets/darcy
+    python -m modulus_lrsa.train model=transolver training.precision=bf16
+
+Several processes (one per GPU, or CPU processes with the gloo backend)::
+
+    torchrun --nproc_per_node=4 -m modulus_lrsa.train data=airfoil training=airfoil
+
+The run reads top to bottom in :func:`run_training`: check the config, start the
+process group, build the data, fill in the model's input/output widths from it,
+instantiate the model, resume from the newest complete checkpoint, then for every
+epoch train, validate, checkpoint and export the best model. Everything is written to
+``output_dir``; launching the same command again continues where it stopped.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import time
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import hydra
+import numpy as np
+import torch
+import torch.distributed as dist
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+from physicsnemo.distributed import DistributedManager
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, DistributedSampler
+from tqdm import tqdm
+
+from modulus_lrsa.datapipes.collate import pad_collate
+from modulus_lrsa.datapipes.sampler import CaseShardSampler
+from modulus_lrsa.training.checkpoint import (
+    CheckpointManager,
+    atomic_save_module,
+    gather_rng_states,
+    restore_rng_state,
+    unwrap_model,
+)
+from modulus_lrsa.training.config import ConfigError, validate_config
+from modulus_lrsa.training.files import atomic_write_json
+from modulus_lrsa.training.data import TrainingData, build_training_data, write_descriptor
+from modulus_lrsa.training.loggers import RunLogger
+from modulus_lrsa.training.metrics import FieldErrorMeter, relative_l2_loss, valid_entries
+
+#: Hydra's search path for ``conf/`` (the repository's top-level folder).
+CONFIG_DIR = str(Path(__file__).resolve().parents[2] / "conf")
+BEST_MODEL_NAME = "best_model.mdlus"
+METRICS_NAME = "metrics.json"
+#: Validation metric that selects the exported model (lower is better).
+BEST_METRIC = "val/rel_l2/mean"
+
+
+class NonFiniteLossError(RuntimeError):
+    """Too many consecutive training steps produced a NaN/Inf loss or gradient."""
+
+
+# --------------------------------------------------------------------------------------
+# Building blocks
+# --------------------------------------------------------------------------------------
+
+
+@dataclass
+class Precision:
+    """Autocast dtype and gradient scaler for ``training.precision``.
+
+    ``fp32`` runs without autocast; ``bf16`` autocasts with no scaler (its range
+    matches fp32); ``fp16`` autocasts and scales the loss so small gradients do not
+    flush to zero, skipping steps whose gradients overflow.
+    """
+
+    name: str
+    device: torch.device
+    scaler: torch.amp.GradScaler = field(init=False)
+
+    def __post_init__(self) -> None:
+        if self.name == "bf16" and self.device.type == "cuda" and not torch.cuda.is_bf16_supported():
+            raise ConfigError("training.precision: bf16 needs a GPU with bfloat16 support (Ampere or newer); use fp16")
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.name == "fp16")
+
+    @property
+    def dtype(self) -> torch.dtype | None:
+        return {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[self.name]
+
+    def autocast(self) -> AbstractContextManager:
+        if self.dtype is None:
+            return nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=self.dtype)
+
+
+class ModelInputs:
+    """Calls a model with the batch arguments its ``forward`` accepts.
+
+    LRSA takes ``mask`` (padding) and ``weights`` (quadrature); PhysicsNeMo's
+    Transolver and FLARE take only ``(fx, embedding)``. The signature is inspected
+    once, so any operator with the Transolver forward can be trained here.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The unwrapped model.
+    """
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        parameters = inspect.signature(model.forward).parameters
+        self.accepts_mask = "mask" in parameters
+        self.accepts_weights = "weights" in parameters
+        self.chunked = getattr(model, "forward_chunked", None)
+        self.structured = getattr(model, "structured_shape", None) is not None
+        self._warned_padding = False
+
+    def _keywords(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+        keywords = {}
+        if self.accepts_mask and "mask" in batch:
+            keywords["mask"] = batch["mask"]
+        if self.accepts_weights and "weights" in batch:
+            keywords["weights"] = batch["weights"]
+        return keywords
+
+    def padding_ignored(self, batch: dict[str, Any]) -> bool:
+        """True (once) when a padded batch meets a model that cannot mask padding."""
+        if self.accepts_mask or self._warned_padding or "mask" not in batch or bool(batch["mask"].all()):
+            return False
+        self._warned_padding = True
+        return True
+
+    def __call__(self, model: torch.nn.Module, batch: dict[str, Any]) -> torch.Tensor:
+        return model(batch["fx"], batch["embedding"], **self._keywords(batch))
+
+    def evaluate(self, model: torch.nn.Module, batch: dict[str, Any], chunk_points: int) -> torch.Tensor:
+        """Inference; meshes above ``chunk_points`` points use the exact chunked forward if there is one."""
+        n_points = batch["fx"][0, ..., 0].numel()
+        if self.chunked is not None and not self.structured and n_points > chunk_points:
+            return self.chunked(batch["fx"], batch["embedding"], chunk_size=chunk_points, **self._keywords(batch))
+        return self(model, batch)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch (all devices)."""
+    import random
+
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def to_device(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
+    """Tensors to ``device`` (asynchronously from pinned memory); other entries unchanged."""
+    return {
+        key: value.to(device, non_blocking=True) if isinstance(value, torch.Tensor) else value
+        for key, value in batch.items()
+    }
+
+
+def model_config_for(model_cfg: DictConfig, data: TrainingData) -> DictConfig:
+    """The model config with its data-dependent keys filled in from the dataset.
+
+    ``functional_dim``, ``out_dim`` and ``embedding_dim`` left as ``???`` take the
+    dataset's widths, and so does ``structured_shape`` (when null) for grid data. A value
+    given explicitly must agree with the data.
+
+    Raises
+    ------
+    ConfigError
+        An explicit value disagrees with the data; the message names ``model.<key>``.
+    """
+    resolved = OmegaConf.create(OmegaConf.to_container(model_cfg, resolve=True))
+    widths = {
+        "functional_dim": (data.functional_dim, data.fx_names),
+        "out_dim": (data.out_dim, data.target_names),
+        "embedding_dim": (data.embedding_dim, data.embedding_names),
+    }
+    for key, (width, names) in widths.items():
+        if key not in resolved.keys():
+            continue
+        if OmegaConf.is_missing(resolved, key):
+            resolved[key] = width if (width or key != "embedding_dim") else None
+        elif (resolved[key] or 0) != width:
+            raise ConfigError(
+                f"model.{key}: set to {resolved[key]} but the data '{data.name}' has {width} "
+                f"channel(s) ({', '.join(names) or 'none'}); leave it as ??? to take it from the data"
+            )
+    if "structured_shape" in resolved.keys():
+        configured = resolved.structured_shape
+        configured = tuple(configured) if configured is not None else None
+        if data.structured_shape is not None and configured is None:
+            resolved.structured_shape = list(data.structured_shape)
+        elif configured != data.structured_shape:
+            raise ConfigError(
+                f"model.structured_shape: set to {configured} but the data gives "
+                f"{'grids of shape ' + str(data.structured_shape) if data.structured_shape else 'point clouds'}; "
+                "leave it null to take it from the data"
+            )
+    elif data.structured_shape is not None:
+        raise ConfigError(
+            f"model: {model_cfg.get('_target_')} has no structured_shape, but data.view=grid gives "
+            f"grids of shape {data.structured_shape}; use data.view=points"
+        )
+    return resolved
+
+
+def build_scheduler(
+    scheduler_cfg: DictConfig, optimizer: torch.optim.Optimizer, epochs: int, steps_per_epoch: int
+) -> torch.optim.lr_scheduler.LRScheduler:
+    """Per-step learning-rate schedule (``training.scheduler.name``).
+
+    ``onecycle`` peaks at the optimizer's lr after ``pct_start`` of the steps;
+    ``cosine`` warms up linearly over ``warmup_epochs`` then decays to ``min_lr``;
+    ``constant`` keeps the optimizer's lr.
+    """
+    total_steps = epochs * steps_per_epoch
+    base_lr = optimizer.param_groups[0]["lr"]
+    name = scheduler_cfg.name
+    if name == "onecycle":
+        return torch.optim.lr_scheduler.OneCycleLR(
+            optimizer,
+            max_lr=base_lr,
+            total_steps=total_steps,
+            pct_start=float(scheduler_cfg.pct_start),
+            div_factor=float(scheduler_cfg.div_factor),
+            final_div_factor=float(scheduler_cfg.final_div_factor),
+        )
+    if name == "cosine":
+        warmup_steps = int(round(float(scheduler_cfg.warmup_epochs) * steps_per_epoch))
+        floor = float(scheduler_cfg.min_lr) / base_lr
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, _WarmupCosine(warmup_steps, total_steps, floor))
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, _Constant())
+
+
+class _WarmupCosine:
+    """Learning-rate factor: linear warmup, then cosine from 1 to ``floor`` (picklable)."""
+
+    def __init__(self, warmup_steps: int, total_steps: int, floor: float) -> None:
+        self.warmup_steps, self.total_steps, self.floor = warmup_steps, total_steps, floor
+
+    def __call__(self, step: int) -> float:
+        if step < self.warmup_steps:
+            return (step + 1) / self.warmup_steps
+        progress = min(1.0, (step - self.warmup_steps) / max(1, self.total_steps - self.warmup_steps))
+        return self.floor + (1.0 - self.floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+class _Constant:
+    def __call__(self, step: int) -> float:
+        return 1.0
+
+
+def _all_ranks_true(flag: bool, device: torch.device) -> bool:
+    """Whether ``flag`` holds on every rank (so all ranks take the same branch)."""
+    if not (dist.is_available() and dist.is_initialized()):
+        return flag
+    value = torch.tensor([1.0 if flag else 0.0], device=device)
+    dist.all_reduce(value, op=dist.ReduceOp.MIN)
+    return bool(value.item() > 0.5)
+
+
+def _mean_over_ranks(values: dict[str, float], device: torch.device) -> dict[str, float]:
+    if not (dist.is_available() and dist.is_initialized()) or not values:
+        return values
+    keys = sorted(values)
+    tensor = torch.tensor([values[k] for k in keys], dtype=torch.float64, device=device)
+    dist.all_reduce(tensor)
+    tensor /= dist.get_world_size()
+    return dict(zip(keys, tensor.tolist()))
+
+
+def _flat(tensor: torch.Tensor) -> torch.Tensor:
+    """(B, *S, C) -> (B, N, C)."""
+    return tensor.reshape(tensor.shape[0], -1, tensor.shape[-1])
+
+
+# --------------------------------------------------------------------------------------
+# One epoch of training, one pass of validation
+# --------------------------------------------------------------------------------------
+
+
+@dataclass
+class StepCounters:
+    """Optimizer-step bookkeeping carried across epochs (and checkpoints)."""
+
+    global_step: int = 0
+    skipped_steps: int = 0
+    consecutive_nonfinite: int = 0
+
+
+def train_one_epoch(
+    epoch: int,
+    model: torch.nn.Module,
+    inputs: ModelInputs,
+    loader: DataLoader,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    precision: Precision,
+    counters: StepCounters,
+    cfg: DictConfig,
+    log: RunLogger,
+    device: torch.device,
+    world_size: int,
+) -> dict[str, float]:
+    """Run one epoch of optimizer steps; returns ``train/loss`` and throughput.
+
+    A step whose loss is NaN/Inf on any rank is skipped on every rank (no backward, no
+    update); so is an fp32/bf16 step whose gradient norm is not finite. After
+    ``training.max_consecutive_nonfinite`` such steps in a row the run stops with
+    :class:`NonFiniteLossError`. fp16 overflows are the GradScaler's business: it skips
+    the update and lowers the scale.
+    """
+    model.train()
+    clip = cfg.training.grad_clip_norm
+    max_bad = int(cfg.training.max_consecutive_nonfinite)
+    log_every = int(cfg.logging.log_every_steps)
+    parameters = [p for p in model.parameters() if p.requires_grad]
+    loss_sum, loss_steps, samples, points = 0.0, 0, 0, 0
+    started = time.perf_counter()
+    progress = tqdm(
+        total=len(loader),
+        desc=f"epoch {epoch}/{cfg.training.epochs}",
+        disable=not (log.is_root and cfg.logging.progress_bar),
+        dynamic_ncols=True,
+        leave=False,
+        mininterval=1.0,
+    )
+    for batch in loader:
+        batch = to_device(batch, device)
+        if inputs.padding_ignored(batch):
+            log.warning(
+                "the model's forward takes no mask, so padded points of differently sized "
+                "cases take part in its attention; use eval/training batches of one case per rank "
+                "or equal point counts for exact results"
+            )
+        with precision.autocast():
+            prediction = inputs(model, batch)
+        target = _flat(batch["target"])
+        loss = relative_l2_loss(_flat(prediction), target, valid_entries(batch, target))
+        optimizer.zero_grad(set_to_none=True)
+        step_ok = _all_ranks_true(bool(torch.isfinite(loss.detach())), device)
+        grad_norm = float("nan")
+        if step_ok:
+            precision.scaler.scale(loss).backward()
+            precision.scaler.unscale_(optimizer)
+            grad_norm = float(torch.nn.utils.clip_grad_norm_(parameters, clip if clip is not None else math.inf))
+            if math.isfinite(grad_norm) or precision.scaler.is_enabled():
+                # With fp16 the scaler itself skips an overflowing step.
+                precision.scaler.step(optimizer)
+                precision.scaler.update()
+            else:
+                step_ok = False
+        scheduler.step()
+        counters.global_step += 1
+        if step_ok:
+            counters.consecutive_nonfinite = 0
+            loss_sum += float(loss.detach())
+            loss_steps += 1
+        else:
+            counters.skipped_steps += 1
+            counters.consecutive_nonfinite += 1
+            cases = batch.get("case_id", batch.get("sample_index"))
+            log.warning(
+                f"epoch {epoch}, step {counters.global_step}: non-finite "
+                f"{'loss' if not math.isfinite(float(loss.detach())) else 'gradient'} "
+                f"({float(loss.detach()):.3g}); step skipped, parameters unchanged (samples: {cases})"
+            )
+            if counters.consecutive_nonfinite >= max_bad:
+                raise NonFiniteLossError(
+                    f"{counters.consecutive_nonfinite} consecutive training steps had a NaN/Inf loss or "
+                    f"gradient (epoch {epoch}, up to step {counters.global_step}); stopping without "
+                    "writing a checkpoint, so the last good one stays the newest. Check the data of the "
+                    "samples above, lower training.optimizer.lr, keep training.grad_clip_norm set, or use "
+                    "training.precision=bf16/fp32 (limit: training.max_consecutive_nonfinite)"
+                )
+        batch_points = int(batch["mask"].sum()) if "mask" in batch else target.shape[0] * target.shape[1]
+        samples += target.shape[0]
+        points += batch_points
+        progress.update(1)
+        if progress.n % 10 == 0 or progress.n == len(loader):
+            elapsed = max(time.perf_counter() - started, 1e-9)
+            progress.set_postfix(
+                loss=f"{loss_sum / max(loss_steps, 1):.4f}",
+                lr=f"{scheduler.get_last_lr()[0]:.2e}",
+                samples_s=f"{samples * world_size / elapsed:.1f}",
+            )
+        if counters.global_step % log_every == 0 and step_ok:
+            log.scalars(
+                {"train/step_loss": float(loss.detach()), "train/lr": scheduler.get_last_lr()[0], "train/grad_norm": grad_norm},
+                counters.global_step,
+            )
+    progress.close()
+    elapsed = time.perf_counter() - started
+    summary = _mean_over_ranks({"train/loss": loss_sum / loss_steps if loss_steps else float("nan")}, device)
+    summary["train/samples_per_s"] = samples * world_size / elapsed
+    summary["train/points_per_s"] = points * world_size / elapsed
+    summary["train/epoch_time_s"] = elapsed
+    summary["train/lr"] = scheduler.get_last_lr()[0]
+    return summary
+
+
+@torch.no_grad()
+def evaluate(
+    model: torch.nn.Module,
+    inputs: ModelInputs,
+    loader: DataLoader,
+    data: TrainingData,
+    precision: Precision,
+    device: torch.device,
+    chunk_points: int,
+    prefix: str = "val/",
+) -> dict[str, float]:
+    """Errors on the validation set, summed over ranks (each rank holds disjoint cases).
+
+    Returns
+    -------
+    dict
+        ``val/loss`` (the training loss on normalised targets), ``val/rel_l2/<field>``
+        (relative L2 per field in physical units) and their mean ``val/rel_l2/mean``;
+        with lift/drag configured, ``val/Cl_abs_error``, ``val/Cd_abs_error`` and
+        ``val/Cd_rel_error`` (against coefficients integrated from the CFD fields).
+    """
+    model.eval()
+    physical = FieldErrorMeter(data.target_names, device)
+    normalised = FieldErrorMeter(data.target_names, device)
+    surface = FieldErrorMeter(data.target_names, device)
+    # Sums of |dCl|, |dCd|, |dCd|/|Cd| and the number of cases.
+    force_sums = torch.zeros(4, dtype=torch.float64, device=device)
+    normalizer = data.target_normalizer
+    for batch in loader:
+        batch = to_device(batch, device)
+        with precision.autocast():
+            prediction = inputs.evaluate(unwrap_model(model), batch, chunk_points)
+        prediction = _flat(prediction).float()
+        target = _flat(batch["target"]).float()
+        valid = valid_entries(batch, target)
+        normalised.update(prediction, target, valid)
+        predicted_physical = normalizer.denormalize(prediction)
+        true_physical = normalizer.denormalize(target)
+        physical.update(predicted_physical, true_physical, valid)
+        if "is_surface" in batch:
+            on_surface = valid & batch["is_surface"].reshape(target.shape[0], -1, 1)
+            surface.update(predicted_physical, true_physical, on_surface)
+        if data.forces is not None:
+            rows = batch["is_surface"] & batch["mask"]
+            for sample, case_id in enumerate(batch["case_id"]):
+                values = predicted_physical[sample][rows[sample]].double().cpu().numpy()
+                predicted, true = data.forces.coefficients(case_id, values)
+                force_sums += torch.tensor(
+                    [abs(predicted.lift - true.lift), abs(predicted.drag - true.drag),
+                     abs(predicted.drag - true.drag) / max(abs(true.drag), 1e-12), 1.0],
+                    dtype=torch.float64, device=device,
+                )
+    for meter in (physical, normalised, surface):
+        meter.all_reduce()
+    metrics = {f"{prefix}loss": float((normalised.sums.sum() / normalised.counts.sum().clamp_min(1)).item())}
+    field_errors = physical.results(f"{prefix}rel_l2/")
+    metrics.update(field_errors)
+    metrics[f"{prefix}rel_l2/mean"] = float(np.mean(list(field_errors.values())))
+    if data.descriptor.get("uses_volume") and data.descriptor.get("uses_surface"):
+        metrics.update(surface.results(f"{prefix}surface_rel_l2/"))
+    if data.forces is not None:
+        if dist.is_available() and dist.is_initialized():
+            dist.all_reduce(force_sums)
+        cases = max(force_sums[3].item(), 1.0)
+        metrics[f"{prefix}Cl_abs_error"] = force_sums[0].item() / cases
+        metrics[f"{prefix}Cd_abs_error"] = force_sums[1].item() / cases
+        metrics[f"{prefix}Cd_rel_error"] = force_sums[2].item() / cases
+    model.train()
+    return metrics
+
+
+# --------------------------------------------------------------------------------------
+# The run
+# --------------------------------------------------------------------------------------
+
+
+def _loaders(
+    data: TrainingData, cfg: DictConfig, manager: DistributedManager
+) -> tuple[DataLoader, DistributedSampler, DataLoader]:
+    per_rank_batch = cfg.training.batch_size // manager.world_size
+    workers = int(cfg.training.num_workers)
+    pin = manager.device.type == "cuda"
+    train_sampler = DistributedSampler(
+        data.train, num_replicas=manager.world_size, rank=manager.rank, shuffle=True, seed=int(cfg.training.seed)
+    )
+    train_loader = DataLoader(
+        data.train,
+        batch_size=per_rank_batch,
+        sampler=train_sampler,
+        collate_fn=pad_collate,
+        num_workers=workers,
+        pin_memory=pin,
+        persistent_workers=workers > 0,
+    )
+    # Every validation case exactly once across ranks (no padding by repetition).
+    val_loader = DataLoader(
+        data.validation,
+        batch_size=int(cfg.training.eval_batch_size),
+        sampler=CaseShardSampler(data.validation, num_replicas=manager.world_size, rank=manager.rank, shuffle=False),
+        collate_fn=pad_collate,
+        num_workers=workers,
+        pin_memory=pin,
+    )
+    return train_loader, train_sampler, val_loader
+
+
+def _export_best(
+    model: torch.nn.Module, data: TrainingData, output_dir: Path, epoch: int, metrics: dict[str, float]
+) -> Path:
+    path = atomic_save_module(model, output_dir / BEST_MODEL_NAME)
+    write_descriptor({**data.descriptor, "epoch": epoch, "metrics": metrics}, path)
+    return path
+
+
+def run_training(cfg: DictConfig, data: TrainingData | None = None) -> dict[str, Any]:
+    """Train as configured; the body of ``lrsa-train``.
+
+    Parameters
+    ----------
+    cfg : DictConfig
+        Composed config (``conf/config.yaml``).
+    data : TrainingData, optional
+        Pre-built data (e.g. wrapped datasets in tests); default: from ``cfg.data``.
+
+    Returns
+    -------
+    dict
+        The contents of ``<output_dir>/metrics.json``: best epoch and metrics, the last
+        validation, and the validation history.
+
+    Raises
+    ------
+    ConfigError
+        A config value is unusable (raised before any training step).
+    NonFiniteLossError
+        Training diverged (too many consecutive NaN/Inf steps).
+    """
+    validate_config(cfg)
+    started_here = not DistributedManager.is_initialized()
+    if started_here:
+        DistributedManager.initialize()
+    manager = DistributedManager()
+    try:
+        return _train(cfg, manager, data)
+    finally:
+        if started_here:
+            DistributedManager.cleanup()
+
+
+def _train(cfg: DictConfig, manager: DistributedManager, data: TrainingData | None) -> dict[str, Any]:
+    output_dir = Path(str(cfg.output_dir))
+    device = manager.device
+    is_root = manager.rank == 0
+    if cfg.training.batch_size % manager.world_size:
+        raise ConfigError(
+            f"training.batch_size: the global batch {cfg.training.batch_size} does not split evenly "
+            f"over {manager.world_size} ranks; use a multiple of {manager.world_size}"
+        )
+    precision = Precision(str(cfg.training.precision), device)
+    seed_everything(int(cfg.training.seed) + manager.rank)
+    log = RunLogger(cfg.logging, output_dir, cfg, manager)
+    status = "FAILED"
+    try:
+        log.info(
+            f"lrsa-train: {cfg.data.name} with {cfg.model._target_} on {manager.world_size} "
+            f"process(es), device {device}, precision {precision.name}; output in {output_dir}"
+        )
+
+        # Data, then the model sized by it.
+        if data is None:
+            barrier = dist.barrier if manager.distributed and manager.world_size > 1 else (lambda: None)
+            data = build_training_data(cfg.data, int(cfg.training.seed), is_writer=is_root, barrier=barrier)
+        if len(data.train) < manager.world_size:
+            raise ConfigError(f"data: {len(data.train)} training sample(s) cannot feed {manager.world_size} ranks")
+        model_cfg = model_config_for(cfg.model, data)
+        model = instantiate(model_cfg, _convert_="partial").to(device)
+        inputs = ModelInputs(model)
+        log.info(
+            f"model {type(model).__name__}: {sum(p.numel() for p in model.parameters()):,} parameters; "
+            f"inputs fx={data.fx_names} embedding={data.embedding_names} -> {data.target_names}; "
+            f"{len(data.train)} training / {len(data.validation)} validation samples"
+        )
+        if manager.world_size > 1:
+            model = DistributedDataParallel(
+                model,
+                device_ids=[device] if device.type == "cuda" else None,
+                broadcast_buffers=manager.broadcast_buffers,
+                find_unused_parameters=manager.find_unused_parameters,
+            )
+        train_loader, train_sampler, val_loader = _loaders(data, cfg, manager)
+        optimizer = instantiate(cfg.training.optimizer)(model.parameters())
+        epochs = int(cfg.training.epochs)
+        scheduler = build_scheduler(cfg.training.scheduler, optimizer, epochs, len(train_loader))
+
+        # Resume from the newest complete checkpoint.
+        checkpoints = CheckpointManager(output_dir / "checkpoints", int(cfg.training.keep_checkpoints), writer=is_root)
+        counters = StepCounters()
+        state: dict[str, Any] = {"best_metric": None, "best_epoch": None, "history": []}
+        start_epoch = 0
+        latest = checkpoints.latest_epoch(model)
+        if latest is not None and not cfg.training.resume:
+            raise ConfigError(
+                f"training.resume: false, but {checkpoints.directory} holds checkpoints up to epoch {latest}; "
+                "they are never overwritten: choose another output_dir or delete that folder"
+            )
+        if latest is not None:
+            metadata = checkpoints.load(latest, model, optimizer, scheduler, precision.scaler, device)
+            start_epoch = latest
+            counters = StepCounters(metadata["global_step"], metadata["skipped_steps"], 0)
+            state = {key: metadata[key] for key in ("best_metric", "best_epoch", "history")}
+            rng_states = metadata.get("rng_states", [])
+            if len(rng_states) == manager.world_size:
+                restore_rng_state(rng_states[manager.rank])
+            else:
+                log.warning(
+                    f"checkpoint was written by {len(rng_states)} rank(s), this run has {manager.world_size}: "
+                    "random streams restart from the seed (results will differ from an uninterrupted run)"
+                )
+            log.info(f"resumed from {checkpoints.directory} at epoch {latest} (step {counters.global_step})")
+        if start_epoch >= epochs:
+            log.info(f"training already finished ({start_epoch}/{epochs} epochs); nothing to do")
+
+        last_validation: dict[str, float] = state["history"][-1] if state["history"] else {}
+        for epoch in range(start_epoch + 1, epochs + 1):
+            train_sampler.set_epoch(epoch)
+            data.set_epoch(epoch)
+            summary = train_one_epoch(
+                epoch, model, inputs, train_loader, optimizer, scheduler, precision, counters,
+                cfg, log, device, manager.world_size,
+            )
+            log.scalars(summary, counters.global_step)
+            message = (
+                f"epoch {epoch}/{epochs}: train loss {summary['train/loss']:.4f}, "
+                f"{summary['train/samples_per_s']:.1f} samples/s, {summary['train/epoch_time_s']:.1f} s"
+            )
+            final_epoch = epoch == epochs
+            if final_epoch or epoch % int(cfg.training.validate_every_epochs) == 0:
+                last_validation = evaluate(
+                    model, inputs, val_loader, data, precision, device, int(cfg.training.eval_chunk_points)
+                )
+                last_validation["epoch"] = epoch
+                state["history"].append(last_validation)
+                log.scalars({k: v for k, v in last_validation.items() if k != "epoch"}, counters.global_step)
+                message += f"; val rel L2 {last_validation[BEST_METRIC]:.4f}"
+                improved = state["best_metric"] is None or last_validation[BEST_METRIC] < state["best_metric"]
+                if improved and math.isfinite(last_validation[BEST_METRIC]):
+                    state["best_metric"], state["best_epoch"] = last_validation[BEST_METRIC], epoch
+                    if is_root:
+                        _export_best(model, data, output_dir, epoch, last_validation)
+                    message += " (best so far, exported)"
+            log.info(message)
+            if final_epoch or epoch % int(cfg.training.checkpoint_every_epochs) == 0:
+                # Gathered on every rank (a collective), written by rank 0 only.
+                rng_states = gather_rng_states(manager.world_size)
+                metadata = {
+                    **state,
+                    "global_step": counters.global_step,
+                    "skipped_steps": counters.skipped_steps,
+                    "world_size": manager.world_size,
+                    "rng_states": rng_states,
+                }
+                checkpoints.save(epoch, model, optimizer, scheduler, precision.scaler, metadata)
+                if manager.world_size > 1:
+                    dist.barrier()
+
+        result = {
+            "experiment_name": str(cfg.experiment_name),
+            "model": str(cfg.model._target_),
+            "data": data.name,
+            "epochs": epochs,
+            "global_step": counters.global_step,
+            "skipped_steps": counters.skipped_steps,
+            "best_epoch": state["best_epoch"],
+            "best_metric": {BEST_METRIC: state["best_metric"]},
+            "best_model": str(output_dir / BEST_MODEL_NAME) if state["best_epoch"] is not None else None,
+            "last_validation": last_validation,
+            "history": state["history"],
+        }
+        if is_root:
+            atomic_write_json(output_dir / METRICS_NAME, result)
+            log.artifact(output_dir / METRICS_NAME)
+            if state["best_epoch"] is not None:
+                log.artifact(output_dir / BEST_MODEL_NAME)
+        log.success(
+            f"done: best {BEST_METRIC} = {state['best_metric']} at epoch {state['best_epoch']}; "
+            f"{counters.skipped_steps} step(s) skipped; model {output_dir / BEST_MODEL_NAME}"
+        )
+        status = "FINISHED"
+        return result
+    finally:
+        log.close(status)
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="config")
+def _hydra_entry(cfg: DictConfig) -> None:
+    run_training(cfg)
+
+
+def main() -> None:
+    """Console entry point (``lrsa-train``); Hydra parses ``key=value`` overrides."""
+    _hydra_entry()
+
+
+if __name__ == "__main__":
+    main()
