@@ -128,6 +128,11 @@ class SolverControls:
             raise ValueError(f"max_iterations must be >= 1, got {self.max_iterations}")
         if self.coefficient_window < 2:
             raise ValueError(f"coefficient_window must be >= 2, got {self.coefficient_window}")
+        if self.max_iterations < self.coefficient_window:
+            raise ValueError(
+                f"max_iterations={self.max_iterations} is below the {self.coefficient_window}-iteration "
+                "window over which Cl and Cd must settle, so no case could converge"
+            )
         for name in ("converged_residual", "coefficient_tolerance"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
@@ -297,7 +302,7 @@ SIMPLE
 }
 relaxationFactors
 {
-    equations { U 0.9; nuTilda 0.9; }
+    equations { U 0.7; nuTilda 0.7; }
 }
 """
 

@@ -186,6 +186,23 @@ def _surface_segments(section: NacaSection, split: float, n_samples: int = 120):
     }
 
 
+def _nose_cut(section: NacaSection, far_point: tuple[float, float], n_points: int = 40) -> np.ndarray:
+    """Points of the leading-edge cut: a quadratic Bezier curve from (0, 0) to
+    ``far_point`` whose tangent at the nose is the camber line's.
+
+    The control point lies one chord ahead of the nose along the camber tangent, so the
+    cut turns horizontal within a few chords; over the default sampling ranges this
+    keeps the mesh non-orthogonality below ~45 deg (a straight cut gives up to ~63 deg,
+    a wider bend moves the problem into the far field).
+    """
+    _, slope = section.camber(np.array([0.0]))
+    direction = -np.array([1.0, slope[0]]) / np.hypot(1.0, slope[0])
+    end = np.asarray(far_point, dtype=float)
+    control = direction * 1.0
+    s = np.linspace(0.0, 1.0, n_points)[:, None]
+    return 2 * s * (1 - s) * control + s**2 * end
+
+
 def _fmt(x: float) -> str:
     return f"{x:.10g}"
 
@@ -249,8 +266,17 @@ def block_mesh_dict(
     index = {name: i for i, name in enumerate(names)}
     n_base = len(names)
 
+    # The cut from the leading edge to the far field leaves the nose along the camber
+    # line (slope 2m/p there) and bends back to the horizontal: a straight cut would
+    # meet the wall of a strongly cambered section 30 deg off normal.
+    nose_cut = _nose_cut(section, vertices["OF"])
+    curved = {("LE", "OF"): nose_cut}
+
     def normal_grading(a: str, b: str, first: float) -> float:
-        length = float(np.hypot(*(np.subtract(vertices[b], vertices[a]))))
+        if (a, b) in curved:
+            length = _polyline_length(curved[(a, b)])
+        else:
+            length = float(np.hypot(*(np.subtract(vertices[b], vertices[a]))))
         return _expansion(length, res.n_normal, first)[0]
 
     def wall_normal(a: str, b: str) -> float:
@@ -315,6 +341,9 @@ def block_mesh_dict(
         c = np.cos(np.pi / 4) * R
         lines.append(f"    arc {vid('OF', top)} {vid('OU', top)} ({_fmt(xs - c)} {_fmt(c)} {_fmt(z)})")
         lines.append(f"    arc {vid('OF', top)} {vid('OL', top)} ({_fmt(xs - c)} {_fmt(-c)} {_fmt(z)})")
+        if section.m > 0.0:
+            pts = " ".join(f"({_fmt(x)} {_fmt(y)} {_fmt(z)})" for x, y in nose_cut[1:-1])
+            lines.append(f"    spline {vid('LE', top)} {vid('OF', top)} ({pts})")
     lines += [");", ""]
 
     def face(*corners: tuple[str, bool]) -> str:

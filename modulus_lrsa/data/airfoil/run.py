@@ -14,6 +14,7 @@ import math
 import os
 import re
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -52,6 +53,10 @@ def write_json_atomic(path: Path, data: dict) -> None:
 
 class CaseFailure(Exception):
     """A case cannot produce a usable solution; the message is the recorded reason."""
+
+
+class CaseInterrupted(RuntimeError):
+    """simpleFoam was stopped from outside (Ctrl-C, kill); the case is not recorded."""
 
 
 # --------------------------------------------------------------------------------------
@@ -148,10 +153,12 @@ class Convergence:
     cd_variation: float
 
     def to_dict(self) -> dict:
+        # JSON has no infinity: a measure that could not be taken yet is null.
+        finite = lambda v: v if math.isfinite(v) else None  # noqa: E731
         return {
-            "max_final_residual": self.max_residual,
-            "cl_variation": self.cl_variation,
-            "cd_variation": self.cd_variation,
+            "max_final_residual": finite(self.max_residual),
+            "cl_variation": finite(self.cl_variation),
+            "cd_variation": finite(self.cd_variation),
         }
 
 
@@ -260,6 +267,11 @@ def solve(openfoam: OpenFOAM, case_dir: Path, controls: SolverControls) -> tuple
             proc.kill()
             proc.wait()
     history = SolveHistory.read(case_dir)
+    if proc.returncode in (-signal.SIGINT, -signal.SIGTERM, -signal.SIGHUP):
+        raise CaseInterrupted(
+            f"simpleFoam in {case_dir} was stopped by signal {-proc.returncode}; the case is not recorded "
+            "and runs again when the generation is resumed"
+        )
     if proc.returncode != 0:
         how = f"signal {-proc.returncode}" if proc.returncode < 0 else f"code {proc.returncode}"
         raise CaseFailure(f"simpleFoam exited with {how}: {log_error_summary(log_path)}")

@@ -1,0 +1,413 @@
+"""Generating a dataset of airfoil cases: sampling, parallel runs, resume, manifest.
+
+Layout of the output folder::
+
+    <out>/manifest.json             dataset settings and one entry per case
+    <out>/cases/<id>/case.json      params, results, files of one case
+    <out>/cases/<id>/VTK/...        foamToVTK output of the final iteration
+    <out>/.work/                    cases being built (moved into cases/ when complete)
+
+A case is built under ``.work`` and moved into ``cases/`` with ``os.replace`` only once
+its ``case.json`` is written, so ``cases/`` never holds half-finished cases and an
+interrupted run resumes where it stopped. The manifest is rewritten atomically after
+every case.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import math
+import multiprocessing
+import os
+import shutil
+import uuid
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from modulus_lrsa import __version__
+
+from .case import NU_AIR, FlowCase, SolverControls
+from .mesh import RESOLUTIONS, DomainLayout, MeshResolution
+from .naca import NacaSection
+from .openfoam import OpenFOAM, find_openfoam
+from .run import CASE_FILE, FORMAT_VERSION, run_case, write_json_atomic
+
+logger = logging.getLogger(__name__)
+
+MANIFEST_FILE = "manifest.json"
+DATASET_KIND = "modulus_lrsa.airfoil"
+_WORK_DIR = ".work"
+_LOCK_FILE = ".lock"
+#: Statuses a finished case can have; "pending" marks cases not run yet.
+FINISHED_STATUSES = ("ok", "unconverged", "failed")
+
+
+class DatasetError(ValueError):
+    """The output folder or the requested options cannot be used."""
+
+
+@dataclass(frozen=True)
+class ParameterRanges:
+    """Uniform sampling ranges (min, max) of the case parameters.
+
+    Parameters
+    ----------
+    camber : (float, float)
+        NACA maximum camber m, fraction of chord.
+    camber_position : (float, float)
+        NACA position of maximum camber p, fraction of chord.
+    thickness : (float, float)
+        NACA maximum thickness t, fraction of chord.
+    aoa_deg : (float, float)
+        Angle of attack in degrees.
+    speed : (float, float)
+        Free-stream speed in m/s; with chord 1 m and nu = 1.5e-5 m^2/s the default
+        30..90 m/s gives Re = 2e6..6e6.
+    """
+
+    camber: tuple[float, float] = (0.0, 0.06)
+    camber_position: tuple[float, float] = (0.2, 0.6)
+    thickness: tuple[float, float] = (0.09, 0.18)
+    aoa_deg: tuple[float, float] = (-4.0, 10.0)
+    speed: tuple[float, float] = (30.0, 90.0)
+
+    #: Hard limits per range: what NacaSection and FlowCase accept.
+    _LIMITS = {
+        "camber": (0.0, 0.095),
+        "camber_position": (0.05, 0.95),
+        "thickness": (0.01, 0.4),
+        "aoa_deg": (-30.0, 30.0),
+        "speed": (1e-9, math.inf),
+    }
+
+    def __post_init__(self) -> None:
+        for name, (lo_limit, hi_limit) in self._LIMITS.items():
+            value = getattr(self, name)
+            try:
+                lo, hi = (float(v) for v in value)
+            except (TypeError, ValueError):
+                raise DatasetError(f"range {name} must be a pair (min, max), got {value!r}") from None
+            if not (math.isfinite(lo) and math.isfinite(hi)):
+                raise DatasetError(f"range {name} must be finite, got ({lo}, {hi})")
+            if lo > hi:
+                raise DatasetError(f"range {name}: min {lo} is greater than max {hi}")
+            if lo < lo_limit or hi > hi_limit:
+                raise DatasetError(f"range {name} = ({lo}, {hi}) must lie within [{lo_limit}, {hi_limit}]")
+            object.__setattr__(self, name, (lo, hi))
+
+    def to_dict(self) -> dict:
+        return {name: list(getattr(self, name)) for name in self._LIMITS}
+
+
+def sample_flow_case(seed: int, index: int, ranges: ParameterRanges, nu: float = NU_AIR) -> FlowCase:
+    """Parameters of case ``index``: a function of (seed, index) only, not of the case count."""
+    rng = np.random.default_rng([seed, index])
+    draw = {name: float(rng.uniform(*getattr(ranges, name))) for name in ranges._LIMITS}
+    # Rounded so that case.json reproduces the case exactly.
+    section = NacaSection(m=round(draw["camber"], 5), p=round(draw["camber_position"], 4), t=round(draw["thickness"], 5))
+    return FlowCase(section, aoa_deg=round(draw["aoa_deg"], 4), speed=round(draw["speed"], 4), nu=nu)
+
+
+def case_id(index: int, n_cases: int) -> str:
+    return f"case_{index:0{max(4, len(str(n_cases - 1)))}d}"
+
+
+def assign_splits(statuses: Sequence[str], seed: int, test_fraction: float) -> list[str]:
+    """``train``/``test`` for ok cases, ``excluded`` for the rest.
+
+    The test set is a seeded draw of round(test_fraction * n) case indices made before
+    the runs, so a case's split does not depend on which other cases failed.
+    """
+    n = len(statuses)
+    order = np.random.default_rng([seed, 0x5EED]).permutation(n)
+    test = set(order[: int(round(test_fraction * n))].tolist())
+    return [
+        "excluded" if status != "ok" else ("test" if i in test else "train") for i, status in enumerate(statuses)
+    ]
+
+
+@dataclass(frozen=True)
+class _Job:
+    out: str
+    case_id: str
+    params: dict
+    resolution: MeshResolution
+    controls: SolverControls
+    layout: DomainLayout
+    openfoam: OpenFOAM
+
+
+def _run_job(job: _Job) -> dict:
+    """Build one case under .work and move it into cases/ when its case.json exists."""
+    out = Path(job.out)
+    staging = out / _WORK_DIR / f"{job.case_id}-{uuid.uuid4().hex[:8]}"
+    build_dir = staging / job.case_id  # the folder name becomes the VTK file prefix
+    try:
+        record = run_case(build_dir, FlowCase.from_dict(job.params), job.resolution, job.controls, job.layout, job.openfoam)
+        final = out / "cases" / job.case_id
+        if final.exists():  # a failed case being retried
+            os.replace(final, staging / "replaced")
+        os.replace(build_dir, final)
+        return record
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _read_case_record(case_dir: Path) -> dict | None:
+    path = case_dir / CASE_FILE
+    if not path.is_file():
+        return None
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise DatasetError(f"{path} is not readable JSON ({err}); delete that case folder to re-run it") from None
+    if record.get("status") not in FINISHED_STATUSES:
+        raise DatasetError(f"{path} has unknown status {record.get('status')!r}; delete that case folder to re-run it")
+    return record
+
+
+def _dataset_spec(
+    seed: int, n_cases: int, resolution: MeshResolution, test_fraction: float, controls: SolverControls,
+    layout: DomainLayout, ranges: ParameterRanges | None, explicit: list[dict] | None, nu: float,
+) -> dict:
+    spec = {
+        "seed": seed,
+        "n_cases": n_cases,
+        "test_fraction": test_fraction,
+        "resolution": asdict(resolution),
+        "layout": layout.to_dict(),
+        "solver": asdict(controls),
+        "nu": nu,
+    }
+    if explicit is not None:
+        spec["explicit_cases"] = explicit
+    else:
+        spec["ranges"] = ranges.to_dict()
+    return spec
+
+
+def _spec_differences(old: dict, new: dict, prefix: str = "") -> list[str]:
+    diffs = []
+    for key in sorted(set(old) | set(new)):
+        a, b = old.get(key), new.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            diffs += _spec_differences(a, b, f"{prefix}{key}.")
+        elif a != b:
+            shown = (lambda v: "(list)" if isinstance(v, list) and len(v) > 4 else json.dumps(v))
+            diffs.append(f"{prefix}{key}: folder has {shown(a)}, requested {shown(b)}")
+    return diffs
+
+
+def _manifest(spec: dict, ids: list[str], params: list[dict], records: dict[str, dict]) -> dict:
+    statuses = [records[i]["status"] if i in records else "pending" for i in ids]
+    splits = assign_splits(statuses, spec["seed"], spec["test_fraction"])
+    cases = []
+    for index, (cid, p, status, split) in enumerate(zip(ids, params, statuses, splits)):
+        record = records.get(cid, {})
+        results = record.get("results", {})
+        cases.append({
+            "id": cid,
+            "index": index,
+            "status": status,
+            "reason": record.get("reason") if status != "pending" else "not run yet",
+            "split": split,
+            "path": f"cases/{cid}",
+            "params": p,
+            "Cl": results.get("Cl"),
+            "Cd": results.get("Cd"),
+            "iterations": results.get("iterations"),
+            "seconds": results.get("seconds"),
+        })
+    summary = {status: statuses.count(status) for status in (*FINISHED_STATUSES, "pending")}
+    summary.update(train=splits.count("train"), test=splits.count("test"))
+    return {
+        "format_version": FORMAT_VERSION,
+        "kind": DATASET_KIND,
+        "generator": f"modulus_lrsa {__version__}",
+        "dataset": spec,
+        "summary": summary,
+        "cases": cases,
+    }
+
+
+def generate_airfoil_dataset(
+    out: str | os.PathLike,
+    n_cases: int = 24,
+    *,
+    seed: int = 0,
+    resolution: str = "medium",
+    test_fraction: float = 0.2,
+    max_iterations: int = 2000,
+    ranges: ParameterRanges | None = None,
+    cases: Sequence[FlowCase] | None = None,
+    jobs: int = 1,
+    retry_failed: bool = False,
+    layout: DomainLayout = DomainLayout(),
+    nu: float = NU_AIR,
+    openfoam: OpenFOAM | None = None,
+) -> dict:
+    """Run (or resume) a dataset of airfoil RANS cases and return its manifest.
+
+    Parameters
+    ----------
+    out : path
+        Output folder: new, empty, or holding a dataset made with the same settings
+        (then finished cases are kept and only missing ones run).
+    n_cases : int
+        Number of sampled cases; ignored when ``cases`` is given.
+    seed : int
+        Seed of the parameter sampling and of the train/test split.
+    resolution : {"coarse", "medium", "fine"}
+        Mesh preset, see :data:`~modulus_lrsa.data.airfoil.mesh.RESOLUTIONS`.
+    test_fraction : float
+        Share of the cases drawn for the test split, in [0, 1).
+    max_iterations : int
+        SIMPLE iteration limit per case; cases still unsettled then are "unconverged".
+    ranges : ParameterRanges, optional
+        Sampling ranges (defaults documented on :class:`ParameterRanges`).
+    cases : sequence of FlowCase, optional
+        Explicit cases to run instead of sampling (e.g. a polar sweep).
+    jobs : int
+        Cases run at once (each is a serial OpenFOAM run).
+    retry_failed : bool
+        Re-run cases recorded as failed or unconverged instead of keeping them.
+    layout : DomainLayout
+        Far-field distances.
+    nu : float
+        Kinematic viscosity for sampled cases (m^2/s).
+    openfoam : OpenFOAM, optional
+        Installation to use; found on PATH when omitted.
+
+    Returns
+    -------
+    dict
+        The manifest as written to ``<out>/manifest.json``.
+
+    Raises
+    ------
+    DatasetError
+        Bad options, an output folder holding something else, or a dataset made with
+        other settings (nothing is overwritten).
+    OpenFOAMNotFoundError
+        OpenFOAM is not installed (with instructions).
+    """
+    if resolution not in RESOLUTIONS:
+        raise DatasetError(f"unknown resolution {resolution!r}; choose one of {', '.join(RESOLUTIONS)}")
+    if not 0.0 <= test_fraction < 1.0:
+        raise DatasetError(f"test_fraction must lie in [0, 1), got {test_fraction}")
+    if jobs < 1:
+        raise DatasetError(f"jobs must be >= 1, got {jobs}")
+    mesh = RESOLUTIONS[resolution]
+    try:
+        controls = SolverControls(max_iterations=max_iterations)
+    except ValueError as err:
+        raise DatasetError(str(err)) from None
+    if cases is not None:
+        if ranges is not None:
+            raise DatasetError("give either explicit cases or sampling ranges, not both")
+        flows = list(cases)
+        if not flows:
+            raise DatasetError("the list of explicit cases is empty")
+        params = [flow.to_dict() for flow in flows]
+        n_cases = len(flows)
+    else:
+        if n_cases < 1:
+            raise DatasetError(f"n_cases must be >= 1, got {n_cases}")
+        ranges = ranges or ParameterRanges()
+        params = [sample_flow_case(seed, i, ranges, nu).to_dict() for i in range(n_cases)]
+    spec = _dataset_spec(seed, n_cases, mesh, test_fraction, controls, layout, ranges, params if cases is not None else None, nu)
+    openfoam = openfoam or find_openfoam()
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / _LOCK_FILE, "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise DatasetError(f"{out} is being written by another generator process") from None
+        return _generate_locked(out, spec, params, mesh, controls, layout, jobs, retry_failed, openfoam)
+
+
+def _generate_locked(
+    out: Path, spec: dict, params: list[dict], mesh: MeshResolution, controls: SolverControls,
+    layout: DomainLayout, jobs: int, retry_failed: bool, openfoam: OpenFOAM,
+) -> dict:
+    manifest_path = out / MANIFEST_FILE
+    if manifest_path.is_file():
+        try:
+            existing = json.loads(manifest_path.read_text())
+        except (OSError, json.JSONDecodeError) as err:
+            raise DatasetError(f"{manifest_path} is not readable JSON ({err})") from None
+        if existing.get("kind") != DATASET_KIND:
+            raise DatasetError(f"{manifest_path} is not an airfoil dataset manifest (kind={existing.get('kind')!r})")
+        diffs = _spec_differences(existing.get("dataset", {}), spec)
+        if diffs:
+            raise DatasetError(
+                f"{out} holds an airfoil dataset made with other settings; nothing was changed. "
+                f"Use another output folder, or the original settings to resume it. Differences: " + "; ".join(diffs)
+            )
+    else:
+        foreign = sorted(p.name for p in out.iterdir() if p.name not in (_LOCK_FILE, _WORK_DIR))
+        if foreign:
+            raise DatasetError(
+                f"{out} is not empty and has no {MANIFEST_FILE} (found {', '.join(foreign[:5])}); "
+                "refusing to write a dataset into it"
+            )
+    # Leftovers of interrupted runs; cases/ only ever holds complete cases.
+    shutil.rmtree(out / _WORK_DIR, ignore_errors=True)
+    (out / _WORK_DIR).mkdir()
+    (out / "cases").mkdir(exist_ok=True)
+
+    ids = [case_id(i, len(params)) for i in range(len(params))]
+    records: dict[str, dict] = {}
+    for cid in ids:
+        record = _read_case_record(out / "cases" / cid)
+        if record is not None and not (retry_failed and record["status"] != "ok"):
+            records[cid] = record
+    todo = [i for i, cid in enumerate(ids) if cid not in records]
+    write_json_atomic(manifest_path, _manifest(spec, ids, params, records))
+    logger.info("%s: %d of %d cases already finished, %d to run with %d job(s)",
+                out, len(records), len(ids), len(todo), jobs)
+
+    jobs_list = [_Job(str(out), ids[i], params[i], mesh, controls, layout, openfoam) for i in todo]
+    done = len(records)
+
+    def finished(record: dict) -> None:
+        nonlocal done
+        done += 1
+        records[record["id"]] = record
+        write_json_atomic(manifest_path, _manifest(spec, ids, params, records))
+        res = record["results"]
+        detail = (
+            f"Cl={res['Cl']:.4f} Cd={res['Cd']:.5f}, {res['iterations']} iterations"
+            if "Cl" in res else record["reason"]
+        )
+        logger.info("[%d/%d] %s %s: %s, %.1f s", done, len(ids), record["id"], record["status"], detail, res.get("seconds", 0.0))
+
+    if jobs == 1 or len(jobs_list) <= 1:
+        for job in jobs_list:
+            finished(_run_job(job))
+    else:
+        # spawn: safe even when the caller has threads (e.g. torch) running.
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=min(jobs, len(jobs_list)), mp_context=context) as pool:
+            pending = {pool.submit(_run_job, job) for job in jobs_list}
+            try:
+                while pending:
+                    completed, pending = wait(pending, return_when=FIRST_COMPLETED)
+                    for future in completed:
+                        finished(future.result())
+            except BaseException:
+                for future in pending:
+                    future.cancel()
+                raise
+    shutil.rmtree(out / _WORK_DIR, ignore_errors=True)
+    manifest = _manifest(spec, ids, params, records)
+    write_json_atomic(manifest_path, manifest)
+    return manifest
