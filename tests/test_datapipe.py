@@ -24,6 +24,8 @@ from modulus_lrsa.datapipes import (
     MeshDataError,
     MeshPointDataset,
     NonFiniteFieldError,
+    Normalizer,
+    RunningMoments,
     build_cache,
     pad_collate,
 )
@@ -264,6 +266,18 @@ def test_manifest_layout_with_case_json_files(tmp_path):
     assert cache.target_channels == ["p"]
 
 
+def test_glob_takes_the_latest_time_folder(tmp_path):
+    root = tmp_path / "cases"
+    folder = root / "case0"
+    for time_name, scale in (("2", 1.0), ("10", 2.0), ("9.5", 3.0)):
+        (folder / "VTK" / f"case0_{time_name}").mkdir(parents=True)
+        write_xml(box_volume(4, scale), folder / "VTK" / f"case0_{time_name}" / "internal.vtu")
+    config = MeshCacheConfig(volume_fields=["U[0]"], volume_file="VTK/*/internal.vtu", case_pattern="case*")
+    cache = build_cache(root, tmp_path / "cache", config)
+    # U[0] holds the scale: time 10 is the latest, although "9.5" sorts after it as text.
+    assert np.all(cache.load_case("case0")["volume_targets"] == 2.0)
+
+
 def test_parallel_build_matches_serial(tmp_path):
     root = tmp_path / "cases"
     for index in range(3):
@@ -278,6 +292,24 @@ def test_parallel_build_matches_serial(tmp_path):
         assert one.keys() == other.keys()
         for key in one:
             np.testing.assert_array_equal(one[key], other[key])
+
+
+def test_streaming_moments_merge_exactly_and_stably():
+    rng = np.random.default_rng(0)
+    # A large offset with a small spread defeats the naive E[x^2] - E[x]^2.
+    values = 1e6 + 1e-2 * rng.standard_normal((10_000, 2))
+    valid = rng.random((10_000, 2)) > 0.3
+    moments = RunningMoments(2)
+    for chunk in np.array_split(np.arange(10_000), [7, 900, 901, 5000]):
+        moments.update(values[chunk], valid[chunk])
+    for channel in range(2):
+        picked = values[valid[:, channel], channel]
+        assert moments.count[channel] == picked.size
+        assert moments.mean[channel] == pytest.approx(picked.mean(), rel=1e-13)
+        assert moments.std[channel] == pytest.approx(picked.std(), rel=1e-8)
+    constant = RunningMoments(1).update(np.full((5, 1), 3.0))
+    normalizer = Normalizer.from_moments(["w"], constant)
+    assert normalizer.std[0] == 1.0 and normalizer.normalize(np.array([3.0])) == 0.0
 
 
 # ----------------------------------------------------------------------------- datasets

@@ -176,11 +176,7 @@ class CaseEntry:
 
 
 def _natural_key(path: Path) -> list:
-    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+(?:\.\d+)?)", str(path))]
-
-
-def _time_aware_key(path: Path) -> list:
-    # OpenFOAM time names may be decimals ("0.5"); compare numbers as numbers.
+    """Sort key comparing embedded numbers as numbers: case2 < case10, time 0.5 < 10."""
     key = []
     for part in re.split(r"(\d+(?:\.\d+)?)", str(path)):
         try:
@@ -273,7 +269,7 @@ def _cases_from_manifest(root: Path, manifest_path: Path, config: MeshCacheConfi
 
 
 def _glob_one(folder: Path, pattern: str, what: str) -> Path:
-    matches = sorted((path for path in folder.glob(pattern) if path.is_file()), key=_time_aware_key)
+    matches = sorted((path for path in folder.glob(pattern) if path.is_file()), key=_natural_key)
     if not matches:
         raise CaseConfigError(f"{folder}: no {what} file matches '{pattern}'")
     return matches[-1]
