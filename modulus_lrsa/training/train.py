@@ -643,9 +643,10 @@ def _train(cfg: DictConfig, manager: DistributedManager, data: TrainingData | No
                 last_validation = evaluate(
                     model, inputs, val_loader, data, precision, device, int(cfg.training.eval_chunk_points)
                 )
+                last_validation["train/loss"] = summary["train/loss"]
                 last_validation["epoch"] = epoch
                 state["history"].append(last_validation)
-                log.scalars({k: v for k, v in last_validation.items() if k != "epoch"}, counters.global_step)
+                log.scalars({k: v for k, v in last_validation.items() if k.startswith("val/")}, counters.global_step)
                 message += f"; val rel L2 {last_validation[BEST_METRIC]:.4f}"
                 improved = state["best_metric"] is None or last_validation[BEST_METRIC] < state["best_metric"]
                 if improved and math.isfinite(last_validation[BEST_METRIC]):
