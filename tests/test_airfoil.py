@@ -27,6 +27,7 @@ from modulus_lrsa.data.airfoil.case import write_case
 from modulus_lrsa.data.airfoil.dataset import MANIFEST_FILE, assign_splits
 from modulus_lrsa.data.airfoil.mesh import AIRFOIL_PATCH, geometric_ratio
 from modulus_lrsa.data.airfoil.naca import cosine_stations
+from modulus_lrsa.data.airfoil.openfoam import OpenFOAM
 from modulus_lrsa.data.airfoil.run import (
     SolveHistory,
     assess_convergence,
@@ -249,10 +250,12 @@ def test_cli_explains_how_to_install_openfoam(tmp_path, monkeypatch, capsys):
     assert not (tmp_path / "d").exists()
 
 
-def test_refuses_a_folder_that_is_not_a_dataset(tmp_path, require_openfoam):
+def test_refuses_a_folder_that_is_not_a_dataset(tmp_path):
     (tmp_path / "notes.txt").write_text("mine")
+    # The folder is checked before any OpenFOAM tool runs, so no installation is needed.
+    unused_install = OpenFOAM(project_dir=tmp_path / "no-openfoam")
     with pytest.raises(DatasetError, match="not empty and has no manifest.json"):
-        generate_airfoil_dataset(tmp_path, n_cases=1, resolution="coarse", openfoam=require_openfoam)
+        generate_airfoil_dataset(tmp_path, n_cases=1, resolution="coarse", openfoam=unused_install)
     assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith(".")) == ["notes.txt"]
 
 

@@ -39,7 +39,9 @@ def add_subparser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentPa
         ),
     )
     parser.add_argument("--out", required=True, type=Path, help="output folder (new, or a dataset to resume)")
-    parser.add_argument("--n-cases", type=int, default=24, help="number of sampled cases (default: 24)")
+    parser.add_argument(
+        "--n-cases", type=int, default=24, help="number of sampled cases (default: 24; ignored with --cases-file)"
+    )
     parser.add_argument("--jobs", type=int, default=1, help="cases run in parallel, one core each (default: 1)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the sampling and the split (default: 0)")
     parser.add_argument(

@@ -52,6 +52,16 @@ class DatasetError(ValueError):
     """The output folder or the requested options cannot be used."""
 
 
+#: Allowed (min, max) of each sampling range: what NacaSection and FlowCase accept.
+RANGE_LIMITS = {
+    "camber": (0.0, 0.095),
+    "camber_position": (0.05, 0.95),
+    "thickness": (0.01, 0.4),
+    "aoa_deg": (-30.0, 30.0),
+    "speed": (1e-9, math.inf),
+}
+
+
 @dataclass(frozen=True)
 class ParameterRanges:
     """Uniform sampling ranges (min, max) of the case parameters.
@@ -77,17 +87,8 @@ class ParameterRanges:
     aoa_deg: tuple[float, float] = (-4.0, 10.0)
     speed: tuple[float, float] = (30.0, 90.0)
 
-    #: Hard limits per range: what NacaSection and FlowCase accept.
-    _LIMITS = {
-        "camber": (0.0, 0.095),
-        "camber_position": (0.05, 0.95),
-        "thickness": (0.01, 0.4),
-        "aoa_deg": (-30.0, 30.0),
-        "speed": (1e-9, math.inf),
-    }
-
     def __post_init__(self) -> None:
-        for name, (lo_limit, hi_limit) in self._LIMITS.items():
+        for name, (lo_limit, hi_limit) in RANGE_LIMITS.items():
             value = getattr(self, name)
             try:
                 lo, hi = (float(v) for v in value)
@@ -102,13 +103,13 @@ class ParameterRanges:
             object.__setattr__(self, name, (lo, hi))
 
     def to_dict(self) -> dict:
-        return {name: list(getattr(self, name)) for name in self._LIMITS}
+        return {name: list(getattr(self, name)) for name in RANGE_LIMITS}
 
 
 def sample_flow_case(seed: int, index: int, ranges: ParameterRanges, nu: float = NU_AIR) -> FlowCase:
     """Parameters of case ``index``: a function of (seed, index) only, not of the case count."""
     rng = np.random.default_rng([seed, index])
-    draw = {name: float(rng.uniform(*getattr(ranges, name))) for name in ranges._LIMITS}
+    draw = {name: float(rng.uniform(*getattr(ranges, name))) for name in RANGE_LIMITS}
     # Rounded so that case.json reproduces the case exactly.
     section = NacaSection(m=round(draw["camber"], 5), p=round(draw["camber_position"], 4), t=round(draw["thickness"], 5))
     return FlowCase(section, aoa_deg=round(draw["aoa_deg"], 4), speed=round(draw["speed"], 4), nu=nu)

@@ -107,9 +107,14 @@ class SolveHistory:
     @classmethod
     def read(cls, case_dir: Path) -> "SolveHistory":
         """Read ``postProcessing/{forceCoeffs,solverInfo}`` of ``case_dir``; empty if absent."""
-        coeff_path = Path(case_dir) / "postProcessing/forceCoeffs/0/coefficient.dat"
-        info_path = Path(case_dir) / "postProcessing/solverInfo/0/solverInfo.dat"
-        if not coeff_path.is_file() or not info_path.is_file():
+        post = Path(case_dir) / "postProcessing"
+        # v1906+ name the force file coefficient.dat, older releases forceCoeffs.dat.
+        coeff_path = next(
+            (p for p in (post / "forceCoeffs/0/coefficient.dat", post / "forceCoeffs/0/forceCoeffs.dat") if p.is_file()),
+            None,
+        )
+        info_path = post / "solverInfo/0/solverInfo.dat"
+        if coeff_path is None or not info_path.is_file():
             return cls()
         coeffs = read_function_object_table(coeff_path)
         info = read_function_object_table(info_path)
