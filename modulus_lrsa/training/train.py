@@ -48,6 +48,7 @@ from modulus_lrsa.training.checkpoint import (
 )
 from modulus_lrsa.training.config import ConfigError, validate_config
 from modulus_lrsa.training.files import atomic_write_json
+from modulus_lrsa.training.distributed import initialize_distributed
 from modulus_lrsa.training.data import TrainingData, build_training_data, write_descriptor
 from modulus_lrsa.training.loggers import RunLogger
 from modulus_lrsa.training.metrics import FieldErrorMeter, relative_l2_loss, valid_entries
@@ -542,9 +543,7 @@ def run_training(cfg: DictConfig, data: TrainingData | None = None) -> dict[str,
     """
     validate_config(cfg)
     started_here = not DistributedManager.is_initialized()
-    if started_here:
-        DistributedManager.initialize()
-    manager = DistributedManager()
+    manager = initialize_distributed()
     try:
         return _train(cfg, manager, data)
     finally:
@@ -589,7 +588,6 @@ def _train(cfg: DictConfig, manager: DistributedManager, data: TrainingData | No
             model = DistributedDataParallel(
                 model,
                 device_ids=[device] if device.type == "cuda" else None,
-                broadcast_buffers=manager.broadcast_buffers,
                 find_unused_parameters=manager.find_unused_parameters,
             )
         train_loader, train_sampler, val_loader = _loaders(data, cfg, manager)
