@@ -1,0 +1,196 @@
+"""lrsa-predict on Darcy arrays and on VTK cases: files ParaView opens, with the right arrays.
+
+Models are untrained tiny LRSAs exported the way lrsa-train exports them; predictions
+are checked against the model evaluated directly on the training pipeline's samples,
+which pins down that a new case is preprocessed exactly like the training data.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+import vtk
+from hydra import compose, initialize_config_dir
+from synthetic_cfd_cases import N_RADIAL, N_THETA, cylinder_case, cylinder_dataset
+from vtk.util.numpy_support import vtk_to_numpy
+
+from modulus_lrsa.data.darcy import generate_darcy
+from modulus_lrsa.datapipes.collate import pad_collate
+from modulus_lrsa.inference.predict import main
+from modulus_lrsa.models import LRSA
+from modulus_lrsa.training.checkpoint import atomic_save_module
+from modulus_lrsa.training.data import build_training_data, write_descriptor
+from modulus_lrsa.training.train import CONFIG_DIR
+
+
+def compose_config(overrides):
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        return compose(config_name="config", overrides=overrides)
+
+
+def export(model, data, folder):
+    path = atomic_save_module(model, folder / "best_model.mdlus")
+    write_descriptor(data.descriptor, path)
+    return path
+
+
+def tiny_lrsa(data, structured_shape=None):
+    torch.manual_seed(1)
+    return LRSA(
+        functional_dim=data.functional_dim, out_dim=data.out_dim, embedding_dim=data.embedding_dim,
+        n_layers=1, n_hidden=16, n_head=2, n_latents=4, n_frequencies=2, structured_shape=structured_shape,
+    ).eval()
+
+
+def read(path):
+    reader = {
+        ".vti": vtk.vtkXMLImageDataReader,
+        ".vtu": vtk.vtkXMLUnstructuredGridReader,
+        ".vtp": vtk.vtkXMLPolyDataReader,
+        ".vtm": vtk.vtkXMLMultiBlockDataReader,
+    }[path.suffix]()
+    reader.SetFileName(str(path))
+    reader.Update()
+    return reader.GetOutput()
+
+
+def arrays(data):
+    return {data.GetArrayName(i): vtk_to_numpy(data.GetArray(i)) for i in range(data.GetNumberOfArrays())}
+
+
+# ------------------------------------------------------------------------ Darcy
+
+
+@pytest.fixture(scope="module")
+def darcy_model(tmp_path_factory):
+    root = tmp_path_factory.mktemp("darcy_predict")
+    generate_darcy(root / "data", n_train=6, n_test=3, solve_resolution=9, resolution=9, seed=11)
+    data = build_training_data(compose_config([f"data.path={root / 'data'}"]).data, seed=0)
+    model = tiny_lrsa(data, structured_shape=data.structured_shape)
+    return export(model, data, root / "model"), data, model, root / "data"
+
+
+def test_darcy_prediction_writes_images_with_prediction_truth_and_error(darcy_model, tmp_path):
+    model_path, data, model, folder = darcy_model
+    assert main([str(model_path), str(folder), "--samples", "0", "2", "-o", str(tmp_path)]) == 0
+
+    quantities = json.loads((tmp_path / "quantities.json").read_text())
+    assert [entry["sample"] for entry in quantities["samples"]] == [0, 2]
+    image = read(tmp_path / "sample_0002.vti")
+    assert image.GetDimensions() == (9, 9, 1)
+    fields = arrays(image.GetPointData())
+    assert set(fields) == {"coeff", "solution", "solution_predicted", "solution_error"}
+
+    sample = data.validation[2]
+    with torch.no_grad():
+        output = model(sample["fx"][None], sample["embedding"][None])[0]
+    expected = data.target_normalizer.denormalize(output.double()).numpy()[..., 0]
+    # vtkImageData runs x fastest: entry [i, j] sits at i + 9 j.
+    np.testing.assert_allclose(fields["solution_predicted"].reshape(9, 9).T, expected, rtol=1e-5, atol=1e-6)
+    truth = fields["solution"].reshape(9, 9).T
+    np.testing.assert_allclose(fields["solution_error"].reshape(9, 9).T, expected - truth, rtol=1e-4, atol=1e-6)
+    assert quantities["samples"][1]["rel_l2"] == pytest.approx(
+        np.linalg.norm(expected - truth) / np.linalg.norm(truth), rel=1e-4
+    )
+
+
+def test_darcy_grid_model_refuses_another_resolution(darcy_model, tmp_path, capsys):
+    model_path, *_ = darcy_model
+    np.save(tmp_path / "coeff.npy", np.full((11, 11), 3.0, dtype=np.float32))
+    assert main([str(model_path), str(tmp_path / "coeff.npy"), "-o", str(tmp_path / "out")]) == 1
+    assert "11x11 grid, but the model was trained on the grid view at 9x9" in capsys.readouterr().err
+
+
+def test_a_model_without_its_descriptor_is_refused_with_the_missing_file(darcy_model, tmp_path, capsys):
+    model_path, data, model, folder = darcy_model
+    lonely = atomic_save_module(model, tmp_path / "lonely.mdlus")
+    assert main([str(lonely), str(folder), "-o", str(tmp_path / "out")]) == 1
+    assert "lonely.data.json: missing" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------- mesh cases
+
+
+@pytest.fixture(scope="module")
+def cylinder_model(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cylinder_predict")
+    cases = cylinder_dataset(root / "cases")
+    config = compose_config(["data=airfoil", f"data.path={cases}", f"data.cache_dir={root / 'cache'}"])
+    data = build_training_data(config.data, seed=0)
+    model = tiny_lrsa(data)
+    return export(model, data, root / "model"), data, model, cases
+
+
+def test_case_prediction_writes_volume_and_surface_vtk_with_errors_and_forces(cylinder_model, tmp_path):
+    model_path, data, model, cases = cylinder_model
+    case = cases / "cases" / "case_0005"
+    assert main([str(model_path), str(case), "-o", str(tmp_path)]) == 0
+
+    volume = read(tmp_path / "volume.vtu")
+    assert volume.GetNumberOfCells() == N_THETA * N_RADIAL
+    volume_fields = arrays(volume.GetCellData())
+    assert {"U", "p", "nut", "U_predicted", "p_predicted", "nut_predicted", "U_error", "p_error"} <= set(volume_fields)
+    assert volume_fields["U_predicted"].shape == (N_THETA * N_RADIAL, 2)
+    surface = read(tmp_path / "surface.vtp")
+    surface_fields = arrays(surface.GetCellData())
+    assert {"p_predicted", "wallShearStress_predicted", "p_error", "Cp_predicted", "Cp"} <= set(surface_fields)
+    assert surface_fields["wallShearStress_predicted"].shape == (N_THETA, 2)
+    assert read(tmp_path / "prediction.vtm").GetNumberOfBlocks() == 2
+
+    # The same numbers as the model on the training pipeline's sample of this case.
+    index = [entry["case_id"] for entry in data.validation.case_entries].index("case_0005")
+    sample = data.validation[index]
+    batch = pad_collate([sample])
+    with torch.no_grad():
+        output = model(batch["fx"], batch["embedding"], mask=batch["mask"], weights=batch["weights"])[0]
+    expected = data.target_normalizer.denormalize(output.double()).numpy()
+    on_surface = sample["is_surface"].numpy()
+    names = data.target_names
+    np.testing.assert_allclose(volume_fields["p_predicted"], expected[~on_surface, names.index("p")], rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(surface_fields["p_predicted"], expected[on_surface, names.index("p")], rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(
+        volume_fields["p_error"], volume_fields["p_predicted"] - volume_fields["p"], rtol=1e-4, atol=1e-4
+    )
+
+    quantities = json.loads((tmp_path / "quantities.json").read_text())
+    assert {"U[0]", "p", "nut", "surface/p", "surface/wallShearStress[1]"} <= set(quantities["rel_l2"])
+    forces = quantities["forces"]
+    assert set(forces) == {"predicted", "from_cfd_fields", "abs_error", "reported_by_solver"}
+    assert forces["abs_error"]["Cl"] == pytest.approx(abs(forces["predicted"]["Cl"] - forces["from_cfd_fields"]["Cl"]))
+
+
+def test_chunked_inference_writes_the_same_prediction(cylinder_model, tmp_path):
+    model_path, _, _, cases = cylinder_model
+    case = cases / "cases" / "case_0004"
+    assert main([str(model_path), str(case), "-o", str(tmp_path / "whole")]) == 0
+    assert main([str(model_path), str(case), "-o", str(tmp_path / "chunked"), "--chunk-points", "7"]) == 0
+    for name in ("volume.vtu", "surface.vtp"):
+        whole = arrays(read(tmp_path / "whole" / name).GetCellData())
+        chunked = arrays(read(tmp_path / "chunked" / name).GetCellData())
+        for key in ("p_predicted",):
+            np.testing.assert_allclose(chunked[key], whole[key], rtol=1e-5, atol=1e-6)
+
+
+def test_a_new_geometry_without_cfd_results_gets_predictions_only(cylinder_model, tmp_path):
+    model_path, _, _, _ = cylinder_model
+    case = tmp_path / "new_case"
+    cylinder_case(case, speed=13.0, aoa_deg=1.0, with_results=False)
+    assert main([str(model_path), str(case), "-o", str(tmp_path / "out"), "--condition", "aoa_deg=3"]) == 0
+
+    quantities = json.loads((tmp_path / "out" / "quantities.json").read_text())
+    assert quantities["conditions"] == {"U": 13.0, "aoa_deg": 3.0}
+    assert quantities["rel_l2"] == {}
+    assert set(quantities["forces"]) == {"predicted"}
+    volume_fields = arrays(read(tmp_path / "out" / "volume.vtu").GetCellData())
+    assert {"U_predicted", "p_predicted", "nut_predicted"} <= set(volume_fields)
+    assert not any(name.endswith("_error") for name in volume_fields)
+    assert "p" not in volume_fields  # the stand-in zero fields stay out of the output
+
+
+def test_a_missing_case_is_reported_by_path(cylinder_model, tmp_path, capsys):
+    model_path, *_ = cylinder_model
+    assert main([str(model_path), str(tmp_path / "nowhere"), "-o", str(tmp_path / "out")]) == 1
+    assert "nowhere: case does not exist" in capsys.readouterr().err
