@@ -1,0 +1,51 @@
+"""The demo end to end at toy size: data, budgeted training, evaluation, figure, model, summary."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import physicsnemo
+from modulus_lrsa.demo import _plan_epochs, build_parser, main
+from modulus_lrsa.inference.predict import main as predict
+
+
+def test_demo_writes_metrics_figure_and_a_usable_model(tmp_path, capsys):
+    out = tmp_path / "demo"
+    status = main([
+        "--out", str(out), "--n-train", "16", "--n-test", "6", "--resolution", "15",
+        "--time-budget", "120", "--max-epochs", "2", "--model", "n_hidden=16", "n_layers=1", "n_latents=8",
+    ])
+    assert status == 0
+    printed = capsys.readouterr().out
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert f"relative L2 error is {metrics['test_rel_l2_mean']:.4f}" in printed
+
+    assert metrics["test_samples"] == 6 and metrics["train_samples"] == 16 and metrics["resolution"] == 15
+    assert 1 <= metrics["epochs"] <= 2 and metrics["optimizer_steps"] == 2 * metrics["epochs"]
+    assert metrics["test_rel_l2_mean"] <= metrics["test_rel_l2_max"] and np.isfinite(metrics["test_rel_l2_mean"])
+    assert metrics["model"]["n_hidden"] == 16 and metrics["model"]["parameters"] > 0
+    assert (out / "predictions.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    model = physicsnemo.Module.from_checkpoint(str(out / "lrsa_darcy_demo.mdlus"))
+    assert sum(p.numel() for p in model.parameters()) == metrics["model"]["parameters"]
+    # The exported model predicts on the demo's own data with lrsa-predict.
+    assert predict([str(out / "lrsa_darcy_demo.mdlus"), str(out / "data"), "--samples", "0", "-o", str(tmp_path / "p")]) == 0
+    quantities = json.loads((tmp_path / "p" / "quantities.json").read_text())
+    assert quantities["samples"][0]["rel_l2"] == pytest.approx(quantities["mean_rel_l2"])
+
+
+@pytest.mark.parametrize(
+    "budget, seconds_per_sample, expected",
+    [
+        (540.0, 0.001, 200),  # a GPU: the epoch cap
+        (540.0, 0.05, 14),  # 2 CPU cores: what fits after data and validation
+        (30.0, 0.05, 1),  # budget already spent: still one epoch
+    ],
+)
+def test_epochs_follow_the_time_budget(budget, seconds_per_sample, expected):
+    args = build_parser().parse_args(["--time-budget", str(budget)])
+    assert _plan_epochs(args, elapsed=60.0, seconds_per_sample=seconds_per_sample, n_train=600, n_val=100,
+                        val_points_ratio=3.9) == expected
