@@ -1,0 +1,645 @@
+"""Test accuracy of LRSA vs PhysicsNeMo's Transolver and FLARE on Darcy flow, trained by lrsa-train.
+
+Every run goes through the project's own trainer (:func:`run_training` with Hydra
+overrides), so the numbers measure the product: the same AdamW (lr 1e-3, weight decay
+1e-5), OneCycle schedule, relative-L2 loss on normalised targets, gradient clipping,
+batch size, epochs, data and seeds for every model. Each run is a fresh child process,
+so its peak memory and wall time are its own.
+
+    .venv/bin/python benchmarks/accuracy.py --protocol reduced --jobs 2   # CPU, about an hour
+    .venv/bin/python benchmarks/accuracy.py --protocol paper              # GPU: Darcy 85x85, 500 epochs
+    .venv/bin/python benchmarks/accuracy.py --protocol reduced --report --figures --update-docs
+
+Studies (all on Darcy, the test split doubles as validation as in the benchmark):
+
+* ``main``: LRSA, Transolver (use_te=False), FLARE at matched parameter counts (within
+  10%, asserted), fp32, every seed of the protocol.
+* ``precision``: LRSA and Transolver in fp32, bf16 and fp16 (GradScaler), seed 0; a
+  run that stops on NaN/Inf losses is recorded as diverged.
+* ``latents``: LRSA's error against the number of latent tokens M.
+* ``ablation``: the paper's ablations (:mod:`modulus_lrsa.models.ablations`): tied
+  compression/reconstruction, and an MLP in place of the latent self-attention.
+
+Results are written to ``benchmarks/results/accuracy_<protocol>.json`` after every run;
+runs already there are skipped, and an interrupted run resumes from the trainer's
+checkpoints in ``outputs/benchmarks/accuracy/<protocol>/<run>/``. ``--report`` prints the
+tables from that JSON without training; ``--figures`` draws ``docs/figures/accuracy_*.png``
+and ``--update-docs`` rewrites the generated block of ``docs/benchmarks.md``.
+
+Reported per run: the test relative L2 per field after the last epoch (not the best
+epoch: the test split is also the validation split, so picking the best would select on
+the test set), the median training time per epoch (validation excluded), and peak
+memory (``torch.cuda.max_memory_allocated`` on a GPU; on a CPU the rise of the resident
+set's high-water mark over its level just before training).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import warnings
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULT_MARKER = "ACCURACY_RESULT "
+DOCS_PATH = ROOT / "docs" / "benchmarks.md"
+DOCS_BEGIN = "<!-- accuracy:begin -->"
+DOCS_END = "<!-- accuracy:end -->"
+FIGURES = ROOT / "docs" / "figures"
+MAIN_MODELS = ("LRSA", "Transolver", "FLARE")
+#: Model name -> (conf/model group, _target_ override or None).
+MODELS = {
+    "LRSA": ("lrsa", None),
+    "Transolver": ("transolver", None),
+    "FLARE": ("flare", None),
+    "LRSA tied": ("lrsa", "modulus_lrsa.models.ablations.TiedLRSA"),
+    "LRSA latent-MLP": ("lrsa", "modulus_lrsa.models.ablations.LatentMLPLRSA"),
+}
+ABLATIONS = {
+    "LRSA tied": "tied compression/reconstruction (reconstruction reuses the compression scores)",
+    "LRSA latent-MLP": "latent self-attention replaced by a per-token MLP",
+}
+PARAMETER_TOLERANCE = 0.10
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """Everything that defines a benchmark: data, budget and model sizes."""
+
+    name: str
+    description: str
+    dataset: str
+    n_train: int
+    n_test: int
+    solve_resolution: int
+    resolution: int
+    epochs: int
+    precision_epochs: int
+    batch_size: int
+    seeds: tuple[int, ...]
+    n_layers: int
+    n_head: int
+    n_latents: int
+    #: Model -> (n_hidden, mlp_ratio); chosen so the parameter counts agree within 10%.
+    #: Integer ratios: PhysicsNeMo's Transolver rejects a float mlp_ratio.
+    widths: dict[str, tuple[int, float]]
+    latent_sweep: tuple[int, ...]
+    #: torch threads per run (None: torch's default).
+    threads: int | None = None
+    dataset_jobs: int = 1
+
+
+PROTOCOLS = {
+    "reduced": Protocol(
+        name="reduced",
+        description="sized for a shared 2-core CPU: Darcy 22x22 (solved at 85x85), 200/50 samples",
+        dataset="datasets/darcy_r22",
+        n_train=200, n_test=50, solve_resolution=85, resolution=22,
+        epochs=25, precision_epochs=8, batch_size=4, seeds=(0, 1, 2),
+        n_layers=4, n_head=4, n_latents=32,
+        widths={"LRSA": (40, 1), "Transolver": (44, 2), "FLARE": (80, 2)},
+        latent_sweep=(16, 32, 64, 128),
+        threads=1,
+    ),
+    "paper": Protocol(
+        name="paper",
+        description="the paper's Darcy benchmark: 85x85 (solved at 421x421), 1000/200 samples, 500 epochs",
+        dataset="datasets/darcy",
+        n_train=1000, n_test=200, solve_resolution=421, resolution=85,
+        epochs=500, precision_epochs=500, batch_size=4, seeds=(0, 1, 2),
+        n_layers=8, n_head=8, n_latents=64,
+        widths={"LRSA": (120, 1), "Transolver": (128, 2), "FLARE": (240, 2)},
+        latent_sweep=(32, 64, 128, 256),
+        dataset_jobs=8,
+    ),
+    "paper-large": Protocol(
+        name="paper-large",
+        description="the paper's Darcy benchmark at the width-256 class",
+        dataset="datasets/darcy",
+        n_train=1000, n_test=200, solve_resolution=421, resolution=85,
+        epochs=500, precision_epochs=500, batch_size=4, seeds=(0, 1, 2),
+        n_layers=8, n_head=8, n_latents=64,
+        widths={"LRSA": (240, 1), "Transolver": (256, 2), "FLARE": (488, 2)},
+        latent_sweep=(32, 64, 128, 256),
+        dataset_jobs=8,
+    ),
+}
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One training run; several studies may share it (e.g. LRSA fp32 seed 0)."""
+
+    model: str
+    seed: int
+    precision: str
+    n_latents: int
+    epochs: int
+
+    @property
+    def run_id(self) -> str:
+        return f"{self.model.replace(' ', '_')}-M{self.n_latents}-{self.precision}-e{self.epochs}-s{self.seed}"
+
+
+def studies(protocol: Protocol) -> dict[str, list[RunSpec]]:
+    """The runs of every study, most important first."""
+    m, e = protocol.n_latents, protocol.epochs
+    main = [RunSpec(model, seed, "fp32", m, e) for seed in protocol.seeds for model in MAIN_MODELS]
+    ablation = [RunSpec("LRSA", protocol.seeds[0], "fp32", m, e)] + [
+        RunSpec(name, protocol.seeds[0], "fp32", m, e) for name in ABLATIONS
+    ]
+    latents = [RunSpec("LRSA", protocol.seeds[0], "fp32", size, e) for size in protocol.latent_sweep]
+    precision = [
+        RunSpec(model, protocol.seeds[0], name, m, protocol.precision_epochs)
+        for name in ("fp32", "bf16", "fp16")
+        for model in ("LRSA", "Transolver")
+    ]
+    return {"main": main, "precision": precision, "ablation": ablation, "latents": latents}
+
+
+def ordered_runs(protocol: Protocol) -> list[RunSpec]:
+    seen: dict[str, RunSpec] = {}
+    for runs in studies(protocol).values():
+        for spec in runs:
+            seen.setdefault(spec.run_id, spec)
+    return list(seen.values())
+
+
+def output_dir(protocol: Protocol, spec: RunSpec) -> Path:
+    return ROOT / "outputs" / "benchmarks" / "accuracy" / protocol.name / spec.run_id
+
+
+def overrides(protocol: Protocol, spec: RunSpec) -> list[str]:
+    """Hydra overrides of conf/config.yaml for one run."""
+    group, target = MODELS[spec.model]
+    width, mlp_ratio = protocol.widths["LRSA" if group == "lrsa" else spec.model]
+    latent_key = "n_latents" if group == "lrsa" else "slice_num"
+    items = [
+        f"model={group}",
+        f"model.n_hidden={width}",
+        f"model.mlp_ratio={mlp_ratio}",
+        f"model.n_layers={protocol.n_layers}",
+        f"model.n_head={protocol.n_head}",
+        f"model.{latent_key}={spec.n_latents}",
+        "data=darcy",
+        f"data.path={ROOT / protocol.dataset}",
+        "data.view=grid",
+        "training=default",
+        f"training.seed={spec.seed}",
+        f"training.epochs={spec.epochs}",
+        f"training.batch_size={protocol.batch_size}",
+        f"training.eval_batch_size={min(protocol.n_test, 50)}",
+        "training.num_workers=0",
+        f"training.precision={spec.precision}",
+        "training.validate_every_epochs=1",
+        "training.checkpoint_every_epochs=5",
+        "logging=console",
+        "logging.progress_bar=false",
+        f"experiment_name=accuracy_{protocol.name}_{spec.run_id}",
+        f"output_dir={output_dir(protocol, spec)}",
+    ]
+    if target is not None:
+        items.append(f"model._target_={target}")
+    return items
+
+
+# --------------------------------------------------------------------------------------
+# Child process: one training run
+# --------------------------------------------------------------------------------------
+
+
+def _status_kib(name: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(name + ":"):
+            return int(line.split()[1])
+    raise RuntimeError(f"/proc/self/status has no {name}")
+
+
+def run_child(protocol: Protocol, spec: RunSpec) -> dict[str, Any]:
+    """Train one run with lrsa-train's run_training and return what the tables need."""
+    import hydra
+    import torch
+    from hydra.utils import instantiate
+
+    from modulus_lrsa.training import train as trainer
+    from modulus_lrsa.training.data import build_training_data
+    from modulus_lrsa.training.train import BEST_METRIC
+
+    if protocol.threads is not None:
+        torch.set_num_threads(protocol.threads)
+    with hydra.initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
+        cfg = hydra.compose(config_name="config", overrides=overrides(protocol, spec))
+    data = build_training_data(cfg.data, spec.seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        parameters = sum(
+            p.numel() for p in instantiate(trainer.model_config_for(cfg.model, data), _convert_="partial").parameters()
+        )
+
+    # Observe (not change) the trainer: keep each epoch's training summary.
+    epoch_summaries: list[dict[str, float]] = []
+    train_one_epoch = trainer.train_one_epoch
+
+    def recording_train_one_epoch(epoch, *args, **kwargs):
+        summary = train_one_epoch(epoch, *args, **kwargs)
+        epoch_summaries.append({"epoch": epoch, **summary})
+        return summary
+
+    trainer.train_one_epoch = recording_train_one_epoch
+    cuda = torch.cuda.is_available()
+    if cuda:
+        torch.cuda.reset_peak_memory_stats()
+        base_bytes = torch.cuda.memory_allocated()
+    else:
+        Path("/proc/self/clear_refs").write_text("5")  # reset VmHWM to the current RSS
+        base_kib = _status_kib("VmRSS")
+    started = time.perf_counter()
+    diverged, error = False, None
+    try:
+        metrics = trainer.run_training(cfg, data)
+    except trainer.NonFiniteLossError as exc:
+        diverged, error, metrics = True, str(exc), {}
+    wall = time.perf_counter() - started
+    peak_mib = (
+        (torch.cuda.max_memory_allocated() - base_bytes) / 2**20 if cuda else (_status_kib("VmHWM") - base_kib) / 1024
+    )
+    last = metrics.get("last_validation", {})
+    field_errors = {
+        k.removeprefix("val/rel_l2/"): v for k, v in last.items() if k.startswith("val/rel_l2/") and k != BEST_METRIC
+    }
+    if field_errors and not all(math.isfinite(v) for v in field_errors.values()):
+        diverged = True
+    epoch_times = [s["train/epoch_time_s"] for s in epoch_summaries]
+    return {
+        "run_id": spec.run_id,
+        "spec": asdict(spec),
+        "target": str(cfg.model._target_),
+        "parameters": parameters,
+        "overrides": overrides(protocol, spec),
+        "diverged": diverged,
+        "error": error,
+        "test_rel_l2": field_errors,
+        "skipped_steps": metrics.get("skipped_steps"),
+        "val_history": [
+            {"epoch": h["epoch"], "rel_l2": h["val/rel_l2/mean"], "loss": h["val/loss"]}
+            for h in metrics.get("history", [])
+        ],
+        "train_history": [
+            {"epoch": s["epoch"], "loss": s["train/loss"], "seconds": s["train/epoch_time_s"]} for s in epoch_summaries
+        ],
+        "epoch_seconds_median": statistics.median(epoch_times) if epoch_times else None,
+        "epochs_timed": len(epoch_times),
+        "wall_seconds": wall,
+        "peak_memory_mib": peak_mib,
+        "peak_memory_kind": "cuda max_memory_allocated" if cuda else "CPU VmHWM rise over VmRSS",
+        "device": "cuda" if cuda else "cpu",
+        "torch_threads": torch.get_num_threads(),
+    }
+
+
+# --------------------------------------------------------------------------------------
+# Parent: data, parameter matching, scheduling, resumable JSON
+# --------------------------------------------------------------------------------------
+
+
+def results_path(protocol: Protocol) -> Path:
+    return ROOT / "benchmarks" / "results" / f"accuracy_{protocol.name.replace('-', '_')}.json"
+
+
+def load_results(protocol: Protocol) -> dict[str, Any]:
+    path = results_path(protocol)
+    if path.exists():
+        stored = json.loads(path.read_text())
+        if stored["protocol"] != _protocol_dict(protocol):
+            raise SystemExit(
+                f"{path} was produced with another '{protocol.name}' protocol; move it away to start afresh"
+            )
+        return stored
+    return {"protocol": _protocol_dict(protocol), "runs": {}}
+
+
+def _protocol_dict(protocol: Protocol) -> dict[str, Any]:
+    return json.loads(json.dumps(asdict(protocol)))
+
+
+def save_results(protocol: Protocol, results: dict[str, Any]) -> None:
+    path = results_path(protocol)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(".json.tmp")
+    temporary.write_text(json.dumps(results, indent=1) + "\n")
+    os.replace(temporary, path)
+
+
+def ensure_dataset(protocol: Protocol) -> None:
+    from modulus_lrsa.data.darcy import generate_darcy
+
+    generate_darcy(
+        ROOT / protocol.dataset, n_train=protocol.n_train, n_test=protocol.n_test,
+        solve_resolution=protocol.solve_resolution, resolution=protocol.resolution,
+        seed=0, jobs=protocol.dataset_jobs,
+    )
+
+
+def check_parameter_match(protocol: Protocol) -> dict[str, int]:
+    """Parameter counts of the three main models; stops if they differ by more than 10%."""
+    import torch
+
+    from modulus_lrsa.models import LRSA
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from physicsnemo.models.flare import FLARE
+        from physicsnemo.models.transolver import Transolver
+
+        shape = (protocol.resolution, protocol.resolution)
+        common = dict(functional_dim=1, out_dim=1, embedding_dim=2, n_layers=protocol.n_layers,
+                      n_head=protocol.n_head, structured_shape=shape)
+        builders = {
+            "LRSA": lambda w, r: LRSA(**common, n_hidden=w, mlp_ratio=r, n_latents=protocol.n_latents),
+            "Transolver": lambda w, r: Transolver(**common, n_hidden=w, mlp_ratio=r,
+                                                  slice_num=protocol.n_latents, use_te=False),
+            "FLARE": lambda w, r: FLARE(**common, n_hidden=w, mlp_ratio=r, slice_num=protocol.n_latents),
+        }
+        with torch.device("meta"):
+            counts = {
+                name: sum(p.numel() for p in builders[name](*protocol.widths[name]).parameters())
+                for name in MAIN_MODELS
+            }
+    spread = max(counts.values()) / min(counts.values()) - 1
+    if spread > PARAMETER_TOLERANCE:
+        raise SystemExit(
+            f"protocol '{protocol.name}': parameter counts {counts} differ by {spread:.1%} "
+            f"(more than {PARAMETER_TOLERANCE:.0%}); adjust Protocol.widths"
+        )
+    return counts
+
+
+def launch(protocol: Protocol, spec: RunSpec, log_dir: Path) -> dict[str, Any]:
+    """Run one spec in a fresh child process; its output goes to <log_dir>/<run>.log."""
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log_path = log_dir / f"{spec.run_id}.log"
+    command = [sys.executable, __file__, "--protocol", protocol.name, "--child", json.dumps(asdict(spec))]
+    with open(log_path, "a") as log:
+        completed = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+    # The child prints its result last; an earlier attempt's result would have been saved.
+    lines = [line for line in log_path.read_text().splitlines() if line.startswith(RESULT_MARKER)]
+    if completed.returncode != 0 or not lines:
+        raise RuntimeError(f"run {spec.run_id} failed (exit {completed.returncode}); see {log_path}")
+    return json.loads(lines[-1][len(RESULT_MARKER):])
+
+
+def run_all(protocol: Protocol, jobs: int, only: set[str] | None) -> dict[str, Any]:
+    ensure_dataset(protocol)
+    results = load_results(protocol)
+    results["parameters"] = check_parameter_match(protocol)
+    results["machine"] = {
+        "platform": platform.platform(), "processor": platform.processor(), "cpus": os.cpu_count(),
+        "python": platform.python_version(), "parallel_runs": jobs,
+    }
+    results["command"] = "benchmarks/accuracy.py " + " ".join(sys.argv[1:])
+    save_results(protocol, results)
+    selected = [spec for name, runs in studies(protocol).items() if only is None or name in only for spec in runs]
+    pending = [spec for spec in ordered_runs(protocol) if spec in selected and spec.run_id not in results["runs"]]
+    print(f"{len(results['runs'])} run(s) done, {len(pending)} to go ({jobs} at a time)", flush=True)
+    lock = threading.Lock()
+    failures = []
+    log_dir = ROOT / "outputs" / "benchmarks" / "accuracy" / protocol.name / "logs"
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        futures = {pool.submit(launch, protocol, spec, log_dir): spec for spec in pending}
+        for future in as_completed(futures):
+            spec = futures[future]
+            try:
+                run = future.result()
+            except RuntimeError as exc:
+                failures.append(str(exc))
+                print(f"FAILED {exc}", flush=True)
+                continue
+            with lock:
+                results["runs"][spec.run_id] = run
+                save_results(protocol, results)
+            errors = ", ".join(f"{k} {v:.4f}" for k, v in run["test_rel_l2"].items()) or "no result"
+            print(f"{time.strftime('%H:%M:%S')} {spec.run_id}: {errors}; diverged={run['diverged']}; "
+                  f"{run['epoch_seconds_median']} s/epoch; {run['peak_memory_mib']:.0f} MiB", flush=True)
+    if failures:
+        raise SystemExit(f"{len(failures)} run(s) failed:\n" + "\n".join(failures))
+    return results
+
+
+# --------------------------------------------------------------------------------------
+# Tables and figures (from the JSON only)
+# --------------------------------------------------------------------------------------
+
+
+def _mean_spread(values: list[float]) -> str:
+    if not values:
+        return "n/a"
+    if len(values) == 1:
+        return f"{values[0]:.4f} (1 seed)"
+    return f"{statistics.mean(values):.4f} ± {statistics.stdev(values):.4f} (min {min(values):.4f}, max {max(values):.4f})"
+
+
+def _error(run: dict[str, Any]) -> float:
+    """Mean test relative L2 over the fields (Darcy has one: the solution)."""
+    values = list(run["test_rel_l2"].values())
+    return statistics.mean(values) if values and not run["diverged"] else math.nan
+
+
+def _runs(results: dict[str, Any], specs: list[RunSpec]) -> list[dict[str, Any]]:
+    return [results["runs"][s.run_id] for s in specs if s.run_id in results["runs"]]
+
+
+def tables(protocol: Protocol, results: dict[str, Any]) -> str:
+    all_studies = studies(protocol)
+    lines: list[str] = []
+    main = {name: _runs(results, [s for s in all_studies["main"] if s.model == name]) for name in MAIN_MODELS}
+    reference_errors = [_error(r) for r in main["Transolver"]]
+    reference_seconds = [r["epoch_seconds_median"] for r in main["Transolver"] if r["epoch_seconds_median"]]
+
+    def versus_transolver(values: list[float], reference: list[float], center) -> str:
+        return f"{center(values) / center(reference):.2f}x" if values and reference else "n/a"
+
+    lines += [
+        f"**Main comparison** (fp32, {protocol.epochs} epochs, seeds {list(protocol.seeds)}; "
+        "test relative L2 after the last epoch: mean ± sample std over seeds; training time per "
+        "epoch: median over seeds of each run's median epoch, min-max):",
+        "",
+        "| model | width / MLP ratio | parameters | seeds | test rel. L2 | error vs Transolver | "
+        "train s/epoch | time vs Transolver | peak memory MiB |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, runs in main.items():
+        errors = [_error(r) for r in runs]
+        seconds = [r["epoch_seconds_median"] for r in runs if r["epoch_seconds_median"]]
+        width, ratio = protocol.widths[name]
+        time_text = f"{statistics.median(seconds):.2f} ({min(seconds):.2f}-{max(seconds):.2f})" if seconds else "n/a"
+        memory = f"{statistics.median([r['peak_memory_mib'] for r in runs]):.0f}" if runs else "n/a"
+        parameters = runs[0]["parameters"] if runs else results.get("parameters", {}).get(name)
+        lines.append(
+            f"| {name} | {width} / {ratio:g} | {parameters:,} | {len(runs)} | {_mean_spread(errors)} | "
+            f"{versus_transolver(errors, reference_errors, statistics.mean)} | {time_text} | "
+            f"{versus_transolver(seconds, reference_seconds, statistics.median)} | {memory} |"
+        )
+    lines += [
+        "",
+        f"**Mixed precision** (seed {protocol.seeds[0]}, {protocol.precision_epochs} epochs; diverged = "
+        "the trainer stopped on repeated NaN/Inf steps or the final error is not finite):",
+        "",
+        "| model | precision | test rel. L2 | diverged | skipped steps | train s/epoch |",
+        "|---|---|---|---|---|---|",
+    ]
+    for spec in all_studies["precision"]:
+        run = results["runs"].get(spec.run_id)
+        if run is None:
+            lines.append(f"| {spec.model} | {spec.precision} | not run | | | |")
+            continue
+        seconds = run["epoch_seconds_median"]
+        lines.append(
+            f"| {spec.model} | {spec.precision} | {_error(run):.4f} | {'yes' if run['diverged'] else 'no'} | "
+            f"{run['skipped_steps']} | {f'{seconds:.2f}' if seconds else 'n/a'} |"
+        )
+    lines += [
+        "",
+        f"**Latent tokens M** (LRSA, fp32, seed {protocol.seeds[0]}, {protocol.epochs} epochs):",
+        "",
+        "| M | parameters | test rel. L2 | train s/epoch |",
+        "|---|---|---|---|",
+    ]
+    for spec in all_studies["latents"]:
+        run = results["runs"].get(spec.run_id)
+        if run is None:
+            lines.append(f"| {spec.n_latents} | not run | | |")
+            continue
+        lines.append(f"| {spec.n_latents} | {run['parameters']:,} | {_error(run):.4f} | {run['epoch_seconds_median']:.2f} |")
+    lines += [
+        "",
+        f"**Ablations** (fp32, seed {protocol.seeds[0]}, {protocol.epochs} epochs; change relative to LRSA):",
+        "",
+        "| variant | what changes | parameters | test rel. L2 | change |",
+        "|---|---|---|---|---|",
+    ]
+    base = results["runs"].get(all_studies["ablation"][0].run_id)
+    for spec in all_studies["ablation"]:
+        run = results["runs"].get(spec.run_id)
+        what = ABLATIONS.get(spec.model, "LRSA as specified")
+        if run is None:
+            lines.append(f"| {spec.model} | {what} | not run | | |")
+            continue
+        change = f"{_error(run) / _error(base) - 1:+.0%}" if base else "n/a"
+        lines.append(f"| {spec.model} | {what} | {run['parameters']:,} | {_error(run):.4f} | {change} |")
+    missing = [s.run_id for s in ordered_runs(protocol) if s.run_id not in results["runs"]]
+    if missing:
+        lines += ["", f"PARTIAL: {len(missing)} run(s) not finished: {', '.join(missing)}"]
+    return "\n".join(lines)
+
+
+def figures(protocol: Protocol, results: dict[str, Any]) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    FIGURES.mkdir(parents=True, exist_ok=True)
+    all_studies = studies(protocol)
+    written = []
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for name in MAIN_MODELS:
+        runs = _runs(results, [s for s in all_studies["main"] if s.model == name])
+        curves = [[h["rel_l2"] for h in r["val_history"]] for r in runs if r["val_history"]]
+        if not curves:
+            continue
+        length = min(len(c) for c in curves)
+        epochs = list(range(1, length + 1))
+        columns = [[c[i] for c in curves] for i in range(length)]
+        ax.plot(epochs, [statistics.mean(col) for col in columns], label=f"{name}, {len(curves)} seed(s)")
+        ax.fill_between(epochs, [min(col) for col in columns], [max(col) for col in columns], alpha=0.2)
+    ax.set_yscale("log")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("test relative L2 (mean, band: min-max over seeds)")
+    ax.set_title(f"Darcy {protocol.resolution}x{protocol.resolution}, '{protocol.name}' protocol")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    path = FIGURES / f"accuracy_{protocol.name}_error_vs_epoch.png"
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    written.append(path)
+
+    points = [(s.n_latents, results["runs"][s.run_id]) for s in all_studies["latents"] if s.run_id in results["runs"]]
+    if points:
+        fig, ax = plt.subplots(figsize=(5, 3.5))
+        ax.plot([m for m, _ in points], [_error(r) for _, r in points], "o-")
+        ax.set_xscale("log", base=2)
+        ax.set_xticks([m for m, _ in points], [str(m) for m, _ in points])
+        ax.set_xlabel("latent tokens M")
+        ax.set_ylabel("test relative L2")
+        ax.set_title(f"LRSA on Darcy {protocol.resolution}x{protocol.resolution}, seed {protocol.seeds[0]}")
+        ax.grid(True, alpha=0.3)
+        path = FIGURES / f"accuracy_{protocol.name}_error_vs_latents.png"
+        fig.tight_layout()
+        fig.savefig(path, dpi=120)
+        plt.close(fig)
+        written.append(path)
+    return written
+
+
+def update_docs(protocol: Protocol, results: dict[str, Any]) -> None:
+    text = DOCS_PATH.read_text()
+    begin, end = f"{DOCS_BEGIN[:-4]} {protocol.name} -->", f"{DOCS_END[:-4]} {protocol.name} -->"
+    if begin not in text or end not in text:
+        raise SystemExit(f"{DOCS_PATH} has no '{begin}' ... '{end}' block to rewrite")
+    head, rest = text.split(begin, 1)
+    _, tail = rest.split(end, 1)
+    command = f"`.venv/bin/python {results.get('command', 'benchmarks/accuracy.py')}`"
+    block = (
+        f"{begin}\n<!-- generated by benchmarks/accuracy.py --protocol {protocol.name} --update-docs "
+        f"from {results_path(protocol).relative_to(ROOT)}; do not edit by hand -->\n\n"
+        f"Produced by {command}.\n\n{tables(protocol, results)}\n{end}"
+    )
+    DOCS_PATH.write_text(head + block + tail)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--protocol", choices=sorted(PROTOCOLS), default="reduced")
+    parser.add_argument("--jobs", type=int, default=1, help="runs in parallel (each its own process)")
+    parser.add_argument("--study", action="append", choices=["main", "precision", "latents", "ablation"],
+                        help="run only these studies (repeatable; default: all)")
+    parser.add_argument("--report", action="store_true", help="print the tables from the JSON; train nothing")
+    parser.add_argument("--figures", action="store_true", help="draw docs/figures/accuracy_<protocol>_*.png")
+    parser.add_argument("--update-docs", action="store_true", help="rewrite the generated block of docs/benchmarks.md")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    protocol = PROTOCOLS[args.protocol]
+    if args.child:
+        result = run_child(protocol, RunSpec(**json.loads(args.child)))
+        print(RESULT_MARKER + json.dumps(result), flush=True)
+        return
+    if args.jobs < 1:
+        parser.error("--jobs must be >= 1")
+    if args.report or args.figures or args.update_docs:
+        results = load_results(protocol)
+    else:
+        results = run_all(protocol, args.jobs, set(args.study) if args.study else None)
+    print(tables(protocol, results))
+    if args.figures:
+        for path in figures(protocol, results):
+            print(f"wrote {path.relative_to(ROOT)}")
+    if args.update_docs:
+        update_docs(protocol, results)
+        print(f"updated {DOCS_PATH.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,132 @@
+# SPDX-License-Identifier: Apache-2.0
+r"""Ablation variants of LRSA from the paper, each a small subclass that swaps one module.
+
+* :class:`TiedLRSA` -- reconstruction reuses the compression's point-latent scores
+  (Transolver's slice/de-slice tying): point :math:`n` mixes the latents with
+  :math:`\mathrm{softmax}_m(s_{mn})`, where :math:`s_{mn}` are the very scores whose
+  softmax over :math:`n` built latent :math:`m`. Only the reconstruction values (and the
+  output projection) keep their own weights; LRSA's separate :math:`W_q', W_k'` go away.
+* :class:`LatentMLPLRSA` -- the latent self-attention is replaced by a per-token MLP, so
+  the latents no longer exchange information inside a block.
+
+Both take exactly LRSA's constructor arguments, so a Hydra model config selects them by
+changing ``_target_`` only::
+
+    lrsa-train model=lrsa model._target_=modulus_lrsa.models.ablations.TiedLRSA
+"""
+
+from __future__ import annotations
+
+import inspect
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from modulus_lrsa.models.lrsa import LRSA, MLP, LRSABlock, _merge_heads, _split_heads
+
+__all__ = ["LatentMLPLRSA", "LatentMLPBlock", "TiedLRSA", "TiedLRSABlock", "TiedReconstruction"]
+
+
+class TiedReconstruction(nn.Module):
+    """Points attend to the latents with the compression's own scores.
+
+    The queries are the points' (normalised) compression keys and the keys are the
+    (normalised) latent queries, so the scores equal the compression scores transposed
+    and the softmax runs over the M latents. Values come from the processed latents.
+    """
+
+    def __init__(self, dim: int, n_head: int) -> None:
+        super().__init__()
+        self.n_head = n_head
+        self.to_v = nn.Linear(dim, dim)
+        self.proj = nn.Linear(dim, dim)
+
+    def latent_values(self, sn: torch.Tensor) -> torch.Tensor:
+        return _split_heads(self.to_v(sn), self.n_head)
+
+    def forward(
+        self, point_keys: torch.Tensor, latent_kv: tuple[torch.Tensor, torch.Tensor]
+    ) -> torch.Tensor:
+        latent_queries, values = latent_kv
+        return self.proj(_merge_heads(F.scaled_dot_product_attention(point_keys, latent_queries, values)))
+
+
+class TiedLRSABlock(LRSABlock):
+    """LRSA block whose reconstruction is tied to its compression (see :class:`TiedReconstruction`)."""
+
+    def __init__(self, dim: int, n_head: int, *args, **kwargs) -> None:
+        super().__init__(dim, n_head, *args, **kwargs)
+        self.reconstruct = TiedReconstruction(dim, n_head)
+
+    def _point_keys(self, hn: torch.Tensor) -> torch.Tensor:
+        """The compression's normalised point keys (the key half of its ``to_kv``)."""
+        compress = self.compress
+        dim = hn.shape[-1]
+        keys = F.linear(hn, compress.to_kv.weight[:dim], compress.to_kv.bias[:dim])
+        return compress.k_norm(_split_heads(keys, compress.n_head))
+
+    def process_latents(self, s: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Latent FFN -> self-attention -> FFN; returns (latent queries, latent values)."""
+        s = s + self.latent_ffn1(self.latent_ffn1_norm(s))
+        s = s + self.latent_attn(self.latent_attn_norm(s))
+        s = s + self.latent_ffn2(self.latent_ffn2_norm(s))
+        latent_queries = self.compress._queries(s.shape[0])
+        return latent_queries, self.reconstruct.latent_values(self.latent_out_norm(s))
+
+    def expand(
+        self, h: torch.Tensor, hn: torch.Tensor, latent_kv: tuple[torch.Tensor, torch.Tensor]
+    ) -> torch.Tensor:
+        h = h + self.reconstruct(self._point_keys(hn), latent_kv)
+        return h + self.point_ffn(self.ffn_norm(h))
+
+
+class LatentMLPBlock(LRSABlock):
+    """LRSA block with a per-token MLP where the latent self-attention was.
+
+    The MLP's hidden width is twice the model width, so it holds about the
+    :math:`4 d^2` weights of the attention it replaces.
+    """
+
+    def __init__(self, dim: int, n_head: int, n_latents: int, mlp_ratio: float = 2.0,
+                 dropout: float = 0.0, act: str = "gelu", *args, **kwargs) -> None:
+        super().__init__(dim, n_head, n_latents, mlp_ratio, dropout, act, *args, **kwargs)
+        self.latent_attn = MLP(dim, 2 * dim, dim, act, dropout)
+
+
+class _BlockVariantLRSA(LRSA):
+    """LRSA whose blocks are built from ``block_class``; constructor identical to LRSA's."""
+
+    block_class: type[LRSABlock]
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        arguments = inspect.signature(LRSA.__init__).bind(self, **kwargs)
+        arguments.apply_defaults()
+        options = arguments.arguments
+        self.blocks = nn.ModuleList(
+            self.block_class(
+                options["n_hidden"],
+                options["n_head"],
+                self.blocks[0].compress.latent_queries.shape[1],
+                options["mlp_ratio"],
+                options["dropout"],
+                options["act"],
+                options["norm"],
+                self.structured_shape,
+            )
+            for _ in range(options["n_layers"])
+        )
+        self.reset_parameters()
+
+
+class TiedLRSA(_BlockVariantLRSA):
+    """Ablation (a): LRSA with reconstruction tied to compression (:class:`TiedLRSABlock`)."""
+
+    block_class = TiedLRSABlock
+
+
+class LatentMLPLRSA(_BlockVariantLRSA):
+    """Ablation (b): LRSA with the latent self-attention replaced by an MLP (:class:`LatentMLPBlock`)."""
+
+    block_class = LatentMLPBlock
