@@ -190,6 +190,16 @@ def test_a_new_geometry_without_cfd_results_gets_predictions_only(cylinder_model
     assert "p" not in volume_fields  # the stand-in zero fields stay out of the output
 
 
+def test_new_conditions_on_a_solved_case_are_not_compared_with_its_old_solution(cylinder_model, tmp_path):
+    model_path, _, _, cases = cylinder_model
+    case = cases / "cases" / "case_0005"
+    assert main([str(model_path), str(case), "-o", str(tmp_path), "--condition", "aoa_deg=-7.5"]) == 0
+    quantities = json.loads((tmp_path / "quantities.json").read_text())
+    assert quantities["conditions"]["aoa_deg"] == -7.5
+    assert quantities["rel_l2"] == {} and set(quantities["forces"]) == {"predicted"}
+    assert not any(name.endswith("_error") for name in arrays(read(tmp_path / "volume.vtu").GetCellData()))
+
+
 def test_a_missing_case_is_reported_by_path(cylinder_model, tmp_path, capsys):
     model_path, *_ = cylinder_model
     assert main([str(model_path), str(tmp_path / "nowhere"), "-o", str(tmp_path / "out")]) == 1

@@ -310,3 +310,19 @@ def test_force_coefficients_match_closed_form_integrals():
     shear = np.tile([0.3, 0.0], (sides, 1))
     with_shear = force_coefficients(np.zeros(sides), normals, lengths * span, speed, 0.0, chord, span, shear, -1.0)
     assert with_shear.drag == pytest.approx(-0.3 * lengths.sum() * span / dynamic, rel=1e-12)
+
+
+# ------------------------------------------------------------- example configs
+
+
+@pytest.mark.parametrize("name", ["darcy_paper", "darcy_demo"])
+def test_example_configs_compose_and_pass_the_checks(darcy_folder, tmp_path, name):
+    example_dir = Path(__file__).resolve().parents[1] / "examples" / "darcy" / "conf"
+    with initialize_config_dir(config_dir=str(example_dir), version_base="1.3"):
+        config = compose(
+            config_name=name,
+            overrides=[f"hydra.searchpath=[file://{CONFIG_DIR}]", f"data.path={darcy_folder}", f"output_dir={tmp_path}"],
+        )
+    validate_config(config)
+    assert config.model._target_ == "modulus_lrsa.models.LRSA"
+    assert config.experiment_name == name

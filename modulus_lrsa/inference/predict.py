@@ -299,13 +299,24 @@ def _with_placeholder_fields(
 def _prepare_source(
     descriptor: dict[str, Any], case_path: Path, conditions: dict[str, float], workdir: Path
 ) -> tuple[CaseSource, CaseSource, MeshCacheConfig, set[str]]:
-    """The case as found, the case as preprocessed (stand-ins for absent fields), the config, the stand-ins."""
+    """The case as found, the case as preprocessed, the config, and the fields without usable CFD results.
+
+    Fields absent from the files get zero stand-ins in a copy; with conditions that
+    differ from the case's own, every field counts as without results.
+    """
     index = descriptor["cache_index"]
     config = MeshCacheConfig(**index["settings"])
     case_id = case_path.stem if case_path.is_file() else case_path.name
+    stale_results = False
     if conditions:
+        try:
+            own = resolve_case(CaseEntry(case_id=case_id, split="predict", location=case_path), config).conditions
+        except MeshDataError:
+            own = None  # the case states no conditions of its own: the given ones describe it
+        stale_results = own is not None and any(own[name] != value for name, value in conditions.items() if name in own)
         config = dataclasses.replace(config, condition_values={case_id: conditions})
-    original = resolve_case(CaseEntry(case_id=case_id, split="predict", location=case_path), config)
+    entry = CaseEntry(case_id=case_id, split="predict", location=case_path)
+    original = resolve_case(entry, config)
     source = original
     replaced: dict[FileRef, FileRef] = {}
     placeholders: set[str] = set()
@@ -327,6 +338,9 @@ def _prepare_source(
         surface=replaced.get(source.surface, source.surface),
         geometry=replaced.get(source.geometry, source.geometry),
     )
+    if stale_results:
+        # The CFD fields on disk belong to the case's own conditions, not to the new ones.
+        placeholders |= {FieldSelector.parse(text).name for text in (*config.volume_fields, *config.surface_fields)}
     return original, source, config, placeholders
 
 
@@ -481,7 +495,7 @@ def _forces(
             "Cd": abs(predicted.drag - from_fields.drag),
         }
     case_json = case_path / CASE_JSON_NAME if case_path.is_dir() else None
-    if case_json is not None and case_json.is_file():
+    if case_json is not None and case_json.is_file() and settings.pressure not in placeholders:
         results = json.loads(case_json.read_text()).get("results") or {}
         reported = {key: float(results[key]) for key in ("Cl", "Cd") if isinstance(results.get(key), (int, float))}
         if reported:
