@@ -59,12 +59,12 @@ def main(argv: list[str] | None = None) -> int:
     chord = tail[0] - nose[0]
 
     figure, axis = plt.subplots(figsize=(7, 4.5), constrained_layout=True)
-    for side, marker in ((upper, "upper"), (~upper, "lower")):
+    for side, name, line in ((upper, "upper", "-"), (~upper, "lower", "--")):
         order = np.argsort(x[side])
         station = (x[side][order] - nose[0]) / chord
         if "Cp" in arrays:
-            axis.plot(station, arrays["Cp"][side][order], "k-", lw=1.2, label=f"OpenFOAM ({marker})")
-        axis.plot(station, arrays["Cp_predicted"][side][order], "o", ms=3, label=f"LRSA ({marker})")
+            axis.plot(station, arrays["Cp"][side][order], "k" + line, lw=1.2, label=f"OpenFOAM ({name})")
+        axis.plot(station, arrays["Cp_predicted"][side][order], "o", ms=3, label=f"LRSA ({name})")
     axis.invert_yaxis()  # aerodynamic convention: suction up
     axis.set_xlabel("x / c")
     axis.set_ylabel("Cp")
