@@ -297,7 +297,11 @@ def _with_placeholder_fields(
 
 
 def _prepare_source(
-    descriptor: dict[str, Any], case_path: Path, conditions: dict[str, float], workdir: Path
+    descriptor: dict[str, Any],
+    case_path: Path,
+    conditions: dict[str, float],
+    workdir: Path,
+    blocks: dict[str, str | None],
 ) -> tuple[CaseSource, CaseSource, MeshCacheConfig, set[str]]:
     """The case as found, the case as preprocessed, the config, and the fields without usable CFD results.
 
@@ -306,6 +310,8 @@ def _prepare_source(
     """
     index = descriptor["cache_index"]
     config = MeshCacheConfig(**index["settings"])
+    if blocks:
+        config = dataclasses.replace(config, **{f"{part}_block": block for part, block in blocks.items()})
     case_id = case_path.stem if case_path.is_file() else case_path.name
     stale_results = False
     if conditions:
@@ -379,6 +385,7 @@ def predict_case(
     device: torch.device = torch.device("cpu"),
     chunk_points: int = 262144,
     precision: str = "fp32",
+    blocks: dict[str, str | None] | None = None,
 ) -> dict[str, Any]:
     """Predict every field of one CFD case and write VTK plus ``quantities.json``.
 
@@ -394,6 +401,9 @@ def predict_case(
         Global conditions (``{"U": 30, "aoa_deg": 4}``) overriding ``case.json`` params.
     chunk_points : int
         Above this many points, use the model's exact chunked inference.
+    blocks : dict, optional
+        ``{"volume": ..., "surface": ...}`` blocks of a ``.vtm`` input, overriding the
+        training settings (e.g. a single ``.vtm`` file whose wall block is ``airfoil``).
 
     Returns
     -------
@@ -411,7 +421,9 @@ def predict_case(
     output_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".lrsa-predict-", dir=output_dir) as scratch:
         workdir = Path(scratch)
-        original, source, config, placeholders = _prepare_source(descriptor, case_path, conditions or {}, workdir)
+        original, source, config, placeholders = _prepare_source(
+            descriptor, case_path, conditions or {}, workdir, blocks or {}
+        )
         file_name = case_file_name(source.case_id)
         summary = process_case(source, config, workdir / "cases" / file_name)
         _check_layout(summary, index, case_path)
@@ -532,6 +544,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--condition", type=_condition, action="append", default=[], metavar="NAME=VALUE",
         help="mesh cases: global condition overriding case.json, e.g. --condition aoa_deg=4 (repeatable)",
     )
+    parser.add_argument("--volume-block", help="mesh cases given as one .vtm file: block of the volume mesh")
+    parser.add_argument("--surface-block", help="mesh cases given as one .vtm file: block of the wall surface")
     parser.add_argument("--chunk-points", type=int, default=262144,
                         help="evaluate meshes larger than this in exact chunks (default: 262144)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
@@ -552,8 +566,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             quantities = predict_darcy(model, descriptor, args.input, args.output, args.split, args.samples,
                                        device, args.precision)
         else:
+            blocks = {part: getattr(args, f"{part}_block") for part in ("volume", "surface")
+                      if getattr(args, f"{part}_block") is not None}
             quantities = predict_case(model, descriptor, args.input, args.output, dict(args.condition), device,
-                                      args.chunk_points, args.precision)
+                                      args.chunk_points, args.precision, blocks)
     except (PredictionError, MeshDataError, FileNotFoundError) as error:
         print(f"lrsa-predict: error: {error}", file=sys.stderr)
         return 1
