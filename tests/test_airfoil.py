@@ -404,3 +404,36 @@ def test_cli_records_unconverged_case(tmp_path, require_openfoam, capsys):
     assert (out / "cases/case_0000" / record["files"]["volume"]).is_file()
     assert manifest["dataset"]["seed"] == 5 and manifest["dataset"]["resolution"]["name"] == "coarse"
     assert os.listdir(out / "cases") == ["case_0000"]
+
+
+@pytest.mark.openfoam
+def test_sigterm_stops_solvers_and_keeps_the_dataset_resumable(require_openfoam, tmp_path):
+    """A scheduler's SIGTERM must not leave simpleFoam running or a broken manifest."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import psutil
+
+    out = tmp_path / "ds"
+    command = [sys.executable, "-m", "modulus_lrsa.data.cli", "airfoil", "--out", str(out),
+               "--n-cases", "3", "--jobs", "2", "--resolution", "coarse"]
+    generator = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 240
+    solvers = []
+    while time.monotonic() < deadline and generator.poll() is None:
+        descendants = psutil.Process(generator.pid).children(recursive=True)
+        solvers = [p for p in descendants if p.name() == "simpleFoam"]
+        if solvers:
+            break
+        time.sleep(0.5)
+    assert solvers, "simpleFoam never started"
+    generator.send_signal(signal.SIGTERM)
+    output, _ = generator.communicate(timeout=120)
+    assert generator.returncode == 130, output
+    assert "run the same command again to resume" in output
+    gone, alive = psutil.wait_procs(solvers, timeout=30)
+    assert not alive, f"simpleFoam still running after SIGTERM: {alive}"
+    manifest = json.loads((out / MANIFEST_FILE).read_text())
+    assert manifest["summary"]["failed"] == 0  # an interrupted case is not recorded as failed

@@ -134,6 +134,10 @@ def run_from_args(args: argparse.Namespace) -> int:
     except OpenFOAMNotFoundError as err:
         print(f"lrsa-data airfoil: error: {err}", file=sys.stderr)
         return 3
+    except KeyboardInterrupt:
+        print(f"lrsa-data airfoil: interrupted; finished cases are kept in {args.out}, "
+              "run the same command again to resume", file=sys.stderr)
+        return 130
     s = manifest["summary"]
     logger.info(
         "%s: %d ok (%d train, %d test), %d unconverged, %d failed",

@@ -22,7 +22,10 @@ import math
 import multiprocessing
 import os
 import shutil
+import signal
+import threading
 import uuid
+from contextlib import contextmanager
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -237,6 +240,44 @@ def _manifest(spec: dict, ids: list[str], params: list[dict], records: dict[str,
     }
 
 
+def _run_job_in_worker(job: _Job) -> dict:
+    """_run_job in a pool worker: an interrupt ends the worker, not just this case.
+
+    The pool's worker loop would report the interrupt and start the next queued case;
+    exiting once the solver has been stopped (by run_case's cleanup) ends the generation.
+    """
+    try:
+        return _run_job(job)
+    except KeyboardInterrupt:
+        os._exit(128 + signal.SIGTERM)
+
+
+def _raise_interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt(f"stopped by signal {signum}")
+
+
+def _install_sigterm_interrupt() -> None:
+    """Pool-worker initializer: SIGTERM unwinds like Ctrl-C, so running solvers are stopped."""
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+
+
+@contextmanager
+def _sigterm_as_interrupt():
+    """Within the block, SIGTERM (batch schedulers, timeouts) unwinds like Ctrl-C.
+
+    Python's default SIGTERM action exits without running ``finally`` blocks, which would
+    leave simpleFoam processes running and half-written cases behind.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def generate_airfoil_dataset(
     out: str | os.PathLike,
     n_cases: int = 24,
@@ -391,23 +432,28 @@ def _generate_locked(
         )
         logger.info("[%d/%d] %s %s: %s, %.1f s", done, len(ids), record["id"], record["status"], detail, res.get("seconds", 0.0))
 
-    if jobs == 1 or len(jobs_list) <= 1:
-        for job in jobs_list:
-            finished(_run_job(job))
-    else:
-        # spawn: safe even when the caller has threads (e.g. torch) running.
-        context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=min(jobs, len(jobs_list)), mp_context=context) as pool:
-            pending = {pool.submit(_run_job, job) for job in jobs_list}
-            try:
-                while pending:
-                    completed, pending = wait(pending, return_when=FIRST_COMPLETED)
-                    for future in completed:
-                        finished(future.result())
-            except BaseException:
-                for future in pending:
-                    future.cancel()
-                raise
+    with _sigterm_as_interrupt():
+        if jobs == 1 or len(jobs_list) <= 1:
+            for job in jobs_list:
+                finished(_run_job(job))
+        else:
+            # spawn: safe even when the caller has threads (e.g. torch) running.
+            context = multiprocessing.get_context("spawn")
+            with ProcessPoolExecutor(max_workers=min(jobs, len(jobs_list)), mp_context=context,
+                                     initializer=_install_sigterm_interrupt) as pool:
+                pending = {pool.submit(_run_job_in_worker, job) for job in jobs_list}
+                try:
+                    while pending:
+                        completed, pending = wait(pending, return_when=FIRST_COMPLETED)
+                        for future in completed:
+                            finished(future.result())
+                except BaseException:
+                    for future in pending:
+                        future.cancel()
+                    # Workers unwind on SIGTERM, which stops their solvers (see solve()).
+                    for worker in multiprocessing.active_children():
+                        worker.terminate()
+                    raise
     shutil.rmtree(out / _WORK_DIR, ignore_errors=True)
     manifest = _manifest(spec, ids, params, records)
     write_json_atomic(manifest_path, manifest)
