@@ -43,8 +43,10 @@ DEMO_MODEL = {
     "mlp_ratio": 2,
     "n_frequencies": 4,
 }
-#: Training points per sample and step (random subsets of the 85 x 85 nodes, fresh every epoch).
-DEMO_TRAIN_POINTS = 1849
+#: Training points per sample and step: random subsets of the 85 x 85 nodes, fresh every
+#: epoch. Measured on 2 CPU cores, 600 points per field reach a lower test error in the same
+#: time than 1849 (more, cheaper steps), while validation still uses every node.
+DEMO_TRAIN_POINTS = 600
 DEMO_BATCH_SIZE = 8
 DEMO_LR = 2.0e-3
 #: Seconds kept back for start-up, the final evaluation and the figure.
@@ -61,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Generate Darcy data, train a small LRSA, evaluate it and plot predictions.",
     )
     parser.add_argument("--out", type=Path, default=Path("outputs/demo"), help="output folder (default: outputs/demo)")
-    parser.add_argument("--n-train", type=int, default=600, help="training samples (default: 600)")
+    parser.add_argument("--n-train", type=int, default=1000, help="training samples (default: 1000)")
     parser.add_argument("--n-test", type=int, default=100, help="test samples (default: 100)")
     parser.add_argument("--resolution", type=int, default=85, help="grid nodes per axis (default: 85)")
     parser.add_argument("--time-budget", type=float, default=540.0,
@@ -106,7 +108,7 @@ def _config(args: argparse.Namespace, data_folder: Path, training_dir: Path, epo
         f"training.optimizer.lr={DEMO_LR}",
         "training.scheduler.name=onecycle",
         "training.scheduler.pct_start=0.1",
-        f"training.validate_every_epochs={max(1, epochs // 4)}",
+        f"training.validate_every_epochs={max(1, epochs // 2)}",
         f"training.checkpoint_every_epochs={max(1, epochs // 4)}",
         "logging=tensorboard",
         "logging.progress_bar=false",
@@ -153,10 +155,11 @@ def _plan_epochs(args: argparse.Namespace, elapsed: float, seconds_per_sample: f
                  n_val: int, val_points_ratio: float) -> int:
     """Epochs that fit the remaining budget, validation passes included."""
     remaining = args.time_budget - elapsed - _RESERVE_S
-    # A validation pass: forward only (~1/3 of a training step) on every node of each test sample.
+    # A validation pass: forward only (~1/3 of a training step) on every node of each test
+    # sample; two during training (mid-way and last) and the demo's own evaluation.
     validation = n_val * seconds_per_sample * val_points_ratio / 3.0
     epoch = n_train * seconds_per_sample
-    epochs = math.floor((remaining - 4 * validation) / epoch) if remaining > 0 else 0
+    epochs = math.floor((remaining - 3 * validation) / epoch) if remaining > 0 else 0
     return int(min(args.max_epochs, max(args.min_epochs, epochs)))
 
 
@@ -315,6 +318,7 @@ def run_demo(args: argparse.Namespace) -> dict[str, Any]:
             "total": round(time.perf_counter() - started, 1),
         },
         "files": {
+            "data": str(out / "data"),
             "model": str(model_path),
             "figure": str(out / "predictions.png"),
             "training_run": str(training_dir),
@@ -337,8 +341,8 @@ def summary(metrics: dict[str, Any]) -> str:
         f"{metrics['test_samples']} unseen fields its relative L2 error is {metrics['test_rel_l2_mean']:.4f} "
         f"on average (median {metrics['test_rel_l2_median']:.4f}, worst {metrics['test_rel_l2_max']:.4f}); "
         f"the paper's full protocol (1000 samples, 500 epochs, width 128 and up) reaches 0.0043. "
-        f"Figure: {metrics['files']['figure']}; model: {metrics['files']['model']} "
-        f"(try `lrsa-predict {metrics['files']['model']} <darcy folder> -o predictions/`)."
+        f"Figure: {metrics['files']['figure']}; model: {metrics['files']['model']} (try `lrsa-predict "
+        f"{metrics['files']['model']} {metrics['files']['data']} --samples 0 1 -o predictions/demo`)."
     )
 
 
