@@ -22,7 +22,6 @@ GPU the cap is reached and the same command simply trains the full schedule.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import shutil
