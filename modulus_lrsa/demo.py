@@ -62,7 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Generate Darcy data, train a small LRSA, evaluate it and plot predictions.",
     )
     parser.add_argument("--out", type=Path, default=Path("outputs/demo"), help="output folder (default: outputs/demo)")
-    parser.add_argument("--n-train", type=int, default=1000, help="training samples (default: 1000)")
+    parser.add_argument("--n-train", type=int, default=500, help="training samples (default: 500)")
     parser.add_argument("--n-test", type=int, default=100, help="test samples (default: 100)")
     parser.add_argument("--resolution", type=int, default=85, help="grid nodes per axis (default: 85)")
     parser.add_argument("--time-budget", type=float, default=540.0,
@@ -88,7 +88,9 @@ def _generate_data(folder: Path, args: argparse.Namespace) -> float:
     return time.perf_counter() - started
 
 
-def _config(args: argparse.Namespace, data_folder: Path, training_dir: Path, epochs: int):
+def _config(
+    args: argparse.Namespace, data_folder: Path, training_dir: Path, epochs: int, time_limit_s: float | None = None
+):
     from hydra import compose, initialize_config_dir
 
     from modulus_lrsa.training.train import CONFIG_DIR
@@ -109,6 +111,7 @@ def _config(args: argparse.Namespace, data_folder: Path, training_dir: Path, epo
         "training.scheduler.pct_start=0.1",
         f"training.validate_every_epochs={max(1, epochs // 2)}",
         f"training.checkpoint_every_epochs={max(1, epochs // 4)}",
+        f"training.time_limit_minutes={time_limit_s / 60.0 if time_limit_s else 'null'}",
         "logging=tensorboard",
         "logging.progress_bar=false",
         *[f"model.{key}={value}" for key, value in DEMO_MODEL.items()],
@@ -278,7 +281,10 @@ def run_demo(args: argparse.Namespace) -> dict[str, Any]:
                           len(data.validation), val_points_ratio)
     _log(f"{seconds_per_sample * 1e3:.1f} ms per training sample on {device}: {epochs} epochs fit the budget")
 
-    cfg = _config(args, out / "data", training_dir, epochs=epochs)
+    # A safety net when the machine slows down mid-run (other jobs): stop at an epoch end in time.
+    evaluation_s = len(data.validation) * seconds_per_sample * val_points_ratio / 3.0
+    time_limit_s = max(args.time_budget - (time.perf_counter() - started) - _RESERVE_S - evaluation_s, 1.0)
+    cfg = _config(args, out / "data", training_dir, epochs=epochs, time_limit_s=time_limit_s)
     training_started = time.perf_counter()
     training = run_training(cfg)
     training_seconds = time.perf_counter() - training_started
@@ -302,6 +308,8 @@ def run_demo(args: argparse.Namespace) -> dict[str, Any]:
         "resolution": args.resolution,
         "train_points_per_sample": min(DEMO_TRAIN_POINTS, args.resolution**2),
         "epochs": epochs,
+        "epochs_run": training["history"][-1]["epoch"],
+        "stopped_by_time_limit": training["stopped_by_time_limit"],
         "best_epoch": training["best_epoch"],
         "optimizer_steps": training["global_step"],
         "model": {
@@ -335,7 +343,7 @@ def summary(metrics: dict[str, Any]) -> str:
         f"LRSA ({model['parameters']:,} parameters: {model['n_layers']} blocks, width {model['n_hidden']}, "
         f"{model['n_latents']} latent tokens) learned the Darcy operator from {metrics['train_samples']} "
         f"permeability/pressure pairs at {metrics['resolution']}x{metrics['resolution']} in "
-        f"{metrics['epochs']} epochs ({metrics['optimizer_steps']} steps on {metrics['device']}, "
+        f"{metrics['epochs_run']} epochs ({metrics['optimizer_steps']} steps on {metrics['device']}, "
         f"{seconds['training']:.0f} s of training, {seconds['total']:.0f} s in all). On "
         f"{metrics['test_samples']} unseen fields its relative L2 error is {metrics['test_rel_l2_mean']:.4f} "
         f"on average (median {metrics['test_rel_l2_median']:.4f}, worst {metrics['test_rel_l2_max']:.4f}); "

@@ -121,6 +121,16 @@ def test_transolver_trains_on_point_clouds_without_mask_or_weights(darcy_folder,
     assert type(model).__name__ == "Transolver"
 
 
+def test_a_time_limit_stops_cleanly_at_an_epoch_end_and_relaunching_continues(darcy_folder, tmp_path):
+    limited = run_training(darcy_config(darcy_folder, tmp_path, "training.epochs=3", "training.time_limit_minutes=1e-6"))
+    assert limited["stopped_by_time_limit"] and limited["global_step"] == 2
+    assert [entry["epoch"] for entry in limited["history"]] == [1]
+    assert (tmp_path / "checkpoints" / "checkpoint.0.1.pt").is_file()
+    finished = run_training(darcy_config(darcy_folder, tmp_path, "training.epochs=3"))
+    assert not finished["stopped_by_time_limit"] and finished["global_step"] == 6
+    assert [entry["epoch"] for entry in finished["history"]] == [1, 2, 3]
+
+
 @pytest.mark.parametrize("precision", ["bf16", "fp16"])
 def test_mixed_precision_runs_finish_with_finite_loss(darcy_folder, tmp_path, precision):
     result = run_training(darcy_config(darcy_folder, tmp_path, f"training.precision={precision}"))

@@ -104,6 +104,7 @@ def _check_training(problems: _Problems) -> None:
     problems.integer("training.max_consecutive_nonfinite", 1)
     problems.integer("training.eval_chunk_points", 1)
     problems.boolean("training.resume")
+    problems.number("training.time_limit_minutes", 0.0, inclusive=False, allow_none=True)
 
 
 def _check_data(problems: _Problems) -> None:

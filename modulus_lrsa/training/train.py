@@ -624,7 +624,48 @@ def _train(cfg: DictConfig, manager: DistributedManager, data: TrainingData | No
             log.info(f"training already finished ({start_epoch}/{epochs} epochs); nothing to do")
 
         last_validation: dict[str, float] = state["history"][-1] if state["history"] else {}
+        validation_seconds = 0.0
+
+        def validate(epoch: int, summary: dict[str, float]) -> str:
+            """Validate, record, export the model if best; returns a note for the epoch line."""
+            nonlocal last_validation, validation_seconds
+            validation_started = time.monotonic()
+            last_validation = evaluate(
+                model, inputs, val_loader, data, precision, device, int(cfg.training.eval_chunk_points)
+            )
+            last_validation["train/loss"] = summary["train/loss"]
+            last_validation["epoch"] = epoch
+            state["history"].append(last_validation)
+            validation_seconds = time.monotonic() - validation_started
+            log.scalars({k: v for k, v in last_validation.items() if k.startswith("val/")}, counters.global_step)
+            note = f"; val rel L2 {last_validation[BEST_METRIC]:.4f}"
+            improved = state["best_metric"] is None or last_validation[BEST_METRIC] < state["best_metric"]
+            if improved and math.isfinite(last_validation[BEST_METRIC]):
+                state["best_metric"], state["best_epoch"] = last_validation[BEST_METRIC], epoch
+                if is_root:
+                    _export_best(model, data, output_dir, epoch, last_validation)
+                note += " (best so far, exported)"
+            return note
+
+        def checkpoint(epoch: int) -> None:
+            # Gathered on every rank (a collective), written by rank 0 only.
+            rng_states = gather_rng_states(manager.world_size)
+            metadata = {
+                **state,
+                "global_step": counters.global_step,
+                "skipped_steps": counters.skipped_steps,
+                "world_size": manager.world_size,
+                "rng_states": rng_states,
+            }
+            checkpoints.save(epoch, model, optimizer, scheduler, precision.scaler, metadata)
+            if manager.world_size > 1:
+                dist.barrier()
+
+        time_limit = cfg.training.get("time_limit_minutes")
+        deadline = time.monotonic() + 60.0 * float(time_limit) if time_limit else None
+        stopped_by_time_limit = False
         for epoch in range(start_epoch + 1, epochs + 1):
+            epoch_started = time.monotonic()
             train_sampler.set_epoch(epoch)
             data.set_epoch(epoch)
             summary = train_one_epoch(
@@ -636,36 +677,23 @@ def _train(cfg: DictConfig, manager: DistributedManager, data: TrainingData | No
                 f"epoch {epoch}/{epochs}: train loss {summary['train/loss']:.4f}, "
                 f"{summary['train/samples_per_s']:.1f} samples/s, {summary['train/epoch_time_s']:.1f} s"
             )
-            final_epoch = epoch == epochs
-            if final_epoch or epoch % int(cfg.training.validate_every_epochs) == 0:
-                last_validation = evaluate(
-                    model, inputs, val_loader, data, precision, device, int(cfg.training.eval_chunk_points)
-                )
-                last_validation["train/loss"] = summary["train/loss"]
-                last_validation["epoch"] = epoch
-                state["history"].append(last_validation)
-                log.scalars({k: v for k, v in last_validation.items() if k.startswith("val/")}, counters.global_step)
-                message += f"; val rel L2 {last_validation[BEST_METRIC]:.4f}"
-                improved = state["best_metric"] is None or last_validation[BEST_METRIC] < state["best_metric"]
-                if improved and math.isfinite(last_validation[BEST_METRIC]):
-                    state["best_metric"], state["best_epoch"] = last_validation[BEST_METRIC], epoch
-                    if is_root:
-                        _export_best(model, data, output_dir, epoch, last_validation)
-                    message += " (best so far, exported)"
+            # Stop before an epoch that would not finish in time (same decision on every rank);
+            # what is still due: maybe this epoch's validation, the next epoch, maybe its validation.
+            still_needed = time.monotonic() - epoch_started + 2.0 * validation_seconds
+            next_epoch_fits = deadline is None or time.monotonic() + still_needed <= deadline
+            stopped_by_time_limit = epoch < epochs and not _all_ranks_true(next_epoch_fits, device)
+            last_epoch = epoch == epochs or stopped_by_time_limit
+            if last_epoch or epoch % int(cfg.training.validate_every_epochs) == 0:
+                message += validate(epoch, summary)
             log.info(message)
-            if final_epoch or epoch % int(cfg.training.checkpoint_every_epochs) == 0:
-                # Gathered on every rank (a collective), written by rank 0 only.
-                rng_states = gather_rng_states(manager.world_size)
-                metadata = {
-                    **state,
-                    "global_step": counters.global_step,
-                    "skipped_steps": counters.skipped_steps,
-                    "world_size": manager.world_size,
-                    "rng_states": rng_states,
-                }
-                checkpoints.save(epoch, model, optimizer, scheduler, precision.scaler, metadata)
-                if manager.world_size > 1:
-                    dist.barrier()
+            if last_epoch or epoch % int(cfg.training.checkpoint_every_epochs) == 0:
+                checkpoint(epoch)
+            if stopped_by_time_limit:
+                log.warning(
+                    f"training.time_limit_minutes={time_limit}: epoch {epoch + 1} would end after the limit; "
+                    f"stopped after epoch {epoch} with a checkpoint. Launch the same command again to continue."
+                )
+                break
 
         result = {
             "experiment_name": str(cfg.experiment_name),
@@ -674,6 +702,7 @@ def _train(cfg: DictConfig, manager: DistributedManager, data: TrainingData | No
             "epochs": epochs,
             "global_step": counters.global_step,
             "skipped_steps": counters.skipped_steps,
+            "stopped_by_time_limit": stopped_by_time_limit,
             "best_epoch": state["best_epoch"],
             "best_metric": {BEST_METRIC: state["best_metric"]},
             "best_model": str(output_dir / BEST_MODEL_NAME) if state["best_epoch"] is not None else None,
