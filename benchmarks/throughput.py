@@ -141,6 +141,18 @@ def run(args: argparse.Namespace) -> dict:
     )
 
 
+def merge_earlier_rows(earlier: dict, result: dict) -> dict:
+    """Add the rows of an earlier run at the same widths that ``result`` did not measure."""
+    if (earlier.get("width"), earlier.get("lrsa_width")) != (result["width"], result["lrsa_width"]):
+        raise SystemExit("--append: the earlier results used other model widths; use another --out")
+    measured = {(r["model"], r["precision"], r["n_points"]) for r in result["rows"]}
+    kept = [r for r in earlier["rows"] if (r["model"], r["precision"], r["n_points"]) not in measured]
+    order = {"fp32": 0, "bf16": 1}
+    rows = sorted(kept + result["rows"], key=lambda r: (order[r["precision"]], r["n_points"]))
+    commands = [earlier["command"]] if isinstance(earlier["command"], str) else earlier["command"]
+    return {**result, "rows": rows, "command": commands + [result["command"]]}
+
+
 def summary_table(result: dict) -> str:
     by_key = {(r["model"], r["precision"], r["n_points"]): r for r in result["rows"]}
     lines = [
@@ -189,6 +201,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "throughput.json")
+    parser.add_argument("--append", action="store_true",
+                        help="keep rows of an earlier run in --out (same widths) that this run "
+                             "does not measure, e.g. bf16 at small N after fp32 at all N")
     parser.add_argument("--update-readme", action="store_true",
                         help="rewrite the table between the README's throughput markers")
     parser.add_argument("--child-memory", nargs=4, metavar=("MODEL", "WIDTH", "N", "PRECISION"),
@@ -201,6 +216,8 @@ def main() -> None:
     if args.repeats < 1:
         parser.error("--repeats must be >= 1")
     result = run(args)
+    if args.append and args.out.exists():
+        result = merge_earlier_rows(json.loads(args.out.read_text()), result)
     if result["parameter_spread"] > 0.10:
         print(f"warning: parameter counts differ by {result['parameter_spread']:.1%} (> 10%)")
     table = summary_table(result)
