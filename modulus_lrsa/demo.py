@@ -69,6 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--resolution", type=int, default=85, help="grid nodes per axis (default: 85)")
     parser.add_argument("--time-budget", type=float, default=540.0,
                         help="seconds for the whole demo, data included (default: 540)")
+    parser.add_argument("--epochs", type=int,
+                        help="train exactly this many epochs, with no time limit (default: fit them to --time-budget)")
     parser.add_argument("--max-epochs", type=int, default=200, help="upper limit on epochs (default: 200)")
     parser.add_argument("--min-epochs", type=int, default=1, help="lower limit on epochs (default: 1)")
     parser.add_argument("--seed", type=int, default=0, help="seed of data, model and training (default: 0)")
@@ -123,8 +125,10 @@ def _config(
         return compose(config_name="config", overrides=overrides)
 
 
-def _seconds_per_sample(cfg, data, device: torch.device, steps: int = 3) -> float:
-    """Time a few optimizer steps of the demo model on real batches (forward + backward + update)."""
+def _measure_speed(cfg, data, device: torch.device, steps: int = 3) -> tuple[float, float]:
+    """Seconds per sample of a training step (forward, backward, update on the training
+    points) and of validation (forward on every node), timed on real batches.
+    """
     from hydra.utils import instantiate
 
     from modulus_lrsa.datapipes.collate import pad_collate
@@ -134,36 +138,52 @@ def _seconds_per_sample(cfg, data, device: torch.device, steps: int = 3) -> floa
     torch.manual_seed(cfg.training.seed)
     model = instantiate(model_config_for(cfg.model, data), _convert_="partial").to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
-    batch = pad_collate([data.train[i] for i in range(min(DEMO_BATCH_SIZE, len(data.train)))])
-    batch = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
 
-    def step() -> None:
-        prediction = model(batch["fx"], batch["embedding"], mask=batch["mask"], weights=batch["weights"])
-        loss = relative_l2_loss(prediction, batch["target"], valid_entries(batch, batch["target"]))
+    def batch_of(dataset, size: int) -> dict[str, Any]:
+        batch = pad_collate([dataset[i] for i in range(min(size, len(dataset)))])
+        return {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+
+    def forward(batch: dict[str, Any]) -> torch.Tensor:
+        return model(batch["fx"], batch["embedding"], mask=batch["mask"], weights=batch["weights"])
+
+    def timed(action, repeats: int) -> float:
+        action()  # warm-up: allocations, kernel selection
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        begin = time.perf_counter()
+        for _ in range(repeats):
+            action()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        return (time.perf_counter() - begin) / repeats
+
+    train_batch = batch_of(data.train, DEMO_BATCH_SIZE)
+    validation_batch = batch_of(data.validation, 10)
+
+    def train_step() -> None:
+        loss = relative_l2_loss(forward(train_batch), train_batch["target"], valid_entries(train_batch, train_batch["target"]))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
 
-    step()  # warm-up: allocations, kernel selection
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    started = time.perf_counter()
-    for _ in range(steps):
-        step()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    return (time.perf_counter() - started) / (steps * batch["fx"].shape[0])
+    def validation_step() -> None:
+        with torch.no_grad():
+            forward(validation_batch)
+
+    per_train_sample = timed(train_step, steps) / train_batch["fx"].shape[0]
+    per_validation_sample = timed(validation_step, 1) / validation_batch["fx"].shape[0]
+    return per_train_sample, per_validation_sample
 
 
 def _plan_epochs(args: argparse.Namespace, elapsed: float, seconds_per_sample: float, n_train: int,
-                 n_val: int, val_points_ratio: float) -> int:
-    """Epochs that fit the remaining budget, validation passes included."""
+                 validation_seconds: float) -> int:
+    """Epochs that fit the remaining budget; ``validation_seconds`` is one pass over the test set.
+
+    Three such passes are set aside: mid-way and last validation, and the demo's own evaluation.
+    """
     remaining = args.time_budget - elapsed - _RESERVE_S
-    # A validation pass: forward only (~1/3 of a training step) on every node of each test
-    # sample; two during training (mid-way and last) and the demo's own evaluation.
-    validation = n_val * seconds_per_sample * val_points_ratio / 3.0
     epoch = n_train * seconds_per_sample
-    epochs = math.floor((remaining - 3 * validation) / epoch) if remaining > 0 else 0
+    epochs = math.floor((remaining - 3 * validation_seconds) / epoch) if remaining > 0 else 0
     return int(min(args.max_epochs, max(args.min_epochs, epochs)))
 
 
@@ -277,15 +297,21 @@ def run_demo(args: argparse.Namespace) -> dict[str, Any]:
     shutil.rmtree(training_dir, ignore_errors=True)
     probe_cfg = _config(args, out / "data", training_dir, epochs=1)
     data = build_training_data(probe_cfg.data, seed=args.seed)
-    seconds_per_sample = _LOOP_OVERHEAD * _seconds_per_sample(probe_cfg, data, device)
-    val_points_ratio = args.resolution**2 / min(DEMO_TRAIN_POINTS, args.resolution**2)
-    epochs = _plan_epochs(args, time.perf_counter() - started, seconds_per_sample, len(data.train),
-                          len(data.validation), val_points_ratio)
-    _log(f"{seconds_per_sample * 1e3:.1f} ms per training sample on {device}: {epochs} epochs fit the budget")
-
-    # A safety net when the machine slows down mid-run (other jobs): stop at an epoch end in time.
-    evaluation_s = len(data.validation) * seconds_per_sample * val_points_ratio / 3.0
-    time_limit_s = max(args.time_budget - (time.perf_counter() - started) - _RESERVE_S - evaluation_s, 1.0)
+    if args.epochs is not None:
+        epochs, time_limit_s = args.epochs, None
+        _log(f"{epochs} epochs as requested (no time limit)")
+    else:
+        train_speed, validation_speed = _measure_speed(probe_cfg, data, device)
+        seconds_per_sample = _LOOP_OVERHEAD * train_speed
+        validation_seconds = _LOOP_OVERHEAD * validation_speed * len(data.validation)
+        epochs = _plan_epochs(args, time.perf_counter() - started, seconds_per_sample, len(data.train),
+                              validation_seconds)
+        _log(
+            f"{seconds_per_sample * 1e3:.1f} ms per training sample, {validation_seconds:.1f} s per validation "
+            f"on {device}: {epochs} epochs fit the budget"
+        )
+        # A safety net when the machine slows down mid-run (other jobs): stop at an epoch end in time.
+        time_limit_s = max(args.time_budget - (time.perf_counter() - started) - _RESERVE_S - validation_seconds, 1.0)
     cfg = _config(args, out / "data", training_dir, epochs=epochs, time_limit_s=time_limit_s)
     training_started = time.perf_counter()
     training = run_training(cfg)
@@ -357,8 +383,8 @@ def summary(metrics: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    for name in ("n_train", "n_test", "max_epochs", "min_epochs", "jobs"):
-        if getattr(args, name) < 1:
+    for name in ("n_train", "n_test", "max_epochs", "min_epochs", "jobs", "epochs"):
+        if getattr(args, name) is not None and getattr(args, name) < 1:
             print(f"demo: error: --{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}", file=sys.stderr)
             return 2
     if args.min_epochs > args.max_epochs:

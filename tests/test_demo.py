@@ -12,6 +12,17 @@ from modulus_lrsa.demo import _plan_epochs, build_parser, main
 from modulus_lrsa.inference.predict import main as predict
 
 
+def test_a_fixed_number_of_epochs_skips_the_timing(tmp_path, capsys):
+    out = tmp_path / "demo"
+    assert main([
+        "--out", str(out), "--n-train", "8", "--n-test", "2", "--resolution", "9", "--epochs", "1",
+        "--model", "n_hidden=16", "n_layers=1", "n_latents=4",
+    ]) == 0
+    assert "1 epochs as requested" in capsys.readouterr().out
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["epochs_run"] == 1 and not metrics["stopped_by_time_limit"]
+
+
 def test_demo_writes_metrics_figure_and_a_usable_model(tmp_path, capsys):
     out = tmp_path / "demo"
     status = main([
@@ -38,14 +49,14 @@ def test_demo_writes_metrics_figure_and_a_usable_model(tmp_path, capsys):
 
 
 @pytest.mark.parametrize(
-    "budget, seconds_per_sample, expected",
+    "budget, seconds_per_sample, validation_seconds, expected",
     [
-        (540.0, 0.001, 200),  # a GPU: the epoch cap
-        (540.0, 0.05, 14),  # 2 CPU cores: what fits after data and validation
-        (30.0, 0.05, 1),  # budget already spent: still one epoch
+        (540.0, 0.001, 0.5, 200),  # a GPU: the epoch cap
+        (540.0, 0.025, 10.0, 34),  # 2 CPU cores: (540 - 60 - 25 - 3 * 10) / (500 * 0.025)
+        (30.0, 0.05, 10.0, 1),  # budget already spent: still one epoch
     ],
 )
-def test_epochs_follow_the_time_budget(budget, seconds_per_sample, expected):
+def test_epochs_follow_the_time_budget(budget, seconds_per_sample, validation_seconds, expected):
     args = build_parser().parse_args(["--time-budget", str(budget)])
-    assert _plan_epochs(args, elapsed=60.0, seconds_per_sample=seconds_per_sample, n_train=600, n_val=100,
-                        val_points_ratio=3.9) == expected
+    assert _plan_epochs(args, elapsed=60.0, seconds_per_sample=seconds_per_sample, n_train=500,
+                        validation_seconds=validation_seconds) == expected
