@@ -320,11 +320,12 @@ def run_demo(args: argparse.Namespace) -> dict[str, Any]:
     shutil.rmtree(training_dir, ignore_errors=True)
     probe_cfg = _config(args, out / "data", training_dir, epochs=1)
     data = build_training_data(probe_cfg.data, seed=args.seed)
+    # Also picks the thread count on CPUs, so it runs with --epochs too.
+    train_speed, validation_speed = _measure_speed(probe_cfg, data, device)
     if args.epochs is not None:
         epochs, time_limit_s = args.epochs, None
         _log(f"{epochs} epochs as requested (no time limit)")
     else:
-        train_speed, validation_speed = _measure_speed(probe_cfg, data, device)
         seconds_per_sample = _LOOP_OVERHEAD * train_speed
         validation_seconds = _LOOP_OVERHEAD * validation_speed * len(data.validation)
         epochs = _plan_epochs(args, time.perf_counter() - started, seconds_per_sample, len(data.train),
