@@ -12,7 +12,7 @@ from modulus_lrsa.demo import _plan_epochs, build_parser, main
 from modulus_lrsa.inference.predict import main as predict
 
 
-def test_a_fixed_number_of_epochs_skips_the_timing(tmp_path, capsys):
+def test_a_fixed_number_of_epochs_is_trained_without_a_time_limit(tmp_path, capsys):
     out = tmp_path / "demo"
     assert main([
         "--out", str(out), "--n-train", "8", "--n-test", "2", "--resolution", "9", "--epochs", "1",
