@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
+import signal
 import statistics
 import subprocess
 import sys
@@ -70,20 +72,27 @@ def train_step(model, fx, embedding, dtype: torch.dtype) -> None:
         torch.cuda.synchronize()
 
 
-def peak_memory_mib(name: str, width: int, n_points: int, precision: str, device: str) -> float:
-    """Extra memory of one training step, measured where it cannot be hidden by caching."""
+def peak_memory_mib(name: str, width: int, n_points: int, precision: str, device: str) -> float | None:
+    """Extra memory of one training step (MiB), or None when the step runs out of memory."""
     if device == "cuda":
         model = build_model(name, width).to(device)
         fx, embedding = make_inputs(n_points, torch.device(device))
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
         base = torch.cuda.memory_allocated()
-        train_step(model, fx, embedding, DTYPES[precision])
+        try:
+            train_step(model, fx, embedding, DTYPES[precision])
+        except torch.cuda.OutOfMemoryError:
+            return None
         return (torch.cuda.max_memory_allocated() - base) / 2**20
     child = subprocess.run(
         [sys.executable, __file__, "--child-memory", name, str(width), str(n_points), precision],
-        capture_output=True, text=True, check=True,
+        capture_output=True, text=True,
     )
+    if child.returncode == -signal.SIGKILL:  # the kernel's out-of-memory killer
+        return None
+    if child.returncode != 0:
+        raise RuntimeError(f"memory probe for {name} at N={n_points} failed:\n{child.stderr}")
     return float(child.stdout.strip().splitlines()[-1])
 
 
@@ -104,41 +113,48 @@ def child_memory(name: str, width: int, n_points: int, precision: str) -> None:
     print((_resident_kib("VmHWM") - base_kib) / 1024)
 
 
-def run(args: argparse.Namespace) -> dict:
+def run(args: argparse.Namespace, save) -> dict:
+    """Measure every (precision, N); ``save(result)`` is called after each so far."""
     device = torch.device(args.device)
     names = ["LRSA", "Transolver", "FLARE"]
     models = {name: build_model(name, args.width).to(device) for name in names}
     params = {name: sum(p.numel() for p in m.parameters()) for name, m in models.items()}
-    spread = max(params.values()) / min(params.values()) - 1
-    rows = []
-    for precision in args.precisions:
-        for n_points in args.sizes:
-            fx, embedding = make_inputs(n_points, device)
-            for model in models.values():  # warm-up: kernels, allocator, autotuning
-                train_step(model, fx, embedding, DTYPES[precision])
-            times = {name: [] for name in names}
-            for _ in range(args.repeats):
-                for name, model in models.items():
-                    start = time.perf_counter()
-                    train_step(model, fx, embedding, DTYPES[precision])
-                    times[name].append(time.perf_counter() - start)
-            for name in names:
-                median = statistics.median(times[name])
-                rows.append(dict(
-                    model=name, precision=precision, n_points=n_points, seconds=median,
-                    us_per_point=1e6 * median / n_points, all_seconds=times[name],
-                    peak_mib=peak_memory_mib(name, args.width, n_points, precision, args.device),
-                ))
-                print(f"{precision:5s} N={n_points:7d} {name:10s} {median:8.3f} s  "
-                      f"{rows[-1]['peak_mib']:9.1f} MiB", flush=True)
-    return dict(
+    result = dict(
         command="benchmarks/throughput.py " + " ".join(sys.argv[1:]),
         machine=dict(platform=platform.platform(), processor=platform.processor(),
                      torch=torch.__version__, device=args.device,
                      threads=torch.get_num_threads()),
         width=args.width, lrsa_width=LRSA_WIDTH[args.width], parameters=params,
-        parameter_spread=spread, repeats=args.repeats, rows=rows,
+        parameter_spread=max(params.values()) / min(params.values()) - 1,
+        repeats=args.repeats, rows=[],
     )
+    for precision in args.precisions:
+        for n_points in args.sizes:
+            # Memory first, each in a fresh process: a model that does not fit is recorded
+            # as out of memory and left out of the timing instead of killing the run.
+            peak = {name: peak_memory_mib(name, args.width, n_points, precision, args.device)
+                    for name in names}
+            fits = [name for name in names if peak[name] is not None]
+            fx, embedding = make_inputs(n_points, device)
+            for name in fits:  # warm-up: kernels, allocator, autotuning
+                train_step(models[name], fx, embedding, DTYPES[precision])
+            times = {name: [] for name in fits}
+            for _ in range(args.repeats):
+                for name in fits:
+                    start = time.perf_counter()
+                    train_step(models[name], fx, embedding, DTYPES[precision])
+                    times[name].append(time.perf_counter() - start)
+            for name in names:
+                median = statistics.median(times[name]) if name in times else None
+                result["rows"].append(dict(
+                    model=name, precision=precision, n_points=n_points, seconds=median,
+                    us_per_point=None if median is None else 1e6 * median / n_points,
+                    all_seconds=times.get(name), peak_mib=peak[name],
+                ))
+                shown = "out of memory" if median is None else f"{median:8.3f} s  {peak[name]:9.1f} MiB"
+                print(f"{precision:5s} N={n_points:7d} {name:10s} {shown}", flush=True)
+            save(result)
+    return result
 
 
 def merge_earlier_rows(earlier: dict, result: dict) -> dict:
@@ -166,9 +182,11 @@ def summary_table(result: dict) -> str:
         t = by_key[("Transolver", precision, n_points)]
         f = by_key[("FLARE", precision, n_points)]
         lines.append(
-            f"| {precision} | {n_points:,} | {row['seconds']:.3f} | {t['seconds']:.3f} | "
-            f"{f['seconds']:.3f} | {row['seconds'] / t['seconds']:.2f} | {row['peak_mib']:.0f} | "
-            f"{t['peak_mib']:.0f} | {f['peak_mib']:.0f} | {row['peak_mib'] / t['peak_mib']:.2f} |"
+            f"| {precision} | {n_points:,} | {_fmt(row['seconds'], '.3f')} | "
+            f"{_fmt(t['seconds'], '.3f')} | {_fmt(f['seconds'], '.3f')} | "
+            f"{_ratio(row['seconds'], t['seconds'])} | {_fmt(row['peak_mib'], '.0f')} | "
+            f"{_fmt(t['peak_mib'], '.0f')} | {_fmt(f['peak_mib'], '.0f')} | "
+            f"{_ratio(row['peak_mib'], t['peak_mib'])} |"
         )
     p = result["parameters"]
     lines.append("")
@@ -181,6 +199,16 @@ def summary_table(result: dict) -> str:
         f"{result['machine']['threads']} threads."
     )
     return "\n".join(lines)
+
+
+def _fmt(value: float | None, spec: str) -> str:
+    return "OOM" if value is None else format(value, spec)
+
+
+def _ratio(lrsa: float | None, transolver: float | None) -> str:
+    if lrsa is None or transolver is None:
+        return "n/a (Transolver OOM)" if transolver is None and lrsa is not None else "n/a"
+    return f"{lrsa / transolver:.2f}"
 
 
 def update_readme(table: str) -> None:
@@ -215,15 +243,21 @@ def main() -> None:
         return
     if args.repeats < 1:
         parser.error("--repeats must be >= 1")
-    result = run(args)
-    if args.append and args.out.exists():
-        result = merge_earlier_rows(json.loads(args.out.read_text()), result)
+    earlier = json.loads(args.out.read_text()) if args.append and args.out.exists() else None
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+
+    def save(partial: dict) -> dict:
+        merged = merge_earlier_rows(earlier, partial) if earlier else partial
+        tmp = args.out.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(merged, indent=2))
+        os.replace(tmp, args.out)
+        return merged
+
+    result = save(run(args, save))
     if result["parameter_spread"] > 0.10:
         print(f"warning: parameter counts differ by {result['parameter_spread']:.1%} (> 10%)")
     table = summary_table(result)
     print(table)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2))
     print(f"wrote {args.out}")
     if args.update_readme:
         update_readme(table)
