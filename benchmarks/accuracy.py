@@ -156,9 +156,7 @@ def studies(protocol: Protocol) -> dict[str, list[RunSpec]]:
     """The runs of every study, most important first."""
     m, e = protocol.n_latents, protocol.epochs
     main = [RunSpec(model, seed, "fp32", m, e) for seed in protocol.seeds for model in MAIN_MODELS]
-    ablation = [RunSpec("LRSA", protocol.seeds[0], "fp32", m, e)] + [
-        RunSpec(name, protocol.seeds[0], "fp32", m, e) for name in ABLATIONS
-    ]
+    ablation = [RunSpec(name, seed, "fp32", m, e) for seed in protocol.seeds for name in ("LRSA", *ABLATIONS)]
     latents = [RunSpec("LRSA", protocol.seeds[0], "fp32", size, e) for size in protocol.latent_sweep]
     precision = [
         RunSpec(model, protocol.seeds[0], name, m, protocol.precision_epochs)
@@ -308,6 +306,68 @@ def run_child(protocol: Protocol, spec: RunSpec) -> dict[str, Any]:
     }
 
 
+def time_epochs_child(protocol: Protocol, rounds: int) -> dict[str, Any]:
+    """Training time per epoch of the three main models, side by side in one process.
+
+    Wall times of separate runs on a shared machine move with its load; here the models
+    take turns (one epoch each per round, the order rotating every round), so load changes
+    hit all of them alike. An epoch is what lrsa-train does per epoch without validation:
+    every batch of the training split through forward, relative-L2 loss, backward,
+    gradient clipping and an AdamW step.
+    """
+    import hydra
+    import torch
+    from hydra.utils import instantiate
+    from torch.utils.data import DataLoader
+
+    from modulus_lrsa.datapipes.collate import pad_collate
+    from modulus_lrsa.training import train as trainer
+    from modulus_lrsa.training.data import build_training_data
+    from modulus_lrsa.training.metrics import relative_l2_loss, valid_entries
+
+    if protocol.threads is not None:
+        torch.set_num_threads(protocol.threads)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    setups = {}
+    for name in MAIN_MODELS:
+        spec = RunSpec(name, protocol.seeds[0], "fp32", protocol.n_latents, protocol.epochs)
+        with hydra.initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
+            cfg = hydra.compose(config_name="config", overrides=overrides(protocol, spec))
+        data = build_training_data(cfg.data, spec.seed)
+        torch.manual_seed(spec.seed)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model = instantiate(trainer.model_config_for(cfg.model, data), _convert_="partial").to(device)
+        optimizer = instantiate(cfg.training.optimizer)(model.parameters())
+        loader = DataLoader(data.train, batch_size=protocol.batch_size, shuffle=True, collate_fn=pad_collate)
+        setups[name] = (model, optimizer, loader, float(cfg.training.grad_clip_norm))
+
+    def one_epoch(name: str) -> float:
+        model, optimizer, loader, clip = setups[name]
+        started = time.perf_counter()
+        for batch in loader:
+            batch = trainer.to_device(batch, device)
+            prediction = model(batch["fx"], batch["embedding"])
+            target = batch["target"].flatten(1, -2)
+            loss = relative_l2_loss(prediction.flatten(1, -2), target, valid_entries(batch, target))
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
+            optimizer.step()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        return time.perf_counter() - started
+
+    for name in MAIN_MODELS:  # warm-up epoch (allocator, kernels)
+        one_epoch(name)
+    seconds: dict[str, list[float]] = {name: [] for name in MAIN_MODELS}
+    for round_index in range(rounds):
+        order = MAIN_MODELS[round_index % 3:] + MAIN_MODELS[:round_index % 3]
+        for name in order:
+            seconds[name].append(one_epoch(name))
+    return {"rounds": rounds, "seconds": seconds, "device": device.type, "torch_threads": torch.get_num_threads()}
+
+
 # --------------------------------------------------------------------------------------
 # Parent: data, parameter matching, scheduling, resumable JSON
 # --------------------------------------------------------------------------------------
@@ -433,7 +493,23 @@ def run_all(protocol: Protocol, jobs: int, only: set[str] | None) -> dict[str, A
                   f"{run['epoch_seconds_median']} s/epoch; {run['peak_memory_mib']:.0f} MiB", flush=True)
     if failures:
         raise SystemExit(f"{len(failures)} run(s) failed:\n" + "\n".join(failures))
+    if only is None or "timing" in only:
+        if "epoch_timing" not in results:
+            results["epoch_timing"] = time_epochs(protocol, log_dir)
+            save_results(protocol, results)
     return results
+
+
+def time_epochs(protocol: Protocol, log_dir: Path, rounds: int = 5) -> dict[str, Any]:
+    """Run :func:`time_epochs_child` in a fresh process (alone: no training runs in parallel)."""
+    log_path = log_dir / "epoch_timing.log"
+    command = [sys.executable, __file__, "--protocol", protocol.name, "--child-timing", str(rounds)]
+    with open(log_path, "a") as log:
+        completed = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+    lines = [line for line in log_path.read_text().splitlines() if line.startswith(RESULT_MARKER)]
+    if completed.returncode != 0 or not lines:
+        raise SystemExit(f"epoch timing failed (exit {completed.returncode}); see {log_path}")
+    return json.loads(lines[-1][len(RESULT_MARKER):])
 
 
 # --------------------------------------------------------------------------------------
@@ -464,19 +540,19 @@ def tables(protocol: Protocol, results: dict[str, Any]) -> str:
     lines: list[str] = []
     main = {name: _runs(results, [s for s in all_studies["main"] if s.model == name]) for name in MAIN_MODELS}
     reference_errors = [_error(r) for r in main["Transolver"]]
-    reference_seconds = [r["epoch_seconds_median"] for r in main["Transolver"] if r["epoch_seconds_median"]]
 
-    def versus_transolver(values: list[float], reference: list[float], center) -> str:
-        return f"{center(values) / center(reference):.2f}x" if values and reference else "n/a"
+    def versus_transolver(values: list[float], reference: list[float]) -> str:
+        return f"{statistics.mean(values) / statistics.mean(reference):.2f}x" if values and reference else "n/a"
 
     lines += [
         f"**Main comparison** (fp32, {protocol.epochs} epochs, seeds {list(protocol.seeds)}; "
         "test relative L2 after the last epoch: mean ± sample std over seeds; training time per "
-        "epoch: median over seeds of each run's median epoch, min-max):",
+        "epoch: median over seeds of each run's median epoch, min-max; runs at different times see "
+        "different machine load, so compare times in the side-by-side table):",
         "",
         "| model | width / MLP ratio | parameters | seeds | test rel. L2 | error vs Transolver | "
-        "train s/epoch | time vs Transolver | peak memory MiB |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "train s/epoch (separate runs) | peak memory MiB |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for name, runs in main.items():
         errors = [_error(r) for r in runs]
@@ -487,15 +563,34 @@ def tables(protocol: Protocol, results: dict[str, Any]) -> str:
         parameters = runs[0]["parameters"] if runs else results.get("parameters", {}).get(name)
         lines.append(
             f"| {name} | {width} / {ratio:g} | {parameters:,} | {len(runs)} | {_mean_spread(errors)} | "
-            f"{versus_transolver(errors, reference_errors, statistics.mean)} | {time_text} | "
-            f"{versus_transolver(seconds, reference_seconds, statistics.median)} | {memory} |"
+            f"{versus_transolver(errors, reference_errors)} | {time_text} | {memory} |"
         )
+    timing = results.get("epoch_timing")
+    if timing:
+        seconds = timing["seconds"]
+        paired = [a / b for a, b in zip(seconds["LRSA"], seconds["Transolver"])]
+        lines += [
+            "",
+            f"**Training time per epoch, side by side** (one process, {timing['device']}, "
+            f"{timing['torch_threads']} thread(s); the three models take turns, one epoch each per round, "
+            f"{timing['rounds']} rounds after a warm-up; median and min-max over rounds):",
+            "",
+            "| model | s/epoch | LRSA / model, per round |",
+            "|---|---|---|",
+        ]
+        for name in MAIN_MODELS:
+            ratios = [a / b for a, b in zip(seconds["LRSA"], seconds[name])]
+            lines.append(
+                f"| {name} | {statistics.median(seconds[name]):.2f} ({min(seconds[name]):.2f}-{max(seconds[name]):.2f}) | "
+                f"{statistics.median(ratios):.2f}x ({min(ratios):.2f}-{max(ratios):.2f}) |"
+            )
+        lines.append(f"\nLRSA / Transolver time per epoch: {statistics.median(paired):.2f}x (median of rounds).")
     lines += [
         "",
         f"**Mixed precision** (seed {protocol.seeds[0]}, {protocol.precision_epochs} epochs; diverged = "
         "the trainer stopped on repeated NaN/Inf steps or the final error is not finite):",
         "",
-        "| model | precision | test rel. L2 | diverged | skipped steps | train s/epoch |",
+        "| model | precision | test rel. L2 | diverged | NaN/Inf steps skipped | train s/epoch |",
         "|---|---|---|---|---|---|",
     ]
     for spec in all_studies["precision"]:
@@ -523,23 +618,60 @@ def tables(protocol: Protocol, results: dict[str, Any]) -> str:
         lines.append(f"| {spec.n_latents} | {run['parameters']:,} | {_error(run):.4f} | {run['epoch_seconds_median']:.2f} |")
     lines += [
         "",
-        f"**Ablations** (fp32, seed {protocol.seeds[0]}, {protocol.epochs} epochs; change relative to LRSA):",
+        f"**Ablations** (fp32, seeds {list(protocol.seeds)}, {protocol.epochs} epochs; mean ± sample std over "
+        "seeds; change of the mean relative to LRSA's over the same seeds):",
         "",
-        "| variant | what changes | parameters | test rel. L2 | change |",
-        "|---|---|---|---|---|",
+        "| variant | what changes | parameters | seeds | test rel. L2 | change |",
+        "|---|---|---|---|---|---|",
     ]
-    base = results["runs"].get(all_studies["ablation"][0].run_id)
-    for spec in all_studies["ablation"]:
-        run = results["runs"].get(spec.run_id)
-        what = ABLATIONS.get(spec.model, "LRSA as specified")
-        if run is None:
-            lines.append(f"| {spec.model} | {what} | not run | | |")
+    by_variant = {
+        name: _runs(results, [s for s in all_studies["ablation"] if s.model == name]) for name in ("LRSA", *ABLATIONS)
+    }
+    base_by_seed = {r["spec"]["seed"]: _error(r) for r in by_variant["LRSA"]}
+    for name, runs in by_variant.items():
+        what = ABLATIONS.get(name, "LRSA as specified")
+        if not runs:
+            lines.append(f"| {name} | {what} | not run | | | |")
             continue
-        change = f"{_error(run) / _error(base) - 1:+.0%}" if base else "n/a"
-        lines.append(f"| {spec.model} | {what} | {run['parameters']:,} | {_error(run):.4f} | {change} |")
+        errors = [_error(r) for r in runs]
+        base_errors = [base_by_seed[r["spec"]["seed"]] for r in runs if r["spec"]["seed"] in base_by_seed]
+        change = (
+            f"{statistics.mean(errors) / statistics.mean(base_errors) - 1:+.0%}"
+            if len(base_errors) == len(errors) else "n/a"
+        )
+        lines.append(f"| {name} | {what} | {runs[0]['parameters']:,} | {len(runs)} | {_mean_spread(errors)} | {change} |")
     missing = [s.run_id for s in ordered_runs(protocol) if s.run_id not in results["runs"]]
     if missing:
         lines += ["", f"PARTIAL: {len(missing)} run(s) not finished: {', '.join(missing)}"]
+    return "\n".join(lines)
+
+
+def readme_table(protocol: Protocol, results: dict[str, Any]) -> str:
+    """Compact main-comparison table for the README (same numbers as :func:`tables`)."""
+    all_studies = studies(protocol)
+    main = {name: _runs(results, [s for s in all_studies["main"] if s.model == name]) for name in MAIN_MODELS}
+    reference = statistics.mean(_error(r) for r in main["Transolver"]) if main["Transolver"] else math.nan
+    fp16 = {
+        spec.model: results["runs"][spec.run_id]
+        for spec in all_studies["precision"]
+        if spec.precision == "fp16" and spec.run_id in results["runs"]
+    }
+    lines = [
+        f"Darcy {protocol.resolution}x{protocol.resolution}, {protocol.n_train}/{protocol.n_test} samples, "
+        f"{protocol.epochs} epochs, seeds {list(protocol.seeds)} (`benchmarks/accuracy.py --protocol {protocol.name}`, "
+        "docs/benchmarks.md):",
+        "",
+        "| model | parameters | test rel. L2 (mean ± std) | vs Transolver | fp16 training |",
+        "|---|---|---|---|---|",
+    ]
+    for name, runs in main.items():
+        errors = [_error(r) for r in runs]
+        error_text = f"{statistics.mean(errors):.4f} ± {statistics.stdev(errors):.4f}" if len(errors) > 1 else "n/a"
+        ratio = f"{statistics.mean(errors) / reference:.2f}x" if errors and math.isfinite(reference) else "n/a"
+        run16 = fp16.get(name)
+        stable = "not run" if run16 is None else ("diverged" if run16["diverged"] else "stable")
+        parameters = runs[0]["parameters"] if runs else results.get("parameters", {}).get(name)
+        lines.append(f"| {name} | {parameters:,} | {error_text} | {ratio} | {stable} |")
     return "\n".join(lines)
 
 
@@ -584,6 +716,7 @@ def figures(protocol: Protocol, results: dict[str, Any]) -> list[Path]:
         ax.set_xticks([m for m, _ in points], [str(m) for m, _ in points])
         ax.set_xlabel("latent tokens M")
         ax.set_ylabel("test relative L2")
+        ax.set_ylim(bottom=0)  # a zoomed axis would turn noise-sized differences into a trend
         ax.set_title(f"LRSA on Darcy {protocol.resolution}x{protocol.resolution}, seed {protocol.seeds[0]}")
         ax.grid(True, alpha=0.3)
         path = FIGURES / f"accuracy_{protocol.name}_error_vs_latents.png"
@@ -614,25 +747,32 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--protocol", choices=sorted(PROTOCOLS), default="reduced")
     parser.add_argument("--jobs", type=int, default=1, help="runs in parallel (each its own process)")
-    parser.add_argument("--study", action="append", choices=["main", "precision", "latents", "ablation"],
+    parser.add_argument("--study", action="append", choices=["main", "precision", "latents", "ablation", "timing"],
                         help="run only these studies (repeatable; default: all)")
     parser.add_argument("--report", action="store_true", help="print the tables from the JSON; train nothing")
     parser.add_argument("--figures", action="store_true", help="draw docs/figures/accuracy_<protocol>_*.png")
     parser.add_argument("--update-docs", action="store_true", help="rewrite the generated block of docs/benchmarks.md")
+    parser.add_argument("--readme-table", action="store_true", help="also print the compact table for the README")
     parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--child-timing", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     protocol = PROTOCOLS[args.protocol]
+    if args.child_timing:
+        print(RESULT_MARKER + json.dumps(time_epochs_child(protocol, args.child_timing)), flush=True)
+        return
     if args.child:
         result = run_child(protocol, RunSpec(**json.loads(args.child)))
         print(RESULT_MARKER + json.dumps(result), flush=True)
         return
     if args.jobs < 1:
         parser.error("--jobs must be >= 1")
-    if args.report or args.figures or args.update_docs:
+    if args.report or args.figures or args.update_docs or args.readme_table:
         results = load_results(protocol)
     else:
         results = run_all(protocol, args.jobs, set(args.study) if args.study else None)
     print(tables(protocol, results))
+    if args.readme_table:
+        print("\n" + readme_table(protocol, results))
     if args.figures:
         for path in figures(protocol, results):
             print(f"wrote {path.relative_to(ROOT)}")
