@@ -18,7 +18,9 @@ Studies (all on Darcy, the test split doubles as validation as in the benchmark)
   run that stops on NaN/Inf losses is recorded as diverged.
 * ``latents``: LRSA's error against the number of latent tokens M.
 * ``ablation``: the paper's ablations (:mod:`modulus_lrsa.models.ablations`): tied
-  compression/reconstruction, and an MLP in place of the latent self-attention.
+  compression/reconstruction, and an MLP in place of the latent self-attention; all seeds.
+* ``timing``: after the training runs, alone, the three main models take turns (one
+  training epoch each per round) in one process, so machine-load changes hit them alike.
 
 Results are written to ``benchmarks/results/accuracy_<protocol>.json`` after every run;
 runs already there are skipped, and an interrupted run resumes from the trainer's
