@@ -39,7 +39,7 @@ from modulus_lrsa.datapipes import (  # noqa: E402  (after the path set-up above
     build_cache,
     pad_collate,
 )
-from modulus_lrsa.datapipes._atomic import atomic_write_json  # noqa: E402
+from modulus_lrsa.atomic import atomic_write_json  # noqa: E402
 
 TUTORIAL_CANDIDATES = [
     Path("/usr/share/doc/openfoam-examples/examples/incompressible/simpleFoam/airFoil2D"),

@@ -253,7 +253,7 @@ def _plot(results: dict[str, np.ndarray], errors: np.ndarray, path: Path) -> Non
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from modulus_lrsa.training.files import temporary_sibling
+    from modulus_lrsa.atomic import temporary_sibling
 
     # Best, median-ish and worst test samples, so the figure does not flatter the model.
     order = np.argsort(errors)
@@ -288,7 +288,7 @@ def _plot(results: dict[str, np.ndarray], errors: np.ndarray, path: Path) -> Non
 
 def _copy_model(source: Path, target: Path) -> None:
     from modulus_lrsa.training.data import descriptor_path
-    from modulus_lrsa.training.files import temporary_sibling
+    from modulus_lrsa.atomic import temporary_sibling
 
     for origin, destination in ((source, target), (descriptor_path(source), descriptor_path(target))):
         temporary = temporary_sibling(destination, suffix=destination.suffix)
@@ -303,7 +303,7 @@ def _copy_model(source: Path, target: Path) -> None:
 def run_demo(args: argparse.Namespace) -> dict[str, Any]:
     """Run every step of the demo; returns what is written to ``metrics.json``."""
     from modulus_lrsa.training.data import build_training_data
-    from modulus_lrsa.training.files import atomic_write_json
+    from modulus_lrsa.atomic import atomic_write_json
     from modulus_lrsa.training.train import run_training
 
     started = time.perf_counter()

@@ -44,6 +44,7 @@ import scipy.sparse
 import scipy.sparse.linalg
 
 from modulus_lrsa import __version__
+from modulus_lrsa.atomic import atomic_save_npz, atomic_write_json
 
 logger = logging.getLogger(__name__)
 
@@ -352,32 +353,6 @@ def darcy_params(
 # --------------------------------------------------------------------------------------
 
 
-def _atomic_write_npz(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
-    """Write ``arrays`` to ``path`` so that readers see either the old file or the complete new one."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as stream:
-            np.savez(stream, **arrays)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def _atomic_write_json(path: Path, payload: Mapping[str, Any]) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "w", encoding="utf-8") as stream:
-            json.dump(payload, stream, indent=2)
-            stream.write("\n")
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def _read_json(path: Path) -> dict[str, Any]:
     try:
         with open(path, encoding="utf-8") as stream:
@@ -435,7 +410,7 @@ def _generate_shard(partial_dir: Path, shard: _Shard, params: Mapping[str, int])
         coeffs[offset], solutions[offset] = generate_sample(
             params["seed"], shard.split, index, params["solve_resolution"], resolution
         )
-    _atomic_write_npz(partial_dir / shard.filename, {"coeff": coeffs, "solution": solutions})
+    atomic_save_npz(partial_dir / shard.filename, {"coeff": coeffs, "solution": solutions})
     return time.perf_counter() - started
 
 
@@ -515,7 +490,7 @@ def _prepare_partial(partial_dir: Path, params: Mapping[str, int], shard_size: i
             for leftover in partial_dir.glob(".*.tmp"):
                 leftover.unlink()
     partial_dir.mkdir(parents=True, exist_ok=True)
-    _atomic_write_json(progress_path, progress)
+    atomic_write_json(progress_path, progress)
 
 
 def _run_shards(partial_dir: Path, shards: list[_Shard], params: Mapping[str, int], jobs: int) -> None:
@@ -570,7 +545,7 @@ def _assemble_split(out: Path, partial_dir: Path, split: str, params: Mapping[st
             solutions.append(stored["solution"])
     empty = np.empty((0, resolution, resolution), dtype=np.float32)
     coords = node_coordinates(resolution)
-    _atomic_write_npz(
+    atomic_save_npz(
         out / f"{split}.npz",
         {
             "coeff": np.concatenate(coeffs) if coeffs else empty,
@@ -668,7 +643,7 @@ def generate_darcy(
         "generator": f"modulus_lrsa {__version__}",
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
-    _atomic_write_json(out / METADATA_FILE, metadata)
+    atomic_write_json(out / METADATA_FILE, metadata)
     shutil.rmtree(partial_dir)
     logger.info("darcy: dataset complete in %s", out)
     return out

@@ -43,7 +43,7 @@ from typing import Any
 
 import numpy as np
 
-from modulus_lrsa.datapipes._atomic import atomic_save_npz, atomic_write_json
+from modulus_lrsa.atomic import atomic_save_npz, atomic_write_json
 from modulus_lrsa.datapipes.cases import CaseEntry, CaseSource, FileRef, MeshCacheConfig, list_cases, resolve_case
 from modulus_lrsa.datapipes.errors import MeshDataError
 from modulus_lrsa.datapipes.normalization import Normalizer, RunningMoments

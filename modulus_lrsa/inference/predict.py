@@ -52,7 +52,7 @@ from modulus_lrsa.inference.vtk_output import (
     image_grid,
     point_cloud,
 )
-from modulus_lrsa.training.files import atomic_write_json
+from modulus_lrsa.atomic import atomic_write_json
 from modulus_lrsa.training.data import DESCRIPTOR_FORMAT, ForceSettings, SurfaceForceEvaluator, descriptor_path
 
 QUANTITIES_NAME = "quantities.json"

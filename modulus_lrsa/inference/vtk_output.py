@@ -19,7 +19,7 @@ import numpy as np
 import vtk
 from vtk.util.numpy_support import numpy_to_vtk
 
-from modulus_lrsa.training.files import atomic_write_text, temporary_sibling
+from modulus_lrsa.atomic import atomic_write_text, temporary_sibling
 
 _COMPONENT = re.compile(r"^(?P<base>.+)\[(?P<index>\d+)\]$")
 

@@ -13,10 +13,11 @@ import io
 import json
 import os
 import tarfile
-import tempfile
 from pathlib import Path
 
 import torch
+
+from modulus_lrsa.atomic import atomic_write_bytes
 
 # The file-format version both hosts write and accept.
 MDLUS_FILE_VERSION = "0.1.0"
@@ -52,26 +53,14 @@ def save_legacy_checkpoint(model: torch.nn.Module, path: str | os.PathLike) -> P
         "args.json": json.dumps(model._args).encode(),
         "metadata.json": json.dumps({"mdlus_file_version": MDLUS_FILE_VERSION}).encode(),
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle, tarfile.open(fileobj=handle, mode="w") as tar:
-            for name, payload in members.items():
-                info = tarfile.TarInfo(name)
-                info.size = len(payload)
-                tar.addfile(info, io.BytesIO(payload))
-        os.chmod(tmp_name, 0o666 & ~_current_umask())  # mkstemp creates files 0600
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+    archive = io.BytesIO()
+    with tarfile.open(fileobj=archive, mode="w") as tar:
+        for name, payload in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(payload)
+            tar.addfile(info, io.BytesIO(payload))
+    atomic_write_bytes(path, archive.getvalue())
     return path
-
-
-def _current_umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def _torch_bytes(obj) -> bytes:

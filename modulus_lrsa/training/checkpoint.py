@@ -30,7 +30,7 @@ import torch
 import torch.distributed as dist
 from physicsnemo.utils.checkpoint import load_checkpoint, save_checkpoint
 
-from modulus_lrsa.training.files import fsync_directory, shared_file_mode, temporary_sibling
+from modulus_lrsa.atomic import fsync_directory, shared_file_mode, temporary_sibling
 
 TRAINING_STATE_PREFIX = "checkpoint"
 _STAGING_PREFIX = ".staging-"

@@ -28,7 +28,7 @@ from modulus_lrsa.datapipes.dataset import MeshPointDataset
 from modulus_lrsa.datapipes.grid import DarcyDataset
 from modulus_lrsa.datapipes.normalization import Normalizer
 from modulus_lrsa.training.config import ConfigError
-from modulus_lrsa.training.files import atomic_write_json
+from modulus_lrsa.atomic import atomic_write_json
 from modulus_lrsa.training.metrics import ForceCoefficients, force_coefficients
 
 DESCRIPTOR_FORMAT = "modulus-lrsa-data-descriptor"

@@ -47,7 +47,7 @@ from modulus_lrsa.training.checkpoint import (
     unwrap_model,
 )
 from modulus_lrsa.training.config import ConfigError, validate_config
-from modulus_lrsa.training.files import atomic_write_json
+from modulus_lrsa.atomic import atomic_write_json
 from modulus_lrsa.training.distributed import initialize_distributed
 from modulus_lrsa.training.data import TrainingData, build_training_data, write_descriptor
 from modulus_lrsa.training.loggers import RunLogger

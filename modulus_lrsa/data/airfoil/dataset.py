@@ -34,12 +34,13 @@ from typing import Sequence
 import numpy as np
 
 from modulus_lrsa import __version__
+from modulus_lrsa.atomic import atomic_write_json
 
 from .case import NU_AIR, FlowCase, SolverControls
 from .mesh import RESOLUTIONS, DomainLayout, MeshResolution
 from .naca import NacaSection
 from .openfoam import OpenFOAM, find_openfoam
-from .run import CASE_FILE, FORMAT_VERSION, run_case, write_json_atomic
+from .run import CASE_FILE, FORMAT_VERSION, run_case
 
 logger = logging.getLogger(__name__)
 
@@ -413,7 +414,7 @@ def _generate_locked(
         if record is not None and not (retry_failed and record["status"] != "ok"):
             records[cid] = record
     todo = [i for i, cid in enumerate(ids) if cid not in records]
-    write_json_atomic(manifest_path, _manifest(spec, ids, params, records))
+    atomic_write_json(manifest_path, _manifest(spec, ids, params, records), allow_nan=False)
     logger.info("%s: %d of %d cases already finished, %d to run with %d job(s)",
                 out, len(records), len(ids), len(todo), jobs)
 
@@ -424,7 +425,7 @@ def _generate_locked(
         nonlocal done
         done += 1
         records[record["id"]] = record
-        write_json_atomic(manifest_path, _manifest(spec, ids, params, records))
+        atomic_write_json(manifest_path, _manifest(spec, ids, params, records), allow_nan=False)
         res = record["results"]
         detail = (
             f"Cl={res['Cl']:.4f} Cd={res['Cd']:.5f}, {res['iterations']} iterations"
@@ -456,5 +457,5 @@ def _generate_locked(
                     raise
     shutil.rmtree(out / _WORK_DIR, ignore_errors=True)
     manifest = _manifest(spec, ids, params, records)
-    write_json_atomic(manifest_path, manifest)
+    atomic_write_json(manifest_path, manifest, allow_nan=False)
     return manifest

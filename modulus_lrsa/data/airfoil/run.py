@@ -9,19 +9,18 @@ crashed, the mesh failed ``checkMesh``, or the solution diverged), with a ``reas
 from __future__ import annotations
 
 import gzip
-import json
 import math
-import os
 import re
 import shutil
 import signal
 import subprocess
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from modulus_lrsa.atomic import atomic_write_json
 
 from .case import STOP_SIGNAL, FlowCase, SolverControls, write_case
 from .mesh import AIRFOIL_PATCH, DomainLayout, MeshResolution
@@ -35,20 +34,6 @@ _DIVERGED_COEFFICIENT = 20.0
 _POLL_SECONDS = 0.5
 #: How long simpleFoam may take to write and exit after the stop signal.
 _STOP_GRACE_SECONDS = 120.0
-
-
-def write_json_atomic(path: Path, data: dict) -> None:
-    """Write ``data`` as JSON to ``path`` through a temporary file and ``os.replace``."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=2, allow_nan=False)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 class CaseFailure(Exception):
@@ -462,5 +447,5 @@ def run_case(
     finally:
         results["seconds"] = round(time.monotonic() - started, 2)
     clean_case(case_dir)
-    write_json_atomic(case_dir / CASE_FILE, record)
+    atomic_write_json(case_dir / CASE_FILE, record, allow_nan=False)
     return record
