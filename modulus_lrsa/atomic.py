@@ -49,21 +49,37 @@ def fsync_directory(folder: Path) -> None:
         os.close(descriptor)
 
 
-def atomic_write_with(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> Path:
-    """Call ``write(stream)`` on a temporary sibling, then move it onto ``path``."""
+def atomic_replace(
+    path: str | os.PathLike, produce: Callable[[Path], None], suffix: str = ".tmp"
+) -> Path:
+    """Let ``produce(temporary)`` create the file next to ``path``, then move it into place.
+
+    For writers that take a path rather than a stream (``Module.save``); the file gets
+    ordinary permissions even if the writer recreated it.
+    """
     target = Path(path)
-    temporary = temporary_sibling(target)
+    temporary = temporary_sibling(target, suffix)
     try:
-        with open(temporary, "wb") as stream:
-            write(stream)
-            stream.flush()
-            os.fsync(stream.fileno())
+        produce(temporary)
+        os.chmod(temporary, shared_file_mode())
         os.replace(temporary, target)
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
     fsync_directory(target.parent)
     return target
+
+
+def atomic_write_with(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> Path:
+    """Call ``write(stream)`` on a temporary sibling, fsync it, then move it onto ``path``."""
+
+    def produce(temporary: Path) -> None:
+        with open(temporary, "wb") as stream:
+            write(stream)
+            stream.flush()
+            os.fsync(stream.fileno())
+
+    return atomic_replace(path, produce)
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:

@@ -14,6 +14,8 @@ never pass by skipping the CFD tests. Use it as a fixture::
 from __future__ import annotations
 
 import os
+import shutil
+from pathlib import Path
 
 import pytest
 
@@ -33,3 +35,23 @@ def require_openfoam():
         if running_in_ci():
             pytest.fail(f"OpenFOAM is required under CI=true: {err}")
         pytest.skip(f"OpenFOAM not installed: {err}")
+
+
+# Where Debian's openfoam-examples puts the incompressible/simpleFoam/airFoil2D tutorial.
+AIRFOIL2D_TUTORIAL_CANDIDATES = [
+    Path("/usr/share/doc/openfoam-examples/examples/incompressible/simpleFoam/airFoil2D"),
+    Path("/usr/share/openfoam/tutorials/incompressible/simpleFoam/airFoil2D"),
+]
+
+
+def copy_airfoil2d_tutorial(destination_root: Path) -> Path:
+    """Copy the airFoil2D tutorial to ``destination_root/airFoil2D``; skip (fail under CI) if absent."""
+    tutorial = next((path for path in AIRFOIL2D_TUTORIAL_CANDIDATES if path.is_dir()), None)
+    if tutorial is None:
+        message = "the airFoil2D tutorial (Debian package openfoam-examples) is not installed"
+        if running_in_ci():
+            pytest.fail(message)
+        pytest.skip(message)
+    case = destination_root / "airFoil2D"
+    shutil.copytree(tutorial, case)
+    return case

@@ -7,7 +7,6 @@ Skipped without OpenFOAM (or its tutorials), except under ``CI=true`` where that
 """
 
 import re
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -16,14 +15,10 @@ import torch
 
 from modulus_lrsa.datapipes import MeshCacheConfig, MeshPointDataset, build_cache, extract_point_set, read_vtk
 from modulus_lrsa.geometry import signed_distance, surface_from_vtk
-from openfoam_utils import require_openfoam, running_in_ci  # noqa: F401  (pytest fixture)
+from openfoam_utils import copy_airfoil2d_tutorial, require_openfoam  # noqa: F401  (pytest fixture)
 
 pytestmark = pytest.mark.openfoam
 
-TUTORIAL_CANDIDATES = [
-    Path("/usr/share/doc/openfoam-examples/examples/incompressible/simpleFoam/airFoil2D"),
-    Path("/usr/share/openfoam/tutorials/incompressible/simpleFoam/airFoil2D"),
-]
 AIRFOIL_CELLS = 10720
 AIRFOIL_WALL_FACES = 78
 THICKNESS = 0.05  # z extent of the tutorial's one-cell-thick mesh
@@ -31,15 +26,8 @@ THICKNESS = 0.05  # z extent of the tutorial's one-cell-thick mesh
 
 @pytest.fixture(scope="module")
 def airfoil_root(require_openfoam, tmp_path_factory):
-    tutorial = next((path for path in TUTORIAL_CANDIDATES if path.is_dir()), None)
-    if tutorial is None:
-        message = "the airFoil2D tutorial (Debian package openfoam-examples) is not installed"
-        if running_in_ci():
-            pytest.fail(message)
-        pytest.skip(message)
     root = tmp_path_factory.mktemp("openfoam")
-    case = root / "airFoil2D"
-    shutil.copytree(tutorial, case)
+    case = copy_airfoil2d_tutorial(root)
     control = case / "system" / "controlDict"
     text = re.sub(r"^endTime\s+\S+;", "endTime 3;", control.read_text(), flags=re.M)
     control.write_text(re.sub(r"^writeInterval\s+\S+;", "writeInterval 3;", text, flags=re.M))

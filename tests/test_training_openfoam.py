@@ -12,22 +12,17 @@ from __future__ import annotations
 
 import math
 import re
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
-from openfoam_utils import require_openfoam, running_in_ci  # noqa: F401  (pytest fixture)
+from openfoam_utils import copy_airfoil2d_tutorial, require_openfoam  # noqa: F401  (pytest fixture)
 
 from modulus_lrsa.datapipes import MeshCacheConfig, build_cache
 from modulus_lrsa.training.data import ForceSettings, SurfaceForceEvaluator
 
 pytestmark = pytest.mark.openfoam
 
-TUTORIAL_CANDIDATES = [
-    Path("/usr/share/doc/openfoam-examples/examples/incompressible/simpleFoam/airFoil2D"),
-    Path("/usr/share/openfoam/tutorials/incompressible/simpleFoam/airFoil2D"),
-]
 FREE_STREAM = (25.75, 3.62)  # the tutorial's inlet velocity
 
 FUNCTIONS = """
@@ -76,15 +71,8 @@ def read_coefficients(case: Path) -> dict[str, float]:
 
 @pytest.fixture(scope="module")
 def solved_tutorial(require_openfoam, tmp_path_factory):
-    tutorial = next((path for path in TUTORIAL_CANDIDATES if path.is_dir()), None)
-    if tutorial is None:
-        message = "the airFoil2D tutorial (Debian package openfoam-examples) is not installed"
-        if running_in_ci():
-            pytest.fail(message)
-        pytest.skip(message)
     root = tmp_path_factory.mktemp("forces")
-    case = root / "airFoil2D"
-    shutil.copytree(tutorial, case)
+    case = copy_airfoil2d_tutorial(root)
     speed = math.hypot(*FREE_STREAM)
     angle = math.atan2(FREE_STREAM[1], FREE_STREAM[0])
     control = case / "system" / "controlDict"

@@ -30,7 +30,7 @@ import torch
 import torch.distributed as dist
 from physicsnemo.utils.checkpoint import load_checkpoint, save_checkpoint
 
-from modulus_lrsa.atomic import fsync_directory, shared_file_mode, temporary_sibling
+from modulus_lrsa.atomic import atomic_replace, fsync_directory
 
 TRAINING_STATE_PREFIX = "checkpoint"
 _STAGING_PREFIX = ".staging-"
@@ -61,16 +61,8 @@ def atomic_save_module(model: torch.nn.Module, path: str | os.PathLike) -> Path:
     target = Path(path)
     if target.suffix != ".mdlus":
         raise ValueError(f"{target}: a PhysicsNeMo model file must end in .mdlus")
-    temporary = temporary_sibling(target, suffix=".mdlus")
-    try:
-        unwrap_model(model).save(str(temporary))
-        os.chmod(temporary, shared_file_mode())
-        os.replace(temporary, target)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
-    fsync_directory(target.parent)
-    return target
+    return atomic_replace(target, lambda temporary: unwrap_model(model).save(str(temporary)),
+                          suffix=".mdlus")
 
 
 def capture_rng_state() -> dict[str, Any]:
