@@ -1,4 +1,4 @@
-"""Test accuracy of LRSA vs PhysicsNeMo's Transolver and FLARE on Darcy flow, trained by lrsa-train.
+"""Test accuracy of LRSA vs PhysicsNeMo's Transolver and FLARE on Darcy and airfoil RANS, trained by lrsa-train.
 
 Every run goes through the project's own trainer (:func:`run_training` with Hydra
 overrides), so the numbers measure the product: the same AdamW (lr 1e-3, weight decay
@@ -7,10 +7,17 @@ batch size, epochs, data and seeds for every model. Each run is a fresh child pr
 so its peak memory and wall time are its own.
 
     .venv/bin/python benchmarks/accuracy.py --protocol reduced --jobs 2   # CPU, about an hour
+    .venv/bin/python benchmarks/accuracy.py --protocol airfoil --jobs 2   # CPU: OpenFOAM data, then training
     .venv/bin/python benchmarks/accuracy.py --protocol paper              # GPU: Darcy 85x85, 500 epochs
     .venv/bin/python benchmarks/accuracy.py --protocol reduced --report --figures --update-docs
 
-Studies (all on Darcy, the test split doubles as validation as in the benchmark):
+Protocols: ``reduced``, ``paper`` and ``paper-large`` on Darcy (every study); ``airfoil``
+on OpenFOAM RANS cases made by ``lrsa-data airfoil`` (needs OpenFOAM: ``make openfoam``),
+main comparison and timing only, with per-field errors for volume cells and wall faces
+and the lift/drag errors integrated from the predicted surface fields. The test split
+doubles as validation, as in the Darcy benchmark.
+
+Studies:
 
 * ``main``: LRSA, Transolver (use_te=False), FLARE at matched parameter counts (within
   10%, asserted), fp32, every seed of the protocol.
@@ -76,16 +83,88 @@ PARAMETER_TOLERANCE = 0.10
 
 
 @dataclass(frozen=True)
+class DarcyData:
+    """A Darcy dataset made by :func:`modulus_lrsa.data.darcy.generate_darcy` (seed 0)."""
+
+    path: str
+    n_train: int
+    n_test: int
+    solve_resolution: int
+    resolution: int
+    jobs: int = 1
+    kind: str = "darcy"
+
+    @property
+    def title(self) -> str:
+        return f"Darcy {self.resolution}x{self.resolution}"
+
+    @property
+    def size(self) -> str:
+        return f"{self.n_train}/{self.n_test} samples"
+
+    def generate(self) -> None:
+        from modulus_lrsa.data.darcy import generate_darcy
+
+        generate_darcy(
+            ROOT / self.path, n_train=self.n_train, n_test=self.n_test,
+            solve_resolution=self.solve_resolution, resolution=self.resolution, seed=0, jobs=self.jobs,
+        )
+
+    def overrides(self) -> list[str]:
+        return [
+            "data=darcy", f"data.path={ROOT / self.path}", "data.view=grid",
+            "training=default", f"training.eval_batch_size={min(self.n_test, 50)}",
+        ]
+
+
+@dataclass(frozen=True)
+class AirfoilData:
+    """OpenFOAM airfoil cases made by ``lrsa-data airfoil`` (seed 0): surface and volume fields.
+
+    Training draws ``volume_points`` cells and ``surface_points`` wall faces per case and
+    epoch; evaluation uses every cell and wall face of the test cases, one case per batch.
+    """
+
+    path: str
+    n_cases: int
+    mesh: str
+    volume_points: int
+    surface_points: int
+    test_fraction: float = 0.2
+    jobs: int = 2
+    kind: str = "airfoil"
+
+    @property
+    def title(self) -> str:
+        return f"airfoil RANS ({self.mesh} mesh)"
+
+    @property
+    def size(self) -> str:
+        return f"{self.n_cases} cases ({self.test_fraction:.0%} test)"
+
+    def generate(self) -> None:
+        from modulus_lrsa.data.airfoil import generate_airfoil_dataset
+
+        generate_airfoil_dataset(
+            ROOT / self.path, n_cases=self.n_cases, resolution=self.mesh, seed=0,
+            test_fraction=self.test_fraction, jobs=self.jobs,
+        )
+
+    def overrides(self) -> list[str]:
+        return [
+            "data=airfoil", f"data.path={ROOT / self.path}",
+            f"data.volume_points={self.volume_points}", f"data.surface_points={self.surface_points}",
+            "training=airfoil", "training.eval_batch_size=1",
+        ]
+
+
+@dataclass(frozen=True)
 class Protocol:
     """Everything that defines a benchmark: data, budget and model sizes."""
 
     name: str
     description: str
-    dataset: str
-    n_train: int
-    n_test: int
-    solve_resolution: int
-    resolution: int
+    data: DarcyData | AirfoilData
     epochs: int
     precision_epochs: int
     batch_size: int
@@ -99,15 +178,15 @@ class Protocol:
     latent_sweep: tuple[int, ...]
     #: torch threads per run (None: torch's default).
     threads: int | None = None
-    dataset_jobs: int = 1
+    #: The studies this protocol runs (see the module docstring).
+    studies: tuple[str, ...] = ("main", "precision", "ablation", "latents", "timing")
 
 
 PROTOCOLS = {
     "reduced": Protocol(
         name="reduced",
         description="sized for a shared 2-core CPU: Darcy 22x22 (solved at 85x85), 200/50 samples",
-        dataset="datasets/darcy_r22",
-        n_train=200, n_test=50, solve_resolution=85, resolution=22,
+        data=DarcyData("datasets/darcy_r22", n_train=200, n_test=50, solve_resolution=85, resolution=22),
         epochs=25, precision_epochs=8, batch_size=4, seeds=(0, 1, 2),
         n_layers=4, n_head=4, n_latents=32,
         widths={"LRSA": (40, 1), "Transolver": (44, 2), "FLARE": (80, 2)},
@@ -117,24 +196,34 @@ PROTOCOLS = {
     "paper": Protocol(
         name="paper",
         description="the paper's Darcy benchmark: 85x85 (solved at 421x421), 1000/200 samples, 500 epochs",
-        dataset="datasets/darcy",
-        n_train=1000, n_test=200, solve_resolution=421, resolution=85,
+        data=DarcyData("datasets/darcy", n_train=1000, n_test=200, solve_resolution=421, resolution=85, jobs=8),
         epochs=500, precision_epochs=500, batch_size=4, seeds=(0, 1, 2),
         n_layers=8, n_head=8, n_latents=64,
         widths={"LRSA": (120, 1), "Transolver": (128, 2), "FLARE": (240, 2)},
         latent_sweep=(32, 64, 128, 256),
-        dataset_jobs=8,
     ),
     "paper-large": Protocol(
         name="paper-large",
         description="the paper's Darcy benchmark at the width-256 class",
-        dataset="datasets/darcy",
-        n_train=1000, n_test=200, solve_resolution=421, resolution=85,
+        data=DarcyData("datasets/darcy", n_train=1000, n_test=200, solve_resolution=421, resolution=85, jobs=8),
         epochs=500, precision_epochs=500, batch_size=4, seeds=(0, 1, 2),
         n_layers=8, n_head=8, n_latents=64,
         widths={"LRSA": (240, 1), "Transolver": (256, 2), "FLARE": (488, 2)},
         latent_sweep=(32, 64, 128, 256),
-        dataset_jobs=8,
+    ),
+    "airfoil": Protocol(
+        name="airfoil",
+        description="sized for a shared 2-core CPU: OpenFOAM airfoils, coarse C-grid (7560 cells), 120 cases",
+        data=AirfoilData("datasets/airfoil_coarse120", n_cases=120, mesh="coarse",
+                         volume_points=2048, surface_points=512),
+        epochs=100, precision_epochs=100, batch_size=2, seeds=(0, 1, 2),
+        n_layers=4, n_head=4, n_latents=32,
+        # On point clouds Transolver's slicing is linear (on Darcy's grid it is a 3x3
+        # conv), so it needs more width than on Darcy to match LRSA's parameters.
+        widths={"LRSA": (40, 1), "Transolver": (64, 2), "FLARE": (68, 2)},
+        latent_sweep=(),
+        threads=1,
+        studies=("main", "timing"),
     ),
 }
 
@@ -165,7 +254,8 @@ def studies(protocol: Protocol) -> dict[str, list[RunSpec]]:
         for name in ("fp32", "bf16", "fp16")
         for model in ("LRSA", "Transolver")
     ]
-    return {"main": main, "precision": precision, "ablation": ablation, "latents": latents}
+    every = {"main": main, "precision": precision, "ablation": ablation, "latents": latents}
+    return {name: runs for name, runs in every.items() if name in protocol.studies}
 
 
 def ordered_runs(protocol: Protocol) -> list[RunSpec]:
@@ -192,14 +282,10 @@ def overrides(protocol: Protocol, spec: RunSpec) -> list[str]:
         f"model.n_layers={protocol.n_layers}",
         f"model.n_head={protocol.n_head}",
         f"model.{latent_key}={spec.n_latents}",
-        "data=darcy",
-        f"data.path={ROOT / protocol.dataset}",
-        "data.view=grid",
-        "training=default",
+        *protocol.data.overrides(),
         f"training.seed={spec.seed}",
         f"training.epochs={spec.epochs}",
         f"training.batch_size={protocol.batch_size}",
-        f"training.eval_batch_size={min(protocol.n_test, 50)}",
         "training.num_workers=0",
         f"training.precision={spec.precision}",
         "training.validate_every_epochs=1",
@@ -290,6 +376,8 @@ def run_child(protocol: Protocol, spec: RunSpec) -> dict[str, Any]:
         "diverged": diverged,
         "error": error,
         "test_rel_l2": field_errors,
+        # Everything the last validation measured (volume/surface split, Cl/Cd errors).
+        "test_metrics": {k.removeprefix("val/"): v for k, v in last.items()},
         "skipped_steps": metrics.get("skipped_steps"),
         "val_history": [
             {"epoch": h["epoch"], "rel_l2": h["val/rel_l2/mean"], "loss": h["val/loss"]}
@@ -342,14 +430,14 @@ def time_epochs_child(protocol: Protocol, rounds: int) -> dict[str, Any]:
             model = instantiate(trainer.model_config_for(cfg.model, data), _convert_="partial").to(device)
         optimizer = instantiate(cfg.training.optimizer)(model.parameters())
         loader = DataLoader(data.train, batch_size=protocol.batch_size, shuffle=True, collate_fn=pad_collate)
-        setups[name] = (model, optimizer, loader, float(cfg.training.grad_clip_norm))
+        setups[name] = (model, trainer.ModelInputs(model), optimizer, loader, float(cfg.training.grad_clip_norm))
 
     def one_epoch(name: str) -> float:
-        model, optimizer, loader, clip = setups[name]
+        model, inputs, optimizer, loader, clip = setups[name]
         started = time.perf_counter()
         for batch in loader:
             batch = trainer.to_device(batch, device)
-            prediction = model(batch["fx"], batch["embedding"])
+            prediction = inputs(model, batch)
             target = batch["target"].flatten(1, -2)
             loss = relative_l2_loss(prediction.flatten(1, -2), target, valid_entries(batch, target))
             optimizer.zero_grad(set_to_none=True)
@@ -403,41 +491,29 @@ def save_results(protocol: Protocol, results: dict[str, Any]) -> None:
     os.replace(temporary, path)
 
 
-def ensure_dataset(protocol: Protocol) -> None:
-    from modulus_lrsa.data.darcy import generate_darcy
-
-    generate_darcy(
-        ROOT / protocol.dataset, n_train=protocol.n_train, n_test=protocol.n_test,
-        solve_resolution=protocol.solve_resolution, resolution=protocol.resolution,
-        seed=0, jobs=protocol.dataset_jobs,
-    )
-
-
 def check_parameter_match(protocol: Protocol) -> dict[str, int]:
-    """Parameter counts of the three main models; stops if they differ by more than 10%."""
+    """Parameter counts of the three main models as lrsa-train builds them for this data.
+
+    Stops if they differ by more than 10%. Building the training data here also makes
+    the dataset's preprocessed cache once, before parallel runs would each make it.
+    """
+    import hydra
     import torch
+    from hydra.utils import instantiate
 
-    from modulus_lrsa.models import LRSA
+    from modulus_lrsa.training import train as trainer
+    from modulus_lrsa.training.data import build_training_data
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        from physicsnemo.models.flare import FLARE
-        from physicsnemo.models.transolver import Transolver
-
-        shape = (protocol.resolution, protocol.resolution)
-        common = dict(functional_dim=1, out_dim=1, embedding_dim=2, n_layers=protocol.n_layers,
-                      n_head=protocol.n_head, structured_shape=shape)
-        builders = {
-            "LRSA": lambda w, r: LRSA(**common, n_hidden=w, mlp_ratio=r, n_latents=protocol.n_latents),
-            "Transolver": lambda w, r: Transolver(**common, n_hidden=w, mlp_ratio=r,
-                                                  slice_num=protocol.n_latents, use_te=False),
-            "FLARE": lambda w, r: FLARE(**common, n_hidden=w, mlp_ratio=r, slice_num=protocol.n_latents),
-        }
-        with torch.device("meta"):
-            counts = {
-                name: sum(p.numel() for p in builders[name](*protocol.widths[name]).parameters())
-                for name in MAIN_MODELS
-            }
+    counts, data = {}, None
+    for name in MAIN_MODELS:
+        spec = RunSpec(name, protocol.seeds[0], "fp32", protocol.n_latents, protocol.epochs)
+        with hydra.initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
+            cfg = hydra.compose(config_name="config", overrides=overrides(protocol, spec))
+        data = data or build_training_data(cfg.data, spec.seed)
+        with warnings.catch_warnings(), torch.device("meta"):
+            warnings.simplefilter("ignore")
+            model = instantiate(trainer.model_config_for(cfg.model, data), _convert_="partial")
+        counts[name] = sum(p.numel() for p in model.parameters())
     spread = max(counts.values()) / min(counts.values()) - 1
     if spread > PARAMETER_TOLERANCE:
         raise SystemExit(
@@ -462,7 +538,7 @@ def launch(protocol: Protocol, spec: RunSpec, log_dir: Path) -> dict[str, Any]:
 
 
 def run_all(protocol: Protocol, jobs: int, only: set[str] | None) -> dict[str, Any]:
-    ensure_dataset(protocol)
+    protocol.data.generate()
     results = load_results(protocol)
     results["parameters"] = check_parameter_match(protocol)
     results["machine"] = {
@@ -528,7 +604,9 @@ def _mean_spread(values: list[float]) -> str:
 
 
 def _error(run: dict[str, Any]) -> float:
-    """Mean test relative L2 over the fields (Darcy has one: the solution)."""
+    """Mean test relative L2 over the target channels (Darcy has one: the solution; the
+    airfoil's U[0], U[1], p, nut, wallShearStress[0], wallShearStress[1], each over the
+    points it is defined on), the trainer's ``val/rel_l2/mean``."""
     values = list(run["test_rel_l2"].values())
     return statistics.mean(values) if values and not run["diverged"] else math.nan
 
@@ -564,7 +642,7 @@ def tables(protocol: Protocol, results: dict[str, Any]) -> str:
         memory = f"{statistics.median([r['peak_memory_mib'] for r in runs]):.0f}" if runs else "n/a"
         parameters = runs[0]["parameters"] if runs else results.get("parameters", {}).get(name)
         lines.append(
-            f"| {name} | {width} / {ratio:g} | {parameters:,} | {len(runs)} | {_mean_spread(errors)} | "
+            f"| {name} | {width} / {ratio:g} | {_count(parameters)} | {len(runs)} | {_mean_spread(errors)} | "
             f"{versus_transolver(errors, reference_errors)} | {time_text} | {memory} |"
         )
     timing = results.get("epoch_timing")
@@ -587,7 +665,68 @@ def tables(protocol: Protocol, results: dict[str, Any]) -> str:
                 f"{statistics.median(ratios):.2f}x ({min(ratios):.2f}-{max(ratios):.2f}) |"
             )
         lines.append(f"\nLRSA / Transolver time per epoch: {statistics.median(paired):.2f}x (median of rounds).")
+    lines += field_tables(main)
+    if "precision" in all_studies:
+        lines += precision_table(protocol, results)
+    if "latents" in all_studies:
+        lines += latent_table(protocol, results)
+    if "ablation" in all_studies:
+        lines += ablation_table(protocol, results)
+    missing = [s.run_id for s in ordered_runs(protocol) if s.run_id not in results["runs"]]
+    if missing:
+        lines += ["", f"PARTIAL: {len(missing)} run(s) not finished: {', '.join(missing)}"]
+    return "\n".join(lines)
+
+
+def field_tables(main: dict[str, list[dict[str, Any]]]) -> list[str]:
+    """Per-field errors (volume cells and wall faces apart) and Cl/Cd errors, where measured."""
+    runs = [r for group in main.values() for r in group]
+    if not any("volume_rel_l2/" in key for r in runs for key in r.get("test_metrics", {})):
+        return []
+    # Volume columns, then surface columns, each in the trainer's channel order.
+    seen = dict.fromkeys(key for r in runs for key in r["test_metrics"])
+    columns = [key for key in seen if key.startswith("volume_rel_l2/")]
+    columns += [key for key in seen if key.startswith("surface_rel_l2/")]
+    forces = ["Cl_abs_error", "Cd_abs_error", "Cd_rel_error"]
+    lines = [
+        "",
+        "**Per field** (test relative L2 after the last epoch, per case then averaged; volume = cells, "
+        "surface = wall faces; mean ± sample std over seeds):",
+        "",
+        "| model | " + " | ".join(key.replace("_rel_l2/", " ") for key in columns) + " |",
+        "|---|" + "---|" * len(columns),
+    ]
+    for name, group in main.items():
+        cells = [_mean_std([r["test_metrics"][key] for r in group if key in r["test_metrics"]]) for key in columns]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
     lines += [
+        "",
+        "**Lift and drag** from the predicted surface pressure and wall shear, against the same integral of "
+        "the OpenFOAM fields (mean over test cases; mean ± sample std over seeds):",
+        "",
+        "| model | abs. Cl error | abs. Cd error | rel. Cd error |",
+        "|---|---|---|---|",
+    ]
+    for name, group in main.items():
+        cells = [_mean_std([r["test_metrics"][key] for r in group if key in r["test_metrics"]]) for key in forces]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def _count(parameters: int | None) -> str:
+    return "n/a" if parameters is None else f"{parameters:,}"
+
+
+def _mean_std(values: list[float]) -> str:
+    if not values:
+        return "n/a"
+    if len(values) == 1:
+        return f"{values[0]:.4f}"
+    return f"{statistics.mean(values):.4f} ± {statistics.stdev(values):.4f}"
+
+
+def precision_table(protocol: Protocol, results: dict[str, Any]) -> list[str]:
+    lines = [
         "",
         f"**Mixed precision** (seed {protocol.seeds[0]}, {protocol.precision_epochs} epochs; diverged = "
         "the trainer stopped on repeated NaN/Inf steps or the final error is not finite):",
@@ -595,7 +734,7 @@ def tables(protocol: Protocol, results: dict[str, Any]) -> str:
         "| model | precision | test rel. L2 | diverged | NaN/Inf steps skipped | train s/epoch |",
         "|---|---|---|---|---|---|",
     ]
-    for spec in all_studies["precision"]:
+    for spec in studies(protocol)["precision"]:
         run = results["runs"].get(spec.run_id)
         if run is None:
             lines.append(f"| {spec.model} | {spec.precision} | not run | | | |")
@@ -605,20 +744,29 @@ def tables(protocol: Protocol, results: dict[str, Any]) -> str:
             f"| {spec.model} | {spec.precision} | {_error(run):.4f} | {'yes' if run['diverged'] else 'no'} | "
             f"{run['skipped_steps']} | {f'{seconds:.2f}' if seconds else 'n/a'} |"
         )
-    lines += [
+    return lines
+
+
+def latent_table(protocol: Protocol, results: dict[str, Any]) -> list[str]:
+    lines = [
         "",
         f"**Latent tokens M** (LRSA, fp32, seed {protocol.seeds[0]}, {protocol.epochs} epochs):",
         "",
         "| M | parameters | test rel. L2 | train s/epoch |",
         "|---|---|---|---|",
     ]
-    for spec in all_studies["latents"]:
+    for spec in studies(protocol)["latents"]:
         run = results["runs"].get(spec.run_id)
         if run is None:
             lines.append(f"| {spec.n_latents} | not run | | |")
             continue
         lines.append(f"| {spec.n_latents} | {run['parameters']:,} | {_error(run):.4f} | {run['epoch_seconds_median']:.2f} |")
-    lines += [
+    return lines
+
+
+def ablation_table(protocol: Protocol, results: dict[str, Any]) -> list[str]:
+    all_studies = studies(protocol)
+    lines = [
         "",
         f"**Ablations** (fp32, seeds {list(protocol.seeds)}, {protocol.epochs} epochs; mean ± sample std over "
         "seeds; change of the mean relative to LRSA's over the same seeds):",
@@ -642,10 +790,7 @@ def tables(protocol: Protocol, results: dict[str, Any]) -> str:
             if len(base_errors) == len(errors) else "n/a"
         )
         lines.append(f"| {name} | {what} | {runs[0]['parameters']:,} | {len(runs)} | {_mean_spread(errors)} | {change} |")
-    missing = [s.run_id for s in ordered_runs(protocol) if s.run_id not in results["runs"]]
-    if missing:
-        lines += ["", f"PARTIAL: {len(missing)} run(s) not finished: {', '.join(missing)}"]
-    return "\n".join(lines)
+    return lines
 
 
 def readme_table(protocol: Protocol, results: dict[str, Any]) -> str:
@@ -655,25 +800,35 @@ def readme_table(protocol: Protocol, results: dict[str, Any]) -> str:
     reference = statistics.mean(_error(r) for r in main["Transolver"]) if main["Transolver"] else math.nan
     fp16 = {
         spec.model: results["runs"][spec.run_id]
-        for spec in all_studies["precision"]
+        for spec in all_studies.get("precision", [])
         if spec.precision == "fp16" and spec.run_id in results["runs"]
     }
+    forces = any("Cl_abs_error" in r.get("test_metrics", {}) for runs in main.values() for r in runs)
+    extra = ["abs. Cl error", "rel. Cd error"] if forces else []
+    if "precision" in all_studies:
+        extra.append("fp16 training")
     lines = [
-        f"Darcy {protocol.resolution}x{protocol.resolution}, {protocol.n_train}/{protocol.n_test} samples, "
+        f"{protocol.data.title}, {protocol.data.size}, "
         f"{protocol.epochs} epochs, seeds {list(protocol.seeds)} (`benchmarks/accuracy.py --protocol {protocol.name}`, "
         "docs/benchmarks.md):",
         "",
-        "| model | parameters | test rel. L2 (mean ± std) | vs Transolver | fp16 training |",
-        "|---|---|---|---|---|",
+        "| model | parameters | test rel. L2 (mean ± std) | vs Transolver |" + "".join(f" {c} |" for c in extra),
+        "|---|---|---|---|" + "---|" * len(extra),
     ]
     for name, runs in main.items():
         errors = [_error(r) for r in runs]
-        error_text = f"{statistics.mean(errors):.4f} ± {statistics.stdev(errors):.4f}" if len(errors) > 1 else "n/a"
-        ratio = f"{statistics.mean(errors) / reference:.2f}x" if errors and math.isfinite(reference) else "n/a"
-        run16 = fp16.get(name)
-        stable = "not run" if run16 is None else ("diverged" if run16["diverged"] else "stable")
+        cells = [
+            f"{statistics.mean(errors):.4f} ± {statistics.stdev(errors):.4f}" if len(errors) > 1 else "n/a",
+            f"{statistics.mean(errors) / reference:.2f}x" if errors and math.isfinite(reference) else "n/a",
+        ]
+        if forces:
+            cells += [_mean_std([r["test_metrics"][key] for r in runs if key in r["test_metrics"]])
+                      for key in ("Cl_abs_error", "Cd_rel_error")]
+        if "precision" in all_studies:
+            run16 = fp16.get(name)
+            cells.append("not run" if run16 is None else ("diverged" if run16["diverged"] else "stable"))
         parameters = runs[0]["parameters"] if runs else results.get("parameters", {}).get(name)
-        lines.append(f"| {name} | {parameters:,} | {error_text} | {ratio} | {stable} |")
+        lines.append(f"| {name} | {_count(parameters)} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -690,18 +845,18 @@ def figures(protocol: Protocol, results: dict[str, Any]) -> list[Path]:
     fig, ax = plt.subplots(figsize=(6, 4))
     for name in MAIN_MODELS:
         runs = _runs(results, [s for s in all_studies["main"] if s.model == name])
-        curves = [[h["rel_l2"] for h in r["val_history"]] for r in runs if r["val_history"]]
-        if not curves:
+        histories = [r["val_history"] for r in runs if r["val_history"]]
+        if not histories:
             continue
-        length = min(len(c) for c in curves)
-        epochs = list(range(1, length + 1))
-        columns = [[c[i] for c in curves] for i in range(length)]
+        length = min(len(h) for h in histories)
+        epochs = [entry["epoch"] for entry in histories[0][:length]]
+        columns = [[h[i]["rel_l2"] for h in histories] for i in range(length)]
         ax.plot(epochs, [statistics.mean(col) for col in columns], label=f"{name}, {len(curves)} seed(s)")
         ax.fill_between(epochs, [min(col) for col in columns], [max(col) for col in columns], alpha=0.2)
     ax.set_yscale("log")
     ax.set_xlabel("epoch")
     ax.set_ylabel("test relative L2 (mean, band: min-max over seeds)")
-    ax.set_title(f"Darcy {protocol.resolution}x{protocol.resolution}, '{protocol.name}' protocol")
+    ax.set_title(f"{protocol.data.title}, '{protocol.name}' protocol")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()
     path = FIGURES / f"accuracy_{protocol.name}_error_vs_epoch.png"
@@ -719,7 +874,7 @@ def figures(protocol: Protocol, results: dict[str, Any]) -> list[Path]:
         ax.set_xlabel("latent tokens M")
         ax.set_ylabel("test relative L2")
         ax.set_ylim(bottom=0)  # a zoomed axis would turn noise-sized differences into a trend
-        ax.set_title(f"LRSA on Darcy {protocol.resolution}x{protocol.resolution}, seed {protocol.seeds[0]}")
+        ax.set_title(f"LRSA on {protocol.data.title}, seed {protocol.seeds[0]}")
         ax.grid(True, alpha=0.3)
         path = FIGURES / f"accuracy_{protocol.name}_error_vs_latents.png"
         fig.tight_layout()

@@ -422,6 +422,8 @@ def evaluate(
     dict
         ``val/loss`` (the training loss on normalised targets), ``val/rel_l2/<field>``
         (relative L2 per field in physical units) and their mean ``val/rel_l2/mean``;
+        for data with both, the same split into ``val/volume_rel_l2/<field>`` and
+        ``val/surface_rel_l2/<field>`` (volume cells / wall faces only);
         with lift/drag configured, ``val/Cl_abs_error``, ``val/Cd_abs_error`` and
         ``val/Cd_rel_error`` (against coefficients integrated from the CFD fields).
     """
@@ -429,6 +431,7 @@ def evaluate(
     physical = FieldErrorMeter(data.target_names, device)
     normalised = FieldErrorMeter(data.target_names, device)
     surface = FieldErrorMeter(data.target_names, device)
+    volume = FieldErrorMeter(data.target_names, device)
     # Sums of |dCl|, |dCd|, |dCd|/|Cd| and the number of cases.
     force_sums = torch.zeros(4, dtype=torch.float64, device=device)
     normalizer = data.target_normalizer
@@ -446,6 +449,7 @@ def evaluate(
         if "is_surface" in batch:
             on_surface = valid & batch["is_surface"].reshape(target.shape[0], -1, 1)
             surface.update(predicted_physical, true_physical, on_surface)
+            volume.update(predicted_physical, true_physical, valid & ~on_surface)
         if data.forces is not None:
             rows = batch["is_surface"] & batch["mask"]
             for sample, case_id in enumerate(batch["case_id"]):
@@ -456,13 +460,14 @@ def evaluate(
                      abs(predicted.drag - true.drag) / max(abs(true.drag), 1e-12), 1.0],
                     dtype=torch.float64, device=device,
                 )
-    for meter in (physical, normalised, surface):
+    for meter in (physical, normalised, surface, volume):
         meter.all_reduce()
     metrics = {f"{prefix}loss": float((normalised.sums.sum() / normalised.counts.sum().clamp_min(1)).item())}
     field_errors = physical.results(f"{prefix}rel_l2/")
     metrics.update(field_errors)
     metrics[f"{prefix}rel_l2/mean"] = float(np.mean(list(field_errors.values())))
     if data.descriptor.get("uses_volume") and data.descriptor.get("uses_surface"):
+        metrics.update(volume.results(f"{prefix}volume_rel_l2/"))
         metrics.update(surface.results(f"{prefix}surface_rel_l2/"))
     if data.forces is not None:
         if dist.is_available() and dist.is_initialized():

@@ -1,0 +1,78 @@
+"""benchmarks/accuracy.py: every protocol's runs are valid lrsa-train configs, and the
+report turns stored runs into the tables the docs show (no training here)."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+
+from modulus_lrsa.training.train import CONFIG_DIR
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def accuracy():
+    spec = importlib.util.spec_from_file_location("accuracy_benchmark", ROOT / "benchmarks" / "accuracy.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses resolve their module by name
+    spec.loader.exec_module(module)
+    yield module
+    del sys.modules[spec.name]
+
+
+def test_every_run_of_every_protocol_composes_into_a_training_config(accuracy):
+    # Hydra refuses an override of a key conf/ does not have, so a renamed key fails here.
+    for protocol in accuracy.PROTOCOLS.values():
+        for run in accuracy.ordered_runs(protocol):
+            with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
+                cfg = compose(config_name="config", overrides=accuracy.overrides(protocol, run))
+            group, target = accuracy.MODELS[run.model]
+            width, mlp_ratio = protocol.widths["LRSA" if group == "lrsa" else run.model]
+            assert (cfg.model.n_hidden, cfg.model.mlp_ratio, cfg.model.n_layers) == (width, mlp_ratio, protocol.n_layers)
+            assert target is None or cfg.model._target_ == target
+            assert (cfg.training.epochs, cfg.training.seed, cfg.training.precision) == (run.epochs, run.seed, run.precision)
+            assert (cfg.data.name, cfg.data.path) == (protocol.data.kind, str(ROOT / protocol.data.path))
+
+
+def test_airfoil_protocol_runs_only_its_studies(accuracy):
+    protocol = accuracy.PROTOCOLS["airfoil"]
+    assert set(accuracy.studies(protocol)) == {"main"}
+    runs = accuracy.ordered_runs(protocol)
+    assert {(r.model, r.seed) for r in runs} == {(m, s) for m in accuracy.MAIN_MODELS for s in protocol.seeds}
+
+
+def _stored_run(accuracy, protocol, model, seed, volume_p, surface_p, cl_error):
+    spec = accuracy.RunSpec(model, seed, "fp32", protocol.n_latents, protocol.epochs)
+    metrics = {
+        "rel_l2/p": (volume_p + surface_p) / 2, "rel_l2/nut": 0.2,
+        "volume_rel_l2/p": volume_p, "volume_rel_l2/nut": 0.2, "surface_rel_l2/p": surface_p,
+        "Cl_abs_error": cl_error, "Cd_abs_error": 0.001, "Cd_rel_error": 0.1,
+    }
+    return spec.run_id, {
+        "run_id": spec.run_id, "spec": {"seed": seed}, "parameters": 1000, "diverged": False,
+        "test_rel_l2": {"p": metrics["rel_l2/p"], "nut": 0.2}, "test_metrics": metrics,
+        "epoch_seconds_median": 1.0, "peak_memory_mib": 10.0, "val_history": [], "skipped_steps": 0,
+    }
+
+
+def test_airfoil_report_splits_volume_and_surface_and_compares_with_transolver(accuracy):
+    protocol = accuracy.PROTOCOLS["airfoil"]
+    runs = dict(
+        [_stored_run(accuracy, protocol, "LRSA", s, 0.1, 0.2, 0.01) for s in (0, 1)]
+        + [_stored_run(accuracy, protocol, "Transolver", s, 0.2, 0.4, 0.02) for s in (0, 1)]
+    )
+    text = accuracy.tables(protocol, {"runs": runs})
+    lrsa_row = next(line for line in text.splitlines() if line.startswith("| LRSA | 40 / 1"))
+    # Mean over channels: LRSA (0.15 + 0.2) / 2 against Transolver (0.3 + 0.2) / 2.
+    assert "0.70x" in lrsa_row
+    assert "| model | volume p | volume nut | surface p |" in text
+    assert "| LRSA | 0.1000 ± 0.0000 | 0.2000 ± 0.0000 | 0.2000 ± 0.0000 |" in text
+    assert "| Transolver | 0.0200 ± 0.0000 | 0.0010 ± 0.0000 | 0.1000 ± 0.0000 |" in text
+    assert "PARTIAL: 5 run(s) not finished" in text  # seed 2, and FLARE
+    readme = accuracy.readme_table(protocol, {"runs": runs})
+    assert "| abs. Cl error | rel. Cd error |" in readme and "fp16" not in readme
