@@ -53,8 +53,9 @@ from modulus_lrsa.training.data import TrainingData, build_training_data, write_
 from modulus_lrsa.training.loggers import RunLogger
 from modulus_lrsa.training.metrics import FieldErrorMeter, relative_l2_loss, valid_entries
 
-#: Hydra's search path for ``conf/`` (the repository's top-level folder).
-CONFIG_DIR = str(Path(__file__).resolve().parents[2] / "conf")
+#: Hydra's primary config folder: shipped inside the package, so ``lrsa-train`` works from
+#: any folder and from an installed wheel (the checkout's ``conf/`` links to it).
+CONFIG_DIR = str(Path(__file__).resolve().parents[1] / "conf")
 BEST_MODEL_NAME = "best_model.mdlus"
 METRICS_NAME = "metrics.json"
 #: Validation metric that selects the exported model (lower is better).
