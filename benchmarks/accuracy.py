@@ -2,8 +2,9 @@
 
 Every run goes through the project's own trainer (:func:`run_training` with Hydra
 overrides), so the numbers measure the product: the same AdamW (lr 1e-3, weight decay
-1e-5), OneCycle schedule, relative-L2 loss on normalised targets, gradient clipping,
-batch size, epochs, data and seeds for every model. Each run is a fresh child process,
+1e-5), schedule (OneCycle on Darcy, warm-up + cosine on the airfoils), relative-L2 loss
+on normalised targets, gradient clipping, batch size, epochs, data and seeds for every
+model. Each run is a fresh child process,
 so its peak memory and wall time are its own.
 
     .venv/bin/python benchmarks/accuracy.py --protocol reduced --jobs 2   # CPU, about an hour
@@ -15,7 +16,8 @@ Protocols: ``reduced``, ``paper`` and ``paper-large`` on Darcy (every study); ``
 on OpenFOAM RANS cases made by ``lrsa-data airfoil`` (needs OpenFOAM: ``make openfoam``),
 main comparison and timing only, with per-field errors for volume cells and wall faces
 and the lift/drag errors integrated from the predicted surface fields. The test split
-doubles as validation, as in the Darcy benchmark.
+doubles as validation, as in the Darcy benchmark. ``airfoil-heldout`` tunes LRSA
+without the test cases: part of the airfoil training cases validate.
 
 Studies:
 
@@ -26,6 +28,7 @@ Studies:
 * ``latents``: LRSA's error against the number of latent tokens M.
 * ``ablation``: the paper's ablations (:mod:`modulus_lrsa.models.ablations`): tied
   compression/reconstruction, and an MLP in place of the latent self-attention; all seeds.
+* ``frequencies``: LRSA's error against its sinusoidal embedding frequencies.
 * ``timing``: after the training runs, alone, the three main models take turns (one
   training epoch each per round) in one process, so machine-load changes hit them alike.
 
@@ -59,6 +62,8 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
+
+from modulus_lrsa.atomic import atomic_write_text
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULT_MARKER = "ACCURACY_RESULT "
@@ -159,12 +164,59 @@ class AirfoilData:
 
 
 @dataclass(frozen=True)
+class HeldOutAirfoilData:
+    """Tuning data that never touches the test cases: ``n_validation`` of the source's
+    training cases (seeded draw) become the validation split, the rest stay for training,
+    and the test cases are left out. ``path`` holds only a manifest (and the cache) that
+    points at the source's case folders.
+    """
+
+    source: AirfoilData
+    path: str
+    n_validation: int
+    seed: int = 0
+    kind: str = "airfoil"
+
+    @property
+    def title(self) -> str:
+        return f"{self.source.title}, held-out validation"
+
+    @property
+    def size(self) -> str:
+        return f"{self.n_validation} of the {self.source.path} training cases held out (test cases unused)"
+
+    def generate(self) -> None:
+        import random
+
+        self.source.generate()
+        manifest = json.loads((ROOT / self.source.path / "manifest.json").read_text())
+        train = [case for case in manifest["cases"] if case.get("split") == "train" and case.get("status") == "ok"]
+        if len(train) <= self.n_validation:
+            raise SystemExit(f"{self.source.path}: {len(train)} training cases, cannot hold out {self.n_validation}")
+        held_out = {case["id"] for case in random.Random(self.seed).sample(train, self.n_validation)}
+        source = os.path.relpath(ROOT / self.source.path, ROOT / self.path)
+        cases = [
+            {**case, "split": "val" if case["id"] in held_out else "train", "path": f"{source}/{case['path']}"}
+            for case in train
+        ]
+        view = {**manifest, "cases": cases, "held_out_from": self.source.path, "summary": None}
+        target = ROOT / self.path / "manifest.json"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if not target.exists() or json.loads(target.read_text()) != view:
+            atomic_write_text(target, json.dumps(view, indent=2) + "\n")
+
+    def overrides(self) -> list[str]:
+        source = [o for o in self.source.overrides() if not o.startswith("data.path=")]
+        return [*source, f"data.path={ROOT / self.path}", "data.val_split=val"]
+
+
+@dataclass(frozen=True)
 class Protocol:
     """Everything that defines a benchmark: data, budget and model sizes."""
 
     name: str
     description: str
-    data: DarcyData | AirfoilData
+    data: DarcyData | AirfoilData | HeldOutAirfoilData
     epochs: int
     precision_epochs: int
     batch_size: int
@@ -180,7 +232,13 @@ class Protocol:
     threads: int | None = None
     #: The studies this protocol runs (see the module docstring).
     studies: tuple[str, ...] = ("main", "precision", "ablation", "latents", "timing")
+    #: LRSA's sinusoidal frequencies per embedding channel tried by the ``frequencies`` study.
+    frequency_sweep: tuple[int, ...] = ()
 
+
+AIRFOIL_COARSE = AirfoilData(
+    "datasets/airfoil_coarse120", n_cases=120, mesh="coarse", volume_points=2048, surface_points=512
+)
 
 PROTOCOLS = {
     "reduced": Protocol(
@@ -214,8 +272,7 @@ PROTOCOLS = {
     "airfoil": Protocol(
         name="airfoil",
         description="sized for a shared 2-core CPU: OpenFOAM airfoils, coarse C-grid (7560 cells), 120 cases",
-        data=AirfoilData("datasets/airfoil_coarse120", n_cases=120, mesh="coarse",
-                         volume_points=2048, surface_points=512),
+        data=AIRFOIL_COARSE,
         epochs=100, precision_epochs=100, batch_size=2, seeds=(0, 1, 2),
         n_layers=4, n_head=4, n_latents=32,
         # On point clouds Transolver's slicing is linear (on Darcy's grid it is a 3x3
@@ -224,6 +281,18 @@ PROTOCOLS = {
         latent_sweep=(),
         threads=1,
         studies=("main", "timing"),
+    ),
+    "airfoil-heldout": Protocol(
+        name="airfoil-heldout",
+        description="LRSA settings tuned without the test cases: 20 of the 96 airfoil training cases validate",
+        data=HeldOutAirfoilData(AIRFOIL_COARSE, "datasets/airfoil_coarse120_heldout", n_validation=20),
+        epochs=100, precision_epochs=100, batch_size=2, seeds=(0,),
+        n_layers=4, n_head=4, n_latents=32,
+        widths={"LRSA": (40, 1), "Transolver": (64, 2), "FLARE": (68, 2)},
+        latent_sweep=(),
+        threads=1,
+        studies=("frequencies",),
+        frequency_sweep=(0, 4, 8),
     ),
 }
 
@@ -237,10 +306,13 @@ class RunSpec:
     precision: str
     n_latents: int
     epochs: int
+    #: LRSA's n_frequencies; None keeps conf/model/lrsa.yaml's.
+    n_frequencies: int | None = None
 
     @property
     def run_id(self) -> str:
-        return f"{self.model.replace(' ', '_')}-M{self.n_latents}-{self.precision}-e{self.epochs}-s{self.seed}"
+        frequencies = "" if self.n_frequencies is None else f"-F{self.n_frequencies}"
+        return f"{self.model.replace(' ', '_')}-M{self.n_latents}{frequencies}-{self.precision}-e{self.epochs}-s{self.seed}"
 
 
 def studies(protocol: Protocol) -> dict[str, list[RunSpec]]:
@@ -254,7 +326,10 @@ def studies(protocol: Protocol) -> dict[str, list[RunSpec]]:
         for name in ("fp32", "bf16", "fp16")
         for model in ("LRSA", "Transolver")
     ]
-    every = {"main": main, "precision": precision, "ablation": ablation, "latents": latents}
+    frequencies = [
+        RunSpec("LRSA", protocol.seeds[0], "fp32", m, e, n_frequencies=count) for count in protocol.frequency_sweep
+    ]
+    every = {"main": main, "precision": precision, "ablation": ablation, "latents": latents, "frequencies": frequencies}
     return {name: runs for name, runs in every.items() if name in protocol.studies}
 
 
@@ -297,6 +372,8 @@ def overrides(protocol: Protocol, spec: RunSpec) -> list[str]:
     ]
     if target is not None:
         items.append(f"model._target_={target}")
+    if spec.n_frequencies is not None:
+        items.append(f"model.n_frequencies={spec.n_frequencies}")
     return items
 
 
@@ -486,9 +563,7 @@ def _protocol_dict(protocol: Protocol) -> dict[str, Any]:
 def save_results(protocol: Protocol, results: dict[str, Any]) -> None:
     path = results_path(protocol)
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(".json.tmp")
-    temporary.write_text(json.dumps(results, indent=1) + "\n")
-    os.replace(temporary, path)
+    atomic_write_text(path, json.dumps(results, indent=1) + "\n")
 
 
 def check_parameter_match(protocol: Protocol) -> dict[str, int]:
@@ -571,7 +646,7 @@ def run_all(protocol: Protocol, jobs: int, only: set[str] | None) -> dict[str, A
                   f"{run['epoch_seconds_median']} s/epoch; {run['peak_memory_mib']:.0f} MiB", flush=True)
     if failures:
         raise SystemExit(f"{len(failures)} run(s) failed:\n" + "\n".join(failures))
-    if only is None or "timing" in only:
+    if "timing" in protocol.studies and (only is None or "timing" in only):
         if "epoch_timing" not in results:
             results["epoch_timing"] = time_epochs(protocol, log_dir)
             save_results(protocol, results)
@@ -617,8 +692,25 @@ def _runs(results: dict[str, Any], specs: list[RunSpec]) -> list[dict[str, Any]]
 
 def tables(protocol: Protocol, results: dict[str, Any]) -> str:
     all_studies = studies(protocol)
+    lines = main_tables(protocol, results) if "main" in all_studies else []
+    if "precision" in all_studies:
+        lines += precision_table(protocol, results)
+    if "latents" in all_studies:
+        lines += latent_table(protocol, results)
+    if "ablation" in all_studies:
+        lines += ablation_table(protocol, results)
+    if "frequencies" in all_studies:
+        lines += frequency_table(protocol, results)
+    missing = [s.run_id for s in ordered_runs(protocol) if s.run_id not in results["runs"]]
+    if missing:
+        lines += ["", f"PARTIAL: {len(missing)} run(s) not finished: {', '.join(missing)}"]
+    return "\n".join(lines).strip("\n")
+
+
+def main_tables(protocol: Protocol, results: dict[str, Any]) -> list[str]:
+    """The three models side by side: errors, time, memory, per-field and Cl/Cd errors."""
     lines: list[str] = []
-    main = {name: _runs(results, [s for s in all_studies["main"] if s.model == name]) for name in MAIN_MODELS}
+    main = {name: _runs(results, [s for s in studies(protocol)["main"] if s.model == name]) for name in MAIN_MODELS}
     reference_errors = [_error(r) for r in main["Transolver"]]
 
     def versus_transolver(values: list[float], reference: list[float]) -> str:
@@ -665,17 +757,7 @@ def tables(protocol: Protocol, results: dict[str, Any]) -> str:
                 f"{statistics.median(ratios):.2f}x ({min(ratios):.2f}-{max(ratios):.2f}) |"
             )
         lines.append(f"\nLRSA / Transolver time per epoch: {statistics.median(paired):.2f}x (median of rounds).")
-    lines += field_tables(main)
-    if "precision" in all_studies:
-        lines += precision_table(protocol, results)
-    if "latents" in all_studies:
-        lines += latent_table(protocol, results)
-    if "ablation" in all_studies:
-        lines += ablation_table(protocol, results)
-    missing = [s.run_id for s in ordered_runs(protocol) if s.run_id not in results["runs"]]
-    if missing:
-        lines += ["", f"PARTIAL: {len(missing)} run(s) not finished: {', '.join(missing)}"]
-    return "\n".join(lines)
+    return lines + field_tables(main)
 
 
 def field_tables(main: dict[str, list[dict[str, Any]]]) -> list[str]:
@@ -764,6 +846,29 @@ def latent_table(protocol: Protocol, results: dict[str, Any]) -> list[str]:
     return lines
 
 
+def frequency_table(protocol: Protocol, results: dict[str, Any]) -> list[str]:
+    """LRSA against its number of sinusoidal frequencies, with the train/validation gap."""
+    lines = [
+        "",
+        f"**Sinusoidal frequencies** (LRSA, fp32, seed {protocol.seeds[0]}, {protocol.epochs} epochs; "
+        f"{protocol.data.title}: {protocol.data.size}; loss = relative L2 on normalised targets, "
+        "training loss averaged over the last epoch):",
+        "",
+        "| frequencies per channel | validation rel. L2 | validation Cl abs. error | training loss | validation loss |",
+        "|---|---|---|---|---|",
+    ]
+    for spec in studies(protocol)["frequencies"]:
+        run = results["runs"].get(spec.run_id)
+        if run is None:
+            lines.append(f"| {spec.n_frequencies} | not run | | | |")
+            continue
+        metrics = run["test_metrics"]
+        cells = [f"{_error(run):.4f}", f"{metrics.get('Cl_abs_error', math.nan):.4f}",
+                 f"{run['train_history'][-1]['loss']:.4f}", f"{metrics.get('loss', math.nan):.4f}"]
+        lines.append(f"| {spec.n_frequencies} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def ablation_table(protocol: Protocol, results: dict[str, Any]) -> list[str]:
     all_studies = studies(protocol)
     lines = [
@@ -796,6 +901,8 @@ def ablation_table(protocol: Protocol, results: dict[str, Any]) -> list[str]:
 def readme_table(protocol: Protocol, results: dict[str, Any]) -> str:
     """Compact main-comparison table for the README (same numbers as :func:`tables`)."""
     all_studies = studies(protocol)
+    if "main" not in all_studies:
+        raise SystemExit(f"protocol '{protocol.name}' has no main comparison for the README")
     main = {name: _runs(results, [s for s in all_studies["main"] if s.model == name]) for name in MAIN_MODELS}
     reference = statistics.mean(_error(r) for r in main["Transolver"]) if main["Transolver"] else math.nan
     fp16 = {
@@ -841,6 +948,8 @@ def figures(protocol: Protocol, results: dict[str, Any]) -> list[Path]:
     FIGURES.mkdir(parents=True, exist_ok=True)
     all_studies = studies(protocol)
     written = []
+    if "main" not in all_studies:
+        return written
 
     fig, ax = plt.subplots(figsize=(6, 4))
     for name in MAIN_MODELS:
@@ -904,7 +1013,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--protocol", choices=sorted(PROTOCOLS), default="reduced")
     parser.add_argument("--jobs", type=int, default=1, help="runs in parallel (each its own process)")
-    parser.add_argument("--study", action="append", choices=["main", "precision", "latents", "ablation", "timing"],
+    parser.add_argument("--study", action="append", choices=["main", "precision", "latents", "ablation", "frequencies", "timing"],
                         help="run only these studies (repeatable; default: all)")
     parser.add_argument("--report", action="store_true", help="print the tables from the JSON; train nothing")
     parser.add_argument("--figures", action="store_true", help="draw docs/figures/accuracy_<protocol>_*.png")

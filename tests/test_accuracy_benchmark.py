@@ -4,6 +4,7 @@ report turns stored runs into the tables the docs show (no training here)."""
 from __future__ import annotations
 
 import importlib.util
+import json
 import sys
 from pathlib import Path
 
@@ -39,11 +40,17 @@ def test_every_run_of_every_protocol_composes_into_a_training_config(accuracy):
             assert (cfg.data.name, cfg.data.path) == (protocol.data.kind, str(ROOT / protocol.data.path))
 
 
-def test_airfoil_protocol_runs_only_its_studies(accuracy):
+def test_airfoil_protocols_run_only_their_studies(accuracy):
     protocol = accuracy.PROTOCOLS["airfoil"]
     assert set(accuracy.studies(protocol)) == {"main"}
     runs = accuracy.ordered_runs(protocol)
     assert {(r.model, r.seed) for r in runs} == {(m, s) for m in accuracy.MAIN_MODELS for s in protocol.seeds}
+    tuning = accuracy.PROTOCOLS["airfoil-heldout"]
+    runs = accuracy.ordered_runs(tuning)
+    assert [r.n_frequencies for r in runs] == list(tuning.frequency_sweep)
+    assert all("model.n_frequencies=" in " ".join(accuracy.overrides(tuning, r)) for r in runs)
+    # Tuning runs never share an output folder or result with a main run.
+    assert not {r.run_id for r in runs} & {r.run_id for r in accuracy.ordered_runs(protocol)}
 
 
 def _stored_run(accuracy, protocol, model, seed, volume_p, surface_p, cl_error):
@@ -76,3 +83,31 @@ def test_airfoil_report_splits_volume_and_surface_and_compares_with_transolver(a
     assert "PARTIAL: 5 run(s) not finished" in text  # seed 2, and FLARE
     readme = accuracy.readme_table(protocol, {"runs": runs})
     assert "| abs. Cl error | rel. Cd error |" in readme and "fp16" not in readme
+
+
+def test_held_out_view_validates_on_training_cases_and_never_sees_the_test_cases(accuracy, tmp_path, monkeypatch):
+    source_root = tmp_path / "datasets" / "airfoil"
+    cases = [
+        {"id": f"case_{i:04d}", "status": "ok" if i != 3 else "unconverged",
+         "split": "test" if i % 5 == 0 else "train", "path": f"cases/case_{i:04d}"}
+        for i in range(20)
+    ]
+    source_root.mkdir(parents=True)
+    (source_root / "manifest.json").write_text(json.dumps({"format_version": 1, "cases": cases}))
+    monkeypatch.setattr(accuracy, "ROOT", tmp_path)
+    # The source dataset is already complete; re-running OpenFOAM is not what is tested.
+    monkeypatch.setattr(accuracy.AirfoilData, "generate", lambda self: None)
+    source = accuracy.AirfoilData("datasets/airfoil", n_cases=20, mesh="coarse", volume_points=8, surface_points=4)
+    view = accuracy.HeldOutAirfoilData(source, "datasets/airfoil_heldout", n_validation=5)
+    view.generate()
+    written = json.loads((tmp_path / "datasets" / "airfoil_heldout" / "manifest.json").read_text())["cases"]
+    usable_train = {c["id"] for c in cases if c["split"] == "train" and c["status"] == "ok"}
+    assert {c["id"] for c in written} == usable_train  # test and failed cases left out
+    assert sum(c["split"] == "val" for c in written) == 5
+    assert all((tmp_path / "datasets" / "airfoil_heldout" / c["path"]).resolve()
+               == (source_root / "cases" / c["id"]).resolve() for c in written)
+    view.generate()  # idempotent: same draw, file untouched
+    assert json.loads((tmp_path / "datasets" / "airfoil_heldout" / "manifest.json").read_text())["cases"] == written
+    assert "data.val_split=val" in view.overrides()
+    with pytest.raises(SystemExit, match="cannot hold out 15"):
+        accuracy.HeldOutAirfoilData(source, "datasets/other", n_validation=15).generate()
