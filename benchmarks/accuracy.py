@@ -28,7 +28,7 @@ Studies:
 * ``latents``: LRSA's error against the number of latent tokens M.
 * ``ablation``: the paper's ablations (:mod:`modulus_lrsa.models.ablations`): tied
   compression/reconstruction, and an MLP in place of the latent self-attention; all seeds.
-* ``frequencies``: LRSA's error against its sinusoidal embedding frequencies.
+* ``tuning``: LRSA under other settings (embedding frequencies, query-norm gain).
 * ``timing``: after the training runs, alone, the three main models take turns (one
   training epoch each per round) in one process, so machine-load changes hit them alike.
 
@@ -211,6 +211,14 @@ class HeldOutAirfoilData:
 
 
 @dataclass(frozen=True)
+class LRSASettings:
+    """LRSA constructor values a tuning run sets (None: conf/model/lrsa.yaml's)."""
+
+    n_frequencies: int | None = None
+    qk_gain: float | None = None
+
+
+@dataclass(frozen=True)
 class Protocol:
     """Everything that defines a benchmark: data, budget and model sizes."""
 
@@ -232,8 +240,8 @@ class Protocol:
     threads: int | None = None
     #: The studies this protocol runs (see the module docstring).
     studies: tuple[str, ...] = ("main", "precision", "ablation", "latents", "timing")
-    #: LRSA's sinusoidal frequencies per embedding channel tried by the ``frequencies`` study.
-    frequency_sweep: tuple[int, ...] = ()
+    #: LRSA settings tried by the ``tuning`` study.
+    lrsa_settings: tuple[LRSASettings, ...] = ()
 
 
 AIRFOIL_COARSE = AirfoilData(
@@ -291,8 +299,11 @@ PROTOCOLS = {
         widths={"LRSA": (40, 1), "Transolver": (64, 2), "FLARE": (68, 2)},
         latent_sweep=(),
         threads=1,
-        studies=("frequencies",),
-        frequency_sweep=(0, 4, 8),
+        studies=("tuning",),
+        lrsa_settings=(
+            LRSASettings(n_frequencies=0), LRSASettings(n_frequencies=4), LRSASettings(n_frequencies=8),
+            LRSASettings(n_frequencies=8, qk_gain=2.0), LRSASettings(n_frequencies=8, qk_gain=4.0),
+        ),
     ),
 }
 
@@ -306,13 +317,15 @@ class RunSpec:
     precision: str
     n_latents: int
     epochs: int
-    #: LRSA's n_frequencies; None keeps conf/model/lrsa.yaml's.
+    #: LRSA's n_frequencies and qk_gain; None keeps conf/model/lrsa.yaml's.
     n_frequencies: int | None = None
+    qk_gain: float | None = None
 
     @property
     def run_id(self) -> str:
-        frequencies = "" if self.n_frequencies is None else f"-F{self.n_frequencies}"
-        return f"{self.model.replace(' ', '_')}-M{self.n_latents}{frequencies}-{self.precision}-e{self.epochs}-s{self.seed}"
+        settings = "" if self.n_frequencies is None else f"-F{self.n_frequencies}"
+        settings += "" if self.qk_gain is None else f"-G{self.qk_gain:g}"
+        return f"{self.model.replace(' ', '_')}-M{self.n_latents}{settings}-{self.precision}-e{self.epochs}-s{self.seed}"
 
 
 def studies(protocol: Protocol) -> dict[str, list[RunSpec]]:
@@ -326,10 +339,11 @@ def studies(protocol: Protocol) -> dict[str, list[RunSpec]]:
         for name in ("fp32", "bf16", "fp16")
         for model in ("LRSA", "Transolver")
     ]
-    frequencies = [
-        RunSpec("LRSA", protocol.seeds[0], "fp32", m, e, n_frequencies=count) for count in protocol.frequency_sweep
+    tuning = [
+        RunSpec("LRSA", protocol.seeds[0], "fp32", m, e, n_frequencies=s.n_frequencies, qk_gain=s.qk_gain)
+        for s in protocol.lrsa_settings
     ]
-    every = {"main": main, "precision": precision, "ablation": ablation, "latents": latents, "frequencies": frequencies}
+    every = {"main": main, "precision": precision, "ablation": ablation, "latents": latents, "tuning": tuning}
     return {name: runs for name, runs in every.items() if name in protocol.studies}
 
 
@@ -374,6 +388,8 @@ def overrides(protocol: Protocol, spec: RunSpec) -> list[str]:
         items.append(f"model._target_={target}")
     if spec.n_frequencies is not None:
         items.append(f"model.n_frequencies={spec.n_frequencies}")
+    if spec.qk_gain is not None:
+        items.append(f"model.qk_gain={spec.qk_gain}")
     return items
 
 
@@ -699,8 +715,8 @@ def tables(protocol: Protocol, results: dict[str, Any]) -> str:
         lines += latent_table(protocol, results)
     if "ablation" in all_studies:
         lines += ablation_table(protocol, results)
-    if "frequencies" in all_studies:
-        lines += frequency_table(protocol, results)
+    if "tuning" in all_studies:
+        lines += tuning_table(protocol, results)
     missing = [s.run_id for s in ordered_runs(protocol) if s.run_id not in results["runs"]]
     if missing:
         lines += ["", f"PARTIAL: {len(missing)} run(s) not finished: {', '.join(missing)}"]
@@ -846,27 +862,34 @@ def latent_table(protocol: Protocol, results: dict[str, Any]) -> list[str]:
     return lines
 
 
-def frequency_table(protocol: Protocol, results: dict[str, Any]) -> list[str]:
-    """LRSA against its number of sinusoidal frequencies, with the train/validation gap."""
+def tuning_table(protocol: Protocol, results: dict[str, Any]) -> list[str]:
+    """LRSA under each tried setting, with the training/validation gap."""
     lines = [
         "",
-        f"**Sinusoidal frequencies** (LRSA, fp32, seed {protocol.seeds[0]}, {protocol.epochs} epochs; "
+        f"**LRSA settings** (fp32, seed {protocol.seeds[0]}, {protocol.epochs} epochs; "
         f"{protocol.data.title}: {protocol.data.size}; loss = relative L2 on normalised targets, "
-        "training loss averaged over the last epoch):",
+        "the training loss averaged over the last epoch's random points):",
         "",
-        "| frequencies per channel | validation rel. L2 | validation Cl abs. error | training loss | validation loss |",
-        "|---|---|---|---|---|",
+        "| n_frequencies | qk_gain | validation rel. L2 | volume p | surface p | abs. Cl error | training loss | "
+        "validation loss |",
+        "|---|---|---|---|---|---|---|---|",
     ]
-    for spec in studies(protocol)["frequencies"]:
+    for spec in studies(protocol)["tuning"]:
+        settings = f"| {_setting(spec.n_frequencies, 8)} | {_setting(spec.qk_gain, 1.0)} |"
         run = results["runs"].get(spec.run_id)
         if run is None:
-            lines.append(f"| {spec.n_frequencies} | not run | | | |")
+            lines.append(f"{settings} not run | | | | | |")
             continue
         metrics = run["test_metrics"]
-        cells = [f"{_error(run):.4f}", f"{metrics.get('Cl_abs_error', math.nan):.4f}",
-                 f"{run['train_history'][-1]['loss']:.4f}", f"{metrics.get('loss', math.nan):.4f}"]
-        lines.append(f"| {spec.n_frequencies} | " + " | ".join(cells) + " |")
+        cells = [_error(run)] + [metrics.get(key, math.nan) for key in
+                                 ("volume_rel_l2/p", "surface_rel_l2/p", "Cl_abs_error")]
+        cells += [run["train_history"][-1]["loss"], metrics.get("loss", math.nan)]
+        lines.append(f"{settings} " + " | ".join(f"{value:.4f}" for value in cells) + " |")
     return lines
+
+
+def _setting(value: float | None, default: float) -> str:
+    return f"{default:g} (default)" if value is None or value == default else f"{value:g}"
 
 
 def ablation_table(protocol: Protocol, results: dict[str, Any]) -> list[str]:
@@ -1013,7 +1036,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--protocol", choices=sorted(PROTOCOLS), default="reduced")
     parser.add_argument("--jobs", type=int, default=1, help="runs in parallel (each its own process)")
-    parser.add_argument("--study", action="append", choices=["main", "precision", "latents", "ablation", "frequencies", "timing"],
+    parser.add_argument("--study", action="append", choices=["main", "precision", "latents", "ablation", "tuning", "timing"],
                         help="run only these studies (repeatable; default: all)")
     parser.add_argument("--report", action="store_true", help="print the tables from the JSON; train nothing")
     parser.add_argument("--figures", action="store_true", help="draw docs/figures/accuracy_<protocol>_*.png")

@@ -1,5 +1,6 @@
 """LRSA model: constructor, shapes, invariances, checkpoints, precision, compile, ONNX."""
 
+import math
 from pathlib import Path
 
 import pytest
@@ -42,11 +43,43 @@ def test_latent_queries_are_orthogonal_per_head(make_lrsa):
         (dict(unified_pos=True), "unified_pos"),
         (dict(plus=True), "plus=True"),
         (dict(functional_dim=0, embedding_dim=None), "needs some input"),
+        (dict(qk_gain=0.0), "qk_gain must be > 0"),
     ],
 )
 def test_constructor_rejects_bad_config(make_lrsa, overrides, message):
     with pytest.raises(ValueError, match=message):
         make_lrsa(**overrides)
+
+
+def _compression_entropy(model, fx, embedding) -> float:
+    """Mean entropy (nats) of the first block's compression weights over the points."""
+    block = model.blocks[0]
+    hn = block.point_norm(model.lift(torch.cat([fx, model.fourier(embedding)], dim=-1)))
+    k, _ = block.compress._keys_values(hn)
+    q = block.compress._queries(hn.shape[0])
+    weights = torch.softmax(q @ k.transpose(-1, -2) / math.sqrt(q.shape[-1]), dim=-1)
+    return float(-(weights * weights.log()).sum(-1).mean())
+
+
+def test_qk_gain_sets_query_norm_gains_and_lets_compression_focus(make_lrsa):
+    torch.manual_seed(0)
+    default, focused = make_lrsa(), make_lrsa(qk_gain=4.0)
+    attentions = [m for m in focused.modules() if hasattr(m, "q_norm")]
+    assert len(attentions) == 3 * 2  # compression, latent and reconstruction attention per block
+    for module in attentions:
+        torch.testing.assert_close(module.q_norm.weight, torch.full_like(module.q_norm.weight, 4.0))
+        torch.testing.assert_close(module.k_norm.weight, torch.ones_like(module.k_norm.weight))
+    assert all(torch.all(m.q_norm.weight == 1.0) for m in default.modules() if hasattr(m, "q_norm"))
+    # Same weights otherwise: only the logit bound differs, so the entropy over points drops.
+    focused.load_state_dict({**default.state_dict(), **{
+        k: v for k, v in focused.state_dict().items() if k.endswith("q_norm.weight")}})
+    with torch.no_grad():
+        for p in list(default.parameters()) + list(focused.parameters()):
+            if p.ndim == 2:
+                p.mul_(15.0)  # past the 0.02 init, so keys differ from point to point
+        fx, embedding = torch.randn(1, 2000, 2), torch.rand(1, 2000, 2)
+        uniform = math.log(2000)
+        assert _compression_entropy(focused, fx, embedding) < _compression_entropy(default, fx, embedding) < uniform
 
 
 def test_transolver_slice_num_sets_latents(make_lrsa):

@@ -382,6 +382,12 @@ class LRSA(Module):
         Accept a per-sample scalar ``time`` that is embedded and added to the features.
     n_frequencies : int, optional, default=8
         Sinusoidal frequencies per embedding channel; 0 feeds the raw embedding.
+    qk_gain : float, optional, default=1.0
+        Initial gain of the query RMS norm in every attention. With qk-norm an attention
+        logit cannot exceed ``qk_gain * sqrt(d_head)`` (times the learned gains), so at
+        small head widths the compression softmax over N points stays close to a plain
+        average; a larger gain lets latents start out able to focus on parts of the
+        domain (walls, wakes). The gains stay learnable.
     activation_checkpointing : bool, optional, default=False
         Recompute each block in the backward pass instead of storing its activations
         (less memory on large meshes, about one more forward of compute).
@@ -452,6 +458,7 @@ class LRSA(Module):
         structured_shape: tuple[int, ...] | list[int] | None = None,
         time_input: bool = False,
         n_frequencies: int = 8,
+        qk_gain: float = 1.0,
         activation_checkpointing: bool = False,
         slice_num: int | None = None,
         unified_pos: bool = False,
@@ -464,8 +471,9 @@ class LRSA(Module):
         n_latents = self._resolve_transolver_args(n_latents, slice_num, unified_pos, use_te, plus)
         self._check_config(
             functional_dim, out_dim, embedding_dim, n_layers, n_hidden, n_head, n_latents,
-            mlp_ratio, dropout, act, norm, structured_shape, n_frequencies,
+            mlp_ratio, dropout, act, norm, structured_shape, n_frequencies, qk_gain,
         )
+        self.qk_gain = qk_gain
         self.functional_dim = functional_dim
         self.embedding_dim = embedding_dim
         self.out_dim = out_dim
@@ -512,7 +520,7 @@ class LRSA(Module):
     @staticmethod
     def _check_config(
         functional_dim, out_dim, embedding_dim, n_layers, n_hidden, n_head, n_latents,
-        mlp_ratio, dropout, act, norm, structured_shape, n_frequencies,
+        mlp_ratio, dropout, act, norm, structured_shape, n_frequencies, qk_gain,
     ) -> None:
         def require(ok: bool, message: str) -> None:
             if not ok:
@@ -532,19 +540,23 @@ class LRSA(Module):
         require(act in ACTIVATIONS, f"act must be one of {sorted(ACTIVATIONS)}, got {act!r}")
         require(norm in NORMS, f"norm must be one of {sorted(NORMS)}, got {norm!r}")
         require(n_frequencies >= 0, f"n_frequencies must be >= 0, got {n_frequencies}")
+        require(qk_gain > 0, f"qk_gain must be > 0, got {qk_gain}")
         if structured_shape is not None:
             require(len(structured_shape) in (2, 3) and all(int(s) > 0 for s in structured_shape),
                     f"structured_shape must be 2 or 3 positive sizes, got {structured_shape}")
 
     def reset_parameters(self) -> None:
-        """Truncated-normal (std 0.02) linear weights, zero biases, orthogonal latent queries."""
+        """Truncated-normal (std 0.02) linear weights, zero biases, orthogonal latent
+        queries, query-norm gains ``qk_gain``."""
         for module in self.modules():
             if isinstance(module, nn.Linear):
                 nn.init.trunc_normal_(module.weight, std=0.02)
                 nn.init.zeros_(module.bias)
-            elif isinstance(module, LatentCompression):
+            if isinstance(module, LatentCompression):
                 for head_queries in module.latent_queries.data:
                     nn.init.orthogonal_(head_queries)
+            if isinstance(module, (LatentCompression, LatentSelfAttention, PointReconstruction)):
+                nn.init.constant_(module.q_norm.weight, self.qk_gain)
 
     # ------------------------------------------------------------------ inputs
     def _validate(self, fx, embedding, time, mask, weights) -> None:
