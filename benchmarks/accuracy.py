@@ -29,6 +29,8 @@ Studies:
 * ``ablation``: the paper's ablations (:mod:`modulus_lrsa.models.ablations`): tied
   compression/reconstruction, and an MLP in place of the latent self-attention; all seeds.
 * ``tuning``: LRSA under other settings (embedding frequencies, query-norm gain).
+* ``tuned``: LRSA with settings chosen by another protocol's ``tuning`` study (never on
+  this protocol's test split), every seed, as an extra row of the main comparison.
 * ``timing``: after the training runs, alone, the three main models take turns (one
   training epoch each per round) in one process, so machine-load changes hit them alike.
 
@@ -242,6 +244,11 @@ class Protocol:
     studies: tuple[str, ...] = ("main", "precision", "ablation", "latents", "timing")
     #: LRSA settings tried by the ``tuning`` study.
     lrsa_settings: tuple[LRSASettings, ...] = ()
+    #: LRSA settings chosen elsewhere (never on this protocol's test split) that the
+    #: ``tuned`` study runs over every seed, as an extra row of the main comparison.
+    tuned_lrsa: LRSASettings | None = None
+    #: Where ``tuned_lrsa`` was chosen (shown in the tables).
+    tuned_from: str = ""
 
 
 AIRFOIL_COARSE = AirfoilData(
@@ -288,7 +295,10 @@ PROTOCOLS = {
         widths={"LRSA": (40, 1), "Transolver": (64, 2), "FLARE": (68, 2)},
         latent_sweep=(),
         threads=1,
-        studies=("main", "timing"),
+        studies=("main", "tuned", "timing"),
+        # The lowest validation error of the airfoil-heldout tuning study.
+        tuned_lrsa=LRSASettings(qk_gain=4.0),
+        tuned_from="airfoil-heldout",
     ),
     "airfoil-heldout": Protocol(
         name="airfoil-heldout",
@@ -343,7 +353,14 @@ def studies(protocol: Protocol) -> dict[str, list[RunSpec]]:
         RunSpec("LRSA", protocol.seeds[0], "fp32", m, e, n_frequencies=s.n_frequencies, qk_gain=s.qk_gain)
         for s in protocol.lrsa_settings
     ]
-    every = {"main": main, "precision": precision, "ablation": ablation, "latents": latents, "tuning": tuning}
+    chosen = protocol.tuned_lrsa
+    tuned = [] if chosen is None else [
+        RunSpec("LRSA", seed, "fp32", m, e, n_frequencies=chosen.n_frequencies, qk_gain=chosen.qk_gain)
+        for seed in protocol.seeds
+    ]
+    every = {
+        "main": main, "tuned": tuned, "precision": precision, "ablation": ablation, "latents": latents, "tuning": tuning,
+    }
     return {name: runs for name, runs in every.items() if name in protocol.studies}
 
 
@@ -723,10 +740,25 @@ def tables(protocol: Protocol, results: dict[str, Any]) -> str:
     return "\n".join(lines).strip("\n")
 
 
+def compared_runs(protocol: Protocol, results: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """Row label -> finished runs: the three main models, then tuned LRSA if the protocol has it."""
+    all_studies = studies(protocol)
+    rows = {name: _runs(results, [s for s in all_studies["main"] if s.model == name]) for name in MAIN_MODELS}
+    if "tuned" in all_studies and all_studies["tuned"]:
+        rows[tuned_label(protocol)] = _runs(results, all_studies["tuned"])
+    return rows
+
+
+def tuned_label(protocol: Protocol) -> str:
+    chosen = protocol.tuned_lrsa
+    settings = [f"{key} {value:g}" for key, value in asdict(chosen).items() if value is not None]
+    return f"LRSA, {', '.join(settings)}"
+
+
 def main_tables(protocol: Protocol, results: dict[str, Any]) -> list[str]:
-    """The three models side by side: errors, time, memory, per-field and Cl/Cd errors."""
+    """The models side by side: errors, time, memory, per-field and Cl/Cd errors."""
     lines: list[str] = []
-    main = {name: _runs(results, [s for s in studies(protocol)["main"] if s.model == name]) for name in MAIN_MODELS}
+    main = compared_runs(protocol, results)
     reference_errors = [_error(r) for r in main["Transolver"]]
 
     def versus_transolver(values: list[float], reference: list[float]) -> str:
@@ -745,13 +777,18 @@ def main_tables(protocol: Protocol, results: dict[str, Any]) -> list[str]:
     for name, runs in main.items():
         errors = [_error(r) for r in runs]
         seconds = [r["epoch_seconds_median"] for r in runs if r["epoch_seconds_median"]]
-        width, ratio = protocol.widths[name]
+        width, ratio = protocol.widths.get(name, protocol.widths["LRSA"])
         time_text = f"{statistics.median(seconds):.2f} ({min(seconds):.2f}-{max(seconds):.2f})" if seconds else "n/a"
         memory = f"{statistics.median([r['peak_memory_mib'] for r in runs]):.0f}" if runs else "n/a"
         parameters = runs[0]["parameters"] if runs else results.get("parameters", {}).get(name)
         lines.append(
             f"| {name} | {width} / {ratio:g} | {_count(parameters)} | {len(runs)} | {_mean_spread(errors)} | "
             f"{versus_transolver(errors, reference_errors)} | {time_text} | {memory} |"
+        )
+    if protocol.tuned_lrsa is not None:
+        lines.append(
+            f"\n'{tuned_label(protocol)}': LRSA with these settings chosen on {protocol.tuned_from}, "
+            "which validates on training cases only; everything else as the LRSA row."
         )
     timing = results.get("epoch_timing")
     if timing:
@@ -926,7 +963,7 @@ def readme_table(protocol: Protocol, results: dict[str, Any]) -> str:
     all_studies = studies(protocol)
     if "main" not in all_studies:
         raise SystemExit(f"protocol '{protocol.name}' has no main comparison for the README")
-    main = {name: _runs(results, [s for s in all_studies["main"] if s.model == name]) for name in MAIN_MODELS}
+    main = compared_runs(protocol, results)
     reference = statistics.mean(_error(r) for r in main["Transolver"]) if main["Transolver"] else math.nan
     fp16 = {
         spec.model: results["runs"][spec.run_id]
@@ -975,8 +1012,7 @@ def figures(protocol: Protocol, results: dict[str, Any]) -> list[Path]:
         return written
 
     fig, ax = plt.subplots(figsize=(6, 4))
-    for name in MAIN_MODELS:
-        runs = _runs(results, [s for s in all_studies["main"] if s.model == name])
+    for name, runs in compared_runs(protocol, results).items():
         histories = [r["val_history"] for r in runs if r["val_history"]]
         if not histories:
             continue
@@ -1036,7 +1072,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--protocol", choices=sorted(PROTOCOLS), default="reduced")
     parser.add_argument("--jobs", type=int, default=1, help="runs in parallel (each its own process)")
-    parser.add_argument("--study", action="append", choices=["main", "precision", "latents", "ablation", "tuning", "timing"],
+    parser.add_argument("--study", action="append", choices=["main", "tuned", "precision", "latents", "ablation", "tuning", "timing"],
                         help="run only these studies (repeatable; default: all)")
     parser.add_argument("--report", action="store_true", help="print the tables from the JSON; train nothing")
     parser.add_argument("--figures", action="store_true", help="draw docs/figures/accuracy_<protocol>_*.png")
