@@ -577,16 +577,27 @@ def results_path(protocol: Protocol) -> Path:
     return ROOT / "benchmarks" / "results" / f"accuracy_{protocol.name.replace('-', '_')}.json"
 
 
+#: Protocol fields that change what a stored run means. The others (seeds, studies,
+#: sweeps, tuned settings, descriptions) only add or drop runs, whose ids carry their
+#: own settings, so results stay valid when those change.
+RUN_DEFINING_FIELDS = ("data", "epochs", "precision_epochs", "batch_size", "n_layers", "n_head", "n_latents",
+                       "widths", "threads")
+
+
 def load_results(protocol: Protocol) -> dict[str, Any]:
     path = results_path(protocol)
+    current = _protocol_dict(protocol)
     if path.exists():
         stored = json.loads(path.read_text())
-        if stored["protocol"] != _protocol_dict(protocol):
+        changed = [key for key in RUN_DEFINING_FIELDS if stored["protocol"].get(key) != current[key]]
+        if changed:
             raise SystemExit(
-                f"{path} was produced with another '{protocol.name}' protocol; move it away to start afresh"
+                f"{path} was produced with another '{protocol.name}' protocol ({', '.join(changed)} differ); "
+                f"move it and outputs/benchmarks/accuracy/{protocol.name}/ away to start afresh"
             )
+        stored["protocol"] = current
         return stored
-    return {"protocol": _protocol_dict(protocol), "runs": {}}
+    return {"protocol": current, "runs": {}}
 
 
 def _protocol_dict(protocol: Protocol) -> dict[str, Any]:
@@ -635,14 +646,26 @@ def launch(protocol: Protocol, spec: RunSpec, log_dir: Path) -> dict[str, Any]:
     """Run one spec in a fresh child process; its output goes to <log_dir>/<run>.log."""
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"{spec.run_id}.log"
+    # A child that finished after its parent died (or was started by hand with --child)
+    # left its result in the log; retraining would only resume at the last epoch.
+    finished = _logged_result(log_path)
+    if finished is not None:
+        return finished
     command = [sys.executable, __file__, "--protocol", protocol.name, "--child", json.dumps(asdict(spec))]
     with open(log_path, "a") as log:
         completed = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
-    # The child prints its result last; an earlier attempt's result would have been saved.
-    lines = [line for line in log_path.read_text().splitlines() if line.startswith(RESULT_MARKER)]
-    if completed.returncode != 0 or not lines:
+    result = _logged_result(log_path)
+    if completed.returncode != 0 or result is None:
         raise RuntimeError(f"run {spec.run_id} failed (exit {completed.returncode}); see {log_path}")
-    return json.loads(lines[-1][len(RESULT_MARKER):])
+    return result
+
+
+def _logged_result(log_path: Path) -> dict[str, Any] | None:
+    """The result line a child prints last, if the log holds one."""
+    if not log_path.exists():
+        return None
+    lines = [line for line in log_path.read_text().splitlines() if line.startswith(RESULT_MARKER)]
+    return json.loads(lines[-1][len(RESULT_MARKER):]) if lines else None
 
 
 def run_all(protocol: Protocol, jobs: int, only: set[str] | None) -> dict[str, Any]:

@@ -3,6 +3,7 @@ report turns stored runs into the tables the docs show (no training here)."""
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 import sys
@@ -48,9 +49,12 @@ def test_every_kind_of_benchmark_run_composes_into_a_training_config(accuracy):
 
 def test_airfoil_protocols_run_only_their_studies(accuracy):
     protocol = accuracy.PROTOCOLS["airfoil"]
-    assert set(accuracy.studies(protocol)) == {"main"}
-    runs = accuracy.ordered_runs(protocol)
-    assert {(r.model, r.seed) for r in runs} == {(m, s) for m in accuracy.MAIN_MODELS for s in protocol.seeds}
+    studies = accuracy.studies(protocol)
+    assert set(studies) == {"main", "tuned"}
+    assert {(r.model, r.seed) for r in studies["main"]} == {(m, s) for m in accuracy.MAIN_MODELS for s in protocol.seeds}
+    # The tuned row: LRSA with the held-out choice, over the same seeds.
+    assert {(r.model, r.seed, r.qk_gain) for r in studies["tuned"]} == {
+        ("LRSA", s, protocol.tuned_lrsa.qk_gain) for s in protocol.seeds}
     tuning = accuracy.PROTOCOLS["airfoil-heldout"]
     runs = accuracy.ordered_runs(tuning)
     assert [(r.n_frequencies, r.qk_gain) for r in runs] == [(s.n_frequencies, s.qk_gain) for s in tuning.lrsa_settings]
@@ -90,7 +94,8 @@ def test_airfoil_report_splits_volume_and_surface_and_compares_with_transolver(a
     assert "| model | volume p | volume nut | surface p |" in text
     assert "| LRSA | 0.1000 ± 0.0000 | 0.2000 ± 0.0000 | 0.2000 ± 0.0000 |" in text
     assert "| Transolver | 0.0200 ± 0.0000 | 0.0010 ± 0.0000 | 0.1000 ± 0.0000 |" in text
-    assert "PARTIAL: 5 run(s) not finished" in text  # seed 2, and FLARE
+    assert "PARTIAL: 8 run(s) not finished" in text  # seed 2, FLARE, and the tuned LRSA
+    assert f"| {accuracy.tuned_label(protocol)} | 40 / 1 | n/a | 0 |" in text
     readme = accuracy.readme_table(protocol, {"runs": runs})
     assert "| abs. Cl error | rel. Cd error |" in readme and "fp16" not in readme
 
@@ -121,3 +126,24 @@ def test_held_out_view_validates_on_training_cases_and_never_sees_the_test_cases
     assert "data.val_split=val" in view.overrides()
     with pytest.raises(SystemExit, match="cannot hold out 15"):
         accuracy.HeldOutAirfoilData(source, "datasets/other", n_validation=15).generate()
+
+
+def test_stored_results_survive_added_runs_but_not_a_changed_definition(accuracy, tmp_path, monkeypatch):
+    monkeypatch.setattr(accuracy, "ROOT", tmp_path)
+    protocol = accuracy.PROTOCOLS["airfoil"]
+    accuracy.save_results(protocol, {"protocol": accuracy._protocol_dict(protocol), "runs": {"r": {}}})
+    more_seeds = dataclasses.replace(protocol, seeds=(0, 1, 2, 3), tuned_lrsa=None)
+    assert accuracy.load_results(more_seeds)["runs"] == {"r": {}}
+    wider = dataclasses.replace(protocol, widths={**protocol.widths, "LRSA": (48, 1)})
+    with pytest.raises(SystemExit, match="widths differ"):
+        accuracy.load_results(wider)
+
+
+def test_a_result_already_in_the_log_is_taken_without_training_again(accuracy, tmp_path):
+    protocol = accuracy.PROTOCOLS["airfoil"]
+    spec = accuracy.ordered_runs(protocol)[0]
+    (tmp_path / f"{spec.run_id}.log").write_text(
+        "epoch 100/100 ...\n" + accuracy.RESULT_MARKER + json.dumps({"run_id": spec.run_id, "test_rel_l2": {}}) + "\n"
+    )
+    # A real launch would train for an hour; the logged result comes back at once.
+    assert accuracy.launch(protocol, spec, tmp_path) == {"run_id": spec.run_id, "test_rel_l2": {}}
