@@ -1042,7 +1042,7 @@ def figures(protocol: Protocol, results: dict[str, Any]) -> list[Path]:
         length = min(len(h) for h in histories)
         epochs = [entry["epoch"] for entry in histories[0][:length]]
         columns = [[h[i]["rel_l2"] for h in histories] for i in range(length)]
-        ax.plot(epochs, [statistics.mean(col) for col in columns], label=f"{name}, {len(curves)} seed(s)")
+        ax.plot(epochs, [statistics.mean(col) for col in columns], label=f"{name}, {len(histories)} seed(s)")
         ax.fill_between(epochs, [min(col) for col in columns], [max(col) for col in columns], alpha=0.2)
     ax.set_yscale("log")
     ax.set_xlabel("epoch")
@@ -1056,7 +1056,7 @@ def figures(protocol: Protocol, results: dict[str, Any]) -> list[Path]:
     plt.close(fig)
     written.append(path)
 
-    points = [(s.n_latents, results["runs"][s.run_id]) for s in all_studies["latents"] if s.run_id in results["runs"]]
+    points = [(s.n_latents, results["runs"][s.run_id]) for s in all_studies.get("latents", []) if s.run_id in results["runs"]]
     if points:
         fig, ax = plt.subplots(figsize=(5, 3.5))
         ax.plot([m for m, _ in points], [_error(r) for _, r in points], "o-")
