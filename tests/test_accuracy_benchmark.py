@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 from hydra import compose, initialize_config_dir
 
 from modulus_lrsa.training.train import CONFIG_DIR
@@ -147,3 +148,26 @@ def test_a_result_already_in_the_log_is_taken_without_training_again(accuracy, t
     )
     # A real launch would train for an hour; the logged result comes back at once.
     assert accuracy.launch(protocol, spec, tmp_path) == {"run_id": spec.run_id, "test_rel_l2": {}}
+
+
+def test_attention_focus_reports_how_far_latents_concentrate(make_lrsa):
+    spec = importlib.util.spec_from_file_location("attention_focus", ROOT / "benchmarks" / "attention_focus.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    torch.manual_seed(0)
+    sample = {"fx": torch.randn(500, 2), "embedding": torch.rand(500, 2), "is_surface": torch.arange(500) < 50}
+    rows = {}
+    for gain in (1.0, 4.0):
+        torch.manual_seed(1)
+        model = make_lrsa(qk_gain=gain)
+        with torch.no_grad():
+            for p in model.parameters():
+                if p.ndim == 2:
+                    p.mul_(15.0)  # past the 0.02 init, so keys differ from point to point
+        rows[gain] = module.focus(model, sample)
+    assert len(rows[1.0]) == len(make_lrsa().blocks)
+    for row in rows[1.0] + rows[4.0]:
+        assert 0.0 < row["effective_points_share_min"] <= row["effective_points_share_median"] <= 1.0
+        assert row["max_weight_over_uniform_median"] >= 1.0 and row["wall_points_share"] == pytest.approx(0.1)
+    # Same weights apart from the query-norm gains: the larger gain focuses the first block.
+    assert rows[4.0][0]["effective_points_share_median"] < rows[1.0][0]["effective_points_share_median"]
