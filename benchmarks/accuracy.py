@@ -265,6 +265,10 @@ PROTOCOLS = {
         widths={"LRSA": (40, 1), "Transolver": (44, 2), "FLARE": (80, 2)},
         latent_sweep=(16, 32, 64, 128),
         threads=1,
+        studies=("main", "tuned", "precision", "ablation", "latents", "timing"),
+        # The airfoil choice, checked on Darcy before it can become the default.
+        tuned_lrsa=LRSASettings(qk_gain=4.0),
+        tuned_from="airfoil-heldout",
     ),
     "paper": Protocol(
         name="paper",
