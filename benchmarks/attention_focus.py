@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import statistics
 import sys
 import warnings
@@ -34,13 +33,6 @@ import accuracy  # noqa: E402  (the benchmark's protocols, run ids and configs)
 from modulus_lrsa.atomic import atomic_write_text  # noqa: E402
 
 
-def compression_weights(block: torch.nn.Module, hn: torch.Tensor) -> torch.Tensor:
-    """Softmax weights (B, h, M, N) of one block's compression, as its forward computes them."""
-    keys, _ = block.compress._keys_values(hn)
-    queries = block.compress._queries(hn.shape[0])
-    return torch.softmax(queries @ keys.transpose(-1, -2) / math.sqrt(queries.shape[-1]), dim=-1)
-
-
 def focus(model: torch.nn.Module, sample: dict) -> list[dict[str, float]]:
     """Per-block focus statistics of ``model`` on one sample."""
     fx, embedding = sample["fx"][None], sample["embedding"][None]
@@ -49,7 +41,7 @@ def focus(model: torch.nn.Module, sample: dict) -> list[dict[str, float]]:
     rows = []
 
     def record(block, inputs, _output):
-        weights = compression_weights(block, block.point_norm(inputs[0]))[0]  # (h, M, N)
+        weights = block.compress.attention_weights(block.point_norm(inputs[0]))[0]  # (h, M, N)
         entropy = -(weights * weights.clamp_min(1e-30).log()).sum(-1)
         row = {
             "effective_points_share_median": float(entropy.exp().median()) / n_points,

@@ -55,10 +55,18 @@ def _compression_entropy(model, fx, embedding) -> float:
     """Mean entropy (nats) of the first block's compression weights over the points."""
     block = model.blocks[0]
     hn = block.point_norm(model.lift(torch.cat([fx, model.fourier(embedding)], dim=-1)))
-    k, _ = block.compress._keys_values(hn)
-    q = block.compress._queries(hn.shape[0])
-    weights = torch.softmax(q @ k.transpose(-1, -2) / math.sqrt(q.shape[-1]), dim=-1)
+    weights = block.compress.attention_weights(hn)
     return float(-(weights * weights.log()).sum(-1).mean())
+
+
+def test_compression_attention_weights_are_the_ones_forward_uses(make_lrsa):
+    compress = make_lrsa().blocks[0].compress
+    hn = torch.randn(2, 300, 32)
+    weights = compress.attention_weights(hn)
+    torch.testing.assert_close(weights.sum(-1), torch.ones(weights.shape[:-1]))
+    _, values = compress._keys_values(hn)
+    rebuilt = compress.proj((weights @ values).transpose(1, 2).flatten(2))
+    torch.testing.assert_close(rebuilt, compress(hn, None), atol=1e-5, rtol=1e-5)
 
 
 def test_qk_gain_sets_query_norm_gains_and_lets_compression_focus(make_lrsa):

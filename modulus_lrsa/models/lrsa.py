@@ -182,16 +182,23 @@ class LatentCompression(nn.Module):
         Returns the running maximum :math:`m` (B, h, M, 1), the sum of
         :math:`\exp(s - m)` (B, h, M, 1) and the unnormalised weighted values (B, h, M, d_h).
         """
-        k, v = self._keys_values(hn)
-        q = self._queries(hn.shape[0])
-        scores = (q @ k.transpose(-1, -2)) / math.sqrt(q.shape[-1])
-        if bias is not None:
-            scores = scores + bias
+        scores, v = self._scores(hn, bias)
         row_max = scores.amax(dim=-1, keepdim=True)
         # A chunk holding only padded points has max -inf; 0 keeps exp() finite (all zeros).
         row_max = torch.where(torch.isfinite(row_max), row_max, torch.zeros_like(row_max))
         probs = torch.exp(scores - row_max)
         return row_max, probs.sum(dim=-1, keepdim=True), probs @ v
+
+    def attention_weights(self, hn: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
+        """Each latent's softmax weights over the N points, (B, h, M, N), for inspection."""
+        return torch.softmax(self._scores(hn, bias)[0], dim=-1)
+
+    def _scores(self, hn: torch.Tensor, bias: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Attention logits (B, h, M, N), bias included, and the values (B, h, N, d_h)."""
+        k, v = self._keys_values(hn)
+        q = self._queries(hn.shape[0])
+        scores = (q @ k.transpose(-1, -2)) / math.sqrt(q.shape[-1])
+        return (scores if bias is None else scores + bias), v
 
     def finish(self, weighted_values: torch.Tensor, normaliser: torch.Tensor) -> torch.Tensor:
         """Project merged chunk statistics to latent tokens (B, M, d)."""
