@@ -414,6 +414,16 @@ def overrides(protocol: Protocol, spec: RunSpec) -> list[str]:
     return items
 
 
+def training_config(protocol: Protocol, spec: RunSpec):
+    """lrsa-train's composed config for one run (its own configs plus :func:`overrides`)."""
+    import hydra
+
+    from modulus_lrsa.training.train import CONFIG_DIR
+
+    with hydra.initialize_config_dir(CONFIG_DIR, version_base="1.3"):
+        return hydra.compose(config_name="config", overrides=overrides(protocol, spec))
+
+
 # --------------------------------------------------------------------------------------
 # Child process: one training run
 # --------------------------------------------------------------------------------------
@@ -428,7 +438,6 @@ def _status_kib(name: str) -> int:
 
 def run_child(protocol: Protocol, spec: RunSpec) -> dict[str, Any]:
     """Train one run with lrsa-train's run_training and return what the tables need."""
-    import hydra
     import torch
     from hydra.utils import instantiate
 
@@ -438,8 +447,7 @@ def run_child(protocol: Protocol, spec: RunSpec) -> dict[str, Any]:
 
     if protocol.threads is not None:
         torch.set_num_threads(protocol.threads)
-    with hydra.initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
-        cfg = hydra.compose(config_name="config", overrides=overrides(protocol, spec))
+    cfg = training_config(protocol, spec)
     data = build_training_data(cfg.data, spec.seed)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -519,7 +527,6 @@ def time_epochs_child(protocol: Protocol, rounds: int) -> dict[str, Any]:
     every batch of the training split through forward, relative-L2 loss, backward,
     gradient clipping and an AdamW step.
     """
-    import hydra
     import torch
     from hydra.utils import instantiate
     from torch.utils.data import DataLoader
@@ -535,8 +542,7 @@ def time_epochs_child(protocol: Protocol, rounds: int) -> dict[str, Any]:
     setups = {}
     for name in MAIN_MODELS:
         spec = RunSpec(name, protocol.seeds[0], "fp32", protocol.n_latents, protocol.epochs)
-        with hydra.initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
-            cfg = hydra.compose(config_name="config", overrides=overrides(protocol, spec))
+        cfg = training_config(protocol, spec)
         data = build_training_data(cfg.data, spec.seed)
         torch.manual_seed(spec.seed)
         with warnings.catch_warnings():
@@ -620,7 +626,6 @@ def check_parameter_match(protocol: Protocol) -> dict[str, int]:
     Stops if they differ by more than 10%. Building the training data here also makes
     the dataset's preprocessed cache once, before parallel runs would each make it.
     """
-    import hydra
     import torch
     from hydra.utils import instantiate
 
@@ -630,8 +635,7 @@ def check_parameter_match(protocol: Protocol) -> dict[str, int]:
     counts, data = {}, None
     for name in MAIN_MODELS:
         spec = RunSpec(name, protocol.seeds[0], "fp32", protocol.n_latents, protocol.epochs)
-        with hydra.initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
-            cfg = hydra.compose(config_name="config", overrides=overrides(protocol, spec))
+        cfg = training_config(protocol, spec)
         data = data or build_training_data(cfg.data, spec.seed)
         with warnings.catch_warnings(), torch.device("meta"):
             warnings.simplefilter("ignore")
@@ -719,10 +723,10 @@ def time_epochs(protocol: Protocol, log_dir: Path, rounds: int = 5) -> dict[str,
     command = [sys.executable, __file__, "--protocol", protocol.name, "--child-timing", str(rounds)]
     with open(log_path, "a") as log:
         completed = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
-    lines = [line for line in log_path.read_text().splitlines() if line.startswith(RESULT_MARKER)]
-    if completed.returncode != 0 or not lines:
+    result = _logged_result(log_path)
+    if completed.returncode != 0 or result is None:
         raise SystemExit(f"epoch timing failed (exit {completed.returncode}); see {log_path}")
-    return json.loads(lines[-1][len(RESULT_MARKER):])
+    return result
 
 
 # --------------------------------------------------------------------------------------

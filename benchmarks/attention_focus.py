@@ -68,7 +68,6 @@ def main() -> None:
     parser.add_argument("--case", type=int, default=0, help="index of the validation case")
     args = parser.parse_args()
 
-    import hydra
     import physicsnemo
 
     from modulus_lrsa.training.data import build_training_data
@@ -78,8 +77,7 @@ def main() -> None:
     unknown = [run for run in args.run if run not in specs or specs[run].model != "LRSA"]
     if unknown:
         raise SystemExit(f"--run {unknown}: not LRSA runs of protocol '{protocol.name}' (see --report)")
-    with hydra.initialize_config_dir(str(accuracy.ROOT / "conf"), version_base="1.3"):
-        cfg = hydra.compose(config_name="config", overrides=accuracy.overrides(protocol, specs[args.run[0]]))
+    cfg = accuracy.training_config(protocol, specs[args.run[0]])
     sample = build_training_data(cfg.data, 0).validation[args.case]
     results = {"protocol": protocol.name, "case": sample.get("case_id", args.case), "runs": {}}
     for run in args.run:
