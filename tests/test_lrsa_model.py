@@ -358,3 +358,71 @@ def test_overfits_one_sample(make_lrsa):
         optimizer.step()
         losses.append(loss.item())
     assert losses[-1] < losses[0] / 10, (losses[0], losses[-1])
+
+
+# ---------------------------------------------------- cases without input fields (C_in = 0)
+@pytest.mark.parametrize("as_none", [True, False], ids=["fx_None", "fx_0_channels"])
+def test_geometry_only_model_runs_forward_chunked_and_round_trips(make_lrsa, tmp_path, as_none):
+    import physicsnemo
+
+    model = make_lrsa(functional_dim=0, embedding_dim=3).eval()
+    embedding = torch.rand(2, 120, 3)
+    fx = None if as_none else torch.zeros(2, 120, 0)
+    mask = torch.ones(2, 120, dtype=torch.bool)
+    mask[1, 100:] = False
+    with torch.no_grad():
+        out = model(fx, embedding, mask=mask)
+    assert out.shape == (2, 120, 3) and torch.isfinite(out).all()
+    chunked = model.forward_chunked(fx, embedding, mask=mask, chunk_size=37)
+    torch.testing.assert_close(chunked[mask], out[mask], atol=1e-5, rtol=1e-5)
+    # With no input fields the output still varies with the geometry.
+    assert (out[0].std(dim=0) > 0).all()
+    path = tmp_path / "geometry_only.mdlus"
+    model.save(str(path))
+    loaded = physicsnemo.Module.from_checkpoint(str(path)).eval()
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(fx, embedding, mask=mask), out)
+
+
+def test_geometry_only_model_on_a_structured_grid(make_lrsa):
+    model = make_lrsa(functional_dim=0, embedding_dim=2, structured_shape=(6, 5))
+    assert model(torch.zeros(2, 6, 5, 0), torch.rand(2, 6, 5, 2)).shape == (2, 6, 5, 3)
+    assert model(None, torch.rand(2, 30, 2)).shape == (2, 30, 3)
+
+
+def test_fx_none_is_rejected_when_the_model_has_input_fields(make_lrsa):
+    with pytest.raises(ValueError, match="fx is required.*functional_dim=2"):
+        make_lrsa()(None, torch.rand(1, 10, 2))
+
+
+def test_geometry_only_model_compiles_fullgraph(make_lrsa):
+    model = make_lrsa(functional_dim=0, embedding_dim=2).eval()
+    embedding = torch.rand(2, 64, 2)
+    compiled = torch.compile(model, fullgraph=True)
+    with torch.no_grad():
+        torch.testing.assert_close(compiled(None, embedding), model(None, embedding), atol=1e-5, rtol=1e-5)
+
+
+def test_geometry_only_model_exports_to_onnx(make_lrsa, tmp_path):
+    ort = pytest.importorskip("onnxruntime")
+    model = make_lrsa(functional_dim=0, embedding_dim=2).eval()
+
+    class GeometryOnly(torch.nn.Module):
+        """ONNX has no optional inputs: the exported graph takes the embedding alone."""
+
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, embedding):
+            return self.inner(None, embedding)
+
+    n_points = torch.export.Dim("n_points", min=2, max=1 << 22)
+    path = tmp_path / "geometry_only.onnx"
+    torch.onnx.export(GeometryOnly(model).eval(), (torch.rand(1, 50, 2),), str(path), dynamo=True,
+                      input_names=["embedding"], output_names=["out"], dynamic_shapes=({1: n_points},))
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    embedding = torch.rand(1, 333, 2)
+    (out,) = session.run(None, {"embedding": embedding.numpy()})
+    with torch.no_grad():
+        torch.testing.assert_close(torch.from_numpy(out), model(None, embedding), atol=1e-5, rtol=1e-4)

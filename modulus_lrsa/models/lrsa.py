@@ -418,9 +418,11 @@ class LRSA(Module):
 
     Forward
     -------
-    fx : torch.Tensor
+    fx : torch.Tensor | None
         Input fields, :math:`(B, N, C_{in})`, or :math:`(B, *S, C_{in})` on a structured
-        grid of shape :math:`S`.
+        grid of shape :math:`S`. With ``functional_dim=0`` (cases without input fields,
+        e.g. geometry only) it may be ``None`` or have 0 channels; the point layout then
+        comes from ``embedding``.
     embedding : torch.Tensor | None
         Per-point geometry, :math:`(B, N, C_{emb})` or :math:`(B, *S, C_{emb})`.
     time : torch.Tensor | None
@@ -570,6 +572,8 @@ class LRSA(Module):
         def fail(message: str) -> None:
             raise ValueError(f"LRSA.forward: {message}")
 
+        if fx is None:
+            fail(f"fx is required: the model was built with functional_dim={self.functional_dim}")
         if fx.shape[-1] != self.functional_dim:
             fail(f"fx must have {self.functional_dim} channels in its last dim, "
                  f"got shape {tuple(fx.shape)}")
@@ -645,16 +649,25 @@ class LRSA(Module):
             h = h + self.time_embed(time).unsqueeze(1).to(h.dtype)
         return h
 
+    def _functional_input(self, fx, embedding) -> torch.Tensor:
+        """``fx`` as given, or its 0-channel stand-in shaped like ``embedding`` when
+        ``functional_dim=0`` and ``fx`` is None, so one code path serves both."""
+        if fx is not None or self.functional_dim != 0 or embedding is None:
+            return fx
+        return embedding.new_zeros((*embedding.shape[:-1], 0))
+
     def _flatten(self, fx, embedding):
-        flat_fx = fx.reshape(fx.shape[0], -1, fx.shape[-1])
+        # Explicit point counts: a -1 cannot be inferred from a 0-channel fx.
+        n_points = math.prod(fx.shape[1:-1])
+        flat_fx = fx.reshape(fx.shape[0], n_points, fx.shape[-1])
         if embedding is not None:
-            embedding = embedding.reshape(embedding.shape[0], -1, embedding.shape[-1])
+            embedding = embedding.reshape(embedding.shape[0], n_points, embedding.shape[-1])
         return flat_fx, embedding
 
     # ----------------------------------------------------------------- forward
     def forward(
         self,
-        fx: Float[torch.Tensor, "B *spatial C_in"],
+        fx: Float[torch.Tensor, "B *spatial C_in"] | None,
         embedding: Float[torch.Tensor, "B *spatial C_emb"] | None = None,
         time: Float[torch.Tensor, " B"] | None = None,
         *,
@@ -665,8 +678,9 @@ class LRSA(Module):
 
         Parameters
         ----------
-        fx : torch.Tensor
-            :math:`(B, N, C_{in})` or :math:`(B, *S, C_{in})`.
+        fx : torch.Tensor | None
+            :math:`(B, N, C_{in})` or :math:`(B, *S, C_{in})`; ``None`` (or 0 channels)
+            when ``functional_dim=0``.
         embedding : torch.Tensor | None
             :math:`(B, N, C_{emb})` or :math:`(B, *S, C_{emb})`.
         time : torch.Tensor | None
@@ -681,6 +695,7 @@ class LRSA(Module):
         torch.Tensor
             :math:`(B, N, C_{out})` or :math:`(B, *S, C_{out})`, the layout of ``fx``.
         """
+        fx = self._functional_input(fx, embedding)
         if not _is_tracing():
             self._validate(fx, embedding, time, mask, weights)
         out_shape = (*fx.shape[:-1], self.out_dim)
@@ -697,7 +712,7 @@ class LRSA(Module):
     @torch.no_grad()
     def forward_chunked(
         self,
-        fx: Float[torch.Tensor, "B N C_in"],
+        fx: Float[torch.Tensor, "B N C_in"] | None,
         embedding: Float[torch.Tensor, "B N C_emb"] | None = None,
         time: Float[torch.Tensor, " B"] | None = None,
         *,
@@ -731,6 +746,7 @@ class LRSA(Module):
             )
         if chunk_size < 1:
             raise ValueError(f"LRSA.forward_chunked: chunk_size must be >= 1, got {chunk_size}")
+        fx = self._functional_input(fx, embedding)
         self._validate(fx, embedding, time, mask, weights)
         bias = self._compression_bias(mask, weights)
         chunks = [slice(start, start + chunk_size) for start in range(0, fx.shape[1], chunk_size)]
