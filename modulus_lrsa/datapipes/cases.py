@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from modulus_lrsa.datapipes.errors import CaseConfigError
-from modulus_lrsa.datapipes.readers import FIELD_LOCATIONS, SUPPORTED_SUFFIXES, FieldSelector
+from modulus_lrsa.datapipes.readers import FIELD_LOCATIONS, SUPPORTED_SUFFIXES, FieldSelector, vtm_referenced_files
 
 MANIFEST_NAME = "manifest.json"
 CASE_JSON_NAME = "case.json"
@@ -161,7 +161,7 @@ class CaseSource:
         files = {ref.path for ref in (self.volume, self.surface, self.geometry) if ref is not None}
         for path in list(files):
             if path.suffix.lower() == ".vtm":
-                files.update(_vtm_referenced_files(path))
+                files.update(vtm_referenced_files(path))
         return sorted(files)
 
 
@@ -184,14 +184,6 @@ def _natural_key(path: Path) -> list:
         except ValueError:
             key.append((1, part))
     return key
-
-
-def _vtm_referenced_files(path: Path) -> list[Path]:
-    try:
-        text = path.read_text(errors="replace")
-    except OSError:
-        return []
-    return [(path.parent / name).resolve() for name in re.findall(r"file=['\"]([^'\"]+)['\"]", text)]
 
 
 def read_json(path: Path, what: str) -> dict[str, Any]:

@@ -31,6 +31,7 @@ import numpy as np
 import vtk
 from vtk.util.numpy_support import vtk_to_numpy
 
+from modulus_lrsa.datapipes.integrity import check_legacy_vtk, check_stl_length, check_xml_inline_data
 from modulus_lrsa.datapipes.errors import (
     CorruptFileError,
     EmptyMeshError,
@@ -68,18 +69,21 @@ def _captured_vtk_errors() -> Iterator[vtk.vtkStringOutputWindow]:
         vtk.vtkLogger.SetStderrVerbosity(previous_verbosity)
 
 
-def _first_vtk_error(captured_text: str) -> str | None:
-    """The first ERROR message of captured VTK output, on one line, or None."""
-    if "ERROR" not in captured_text:
-        return None
+def _first_vtk_problem(captured_text: str) -> str | None:
+    """The first ERROR or warning message of captured VTK output, on one line, or None.
+
+    Warnings count: VTK's legacy reader reports short binary data ("Error reading binary
+    data!") only as a warning and still returns the arrays it filled with garbage.
+    """
     blocks = [block.strip() for block in captured_text.split("\n\n") if block.strip()]
     for block in blocks:
-        if block.startswith("ERROR"):
+        first_line = block.splitlines()[0]
+        if first_line.startswith("ERROR") or "Warning" in first_line:
             lines = [line.strip() for line in block.splitlines()[1:] if line.strip()]
             message = " ".join(lines) or block
             # Drop the object address VTK prefixes, it means nothing to the user.
             return re.sub(r"\(0x[0-9a-fA-F]+\)", "", message).strip()
-    return captured_text.strip().splitlines()[0]
+    return None
 
 
 def _iterate_blocks(
@@ -122,25 +126,53 @@ def _select_block(blocks: dict[str, vtk.vtkDataObject | None], block: str | None
     raise MeshDataError(f"{source}: no block named '{block}' (available: {available})")
 
 
-def _check_stl_length(source: Path) -> None:
-    """Reject truncated STL files, which vtkSTLReader may silently parse as garbage triangles."""
-    size = source.stat().st_size
-    with source.open("rb") as handle:
-        head = handle.read(512)
-        handle.seek(max(0, size - 512))
-        tail = handle.read()
-    if head.lstrip().lower().startswith(b"solid") and b"facet" in head.lower():
-        if b"endsolid" not in tail.lower():
-            raise CorruptFileError(f"{source}: ASCII STL does not end with 'endsolid' (truncated file?)")
-        return
-    if size < 84:
-        raise CorruptFileError(f"{source}: binary STL shorter than its 84-byte header ({size} bytes)")
-    triangles = int.from_bytes(head[80:84], "little")
-    if size < 84 + 50 * triangles:
-        raise CorruptFileError(
-            f"{source}: binary STL declares {triangles} triangles ({84 + 50 * triangles} bytes) "
-            f"but has {size} bytes (truncated file?)"
-        )
+def _check_complete(source: Path, referenced_by: Path | None = None) -> None:
+    """Completeness checks VTK's readers skip; a multiblock's referenced files included."""
+    suffix = source.suffix.lower()
+    if referenced_by is not None:
+        if not source.is_file():
+            raise CorruptFileError(f"{referenced_by}: references {source}, which does not exist")
+        if source.stat().st_size == 0:
+            raise CorruptFileError(f"{referenced_by}: references {source}, which is empty (0 bytes)")
+    if suffix == ".stl":
+        check_stl_length(source)
+    elif suffix == ".vtk":
+        check_legacy_vtk(source)
+    else:
+        check_xml_inline_data(source)
+    if suffix == ".vtm":
+        for piece in vtm_referenced_files(source):
+            _check_complete(piece, referenced_by=source)
+
+
+def vtm_referenced_files(path: Path) -> list[Path]:
+    """The files a ``.vtm`` multiblock index points to, resolved against its folder."""
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return []
+    return [(path.parent / name).resolve() for name in re.findall(r"file=['\"]([^'\"]+)['\"]", text)]
+
+
+def _check_array_lengths(dataset: vtk.vtkDataSet, where: str) -> None:
+    """Every point/cell array has one tuple per point/cell, and cells use existing points."""
+    for location, data, rows in (
+        ("point", dataset.GetPointData(), dataset.GetNumberOfPoints()),
+        ("cell", dataset.GetCellData(), dataset.GetNumberOfCells()),
+    ):
+        for index in range(data.GetNumberOfArrays()):
+            array = data.GetAbstractArray(index)
+            if array is not None and array.GetNumberOfTuples() != rows:
+                raise CorruptFileError(
+                    f"{where}: {location} array '{array.GetName()}' has {array.GetNumberOfTuples()} "
+                    f"values, but the mesh has {rows} {location}s (truncated or corrupt file?)"
+                )
+    if isinstance(dataset, (vtk.vtkUnstructuredGrid, vtk.vtkPolyData)):
+        connectivity, _ = cell_connectivity(dataset)
+        if connectivity.size and (connectivity.min() < 0 or connectivity.max() >= dataset.GetNumberOfPoints()):
+            raise CorruptFileError(
+                f"{where}: cells refer to point ids outside 0..{dataset.GetNumberOfPoints() - 1} (corrupt file?)"
+            )
 
 
 def list_blocks(path: str | os.PathLike) -> list[str]:
@@ -160,8 +192,7 @@ def _read_raw(source: Path) -> vtk.vtkDataObject:
         raise CorruptFileError(f"{source}: file does not exist")
     if source.stat().st_size == 0:
         raise CorruptFileError(f"{source}: file is empty (0 bytes)")
-    if suffix == ".stl":
-        _check_stl_length(source)
+    _check_complete(source)
     reader = _READERS[suffix]()
     reader.SetFileName(str(source))
     if suffix == ".vtk":
@@ -171,7 +202,7 @@ def _read_raw(source: Path) -> vtk.vtkDataObject:
         reader.ReadAllFieldsOn()
     with _captured_vtk_errors() as window:
         reader.Update()
-    error = _first_vtk_error(window.GetOutput())
+    error = _first_vtk_problem(window.GetOutput())
     if error is not None:
         raise CorruptFileError(f"{source}: the VTK reader failed (truncated or corrupt file?): {error}")
     output = reader.GetOutputDataObject(0)
@@ -224,6 +255,7 @@ def read_vtk(path: str | os.PathLike, block: str | None = None) -> vtk.vtkDataSe
             f"{where}: mesh is empty ({output.GetNumberOfPoints()} points, "
             f"{output.GetNumberOfCells()} cells)"
         )
+    _check_array_lengths(output, where)
     coordinates = point_coordinates(output)
     if not np.isfinite(coordinates).all():
         bad = int((~np.isfinite(coordinates)).any(axis=1).sum())
