@@ -272,10 +272,22 @@ def test_glob_takes_the_latest_time_folder(tmp_path):
     for time_name, scale in (("2", 1.0), ("10", 2.0), ("9.5", 3.0)):
         (folder / "VTK" / f"case0_{time_name}").mkdir(parents=True)
         write_xml(box_volume(4, scale), folder / "VTK" / f"case0_{time_name}" / "internal.vtu")
-    config = MeshCacheConfig(volume_fields=["U[0]"], volume_file="VTK/*/internal.vtu", case_pattern="case*")
+    config = MeshCacheConfig(volume_fields=["p"], volume_file="VTK/*/internal.vtu", case_pattern="case*")
     cache = build_cache(root, tmp_path / "cache", config)
-    # U[0] holds the scale: time 10 is the latest, although "9.5" sorts after it as text.
-    assert np.all(cache.load_case("case0")["volume_targets"] == 2.0)
+    # p = scale * x + 1: time 10 is the latest, although "9.5" sorts after it as text.
+    expected = 2.0 * volume_centres(4)[:, 0] + 1.0
+    np.testing.assert_allclose(cache.load_case("case0")["volume_targets"][:, 0], expected, rtol=1e-6)
+
+
+def test_constant_target_channel_is_refused_naming_it(tmp_path):
+    root = tmp_path / "cases"
+    for index in range(2):
+        make_case(root, f"case{index}", index)
+        write_xml(box_volume(4, 1.0), root / f"case{index}" / "internal.vtu")
+    config = MeshCacheConfig(volume_fields=["U[0]", "p"], volume_file="internal.vtu", case_pattern="case*",
+                             test_fraction=0.0)
+    with pytest.raises(MeshDataError, match=r"\['U\[0\]'\] are constant over the 2 'train' case\(s\) \(U\[0\] = 1\)"):
+        build_cache(root, tmp_path / "cache", config)
 
 
 def test_parallel_build_matches_serial(tmp_path):

@@ -30,6 +30,7 @@ Per-case arrays (float32 unless noted; D = 2 or 3; absent parts have 0 rows):
 from __future__ import annotations
 
 import concurrent.futures
+import dataclasses
 import hashlib
 import json
 import logging
@@ -47,7 +48,7 @@ from modulus_lrsa.atomic import atomic_save_npz, atomic_write_json
 from modulus_lrsa.datapipes.cases import CaseEntry, CaseSource, FileRef, MeshCacheConfig, list_cases, resolve_case
 from modulus_lrsa.datapipes.errors import MeshDataError
 from modulus_lrsa.datapipes.normalization import Normalizer, RunningMoments
-from modulus_lrsa.datapipes.readers import extract_point_set, point_coordinates, read_vtk
+from modulus_lrsa.datapipes.readers import FieldSelector, available_fields, extract_point_set, point_coordinates, read_vtk
 
 logger = logging.getLogger(__name__)
 
@@ -119,8 +120,59 @@ def _front_plane(positions: np.ndarray, axis: int) -> np.ndarray:
     return np.abs(positions[:, axis] - lower) <= 0.5 * extent
 
 
-def process_case(source: CaseSource, config: MeshCacheConfig, output_file: Path, device: str = "cpu") -> dict[str, Any]:
-    """Read one case, compute its geometry features and write its ``.npz`` atomically.
+def in_plane_selectors(
+    selectors: Sequence[str], dataset: Any, location: str, planar_axis: int | None
+) -> list[str]:
+    """Selectors with 3-vector fields of a 2D case reduced to their in-plane components.
+
+    A one-cell-thick mesh is treated as 2D: coordinates and directions drop the empty
+    axis, so a whole vector field (``"U"``) drops its out-of-plane component too, which
+    is zero everywhere and carries nothing to learn. Explicit components (``"U[0,1,2]"``)
+    are kept as given.
+    """
+    if planar_axis is None:
+        return list(selectors)
+    from modulus_lrsa.geometry.surface import in_plane_axes
+
+    components = available_fields(dataset)[location]
+    reduced = []
+    for text in selectors:
+        selector = FieldSelector.parse(text)
+        if selector.components is None and components.get(selector.name) == 3:
+            selector = FieldSelector(selector.name, tuple(in_plane_axes(planar_axis)))
+        reduced.append(str(selector))
+    return reduced
+
+
+def _selected_fields(
+    dataset: Any,
+    selectors: Sequence[str],
+    location: str,
+    where: str,
+    expected_channels: Sequence[str] | None,
+) -> tuple[Any, list[str]]:
+    """The selected fields, or, for prediction (``expected_channels`` given), the ones the
+    file has, laid out as ``expected_channels`` with NaN columns for fields it lacks."""
+    if expected_channels is None:
+        return extract_point_set(dataset, selectors, location, where), []
+    present = available_fields(dataset)[location]
+    have = [text for text in selectors if FieldSelector.parse(text).name in present]
+    point_set = extract_point_set(dataset, have, location, where)
+    values = np.full((point_set.values.shape[0], len(expected_channels)), np.nan, dtype=np.float32)
+    for column, name in enumerate(point_set.channel_names):
+        if name in expected_channels:
+            values[:, list(expected_channels).index(name)] = point_set.values[:, column]
+    missing = [name for name in expected_channels if name not in point_set.channel_names]
+    return dataclasses.replace(point_set, values=values, channel_names=list(expected_channels)), missing
+
+
+def extract_case(
+    source: CaseSource,
+    config: MeshCacheConfig,
+    device: str = "cpu",
+    expected_channels: tuple[Sequence[str], Sequence[str]] | None = None,
+) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Read one case and compute its geometry features: the one feature path of training and prediction.
 
     Parameters
     ----------
@@ -128,15 +180,20 @@ def process_case(source: CaseSource, config: MeshCacheConfig, output_file: Path,
         The resolved case.
     config : MeshCacheConfig
         What to extract.
-    output_file : Path
-        Destination ``.npz``.
     device : str
         Warp/torch device of the distance queries.
+    expected_channels : (volume channels, surface channels), optional
+        Prediction mode: target fields the files lack are allowed and come back as NaN
+        columns in this layout (a new design has no CFD results). None (the cache):
+        every target field must be present.
 
     Returns
     -------
-    dict
-        Summary: point counts, channel names, dimension and per-case moments.
+    arrays : dict
+        The per-case arrays of the module docstring.
+    summary : dict
+        Point counts, channel names, dimension, planar axis, ``has_geometry`` and, in
+        prediction mode, ``missing_channels``.
 
     Raises
     ------
@@ -144,7 +201,7 @@ def process_case(source: CaseSource, config: MeshCacheConfig, output_file: Path,
         Anything wrong with the case's files or fields (message names the file).
     """
     from modulus_lrsa.geometry.sdf import signed_distance
-    from modulus_lrsa.geometry.surface import project, surface_cell_normals, surface_from_vtk, lumped_vertex_normals
+    from modulus_lrsa.geometry.surface import lumped_vertex_normals, project, surface_cell_normals, surface_from_vtk
 
     datasets: dict[FileRef, Any] = {}
 
@@ -157,6 +214,7 @@ def process_case(source: CaseSource, config: MeshCacheConfig, output_file: Path,
     axis_dataset = load(axis_source)
     planar_axis = _planar_axis(point_coordinates(axis_dataset), config.dimension, _describe(axis_source))
     dim = 2 if planar_axis is not None else 3
+    expected_volume, expected_surface = expected_channels if expected_channels is not None else (None, None)
 
     body = None
     if source.geometry is not None:
@@ -164,9 +222,13 @@ def process_case(source: CaseSource, config: MeshCacheConfig, output_file: Path,
 
     arrays: dict[str, np.ndarray] = {}
     volume_channels: list[str] = []
+    missing: list[str] = []
     if source.volume is not None:
         where = _describe(source.volume)
-        point_set = extract_point_set(load(source.volume), config.volume_fields, config.volume_location, where)
+        dataset = load(source.volume)
+        selectors = in_plane_selectors(config.volume_fields, dataset, config.volume_location, planar_axis)
+        point_set, absent = _selected_fields(dataset, selectors, config.volume_location, where, expected_volume)
+        missing += absent
         positions, values, weights = point_set.positions, point_set.values, point_set.weights
         if planar_axis is not None and config.volume_location == "point":
             front = _front_plane(positions, planar_axis)
@@ -200,7 +262,9 @@ def process_case(source: CaseSource, config: MeshCacheConfig, output_file: Path,
     if source.surface is not None and config.surface_fields:
         where = _describe(source.surface)
         surface_dataset = load(source.surface)
-        point_set = extract_point_set(surface_dataset, config.surface_fields, config.surface_location, where)
+        selectors = in_plane_selectors(config.surface_fields, surface_dataset, config.surface_location, planar_axis)
+        point_set, absent = _selected_fields(surface_dataset, selectors, config.surface_location, where, expected_surface)
+        missing += [name for name in absent if name not in missing]
         # Normals follow the orientation decided for this surface's own faces.
         own_body = body if source.geometry == source.surface else surface_from_vtk(surface_dataset, planar_axis, where)
         if config.surface_location == "cell":
@@ -226,10 +290,7 @@ def process_case(source: CaseSource, config: MeshCacheConfig, output_file: Path,
             surface_normals=np.zeros((0, dim), np.float32),
         )
     arrays["conditions"] = np.array([source.conditions[name] for name in config.conditions], dtype=np.float64)
-
-    moments = _case_moments(arrays, volume_channels, surface_channels, dim)
-    atomic_save_npz(output_file, arrays)
-    return {
+    summary = {
         "case_id": source.case_id,
         "planar_axis": planar_axis,
         "dimension": dim,
@@ -239,8 +300,24 @@ def process_case(source: CaseSource, config: MeshCacheConfig, output_file: Path,
         "volume_channels": volume_channels,
         "surface_channels": surface_channels,
         "conditions": arrays["conditions"].tolist(),
-        "moments": {key: value.to_dict() for key, value in moments.items()},
     }
+    if expected_channels is not None:
+        summary["missing_channels"] = missing
+    return arrays, summary
+
+
+def process_case(source: CaseSource, config: MeshCacheConfig, output_file: Path, device: str = "cpu") -> dict[str, Any]:
+    """Extract one case (:func:`extract_case`) and write its ``.npz`` atomically.
+
+    Returns
+    -------
+    dict
+        The summary of :func:`extract_case` plus the per-case moments.
+    """
+    arrays, summary = extract_case(source, config, device)
+    moments = _case_moments(arrays, summary["volume_channels"], summary["surface_channels"], summary["dimension"])
+    atomic_save_npz(output_file, arrays)
+    return {**summary, "moments": {key: value.to_dict() for key, value in moments.items()}}
 
 
 def _case_moments(
@@ -447,6 +524,19 @@ def _check_consistent(summaries: list[dict[str, Any]], key: str, what: str) -> A
     return reference
 
 
+def _reject_constant_targets(names: Sequence[str], moments: RunningMoments, num_cases: int, split: str) -> None:
+    """A target that never varies cannot be learnt, and its relative error is undefined."""
+    scale = np.maximum(np.abs(moments.mean), 1.0)
+    constant = [name for name, std, ref in zip(names, moments.std, scale) if std <= 1e-7 * ref]
+    if constant:
+        values = ", ".join(f"{name} = {moments.mean[names.index(name)]:.6g}" for name in constant)
+        raise MeshDataError(
+            f"target channel(s) {constant} are constant over the {num_cases} '{split}' case(s) ({values}); "
+            "they carry nothing to learn. Leave them out of data.volume_fields / data.surface_fields, "
+            "e.g. U[0,1] keeps two components of U"
+        )
+
+
 def _assemble_index(
     summaries: list[dict[str, Any]],
     skipped: list[dict[str, str]],
@@ -480,6 +570,7 @@ def _assemble_index(
         if config.conditions:
             conditions.update(np.asarray(summary["conditions"])[None, :])
 
+    _reject_constant_targets(targets, merged["target"], len(stats_cases), stats_split)
     coordinate_scale = float(np.sqrt(merged["coordinates"].variance.mean())) or 1.0
     distance_moments = merged["distance"]
     distance_rms = float(np.sqrt(distance_moments.variance[0] + distance_moments.mean[0] ** 2)) or 1.0
