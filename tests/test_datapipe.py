@@ -352,7 +352,7 @@ def test_denormalised_targets_are_the_cached_values(cache):
     dataset = MeshPointDataset(cache, "train", volume_points=25, surface_points=0, seed=2)
     sample = dataset[0]
     arrays = cache.load_case(dataset.case_entries[0])
-    positions = dataset.coordinate_normalizer.denormalize(sample["embedding"][:, :3].double()).numpy()
+    positions = dataset.features.coordinate_normalizer.denormalize(sample["embedding"][:, :3].double()).numpy()
     rows = [np.argmin(np.linalg.norm(arrays["volume_positions"] - p, axis=1)) for p in positions]
     assert len(set(rows)) == 25, "points are drawn without replacement"
     physical = dataset.target_normalizer.denormalize(sample["target"].double())[:, :4].numpy()
@@ -376,7 +376,7 @@ def test_evaluation_mode_returns_whole_cases(cache):
         sample = dataset[index]
         assert sample["mask"].shape[0] == entry["num_volume_points"] + entry["num_surface_points"]
         arrays = cache.load_case(entry)
-        volume = dataset.coordinate_normalizer.denormalize(sample["embedding"][: entry["num_volume_points"], :3].double())
+        volume = dataset.features.coordinate_normalizer.denormalize(sample["embedding"][: entry["num_volume_points"], :3].double())
         np.testing.assert_allclose(volume.numpy(), arrays["volume_positions"], atol=1e-5)
 
 

@@ -85,6 +85,134 @@ def _choose(rng: np.random.Generator, available: int, wanted: int | None) -> np.
     return np.sort(rng.choice(available, size=wanted, replace=False))
 
 
+class CaseFeatures:
+    """Turns a case's arrays (from the cache or :func:`~modulus_lrsa.datapipes.cache.extract_case`)
+    into a model sample: the one place that defines ``fx``, ``embedding`` and ``target``.
+
+    Training (:class:`MeshPointDataset`) and prediction (``lrsa-predict``) both build
+    their samples here, from the normalisation statistics of the training cache index.
+
+    Parameters
+    ----------
+    index : dict
+        A cache index (``index.json``): channel layout, geometry flag, normalisation.
+    uses_volume, uses_surface : bool
+        Which point sets the samples hold.
+    normalize : bool
+        Normalise with the index statistics (False: physical units, identity scaling).
+    """
+
+    def __init__(self, index: dict[str, Any], uses_volume: bool, uses_surface: bool, normalize: bool = True) -> None:
+        self.has_geometry = bool(index["has_geometry"])
+        self.uses_volume, self.uses_surface = uses_volume, uses_surface
+        self.coordinate_names = list(index["coordinate_names"])
+        self.condition_names = list(index["condition_names"])
+        self.target_names = list(index["target_channels"])
+        self.volume_columns = [self.target_names.index(name) for name in index["volume_channels"]]
+        self.surface_columns = [self.target_names.index(name) for name in index["surface_channels"]]
+
+        def normalizer(kind: str, names: Sequence[str]) -> Normalizer:
+            return Normalizer.from_dict(index["normalization"][kind]) if normalize else Normalizer.identity(names)
+
+        self.target_normalizer = normalizer("target", self.target_names)
+        self.condition_normalizer = normalizer("conditions", self.condition_names)
+        self.coordinate_normalizer = normalizer("coordinates", self.coordinate_names)
+        self.distance_normalizer = normalizer("distance", ["distance"])
+
+    @property
+    def embedding_names(self) -> list[str]:
+        names = list(self.coordinate_names)
+        if self.has_geometry:
+            names += ["distance"] + [f"direction_{axis}" for axis in self.coordinate_names]
+        if self.uses_volume and self.uses_surface:
+            names.append("is_surface")
+        return names
+
+    def sample(
+        self,
+        arrays: dict[str, np.ndarray],
+        case_id: str,
+        volume_rows: np.ndarray | None = None,
+        surface_rows: np.ndarray | None = None,
+    ) -> dict[str, Any]:
+        """The sample of one case, from the chosen volume and surface rows (default: all).
+
+        Target entries that are NaN (fields a prediction input lacks) are left out of
+        ``target_mask`` and set to 0.
+        """
+        parts: list[dict[str, np.ndarray]] = []
+        if self.uses_volume:
+            rows = np.arange(arrays["volume_positions"].shape[0]) if volume_rows is None else volume_rows
+            parts.append(
+                self._point_block(
+                    positions=arrays["volume_positions"][rows],
+                    distance=arrays["volume_distance"][rows],
+                    direction=arrays["volume_direction"][rows],
+                    values=arrays["volume_targets"][rows],
+                    columns=self.volume_columns,
+                    weights=arrays["volume_weights"][rows],
+                    is_surface=False,
+                )
+            )
+        if self.uses_surface:
+            rows = np.arange(arrays["surface_positions"].shape[0]) if surface_rows is None else surface_rows
+            parts.append(
+                self._point_block(
+                    positions=arrays["surface_positions"][rows],
+                    distance=np.zeros(len(rows), dtype=np.float32),
+                    direction=arrays["surface_normals"][rows],
+                    values=arrays["surface_targets"][rows],
+                    columns=self.surface_columns,
+                    weights=arrays["surface_weights"][rows],
+                    is_surface=True,
+                )
+            )
+        merged = {key: np.concatenate([part[key] for part in parts]) for key in parts[0]}
+        count = merged["embedding"].shape[0]
+        conditions = self.condition_normalizer.normalize(arrays["conditions"].astype(np.float64)).astype(np.float32)
+        fx = np.repeat(conditions[None, :], count, axis=0)
+        return {
+            "fx": torch.from_numpy(fx),
+            "embedding": torch.from_numpy(merged["embedding"]),
+            "target": torch.from_numpy(merged["target"]),
+            "target_mask": torch.from_numpy(merged["target_mask"]),
+            "mask": torch.ones(count, dtype=torch.bool),
+            "weights": torch.from_numpy(merged["weights"]),
+            "is_surface": torch.from_numpy(merged["is_surface"]),
+            "case_id": case_id,
+        }
+
+    def _point_block(
+        self,
+        positions: np.ndarray,
+        distance: np.ndarray,
+        direction: np.ndarray,
+        values: np.ndarray,
+        columns: list[int],
+        weights: np.ndarray,
+        is_surface: bool,
+    ) -> dict[str, np.ndarray]:
+        count = positions.shape[0]
+        embedding = [self.coordinate_normalizer.normalize(positions)]
+        if self.has_geometry:
+            embedding.append(self.distance_normalizer.normalize(distance[:, None]))
+            embedding.append(direction)
+        if self.uses_volume and self.uses_surface:
+            embedding.append(np.full((count, 1), float(is_surface), dtype=np.float32))
+        target = np.zeros((count, len(self.target_names)), dtype=np.float32)
+        target_mask = np.zeros((count, len(self.target_names)), dtype=bool)
+        target[:, columns] = values
+        target_mask[:, columns] = np.isfinite(values)
+        target = np.where(target_mask, self.target_normalizer.normalize(np.nan_to_num(target)), 0.0).astype(np.float32)
+        return {
+            "embedding": np.concatenate(embedding, axis=1).astype(np.float32),
+            "target": target,
+            "target_mask": target_mask,
+            "weights": _relative_weights(weights),
+            "is_surface": np.full(count, is_surface),
+        }
+
+
 class MeshPointDataset(EpochSeededDataset):
     """Cases of a :class:`~modulus_lrsa.datapipes.cache.MeshCache` as point-cloud samples.
 
@@ -138,23 +266,13 @@ class MeshPointDataset(EpochSeededDataset):
         self.surface_points = surface_points
         self.normalize = normalize
         index = self.cache.index
-        self.has_geometry = bool(index["has_geometry"])
         self.uses_volume = bool(index["volume_channels"]) and volume_points != 0
         self.uses_surface = bool(index["surface_channels"]) and surface_points != 0
         if not (self.uses_volume or self.uses_surface):
             raise ValueError("volume_points and surface_points leave no point to sample")
-        self.target_names = self.cache.target_channels
-        self._volume_columns = [self.target_names.index(name) for name in self.cache.volume_channels]
-        self._surface_columns = [self.target_names.index(name) for name in self.cache.surface_channels]
-        identity = Normalizer.identity
-        self.target_normalizer = self.cache.normalizer("target") if normalize else identity(self.target_names)
-        self.condition_normalizer = (
-            self.cache.normalizer("conditions") if normalize else identity(self.cache.condition_names)
-        )
-        self.coordinate_normalizer = (
-            self.cache.normalizer("coordinates") if normalize else identity(self.cache.coordinate_names)
-        )
-        self.distance_normalizer = self.cache.normalizer("distance") if normalize else identity(["distance"])
+        self.features = CaseFeatures(index, self.uses_volume, self.uses_surface, normalize)
+        self.target_names = self.features.target_names
+        self.target_normalizer = self.features.target_normalizer
 
     @property
     def fx_names(self) -> list[str]:
@@ -162,13 +280,7 @@ class MeshPointDataset(EpochSeededDataset):
 
     @property
     def embedding_names(self) -> list[str]:
-        coordinates = self.cache.coordinate_names
-        names = list(coordinates)
-        if self.has_geometry:
-            names += ["distance"] + [f"direction_{axis}" for axis in coordinates]
-        if self.uses_volume and self.uses_surface:
-            names.append("is_surface")
-        return names
+        return self.features.embedding_names
 
     @property
     def functional_dim(self) -> int:
@@ -192,74 +304,6 @@ class MeshPointDataset(EpochSeededDataset):
         entry = self.case_entries[index]
         arrays = self.cache.load_case(entry)
         rng = self.rng(index)
-        parts: list[dict[str, np.ndarray]] = []
-        if self.uses_volume:
-            chosen = _choose(rng, arrays["volume_positions"].shape[0], self.volume_points)
-            parts.append(
-                self._point_block(
-                    positions=arrays["volume_positions"][chosen],
-                    distance=arrays["volume_distance"][chosen],
-                    direction=arrays["volume_direction"][chosen],
-                    values=arrays["volume_targets"][chosen],
-                    columns=self._volume_columns,
-                    weights=arrays["volume_weights"][chosen],
-                    is_surface=False,
-                )
-            )
-        if self.uses_surface:
-            chosen = _choose(rng, arrays["surface_positions"].shape[0], self.surface_points)
-            parts.append(
-                self._point_block(
-                    positions=arrays["surface_positions"][chosen],
-                    distance=np.zeros(len(chosen), dtype=np.float32),
-                    direction=arrays["surface_normals"][chosen],
-                    values=arrays["surface_targets"][chosen],
-                    columns=self._surface_columns,
-                    weights=arrays["surface_weights"][chosen],
-                    is_surface=True,
-                )
-            )
-        merged = {key: np.concatenate([part[key] for part in parts]) for key in parts[0]}
-        count = merged["embedding"].shape[0]
-        conditions = self.condition_normalizer.normalize(arrays["conditions"].astype(np.float64))
-        fx = np.broadcast_to(conditions.astype(np.float32), (count, conditions.size))
-        return {
-            "fx": torch.from_numpy(np.ascontiguousarray(fx)),
-            "embedding": torch.from_numpy(merged["embedding"]),
-            "target": torch.from_numpy(merged["target"]),
-            "target_mask": torch.from_numpy(merged["target_mask"]),
-            "mask": torch.ones(count, dtype=torch.bool),
-            "weights": torch.from_numpy(merged["weights"]),
-            "is_surface": torch.from_numpy(merged["is_surface"]),
-            "case_id": entry["case_id"],
-        }
-
-    def _point_block(
-        self,
-        positions: np.ndarray,
-        distance: np.ndarray,
-        direction: np.ndarray,
-        values: np.ndarray,
-        columns: list[int],
-        weights: np.ndarray,
-        is_surface: bool,
-    ) -> dict[str, np.ndarray]:
-        count = positions.shape[0]
-        embedding = [self.coordinate_normalizer.normalize(positions)]
-        if self.has_geometry:
-            embedding.append(self.distance_normalizer.normalize(distance[:, None]))
-            embedding.append(direction)
-        if self.uses_volume and self.uses_surface:
-            embedding.append(np.full((count, 1), float(is_surface), dtype=np.float32))
-        target = np.zeros((count, len(self.target_names)), dtype=np.float32)
-        target_mask = np.zeros((count, len(self.target_names)), dtype=bool)
-        target[:, columns] = values
-        target_mask[:, columns] = True
-        target = np.where(target_mask, self.target_normalizer.normalize(target), 0.0).astype(np.float32)
-        return {
-            "embedding": np.concatenate(embedding, axis=1).astype(np.float32),
-            "target": target,
-            "target_mask": target_mask,
-            "weights": _relative_weights(weights),
-            "is_surface": np.full(count, is_surface),
-        }
+        volume_rows = _choose(rng, arrays["volume_positions"].shape[0], self.volume_points) if self.uses_volume else None
+        surface_rows = _choose(rng, arrays["surface_positions"].shape[0], self.surface_points) if self.uses_surface else None
+        return self.features.sample(arrays, entry["case_id"], volume_rows, surface_rows)
