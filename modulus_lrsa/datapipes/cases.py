@@ -11,7 +11,8 @@ Two layouts are understood, neither required:
   case (a folder, or a single VTK file), split into train/test by a seeded shuffle.
 
 Inside a case folder, file globs from the config pick the volume, surface and geometry
-files; when a glob is not set, ``case.json``'s ``"files"`` entry is used. Globs that
+files; when a glob is not set, ``case.json``'s ``"files"`` entry is used, else the
+latest ``VTK/*.vtm`` that OpenFOAM's ``foamToVTK`` writes. Globs that
 match several files (e.g. several OpenFOAM time folders) take the last one in natural
 order, i.e. the latest time. Global conditions come from ``config.condition_values`` or
 ``case.json``'s ``"params"``.
@@ -33,6 +34,7 @@ from modulus_lrsa.datapipes.readers import FIELD_LOCATIONS, SUPPORTED_SUFFIXES, 
 
 MANIFEST_NAME = "manifest.json"
 CASE_JSON_NAME = "case.json"
+FOAM_TO_VTK_GLOB = "VTK/*.vtm"
 
 
 @dataclass(frozen=True)
@@ -285,9 +287,13 @@ def _resolve_file(
             raise CaseConfigError(f"{entry.location / CASE_JSON_NAME}: files.{key} points to {path}, which does not exist")
         return _file_ref(path, block)
     if required:
+        # OpenFOAM's foamToVTK layout: VTK/<case>_<time index>.vtm, the latest time last.
+        exports = sorted(entry.location.glob(FOAM_TO_VTK_GLOB), key=_natural_key)
+        if exports:
+            return _file_ref(exports[-1], block)
         raise CaseConfigError(
-            f"{entry.location}: no {key} file: set MeshCacheConfig.{key}_file (a glob) or "
-            f"list files.{key} in {CASE_JSON_NAME}"
+            f"{entry.location}: no {key} file: set data.{key}_file (MeshCacheConfig.{key}_file) to a glob "
+            f"such as 'VTK/*.vtm' or 'internal.vtu', or list files.{key} in {CASE_JSON_NAME}"
         )
     return None
 

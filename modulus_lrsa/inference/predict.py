@@ -26,9 +26,9 @@ import argparse
 import dataclasses
 import inspect
 import json
+import math
 import os
 import sys
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -37,13 +37,14 @@ import numpy as np
 import torch
 import vtk
 
-from modulus_lrsa.datapipes.cache import MeshCache, case_file_name, process_case
-from modulus_lrsa.datapipes.cases import CASE_JSON_NAME, CaseEntry, CaseSource, FileRef, MeshCacheConfig, resolve_case
+from modulus_lrsa.atomic import atomic_write_json
+from modulus_lrsa.datapipes.cache import extract_case
+from modulus_lrsa.datapipes.cases import CASE_JSON_NAME, CaseEntry, CaseSource, FileRef, MeshCacheConfig, read_json, resolve_case
 from modulus_lrsa.datapipes.collate import pad_collate
-from modulus_lrsa.datapipes.dataset import MeshPointDataset
+from modulus_lrsa.datapipes.dataset import CaseFeatures
 from modulus_lrsa.datapipes.errors import MeshDataError
 from modulus_lrsa.datapipes.normalization import Normalizer
-from modulus_lrsa.datapipes.readers import FieldSelector, SUPPORTED_SUFFIXES, available_fields, as_polydata, as_unstructured_grid, read_vtk
+from modulus_lrsa.datapipes.readers import SUPPORTED_SUFFIXES, as_polydata, as_unstructured_grid, list_blocks, read_vtk
 from modulus_lrsa.inference.vtk_output import (
     add_array,
     add_fields,
@@ -52,8 +53,8 @@ from modulus_lrsa.inference.vtk_output import (
     image_grid,
     point_cloud,
 )
-from modulus_lrsa.atomic import atomic_write_json
-from modulus_lrsa.training.data import DESCRIPTOR_FORMAT, ForceSettings, SurfaceForceEvaluator, descriptor_path
+from modulus_lrsa.training.data import DESCRIPTOR_FORMAT, ForceSettings, descriptor_path
+from modulus_lrsa.training.metrics import ForceCoefficients, force_coefficients
 
 QUANTITIES_NAME = "quantities.json"
 _PREDICTED = "_predicted"
@@ -94,6 +95,12 @@ def load_model(model_path: str | os.PathLike, device: torch.device) -> tuple[tor
     if descriptor.get("format") != DESCRIPTOR_FORMAT:
         raise PredictionError(f"{sidecar}: not a modulus-lrsa data descriptor (format {descriptor.get('format')!r})")
     model = physicsnemo.Module.from_checkpoint(str(model_path)).to(device).eval()
+    parameters = inspect.signature(model.forward).parameters
+    if "embedding" not in parameters:
+        raise PredictionError(
+            f"{model_path}: {type(model).__name__} does not take the (fx, embedding) inputs of models "
+            "trained by lrsa-train (LRSA, Transolver, FLARE); this .mdlus was not exported by lrsa-train"
+        )
     return model, descriptor
 
 
@@ -125,7 +132,7 @@ def run_model(
         if key in parameters and key in batch:
             keywords[key] = batch[key]
     structured = getattr(model, "structured_shape", None) is not None
-    n_points = batch["fx"][0, ..., 0].numel()
+    n_points = math.prod(batch["fx"].shape[1:-1])  # fx may have 0 channels
     with _autocast(precision, device):
         if not structured and n_points > chunk_points and hasattr(model, "forward_chunked"):
             output = model.forward_chunked(batch["fx"], batch["embedding"], chunk_size=chunk_points, **keywords)
@@ -256,110 +263,160 @@ def predict_darcy(
 # --------------------------------------------------------------------------------------
 
 
-def _channel_components(selectors: Sequence[str], channel_names: Sequence[str]) -> dict[str, int]:
-    """Components each selected field needs, from the trained channel names."""
-    needed: dict[str, int] = {}
-    for text in selectors:
-        selector = FieldSelector.parse(text)
-        if selector.components is not None:
-            count = max(selector.components) + 1
-        else:
-            prefix = f"{selector.name}["
-            count = sum(1 for name in channel_names if name.startswith(prefix)) or 1
-        needed[selector.name] = max(needed.get(selector.name, 0), count)
-    return needed
+@dataclasses.dataclass(frozen=True)
+class MeshModelNeeds:
+    """What a mesh model needs of its input, read from its training cache index."""
+
+    volume: bool
+    surface: bool
+    geometry: bool
+    conditions: tuple[str, ...]
+
+    @classmethod
+    def of(cls, descriptor: dict[str, Any]) -> MeshModelNeeds:
+        index = descriptor["cache_index"]
+        return cls(
+            volume=bool(index["volume_channels"]),
+            surface=bool(descriptor["uses_surface"]),
+            geometry=bool(index["has_geometry"]),
+            conditions=tuple(index["condition_names"]),
+        )
+
+    @property
+    def wall(self) -> bool:
+        """The input must include the wall surface (for its fields or for the distances)."""
+        return self.surface or self.geometry
+
+    def describe(self) -> str:
+        parts = [name for name, used in (("volume fields", self.volume), ("wall fields", self.surface)) if used]
+        if self.geometry:
+            parts.append("distances to the wall")
+        return " and ".join(parts)
 
 
-def _with_placeholder_fields(
-    ref: FileRef, selectors: Sequence[str], channel_names: Sequence[str], location: str, workdir: Path, label: str
-) -> tuple[FileRef, set[str]]:
-    """The file itself if it holds every selected field; else a copy with zero-filled stand-ins.
-
-    A new geometry has no CFD results, but the preprocessing reads the target fields
-    along with the mesh. The stand-ins only let it run; their names are returned so
-    that no error is reported against them.
-    """
-    dataset = read_vtk(ref.path, ref.block)
-    present = available_fields(dataset)[location]
-    missing = {name: count for name, count in _channel_components(selectors, channel_names).items() if name not in present}
-    if not missing:
-        return ref, set()
-    copy = as_polydata(dataset) if label == "surface" else as_unstructured_grid(dataset)
-    if copy is dataset:
-        copy = dataset.NewInstance()
-        copy.DeepCopy(dataset)
-    rows = copy.GetNumberOfCells() if location == "cell" else copy.GetNumberOfPoints()
-    for name, count in missing.items():
-        add_array(copy, name, np.zeros((rows, count), dtype=np.float32), location)
-    path = workdir / f"{label}{'.vtp' if label == 'surface' else '.vtu'}"
-    atomic_write_vtk(copy, path)
-    return FileRef(path), set(missing)
+def _near_case_json(path: Path) -> dict[str, Any]:
+    """case.json beside a single input file or up to two folders above it (e.g. ``case/VTK/x.vtm``)."""
+    for folder in (path.parent, path.parent.parent, path.parent.parent.parent):
+        candidate = folder / CASE_JSON_NAME
+        if candidate.is_file():
+            return read_json(candidate, CASE_JSON_NAME)
+    return {}
 
 
-def _prepare_source(
+def _wall_block(vtm: Path, volume_block: str, config: MeshCacheConfig) -> str:
+    """The wall block of a single ``.vtm``: the training setting, else the one non-volume block."""
+    blocks = list_blocks(vtm)
+    if config.surface_block is not None:
+        return config.surface_block
+    candidates = [name for name in blocks if name != volume_block and name.rsplit("/", 1)[-1] != volume_block]
+    # Trained on separate wall files (airfoil: boundary/airfoil.vtp): the block of that name.
+    if config.surface_file and not any(char in Path(config.surface_file).stem for char in "*?["):
+        named = [name for name in candidates if name.rsplit("/", 1)[-1] == Path(config.surface_file).stem]
+        if len(named) == 1:
+            return named[0]
+    if len(candidates) == 1:
+        return candidates[0]
+    raise PredictionError(
+        f"{vtm}: which block is the wall? The model needs it, and the file has {blocks}; "
+        "choose it with --surface-block NAME"
+    )
+
+
+def resolve_prediction_input(
     descriptor: dict[str, Any],
     case_path: Path,
     conditions: dict[str, float],
-    workdir: Path,
     blocks: dict[str, str | None],
-) -> tuple[CaseSource, CaseSource, MeshCacheConfig, set[str]]:
-    """The case as found, the case as preprocessed, the config, and the fields without usable CFD results.
+    surface_file: Path | None = None,
+) -> tuple[CaseSource, MeshCacheConfig, bool]:
+    """The files, blocks and conditions of what the user gave ``lrsa-predict``.
 
-    Fields absent from the files get zero stand-ins in a copy; with conditions that
-    differ from the case's own, every field counts as without results.
+    ``case_path`` may be a case folder (found with the training settings: file globs,
+    ``case.json``), one ``.vtu``/``.vtk``/``.vtp`` file, or one ``.vtm`` holding the
+    volume and the walls. The wall may also come as a file of its own (``surface_file``).
+
+    Returns
+    -------
+    source : CaseSource
+    config : MeshCacheConfig
+        The training settings, with the blocks used here.
+    stale_results : bool
+        Conditions were given that differ from the case's own, so the CFD fields in the
+        files are not results for them.
+
+    Raises
+    ------
+    PredictionError
+        Something the model needs is missing; the message says how to supply it.
     """
     index = descriptor["cache_index"]
+    needs = MeshModelNeeds.of(descriptor)
     config = MeshCacheConfig(**index["settings"])
-    if blocks:
-        config = dataclasses.replace(config, **{f"{part}_block": block for part, block in blocks.items()})
+    config = dataclasses.replace(config, **{f"{part}_block": name for part, name in blocks.items() if name is not None})
+    unknown = sorted(set(conditions) - set(needs.conditions))
+    if unknown:
+        raise PredictionError(
+            f"--condition {', '.join(unknown)}: the model has no such condition; it was trained with "
+            f"conditions {list(needs.conditions) or 'none'}"
+        )
     case_id = case_path.stem if case_path.is_file() else case_path.name
-    stale_results = False
-    if conditions:
-        try:
-            own = resolve_case(CaseEntry(case_id=case_id, split="predict", location=case_path), config).conditions
-        except MeshDataError:
-            own = None  # the case states no conditions of its own: the given ones describe it
-        stale_results = own is not None and any(own[name] != value for name, value in conditions.items() if name in own)
-        config = dataclasses.replace(config, condition_values={case_id: conditions})
-    entry = CaseEntry(case_id=case_id, split="predict", location=case_path)
-    original = resolve_case(entry, config)
-    source = original
-    replaced: dict[FileRef, FileRef] = {}
-    placeholders: set[str] = set()
-    if source.volume is not None:
-        new, missing = _with_placeholder_fields(
-            source.volume, config.volume_fields, index["volume_channels"], config.volume_location, workdir, "volume"
+    if case_path.is_dir():
+        entry = CaseEntry(case_id=case_id, split="predict", location=case_path)
+        case_json = case_path / CASE_JSON_NAME
+        params = (read_json(case_json, CASE_JSON_NAME).get("params") or {}) if case_json.is_file() else {}
+        # Conditions are looked up below, where a missing one gets a hint for the CLI.
+        source = resolve_case(entry, dataclasses.replace(config, conditions=()))
+        if surface_file is not None:
+            source = dataclasses.replace(source, surface=FileRef(surface_file), geometry=FileRef(surface_file))
+    else:
+        params = _near_case_json(case_path).get("params") or {}
+        volume = surface = None
+        is_vtm = case_path.suffix.lower() == ".vtm"
+        if needs.volume:
+            volume = FileRef(case_path, (config.volume_block or "internal") if is_vtm else None)
+        if surface_file is not None:
+            surface = FileRef(surface_file)
+        elif needs.wall and is_vtm:
+            surface = FileRef(case_path, _wall_block(case_path, volume.block if volume else "internal", config))
+        elif needs.wall and not needs.volume:
+            surface = FileRef(case_path)
+        elif needs.wall:
+            raise PredictionError(
+                f"{case_path}: the model needs the wall surface as well ({needs.describe()}); give it "
+                "with --surface WALL.vtp (or .stl/.vtk), or pass a .vtm holding volume and walls, or the case folder"
+            )
+        source = CaseSource(case_id=case_id, split="predict", location=case_path, volume=volume,
+                            surface=surface, geometry=surface if needs.geometry else None, conditions={})
+    if source.geometry is None and needs.geometry:
+        raise PredictionError(
+            f"{case_path}: the model was trained with distances to a wall surface, but no wall was found; "
+            "give it with --surface WALL.vtp"
         )
-        replaced[source.volume] = new
-        placeholders |= missing
-    if source.surface is not None and config.surface_fields:
-        new, missing = _with_placeholder_fields(
-            source.surface, config.surface_fields, index["surface_channels"], config.surface_location, workdir, "surface"
-        )
-        replaced[source.surface] = new
-        placeholders |= missing
-    source = dataclasses.replace(
-        source,
-        volume=replaced.get(source.volume, source.volume),
-        surface=replaced.get(source.surface, source.surface),
-        geometry=replaced.get(source.geometry, source.geometry),
-    )
-    if stale_results:
-        # The CFD fields on disk belong to the case's own conditions, not to the new ones.
-        placeholders |= {FieldSelector.parse(text).name for text in (*config.volume_fields, *config.surface_fields)}
-    return original, source, config, placeholders
+    values: dict[str, float] = {}
+    for name in needs.conditions:
+        if name in conditions:
+            values[name] = conditions[name]
+        elif name in params:
+            values[name] = float(params[name])
+        else:
+            raise PredictionError(
+                f"{case_path}: condition '{name}' is not given; pass --condition {name}=VALUE "
+                f"(the model was trained with conditions {list(needs.conditions)})"
+            )
+    stale = any(name in params and float(params[name]) != value for name, value in conditions.items())
+    return dataclasses.replace(source, conditions=values), config, stale
 
 
 def _check_layout(summary: dict[str, Any], index: dict[str, Any], case_path: Path) -> None:
-    for key in ("dimension", "planar_axis", "volume_channels", "surface_channels", "has_geometry"):
+    for key, hint in (
+        ("dimension", "a 2D (one-cell-thick) or 3D mesh like the training cases"),
+        ("planar_axis", "the same empty axis as the training cases"),
+    ):
         if summary[key] != index[key]:
             raise PredictionError(
-                f"{case_path}: {key} is {summary[key]!r} but the model was trained on cases with {index[key]!r}"
+                f"{case_path}: {key} is {summary[key]!r} but the model was trained on cases with "
+                f"{index[key]!r}; it needs {hint}"
             )
-
-
-def _field_base(channel: str) -> str:
-    return channel.split("[", 1)[0]
 
 
 def _output_dataset(
@@ -376,6 +433,17 @@ def _output_dataset(
     return point_cloud(positions), "point"
 
 
+def _finite_or_none(value: Any) -> Any:
+    """JSON has no NaN: undefined numbers are written as null."""
+    if isinstance(value, dict):
+        return {key: _finite_or_none(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite_or_none(item) for item in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
 def predict_case(
     model: torch.nn.Module,
     descriptor: dict[str, Any],
@@ -386,15 +454,22 @@ def predict_case(
     chunk_points: int = 262144,
     precision: str = "fp32",
     blocks: dict[str, str | None] | None = None,
+    surface_file: str | os.PathLike | None = None,
 ) -> dict[str, Any]:
     """Predict every field of one CFD case and write VTK plus ``quantities.json``.
+
+    The input goes through the cache's own feature extraction
+    (:func:`~modulus_lrsa.datapipes.cache.extract_case` and
+    :class:`~modulus_lrsa.datapipes.dataset.CaseFeatures`), so it is preprocessed exactly
+    like the training data; fields it lacks (a new design has no CFD results) are simply
+    not compared.
 
     Parameters
     ----------
     model, descriptor
         From :func:`load_model` (a model trained on mesh data).
     case_path : path-like
-        Case folder (with ``case.json`` or matching the training file globs) or one VTK file.
+        Case folder, one ``.vtu``/``.vtk``/``.vtp`` file, or one ``.vtm`` with volume and walls.
     output_dir : path-like
         Output folder.
     conditions : dict, optional
@@ -403,7 +478,9 @@ def predict_case(
         Above this many points, use the model's exact chunked inference.
     blocks : dict, optional
         ``{"volume": ..., "surface": ...}`` blocks of a ``.vtm`` input, overriding the
-        training settings (e.g. a single ``.vtm`` file whose wall block is ``airfoil``).
+        training settings.
+    surface_file : path-like, optional
+        The wall surface as a file of its own, for a single-file volume input.
 
     Returns
     -------
@@ -418,100 +495,122 @@ def predict_case(
     if case_path.is_file() and case_path.suffix.lower() not in SUPPORTED_SUFFIXES:
         raise PredictionError(f"{case_path}: expected a case folder or one of {', '.join(SUPPORTED_SUFFIXES)}")
     index = descriptor["cache_index"]
+    needs = MeshModelNeeds.of(descriptor)
+    source, config, stale = resolve_prediction_input(
+        descriptor, case_path, conditions or {}, blocks or {}, None if surface_file is None else Path(surface_file)
+    )
+    arrays, summary = extract_case(
+        source, config, expected_channels=(index["volume_channels"], index["surface_channels"])
+    )
+    _check_layout(summary, index, case_path)
+    if stale:
+        # The CFD fields on disk belong to the case's own conditions, not to the given ones.
+        for key in ("volume_targets", "surface_targets"):
+            arrays[key] = np.full_like(arrays[key], np.nan)
+    features = CaseFeatures(index, uses_volume=needs.volume, uses_surface=needs.surface)
+    sample = features.sample(arrays, source.case_id)
+    output = run_model(model, pad_collate([sample]), device, chunk_points, precision)
+    predicted = features.target_normalizer.denormalize(output[0].numpy().astype(np.float64))
+    is_surface = sample["is_surface"].numpy()
+    targets = index["target_channels"]
+    quantities: dict[str, Any] = {
+        "case": source.case_id,
+        "input": str(case_path),
+        "kind": "mesh",
+        "conditions": source.conditions,
+        "num_points": int(len(is_surface)),
+        "rel_l2": {},
+    }
+    if summary["missing_channels"] or stale:
+        quantities["without_cfd_results"] = sorted(set(summary["missing_channels"]) | (set(targets) if stale else set()))
+    written: dict[str, str] = {}
+    meshes: list[tuple[str, vtk.vtkDataSet]] = []
+    parts = [("volume", source.volume, config.volume_location, index["volume_channels"], ~is_surface)]
+    if needs.surface:
+        parts.append(("surface", source.surface, config.surface_location, index["surface_channels"], is_surface))
+    for label, ref, location, channels, rows in parts:
+        if ref is None or not channels:
+            continue
+        values = predicted[rows][:, [targets.index(name) for name in channels]]
+        truth = arrays[f"{label}_targets"].astype(np.float64)
+        mesh, used_location = _output_dataset(
+            read_vtk(ref.path, ref.block), location, int(rows.sum()), arrays[f"{label}_positions"],
+            surface=label == "surface",
+        )
+        add_fields(mesh, channels, values, used_location, _PREDICTED)
+        known = [column for column in range(len(channels)) if np.isfinite(truth[:, column]).all()]
+        if known:
+            add_fields(mesh, [channels[i] for i in known], values[:, known] - truth[:, known], used_location, _ERROR)
+            for column in known:
+                key = channels[column] if label == "volume" else f"surface/{channels[column]}"
+                quantities["rel_l2"][key] = relative_l2(values[:, column], truth[:, column])
+        if label == "surface" and descriptor.get("forces"):
+            settings = ForceSettings(**descriptor["forces"])
+            speed = source.conditions[settings.speed]
+            pressure_column = channels.index(settings.pressure)
+            add_array(mesh, f"Cp{_PREDICTED}", values[:, pressure_column] / (0.5 * speed**2), used_location)
+            if pressure_column in known:
+                add_array(mesh, "Cp", truth[:, pressure_column] / (0.5 * speed**2), used_location)
+            quantities["forces"] = _forces(arrays, source, settings, channels, values, truth, case_path)
+        meshes.append((f"{label}.vtp" if isinstance(mesh, vtk.vtkPolyData) else f"{label}.vtu", mesh))
+        written[label] = meshes[-1][0]
+    # Nothing is written until the whole prediction has succeeded.
     output_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=".lrsa-predict-", dir=output_dir) as scratch:
-        workdir = Path(scratch)
-        original, source, config, placeholders = _prepare_source(
-            descriptor, case_path, conditions or {}, workdir, blocks or {}
-        )
-        file_name = case_file_name(source.case_id)
-        summary = process_case(source, config, workdir / "cases" / file_name)
-        _check_layout(summary, index, case_path)
-        cache = MeshCache(workdir, {**index, "cases": [{**summary, "split": "predict", "file": file_name}], "skipped": []})
-        dataset = MeshPointDataset(
-            cache, split="predict", volume_points=None, surface_points=None if descriptor["uses_surface"] else 0
-        )
-        sample = dataset[0]
-        output = run_model(model, pad_collate([sample]), device, chunk_points, precision)
-        predicted = dataset.target_normalizer.denormalize(output[0].numpy().astype(np.float64))
-        arrays = cache.load_case(source.case_id)
-        is_surface = sample["is_surface"].numpy()
-        targets = index["target_channels"]
-        quantities: dict[str, Any] = {
-            "case": source.case_id,
-            "input": str(case_path),
-            "kind": "mesh",
-            "conditions": source.conditions,
-            "num_points": int(len(is_surface)),
-            "rel_l2": {},
-        }
-        blocks: dict[str, str] = {}
-        parts = [("volume", original.volume, config.volume_location, index["volume_channels"], ~is_surface)]
-        if descriptor["uses_surface"]:
-            parts.append(("surface", original.surface, config.surface_location, index["surface_channels"], is_surface))
-        for label, original_ref, location, channels, rows in parts:
-            if original_ref is None or not channels:
-                continue
-            values = predicted[rows][:, [targets.index(name) for name in channels]]
-            mesh, used_location = _output_dataset(
-                read_vtk(original_ref.path, original_ref.block), location, int(rows.sum()), arrays[f"{label}_positions"],
-                surface=label == "surface",
-            )
-            add_fields(mesh, channels, values, used_location, _PREDICTED)
-            known = [i for i, name in enumerate(channels) if _field_base(name) not in placeholders]
-            if known:
-                truth = arrays[f"{label}_targets"].astype(np.float64)
-                add_fields(mesh, [channels[i] for i in known], values[:, known] - truth[:, known], used_location, _ERROR)
-                for column in known:
-                    key = channels[column] if label == "volume" else f"surface/{channels[column]}"
-                    quantities["rel_l2"][key] = relative_l2(values[:, column], truth[:, column])
-            if label == "surface" and descriptor.get("forces"):
-                settings = ForceSettings(**descriptor["forces"])
-                speed = source.conditions[settings.speed]
-                pressure = values[:, channels.index(settings.pressure)]
-                add_array(mesh, f"Cp{_PREDICTED}", pressure / (0.5 * speed**2), used_location)
-                if settings.pressure not in placeholders:
-                    truth_pressure = arrays["surface_targets"][:, channels.index(settings.pressure)]
-                    add_array(mesh, "Cp", truth_pressure / (0.5 * speed**2), used_location)
-                quantities["forces"] = _forces(cache, settings, source.case_id, values, channels, targets, placeholders, case_path)
-            file = f"{label}.vtp" if isinstance(mesh, vtk.vtkPolyData) else f"{label}.vtu"
-            atomic_write_vtk(mesh, output_dir / file)
-            blocks[label] = file
-    atomic_write_multiblock_index(output_dir / "prediction.vtm", blocks)
-    quantities["files"] = blocks
-    atomic_write_json(output_dir / QUANTITIES_NAME, quantities)
+    for file, mesh in meshes:
+        atomic_write_vtk(mesh, output_dir / file)
+    atomic_write_multiblock_index(output_dir / "prediction.vtm", written)
+    quantities["files"] = written
+    quantities = _finite_or_none(quantities)
+    atomic_write_json(output_dir / QUANTITIES_NAME, quantities, allow_nan=False)
     return quantities
 
 
 def _forces(
-    cache: MeshCache,
+    arrays: dict[str, np.ndarray],
+    source: CaseSource,
     settings: ForceSettings,
-    case_id: str,
-    surface_values: np.ndarray,
-    surface_channels: Sequence[str],
-    targets: Sequence[str],
-    placeholders: set[str],
+    channels: Sequence[str],
+    predicted: np.ndarray,
+    truth: np.ndarray,
     case_path: Path,
 ) -> dict[str, Any]:
-    evaluator = SurfaceForceEvaluator(cache, settings, source="descriptor forces")
-    in_target_layout = np.zeros((surface_values.shape[0], len(targets)))
-    for column, name in enumerate(surface_channels):
-        in_target_layout[:, targets.index(name)] = surface_values[:, column]
-    predicted, from_fields = evaluator.coefficients(case_id, in_target_layout)
-    forces: dict[str, Any] = {"predicted": predicted.as_dict()}
-    shear_missing = settings.wall_shear is not None and settings.wall_shear in placeholders
-    if settings.pressure not in placeholders and not shear_missing:
+    """Lift and drag from the predicted wall fields, and from the CFD ones where the input has them."""
+    shear_columns = (
+        [i for i, name in enumerate(channels) if name == settings.wall_shear or name.startswith(f"{settings.wall_shear}[")]
+        if settings.wall_shear is not None
+        else []
+    )
+    pressure_column = channels.index(settings.pressure)
+
+    def integrate(values: np.ndarray) -> ForceCoefficients:
+        return force_coefficients(
+            pressure=values[:, pressure_column],
+            normals=arrays["surface_normals"],
+            areas=arrays["surface_weights"],
+            speed=source.conditions[settings.speed],
+            angle_of_attack_deg=source.conditions[settings.angle_of_attack_deg],
+            chord=settings.chord,
+            span=settings.span,
+            wall_shear=values[:, shear_columns] if shear_columns else None,
+            wall_shear_sign=settings.wall_shear_sign,
+        )
+
+    predicted_coefficients = integrate(predicted)
+    forces: dict[str, Any] = {"predicted": predicted_coefficients.as_dict()}
+    used = [pressure_column, *shear_columns]
+    if np.isfinite(truth[:, used]).all():
+        from_fields = integrate(truth)
         forces["from_cfd_fields"] = from_fields.as_dict()
         forces["abs_error"] = {
-            "Cl": abs(predicted.lift - from_fields.lift),
-            "Cd": abs(predicted.drag - from_fields.drag),
+            "Cl": abs(predicted_coefficients.lift - from_fields.lift),
+            "Cd": abs(predicted_coefficients.drag - from_fields.drag),
         }
-    case_json = case_path / CASE_JSON_NAME if case_path.is_dir() else None
-    if case_json is not None and case_json.is_file() and settings.pressure not in placeholders:
-        results = json.loads(case_json.read_text()).get("results") or {}
-        reported = {key: float(results[key]) for key in ("Cl", "Cd") if isinstance(results.get(key), (int, float))}
-        if reported:
-            forces["reported_by_solver"] = reported
+        case_json = case_path / CASE_JSON_NAME if case_path.is_dir() else None
+        if case_json is not None and case_json.is_file():
+            results = json.loads(case_json.read_text()).get("results") or {}
+            reported = {key: float(results[key]) for key in ("Cl", "Cd") if isinstance(results.get(key), (int, float))}
+            if reported:
+                forces["reported_by_solver"] = reported
     return forces
 
 
@@ -544,8 +643,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--condition", type=_condition, action="append", default=[], metavar="NAME=VALUE",
         help="mesh cases: global condition overriding case.json, e.g. --condition aoa_deg=4 (repeatable)",
     )
-    parser.add_argument("--volume-block", help="mesh cases given as one .vtm file: block of the volume mesh")
-    parser.add_argument("--surface-block", help="mesh cases given as one .vtm file: block of the wall surface")
+    parser.add_argument("--volume-block", help="mesh input given as one .vtm file: block of the volume mesh "
+                        "(default: the training setting, else 'internal')")
+    parser.add_argument("--surface-block", help="mesh input given as one .vtm file: block of the wall surface "
+                        "(default: the training setting, else the only block besides the volume)")
+    parser.add_argument("--surface", type=Path, metavar="FILE",
+                        help="the wall surface as a file of its own (.vtp, .stl, .vtk), for a single-file volume input")
     parser.add_argument("--chunk-points", type=int, default=262144,
                         help="evaluate meshes larger than this in exact chunks (default: 262144)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
@@ -569,7 +672,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             blocks = {part: getattr(args, f"{part}_block") for part in ("volume", "surface")
                       if getattr(args, f"{part}_block") is not None}
             quantities = predict_case(model, descriptor, args.input, args.output, dict(args.condition), device,
-                                      args.chunk_points, args.precision, blocks)
+                                      args.chunk_points, args.precision, blocks, args.surface)
     except (PredictionError, MeshDataError, FileNotFoundError) as error:
         print(f"lrsa-predict: error: {error}", file=sys.stderr)
         return 1

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import sys
 import time
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
@@ -51,6 +52,7 @@ from modulus_lrsa.atomic import atomic_write_json
 from modulus_lrsa.training.distributed import initialize_distributed
 from modulus_lrsa.training.data import TrainingData, build_training_data, write_descriptor
 from modulus_lrsa.training.loggers import RunLogger
+from modulus_lrsa.training.overrides import FieldOverrideError, quote_field_selectors
 from modulus_lrsa.training.metrics import FieldErrorMeter, relative_l2_loss, valid_entries
 
 #: Hydra's primary config folder: shipped inside the package, so ``lrsa-train`` works from
@@ -140,7 +142,7 @@ class ModelInputs:
 
     def evaluate(self, model: torch.nn.Module, batch: dict[str, Any], chunk_points: int) -> torch.Tensor:
         """Inference; meshes above ``chunk_points`` points use the exact chunked forward if there is one."""
-        n_points = batch["fx"][0, ..., 0].numel()
+        n_points = math.prod(batch["fx"].shape[1:-1])  # fx may have 0 channels
         if self.chunked is not None and not self.structured and n_points > chunk_points:
             return self.chunked(batch["fx"], batch["embedding"], chunk_size=chunk_points, **self._keywords(batch))
         return self(model, batch)
@@ -737,6 +739,11 @@ def _hydra_entry(cfg: DictConfig) -> None:
 
 def main() -> None:
     """Console entry point (``lrsa-train``); Hydra parses ``key=value`` overrides."""
+    try:
+        sys.argv[1:] = quote_field_selectors(sys.argv[1:])
+    except FieldOverrideError as error:
+        print(f"lrsa-train: error: {error}", file=sys.stderr)
+        sys.exit(2)
     _hydra_entry()
 
 
