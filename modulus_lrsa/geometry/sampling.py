@@ -52,11 +52,17 @@ class VolumeSample:
         float32, shape (K,), > 0.
     direction : torch.Tensor
         float32, shape (K, D): unit gradient of the signed distance.
+    weights : torch.Tensor
+        float32, shape (K,), > 0: quadrature weight of each point, the inverse of the
+        sampling density there, scaled so they sum to the fluid volume (area in 2D) of
+        the box. Weighted sums over the points then estimate integrals over the fluid,
+        as cell volumes do on a CFD mesh.
     """
 
     points: torch.Tensor
     distance: torch.Tensor
     direction: torch.Tensor
+    weights: torch.Tensor
 
 
 def _warp_seed(seed: int, round_index: int) -> int:
@@ -141,6 +147,12 @@ def sample_volume(
     from the wall like a boundary-layer mesh. Candidates inside the body (signed
     distance <= 0) or outside the box are rejected and redrawn.
 
+    The sampling density at a point at wall distance ``d`` is
+    ``n_u / V + n_w exp(-d / h) / (A h)`` (``n_u``, ``n_w`` uniform and near-wall counts,
+    ``V`` the fluid volume of the box, estimated from the uniform acceptance rate,
+    ``A`` the body's area or length, ``h`` the thickness); the near-wall term treats the
+    wall as locally flat. Each point's weight is the inverse of that density.
+
     Parameters
     ----------
     surface : BodySurface
@@ -188,6 +200,7 @@ def sample_volume(
     wanted = {"uniform": num_points - wanted_near, "near_wall": wanted_near}
     accepted: dict[str, list[torch.Tensor]] = {"uniform": [], "near_wall": []}
     have = {"uniform": 0, "near_wall": 0}
+    uniform_drawn = uniform_outside = 0
 
     for round_index in range(max_rounds):
         missing = {kind: wanted[kind] - have[kind] for kind in wanted}
@@ -210,6 +223,9 @@ def sample_volume(
             if candidates.shape[0] == 0:
                 continue
             outside = signed_distance(surface, candidates, device=device).distance.cpu() > 0
+            if kind == "uniform":
+                uniform_drawn += candidates.shape[0]
+                uniform_outside += int(outside.sum())
             kept = candidates[outside][:count]
             accepted[kind].append(kept)
             have[kind] += kept.shape[0]
@@ -224,8 +240,20 @@ def sample_volume(
         [torch.zeros((0, dim), dtype=torch.float64)] + accepted["uniform"] + accepted["near_wall"]
     )
     features = signed_distance(surface, points, device=device)
+    box_measure = float(torch.prod(upper - lower))
+    fluid_measure = box_measure * (uniform_outside / uniform_drawn if uniform_drawn else 1.0)
+    distance = features.distance.detach().cpu().to(torch.float64)
+    density = torch.full_like(distance, wanted["uniform"] / fluid_measure)
+    if wanted["near_wall"]:
+        body_measure = float(surface.face_measures().sum())
+        density += wanted["near_wall"] * torch.exp(-distance / near_wall_thickness) / (
+            body_measure * near_wall_thickness
+        )
+    weights = 1.0 / density
+    weights *= fluid_measure / weights.sum().clamp_min(1e-300)
     return VolumeSample(
         points=points.to(device=device, dtype=torch.float32),
         distance=features.distance,
         direction=features.direction,
+        weights=weights.to(device=device, dtype=torch.float32),
     )
