@@ -98,9 +98,10 @@ def _describe(ref: FileRef) -> str:
 def _planar_axis(points: np.ndarray, dimension: str | int, source: str) -> int | None:
     from modulus_lrsa.geometry.surface import detect_planar_axis
 
-    axis = detect_planar_axis(points)
     if dimension == 3:
         return None
+    # With 2D known, a lone wall patch may be a slab thicker than the body it wraps.
+    axis = detect_planar_axis(points, require_thin=dimension != 2)
     if dimension == 2 and axis is None:
         raise MeshDataError(
             f"{source}: dimension=2 was requested but the mesh is not one cell thick "
@@ -301,6 +302,10 @@ def extract_case(
         "surface_channels": surface_channels,
         "conditions": arrays["conditions"].tolist(),
     }
+    if arrays["volume_positions"].shape[0]:
+        summary["volume_bounds"] = [
+            arrays["volume_positions"].min(axis=0).tolist(), arrays["volume_positions"].max(axis=0).tolist()
+        ]
     if expected_channels is not None:
         summary["missing_channels"] = missing
     return arrays, summary
@@ -537,6 +542,19 @@ def _reject_constant_targets(names: Sequence[str], moments: RunningMoments, num_
         )
 
 
+def _training_domain(cases: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """Bounding box and typical point count of the training volumes: where, and how densely,
+    ``lrsa-predict`` samples query points around a new geometry. None without volume data."""
+    bounds = [case["volume_bounds"] for case in cases if "volume_bounds" in case]
+    if not bounds or len(bounds) != len(cases):
+        return None
+    return {
+        "min": np.min([low for low, _ in bounds], axis=0).tolist(),
+        "max": np.max([high for _, high in bounds], axis=0).tolist(),
+        "median_volume_points": int(np.median([case["num_volume_points"] for case in cases])),
+    }
+
+
 def _assemble_index(
     summaries: list[dict[str, Any]],
     skipped: list[dict[str, str]],
@@ -589,6 +607,7 @@ def _assemble_index(
     return {
         "format_version": CACHE_FORMAT_VERSION,
         "settings_hash": settings,
+        "training_domain": _training_domain(stats_cases),
         "settings": config.to_dict(),
         "dimension": dimension,
         "planar_axis": planar_axis,

@@ -33,7 +33,7 @@ from modulus_lrsa.datapipes.readers import as_polydata, cell_connectivity, cell_
 _LINE_CELL_TYPES = (vtk.VTK_LINE, vtk.VTK_POLY_LINE)
 
 
-def detect_planar_axis(points: np.ndarray, relative_tolerance: float = 1e-6) -> int | None:
+def detect_planar_axis(points: np.ndarray, relative_tolerance: float = 1e-6, require_thin: bool = True) -> int | None:
     """Find the empty direction of a one-cell-thick (2D) mesh.
 
     Parameters
@@ -43,6 +43,10 @@ def detect_planar_axis(points: np.ndarray, relative_tolerance: float = 1e-6) -> 
     relative_tolerance : float
         Distance to a bounding plane, relative to the largest extent, under which a
         point counts as lying on it.
+    require_thin : bool
+        Also require the slab to be thinner than the in-plane extents, which tells a
+        one-cell-thick mesh from a 3D block with points only on two faces. False for a
+        wall patch alone (a 1 m slab around a 0.1 m thick airfoil), when 2D is known.
 
     Returns
     -------
@@ -61,7 +65,7 @@ def detect_planar_axis(points: np.ndarray, relative_tolerance: float = 1e-6) -> 
         )
         # The slab must be thinner than the in-plane extents, else it is a 3D block.
         others = np.delete(extent, axis)
-        if on_planes.all() and extent[axis] < others.min():
+        if on_planes.all() and (not require_thin or extent[axis] < others.min()):
             candidates.append(axis)
     if not candidates:
         return None

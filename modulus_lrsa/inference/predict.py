@@ -351,7 +351,8 @@ def resolve_prediction_input(
     """
     index = descriptor["cache_index"]
     needs = MeshModelNeeds.of(descriptor)
-    config = MeshCacheConfig(**index["settings"])
+    # The model fixes the dimension: a lone 2D wall patch need not look one cell thick.
+    config = MeshCacheConfig(**{**index["settings"], "dimension": int(index["dimension"])})
     config = dataclasses.replace(config, **{f"{part}_block": name for part, name in blocks.items() if name is not None})
     unknown = sorted(set(conditions) - set(needs.conditions))
     if unknown:
@@ -495,7 +496,6 @@ def predict_case(
     if case_path.is_file() and case_path.suffix.lower() not in SUPPORTED_SUFFIXES:
         raise PredictionError(f"{case_path}: expected a case folder or one of {', '.join(SUPPORTED_SUFFIXES)}")
     index = descriptor["cache_index"]
-    needs = MeshModelNeeds.of(descriptor)
     source, config, stale = resolve_prediction_input(
         descriptor, case_path, conditions or {}, blocks or {}, None if surface_file is None else Path(surface_file)
     )
@@ -507,37 +507,69 @@ def predict_case(
         # The CFD fields on disk belong to the case's own conditions, not to the given ones.
         for key in ("volume_targets", "surface_targets"):
             arrays[key] = np.full_like(arrays[key], np.nan)
+    quantities = {"input": str(case_path), "kind": "mesh"}
+    without_results = set(summary["missing_channels"]) | (set(index["target_channels"]) if stale else set())
+    return _predict_and_write(
+        model, descriptor, arrays, source, config, output_dir, quantities, sorted(without_results),
+        device, chunk_points, precision,
+    )
+
+
+def _predict_and_write(
+    model: torch.nn.Module,
+    descriptor: dict[str, Any],
+    arrays: dict[str, np.ndarray],
+    source: CaseSource,
+    config: MeshCacheConfig,
+    output_dir: Path,
+    quantities: dict[str, Any],
+    without_results: Sequence[str],
+    device: torch.device,
+    chunk_points: int,
+    precision: str,
+) -> dict[str, Any]:
+    """Run the model on a case's arrays and write the VTK files and ``quantities.json``.
+
+    The volume goes onto its own mesh (``source.volume``) when it has one, else onto a
+    point cloud; NaN targets mean "no CFD result here" and are not compared.
+    """
+    index = descriptor["cache_index"]
+    needs = MeshModelNeeds.of(descriptor)
     features = CaseFeatures(index, uses_volume=needs.volume, uses_surface=needs.surface)
     sample = features.sample(arrays, source.case_id)
     output = run_model(model, pad_collate([sample]), device, chunk_points, precision)
     predicted = features.target_normalizer.denormalize(output[0].numpy().astype(np.float64))
     is_surface = sample["is_surface"].numpy()
     targets = index["target_channels"]
-    quantities: dict[str, Any] = {
+    quantities = {
         "case": source.case_id,
-        "input": str(case_path),
-        "kind": "mesh",
+        **quantities,
         "conditions": source.conditions,
         "num_points": int(len(is_surface)),
         "rel_l2": {},
     }
-    if summary["missing_channels"] or stale:
-        quantities["without_cfd_results"] = sorted(set(summary["missing_channels"]) | (set(targets) if stale else set()))
+    if without_results:
+        quantities["without_cfd_results"] = list(without_results)
     written: dict[str, str] = {}
     meshes: list[tuple[str, vtk.vtkDataSet]] = []
     parts = [("volume", source.volume, config.volume_location, index["volume_channels"], ~is_surface)]
     if needs.surface:
         parts.append(("surface", source.surface, config.surface_location, index["surface_channels"], is_surface))
     for label, ref, location, channels, rows in parts:
-        if ref is None or not channels:
+        if not channels or not rows.any():
             continue
         values = predicted[rows][:, [targets.index(name) for name in channels]]
         truth = arrays[f"{label}_targets"].astype(np.float64)
-        mesh, used_location = _output_dataset(
-            read_vtk(ref.path, ref.block), location, int(rows.sum()), arrays[f"{label}_positions"],
-            surface=label == "surface",
-        )
+        if ref is None:
+            mesh, used_location = point_cloud(arrays[f"{label}_positions"]), "point"
+        else:
+            mesh, used_location = _output_dataset(
+                read_vtk(ref.path, ref.block), location, int(rows.sum()), arrays[f"{label}_positions"],
+                surface=label == "surface",
+            )
         add_fields(mesh, channels, values, used_location, _PREDICTED)
+        if ref is None:
+            add_array(mesh, "quadrature_weight", arrays[f"{label}_weights"], used_location)
         known = [column for column in range(len(channels)) if np.isfinite(truth[:, column]).all()]
         if known:
             add_fields(mesh, [channels[i] for i in known], values[:, known] - truth[:, known], used_location, _ERROR)
@@ -551,7 +583,7 @@ def predict_case(
             add_array(mesh, f"Cp{_PREDICTED}", values[:, pressure_column] / (0.5 * speed**2), used_location)
             if pressure_column in known:
                 add_array(mesh, "Cp", truth[:, pressure_column] / (0.5 * speed**2), used_location)
-            quantities["forces"] = _forces(arrays, source, settings, channels, values, truth, case_path)
+            quantities["forces"] = _forces(arrays, source, settings, channels, values, truth)
         meshes.append((f"{label}.vtp" if isinstance(mesh, vtk.vtkPolyData) else f"{label}.vtu", mesh))
         written[label] = meshes[-1][0]
     # Nothing is written until the whole prediction has succeeded.
@@ -565,6 +597,115 @@ def predict_case(
     return quantities
 
 
+def predict_new_geometry(
+    model: torch.nn.Module,
+    descriptor: dict[str, Any],
+    wall_path: str | os.PathLike,
+    output_dir: str | os.PathLike,
+    conditions: dict[str, float] | None = None,
+    volume_points: int | None = None,
+    near_wall_fraction: float = 0.5,
+    near_wall_thickness: float | None = None,
+    box: Sequence[float] | None = None,
+    seed: int = 0,
+    device: torch.device = torch.device("cpu"),
+    chunk_points: int = 262144,
+    precision: str = "fp32",
+) -> dict[str, Any]:
+    """Predict around a geometry that has no CFD mesh: its wall surface and the conditions.
+
+    Volume query points are drawn around the wall with the Warp samplers of
+    :mod:`modulus_lrsa.geometry` (uniform in the training domain's bounding box plus a
+    near-wall share that decays away from the wall), each with the quadrature weight of
+    its sampling density, so the model's compression still approximates integrals over
+    the domain. The wall itself is the given surface, preprocessed exactly like the
+    training walls. Writes ``volume.vtp`` (the query points with predicted fields and
+    weights), ``surface.vtp`` (the wall with predicted fields and Cp), ``prediction.vtm``
+    and ``quantities.json`` (Cl, Cd from the predicted wall fields).
+
+    Parameters
+    ----------
+    model, descriptor
+        From :func:`load_model` (a mesh model).
+    wall_path : path-like
+        The wall surface: ``.stl``, ``.vtp``, ``.vtk``; for 2D models the one-cell-thick
+        wall patch (e.g. OpenFOAM's ``boundary/<wall>.vtp``).
+    conditions : dict
+        Every global condition the model was trained with.
+    volume_points : int, optional
+        Query points; default the median volume point count of the training cases.
+    near_wall_fraction, near_wall_thickness
+        Share of points drawn near the wall, and their mean wall distance (default 5% of
+        the body's largest extent); see :func:`~modulus_lrsa.geometry.sampling.sample_volume`.
+    box : sequence of float, optional
+        ``(min_1, .., min_D, max_1, .., max_D)``; default the training domain's bounds.
+    seed : int
+        Seed of the query points.
+    """
+    from modulus_lrsa.geometry.sampling import sample_volume
+    from modulus_lrsa.geometry.surface import surface_from_vtk
+
+    wall_path, output_dir = Path(wall_path), Path(output_dir)
+    if not wall_path.is_file():
+        raise PredictionError(f"{wall_path}: wall surface file does not exist")
+    index = descriptor["cache_index"]
+    needs = MeshModelNeeds.of(descriptor)
+    dimension = int(index["dimension"])
+    wall = FileRef(wall_path)
+    # The conditions come from the user (or a case.json beside the wall file).
+    source, config, _ = resolve_prediction_input(descriptor, wall_path, conditions or {}, {}, wall_path)
+    source = CaseSource(case_id=wall_path.stem, split="predict", location=wall_path, volume=None,
+                        surface=wall if needs.surface else None, geometry=wall, conditions=source.conditions)
+    if needs.surface:
+        arrays, summary = extract_case(
+            source, config, expected_channels=(index["volume_channels"], index["surface_channels"])
+        )
+        _check_layout(summary, index, wall_path)
+    else:
+        arrays, summary = {}, {"missing_channels": list(index["target_channels"])}
+    domain = index.get("training_domain")
+    if box is not None:
+        if len(box) != 2 * dimension:
+            raise PredictionError(f"--box needs {2 * dimension} numbers (the {dimension} minima, then the maxima)")
+        box_min, box_max = list(box[:dimension]), list(box[dimension:])
+    elif domain is not None:
+        box_min, box_max = domain["min"], domain["max"]
+    else:
+        raise PredictionError(
+            "the model's training cache records no domain bounds (it predates them); give the sampling box "
+            f"with --box ({2 * dimension} numbers), or rebuild the cache and retrain"
+        )
+    count = volume_points or (domain or {}).get("median_volume_points") or 8192
+    planar_axis = index["planar_axis"]
+    body = surface_from_vtk(read_vtk(wall_path), planar_axis, str(wall_path))
+    if body.dim != dimension:
+        raise PredictionError(f"{wall_path}: a {body.dim}D surface, but the model was trained on {dimension}D cases")
+    sample = sample_volume(body, count, box_min, box_max, seed=seed, near_wall_fraction=near_wall_fraction,
+                           near_wall_thickness=near_wall_thickness)
+    arrays.update(
+        volume_positions=sample.points.numpy(),
+        volume_targets=np.full((count, len(index["volume_channels"])), np.nan, dtype=np.float32),
+        volume_weights=sample.weights.numpy(),
+        volume_distance=sample.distance.numpy(),
+        volume_direction=sample.direction.numpy(),
+        conditions=np.array([source.conditions[name] for name in index["condition_names"]], dtype=np.float64),
+    )
+    for key, width in (("surface_positions", dimension), ("surface_normals", dimension)):
+        arrays.setdefault(key, np.zeros((0, width), np.float32))
+    arrays.setdefault("surface_targets", np.zeros((0, len(index["surface_channels"])), np.float32))
+    arrays.setdefault("surface_weights", np.zeros(0, np.float32))
+    quantities = {
+        "input": str(wall_path),
+        "kind": "new_geometry",
+        "sampling": {"volume_points": count, "near_wall_fraction": near_wall_fraction,
+                     "near_wall_thickness": near_wall_thickness, "box": [box_min, box_max], "seed": seed},
+    }
+    return _predict_and_write(
+        model, descriptor, arrays, source, config, output_dir, quantities, summary["missing_channels"],
+        device, chunk_points, precision,
+    )
+
+
 def _forces(
     arrays: dict[str, np.ndarray],
     source: CaseSource,
@@ -572,7 +713,6 @@ def _forces(
     channels: Sequence[str],
     predicted: np.ndarray,
     truth: np.ndarray,
-    case_path: Path,
 ) -> dict[str, Any]:
     """Lift and drag from the predicted wall fields, and from the CFD ones where the input has them."""
     shear_columns = (
@@ -605,7 +745,7 @@ def _forces(
             "Cl": abs(predicted_coefficients.lift - from_fields.lift),
             "Cd": abs(predicted_coefficients.drag - from_fields.drag),
         }
-        case_json = case_path / CASE_JSON_NAME if case_path.is_dir() else None
+        case_json = source.location / CASE_JSON_NAME if source.location.is_dir() else None
         if case_json is not None and case_json.is_file():
             results = json.loads(case_json.read_text()).get("results") or {}
             reported = {key: float(results[key]) for key in ("Cl", "Cd") if isinstance(results.get(key), (int, float))}
@@ -649,6 +789,20 @@ def build_parser() -> argparse.ArgumentParser:
                         "(default: the training setting, else the only block besides the volume)")
     parser.add_argument("--surface", type=Path, metavar="FILE",
                         help="the wall surface as a file of its own (.vtp, .stl, .vtk), for a single-file volume input")
+    geometry = parser.add_argument_group(
+        "new geometry without a CFD mesh",
+        "INPUT is the wall surface (.stl, .vtp, .vtk; in 2D the one-cell-thick wall patch); volume query "
+        "points are sampled around it with their quadrature weights. Give every --condition.",
+    )
+    geometry.add_argument("--sample-volume", type=int, nargs="?", const=0, metavar="N",
+                          help="sample N volume points around the wall (N omitted: the training cases' median count)")
+    geometry.add_argument("--near-wall-fraction", type=float, default=0.5,
+                          help="share of the points crowded at the wall (default: 0.5)")
+    geometry.add_argument("--near-wall-thickness", type=float,
+                          help="mean wall distance of those points (default: 5%% of the body's size)")
+    geometry.add_argument("--box", type=float, nargs="+", metavar="X",
+                          help="sampling box: the D minima, then the D maxima (default: the training domain)")
+    geometry.add_argument("--seed", type=int, default=0, help="seed of the sampled points (default: 0)")
     parser.add_argument("--chunk-points", type=int, default=262144,
                         help="evaluate meshes larger than this in exact chunks (default: 262144)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
@@ -663,11 +817,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"lrsa-predict: error: --chunk-points must be >= 1, got {args.chunk_points}", file=sys.stderr)
         return 2
     device = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        print(f"lrsa-predict: error: --device {args.device}: no CUDA GPU is available here; use --device cpu",
+              file=sys.stderr)
+        return 2
     try:
         model, descriptor = load_model(args.model, device)
         if descriptor["kind"] == "darcy":
             quantities = predict_darcy(model, descriptor, args.input, args.output, args.split, args.samples,
                                        device, args.precision)
+        elif args.sample_volume is not None:
+            quantities = predict_new_geometry(
+                model, descriptor, args.input, args.output, dict(args.condition), args.sample_volume or None,
+                args.near_wall_fraction, args.near_wall_thickness, args.box, args.seed, device, args.chunk_points,
+                args.precision,
+            )
         else:
             blocks = {part: getattr(args, f"{part}_block") for part in ("volume", "surface")
                       if getattr(args, f"{part}_block") is not None}
