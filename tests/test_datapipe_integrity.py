@@ -218,3 +218,22 @@ def test_array_longer_or_shorter_than_the_mesh_is_rejected(tmp_path):
     writer.Write()
     with pytest.raises(CorruptFileError, match=r"cell array 'nut' has \d+ values, but the mesh has \d+ cells"):
         read_vtk(path)
+
+
+def test_a_truncated_case_is_skipped_and_counted_never_cached(tmp_path):
+    from modulus_lrsa.datapipes import MeshCacheConfig, build_cache
+
+    root = tmp_path / "cases"
+    for index in range(3):
+        (root / f"case{index}").mkdir(parents=True)
+        _legacy(root / f"case{index}" / "mesh.vtk", binary=True, version=42)
+    damaged = root / "case1" / "mesh.vtk"
+    data = damaged.read_bytes()
+    damaged.write_bytes(data[: int(0.9 * len(data))])
+    config = MeshCacheConfig(volume_fields=["p", "U"], volume_file="mesh.vtk", case_pattern="case*", test_fraction=0.0)
+    cache = build_cache(root, tmp_path / "cache", config, on_error="skip")
+    assert [case["case_id"] for case in cache.cases()] == ["case0", "case2"]
+    assert len(cache.skipped) == 1 and cache.skipped[0]["case_id"] == "case1"
+    assert "mesh.vtk" in cache.skipped[0]["reason"] and "truncated" in cache.skipped[0]["reason"]
+    with pytest.raises(CorruptFileError, match="case1/mesh.vtk"):
+        build_cache(root, tmp_path / "cache_raise", config, on_error="raise")

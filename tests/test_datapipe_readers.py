@@ -133,7 +133,7 @@ def test_multiblock_in_foamtovtk_layout(tmp_path):
     assert read_vtk(vtm, "boundary/walls").GetNumberOfCells() == sphere.GetOutput().GetNumberOfCells()
     with pytest.raises(ValueError, match=r"no block named 'inlet' \(available: internal, boundary/walls\)"):
         read_vtk(vtm, "inlet")
-    with pytest.raises(ValueError, match="choose one with block"):
+    with pytest.raises(ValueError, match="blocks .*; choose one: lrsa-train data.volume_block="):
         read_vtk(vtm)
 
 

@@ -110,8 +110,9 @@ def _select_block(blocks: dict[str, vtk.vtkDataObject | None], block: str | None
         if len(blocks) == 1:
             return next(iter(blocks.values()))
         raise MeshDataError(
-            f"{source}: multiblock file has {len(blocks)} blocks; choose one with block=... "
-            f"(available: {available})"
+            f"{source}: multiblock file has {len(blocks)} blocks ({available}); choose one: "
+            "lrsa-train data.volume_block= / data.surface_block=, lrsa-predict --volume-block / "
+            "--surface-block, or block= in Python"
         )
     if block in blocks:
         return blocks[block]
