@@ -43,3 +43,13 @@ def test_legacy_export_rejects_bad_destination(make_lrsa, tmp_path):
         save_legacy_checkpoint(make_lrsa(), tmp_path / "model.pt")
     with pytest.raises(TypeError, match="not a Modulus Module"):
         save_legacy_checkpoint(torch.nn.Linear(2, 2), tmp_path / "linear.mdlus")
+
+
+def test_a_checkpoint_of_release_0_1_loads_and_gives_its_outputs():
+    """lrsa_release_0_1.mdlus was saved by commit fe21d67 (checkpoint version 0.1.0, before the
+    attention logit scale existed), with the outputs that code computed for stored inputs."""
+    model = physicsnemo.Module.from_checkpoint(str(DATA / "lrsa_release_0_1.mdlus"))
+    stored = torch.load(DATA / "lrsa_release_0_1_outputs.pt", weights_only=True)
+    with torch.no_grad():
+        out = model.eval()(stored["fx"], stored["embedding"], mask=stored["mask"], weights=stored["weights"])
+    torch.testing.assert_close(out, stored["out"], atol=1e-6, rtol=1e-6)
