@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -157,17 +158,19 @@ def test_attention_focus_reports_how_far_latents_concentrate(make_lrsa):
     torch.manual_seed(0)
     sample = {"fx": torch.randn(500, 2), "embedding": torch.rand(500, 2), "is_surface": torch.arange(500) < 50}
     rows = {}
-    for gain in (1.0, 4.0):
+    # The plain qk-norm bound at this head width (sqrt(8)), and the default learned scale.
+    plain, default = math.sqrt(8), 10.0
+    for scale in (plain, default):
         torch.manual_seed(1)
-        model = make_lrsa(qk_gain=gain)
+        model = make_lrsa(logit_scale=scale)
         with torch.no_grad():
             for p in model.parameters():
                 if p.ndim == 2:
                     p.mul_(15.0)  # past the 0.02 init, so keys differ from point to point
-        rows[gain] = module.focus(model, sample)
-    assert len(rows[1.0]) == len(make_lrsa().blocks)
-    for row in rows[1.0] + rows[4.0]:
+        rows[scale] = module.focus(model, sample)
+    assert len(rows[plain]) == len(make_lrsa().blocks)
+    for row in rows[plain] + rows[default]:
         assert 0.0 < row["effective_points_share_min"] <= row["effective_points_share_median"] <= 1.0
         assert row["max_weight_over_uniform_median"] >= 1.0 and row["wall_points_share"] == pytest.approx(0.1)
-    # Same weights apart from the query-norm gains: the larger gain focuses the first block.
-    assert rows[4.0][0]["effective_points_share_median"] < rows[1.0][0]["effective_points_share_median"]
+    # Same weights apart from the logit scales: the default's larger bound focuses the first block.
+    assert rows[default][0]["effective_points_share_median"] < rows[plain][0]["effective_points_share_median"]

@@ -10,6 +10,7 @@ from omegaconf import OmegaConf
 from modulus_lrsa.models import LRSA
 
 REFERENCE = Path(__file__).parent / "data" / "lrsa_reference.pt"
+REFERENCE_DEFAULT = Path(__file__).parent / "data" / "lrsa_reference_default.pt"
 CONF = Path(__file__).parents[1] / "conf" / "model"
 
 
@@ -51,14 +52,6 @@ def test_constructor_rejects_bad_config(make_lrsa, overrides, message):
         make_lrsa(**overrides)
 
 
-def _compression_entropy(model, fx, embedding) -> float:
-    """Mean entropy (nats) of the first block's compression weights over the points."""
-    block = model.blocks[0]
-    hn = block.point_norm(model.lift(torch.cat([fx, model.fourier(embedding)], dim=-1)))
-    weights = block.compress.attention_weights(hn)
-    return float(-(weights * weights.log()).sum(-1).mean())
-
-
 def test_compression_attention_weights_are_the_ones_forward_uses(make_lrsa):
     compress = make_lrsa().blocks[0].compress
     hn = torch.randn(2, 300, 32)
@@ -69,25 +62,56 @@ def test_compression_attention_weights_are_the_ones_forward_uses(make_lrsa):
     torch.testing.assert_close(rebuilt, compress(hn, None), atol=1e-5, rtol=1e-5)
 
 
-def test_qk_gain_sets_query_norm_gains_and_lets_compression_focus(make_lrsa):
-    torch.manual_seed(0)
-    default, focused = make_lrsa(), make_lrsa(qk_gain=4.0)
-    attentions = [m for m in focused.modules() if hasattr(m, "q_norm")]
-    assert len(attentions) == 3 * 2  # compression, latent and reconstruction attention per block
-    for module in attentions:
-        torch.testing.assert_close(module.q_norm.weight, torch.full_like(module.q_norm.weight, 4.0))
-        torch.testing.assert_close(module.k_norm.weight, torch.ones_like(module.k_norm.weight))
-    assert all(torch.all(m.q_norm.weight == 1.0) for m in default.modules() if hasattr(m, "q_norm"))
-    # Same weights otherwise: only the logit bound differs, so the entropy over points drops.
-    focused.load_state_dict({**default.state_dict(), **{
-        k: v for k, v in focused.state_dict().items() if k.endswith("q_norm.weight")}})
+@pytest.mark.parametrize("n_head", [8, 1], ids=["d_head_4", "d_head_32"])
+def test_logit_scale_bounds_attention_logits_whatever_the_head_width(make_lrsa, n_head):
+    from modulus_lrsa.models.lrsa import LogitScale
+
+    model = make_lrsa(n_head=n_head, logit_scale=10.0)
+    scales = [m for m in model.modules() if isinstance(m, LogitScale)]
+    assert len(scales) == 3 * 2  # compression, latent and reconstruction attention per block
+    for module in scales:
+        assert module.log_scale.shape == (n_head,) and module.log_scale.requires_grad
+        torch.testing.assert_close(module.scale, torch.full((n_head,), 10.0))
+    compress = model.blocks[0].compress
     with torch.no_grad():
-        for p in list(default.parameters()) + list(focused.parameters()):
-            if p.ndim == 2:
-                p.mul_(15.0)  # past the 0.02 init, so keys differ from point to point
-        fx, embedding = torch.randn(1, 2000, 2), torch.rand(1, 2000, 2)
-        uniform = math.log(2000)
-        assert _compression_entropy(focused, fx, embedding) < _compression_entropy(default, fx, embedding) < uniform
+        compress.latent_queries.mul_(100.0)
+        scores, _ = compress._scores(torch.randn(2, 500, 32) * 50, None)
+    # |q_hat . k_hat| <= d_head, so |logit| <= tau: the same bound at every head width.
+    assert scores.abs().max() <= 10.0 + 1e-4 and scores.abs().max() > 5.0
+
+
+def test_logit_scale_is_clamped_and_validated(make_lrsa):
+    model = make_lrsa()
+    scale = model.blocks[0].compress.logit_scale
+    with torch.no_grad():
+        scale.log_scale.fill_(20.0)
+    torch.testing.assert_close(scale.scale.detach(), torch.full((4,), 100.0))
+    with pytest.raises(ValueError, match=r"logit_scale must be in \[1, 100\]"):
+        make_lrsa(logit_scale=0.5)
+
+
+def test_qk_gain_is_deprecated_and_keeps_its_logit_bound(make_lrsa):
+    with pytest.warns(FutureWarning, match=r"qk_gain is deprecated.*qk_gain=4 at head width 8 is logit_scale=11.31"):
+        model = make_lrsa(qk_gain=4.0)
+    for module in model.modules():
+        if hasattr(module, "q_norm"):
+            torch.testing.assert_close(module.q_norm.weight, torch.ones_like(module.q_norm.weight))
+            torch.testing.assert_close(module.logit_scale.scale, torch.full((4,), 4.0 * math.sqrt(8)))
+
+
+def test_state_dict_without_logit_scales_loads_as_plain_qk_norm(make_lrsa):
+    """An old checkpoint (no log_scale) gets tau = sqrt(d_head): exactly the old attention."""
+    model = make_lrsa().eval()
+    old = {k: v for k, v in model.state_dict().items() if not k.endswith("log_scale")}
+    model.load_state_dict(old)
+    for module in model.modules():
+        if hasattr(module, "logit_scale"):
+            torch.testing.assert_close(module.logit_scale.scale, torch.full((4,), math.sqrt(8)))
+    compress = model.blocks[0].compress
+    hn = torch.randn(1, 50, 32)
+    k, _ = compress._keys_values(hn)
+    plain = compress.q_norm(compress.latent_queries)[None] @ k.transpose(-1, -2) / math.sqrt(8)
+    torch.testing.assert_close(compress._scores(hn, None)[0], plain)
 
 
 def test_transolver_slice_num_sets_latents(make_lrsa):
@@ -334,8 +358,9 @@ def test_onnx_export_dynamic_points_runs_in_onnxruntime(make_lrsa, tmp_path):
 
 
 # ------------------------------------------------------------- regression and learning
-def test_forward_matches_stored_reference():
-    reference = torch.load(REFERENCE, weights_only=True)
+@pytest.mark.parametrize("snapshot", [REFERENCE_DEFAULT, REFERENCE], ids=["default", "before_logit_scale"])
+def test_forward_matches_stored_reference(snapshot):
+    reference = torch.load(snapshot, weights_only=True)
     model = LRSA(**reference["args"])
     model.load_state_dict(reference["state_dict"])
     model.eval()

@@ -52,7 +52,7 @@ def airfoil_model(require_openfoam, tmp_path_factory):
          "--jobs", "2", "--test-fraction", "0.2", "--seed", "1")
     _cli("modulus_lrsa.train", "data=airfoil", "training=airfoil", f"data.path={data}", "training.epochs=3",
          "training.validate_every_epochs=3", "model.n_layers=2", "model.n_hidden=32", "model.n_head=4",
-         "model.n_latents=16", "model.qk_gain=4", "logging=console", "logging.progress_bar=false",
+         "model.n_latents=16", "logging=console", "logging.progress_bar=false",
          f"output_dir={root / 'run'}")
     manifest = json.loads((data / "manifest.json").read_text())
     held_out = next(case["id"] for case in manifest["cases"] if case.get("split") == "test")

@@ -57,12 +57,59 @@ class RMSNorm(nn.RMSNorm):
 
 NORMS: dict[str, type[nn.Module]] = {"layer": nn.LayerNorm, "rms": RMSNorm}
 
+#: Range of the learned attention logit scale: below 1 attention is near uniform; the
+#: upper bound keeps fp16 logits (and their softmax) far from overflow.
+LOGIT_SCALE_RANGE = (1.0, 100.0)
+
+
+class LogitScale(nn.Module):
+    r"""Learned per-head scale :math:`\tau_h` of qk-normalised attention logits.
+
+    Applied to RMS-normalised queries before SDPA's :math:`1/\sqrt{d_h}`, it makes the
+    logits :math:`\tau_h\, \hat q \cdot \hat k / d_h`, bounded by :math:`\tau_h` (times the
+    learned norm gains) whatever the head width. Plain qk-norm bounds them by
+    :math:`\sqrt{d_h}` instead, 3.2 at :math:`d_h = 10`, too flat for a latent to focus
+    on a wall that holds 1% of the points. Learned as :math:`\log \tau_h`, clamped to
+    :data:`LOGIT_SCALE_RANGE`.
+
+    Checkpoints from before this block (no ``log_scale``) load with
+    :math:`\tau_h = \sqrt{d_h}`, which reproduces their outputs exactly.
+    """
+
+    def __init__(self, n_head: int, head_dim: int, initial: float) -> None:
+        super().__init__()
+        self.head_dim = head_dim
+        self.initial = initial
+        self.log_scale = nn.Parameter(torch.full((n_head,), math.log(initial)))
+
+    def reset_parameters(self) -> None:
+        nn.init.constant_(self.log_scale, math.log(self.initial))
+
+    @property
+    def scale(self) -> torch.Tensor:
+        """:math:`\tau_h`, shape (h,)."""
+        low, high = LOGIT_SCALE_RANGE
+        return self.log_scale.clamp(math.log(low), math.log(high)).exp()
+
+    def forward(self, q: torch.Tensor) -> torch.Tensor:
+        """Scale normalised queries (h, L, d_h) or (B, h, L, d_h), head on dim -3."""
+        factor = self.scale / math.sqrt(self.head_dim)
+        return q * factor.to(q.dtype).view(-1, 1, 1)
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        key = f"{prefix}log_scale"
+        if key not in state_dict:
+            # A checkpoint of plain qk-norm attention: tau = sqrt(d_h) is the same function.
+            state_dict[key] = torch.full_like(self.log_scale.detach(), 0.5 * math.log(self.head_dim))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
 
 @dataclass
 class MetaData(ModelMetaData):
     r"""What the LRSA model supports (each flag is exercised by the test suite)."""
 
-    jit: bool = False
+    # PhysicsNeMo's test harness reads `jit` as torch.compile support: fullgraph is tested.
+    jit: bool = True
     # Static shapes and no host syncs in the traced path, but capture has not been
     # verified on a GPU by this project's tests yet, so it is not claimed.
     cuda_graphs: bool = False
@@ -121,19 +168,20 @@ class MLP(nn.Module):
 class LatentSelfAttention(nn.Module):
     """Multi-head self-attention among the M latent tokens, with per-head qk RMS norm."""
 
-    def __init__(self, dim: int, n_head: int, dropout: float = 0.0) -> None:
+    def __init__(self, dim: int, n_head: int, logit_scale: float, dropout: float = 0.0) -> None:
         super().__init__()
         self.n_head = n_head
         self.dropout = dropout
         self.to_qkv = nn.Linear(dim, 3 * dim)
         self.q_norm = RMSNorm(dim // n_head)
         self.k_norm = RMSNorm(dim // n_head)
+        self.logit_scale = LogitScale(n_head, dim // n_head, logit_scale)
         self.proj = nn.Linear(dim, dim)
 
     def forward(self, s: torch.Tensor) -> torch.Tensor:
         q, k, v = (_split_heads(t, self.n_head) for t in self.to_qkv(s).chunk(3, dim=-1))
         out = F.scaled_dot_product_attention(
-            self.q_norm(q),
+            self.logit_scale(self.q_norm(q)),
             self.k_norm(k),
             v,
             dropout_p=self.dropout if self.training else 0.0,
@@ -150,17 +198,18 @@ class LatentCompression(nn.Module):
     log quadrature weights.
     """
 
-    def __init__(self, dim: int, n_head: int, n_latents: int) -> None:
+    def __init__(self, dim: int, n_head: int, n_latents: int, logit_scale: float) -> None:
         super().__init__()
         self.n_head = n_head
         self.latent_queries = nn.Parameter(torch.empty(n_head, n_latents, dim // n_head))
         self.to_kv = nn.Linear(dim, 2 * dim)
         self.q_norm = RMSNorm(dim // n_head)
         self.k_norm = RMSNorm(dim // n_head)
+        self.logit_scale = LogitScale(n_head, dim // n_head, logit_scale)
         self.proj = nn.Linear(dim, dim)
 
     def _queries(self, batch: int) -> torch.Tensor:
-        q = self.q_norm(self.latent_queries)
+        q = self.logit_scale(self.q_norm(self.latent_queries))
         return q.unsqueeze(0).expand(batch, -1, -1, -1)
 
     def _keys_values(self, hn: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -208,13 +257,14 @@ class LatentCompression(nn.Module):
 class PointReconstruction(nn.Module):
     """Every point queries the latent tokens (its own weights, not tied to compression)."""
 
-    def __init__(self, dim: int, n_head: int) -> None:
+    def __init__(self, dim: int, n_head: int, logit_scale: float) -> None:
         super().__init__()
         self.n_head = n_head
         self.to_q = nn.Linear(dim, dim)
         self.to_kv = nn.Linear(dim, 2 * dim)
         self.q_norm = RMSNorm(dim // n_head)
         self.k_norm = RMSNorm(dim // n_head)
+        self.logit_scale = LogitScale(n_head, dim // n_head, logit_scale)
         self.proj = nn.Linear(dim, dim)
 
     def latent_keys_values(self, sn: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -222,7 +272,7 @@ class PointReconstruction(nn.Module):
         return self.k_norm(k), v
 
     def forward(self, hn: torch.Tensor, latent_kv: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
-        q = self.q_norm(_split_heads(self.to_q(hn), self.n_head))
+        q = self.logit_scale(self.q_norm(_split_heads(self.to_q(hn), self.n_head)))
         k, v = latent_kv
         return self.proj(_merge_heads(F.scaled_dot_product_attention(q, k, v)))
 
@@ -269,20 +319,21 @@ class LRSABlock(nn.Module):
         act: str = "gelu",
         norm: str = "layer",
         structured_shape: tuple[int, ...] | None = None,
+        logit_scale: float = 10.0,
     ) -> None:
         super().__init__()
         hidden = int(dim * mlp_ratio)
         norm_layer = NORMS[norm]
         self.point_norm = norm_layer(dim)
-        self.compress = LatentCompression(dim, n_head, n_latents)
+        self.compress = LatentCompression(dim, n_head, n_latents, logit_scale)
         self.latent_ffn1_norm = norm_layer(dim)
         self.latent_ffn1 = MLP(dim, hidden, dim, act, dropout)
         self.latent_attn_norm = norm_layer(dim)
-        self.latent_attn = LatentSelfAttention(dim, n_head, dropout)
+        self.latent_attn = LatentSelfAttention(dim, n_head, logit_scale, dropout)
         self.latent_ffn2_norm = norm_layer(dim)
         self.latent_ffn2 = MLP(dim, hidden, dim, act, dropout)
         self.latent_out_norm = norm_layer(dim)
-        self.reconstruct = PointReconstruction(dim, n_head)
+        self.reconstruct = PointReconstruction(dim, n_head, logit_scale)
         self.ffn_norm = norm_layer(dim)
         self.point_ffn = (
             MLP(dim, hidden, dim, act, dropout)
@@ -389,12 +440,16 @@ class LRSA(Module):
         Accept a per-sample scalar ``time`` that is embedded and added to the features.
     n_frequencies : int, optional, default=8
         Sinusoidal frequencies per embedding channel; 0 feeds the raw embedding.
+    logit_scale : float, optional, default=10.0
+        Initial per-head attention logit scale :math:`\tau` in every attention
+        (compression, latent self-attention, reconstruction), learned and clamped to
+        [1, 100] (see :class:`LogitScale`). Logits are bounded by :math:`\tau`, whatever
+        the head width, so compression latents can focus on small parts of the domain
+        (walls, wakes) at any ``n_hidden / n_head``.
     qk_gain : float, optional, default=1.0
-        Initial gain of the query RMS norm in every attention. With qk-norm an attention
-        logit cannot exceed ``qk_gain * sqrt(d_head)`` (times the learned gains), so at
-        small head widths the compression softmax over N points stays close to a plain
-        average; a larger gain lets latents start out able to focus on parts of the
-        domain (walls, wakes). The gains stay learnable.
+        Deprecated: the initial query-norm gain of earlier releases, which bounded the
+        logits by ``qk_gain * sqrt(d_head)``. A value other than 1 warns and sets
+        ``logit_scale = qk_gain * sqrt(d_head)``, the same initial bound.
     activation_checkpointing : bool, optional, default=False
         Recompute each block in the backward pass instead of storing its activations
         (less memory on large meshes, about one more forward of compute).
@@ -467,6 +522,7 @@ class LRSA(Module):
         structured_shape: tuple[int, ...] | list[int] | None = None,
         time_input: bool = False,
         n_frequencies: int = 8,
+        logit_scale: float = 10.0,
         qk_gain: float = 1.0,
         activation_checkpointing: bool = False,
         slice_num: int | None = None,
@@ -480,9 +536,16 @@ class LRSA(Module):
         n_latents = self._resolve_transolver_args(n_latents, slice_num, unified_pos, use_te, plus)
         self._check_config(
             functional_dim, out_dim, embedding_dim, n_layers, n_hidden, n_head, n_latents,
-            mlp_ratio, dropout, act, norm, structured_shape, n_frequencies, qk_gain,
+            mlp_ratio, dropout, act, norm, structured_shape, n_frequencies, qk_gain, logit_scale,
         )
-        self.qk_gain = qk_gain
+        if qk_gain != 1.0:
+            logit_scale = qk_gain * math.sqrt(n_hidden // n_head)
+            warnings.warn(
+                f"LRSA: qk_gain is deprecated; LRSA learns a per-head logit scale instead. qk_gain={qk_gain:g} "
+                f"at head width {n_hidden // n_head} is logit_scale={logit_scale:.4g}, used here: pass that",
+                FutureWarning,
+                stacklevel=2,
+            )
         self.functional_dim = functional_dim
         self.embedding_dim = embedding_dim
         self.out_dim = out_dim
@@ -496,7 +559,7 @@ class LRSA(Module):
         self.time_embed = TimeEmbedding(n_hidden) if time_input else None
         self.blocks = nn.ModuleList(
             LRSABlock(
-                n_hidden, n_head, n_latents, mlp_ratio, dropout, act, norm, self.structured_shape
+                n_hidden, n_head, n_latents, mlp_ratio, dropout, act, norm, self.structured_shape, logit_scale
             )
             for _ in range(n_layers)
         )
@@ -529,7 +592,7 @@ class LRSA(Module):
     @staticmethod
     def _check_config(
         functional_dim, out_dim, embedding_dim, n_layers, n_hidden, n_head, n_latents,
-        mlp_ratio, dropout, act, norm, structured_shape, n_frequencies, qk_gain,
+        mlp_ratio, dropout, act, norm, structured_shape, n_frequencies, qk_gain, logit_scale,
     ) -> None:
         def require(ok: bool, message: str) -> None:
             if not ok:
@@ -550,13 +613,15 @@ class LRSA(Module):
         require(norm in NORMS, f"norm must be one of {sorted(NORMS)}, got {norm!r}")
         require(n_frequencies >= 0, f"n_frequencies must be >= 0, got {n_frequencies}")
         require(qk_gain > 0, f"qk_gain must be > 0, got {qk_gain}")
+        low, high = LOGIT_SCALE_RANGE
+        require(low <= logit_scale <= high, f"logit_scale must be in [{low:g}, {high:g}], got {logit_scale}")
         if structured_shape is not None:
             require(len(structured_shape) in (2, 3) and all(int(s) > 0 for s in structured_shape),
                     f"structured_shape must be 2 or 3 positive sizes, got {structured_shape}")
 
     def reset_parameters(self) -> None:
         """Truncated-normal (std 0.02) linear weights, zero biases, orthogonal latent
-        queries, query-norm gains ``qk_gain``."""
+        queries, unit qk-norm gains, logit scales at ``logit_scale``."""
         for module in self.modules():
             if isinstance(module, nn.Linear):
                 nn.init.trunc_normal_(module.weight, std=0.02)
@@ -564,8 +629,8 @@ class LRSA(Module):
             if isinstance(module, LatentCompression):
                 for head_queries in module.latent_queries.data:
                     nn.init.orthogonal_(head_queries)
-            if isinstance(module, (LatentCompression, LatentSelfAttention, PointReconstruction)):
-                nn.init.constant_(module.q_norm.weight, self.qk_gain)
+            if isinstance(module, LogitScale):
+                module.reset_parameters()
 
     # ------------------------------------------------------------------ inputs
     def _validate(self, fx, embedding, time, mask, weights) -> None:

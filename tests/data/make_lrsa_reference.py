@@ -1,7 +1,11 @@
-"""Regenerate lrsa_reference.pt, the forward non-regression snapshot.
+"""Regenerate lrsa_reference_default.pt, the forward non-regression snapshot of the default model.
 
 Run only when a change to the model's numerics is intended, and say so in the commit:
     .venv/bin/python tests/data/make_lrsa_reference.py
+
+lrsa_reference.pt is the same snapshot taken before the learned logit scale (its state
+dict has no ``log_scale``); it stays as it is, since the hosts' checkpoints below and the
+old-checkpoint tests are tied to it.
 
 ``--checkpoint`` instead writes the reference model as a ``.mdlus`` from whichever Modulus
 host runs the script (PhysicsNeMo: in the 0.9 tar layout via save_legacy_checkpoint), so
@@ -36,7 +40,7 @@ def main() -> None:
     torch.save(
         dict(args=ARGS, state_dict=model.state_dict(), fx=fx, embedding=embedding, mask=mask,
              weights=weights, out=out),
-        Path(__file__).with_name("lrsa_reference.pt"),
+        Path(__file__).with_name("lrsa_reference_default.pt"),
     )
 
 
