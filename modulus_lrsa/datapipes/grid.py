@@ -26,22 +26,42 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
 from modulus_lrsa.datapipes.dataset import EpochSeededDataset
+from modulus_lrsa.datapipes.errors import NonFiniteFieldError
 from modulus_lrsa.datapipes.normalization import Normalizer, RunningMoments
 
 GRID_VIEWS = ("grid", "points")
 
 
 def _load(folder: str | os.PathLike, split: str) -> dict[str, Any]:
+    """One split's arrays, refused if a field holds NaN/Inf (naming the file, field and samples).
+
+    Raises
+    ------
+    NonFiniteFieldError
+        ``coeff`` or ``solution`` is not finite in some sample.
+    """
     # Imported here: the Darcy generator pulls in scipy, which the mesh datapipe does not need.
     from modulus_lrsa.data.darcy import load_darcy
 
-    return load_darcy(folder, split)
+    data = load_darcy(folder, split)
+    for name in ("coeff", "solution"):
+        values = data[name]
+        finite = np.isfinite(values.reshape(values.shape[0], -1)).all(axis=1)
+        if not finite.all():
+            bad = np.flatnonzero(~finite)
+            listed = ", ".join(str(index) for index in bad[:10]) + (", ..." if bad.size > 10 else "")
+            raise NonFiniteFieldError(
+                f"{Path(folder) / f'{split}.npz'}: field '{name}' holds NaN/Inf in {bad.size} of "
+                f"{finite.size} samples (index {listed}); regenerate the dataset or drop those samples"
+            )
+    return data
 
 
 @dataclass(frozen=True)

@@ -128,8 +128,13 @@ class Normalizer:
                 f"Normalizer needs one mean and std per channel: {len(self.names)} names, "
                 f"{self.mean.size} means, {self.std.size} stds"
             )
-        if not (np.isfinite(self.mean).all() and np.isfinite(self.std).all() and (self.std > 0).all()):
-            raise ValueError(f"Normalizer statistics must be finite with std > 0, got mean={self.mean}, std={self.std}")
+        unusable = ~(np.isfinite(self.mean) & np.isfinite(self.std) & (self.std > 0))
+        if unusable.any():
+            channels = [name for name, bad in zip(self.names, unusable) if bad]
+            raise ValueError(
+                f"Normalizer statistics must be finite with std > 0; channel(s) {channels} have "
+                f"mean={self.mean[unusable]}, std={self.std[unusable]} (NaN/Inf in the data they come from?)"
+            )
 
     @classmethod
     def from_moments(cls, names: Sequence[str], moments: RunningMoments, relative_floor: float = 1e-6) -> Normalizer:
