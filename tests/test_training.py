@@ -235,8 +235,9 @@ def test_the_command_line_reports_the_bad_key_and_fails(darcy_folder, tmp_path):
          "training.batch_size=0"],
         capture_output=True, text=True, timeout=120,
     )
-    assert completed.returncode != 0
+    assert completed.returncode == 1
     assert "training.batch_size: expected an integer >= 1, got 0" in completed.stderr
+    assert "Traceback" not in completed.stderr
     assert not (tmp_path / "run" / "checkpoints").exists()
 
 

@@ -11,29 +11,112 @@ checkpoints, then renamed into place with ``os.replace`` (model first, training 
 last), and a checkpoint counts as complete only once its training-state file exists.
 Older checkpoints are removed only after a newer one is complete.
 
+Resuming reads the files itself (``torch.load`` for the training state, ``Module.load``
+for the model) instead of through ``load_checkpoint``, for three reasons: the run's
+settings stored in the training state are checked before any weight is loaded; a file
+that a full disk, a copy or a dying node left damaged is named and the previous
+checkpoint used instead; and the learning-rate schedule is not restored but rebuilt by
+the trainer for the configured epochs (see :func:`~modulus_lrsa.training.train.build_scheduler`).
+
 The training state also carries every rank's random-number-generator states, so a
 resumed run draws the same dropout masks and random numbers as an uninterrupted one.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import random
 import re
 import shutil
+import tarfile
 import tempfile
+import zipfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 import torch.distributed as dist
-from physicsnemo.utils.checkpoint import load_checkpoint, save_checkpoint
+from physicsnemo.utils.checkpoint import save_checkpoint
 
 from modulus_lrsa.atomic import atomic_replace, fsync_directory
+from modulus_lrsa.training.config import LaunchError
 
 TRAINING_STATE_PREFIX = "checkpoint"
 _STAGING_PREFIX = ".staging-"
+_TRAINING_STATE_PATTERN = re.compile(rf"^{TRAINING_STATE_PREFIX}\.0\.(\d+)\.pt$")
+#: PhysicsNeMo's checkpoint logger; its lines would name the staging folder.
+_PHYSICSNEMO_CHECKPOINT_LOGGER = "checkpoint"
+
+
+class CheckpointError(LaunchError):
+    """The checkpoint folder holds checkpoints that cannot be resumed from."""
+
+
+def archive_problem(path: Path) -> str | None:
+    """Why a checkpoint file cannot be read back, or None when it is intact.
+
+    ``.pt`` files (``torch.save``) and ``.mdlus`` files are zip archives (legacy
+    ``.mdlus``: tar), so reading every member checks the CRCs and catches truncation
+    without unpickling anything.
+    """
+    try:
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as archive:
+                corrupt_member = archive.testzip()
+            return None if corrupt_member is None else f"member {corrupt_member} fails its CRC check"
+        if tarfile.is_tarfile(path):
+            with tarfile.open(path) as archive:
+                for member in archive:
+                    if member.isfile():
+                        archive.extractfile(member).read()
+            return None
+    except (OSError, EOFError, zipfile.BadZipFile, tarfile.TarError) as error:
+        return str(error)
+    return f"not a complete archive ({path.stat().st_size} bytes; truncated?)"
+
+
+def newest_saved_epoch(directory: str | os.PathLike) -> int | None:
+    """The newest epoch with a training-state file in ``directory`` (written last), or None."""
+    folder = Path(directory)
+    if not folder.is_dir():
+        return None
+    epochs = [int(match.group(1)) for path in folder.iterdir() if (match := _TRAINING_STATE_PATTERN.match(path.name))]
+    return max(epochs, default=None)
+
+
+@contextmanager
+def _quiet_physicsnemo_checkpoint_logger() -> Iterator[None]:
+    logger = logging.getLogger(_PHYSICSNEMO_CHECKPOINT_LOGGER)
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+@dataclass
+class ResumePoint:
+    """What :meth:`CheckpointManager.load_newest` restored.
+
+    Attributes
+    ----------
+    epoch : int
+        Epoch of the checkpoint that was loaded.
+    metadata : dict
+        The metadata saved with it (``global_step``, ``rng_states``, ``fingerprint``...).
+    damaged : list of str
+        ``"<file>: <reason>"`` for each newer checkpoint that could not be read.
+    """
+
+    epoch: int
+    metadata: dict[str, Any]
+    damaged: list[str] = field(default_factory=list)
 
 
 def unwrap_model(model: torch.nn.Module) -> torch.nn.Module:
@@ -116,7 +199,8 @@ class CheckpointManager:
         self.keep_last = keep_last
         self.writer = writer
 
-    def _training_state_file(self, epoch: int) -> Path:
+    def training_state_file(self, epoch: int) -> Path:
+        """``checkpoint.0.<epoch>.pt``: optimizer, scaler, epoch and metadata."""
         return self.directory / f"{TRAINING_STATE_PREFIX}.0.{epoch}.pt"
 
     def _model_file(self, model: torch.nn.Module, epoch: int) -> Path:
@@ -126,10 +210,9 @@ class CheckpointManager:
         """Epochs whose model and training-state files both exist, oldest first."""
         if not self.directory.is_dir():
             return []
-        pattern = re.compile(rf"^{TRAINING_STATE_PREFIX}\.0\.(\d+)\.pt$")
         epochs = []
         for path in self.directory.iterdir():
-            match = pattern.match(path.name)
+            match = _TRAINING_STATE_PATTERN.match(path.name)
             if match and self._model_file(model, int(match.group(1))).is_file():
                 epochs.append(int(match.group(1)))
         return sorted(epochs)
@@ -152,8 +235,9 @@ class CheckpointManager:
 
         Returns
         -------
-        Path or None
-            The training-state file on the writer rank, None elsewhere.
+        list of Path
+            The model and training-state files, at their final names, on the writer
+            rank; empty elsewhere.
 
         Raises
         ------
@@ -164,7 +248,7 @@ class CheckpointManager:
         if epoch < 1:
             raise ValueError(f"checkpoint epochs start at 1, got {epoch}")
         if not self.writer:
-            return None
+            return []
         bad = [name for name, p in unwrap_model(model).named_parameters() if not torch.isfinite(p).all()]
         if bad:
             raise FloatingPointError(
@@ -174,15 +258,16 @@ class CheckpointManager:
         self.directory.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f"{_STAGING_PREFIX}{epoch}-", dir=self.directory))
         try:
-            save_checkpoint(
-                str(staging),
-                models=unwrap_model(model),
-                optimizer=optimizer,
-                scheduler=scheduler,
-                scaler=scaler,
-                epoch=epoch,
-                metadata=metadata,
-            )
+            with _quiet_physicsnemo_checkpoint_logger():
+                save_checkpoint(
+                    str(staging),
+                    models=unwrap_model(model),
+                    optimizer=optimizer,
+                    scheduler=scheduler,
+                    scaler=scaler,
+                    epoch=epoch,
+                    metadata=metadata,
+                )
             staged = sorted(staging.iterdir(), key=lambda p: p.name.startswith(TRAINING_STATE_PREFIX))
             for path in staged:
                 with open(path, "rb") as handle:
@@ -192,47 +277,81 @@ class CheckpointManager:
         finally:
             shutil.rmtree(staging, ignore_errors=True)
         self._prune(model)
-        return self._training_state_file(epoch)
+        return [self.directory / path.name for path in staged]
 
     def _prune(self, model: torch.nn.Module) -> None:
         complete = self.complete_epochs(model)
         for epoch in complete[: -self.keep_last]:
             # Training state first: a half-pruned checkpoint must not look complete.
-            self._training_state_file(epoch).unlink(missing_ok=True)
+            self.training_state_file(epoch).unlink(missing_ok=True)
             self._model_file(model, epoch).unlink(missing_ok=True)
         for leftover in self.directory.glob(f"{_STAGING_PREFIX}*"):
             shutil.rmtree(leftover, ignore_errors=True)
 
-    def load(
+    def load_newest(
         self,
-        epoch: int,
         model: torch.nn.Module,
         optimizer: torch.optim.Optimizer,
-        scheduler: torch.optim.lr_scheduler.LRScheduler,
         scaler: torch.amp.GradScaler,
-        device: torch.device,
-    ) -> dict[str, Any]:
-        """Restore model, optimizer, scheduler and scaler from a complete checkpoint.
+        check_metadata: Callable[[int, dict[str, Any]], None],
+    ) -> ResumePoint | None:
+        """Restore model, optimizer and scaler from the newest checkpoint that reads back.
+
+        A checkpoint whose files are damaged (truncated, corrupt) is skipped for the
+        previous one, and named in :attr:`ResumePoint.damaged`. Every rank reads the
+        same files, so every rank settles on the same epoch.
+
+        Parameters
+        ----------
+        model, optimizer, scaler
+            Restored in place (the model without its DDP / compile wrappers).
+        check_metadata : callable
+            ``check_metadata(epoch, metadata)`` runs before any state is loaded and raises
+            to refuse the checkpoint (e.g. it was written for other settings).
 
         Returns
         -------
-        dict
-            The metadata saved with it (including ``"rng_states"``).
+        ResumePoint or None
+            None when the folder holds no checkpoint.
+
+        Raises
+        ------
+        CheckpointError
+            Checkpoints exist but none of them can be read back, or the newest readable
+            one does not fit the model or optimizer.
         """
-        metadata: dict[str, Any] = {}
-        loaded = load_checkpoint(
-            str(self.directory),
-            models=unwrap_model(model),
-            optimizer=optimizer,
-            scheduler=scheduler,
-            scaler=scaler,
-            epoch=epoch,
-            metadata_dict=metadata,
-            device=device,
-        )
-        if loaded != epoch:
-            raise RuntimeError(
-                f"{self._training_state_file(epoch)}: expected the training state of epoch {epoch}, "
-                f"found epoch {loaded}; the checkpoint folder was modified by hand?"
+        epochs = self.complete_epochs(model)
+        damaged: list[str] = []
+        for epoch in reversed(epochs):
+            state_file, model_file = self.training_state_file(epoch), self._model_file(model, epoch)
+            problems = [f"{path}: {problem}" for path in (state_file, model_file) if (problem := archive_problem(path))]
+            if problems:
+                damaged.extend(problems)
+                continue
+            state = torch.load(state_file, map_location="cpu", weights_only=False)
+            if state.get("epoch") != epoch:
+                raise CheckpointError(
+                    f"{state_file}: holds the training state of epoch {state.get('epoch')}, not {epoch}; "
+                    "the checkpoint folder was modified by hand?"
+                )
+            metadata = state.get("metadata", {})
+            check_metadata(epoch, metadata)
+            try:
+                unwrap_model(model).load(str(model_file))
+                optimizer.load_state_dict(state["optimizer_state_dict"])
+            except (RuntimeError, ValueError, KeyError) as error:
+                # Reached by checkpoints whose metadata could not tell (older lrsa-train versions).
+                summary = " ".join(str(error).split())[:300]
+                raise CheckpointError(
+                    f"{model_file}: does not fit the model and optimizer of this launch ({summary}); it was "
+                    "written with other model.* or training.optimizer settings: choose another output_dir"
+                ) from error
+            if state.get("scaler_state_dict"):
+                scaler.load_state_dict(state["scaler_state_dict"])
+            return ResumePoint(epoch, metadata, damaged)
+        if damaged:
+            raise CheckpointError(
+                f"no checkpoint in {self.directory} can be read back:\n  " + "\n  ".join(damaged)
+                + f"\nMove {self.directory} away to train from epoch 1, or choose another output_dir"
             )
-        return metadata
+        return None

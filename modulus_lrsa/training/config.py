@@ -7,12 +7,20 @@ value it got and what it expected, and all problems are reported together.
 
 from __future__ import annotations
 
+import inspect
+import math
+import os
+import types
+import typing
 from pathlib import Path
 from typing import Any
 
+import torch
+from hydra.utils import get_class
 from omegaconf import DictConfig, OmegaConf
 
 PRECISIONS = ("fp32", "bf16", "fp16")
+DEVICES = ("auto", "cpu", "cuda")
 SCHEDULERS = ("onecycle", "cosine", "constant")
 DATA_KINDS = ("darcy", "mesh")
 DARCY_VIEWS = ("grid", "points")
@@ -20,7 +28,14 @@ ON_ERROR_CHOICES = ("raise", "skip")
 LOCATIONS = ("cell", "point")
 
 
-class ConfigError(ValueError):
+class LaunchError(Exception):
+    """A launch that cannot go ahead; the message says why and what to do instead.
+
+    ``lrsa-train`` prints these as one message, without a traceback.
+    """
+
+
+class ConfigError(LaunchError, ValueError):
     """The configuration cannot be used; the message names every offending key."""
 
 
@@ -79,10 +94,18 @@ class _Problems:
 REPORTED = object()
 
 
-def _check_training(problems: _Problems) -> None:
+def _check_training(problems: _Problems, world_size: int) -> None:
     problems.integer("training.seed", 0)
     problems.integer("training.epochs", 1)
     problems.integer("training.batch_size", 1)
+    batch_size = OmegaConf.select(problems.cfg, "training.batch_size", default=None)
+    if isinstance(batch_size, int) and batch_size >= 1 and batch_size % world_size:
+        problems.add(
+            "training.batch_size",
+            f"the global batch {batch_size} does not split evenly over the {world_size} ranks of this launch "
+            f"(each rank takes training.batch_size / {world_size} samples per step); use a multiple of "
+            f"{world_size}, e.g. training.batch_size={world_size * math.ceil(batch_size / world_size)}",
+        )
     problems.integer("training.eval_batch_size", 1)
     problems.integer("training.num_workers", 0)
     problems.number("training.optimizer.lr", 0.0, inclusive=False)
@@ -98,6 +121,14 @@ def _check_training(problems: _Problems) -> None:
         problems.add("training.scheduler.pct_start", f"expected a fraction in (0, 1), got {pct_start!r}")
     problems.number("training.grad_clip_norm", 0.0, inclusive=False, allow_none=True)
     problems.choice("training.precision", PRECISIONS)
+    problems.choice("training.device", DEVICES)
+    if OmegaConf.select(problems.cfg, "training.device", default=None) == "cuda" and not torch.cuda.is_available():
+        problems.add(
+            "training.device",
+            "cuda asked for, but torch sees no CUDA GPU (CUDA_VISIBLE_DEVICES="
+            f"{os.environ.get('CUDA_VISIBLE_DEVICES', '<unset>')!r}); use training.device=auto to train on "
+            "what this machine has, or training.device=cpu",
+        )
     problems.integer("training.checkpoint_every_epochs", 1)
     problems.integer("training.validate_every_epochs", 1)
     problems.integer("training.keep_checkpoints", 1)
@@ -175,19 +206,74 @@ def _check_logging(problems: _Problems) -> None:
     problems.boolean("logging.mlflow.enabled")
 
 
+#: Descriptions of the argument types the model check understands.
+_SIMPLE_TYPES = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
+
+
+def _simple_types(annotation: Any) -> tuple[list[type], bool] | None:
+    """(types, None allowed) of an ``int``/``float``/``bool``/``str`` annotation or a union of them."""
+    union = typing.get_origin(annotation) in (typing.Union, types.UnionType)
+    members = typing.get_args(annotation) if union else (annotation,)
+    kinds = [member for member in members if member is not type(None)]
+    if not kinds or any(kind not in _SIMPLE_TYPES for kind in kinds):
+        return None
+    return kinds, len(kinds) < len(members)
+
+
+def _matches(value: Any, kind: type) -> bool:
+    if isinstance(value, bool):
+        return kind is bool
+    if kind is float:
+        return isinstance(value, (int, float))
+    return isinstance(value, kind)
+
+
 def _check_model(problems: _Problems) -> None:
+    """The class exists and takes every ``model.*`` key, with values of the annotated types."""
     target = OmegaConf.select(problems.cfg, "model._target_", default=None)
     if not target:
         problems.add("model._target_", "the model config names no class to instantiate (e.g. model=lrsa)")
+        return
+    try:
+        model_class = get_class(str(target))
+    except (ImportError, ValueError, AttributeError) as error:
+        problems.add("model._target_", f"cannot import {target} ({error})")
+        return
+    try:
+        parameters = inspect.signature(model_class.__init__, eval_str=True).parameters
+    except (NameError, TypeError, ValueError):
+        # Annotations that do not evaluate here: instantiation reports what is wrong.
+        return
+    takes_any = any(parameter.kind is inspect.Parameter.VAR_KEYWORD for parameter in parameters.values())
+    model_cfg = problems.cfg.model
+    for key in model_cfg.keys():
+        if str(key).startswith("_") or OmegaConf.is_missing(model_cfg, key):
+            continue
+        if key not in parameters:
+            if not takes_any:
+                accepted = ", ".join(name for name in parameters if name != "self")
+                problems.add(f"model.{key}", f"{target} takes no argument '{key}' (it takes: {accepted})")
+            continue
+        accepted_types = _simple_types(parameters[key].annotation)
+        if accepted_types is None:
+            continue
+        kinds, allows_none = accepted_types
+        value = model_cfg[key]
+        if (value is None and allows_none) or any(_matches(value, kind) for kind in kinds):
+            continue
+        expected = " or ".join(_SIMPLE_TYPES[kind] for kind in kinds) + (" or null" if allows_none else "")
+        problems.add(f"model.{key}", f"expected {expected}, got {value!r}")
 
 
-def validate_config(cfg: DictConfig) -> None:
+def validate_config(cfg: DictConfig, world_size: int = 1) -> None:
     """Check every key the training run reads.
 
     Parameters
     ----------
     cfg : DictConfig
         The composed config (``model``, ``data``, ``training``, ``logging``, ``output_dir``).
+    world_size : int
+        Processes of the launch (torchrun's ``WORLD_SIZE``), for the batch split.
 
     Raises
     ------
@@ -197,7 +283,7 @@ def validate_config(cfg: DictConfig) -> None:
     problems = _Problems(cfg)
     problems.value("output_dir")
     _check_model(problems)
-    _check_training(problems)
+    _check_training(problems, world_size)
     _check_data(problems)
     _check_logging(problems)
     if problems.lines:

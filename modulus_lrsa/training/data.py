@@ -13,6 +13,7 @@ drag evaluation for aerodynamic data.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,9 +26,10 @@ from torch.utils.data import Dataset, Subset
 from modulus_lrsa.datapipes.cache import MeshCache, build_cache
 from modulus_lrsa.datapipes.cases import MeshCacheConfig
 from modulus_lrsa.datapipes.dataset import MeshPointDataset
+from modulus_lrsa.datapipes.errors import MeshDataError
 from modulus_lrsa.datapipes.grid import DarcyDataset
 from modulus_lrsa.datapipes.normalization import Normalizer
-from modulus_lrsa.training.config import ConfigError
+from modulus_lrsa.training.config import ConfigError, LaunchError
 from modulus_lrsa.atomic import atomic_write_json
 from modulus_lrsa.training.metrics import ForceCoefficients, force_coefficients
 
@@ -35,6 +37,18 @@ DESCRIPTOR_FORMAT = "modulus-lrsa-data-descriptor"
 DESCRIPTOR_VERSION = 1
 #: Keys of the cache index that describe one particular set of cases, not the layout.
 _CASE_SPECIFIC_INDEX_KEYS = ("cases", "skipped")
+#: The datapipes name settings as fields of MeshCacheConfig; the ``data`` group uses the same names.
+_API_SETTING = re.compile(r"\bMeshCacheConfig\.(\w+)")
+_API_SETTING_ALIAS = re.compile(r" \(MeshCacheConfig\.\w+\)")
+
+
+class DataError(LaunchError, ValueError):
+    """The data named by ``data.*`` cannot be used; the message names the file or key."""
+
+
+def in_config_terms(message: str) -> str:
+    """A datapipes message with ``MeshCacheConfig.<field>`` written as the ``data.<field>`` key."""
+    return _API_SETTING.sub(r"data.\1", _API_SETTING_ALIAS.sub("", message))
 
 
 @dataclass(frozen=True)
@@ -261,11 +275,17 @@ def build_darcy_data(data_cfg: DictConfig, seed: int) -> TrainingData:
     seed : int
         Seed of the random node subsets of the points view.
     """
+    # Imported here like the datapipe does: the Darcy generator pulls in scipy.
+    from modulus_lrsa.data.darcy import DarcyDatasetError
+
     folder = Path(str(data_cfg.path))
     view = str(data_cfg.view)
-    train = DarcyDataset(folder, "train", view=view, num_points=data_cfg.get("train_points"), seed=seed)
-    normalizers = train.normalizers
-    validation = DarcyDataset(folder, "test", view=view, normalizers=normalizers)
+    try:
+        train = DarcyDataset(folder, "train", view=view, num_points=data_cfg.get("train_points"), seed=seed)
+        normalizers = train.normalizers
+        validation = DarcyDataset(folder, "test", view=view, normalizers=normalizers)
+    except (DarcyDatasetError, MeshDataError, FileNotFoundError) as error:
+        raise DataError(f"data.path: {error}") from error
     if train.resolution != validation.resolution:
         raise ConfigError(
             f"data.path: {folder} has train resolution {train.resolution} but test resolution "
@@ -301,7 +321,13 @@ def build_darcy_data(data_cfg: DictConfig, seed: int) -> TrainingData:
 
 
 def mesh_cache_config(data_cfg: DictConfig) -> MeshCacheConfig:
-    """The :class:`MeshCacheConfig` described by a ``kind: mesh`` data group."""
+    """The :class:`MeshCacheConfig` described by a ``kind: mesh`` data group.
+
+    Raises
+    ------
+    ConfigError
+        A setting is unusable; the message names it as ``data.<key>``.
+    """
     try:
         return MeshCacheConfig(
             volume_fields=list(data_cfg.volume_fields),
@@ -319,14 +345,14 @@ def mesh_cache_config(data_cfg: DictConfig) -> MeshCacheConfig:
             split_seed=int(data_cfg.get("split_seed", 0)),
         )
     except ValueError as error:
-        raise ConfigError(f"data: {error}") from error
+        raise ConfigError(f"data: {in_config_terms(str(error))}") from error
 
 
 def build_mesh_data(
     data_cfg: DictConfig,
     seed: int,
     is_writer: bool,
-    barrier: Callable[[], None],
+    all_ranks_agree: Callable[[bool], bool],
 ) -> TrainingData:
     """Preprocess (once) a folder of VTK cases and serve random point subsets of it.
 
@@ -337,24 +363,40 @@ def build_mesh_data(
     seed : int
         Seed of the per-epoch point subsets.
     is_writer : bool
-        Whether this process builds the cache (rank 0); the others wait at ``barrier``
-        and open it.
-    barrier : callable
-        Synchronises all ranks.
+        Whether this process builds the cache (rank 0); the others wait for it and open it.
+    all_ranks_agree : callable
+        ``all_ranks_agree(ok)``: whether ``ok`` holds on every rank (a collective); it
+        also makes the other ranks wait for the writer.
+
+    Raises
+    ------
+    DataError
+        The cases cannot be read as configured. When the writer fails, the other ranks
+        raise one too, so every rank stops (only the writer's message says why).
     """
     config = mesh_cache_config(data_cfg)
     cache_dir = Path(str(data_cfg.cache_dir))
+    failure: MeshDataError | None = None
     if is_writer:
-        build_cache(
-            str(data_cfg.path),
-            cache_dir,
-            config,
-            num_workers=int(data_cfg.preprocess_workers),
-            on_error=str(data_cfg.on_error),
-            stats_split=str(data_cfg.train_split),
-        )
-    barrier()
-    cache = MeshCache.open(cache_dir)
+        try:
+            build_cache(
+                str(data_cfg.path),
+                cache_dir,
+                config,
+                num_workers=int(data_cfg.preprocess_workers),
+                on_error=str(data_cfg.on_error),
+                stats_split=str(data_cfg.train_split),
+            )
+        except MeshDataError as error:
+            failure = error
+    if not all_ranks_agree(failure is None):
+        if failure is not None:
+            raise DataError(f"data.path: {in_config_terms(str(failure))}") from failure
+        raise DataError("data.path: rank 0 could not prepare the data (its message says why)")
+    try:
+        cache = MeshCache.open(cache_dir)
+    except MeshDataError as error:
+        raise DataError(f"data.cache_dir: {in_config_terms(str(error))}") from error
     splits = {case["split"] for case in cache.cases()}
     for key in ("train_split", "val_split"):
         if str(data_cfg[key]) not in splits:
@@ -406,13 +448,16 @@ def build_mesh_data(
 
 
 def build_training_data(
-    data_cfg: DictConfig, seed: int, is_writer: bool = True, barrier: Callable[[], None] = lambda: None
+    data_cfg: DictConfig,
+    seed: int,
+    is_writer: bool = True,
+    all_ranks_agree: Callable[[bool], bool] = lambda ok: ok,
 ) -> TrainingData:
-    """Dispatch on ``data.kind`` (``darcy`` or ``mesh``)."""
+    """Dispatch on ``data.kind`` (``darcy`` or ``mesh``); see :func:`build_mesh_data`."""
     if data_cfg.kind == "darcy":
         return build_darcy_data(data_cfg, seed)
     if data_cfg.kind == "mesh":
-        return build_mesh_data(data_cfg, seed, is_writer, barrier)
+        return build_mesh_data(data_cfg, seed, is_writer, all_ranks_agree)
     raise ConfigError(f"data.kind: expected darcy or mesh, got {data_cfg.kind!r}")
 
 

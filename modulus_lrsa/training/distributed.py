@@ -8,6 +8,7 @@ parameter must be an accelerator with an index"). For that one case, several CPU
 processes, :func:`initialize_distributed` starts the gloo group itself from the same
 environment variables and records it in the manager, so the rest of the code (and
 PhysicsNeMo's checkpoint and logging utilities) sees an ordinary initialised manager.
+The same path serves ``training.device=cpu`` on a machine with GPUs.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from physicsnemo.distributed import DistributedManager
 _SINGLE_PROCESS_WARNING = "Could not initialize using ENV, SLURM or OPENMPI methods"
 
 
-def _launcher_layout() -> tuple[int, int, int] | None:
+def launcher_layout() -> tuple[int, int, int] | None:
     """(rank, world size, local rank) from torchrun or SLURM variables, or None."""
     if "RANK" in os.environ and "WORLD_SIZE" in os.environ:
         rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
@@ -34,8 +35,34 @@ def _launcher_layout() -> tuple[int, int, int] | None:
     return None
 
 
-def initialize_distributed() -> DistributedManager:
+def launch_world_size() -> int:
+    """Processes of this launch, from the launcher's environment (1 without one)."""
+    layout = launcher_layout()
+    return layout[1] if layout is not None else 1
+
+
+def launch_rank() -> int:
+    """This process's rank from the launcher's environment (0 without one)."""
+    layout = launcher_layout()
+    return layout[0] if layout is not None else 0
+
+
+def all_ranks_agree(flag: bool, device: torch.device) -> bool:
+    """Whether ``flag`` holds on every rank (a collective), so all ranks take the same branch."""
+    if not (dist.is_available() and dist.is_initialized()):
+        return flag
+    value = torch.tensor([1.0 if flag else 0.0], device=device)
+    dist.all_reduce(value, op=dist.ReduceOp.MIN)
+    return bool(value.item() > 0.5)
+
+
+def initialize_distributed(device: str = "auto") -> DistributedManager:
     """Initialise (once) and return the DistributedManager.
+
+    Parameters
+    ----------
+    device : {"auto", "cpu", "cuda"}
+        ``training.device``: ``cpu`` keeps every rank off the GPUs (gloo process group).
 
     Returns
     -------
@@ -45,11 +72,12 @@ def initialize_distributed() -> DistributedManager:
     """
     if DistributedManager.is_initialized():
         return DistributedManager()
-    layout = _launcher_layout()
+    layout = launcher_layout()
+    on_cpu = device == "cpu" or not torch.cuda.is_available()
     multi_process_cpu = (
         layout is not None
         and layout[1] > 1
-        and not torch.cuda.is_available()
+        and on_cpu
         and os.environ.get("PHYSICSNEMO_DISTRIBUTED_INITIALIZATION_METHOD") in (None, "ENV", "SLURM")
     )
     if not multi_process_cpu:
@@ -57,7 +85,10 @@ def initialize_distributed() -> DistributedManager:
             # A plain `python -m modulus_lrsa.train` is a single-process job, not a problem.
             warnings.filterwarnings("ignore", message=_SINGLE_PROCESS_WARNING)
             DistributedManager.initialize()
-        return DistributedManager()
+        manager = DistributedManager()
+        if on_cpu and manager.world_size == 1:
+            manager._device = torch.device("cpu")
+        return manager
     rank, world_size, local_rank = layout
     dist.init_process_group("gloo", init_method="env://", rank=rank, world_size=world_size)
     DistributedManager._shared_state["_is_initialized"] = True

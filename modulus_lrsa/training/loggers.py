@@ -46,19 +46,17 @@ class RunLogger:
         self._file_handler: logging.FileHandler | None = None
         if self.is_root:
             output_dir.mkdir(parents=True, exist_ok=True)
-            root_handlers = logging.getLogger().handlers
-            # Under Hydra the root logger already prints and writes <output_dir>/<job>.log.
-            if not root_handlers and not python_logger.logger.handlers:
+            # Under lrsa-train, Hydra's logging prints to the console (and writes no file).
+            if not logging.getLogger().handlers and not python_logger.logger.handlers:
                 handler = logging.StreamHandler(sys.stdout)
                 handler.setFormatter(logging.Formatter("[%(asctime)s] %(message)s", datefmt="%H:%M:%S"))
                 python_logger.logger.addHandler(handler)
-            if not any(isinstance(handler, logging.FileHandler) for handler in root_handlers):
-                # Appends (PythonLogger.file_logging would truncate the log of a resumed run).
-                self._file_handler = logging.FileHandler(output_dir / "train.log", mode="a")
-                self._file_handler.setFormatter(
-                    _PlainFormatter("[%(asctime)s - %(levelname)s] %(message)s", datefmt="%H:%M:%S")
-                )
-                python_logger.logger.addHandler(self._file_handler)
+            # Appends (PythonLogger.file_logging would truncate the log of a resumed run).
+            self._file_handler = logging.FileHandler(output_dir / "train.log", mode="a")
+            self._file_handler.setFormatter(
+                _PlainFormatter("[%(asctime)s - %(levelname)s] %(message)s", datefmt="%H:%M:%S")
+            )
+            python_logger.logger.addHandler(self._file_handler)
         self.console = RankZeroLoggingWrapper(python_logger, manager)
         self._python_logger = python_logger
         self.tensorboard = None

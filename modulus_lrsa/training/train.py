@@ -10,19 +10,28 @@ Several processes (one per GPU, or CPU processes with the gloo backend)::
     torchrun --nproc_per_node=4 -m modulus_lrsa.train data=airfoil training=airfoil
 
 The run reads top to bottom in :func:`run_training`: check the config, start the
-process group, build the data, fill in the model's input/output widths from it,
-instantiate the model, resume from the newest complete checkpoint, then for every
-epoch train, validate, checkpoint and export the best model. Everything is written to
-``output_dir``; launching the same command again continues where it stopped.
+process group, lock ``output_dir``, build the data, fill in the model's input/output
+widths from it, instantiate the model, resume from the newest readable checkpoint of
+the same run, then for every epoch train, validate, checkpoint and export the best
+model. Everything is written to ``output_dir``, and nothing before the config has been
+checked and the folder locked; launching the same command again continues where it
+stopped, and one with ``training.epochs`` raised extends the run.
+
+On the command line, errors the user can act on (config, data, a folder in use, a
+checkpoint of another run) print as one message without a traceback, on rank 0 only;
+``HYDRA_FULL_ERROR=1`` shows the traceback. Ctrl-C prints how to resume.
 """
 
 from __future__ import annotations
 
 import inspect
 import math
+import os
 import sys
 import time
-from contextlib import AbstractContextManager, nullcontext
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,6 +40,7 @@ import hydra
 import numpy as np
 import torch
 import torch.distributed as dist
+from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from physicsnemo.distributed import DistributedManager
@@ -38,33 +48,45 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler
 from tqdm import tqdm
 
+from modulus_lrsa.atomic import atomic_write_json, atomic_write_text
 from modulus_lrsa.datapipes.collate import pad_collate
+from modulus_lrsa.datapipes.errors import MeshDataError
 from modulus_lrsa.datapipes.sampler import CaseShardSampler
 from modulus_lrsa.training.checkpoint import (
     CheckpointManager,
     atomic_save_module,
     gather_rng_states,
+    newest_saved_epoch,
     restore_rng_state,
     unwrap_model,
 )
-from modulus_lrsa.training.config import ConfigError, validate_config
-from modulus_lrsa.atomic import atomic_write_json
-from modulus_lrsa.training.distributed import initialize_distributed
-from modulus_lrsa.training.data import TrainingData, build_training_data, write_descriptor
+from modulus_lrsa.training.config import ConfigError, LaunchError, validate_config
+from modulus_lrsa.training.data import TrainingData, build_training_data, in_config_terms, write_descriptor
+from modulus_lrsa.training.distributed import (
+    all_ranks_agree,
+    initialize_distributed,
+    launch_rank,
+    launch_world_size,
+)
+from modulus_lrsa.training.lock import RunLock, RunLockedError
 from modulus_lrsa.training.loggers import RunLogger
 from modulus_lrsa.training.overrides import FieldOverrideError, quote_field_selectors
 from modulus_lrsa.training.metrics import FieldErrorMeter, relative_l2_loss, valid_entries
+from modulus_lrsa.training.resume import FINGERPRINT_KEY, ensure_same_run, run_fingerprint
 
 #: Hydra's primary config folder: shipped inside the package, so ``lrsa-train`` works from
 #: any folder and from an installed wheel (the checkout's ``conf/`` links to it).
 CONFIG_DIR = str(Path(__file__).resolve().parents[1] / "conf")
 BEST_MODEL_NAME = "best_model.mdlus"
 METRICS_NAME = "metrics.json"
+CHECKPOINTS_NAME = "checkpoints"
+#: The composed config of the latest launch, where Hydra would put it (``hydra/config.yaml``).
+CONFIG_SNAPSHOT_NAME = "hydra"
 #: Validation metric that selects the exported model (lower is better).
 BEST_METRIC = "val/rel_l2/mean"
 
 
-class NonFiniteLossError(RuntimeError):
+class NonFiniteLossError(LaunchError, RuntimeError):
     """Too many consecutive training steps produced a NaN/Inf loss or gradient."""
 
 
@@ -213,31 +235,79 @@ def model_config_for(model_cfg: DictConfig, data: TrainingData) -> DictConfig:
 
 
 def build_scheduler(
-    scheduler_cfg: DictConfig, optimizer: torch.optim.Optimizer, epochs: int, steps_per_epoch: int
+    scheduler_cfg: DictConfig,
+    optimizer: torch.optim.Optimizer,
+    epochs: int,
+    steps_per_epoch: int,
+    completed_steps: int = 0,
+    peak_lr: float | None = None,
+    warn: Callable[[str], None] = warnings.warn,
 ) -> torch.optim.lr_scheduler.LRScheduler:
-    """Per-step learning-rate schedule (``training.scheduler.name``).
+    """Per-step learning-rate schedule (``training.scheduler.name``), from step ``completed_steps``.
 
     ``onecycle`` peaks at the optimizer's lr after ``pct_start`` of the steps;
     ``cosine`` warms up linearly over ``warmup_epochs`` then decays to ``min_lr``;
     ``constant`` keeps the optimizer's lr.
+
+    Every schedule is a closed-form function of the step, so a resumed run rebuilds it
+    (with ``completed_steps`` and an optimizer restored from the checkpoint) rather than
+    loading it: an unchanged run continues with exactly the learning rates of an
+    uninterrupted one, and a run whose ``training.epochs`` changed continues on the
+    schedule recomputed for the new total.
+
+    Parameters
+    ----------
+    scheduler_cfg : DictConfig
+        ``training.scheduler``.
+    optimizer : torch.optim.Optimizer
+        Its learning rate is set for step ``completed_steps``.
+    epochs, steps_per_epoch : int
+        Length of the whole run.
+    completed_steps : int
+        Optimizer steps already taken (0 for a new run).
+    peak_lr : float, optional
+        ``training.optimizer.lr``; default: the optimizer's current lr (a new run).
+    warn : callable
+        Receives the note when ``onecycle`` has no room to warm up.
+
+    Notes
+    -----
+    ``onecycle`` warms up over ``pct_start x total steps``; a run with at most one
+    warm-up step (a short run on little data) cannot ramp, and torch divides by zero at
+    exactly one. Such a run starts at the peak and only decays, with a warning.
     """
     total_steps = epochs * steps_per_epoch
-    base_lr = optimizer.param_groups[0]["lr"]
+    base_lr = float(peak_lr if peak_lr is not None else optimizer.param_groups[0]["lr"])
+    # torch resumes a schedule at last_epoch + 1; the optimizer then holds "initial_lr".
+    last_epoch = completed_steps - 1
     name = scheduler_cfg.name
     if name == "onecycle":
+        pct_start = float(scheduler_cfg.pct_start)
+        if pct_start * total_steps <= 1.0:
+            warn(
+                f"training.scheduler.pct_start: onecycle would warm up over {pct_start:g} x {total_steps} steps = "
+                f"{pct_start * total_steps:g} step(s) (training.epochs={epochs} x {steps_per_epoch} steps per epoch), "
+                "too few to ramp, so it starts at the peak learning rate and only decays; for a warm-up, raise "
+                "training.epochs or training.scheduler.pct_start, or lower training.batch_size"
+            )
+            # Half a step: the warm-up phase ends before step 0, so torch skips it.
+            pct_start = 0.5 / total_steps
         return torch.optim.lr_scheduler.OneCycleLR(
             optimizer,
             max_lr=base_lr,
             total_steps=total_steps,
-            pct_start=float(scheduler_cfg.pct_start),
+            pct_start=pct_start,
             div_factor=float(scheduler_cfg.div_factor),
             final_div_factor=float(scheduler_cfg.final_div_factor),
+            last_epoch=last_epoch,
         )
     if name == "cosine":
         warmup_steps = int(round(float(scheduler_cfg.warmup_epochs) * steps_per_epoch))
         floor = float(scheduler_cfg.min_lr) / base_lr
-        return torch.optim.lr_scheduler.LambdaLR(optimizer, _WarmupCosine(warmup_steps, total_steps, floor))
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, _Constant())
+        return torch.optim.lr_scheduler.LambdaLR(
+            optimizer, _WarmupCosine(warmup_steps, total_steps, floor), last_epoch=last_epoch
+        )
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, _Constant(), last_epoch=last_epoch)
 
 
 class _WarmupCosine:
@@ -256,15 +326,6 @@ class _WarmupCosine:
 class _Constant:
     def __call__(self, step: int) -> float:
         return 1.0
-
-
-def _all_ranks_true(flag: bool, device: torch.device) -> bool:
-    """Whether ``flag`` holds on every rank (so all ranks take the same branch)."""
-    if not (dist.is_available() and dist.is_initialized()):
-        return flag
-    value = torch.tensor([1.0 if flag else 0.0], device=device)
-    dist.all_reduce(value, op=dist.ReduceOp.MIN)
-    return bool(value.item() > 0.5)
 
 
 def _mean_over_ranks(values: dict[str, float], device: torch.device) -> dict[str, float]:
@@ -346,7 +407,7 @@ def train_one_epoch(
         target = _flat(batch["target"])
         loss = relative_l2_loss(_flat(prediction), target, valid_entries(batch, target))
         optimizer.zero_grad(set_to_none=True)
-        step_ok = _all_ranks_true(bool(torch.isfinite(loss.detach())), device)
+        step_ok = all_ranks_agree(bool(torch.isfinite(loss.detach())), device)
         grad_norm = float("nan")
         if step_ok:
             precision.scaler.scale(loss).backward()
@@ -545,18 +606,72 @@ def run_training(cfg: DictConfig, data: TrainingData | None = None) -> dict[str,
     Raises
     ------
     ConfigError
-        A config value is unusable (raised before any training step).
+        A config value is unusable (raised before any training step and, for the
+        checks of :func:`validate_config`, before anything is written).
+    RunLockedError
+        Another process is training in ``output_dir``.
+    ResumeMismatchError
+        ``output_dir`` holds checkpoints of a run with other data, model or schedule.
+    CheckpointError
+        ``output_dir`` holds checkpoints, none of which can be read back.
+    DataError
+        The data cannot be read as configured.
     NonFiniteLossError
         Training diverged (too many consecutive NaN/Inf steps).
     """
-    validate_config(cfg)
+    validate_config(cfg, world_size=launch_world_size())
     started_here = not DistributedManager.is_initialized()
-    manager = initialize_distributed()
+    manager = initialize_distributed(str(cfg.training.device))
     try:
-        return _train(cfg, manager, data)
+        with _locked_output_dir(Path(str(cfg.output_dir)), manager):
+            return _train(cfg, manager, data)
     finally:
         if started_here:
             DistributedManager.cleanup()
+
+
+@contextmanager
+def _locked_output_dir(output_dir: Path, manager: DistributedManager) -> Iterator[None]:
+    """Hold ``output_dir``'s lock on rank 0 for the run; every rank stops if rank 0 cannot get it."""
+    lock = RunLock(output_dir) if manager.rank == 0 else None
+    refusal: RunLockedError | None = None
+    if lock is not None:
+        try:
+            lock.acquire()
+        except RunLockedError as error:
+            refusal = error
+    try:
+        if not all_ranks_agree(refusal is None, manager.device):
+            raise refusal or RunLockedError(f"output_dir: {output_dir} is in use (rank 0 says by whom)")
+        yield
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _write_config_snapshot(cfg: DictConfig, output_dir: Path) -> None:
+    """``hydra/config.yaml`` (and the command-line overrides under Hydra), like Hydra's own.
+
+    Written by the trainer once the launch is known to train in this folder, so a launch
+    refused for its config, a folder in use or a checkpoint of another run leaves the
+    snapshot of the run that is there untouched.
+    """
+    folder = output_dir / CONFIG_SNAPSHOT_NAME
+    atomic_write_text(folder / "config.yaml", OmegaConf.to_yaml(cfg))
+    if HydraConfig.initialized():
+        atomic_write_text(folder / "overrides.yaml", OmegaConf.to_yaml(HydraConfig.get().overrides.task))
+
+
+def _instantiate_model(model_cfg: DictConfig) -> torch.nn.Module:
+    """The model of ``model_cfg``; a constructor's refusal becomes a message about ``model.*``."""
+    try:
+        return instantiate(model_cfg, _convert_="partial")
+    except Exception as error:
+        # Hydra wraps the constructor's TypeError/ValueError in InstantiationException.
+        cause = error.__cause__ or error
+        if not isinstance(cause, (TypeError, ValueError)):
+            raise
+        raise ConfigError(f"model: {model_cfg._target_} refused the model.* settings: {cause}") from error
 
 
 def _train(cfg: DictConfig, manager: DistributedManager, data: TrainingData | None) -> dict[str, Any]:
@@ -580,12 +695,14 @@ def _train(cfg: DictConfig, manager: DistributedManager, data: TrainingData | No
 
         # Data, then the model sized by it.
         if data is None:
-            barrier = dist.barrier if manager.distributed and manager.world_size > 1 else (lambda: None)
-            data = build_training_data(cfg.data, int(cfg.training.seed), is_writer=is_root, barrier=barrier)
+            data = build_training_data(
+                cfg.data, int(cfg.training.seed), is_writer=is_root,
+                all_ranks_agree=lambda ok: all_ranks_agree(ok, device),
+            )
         if len(data.train) < manager.world_size:
             raise ConfigError(f"data: {len(data.train)} training sample(s) cannot feed {manager.world_size} ranks")
         model_cfg = model_config_for(cfg.model, data)
-        model = instantiate(model_cfg, _convert_="partial").to(device)
+        model = _instantiate_model(model_cfg).to(device)
         inputs = ModelInputs(model)
         log.info(
             f"model {type(model).__name__}: {sum(p.numel() for p in model.parameters()):,} parameters; "
@@ -601,10 +718,12 @@ def _train(cfg: DictConfig, manager: DistributedManager, data: TrainingData | No
         train_loader, train_sampler, val_loader = _loaders(data, cfg, manager)
         optimizer = instantiate(cfg.training.optimizer)(model.parameters())
         epochs = int(cfg.training.epochs)
-        scheduler = build_scheduler(cfg.training.scheduler, optimizer, epochs, len(train_loader))
+        fingerprint = run_fingerprint(cfg, data, model_cfg, len(train_loader))
 
-        # Resume from the newest complete checkpoint.
-        checkpoints = CheckpointManager(output_dir / "checkpoints", int(cfg.training.keep_checkpoints), writer=is_root)
+        # Resume from the newest readable checkpoint, if it belongs to this run.
+        checkpoints = CheckpointManager(
+            output_dir / CHECKPOINTS_NAME, int(cfg.training.keep_checkpoints), writer=is_root
+        )
         counters = StepCounters()
         state: dict[str, Any] = {"best_metric": None, "best_epoch": None, "history": []}
         start_epoch = 0
@@ -614,9 +733,26 @@ def _train(cfg: DictConfig, manager: DistributedManager, data: TrainingData | No
                 f"training.resume: false, but {checkpoints.directory} holds checkpoints up to epoch {latest}; "
                 "they are never overwritten: choose another output_dir or delete that folder"
             )
-        if latest is not None:
-            metadata = checkpoints.load(latest, model, optimizer, scheduler, precision.scaler, device)
-            start_epoch = latest
+        checkpoint_epochs: int | None = None
+
+        def same_run(epoch: int, metadata: dict[str, Any]) -> None:
+            nonlocal checkpoint_epochs
+            if FINGERPRINT_KEY not in metadata:
+                log.warning(
+                    f"the checkpoint of epoch {epoch} in {checkpoints.directory} records no run settings "
+                    "(an older lrsa-train wrote it): resuming without checking that data and model match"
+                )
+                return
+            checkpoint_epochs = ensure_same_run(
+                metadata[FINGERPRINT_KEY], fingerprint, checkpoints.training_state_file(epoch)
+            )
+
+        resumed = checkpoints.load_newest(model, optimizer, precision.scaler, same_run) if latest is not None else None
+        if resumed is not None:
+            metadata = resumed.metadata
+            start_epoch = resumed.epoch
+            for problem in resumed.damaged:
+                log.warning(f"damaged checkpoint file, skipped: {problem}")
             counters = StepCounters(metadata["global_step"], metadata["skipped_steps"], 0)
             state = {key: metadata[key] for key in ("best_metric", "best_epoch", "history")}
             rng_states = metadata.get("rng_states", [])
@@ -627,9 +763,26 @@ def _train(cfg: DictConfig, manager: DistributedManager, data: TrainingData | No
                     f"checkpoint was written by {len(rng_states)} rank(s), this run has {manager.world_size}: "
                     "random streams restart from the seed (results will differ from an uninterrupted run)"
                 )
-            log.info(f"resumed from {checkpoints.directory} at epoch {latest} (step {counters.global_step})")
+            fallback = f"; damaged newer checkpoints: epochs up to {latest} are trained again" if resumed.damaged else ""
+            log.info(
+                f"resumed from {checkpoints.directory} at epoch {start_epoch} (step {counters.global_step}){fallback}"
+            )
         if start_epoch >= epochs:
             log.info(f"training already finished ({start_epoch}/{epochs} epochs); nothing to do")
+        else:
+            lr_before = optimizer.param_groups[0]["lr"]
+            scheduler = build_scheduler(
+                cfg.training.scheduler, optimizer, epochs, len(train_loader),
+                completed_steps=counters.global_step, peak_lr=float(cfg.training.optimizer.lr), warn=log.warning,
+            )
+            if checkpoint_epochs is not None:
+                log.warning(
+                    f"training.epochs: {checkpoint_epochs} -> {epochs}: continuing from epoch {start_epoch} on the "
+                    f"{cfg.training.scheduler.name} schedule recomputed for {epochs} epochs (learning rate "
+                    f"{lr_before:.3g} -> {optimizer.param_groups[0]['lr']:.3g} at step {counters.global_step})"
+                )
+        if is_root:
+            _write_config_snapshot(cfg, output_dir)
 
         last_validation: dict[str, float] = state["history"][-1] if state["history"] else {}
         validation_seconds = 0.0
@@ -660,12 +813,15 @@ def _train(cfg: DictConfig, manager: DistributedManager, data: TrainingData | No
             rng_states = gather_rng_states(manager.world_size)
             metadata = {
                 **state,
+                FINGERPRINT_KEY: fingerprint,
                 "global_step": counters.global_step,
                 "skipped_steps": counters.skipped_steps,
                 "world_size": manager.world_size,
                 "rng_states": rng_states,
             }
-            checkpoints.save(epoch, model, optimizer, scheduler, precision.scaler, metadata)
+            saved = checkpoints.save(epoch, model, optimizer, scheduler, precision.scaler, metadata)
+            if saved:
+                log.info(f"checkpoint of epoch {epoch}: {', '.join(str(path) for path in saved)}")
             if manager.world_size > 1:
                 dist.barrier()
 
@@ -689,7 +845,7 @@ def _train(cfg: DictConfig, manager: DistributedManager, data: TrainingData | No
             # what is still due: maybe this epoch's validation, the next epoch, maybe its validation.
             still_needed = time.monotonic() - epoch_started + 2.0 * validation_seconds
             next_epoch_fits = deadline is None or time.monotonic() + still_needed <= deadline
-            stopped_by_time_limit = epoch < epochs and not _all_ranks_true(next_epoch_fits, device)
+            stopped_by_time_limit = epoch < epochs and not all_ranks_agree(next_epoch_fits, device)
             last_epoch = epoch == epochs or stopped_by_time_limit
             if last_epoch or epoch % int(cfg.training.validate_every_epochs) == 0:
                 message += validate(epoch, summary)
@@ -732,9 +888,51 @@ def _train(cfg: DictConfig, manager: DistributedManager, data: TrainingData | No
         log.close(status)
 
 
+#: Errors whose message says all a user needs: printed without a traceback.
+REPORTED_ERRORS = (LaunchError, MeshDataError)
+
+
+def _print_on_rank_zero(message: str) -> None:
+    # Every rank raises the same launch errors (checks, lock and resume are collective),
+    # so one copy of the message is enough.
+    if launch_rank() == 0:
+        print(message, file=sys.stderr, flush=True)
+
+
+def _resume_hint(output_dir: Path) -> str:
+    epoch = newest_saved_epoch(output_dir / CHECKPOINTS_NAME)
+    if epoch is None:
+        return "lrsa-train: interrupted before the first checkpoint; launching the same command again starts over"
+    return (
+        f"lrsa-train: interrupted; launch the same command again to resume from the checkpoint of epoch "
+        f"{epoch} in {output_dir / CHECKPOINTS_NAME}"
+    )
+
+
+@contextmanager
+def reported_errors(cfg: DictConfig) -> Iterator[None]:
+    """Turn launch errors and Ctrl-C into one message on stderr and an exit status.
+
+    Exit status 1 after an error, 130 after Ctrl-C. ``HYDRA_FULL_ERROR=1`` lets the
+    exception through instead, traceback and all (Hydra's own switch for the same thing).
+    """
+    if os.environ.get("HYDRA_FULL_ERROR") == "1":
+        yield
+        return
+    try:
+        yield
+    except REPORTED_ERRORS as error:
+        _print_on_rank_zero(f"lrsa-train: error: {in_config_terms(str(error))}")
+        sys.exit(1)
+    except KeyboardInterrupt:
+        _print_on_rank_zero(_resume_hint(Path(str(cfg.output_dir))))
+        sys.exit(130)
+
+
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="config")
 def _hydra_entry(cfg: DictConfig) -> None:
-    run_training(cfg)
+    with reported_errors(cfg):
+        run_training(cfg)
 
 
 def main() -> None:
