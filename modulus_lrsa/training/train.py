@@ -5,9 +5,10 @@ Single process::
     lrsa-train data=darcy data.path=datasets/darcy
     python -m modulus_lrsa.train model=transolver training.precision=bf16
 
-Several processes (one per GPU, or CPU processes with the gloo backend)::
+Several processes (one per GPU, or CPU processes with the gloo backend); the global
+``training.batch_size`` is split over them, so it must be a multiple of their number::
 
-    torchrun --nproc_per_node=4 -m modulus_lrsa.train data=airfoil training=airfoil
+    torchrun --nproc_per_node=4 -m modulus_lrsa.train data=airfoil training=airfoil training.batch_size=4
 
 The run reads top to bottom in :func:`run_training`: check the config, start the
 process group, lock ``output_dir``, build the data, fill in the model's input/output
