@@ -8,7 +8,7 @@ LEGACY_PY := $(LEGACY_VENV)/bin/python
 # pytest -n is not used: the suite is sized for 2 cores run serially.
 PYTEST_ARGS ?=
 
-.PHONY: venv test test-legacy demo openfoam bench clean
+.PHONY: venv test test-legacy demo demo-darcy openfoam bench clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -35,13 +35,19 @@ $(LEGACY_VENV)/.installed: pyproject.toml
 test-legacy: $(LEGACY_VENV)/.installed
 	$(LEGACY_PY) -m pytest -p no:cacheprovider tests/legacy $(PYTEST_ARGS)
 
-demo: $(VENV)/.installed
-	$(PY) -m modulus_lrsa.demo
+# The main job: OpenFOAM airfoils in, a trained LRSA surrogate and its predictions out.
+demo: $(VENV)/.installed openfoam
+	$(PY) -m modulus_lrsa.demos.airfoil
+
+demo-darcy: $(VENV)/.installed
+	$(PY) -m modulus_lrsa.demos.darcy
 
 # OpenFOAM v1912 from Debian; only installed when simpleFoam is not already available.
 openfoam:
 	@if command -v simpleFoam >/dev/null 2>&1 || ls /usr/lib/openfoam/*/bin/simpleFoam >/dev/null 2>&1 || ls /usr/bin/simpleFoam >/dev/null 2>&1; then \
 		echo "OpenFOAM already installed"; \
+	elif [ "$$(id -u)" != 0 ]; then \
+		echo "OpenFOAM is missing: run 'sudo apt-get update && sudo apt-get install -y openfoam openfoam-examples' (or put simpleFoam on PATH)"; exit 1; \
 	else \
 		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y openfoam openfoam-examples; \
 	fi

@@ -1,4 +1,4 @@
-"""``make demo`` / ``python -m modulus_lrsa.demo``: LRSA learns Darcy flow in a few minutes.
+"""``make demo-darcy`` / ``python -m modulus_lrsa.demos.darcy``: LRSA learns Darcy flow in a few minutes.
 
 The demo builds the Darcy benchmark data (FNO recipe, 85 x 85 grid), trains a small LRSA
 with the same ``lrsa-train`` machinery a full run uses (Hydra config, checkpoints,
@@ -35,6 +35,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from modulus_lrsa.demos.common import copy_model, log, measure_speed, save_figure
+
 #: Model of the demo: small enough for 2 CPU cores, the structure of the paper's model.
 DEMO_MODEL = {
     "n_layers": 4,
@@ -56,13 +58,9 @@ _RESERVE_S = 25.0
 _LOOP_OVERHEAD = 1.1
 
 
-def _log(message: str) -> None:
-    print(f"[demo] {message}", flush=True)
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m modulus_lrsa.demo",
+        prog="python -m modulus_lrsa.demos.darcy",
         description="Generate Darcy data, train a small LRSA, evaluate it and plot predictions.",
     )
     parser.add_argument("--out", type=Path, default=Path("outputs/demo"), help="output folder (default: outputs/demo)")
@@ -127,77 +125,6 @@ def _config(
         return compose(config_name="config", overrides=overrides)
 
 
-def _measure_speed(cfg, data, device: torch.device, steps: int = 3) -> tuple[float, float]:
-    """Seconds per sample of a training step (forward, backward, update on the training
-    points) and of validation (forward on every node), timed on real batches.
-    """
-    from hydra.utils import instantiate
-
-    from modulus_lrsa.datapipes.collate import pad_collate
-    from modulus_lrsa.training.metrics import relative_l2_loss, valid_entries
-    from modulus_lrsa.training.train import model_config_for
-
-    torch.manual_seed(cfg.training.seed)
-    model = instantiate(model_config_for(cfg.model, data), _convert_="partial").to(device)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
-
-    def batch_of(dataset, size: int) -> dict[str, Any]:
-        batch = pad_collate([dataset[i] for i in range(min(size, len(dataset)))])
-        return {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
-
-    def forward(batch: dict[str, Any]) -> torch.Tensor:
-        return model(batch["fx"], batch["embedding"], mask=batch["mask"], weights=batch["weights"])
-
-    def timed(action, repeats: int) -> float:
-        action()  # warm-up: allocations, kernel selection
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        begin = time.perf_counter()
-        for _ in range(repeats):
-            action()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        return (time.perf_counter() - begin) / repeats
-
-    train_batch = batch_of(data.train, DEMO_BATCH_SIZE)
-    validation_batch = batch_of(data.validation, 10)
-
-    def train_step() -> None:
-        loss = relative_l2_loss(forward(train_batch), train_batch["target"], valid_entries(train_batch, train_batch["target"]))
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-
-    def validation_step() -> None:
-        with torch.no_grad():
-            forward(validation_batch)
-
-    if device.type == "cpu":
-        _use_fastest_thread_count(lambda: timed(train_step, 1))
-    per_train_sample = timed(train_step, steps) / train_batch["fx"].shape[0]
-    per_validation_sample = timed(validation_step, 1) / validation_batch["fx"].shape[0]
-    return per_train_sample, per_validation_sample
-
-
-def _use_fastest_thread_count(time_step) -> None:
-    """Keep torch's default thread count, or one thread if that is faster.
-
-    On a machine busy with other work, several OpenMP threads wait for each other at
-    every operation whenever one of them is descheduled, and a single thread can be
-    several times faster; on an idle machine all cores win.
-    """
-    default = torch.get_num_threads()
-    if default == 1:
-        return
-    with_all = time_step()
-    torch.set_num_threads(1)
-    with_one = time_step()
-    if with_one >= with_all:
-        torch.set_num_threads(default)
-    _log(f"training step: {with_all:.3f} s with {default} threads, {with_one:.3f} s with 1; "
-         f"using {torch.get_num_threads()}")
-
-
 def _plan_epochs(args: argparse.Namespace, elapsed: float, seconds_per_sample: float, n_train: int,
                  validation_seconds: float) -> int:
     """Epochs that fit the remaining budget; ``validation_seconds`` is one pass over the test set.
@@ -253,7 +180,6 @@ def _plot(results: dict[str, np.ndarray], errors: np.ndarray, path: Path) -> Non
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from modulus_lrsa.atomic import temporary_sibling
 
     # Best, median-ish and worst test samples, so the figure does not flatter the model.
     order = np.argsort(errors)
@@ -275,29 +201,7 @@ def _plot(results: dict[str, np.ndarray], errors: np.ndarray, path: Path) -> Non
                 axis.set_title(titles[column])
         axes[row, 0].set_ylabel(f"test sample {sample}\nrel. L2 = {errors[sample]:.4f}")
     figure.suptitle("LRSA on Darcy flow, held-out permeability fields")
-    temporary = temporary_sibling(path, suffix=".png")
-    try:
-        figure.savefig(temporary, dpi=90)
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
-    finally:
-        plt.close(figure)
-
-
-def _copy_model(source: Path, target: Path) -> None:
-    from modulus_lrsa.training.data import descriptor_path
-    from modulus_lrsa.atomic import temporary_sibling
-
-    for origin, destination in ((source, target), (descriptor_path(source), descriptor_path(target))):
-        temporary = temporary_sibling(destination, suffix=destination.suffix)
-        try:
-            shutil.copyfile(origin, temporary)
-            os.replace(temporary, destination)
-        except BaseException:
-            temporary.unlink(missing_ok=True)
-            raise
+    save_figure(figure, path)
 
 
 def run_demo(args: argparse.Namespace) -> dict[str, Any]:
@@ -310,9 +214,9 @@ def run_demo(args: argparse.Namespace) -> dict[str, Any]:
     out = args.out
     out.mkdir(parents=True, exist_ok=True)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    _log(f"device {device}; writing to {out}")
+    log(f"device {device}; writing to {out}")
 
-    _log(f"Darcy data: {args.n_train} training / {args.n_test} test fields at {args.resolution}x{args.resolution}")
+    log(f"Darcy data: {args.n_train} training / {args.n_test} test fields at {args.resolution}x{args.resolution}")
     data_seconds = _generate_data(out / "data", args)
 
     training_dir = out / "training"
@@ -321,16 +225,16 @@ def run_demo(args: argparse.Namespace) -> dict[str, Any]:
     probe_cfg = _config(args, out / "data", training_dir, epochs=1)
     data = build_training_data(probe_cfg.data, seed=args.seed)
     # Also picks the thread count on CPUs, so it runs with --epochs too.
-    train_speed, validation_speed = _measure_speed(probe_cfg, data, device)
+    train_speed, validation_speed = measure_speed(probe_cfg, data, device)
     if args.epochs is not None:
         epochs, time_limit_s = args.epochs, None
-        _log(f"{epochs} epochs as requested (no time limit)")
+        log(f"{epochs} epochs as requested (no time limit)")
     else:
         seconds_per_sample = _LOOP_OVERHEAD * train_speed
         validation_seconds = _LOOP_OVERHEAD * validation_speed * len(data.validation)
         epochs = _plan_epochs(args, time.perf_counter() - started, seconds_per_sample, len(data.train),
                               validation_seconds)
-        _log(
+        log(
             f"{seconds_per_sample * 1e3:.1f} ms per training sample, {validation_seconds:.1f} s per validation "
             f"on {device}: {epochs} epochs fit the budget"
         )
@@ -343,7 +247,7 @@ def run_demo(args: argparse.Namespace) -> dict[str, Any]:
 
     best_model = Path(training["best_model"])
     model_path = out / "lrsa_darcy_demo.mdlus"
-    _copy_model(best_model, model_path)
+    copy_model(best_model, model_path)
     results, parameters = _evaluate(model_path, data, device)
     prediction, truth = results["prediction"], results["truth"]
     errors = np.linalg.norm((prediction - truth).reshape(len(truth), -1), axis=1) / np.linalg.norm(

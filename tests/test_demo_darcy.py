@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import physicsnemo
-from modulus_lrsa.demo import _plan_epochs, build_parser, main
+from modulus_lrsa.demos.darcy import _plan_epochs, build_parser, main
 from modulus_lrsa.inference.predict import main as predict
 
 

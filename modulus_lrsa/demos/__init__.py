@@ -1,0 +1,6 @@
+"""The demos: ``make demo`` (OpenFOAM airfoils, the main job) and ``make demo-darcy``.
+
+* :mod:`modulus_lrsa.demos.airfoil`: OpenFOAM airfoil cases in, a trained LRSA surrogate
+  and its predictions on unseen airfoils out;
+* :mod:`modulus_lrsa.demos.darcy`: LRSA on the FNO Darcy benchmark.
+"""

@@ -1,0 +1,118 @@
+"""Pieces both demos share: progress lines, step timing and thread choice, file copies, figures."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from modulus_lrsa.atomic import temporary_sibling
+
+
+def log(message: str) -> None:
+    """A progress line of a demo."""
+    print(f"[demo] {message}", flush=True)
+
+
+def measure_speed(cfg, data, device: torch.device, steps: int = 3) -> tuple[float, float]:
+    """Seconds per sample of a training step (forward, backward, update on the training
+    points) and of validation (forward on every node), timed on real batches.
+    """
+    from hydra.utils import instantiate
+
+    from modulus_lrsa.datapipes.collate import pad_collate
+    from modulus_lrsa.training.metrics import relative_l2_loss, valid_entries
+    from modulus_lrsa.training.train import model_config_for
+
+    torch.manual_seed(cfg.training.seed)
+    model = instantiate(model_config_for(cfg.model, data), _convert_="partial").to(device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+
+    def batch_of(dataset, size: int) -> dict[str, Any]:
+        batch = pad_collate([dataset[i] for i in range(min(size, len(dataset)))])
+        return {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+
+    def forward(batch: dict[str, Any]) -> torch.Tensor:
+        return model(batch["fx"], batch["embedding"], mask=batch["mask"], weights=batch["weights"])
+
+    def timed(action, repeats: int) -> float:
+        action()  # warm-up: allocations, kernel selection
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        begin = time.perf_counter()
+        for _ in range(repeats):
+            action()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        return (time.perf_counter() - begin) / repeats
+
+    train_batch = batch_of(data.train, int(cfg.training.batch_size))
+    validation_batch = batch_of(data.validation, int(cfg.training.eval_batch_size))
+
+    def train_step() -> None:
+        loss = relative_l2_loss(forward(train_batch), train_batch["target"], valid_entries(train_batch, train_batch["target"]))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    def validation_step() -> None:
+        with torch.no_grad():
+            forward(validation_batch)
+
+    if device.type == "cpu":
+        _use_fastest_thread_count(lambda: timed(train_step, 1))
+    per_train_sample = timed(train_step, steps) / train_batch["fx"].shape[0]
+    per_validation_sample = timed(validation_step, 1) / validation_batch["fx"].shape[0]
+    return per_train_sample, per_validation_sample
+
+
+def _use_fastest_thread_count(time_step) -> None:
+    """Keep torch's default thread count, or one thread if that is faster.
+
+    On a machine busy with other work, several OpenMP threads wait for each other at
+    every operation whenever one of them is descheduled, and a single thread can be
+    several times faster; on an idle machine all cores win.
+    """
+    default = torch.get_num_threads()
+    if default == 1:
+        return
+    with_all = time_step()
+    torch.set_num_threads(1)
+    with_one = time_step()
+    if with_one >= with_all:
+        torch.set_num_threads(default)
+    log(f"training step: {with_all:.3f} s with {default} threads, {with_one:.3f} s with 1; "
+         f"using {torch.get_num_threads()}")
+
+
+def copy_model(source: Path, target: Path) -> None:
+    """Copy an exported model and its data descriptor, each atomically."""
+    from modulus_lrsa.training.data import descriptor_path
+
+    for origin, destination in ((source, target), (descriptor_path(source), descriptor_path(target))):
+        temporary = temporary_sibling(destination, suffix=destination.suffix)
+        try:
+            shutil.copyfile(origin, temporary)
+            os.replace(temporary, destination)
+        except BaseException:
+            temporary.unlink(missing_ok=True)
+            raise
+
+
+def save_figure(figure, path: Path, dpi: int = 90) -> None:
+    """Save a matplotlib figure as PNG atomically, and close it."""
+    import matplotlib.pyplot as plt
+
+    temporary = temporary_sibling(path, suffix=".png")
+    try:
+        figure.savefig(temporary, dpi=dpi)
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    finally:
+        plt.close(figure)
