@@ -448,3 +448,22 @@ def test_config_errors_name_the_argument():
         MeshCacheConfig()
     with pytest.raises(MeshDataError, match="no case matches case_pattern"):
         build_cache(os.path.dirname(__file__), "/tmp/unused-cache", MeshCacheConfig(volume_fields=["p"], case_pattern="nothing*"))
+
+
+def test_a_script_without_a_main_guard_gets_an_explanation_not_a_broken_pool(tmp_path):
+    """build_cache(num_workers=2) at a script's top level: spawned workers re-import it."""
+    import subprocess
+    import sys
+
+    root = tmp_path / "cases"
+    for index in range(2):
+        make_case(root, f"case{index}", index)
+    script = tmp_path / "build.py"
+    script.write_text(
+        "from modulus_lrsa.datapipes import MeshCacheConfig, build_cache\n"
+        "config = MeshCacheConfig(volume_fields=['p'], volume_file='internal.vtu', case_pattern='case*')\n"
+        f"build_cache({str(root)!r}, {str(tmp_path / 'cache')!r}, config, num_workers=2)\n"
+    )
+    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300)
+    assert result.returncode != 0
+    assert 'call build_cache under `if __name__ == "__main__":`' in result.stderr

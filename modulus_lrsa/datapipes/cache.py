@@ -38,6 +38,7 @@ import multiprocessing
 import os
 import re
 from collections.abc import Iterable, Sequence
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -488,6 +489,12 @@ def _run_cases(
             except MeshDataError as error:
                 yield entry, None, error
                 continue
+            except BrokenProcessPool as error:
+                raise RuntimeError(
+                    "build_cache(num_workers > 0): the worker processes died. They are spawned and "
+                    "re-import the calling script, so a script must call build_cache under "
+                    "`if __name__ == \"__main__\":` (or use num_workers=0)"
+                ) from error
             yield entry, finish(entry, fingerprint, summary), None
     finally:
         # On a raised error, do not start the cases still queued.
