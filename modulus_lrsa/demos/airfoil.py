@@ -34,7 +34,6 @@ import argparse
 import json
 import logging
 import math
-import os
 import shutil
 import sys
 import time
@@ -44,7 +43,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from modulus_lrsa.demos.common import copy_model, log, measure_speed, save_figure
+from modulus_lrsa.demos.common import add_run_arguments, copy_model, log, measure_speed, save_figure
 
 #: Model of the demo: the structure of the paper's model, sized for 2 CPU cores.
 DEMO_MODEL = {"n_layers": 4, "n_hidden": 64, "n_head": 4, "n_latents": 32, "mlp_ratio": 2, "n_frequencies": 8}
@@ -63,19 +62,10 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m modulus_lrsa.demos.airfoil",
         description="Solve OpenFOAM airfoils, train an LRSA surrogate on them and predict unseen airfoils.",
     )
-    parser.add_argument("--out", type=Path, default=Path("outputs/demo"), help="output folder (default: outputs/demo)")
+    add_run_arguments(parser, "outputs/demo", time_budget=600.0, max_epochs=400,
+                      jobs_help="OpenFOAM cases solved at once")
     parser.add_argument("--n-cases", type=int, default=48,
                         help="OpenFOAM cases, 20%% of them held out (default: 48; about 2 s each on 2 cores)")
-    parser.add_argument("--time-budget", type=float, default=600.0,
-                        help="seconds for the whole demo, OpenFOAM included (default: 600)")
-    parser.add_argument("--epochs", type=int,
-                        help="train exactly this many epochs, with no time limit (default: fit them to --time-budget)")
-    parser.add_argument("--max-epochs", type=int, default=400, help="upper limit on epochs (default: 400)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the cases, the split and training (default: 0)")
-    parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1),
-                        help="OpenFOAM cases solved at once (default: up to 2)")
-    parser.add_argument("--model", nargs="*", default=[], metavar="KEY=VALUE",
-                        help="extra model overrides, e.g. n_hidden=32 (Hydra syntax without the model. prefix)")
     return parser
 
 

@@ -13,6 +13,21 @@ import torch
 from modulus_lrsa.atomic import temporary_sibling
 
 
+def add_run_arguments(parser, out: str, time_budget: float, max_epochs: int, jobs_help: str) -> None:
+    """The options both demos take: output folder, time budget, epochs, seed, jobs, model overrides."""
+    parser.add_argument("--out", type=Path, default=Path(out), help=f"output folder (default: {out})")
+    parser.add_argument("--time-budget", type=float, default=time_budget,
+                        help=f"seconds for the whole demo, data included (default: {time_budget:g})")
+    parser.add_argument("--epochs", type=int,
+                        help="train exactly this many epochs, with no time limit (default: fit them to --time-budget)")
+    parser.add_argument("--max-epochs", type=int, default=max_epochs,
+                        help=f"upper limit on epochs (default: {max_epochs})")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the data, the split and training (default: 0)")
+    parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1), help=f"{jobs_help} (default: up to 2)")
+    parser.add_argument("--model", nargs="*", default=[], metavar="KEY=VALUE",
+                        help="extra model overrides, e.g. n_hidden=32 (Hydra syntax without the model. prefix)")
+
+
 def log(message: str) -> None:
     """A progress line of a demo."""
     print(f"[demo] {message}", flush=True)

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import shutil
 import sys
 import time
@@ -35,7 +34,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from modulus_lrsa.demos.common import copy_model, log, measure_speed, save_figure
+from modulus_lrsa.demos.common import add_run_arguments, copy_model, log, measure_speed, save_figure
 
 #: Model of the demo: small enough for 2 CPU cores, the structure of the paper's model.
 DEMO_MODEL = {
@@ -63,21 +62,12 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m modulus_lrsa.demos.darcy",
         description="Generate Darcy data, train a small LRSA, evaluate it and plot predictions.",
     )
-    parser.add_argument("--out", type=Path, default=Path("outputs/demo"), help="output folder (default: outputs/demo)")
+    add_run_arguments(parser, "outputs/demo_darcy", time_budget=540.0, max_epochs=200,
+                      jobs_help="processes generating data")
     parser.add_argument("--n-train", type=int, default=500, help="training samples (default: 500)")
     parser.add_argument("--n-test", type=int, default=100, help="test samples (default: 100)")
     parser.add_argument("--resolution", type=int, default=85, help="grid nodes per axis (default: 85)")
-    parser.add_argument("--time-budget", type=float, default=540.0,
-                        help="seconds for the whole demo, data included (default: 540)")
-    parser.add_argument("--epochs", type=int,
-                        help="train exactly this many epochs, with no time limit (default: fit them to --time-budget)")
-    parser.add_argument("--max-epochs", type=int, default=200, help="upper limit on epochs (default: 200)")
     parser.add_argument("--min-epochs", type=int, default=1, help="lower limit on epochs (default: 1)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of data, model and training (default: 0)")
-    parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1),
-                        help="processes generating data (default: up to 2)")
-    parser.add_argument("--model", nargs="*", default=[], metavar="KEY=VALUE",
-                        help="extra model overrides, e.g. n_hidden=32 (Hydra syntax without the model. prefix)")
     return parser
 
 
