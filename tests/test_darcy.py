@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import shutil
 
 import numpy as np
 import pytest
@@ -308,6 +310,29 @@ def test_reader_reports_what_is_wrong(reference, tmp_path):
     with pytest.raises(darcy.DarcyDatasetError, match="lacks array"):
         darcy.load_darcy(tmp_path, "train")
 
+
+
+@pytest.mark.parametrize("damage", ["truncated", "bit_flip"])
+def test_reader_names_a_damaged_file_and_how_to_regenerate_it(reference, tmp_path, damage):
+    folder, data = reference
+    damaged = tmp_path / "damaged"
+    shutil.copytree(folder, damaged)
+    train = damaged / "train.npz"
+    if damage == "truncated":
+        os.truncate(train, train.stat().st_size // 2)  # a copy cut off mid-way
+    else:
+        raw = bytearray(train.read_bytes())
+        raw[len(raw) // 2] ^= 0xFF  # one damaged byte inside the coeff array
+        train.write_bytes(bytes(raw))
+    with pytest.raises(darcy.DarcyDatasetError) as error:
+        darcy.load_darcy(damaged, "train")
+    message = str(error.value)
+    assert str(train) in message and "truncated or corrupt" in message
+    assert f"lrsa-data darcy --out {damaged}" in message and "seed=7" in message
+    # The advice works: without the damaged file the same parameters regenerate the dataset.
+    train.unlink()
+    darcy.generate_darcy(damaged, **SMALL)
+    _assert_same_data(_arrays(damaged), data)
 
 # --------------------------------------------------------------------------------------
 # Command line

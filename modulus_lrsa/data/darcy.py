@@ -34,6 +34,8 @@ import multiprocessing
 import os
 import shutil
 import time
+import zipfile
+import zlib
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from pathlib import Path
@@ -71,6 +73,10 @@ METADATA_FILE = "metadata.json"
 PARTIAL_DIR = ".partial"
 _PROGRESS_FILE = "progress.json"
 _ARRAY_KEYS = ("coeff", "solution", "x", "y")
+#: What np.load raises on a truncated or corrupted .npz: a cut-off zip directory
+#: (BadZipFile), a damaged member (BadZipFile "Bad CRC-32", zlib.error), a mangled .npy
+#: header (ValueError) or an empty file (EOFError).
+_UNREADABLE_NPZ_ERRORS = (OSError, EOFError, ValueError, zipfile.BadZipFile, zlib.error)
 
 
 class DarcyDatasetError(ValueError):
@@ -395,7 +401,7 @@ def _shard_is_complete(path: Path, shard: _Shard, resolution: int) -> bool:
                 key in stored and stored[key].shape == expected and stored[key].dtype == np.float32
                 for key in ("coeff", "solution")
             )
-    except (OSError, ValueError, EOFError):
+    except _UNREADABLE_NPZ_ERRORS:
         return False
 
 
@@ -672,7 +678,7 @@ def load_darcy(folder: str | os.PathLike[str], split: str) -> dict[str, Any]:
         If the folder, ``metadata.json`` or the split file is missing.
     DarcyDatasetError
         If the metadata or arrays do not match the format (wrong dataset, version, keys,
-        shapes or dtypes).
+        shapes or dtypes), or the split file is truncated or corrupt.
     """
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
@@ -720,8 +726,14 @@ def load_darcy(folder: str | os.PathLike[str], split: str) -> dict[str, Any]:
                         f"expected shape {shape} and dtype {np.dtype(dtype)} (from {METADATA_FILE})"
                     )
                 result[key] = array
-    except (OSError, EOFError) as exc:
-        raise DarcyDatasetError(f"{data_path} cannot be read as .npz ({exc})") from exc
+    except DarcyDatasetError:
+        raise
+    except _UNREADABLE_NPZ_ERRORS as exc:
+        raise DarcyDatasetError(
+            f"{data_path} is truncated or corrupt and cannot be read as .npz ({type(exc).__name__}: {exc}); "
+            f"delete it and run `lrsa-data darcy --out {folder}` again with the parameters in {metadata_path} "
+            f"({', '.join(f'{key}={value}' for key, value in params.items())}) to regenerate it"
+        ) from exc
     result["metadata"] = metadata
     return result
 
