@@ -44,8 +44,9 @@ def test_variant_swaps_only_its_module(variant):
 def test_tied_reconstruction_drops_separate_query_key_weights():
     dim = ARGS["n_hidden"]
     removed = sum(p.numel() for p in LRSA(**ARGS).parameters()) - sum(p.numel() for p in TiedLRSA(**ARGS).parameters())
-    # Per block: Wq' and Wk' (weights and biases) and the two qk-norm scales.
-    assert removed == ARGS["n_layers"] * (2 * (dim * dim + dim) + 2 * (dim // ARGS["n_head"]))
+    # Per block: Wq' and Wk' (weights and biases), the two qk-norm scales and the per-head
+    # logit scale (the tied reconstruction uses the compression's).
+    assert removed == ARGS["n_layers"] * (2 * (dim * dim + dim) + 2 * (dim // ARGS["n_head"]) + ARGS["n_head"])
 
 
 def test_tied_reconstruction_is_softmax_over_latents_of_compression_scores():

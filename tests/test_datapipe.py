@@ -6,6 +6,7 @@ the global conditions ``U`` and ``aoa_deg``. Field values are analytic in the po
 and scaled per case, so every cached number can be checked.
 """
 
+import dataclasses
 import json
 import logging
 import os
@@ -467,3 +468,37 @@ def test_a_script_without_a_main_guard_gets_an_explanation_not_a_broken_pool(tmp
     result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300)
     assert result.returncode != 0
     assert 'call build_cache under `if __name__ == "__main__":`' in result.stderr
+
+
+def test_free_stream_scaled_targets_round_trip_to_physical_units(case_root, tmp_path):
+    from modulus_lrsa.datapipes.cases import free_stream_scales
+
+    free_stream = {"speed": "U", "length": 2.0, "fields": {"p": "pressure", "U": "velocity", "tau": "pressure"}}
+    config = dataclasses.replace(CONFIG, free_stream=free_stream)
+    cache = build_cache(case_root, tmp_path / "cache", config)
+    plain = build_cache(case_root, tmp_path / "plain", CONFIG)
+    assert cache.index["settings_hash"] != plain.index["settings_hash"]
+    dataset = MeshPointDataset(cache, split=None, volume_points=None, surface_points=None)
+    for index, entry in enumerate(dataset.case_entries):
+        sample = dataset[index]
+        arrays = cache.load_case(entry)
+        speed = float(arrays["conditions"][cache.condition_names.index("U")])
+        expected = {"p": 0.5 * speed**2, "U[0]": speed, "U[1]": speed, "U[2]": speed,
+                    "tau[0]": 0.5 * speed**2, "tau[1]": 0.5 * speed**2}
+        np.testing.assert_allclose(sample["target_scale"].numpy(), [expected[n] for n in dataset.target_names], rtol=1e-6)
+        # What the model learns, scaled back, is the cached physical field, exactly.
+        physical = dataset.target_normalizer.denormalize(sample["target"].double()) * sample["target_scale"].double()
+        volume = physical[: entry["num_volume_points"]][:, [dataset.target_names.index(c) for c in cache.volume_channels]]
+        np.testing.assert_allclose(volume.numpy(), arrays["volume_targets"], rtol=1e-5, atol=1e-5)
+    # The statistics are those of the scaled targets (here: the first case's p / (0.5 U^2)).
+    scales = free_stream_scales(cache.index["settings"]["free_stream"], ["p"], cache.condition_names,
+                                cache.load_case(cache.cases("train")[0])["conditions"])
+    assert scales[0] == pytest.approx(0.5 * float(cache.load_case(cache.cases("train")[0])["conditions"][0]) ** 2)
+    assert not np.allclose(cache.normalizer("target").std, plain.normalizer("target").std)
+
+
+def test_free_stream_speed_must_be_a_condition():
+    with pytest.raises(ValueError, match=r"free_stream.speed: 'V' must be one of the conditions \['U', 'aoa_deg'\]"):
+        dataclasses.replace(CONFIG, free_stream={"speed": "V", "fields": {"p": "pressure"}})
+    with pytest.raises(ValueError, match="kinds are"):
+        dataclasses.replace(CONFIG, free_stream={"speed": "U", "fields": {"p": "pressur"}})

@@ -15,7 +15,7 @@ Per-case arrays (float32 unless noted; D = 2 or 3; absent parts have 0 rows):
 
 ============================  =============  ===============================================
 ``volume_positions``          (Nv, D)        cell centres or mesh points
-``volume_targets``            (Nv, Cv)       ``config.volume_fields``, physical units
+``volume_targets``            (Nv, Cv)       ``config.volume_fields``, physical units (always)
 ``volume_weights``            (Nv,)          cell volumes (lumped for point data)
 ``volume_distance``           (Nv,)          signed distance to the body (0 if no geometry)
 ``volume_direction``          (Nv, D)        unit gradient of the signed distance
@@ -46,7 +46,15 @@ from typing import Any
 import numpy as np
 
 from modulus_lrsa.atomic import atomic_save_npz, atomic_write_json
-from modulus_lrsa.datapipes.cases import CaseEntry, CaseSource, FileRef, MeshCacheConfig, list_cases, resolve_case
+from modulus_lrsa.datapipes.cases import (
+    CaseEntry,
+    CaseSource,
+    FileRef,
+    MeshCacheConfig,
+    free_stream_scales,
+    list_cases,
+    resolve_case,
+)
 from modulus_lrsa.datapipes.errors import MeshDataError
 from modulus_lrsa.datapipes.normalization import Normalizer, RunningMoments
 from modulus_lrsa.datapipes.readers import FieldSelector, available_fields, extract_point_set, point_coordinates, read_vtk
@@ -321,15 +329,19 @@ def process_case(source: CaseSource, config: MeshCacheConfig, output_file: Path,
         The summary of :func:`extract_case` plus the per-case moments.
     """
     arrays, summary = extract_case(source, config, device)
-    moments = _case_moments(arrays, summary["volume_channels"], summary["surface_channels"], summary["dimension"])
+    moments = _case_moments(arrays, summary["volume_channels"], summary["surface_channels"], summary["dimension"],
+                            config)
     atomic_save_npz(output_file, arrays)
     return {**summary, "moments": {key: value.to_dict() for key, value in moments.items()}}
 
 
 def _case_moments(
-    arrays: dict[str, np.ndarray], volume_channels: list[str], surface_channels: list[str], dim: int
+    arrays: dict[str, np.ndarray], volume_channels: list[str], surface_channels: list[str], dim: int,
+    config: MeshCacheConfig,
 ) -> dict[str, RunningMoments]:
     names = target_layout(volume_channels, surface_channels)
+    # Statistics of what the model learns: targets divided by their free-stream scales.
+    scales = free_stream_scales(config.free_stream, names, config.conditions, arrays["conditions"])
     target = RunningMoments(len(names))
     for prefix, channels in (("volume", volume_channels), ("surface", surface_channels)):
         values = arrays[f"{prefix}_targets"]
@@ -338,7 +350,7 @@ def _case_moments(
         placed = np.zeros((values.shape[0], len(names)))
         valid = np.zeros((values.shape[0], len(names)), dtype=bool)
         columns = [names.index(name) for name in channels]
-        placed[:, columns] = values
+        placed[:, columns] = values / scales[columns]
         valid[:, columns] = True
         target.update(placed, valid)
     coordinates = RunningMoments(dim)

@@ -72,6 +72,13 @@ class MeshCacheConfig:
         Seed of that split.
     accepted_statuses : sequence of str
         Manifest statuses of usable cases.
+    free_stream : mapping, optional
+        Free-stream scaling of the targets, e.g. ``{"speed": "U", "length": 1.0,
+        "fields": {"U": "velocity", "p": "pressure", "nut": "viscosity"}}``: the model
+        learns ``U / U_inf``, ``p / (0.5 U_inf^2)`` (Cp), wall stress ``/ (0.5 U_inf^2)``
+        and ``nut / (U_inf L)``, with ``U_inf`` the condition named ``speed``. The cache
+        keeps physical units; errors and predictions are reported in them. See
+        :func:`free_stream_scales`.
     """
 
     volume_fields: Sequence[str] = ()
@@ -91,6 +98,7 @@ class MeshCacheConfig:
     test_fraction: float = 0.2
     split_seed: int = 0
     accepted_statuses: Sequence[str] = ("ok", "success", "converged", "done", "completed")
+    free_stream: Mapping[str, Any] | None = None
 
     def __post_init__(self) -> None:
         for name in ("volume_fields", "surface_fields", "conditions", "accepted_statuses"):
@@ -109,6 +117,8 @@ class MeshCacheConfig:
             raise ValueError("MeshCacheConfig needs at least one of volume_fields or surface_fields")
         if not 0.0 <= self.test_fraction < 1.0:
             raise ValueError(f"MeshCacheConfig.test_fraction must be in [0, 1), got {self.test_fraction}")
+        if self.free_stream is not None:
+            object.__setattr__(self, "free_stream", _checked_free_stream(self.free_stream, self.conditions))
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-JSON form, used for the settings hash and stored in the cache index."""
@@ -116,12 +126,72 @@ class MeshCacheConfig:
         for key, value in payload.items():
             if isinstance(value, tuple):
                 payload[key] = list(value)
+        if payload["free_stream"] is not None:
+            payload["free_stream"] = {**payload["free_stream"], "fields": dict(payload["free_stream"]["fields"])}
         if payload["condition_values"] is not None:
             payload["condition_values"] = {
                 str(case): {str(k): float(v) for k, v in sorted(values.items())}
                 for case, values in sorted(payload["condition_values"].items())
             }
         return payload
+
+
+#: How each kind of field scales with the free stream (speed U, reference length L).
+FREE_STREAM_KINDS = {
+    "velocity": lambda speed, length: speed,
+    "pressure": lambda speed, length: 0.5 * speed**2,  # also kinematic wall shear stress
+    "viscosity": lambda speed, length: speed * length,
+}
+
+
+def _checked_free_stream(settings: Mapping[str, Any], conditions: Sequence[str]) -> dict[str, Any]:
+    settings = dict(settings)
+    unknown = sorted(set(settings) - {"speed", "length", "fields"})
+    if unknown:
+        raise ValueError(f"MeshCacheConfig.free_stream: unknown key(s) {unknown}; expected speed, length, fields")
+    speed = settings.get("speed")
+    if speed not in conditions:
+        raise ValueError(
+            f"MeshCacheConfig.free_stream.speed: '{speed}' must be one of the conditions {list(conditions)}, "
+            "which hold each case's free-stream speed"
+        )
+    length = float(settings.get("length", 1.0))
+    if not length > 0:
+        raise ValueError(f"MeshCacheConfig.free_stream.length must be > 0, got {length}")
+    fields = {str(name): str(kind) for name, kind in dict(settings.get("fields") or {}).items()}
+    bad = {name: kind for name, kind in fields.items() if kind not in FREE_STREAM_KINDS}
+    if bad:
+        raise ValueError(f"MeshCacheConfig.free_stream.fields: {bad}: kinds are {sorted(FREE_STREAM_KINDS)}")
+    return {"speed": speed, "length": length, "fields": dict(sorted(fields.items()))}
+
+
+def free_stream_scales(
+    free_stream: Mapping[str, Any] | None, channels: Sequence[str], condition_names: Sequence[str],
+    conditions: Sequence[float],
+) -> np.ndarray:
+    """Per-channel divisor that makes a case's targets dimensionless (1 for unlisted fields).
+
+    Returns
+    -------
+    np.ndarray
+        float64, shape (len(channels),), > 0.
+
+    Raises
+    ------
+    CaseConfigError
+        The case's free-stream speed is not positive.
+    """
+    scales = np.ones(len(channels))
+    if free_stream is None:
+        return scales
+    speed = float(conditions[list(condition_names).index(free_stream["speed"])])
+    if not speed > 0:
+        raise CaseConfigError(f"free-stream speed {free_stream['speed']} = {speed} must be > 0 to scale the targets")
+    for column, channel in enumerate(channels):
+        kind = free_stream["fields"].get(FieldSelector.parse(channel).name)
+        if kind is not None:
+            scales[column] = FREE_STREAM_KINDS[kind](speed, free_stream["length"])
+    return scales
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,8 @@ Sample layout (N = number of points, volume points first, then surface points)
     ``dataset.embedding_names`` lists the columns.
 ``target`` (N, C)
     ``dataset.target_names``: volume channels, then surface channels not among them;
-    a channel present in both (e.g. ``p``) is one column. Normalised; 0 where undefined.
+    a channel present in both (e.g. ``p``) is one column. Divided by ``target_scale``,
+    normalised; 0 where undefined.
 ``target_mask`` (N, C) bool
     Which target entries are defined: volume channels on volume points, surface
     channels on surface points. Losses and metrics must use it.
@@ -31,6 +32,10 @@ Sample layout (N = number of points, volume points first, then surface points)
     rescaled to mean 1 within each point set of the sample.
 ``is_surface`` (N,) bool
     Which points are surface points.
+``target_scale`` (C,) float32
+    The case's free-stream scale of each target channel (``MeshCacheConfig.free_stream``;
+    all 1 without it): ``target`` is normalised ``physical / target_scale``, so physical
+    units are ``denormalize(prediction) * target_scale``.
 ``case_id`` str
 """
 
@@ -45,6 +50,7 @@ import torch
 from torch.utils.data import Dataset
 
 from modulus_lrsa.datapipes.cache import MeshCache
+from modulus_lrsa.datapipes.cases import free_stream_scales
 from modulus_lrsa.datapipes.normalization import Normalizer
 
 
@@ -110,6 +116,7 @@ class CaseFeatures:
         self.target_names = list(index["target_channels"])
         self.volume_columns = [self.target_names.index(name) for name in index["volume_channels"]]
         self.surface_columns = [self.target_names.index(name) for name in index["surface_channels"]]
+        self.free_stream = index["settings"].get("free_stream")
 
         def normalizer(kind: str, names: Sequence[str]) -> Normalizer:
             return Normalizer.from_dict(index["normalization"][kind]) if normalize else Normalizer.identity(names)
@@ -140,6 +147,7 @@ class CaseFeatures:
         Target entries that are NaN (fields a prediction input lacks) are left out of
         ``target_mask`` and set to 0.
         """
+        scales = free_stream_scales(self.free_stream, self.target_names, self.condition_names, arrays["conditions"])
         parts: list[dict[str, np.ndarray]] = []
         if self.uses_volume:
             rows = np.arange(arrays["volume_positions"].shape[0]) if volume_rows is None else volume_rows
@@ -148,7 +156,7 @@ class CaseFeatures:
                     positions=arrays["volume_positions"][rows],
                     distance=arrays["volume_distance"][rows],
                     direction=arrays["volume_direction"][rows],
-                    values=arrays["volume_targets"][rows],
+                    values=arrays["volume_targets"][rows] / scales[self.volume_columns],
                     columns=self.volume_columns,
                     weights=arrays["volume_weights"][rows],
                     is_surface=False,
@@ -161,7 +169,7 @@ class CaseFeatures:
                     positions=arrays["surface_positions"][rows],
                     distance=np.zeros(len(rows), dtype=np.float32),
                     direction=arrays["surface_normals"][rows],
-                    values=arrays["surface_targets"][rows],
+                    values=arrays["surface_targets"][rows] / scales[self.surface_columns],
                     columns=self.surface_columns,
                     weights=arrays["surface_weights"][rows],
                     is_surface=True,
@@ -179,6 +187,7 @@ class CaseFeatures:
             "mask": torch.ones(count, dtype=torch.bool),
             "weights": torch.from_numpy(merged["weights"]),
             "is_surface": torch.from_numpy(merged["is_surface"]),
+            "target_scale": torch.from_numpy(scales.astype(np.float32)),
             "case_id": case_id,
         }
 

@@ -366,7 +366,7 @@ def resolve_prediction_input(
         case_json = case_path / CASE_JSON_NAME
         params = (read_json(case_json, CASE_JSON_NAME).get("params") or {}) if case_json.is_file() else {}
         # Conditions are looked up below, where a missing one gets a hint for the CLI.
-        source = resolve_case(entry, dataclasses.replace(config, conditions=()))
+        source = resolve_case(entry, dataclasses.replace(config, conditions=(), free_stream=None))
         if surface_file is not None:
             source = dataclasses.replace(source, surface=FileRef(surface_file), geometry=FileRef(surface_file))
     else:
@@ -538,7 +538,8 @@ def _predict_and_write(
     features = CaseFeatures(index, uses_volume=needs.volume, uses_surface=needs.surface)
     sample = features.sample(arrays, source.case_id)
     output = run_model(model, pad_collate([sample]), device, chunk_points, precision)
-    predicted = features.target_normalizer.denormalize(output[0].numpy().astype(np.float64))
+    scale = sample["target_scale"].numpy().astype(np.float64)
+    predicted = features.target_normalizer.denormalize(output[0].numpy().astype(np.float64)) * scale
     is_surface = sample["is_surface"].numpy()
     targets = index["target_channels"]
     quantities = {

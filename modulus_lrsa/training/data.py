@@ -343,9 +343,19 @@ def mesh_cache_config(data_cfg: DictConfig) -> MeshCacheConfig:
             case_pattern=str(data_cfg.get("case_pattern", "*")),
             test_fraction=float(data_cfg.get("test_fraction", 0.2)),
             split_seed=int(data_cfg.get("split_seed", 0)),
+            free_stream=_free_stream_settings(data_cfg.get("free_stream")),
         )
     except ValueError as error:
         raise ConfigError(f"data: {in_config_terms(str(error))}") from error
+
+
+def _free_stream_settings(free_stream: DictConfig | None) -> dict[str, Any] | None:
+    """``data.free_stream`` as MeshCacheConfig takes it; None when absent or not enabled."""
+    if free_stream is None or not free_stream.get("enabled", True):
+        return None
+    settings = OmegaConf.to_container(free_stream)
+    settings.pop("enabled", None)
+    return settings
 
 
 def build_mesh_data(

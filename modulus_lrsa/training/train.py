@@ -508,8 +508,10 @@ def evaluate(
         target = _flat(batch["target"]).float()
         valid = valid_entries(batch, target)
         normalised.update(prediction, target, valid)
-        predicted_physical = normalizer.denormalize(prediction)
-        true_physical = normalizer.denormalize(target)
+        # Free-stream scaled targets (airfoils: Cp, U / U_inf) back to physical units.
+        scale = batch["target_scale"][:, None, :].float() if "target_scale" in batch else 1.0
+        predicted_physical = normalizer.denormalize(prediction) * scale
+        true_physical = normalizer.denormalize(target) * scale
         physical.update(predicted_physical, true_physical, valid)
         if "is_surface" in batch:
             on_surface = valid & batch["is_surface"].reshape(target.shape[0], -1, 1)
