@@ -1,10 +1,20 @@
-"""Locating OpenFOAM and running its tools as subprocesses."""
+"""Locating OpenFOAM and running its tools as subprocesses.
+
+The tools are owned by the Python process that starts them: each runs in a process group
+of its own (so the runner can kill a tool with everything it started) and, on Linux,
+gets SIGKILL from the kernel when that Python process dies, even by SIGKILL, so no
+solver outlives its runner.
+"""
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import os
 import shutil
+import signal
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +41,62 @@ class OpenFOAMToolError(RuntimeError):
     """An OpenFOAM tool exited with an error."""
 
 
+#: prctl option that sets the signal a process receives when its parent exits.
+_PR_SET_PDEATHSIG = 1
+
+
+@functools.cache
+def _prctl():
+    """libc's prctl, looked up once in the parent: a forked child must not call dlopen."""
+    if not sys.platform.startswith("linux"):
+        return None
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+    prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+    prctl.restype = ctypes.c_int
+    return prctl
+
+
+def set_parent_death_signal(signum: int, parent_pid: int) -> bool:
+    """Have the kernel send ``signum`` to this process when its parent exits.
+
+    Parameters
+    ----------
+    signum : int
+        Signal to receive once the parent is gone.
+    parent_pid : int
+        The parent this process must outlive no longer. If it already exited before the
+        call (then nothing would ever send the signal), ``signum`` is sent right away.
+
+    Returns
+    -------
+    bool
+        False where the kernel offers no such request (only Linux does).
+    """
+    prctl = _prctl()
+    if prctl is None:
+        return False
+    if prctl(_PR_SET_PDEATHSIG, signum, 0, 0, 0) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"prctl(PR_SET_PDEATHSIG, {signum}) failed: {os.strerror(err)}")
+    if os.getppid() != parent_pid:
+        os.kill(os.getpid(), signum)
+    return True
+
+
+def _tie_tool_to(parent_pid: int) -> None:
+    """preexec_fn of the tools: die by SIGKILL with the process that started them."""
+    set_parent_death_signal(signal.SIGKILL, parent_pid)
+
+
+def kill_tool(proc: subprocess.Popen) -> None:
+    """Kill a tool started by :class:`OpenFOAM` with its whole process group and reap it."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass  # the group is already gone
+    proc.wait()
+
+
 @dataclass(frozen=True)
 class OpenFOAM:
     """An OpenFOAM installation usable from Python.
@@ -54,6 +120,13 @@ class OpenFOAM:
             env["PATH"] = os.pathsep.join([*map(str, self.bin_dirs), env.get("PATH", "")])
         return env
 
+    def _owned(self) -> dict:
+        """Popen options that tie a tool to this process (see the module docstring)."""
+        return dict(
+            env=self.environment(), stdin=subprocess.DEVNULL, start_new_session=True,
+            preexec_fn=functools.partial(_tie_tool_to, os.getpid()) if _prctl() else None,
+        )
+
     def run(self, tool: str, case_dir: Path, args: tuple[str, ...] = (), log_name: str | None = None) -> Path:
         """Run ``tool`` in ``case_dir`` with its output in ``log.<tool>``.
 
@@ -69,21 +142,15 @@ class OpenFOAM:
         """
         log_path = Path(case_dir) / (log_name or f"log.{tool}")
         with open(log_path, "w") as log:
-            proc = subprocess.run(
-                [tool, *args], cwd=case_dir, env=self.environment(),
-                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            )
+            proc = subprocess.run([tool, *args], cwd=case_dir, stdout=log, stderr=subprocess.STDOUT, **self._owned())
         if proc.returncode != 0:
             raise OpenFOAMToolError(f"{tool} exited with code {proc.returncode}: {log_error_summary(log_path)}")
         return log_path
 
     def popen(self, tool: str, case_dir: Path, log_path: Path) -> subprocess.Popen:
-        """Start ``tool`` without waiting, writing its output to ``log_path``."""
+        """Start ``tool`` without waiting, writing its output to ``log_path``; stop it with :func:`kill_tool`."""
         with open(log_path, "w") as log:
-            return subprocess.Popen(
-                [tool], cwd=case_dir, env=self.environment(),
-                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            )
+            return subprocess.Popen([tool], cwd=case_dir, stdout=log, stderr=subprocess.STDOUT, **self._owned())
 
 
 def find_openfoam() -> OpenFOAM:
