@@ -7,15 +7,12 @@ velocity. Lift and drag are measured normal and parallel to that free stream.
 from __future__ import annotations
 
 import math
-import signal
 from dataclasses import dataclass
 from pathlib import Path
 
 from .mesh import AIRFOIL_PATCH, EMPTY_PATCH, FARFIELD_PATCH, DomainLayout, MeshResolution, block_mesh_dict
 from .naca import NacaSection
 
-#: Signal that makes simpleFoam write the current iteration and stop.
-STOP_SIGNAL = signal.SIGUSR1
 #: Kinematic viscosity of air at 20 degC and 1 atm (m^2/s).
 NU_AIR = 1.5e-5
 #: Free-stream SA working variable nuTilda / nu; 3 is the usual fully turbulent value.
@@ -98,34 +95,45 @@ class FlowCase:
 class SolverControls:
     """Iteration limits and convergence targets of the steady solve.
 
-    Parameters
-    ----------
-    The runner stops simpleFoam as soon as the solve counts as converged: every initial
-    residual (p, Ux, Uy, nuTilda) of the last iteration is below ``converged_residual``
-    and Cl and Cd have varied over the last ``coefficient_window`` iterations by less
-    than ``coefficient_tolerance``, relative to max(|Cl|, 0.1) and to |Cd|. A solve that
-    reaches ``max_iterations`` first is recorded as unconverged.
+    simpleFoam writes its fields every ``check_interval`` iterations, and the runner
+    judges the solve at each of these checkpoints in turn: the first one at which every
+    initial residual (p, Ux, Uy, nuTilda) is below ``converged_residual`` and Cl and Cd
+    have varied over the last ``coefficient_window`` iterations by less than
+    ``coefficient_tolerance``, relative to max(|Cl|, 0.1) and to |Cd|, is the result.
+    Because the stop is decided at fixed iterations, the same case always stops at the
+    same iteration with the same fields. A solve without such a checkpoint up to
+    ``max_iterations`` is recorded as unconverged.
 
     Parameters
     ----------
     max_iterations : int
-        SIMPLE iterations before the solve stops.
+        SIMPLE iterations before the solve stops; a multiple of ``check_interval``.
     converged_residual : float
         Bound on the last initial residuals.
     coefficient_window : int
         Iterations over which Cl and Cd must have settled (also the minimum run length).
     coefficient_tolerance : float
         Bound on the relative range of Cl and Cd over the window.
+    check_interval : int
+        Iterations between checkpoints (field writes and convergence checks).
     """
 
     max_iterations: int = 2000
     converged_residual: float = 1e-3
     coefficient_window: int = 100
     coefficient_tolerance: float = 2e-3
+    check_interval: int = 10
 
     def __post_init__(self) -> None:
         if self.max_iterations < 1:
             raise ValueError(f"max_iterations must be >= 1, got {self.max_iterations}")
+        if self.check_interval < 1:
+            raise ValueError(f"check_interval must be >= 1, got {self.check_interval}")
+        if self.max_iterations % self.check_interval:
+            raise ValueError(
+                f"max_iterations={self.max_iterations} must be a multiple of the {self.check_interval}-iteration "
+                "check interval, so that the last iteration is a checkpoint whose fields are written"
+            )
         if self.coefficient_window < 2:
             raise ValueError(f"coefficient_window must be >= 2, got {self.coefficient_window}")
         if self.max_iterations < self.coefficient_window:
@@ -196,9 +204,10 @@ startTime       0;
 stopAt          endTime;
 endTime         {controls.max_iterations};
 deltaT          1;
-// Only the final state is written (also when the runner stops the solve early).
+// Every checkpoint is written: the runner keeps the first converged one (or the last)
+// and deletes the others once judged.
 writeControl    timeStep;
-writeInterval   {controls.max_iterations};
+writeInterval   {controls.check_interval};
 purgeWrite      0;
 writeFormat     binary;
 writePrecision  8;
@@ -206,12 +215,26 @@ writeCompression off;
 timeFormat      general;
 timePrecision   8;
 runTimeModifiable false;
-// The runner sends this signal once Cl/Cd have settled: simpleFoam then writes the
-// current iteration and exits cleanly.
-OptimisationSwitches {{ stopAtWriteNowSignal {int(STOP_SIGNAL)}; }}
 
+// Function objects run in this order after the fields of an iteration are written, so
+// a solverInfo row for a checkpoint means all of that checkpoint is on disk.
 functions
 {{
+    yPlus
+    {{
+        type            yPlus;
+        libs            ("libfieldFunctionObjects.so");
+        writeControl    writeTime;
+        log             false;
+    }}
+    wallShearStress
+    {{
+        type            wallShearStress;
+        libs            ("libfieldFunctionObjects.so");
+        patches         ({AIRFOIL_PATCH});
+        writeControl    writeTime;
+        log             false;
+    }}
     forceCoeffs
     {{
         type            forceCoeffs;
@@ -236,21 +259,6 @@ functions
         libs            ("libutilityFunctionObjects.so");
         fields          (U p nuTilda);
         writeResidualFields no;
-    }}
-    yPlus
-    {{
-        type            yPlus;
-        libs            ("libfieldFunctionObjects.so");
-        writeControl    writeTime;
-        log             false;
-    }}
-    wallShearStress
-    {{
-        type            wallShearStress;
-        libs            ("libfieldFunctionObjects.so");
-        patches         ({AIRFOIL_PATCH});
-        writeControl    writeTime;
-        log             false;
     }}
 }}
 """

@@ -4,6 +4,11 @@ The case is run in ``case_dir`` (whose name becomes the prefix of the VTK files)
 ends with a ``case.json`` there, whatever the outcome: ``status`` is ``ok``,
 ``unconverged`` (ran to the iteration limit without settling) or ``failed`` (a tool
 crashed, the mesh failed ``checkMesh``, or the solution diverged), with a ``reason``.
+
+The solve is judged at fixed checkpoints (every ``SolverControls.check_interval``
+iterations, where simpleFoam writes its fields), never at whatever iteration the solver
+happens to be when the runner looks: the same case and settings give the same
+iterations, coefficients and fields on every run.
 """
 
 from __future__ import annotations
@@ -13,7 +18,6 @@ import math
 import re
 import shutil
 import signal
-import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,9 +26,9 @@ import numpy as np
 
 from modulus_lrsa.atomic import atomic_write_json
 
-from .case import STOP_SIGNAL, FlowCase, SolverControls, write_case
+from .case import FlowCase, SolverControls, write_case
 from .mesh import AIRFOIL_PATCH, DomainLayout, MeshResolution
-from .openfoam import OpenFOAM, OpenFOAMToolError, find_openfoam, log_error_summary
+from .openfoam import OpenFOAM, OpenFOAMToolError, find_openfoam, kill_tool, log_error_summary
 
 #: Version of the case.json / manifest.json layout.
 FORMAT_VERSION = 1
@@ -32,8 +36,6 @@ CASE_FILE = "case.json"
 #: |Cl| or |Cd| beyond this means the SIMPLE iteration has blown up.
 _DIVERGED_COEFFICIENT = 20.0
 _POLL_SECONDS = 0.5
-#: How long simpleFoam may take to write and exit after the stop signal.
-_STOP_GRACE_SECONDS = 120.0
 
 
 class CaseFailure(Exception):
@@ -111,6 +113,18 @@ class SolveHistory:
 
     def __len__(self) -> int:
         return len(self.iterations)
+
+    def up_to(self, iteration: int) -> "SolveHistory":
+        """The history of iterations 1 to ``iteration``."""
+        keep = self.iterations <= iteration
+        return SolveHistory(
+            self.iterations[keep], self.cl[keep], self.cd[keep],
+            {name: values[keep] for name, values in self.residuals.items()},
+        )
+
+    def reaches(self, iteration: int) -> bool:
+        """Whether every iteration up to ``iteration`` is recorded."""
+        return len(self) >= iteration and self.iterations[iteration - 1] == iteration
 
     def final_residuals(self) -> dict[str, float]:
         return {name: float(values[-1]) for name, values in self.residuals.items() if len(values)}
@@ -218,95 +232,89 @@ def check_mesh(openfoam: OpenFOAM, case_dir: Path) -> dict:
 
 
 def solve(openfoam: OpenFOAM, case_dir: Path, controls: SolverControls) -> tuple[SolveHistory, str]:
-    """Run simpleFoam, stopping it once Cl/Cd have settled or it diverges.
+    """Run simpleFoam and judge its checkpoints in order until one decides the case.
+
+    Checkpoint ``k`` (every ``controls.check_interval`` iterations) is judged on the
+    history of iterations 1 to ``k``: a diverged history fails the case, a converged one
+    makes ``k`` the result. simpleFoam, which may have run ahead meanwhile, is then
+    killed; the fields written at ``k`` are the solution. Without a deciding
+    checkpoint the result is the last one, ``controls.max_iterations``.
 
     Returns
     -------
     history : SolveHistory
+        Iterations 1 to the result iteration.
     stopped_by : str
-        ``"settled"`` (stopped once converged) or ``"max_iterations"``.
+        ``"settled"`` (converged at a checkpoint) or ``"max_iterations"``.
 
     Raises
     ------
     CaseFailure
         If simpleFoam crashes or the iteration diverges.
+    CaseInterrupted
+        If simpleFoam was stopped by a signal from outside.
     """
     log_path = Path(case_dir) / "log.simpleFoam"
+    checkpoints = list(range(controls.check_interval, controls.max_iterations + 1, controls.check_interval))
     proc = openfoam.popen("simpleFoam", case_dir, log_path)
-    stop_requested = False
     try:
-        while proc.poll() is None:
+        while True:
+            running = proc.poll() is None
+            history = SolveHistory.read(case_dir)  # read after poll: complete once exited
+            while checkpoints and history.reaches(checkpoints[0]):
+                iteration = checkpoints.pop(0)
+                judged = history.up_to(iteration)
+                diverged = judged.divergence()
+                if diverged:
+                    raise CaseFailure(diverged)
+                if assess_convergence(judged, controls).converged:
+                    return judged, "settled"
+                if checkpoints:  # the last checkpoint is the result if none converges
+                    shutil.rmtree(_time_dir(case_dir, iteration), ignore_errors=True)
+            if not checkpoints:
+                return history.up_to(controls.max_iterations), "max_iterations"
+            if not running:
+                break
             time.sleep(_POLL_SECONDS)
-            history = SolveHistory.read(case_dir)
-            diverged = history.divergence()
-            if diverged:
-                proc.kill()
-                proc.wait()
-                raise CaseFailure(diverged)
-            if not stop_requested and assess_convergence(history, controls).converged:
-                proc.send_signal(STOP_SIGNAL)
-                stop_requested = True
-                try:
-                    proc.wait(timeout=_STOP_GRACE_SECONDS)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
-                    raise CaseFailure("simpleFoam did not stop after the write-and-stop signal") from None
     finally:
         if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    history = SolveHistory.read(case_dir)
+            kill_tool(proc)
     if proc.returncode in (-signal.SIGINT, -signal.SIGTERM, -signal.SIGHUP):
         raise CaseInterrupted(
             f"simpleFoam in {case_dir} was stopped by signal {-proc.returncode}; the case is not recorded "
             "and runs again when the generation is resumed"
         )
-    if proc.returncode != 0:
-        how = f"signal {-proc.returncode}" if proc.returncode < 0 else f"code {proc.returncode}"
-        raise CaseFailure(f"simpleFoam exited with {how}: {log_error_summary(log_path)}")
-    diverged = history.divergence()
-    if diverged:
-        raise CaseFailure(diverged)
-    if not len(history):
-        raise CaseFailure(f"simpleFoam wrote no force coefficients: {log_error_summary(log_path)}")
-    return history, "settled" if stop_requested else "max_iterations"
+    how = f"signal {-proc.returncode}" if proc.returncode < 0 else f"code {proc.returncode}"
+    raise CaseFailure(
+        f"simpleFoam exited with {how} after {len(history)} of {controls.max_iterations} iterations: "
+        f"{log_error_summary(log_path)}"
+    )
 
 
-def _latest_time_dir(case_dir: Path) -> Path | None:
-    times = []
-    for p in Path(case_dir).iterdir():
-        try:
-            value = float(p.name)
-        except ValueError:
-            continue
-        if p.is_dir() and value > 0:
-            times.append((value, p))
-    return max(times)[1] if times else None
+def _time_dir(case_dir: Path, iteration: int) -> Path:
+    """The folder simpleFoam writes iteration ``iteration`` to (timeFormat general)."""
+    return Path(case_dir) / f"{iteration:d}"
 
 
-def _y_plus_stats(case_dir: Path) -> dict | None:
+def _y_plus_stats(case_dir: Path, iteration: int) -> dict | None:
     path = Path(case_dir) / "postProcessing/yPlus/0/yPlus.dat"
     if not path.is_file():
         return None
-    last = None
     for line in path.read_text(errors="replace").splitlines():
         parts = line.split()
-        if parts and not line.startswith("#") and len(parts) == 5 and parts[1] == AIRFOIL_PATCH:
-            last = parts
-    if last is None:
-        return None
-    return {"min": float(last[2]), "max": float(last[3]), "mean": float(last[4])}
+        if len(parts) == 5 and not line.startswith("#") and parts[1] == AIRFOIL_PATCH and float(parts[0]) == iteration:
+            return {"min": float(parts[2]), "max": float(parts[3]), "mean": float(parts[4])}
+    return None
 
 
-def export_vtk(openfoam: OpenFOAM, case_dir: Path) -> dict[str, str]:
-    """Write the final iteration to VTK; return the case-relative file paths.
+def export_vtk(openfoam: OpenFOAM, case_dir: Path, iteration: int) -> dict[str, str]:
+    """Write iteration ``iteration`` to VTK; return the case-relative file paths.
 
     foamToVTK (v1912) writes ``VTK/<case>_<time>.vtm`` referencing
     ``VTK/<case>_<time>/internal.vtu`` and ``.../boundary/<patch>.vtp``.
     """
     try:
-        openfoam.run("foamToVTK", case_dir, ("-latestTime", "-noZero", "-patches", f"({AIRFOIL_PATCH})"))
+        openfoam.run("foamToVTK", case_dir, ("-time", str(iteration), "-patches", f"({AIRFOIL_PATCH})"))
     except OpenFOAMToolError as err:
         raise CaseFailure(f"foamToVTK: {err}") from None
     vtk_dir = Path(case_dir) / "VTK"
@@ -325,18 +333,32 @@ def export_vtk(openfoam: OpenFOAM, case_dir: Path) -> dict[str, str]:
     return {key: str(path.relative_to(case_dir)) for key, path in files.items()}
 
 
-def _gzip_into(src: Path, dest: Path) -> None:
+def _gzip_into(src: Path, dest: Path, last_iteration: int | None = None) -> None:
+    """Gzip ``src`` to ``dest``; with ``last_iteration``, drop the rows of later iterations."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     with open(src, "rb") as fin, gzip.open(dest, "wb") as fout:
-        shutil.copyfileobj(fin, fout)
+        if last_iteration is None:
+            shutil.copyfileobj(fin, fout)
+        else:
+            fout.writelines(line for line in fin if line.startswith(b"#") or _row_iteration(line) <= last_iteration)
     src.unlink()
 
 
-def clean_case(case_dir: Path) -> None:
+def _row_iteration(line: bytes) -> float:
+    """Iteration (Time column) of a function-object row; infinite for an unfinished row."""
+    try:
+        return float(line.split()[0]) if line.endswith(b"\n") else math.inf
+    except (IndexError, ValueError):
+        return math.inf
+
+
+def clean_case(case_dir: Path, last_iteration: int | None = None) -> None:
     """Drop what the export made redundant: result time folders, the polyMesh.
 
-    Logs and function-object histories are gzipped into ``logs/`` and ``history/``;
-    ``0/``, ``system/`` and ``constant/*Properties`` stay so the case can be re-run.
+    Logs and function-object histories are gzipped into ``logs/`` and ``history/``, the
+    histories cut at ``last_iteration`` (the result) when given, since the solver may
+    have run past it; ``0/``, ``system/`` and ``constant/*Properties`` stay so the case
+    can be re-run.
     """
     case_dir = Path(case_dir)
     for p in list(case_dir.iterdir()):
@@ -348,7 +370,7 @@ def clean_case(case_dir: Path) -> None:
     post = case_dir / "postProcessing"
     if post.is_dir():
         for dat in sorted(post.glob("*/0/*.dat")):
-            _gzip_into(dat, case_dir / "history" / f"{dat.name}.gz")
+            _gzip_into(dat, case_dir / "history" / f"{dat.name}.gz", last_iteration)
         shutil.rmtree(post)
 
 
@@ -409,6 +431,7 @@ def run_case(
             "converged_residual": controls.converged_residual,
             "coefficient_window": controls.coefficient_window,
             "coefficient_tolerance": controls.coefficient_tolerance,
+            "check_interval": controls.check_interval,
         },
     }
     results = record["results"]
@@ -431,13 +454,13 @@ def run_case(
             converged=verdict.converged,
             stopped_by=stopped_by,
             convergence=verdict.to_dict(),
-            y_plus=_y_plus_stats(case_dir),
+            y_plus=_y_plus_stats(case_dir, int(history.iterations[-1])),
         )
         if results["Cd"] <= 0.0:
             raise CaseFailure(f"non-physical drag coefficient Cd={results['Cd']:.3g}")
-        if _latest_time_dir(case_dir) is None:
-            raise CaseFailure("simpleFoam wrote no result time folder")
-        record["files"] = export_vtk(openfoam, case_dir)
+        if not _time_dir(case_dir, results["iterations"]).is_dir():
+            raise CaseFailure(f"simpleFoam wrote no fields for iteration {results['iterations']}")
+        record["files"] = export_vtk(openfoam, case_dir, results["iterations"])
         record["status"] = "ok" if verdict.converged else "unconverged"
         record["reason"] = None if verdict.converged else f"not converged after {results['iterations']} iterations: {verdict.reason}"
     except CaseFailure as failure:
@@ -446,6 +469,6 @@ def run_case(
         record["files"] = {}
     finally:
         results["seconds"] = round(time.monotonic() - started, 2)
-    clean_case(case_dir)
+    clean_case(case_dir, results.get("iterations"))
     atomic_write_json(case_dir / CASE_FILE, record, allow_nan=False)
     return record
