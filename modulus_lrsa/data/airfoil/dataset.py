@@ -7,10 +7,14 @@ Layout of the output folder::
     <out>/cases/<id>/VTK/...        foamToVTK output of the final iteration
     <out>/.work/                    cases being built (moved into cases/ when complete)
 
-A case is built under ``.work`` and moved into ``cases/`` with ``os.replace`` only once
-its ``case.json`` is written, so ``cases/`` never holds half-finished cases and an
-interrupted run resumes where it stopped. The manifest is rewritten atomically after
-every case.
+A case is built in a folder of its own under ``.work``, claimed by the process building
+it (an exclusive lock on its ``owner.lock``). Only the generator process, which holds
+the dataset's ``.lock``, moves finished cases into ``cases/`` (with ``os.replace``) and
+rewrites the manifest after each, so ``cases/`` never holds half-finished cases, the
+manifest never lists a case that is not there, and an interrupted run resumes where it
+stopped. Workers die with the generator (see :func:`_init_worker`); should one outlive
+it anyway, a relaunch waits for its claim instead of deleting the folder under it, and
+nothing it builds is ever moved into ``cases/``.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import os
 import shutil
 import signal
 import threading
+import time
 import uuid
 from contextlib import contextmanager
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -39,7 +44,7 @@ from modulus_lrsa.atomic import atomic_write_json
 from .case import NU_AIR, FlowCase, SolverControls
 from .mesh import RESOLUTIONS, DomainLayout, MeshResolution
 from .naca import NacaSection
-from .openfoam import OpenFOAM, find_openfoam
+from .openfoam import OpenFOAM, find_openfoam, set_parent_death_signal
 from .run import CASE_FILE, FORMAT_VERSION, run_case
 
 logger = logging.getLogger(__name__)
@@ -48,6 +53,11 @@ MANIFEST_FILE = "manifest.json"
 DATASET_KIND = "modulus_lrsa.airfoil"
 _WORK_DIR = ".work"
 _LOCK_FILE = ".lock"
+#: Lock file (holding the builder's pid) inside each case folder under .work.
+_OWNER_FILE = "owner.lock"
+#: How long a relaunch waits for a process still building a case under .work; workers
+#: of a killed generator release theirs within a second as they die with it.
+_OWNER_WAIT_SECONDS = 30.0
 #: Statuses a finished case can have; "pending" marks cases not run yet.
 FINISHED_STATUSES = ("ok", "unconverged", "failed")
 
@@ -148,20 +158,82 @@ class _Job:
     openfoam: OpenFOAM
 
 
-def _run_job(job: _Job) -> dict:
-    """Build one case under .work and move it into cases/ when its case.json exists."""
-    out = Path(job.out)
-    staging = out / _WORK_DIR / f"{job.case_id}-{uuid.uuid4().hex[:8]}"
-    build_dir = staging / job.case_id  # the folder name becomes the VTK file prefix
+def _build_case(job: _Job) -> tuple[dict, str]:
+    """Build one case in a claimed folder under .work; return its record and that folder.
+
+    The case is left there for the generator process to publish (:func:`_publish_case`);
+    on any error the folder is removed.
+    """
+    staging = Path(job.out) / _WORK_DIR / f"{job.case_id}-{uuid.uuid4().hex[:8]}"
+    staging.mkdir(parents=True)
     try:
-        record = run_case(build_dir, FlowCase.from_dict(job.params), job.resolution, job.controls, job.layout, job.openfoam)
-        final = out / "cases" / job.case_id
-        if final.exists():  # a failed case being retried
-            os.replace(final, staging / "replaced")
-        os.replace(build_dir, final)
-        return record
-    finally:
+        with open(staging / _OWNER_FILE, "w") as owner:
+            fcntl.flock(owner, fcntl.LOCK_EX)
+            owner.write(f"{os.getpid()}\n")
+            owner.flush()
+            # The folder name becomes the VTK file prefix.
+            record = run_case(staging / job.case_id, FlowCase.from_dict(job.params), job.resolution, job.controls,
+                              job.layout, job.openfoam)
+    except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return record, str(staging)
+
+
+def _publish_case(out: Path, case_id: str, staging: Path) -> None:
+    """Move a case built in ``staging`` into cases/; only the lock holder calls this."""
+    final = out / "cases" / case_id
+    if final.exists():  # a failed or unconverged case being retried
+        os.replace(final, staging / "replaced")
+    os.replace(staging / case_id, final)
+    shutil.rmtree(staging)
+
+
+def _clear_work_dir(work: Path, wait_seconds: float) -> None:
+    """Remove what earlier runs left under ``work``, never a case a live process builds.
+
+    A claimed case folder is removed once its builder has let go of it (it died or
+    finished); if that takes longer than ``wait_seconds``, it is left alone.
+
+    Raises
+    ------
+    DatasetError
+        If a process still claims a case folder after ``wait_seconds``.
+    """
+    if not work.is_dir():
+        return
+    for entry in sorted(work.iterdir()):
+        try:
+            owner = open(entry / _OWNER_FILE, "r+")
+        except (FileNotFoundError, NotADirectoryError):  # never claimed, so nobody builds it
+            if entry.is_dir():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
+            continue
+        with owner:
+            if not _lock_within(owner, 0.0):
+                builder = owner.read().strip() or "unknown"
+                logger.info("%s: waiting for process %s, still building %s", work.parent, builder, entry.name)
+                if not _lock_within(owner, wait_seconds):
+                    raise DatasetError(
+                        f"{entry} is still being built by process {builder}, which outlived the generator that "
+                        f"started it; nothing was changed. Wait for it to end (or kill {builder}) and run again"
+                    )
+            shutil.rmtree(entry)
+
+
+def _lock_within(file, seconds: float) -> bool:
+    """Take an exclusive lock on ``file``, trying for up to ``seconds``; whether it was taken."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.2)
 
 
 def _read_case_record(case_dir: Path) -> dict | None:
@@ -241,14 +313,14 @@ def _manifest(spec: dict, ids: list[str], params: list[dict], records: dict[str,
     }
 
 
-def _run_job_in_worker(job: _Job) -> dict:
-    """_run_job in a pool worker: an interrupt ends the worker, not just this case.
+def _build_case_in_worker(job: _Job) -> tuple[dict, str]:
+    """_build_case in a pool worker: an interrupt ends the worker, not just this case.
 
     The pool's worker loop would report the interrupt and start the next queued case;
     exiting once the solver has been stopped (by run_case's cleanup) ends the generation.
     """
     try:
-        return _run_job(job)
+        return _build_case(job)
     except KeyboardInterrupt:
         os._exit(128 + signal.SIGTERM)
 
@@ -257,9 +329,14 @@ def _raise_interrupt(signum, frame) -> None:
     raise KeyboardInterrupt(f"stopped by signal {signum}")
 
 
-def _install_sigterm_interrupt() -> None:
-    """Pool-worker initializer: SIGTERM unwinds like Ctrl-C, so running solvers are stopped."""
+def _init_worker(generator_pid: int) -> None:
+    """Pool-worker initializer: SIGTERM unwinds like Ctrl-C, so running solvers are stopped.
+
+    On Linux the worker also gets that SIGTERM when the generator process dies, however
+    it dies (SIGKILL included), so no worker keeps building cases nobody will collect.
+    """
     signal.signal(signal.SIGTERM, _raise_interrupt)
+    set_parent_death_signal(signal.SIGTERM, generator_pid)
 
 
 @contextmanager
@@ -403,8 +480,8 @@ def _generate_locked(
                 "refusing to write a dataset into it"
             )
     # Leftovers of interrupted runs; cases/ only ever holds complete cases.
-    shutil.rmtree(out / _WORK_DIR, ignore_errors=True)
-    (out / _WORK_DIR).mkdir()
+    _clear_work_dir(out / _WORK_DIR, _OWNER_WAIT_SECONDS)
+    (out / _WORK_DIR).mkdir(exist_ok=True)
     (out / "cases").mkdir(exist_ok=True)
 
     ids = [case_id(i, len(params)) for i in range(len(params))]
@@ -421,8 +498,10 @@ def _generate_locked(
     jobs_list = [_Job(str(out), ids[i], params[i], mesh, controls, layout, openfoam) for i in todo]
     done = len(records)
 
-    def finished(record: dict) -> None:
+    def finished(built: tuple[dict, str]) -> None:
         nonlocal done
+        record, staging = built
+        _publish_case(out, record["id"], Path(staging))
         done += 1
         records[record["id"]] = record
         atomic_write_json(manifest_path, _manifest(spec, ids, params, records), allow_nan=False)
@@ -436,13 +515,13 @@ def _generate_locked(
     with _sigterm_as_interrupt():
         if jobs == 1 or len(jobs_list) <= 1:
             for job in jobs_list:
-                finished(_run_job(job))
+                finished(_build_case(job))
         else:
             # spawn: safe even when the caller has threads (e.g. torch) running.
             context = multiprocessing.get_context("spawn")
             with ProcessPoolExecutor(max_workers=min(jobs, len(jobs_list)), mp_context=context,
-                                     initializer=_install_sigterm_interrupt) as pool:
-                pending = {pool.submit(_run_job_in_worker, job) for job in jobs_list}
+                                     initializer=_init_worker, initargs=(os.getpid(),)) as pool:
+                pending = {pool.submit(_build_case_in_worker, job) for job in jobs_list}
                 try:
                     while pending:
                         completed, pending = wait(pending, return_when=FIRST_COMPLETED)
@@ -455,7 +534,8 @@ def _generate_locked(
                     for worker in multiprocessing.active_children():
                         worker.terminate()
                     raise
-    shutil.rmtree(out / _WORK_DIR, ignore_errors=True)
+    _clear_work_dir(out / _WORK_DIR, _OWNER_WAIT_SECONDS)
+    (out / _WORK_DIR).rmdir()
     manifest = _manifest(spec, ids, params, records)
     atomic_write_json(manifest_path, manifest, allow_nan=False)
     return manifest
