@@ -8,7 +8,7 @@ import logging
 import sys
 from pathlib import Path
 
-from .case import NU_AIR, FlowCase
+from .case import NU_AIR, FlowCase, SolverControls
 from .dataset import DatasetError, ParameterRanges, generate_airfoil_dataset
 from .mesh import RESOLUTIONS
 from .naca import NacaSection
@@ -52,7 +52,8 @@ def add_subparser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentPa
     parser.add_argument("--test-fraction", type=float, default=0.2, help="share of cases in the test split (default: 0.2)")
     parser.add_argument(
         "--max-iterations", type=int, default=2000,
-        help="SIMPLE iterations per case before it counts as unconverged (default: 2000)",
+        help="SIMPLE iterations per case before it counts as unconverged; a multiple of "
+        f"{SolverControls.check_interval}, the iterations between convergence checkpoints (default: 2000)",
     )
     for dest, (field, text) in _RANGE_OPTIONS.items():
         lo, hi = getattr(defaults, field)

@@ -388,7 +388,8 @@ def generate_airfoil_dataset(
     test_fraction : float
         Share of the cases drawn for the test split, in [0, 1).
     max_iterations : int
-        SIMPLE iteration limit per case; cases still unsettled then are "unconverged".
+        SIMPLE iteration limit per case, a multiple of ``SolverControls.check_interval``;
+        cases not converged at any checkpoint up to it are "unconverged".
     ranges : ParameterRanges, optional
         Sampling ranges (defaults documented on :class:`ParameterRanges`).
     cases : sequence of FlowCase, optional
