@@ -387,6 +387,14 @@ def test_dataset_records_failures_and_resumes(tmp_path, require_openfoam):
     assert (out / MANIFEST_FILE).read_bytes() == before
     assert {p: p.stat().st_mtime_ns for p in out.glob("cases/*/case.json")} == stamps
 
+    # A solved case that lost a VTK file is not listed as usable: it runs again, alone.
+    lost = out / "cases/case_0002" / json.loads((out / "cases/case_0002/case.json").read_text())["files"]["volume"]
+    lost.unlink()
+    rebuilt = generate_airfoil_dataset(out, jobs=2, **options)
+    assert rebuilt["cases"][2]["status"] == "ok" and lost.is_file()
+    assert rebuilt["cases"][2]["Cl"] == manifest["cases"][2]["Cl"]  # the same solve, bit for bit
+    assert all(p.stat().st_mtime_ns == stamps[p] for p in stamps if "case_0002" not in str(p))
+
 
 @pytest.mark.openfoam
 def test_cli_records_unconverged_case(tmp_path, require_openfoam, capsys):

@@ -237,6 +237,11 @@ def _lock_within(file, seconds: float) -> bool:
 
 
 def _read_case_record(case_dir: Path) -> dict | None:
+    """The case.json of a finished case; None if the case has to run (again).
+
+    A solved case whose VTK files are not all there counts as not run, so the manifest
+    never lists a case as usable that cannot be read.
+    """
     path = case_dir / CASE_FILE
     if not path.is_file():
         return None
@@ -246,6 +251,13 @@ def _read_case_record(case_dir: Path) -> dict | None:
         raise DatasetError(f"{path} is not readable JSON ({err}); delete that case folder to re-run it") from None
     if record.get("status") not in FINISHED_STATUSES:
         raise DatasetError(f"{path} has unknown status {record.get('status')!r}; delete that case folder to re-run it")
+    if record["status"] != "failed":
+        files = record.get("files") or {}
+        missing = [rel for rel in files.values() if not (case_dir / rel).is_file()]
+        if missing or not files:
+            logger.warning("%s says %s, but its VTK files %s are missing; running the case again",
+                           path, record["status"], ", ".join(missing) or "(none listed)")
+            return None
     return record
 
 
