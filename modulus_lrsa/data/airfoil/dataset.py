@@ -4,7 +4,7 @@ Layout of the output folder::
 
     <out>/manifest.json             dataset settings and one entry per case
     <out>/cases/<id>/case.json      params, results, files of one case
-    <out>/cases/<id>/VTK/...        foamToVTK output of the final iteration
+    <out>/cases/<id>/VTK/...        foamToVTK output of the result iteration
     <out>/.work/                    cases being built (moved into cases/ when complete)
 
 A case is built in a folder of its own under ``.work``, claimed by the process building
@@ -218,7 +218,8 @@ def _clear_work_dir(work: Path, wait_seconds: float) -> None:
                 if not _lock_within(owner, wait_seconds):
                     raise DatasetError(
                         f"{entry} is still being built by process {builder}, which outlived the generator that "
-                        f"started it; nothing was changed. Wait for it to end (or kill {builder}) and run again"
+                        f"started it; that folder was left alone. Wait for the process to end (or kill {builder}) "
+                        "and run again"
                     )
             shutil.rmtree(entry)
 
