@@ -48,13 +48,15 @@ def _check_outputs(out) -> dict:
     return metrics
 
 
-def test_demo_end_to_end_then_a_tiny_budget_reuses_the_cases(require_openfoam, tmp_path, capsys):
+def test_demo_end_to_end_then_a_tiny_budget_reuses_the_cases(require_openfoam, tmp_path, capsys, caplog):
     out = tmp_path / "demo"
     assert main(["--out", str(out), "--n-cases", "5", "--epochs", "2", *TINY]) == 0
     printed = capsys.readouterr().out
     metrics = _check_outputs(out)
     assert metrics["epochs_run"] == 2 and metrics["cases"]["held_out"] == 1
-    assert "[demo] OpenFOAM" in printed and "epoch 2/2" in printed and "unseen airfoils" in printed
+    assert "[demo] OpenFOAM" in printed and "[demo] [5/5] case_" in printed and "unseen airfoils" in printed
+    # lrsa-train's epoch lines (on the console under make demo; pytest captures the logging).
+    assert "epoch 2/2: train loss" in caplog.text
 
     assert main(["--out", str(out), "--n-cases", "5", "--time-budget", "1", *TINY]) == 0
     printed = capsys.readouterr().out

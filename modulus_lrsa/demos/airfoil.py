@@ -104,13 +104,23 @@ def _config(args: argparse.Namespace, data_folder: Path, training_dir: Path, epo
 
 def _solve_cases(args: argparse.Namespace, folder: Path) -> tuple[dict[str, Any], float]:
     from modulus_lrsa.data.airfoil.dataset import generate_airfoil_dataset
+    from modulus_lrsa.training.loggers import ConsoleHandler
 
     started = time.perf_counter()
-    # The generator reports every case solved ("[k/n] case ... ok: Cl=..").
-    logging.basicConfig(level=logging.INFO, format="[demo] %(message)s", stream=sys.stdout, force=True)
-    manifest = generate_airfoil_dataset(folder, n_cases=args.n_cases, seed=args.seed, resolution="coarse",
-                                        test_fraction=0.2, jobs=args.jobs)
-    logging.getLogger().setLevel(logging.WARNING)
+    # The generator reports every case solved ("[k/n] case ... ok: Cl=.."): show those
+    # lines while it runs, without leaving a handler behind on the global logging tree.
+    generator_log = logging.getLogger("modulus_lrsa.data")
+    handler = ConsoleHandler()
+    handler.setFormatter(logging.Formatter("[demo] %(message)s"))
+    previous_level = generator_log.level
+    generator_log.addHandler(handler)
+    generator_log.setLevel(logging.INFO)
+    try:
+        manifest = generate_airfoil_dataset(folder, n_cases=args.n_cases, seed=args.seed, resolution="coarse",
+                                            test_fraction=0.2, jobs=args.jobs)
+    finally:
+        generator_log.removeHandler(handler)
+        generator_log.setLevel(previous_level)
     return manifest, time.perf_counter() - started
 
 
@@ -309,7 +319,6 @@ def run_demo(args: argparse.Namespace) -> dict[str, Any]:
         time_limit_s = max(args.time_budget - (time.perf_counter() - started) - _RESERVE_S - validation_seconds, 1.0)
     cfg = _config(args, out / "data", training_dir, epochs=epochs, time_limit_s=time_limit_s)
     phase = time.perf_counter()
-    logging.getLogger("lrsa.train").setLevel(logging.INFO)  # epoch lines with the loss
     training = run_training(cfg)
     seconds["training"] = time.perf_counter() - phase
 

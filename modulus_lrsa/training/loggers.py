@@ -24,6 +24,26 @@ from physicsnemo.utils.logging import PythonLogger, RankZeroLoggingWrapper
 from modulus_lrsa.training.config import ConfigError
 
 
+class ConsoleHandler(logging.StreamHandler):
+    """A handler on whatever ``sys.stdout`` is when a record is written.
+
+    A plain ``StreamHandler(sys.stdout)`` keeps the stream it was made with; once a caller
+    swaps ``sys.stdout`` (pytest's capture, a demo's redirect) and closes the old one,
+    every later record fails with "Logging error".
+    """
+
+    def __init__(self) -> None:
+        super().__init__(sys.stdout)
+
+    @property
+    def stream(self):
+        return sys.stdout
+
+    @stream.setter
+    def stream(self, value) -> None:
+        pass
+
+
 class RunLogger:
     """Console/file messages and scalar metrics for one training run.
 
@@ -48,7 +68,7 @@ class RunLogger:
             output_dir.mkdir(parents=True, exist_ok=True)
             # Under lrsa-train, Hydra's logging prints to the console (and writes no file).
             if not logging.getLogger().handlers and not python_logger.logger.handlers:
-                handler = logging.StreamHandler(sys.stdout)
+                handler = ConsoleHandler()
                 handler.setFormatter(logging.Formatter("[%(asctime)s] %(message)s", datefmt="%H:%M:%S"))
                 python_logger.logger.addHandler(handler)
             # Appends (PythonLogger.file_logging would truncate the log of a resumed run).
