@@ -37,21 +37,26 @@ def require_openfoam():
         pytest.skip(f"OpenFOAM not installed: {err}")
 
 
-# Where Debian's openfoam-examples puts the incompressible/simpleFoam/airFoil2D tutorial.
-AIRFOIL2D_TUTORIAL_CANDIDATES = [
-    Path("/usr/share/doc/openfoam-examples/examples/incompressible/simpleFoam/airFoil2D"),
-    Path("/usr/share/openfoam/tutorials/incompressible/simpleFoam/airFoil2D"),
+# Where Debian's openfoam-examples puts the tutorials (e.g. incompressible/simpleFoam/airFoil2D).
+TUTORIAL_ROOTS = [
+    Path("/usr/share/doc/openfoam-examples/examples"),
+    Path("/usr/share/openfoam/tutorials"),
 ]
+
+
+def tutorial_folder(relative: str) -> Path:
+    """An installed OpenFOAM tutorial, e.g. ``incompressible/icoFoam/cavity/cavity``; skip (fail under CI) if absent."""
+    tutorial = next((root / relative for root in TUTORIAL_ROOTS if (root / relative).is_dir()), None)
+    if tutorial is None:
+        message = f"the OpenFOAM tutorial {relative} (Debian package openfoam-examples) is not installed"
+        if running_in_ci():
+            pytest.fail(message)
+        pytest.skip(message)
+    return tutorial
 
 
 def copy_airfoil2d_tutorial(destination_root: Path) -> Path:
     """Copy the airFoil2D tutorial to ``destination_root/airFoil2D``; skip (fail under CI) if absent."""
-    tutorial = next((path for path in AIRFOIL2D_TUTORIAL_CANDIDATES if path.is_dir()), None)
-    if tutorial is None:
-        message = "the airFoil2D tutorial (Debian package openfoam-examples) is not installed"
-        if running_in_ci():
-            pytest.fail(message)
-        pytest.skip(message)
     case = destination_root / "airFoil2D"
-    shutil.copytree(tutorial, case)
+    shutil.copytree(tutorial_folder("incompressible/simpleFoam/airFoil2D"), case)
     return case

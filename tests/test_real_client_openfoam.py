@@ -20,27 +20,13 @@ from pathlib import Path
 
 import pytest
 import vtk
-from openfoam_utils import require_openfoam, running_in_ci  # noqa: F401  (pytest fixture)
+from openfoam_utils import require_openfoam, tutorial_folder  # noqa: F401  (pytest fixture)
 
 pytestmark = pytest.mark.openfoam
 
-CAVITY_CANDIDATES = [
-    Path("/usr/share/doc/openfoam-examples/examples/incompressible/icoFoam/cavity/cavity"),
-    Path("/usr/share/openfoam/tutorials/incompressible/icoFoam/cavity/cavity"),
-]
 TINY_MODEL = ["model.n_layers=1", "model.n_hidden=16", "model.n_head=2", "model.n_latents=4",
               "model.n_frequencies=2", "model.mlp_ratio=1"]
 QUIET = ["logging=console", "logging.progress_bar=false"]
-
-
-def _cavity_tutorial() -> Path:
-    tutorial = next((path for path in CAVITY_CANDIDATES if path.is_dir()), None)
-    if tutorial is None:
-        message = "the icoFoam cavity tutorial (Debian package openfoam-examples) is not installed"
-        if running_in_ci():
-            pytest.fail(message)
-        pytest.skip(message)
-    return tutorial
 
 
 def _solve_cavities(openfoam, root: Path, three_d: bool) -> Path:
@@ -48,7 +34,7 @@ def _solve_cavities(openfoam, root: Path, three_d: bool) -> Path:
     cases = root / ("cavity3d" if three_d else "cavity2d")
     for index in range(4):
         case = cases / f"lid{index + 1}"
-        shutil.copytree(_cavity_tutorial(), case)
+        shutil.copytree(tutorial_folder("incompressible/icoFoam/cavity/cavity"), case)
         (case / "0" / "U").write_text(
             (case / "0" / "U").read_text().replace("uniform (1 0 0)", f"uniform ({index + 1} 0 0)")
         )
