@@ -48,7 +48,9 @@ from modulus_lrsa.demos.common import add_run_arguments, copy_model, log, measur
 #: Model of the demo: the structure of the paper's model, sized for 2 CPU cores.
 DEMO_MODEL = {"n_layers": 4, "n_hidden": 64, "n_head": 4, "n_latents": 32, "mlp_ratio": 2, "n_frequencies": 8}
 #: Points drawn per case and step; the coarse mesh has 7,560 cells and 108 wall faces.
-DEMO_VOLUME_POINTS = 4096
+#: Chosen on held-out training airfoils at equal time: 2048 cells per step (more, cheaper
+#: epochs) beat 4096 (docs/demo.md, benchmarks/results/demo_airfoil_tuning.json).
+DEMO_VOLUME_POINTS = 2048
 DEMO_SURFACE_POINTS = 512
 DEMO_BATCH_SIZE = 2
 DEMO_LR = 1.0e-3
