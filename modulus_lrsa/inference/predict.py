@@ -295,7 +295,7 @@ class MeshModelNeeds:
 
 
 def _near_case_json(path: Path) -> dict[str, Any]:
-    """case.json beside a single input file or up to two folders above it (e.g. ``case/VTK/x.vtm``)."""
+    """case.json beside a single input file or up to three folders above it (``case/VTK/x_100/internal.vtu``)."""
     for folder in (path.parent, path.parent.parent, path.parent.parent.parent):
         candidate = folder / CASE_JSON_NAME
         if candidate.is_file():
@@ -349,17 +349,8 @@ def resolve_prediction_input(
     PredictionError
         Something the model needs is missing; the message says how to supply it.
     """
-    index = descriptor["cache_index"]
     needs = MeshModelNeeds.of(descriptor)
-    # The model fixes the dimension: a lone 2D wall patch need not look one cell thick.
-    config = MeshCacheConfig(**{**index["settings"], "dimension": int(index["dimension"])})
-    config = dataclasses.replace(config, **{f"{part}_block": name for part, name in blocks.items() if name is not None})
-    unknown = sorted(set(conditions) - set(needs.conditions))
-    if unknown:
-        raise PredictionError(
-            f"--condition {', '.join(unknown)}: the model has no such condition; it was trained with "
-            f"conditions {list(needs.conditions) or 'none'}"
-        )
+    config = _prediction_config(descriptor["cache_index"], blocks)
     case_id = case_path.stem if case_path.is_file() else case_path.name
     if case_path.is_dir():
         entry = CaseEntry(case_id=case_id, split="predict", location=case_path)
@@ -393,19 +384,40 @@ def resolve_prediction_input(
             f"{case_path}: the model was trained with distances to a wall surface, but no wall was found; "
             "give it with --surface WALL.vtp"
         )
+    values = _condition_values(needs, conditions, params, case_path)
+    stale = any(name in params and float(params[name]) != value for name, value in conditions.items())
+    return dataclasses.replace(source, conditions=values), config, stale
+
+
+def _prediction_config(index: dict[str, Any], blocks: dict[str, str | None]) -> MeshCacheConfig:
+    """The training settings, with the model's dimension fixed and any blocks given here."""
+    # The model fixes the dimension: a lone 2D wall patch need not look one cell thick.
+    config = MeshCacheConfig(**{**index["settings"], "dimension": int(index["dimension"])})
+    return dataclasses.replace(config, **{f"{part}_block": name for part, name in blocks.items() if name is not None})
+
+
+def _condition_values(
+    needs: MeshModelNeeds, given: dict[str, float], params: dict[str, Any], where: Path
+) -> dict[str, float]:
+    """Each condition the model takes, from ``--condition`` or else the case's params."""
+    unknown = sorted(set(given) - set(needs.conditions))
+    if unknown:
+        raise PredictionError(
+            f"--condition {', '.join(unknown)}: the model has no such condition; it was trained with "
+            f"conditions {list(needs.conditions) or 'none'}"
+        )
     values: dict[str, float] = {}
     for name in needs.conditions:
-        if name in conditions:
-            values[name] = conditions[name]
+        if name in given:
+            values[name] = given[name]
         elif name in params:
             values[name] = float(params[name])
         else:
             raise PredictionError(
-                f"{case_path}: condition '{name}' is not given; pass --condition {name}=VALUE "
+                f"{where}: condition '{name}' is not given; pass --condition {name}=VALUE "
                 f"(the model was trained with conditions {list(needs.conditions)})"
             )
-    stale = any(name in params and float(params[name]) != value for name, value in conditions.items())
-    return dataclasses.replace(source, conditions=values), config, stale
+    return values
 
 
 def _check_layout(summary: dict[str, Any], index: dict[str, Any], case_path: Path) -> None:
@@ -653,10 +665,11 @@ def predict_new_geometry(
     needs = MeshModelNeeds.of(descriptor)
     dimension = int(index["dimension"])
     wall = FileRef(wall_path)
-    # The conditions come from the user (or a case.json beside the wall file).
-    source, config, _ = resolve_prediction_input(descriptor, wall_path, conditions or {}, {}, wall_path)
+    config = _prediction_config(index, {})
+    # The conditions come from the user (or a case.json near the wall file).
+    values = _condition_values(needs, conditions or {}, _near_case_json(wall_path).get("params") or {}, wall_path)
     source = CaseSource(case_id=wall_path.stem, split="predict", location=wall_path, volume=None,
-                        surface=wall if needs.surface else None, geometry=wall, conditions=source.conditions)
+                        surface=wall if needs.surface else None, geometry=wall, conditions=values)
     if needs.surface:
         arrays, summary = extract_case(
             source, config, expected_channels=(index["volume_channels"], index["surface_channels"])
@@ -716,11 +729,7 @@ def _forces(
     truth: np.ndarray,
 ) -> dict[str, Any]:
     """Lift and drag from the predicted wall fields, and from the CFD ones where the input has them."""
-    shear_columns = (
-        [i for i, name in enumerate(channels) if name == settings.wall_shear or name.startswith(f"{settings.wall_shear}[")]
-        if settings.wall_shear is not None
-        else []
-    )
+    shear_columns = [channels.index(name) for name in settings.wall_shear_channels(channels)]
     pressure_column = channels.index(settings.pressure)
 
     def integrate(values: np.ndarray) -> ForceCoefficients:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -94,6 +94,12 @@ class ForceSettings:
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
 
+    def wall_shear_channels(self, channels: Sequence[str]) -> list[str]:
+        """The channels holding the wall shear (``tau`` or ``tau[0]``, ``tau[1]``); [] without it."""
+        if self.wall_shear is None:
+            return []
+        return [name for name in channels if name == self.wall_shear or name.startswith(f"{self.wall_shear}[")]
+
 
 class SurfaceForceEvaluator:
     """Lift and drag of a case from predicted (or true) surface fields.
@@ -131,7 +137,7 @@ class SurfaceForceEvaluator:
         self.pressure_column = targets.index(settings.pressure)
         self.shear_columns: list[int] = []
         if settings.wall_shear is not None:
-            names = [name for name in surface if name == settings.wall_shear or name.startswith(f"{settings.wall_shear}[")]
+            names = settings.wall_shear_channels(surface)
             if not names:
                 raise ConfigError(
                     f"{source}.wall_shear: no surface channel named '{settings.wall_shear}' or "
