@@ -24,6 +24,8 @@ import mmap
 import re
 from pathlib import Path
 
+import numpy as np
+
 from modulus_lrsa.datapipes.errors import CorruptFileError
 
 _TYPE_SIZES = {
@@ -54,8 +56,12 @@ class _Cursor:
                 return text
         return None
 
-    def values(self, count: int, type_name: str, what: str) -> None:
-        """Skip one block of ``count`` values of ``type_name``, checking it is complete."""
+    def values(self, count: int, type_name: str, what: str, integers: bool = False) -> np.ndarray | None:
+        """Skip one block of ``count`` values of ``type_name``, checking it is complete.
+
+        With ``integers``, also return the block as int64 (cell structures, whose ids VTK
+        uses without a bounds check).
+        """
         size = _TYPE_SIZES.get(type_name.lower())
         if size is None:
             self.fail(f"{what} has unknown data type '{type_name}'")
@@ -64,8 +70,11 @@ class _Cursor:
             if end > len(self.data):
                 self.fail(f"{what} declares {count} {type_name} values ({count * size} bytes) "
                           f"but the file ends {end - len(self.data)} bytes short")
+            block = self.data[self.pos : end]
             self.pos = end
-            return
+            # Legacy binary is big-endian.
+            return np.frombuffer(block, dtype=f">i{size}").astype(np.int64) if integers else None
+        tokens_kept: list[bytes] = []
         seen = 0
         while seen < count:
             start = self.pos
@@ -81,6 +90,14 @@ class _Cursor:
             if bad is not None:
                 self.fail(f"{what} holds '{bad.decode(errors='replace')}', which is not a number")
             seen += len(tokens)
+            if integers:
+                tokens_kept.extend(tokens)
+        if not integers:
+            return None
+        try:
+            return np.array([int(token) for token in tokens_kept], dtype=np.int64)
+        except ValueError:
+            self.fail(f"{what} holds a value that is not an integer")
 
 
 def _integer(cursor: _Cursor, text: bytes, what: str) -> int:
@@ -176,6 +193,20 @@ def check_stl_length(source: Path) -> None:
         )
 
 
+def _cell_point_ids(cursor: _Cursor, block: np.ndarray, n_cells: int, keyword: str) -> np.ndarray:
+    """The point ids of a format 2.x cell block (``n, id_1 .. id_n`` per cell), checking its structure."""
+    ids, position = [], 0
+    for _ in range(n_cells):
+        if position >= block.size or block[position] < 0 or position + 1 + block[position] > block.size:
+            cursor.fail(f"{keyword}: the {n_cells} cells do not fit the {block.size} values declared")
+        size = int(block[position])
+        ids.append(block[position + 1 : position + 1 + size])
+        position += 1 + size
+    if position != block.size:
+        cursor.fail(f"{keyword}: {block.size - position} values are left over after the {n_cells} cells")
+    return np.concatenate(ids) if ids else block[:0]
+
+
 def check_legacy_vtk(path: str | Path) -> None:
     """Raise :class:`CorruptFileError` unless the legacy VTK file at ``path`` is complete.
 
@@ -204,7 +235,7 @@ def _check(data: mmap.mmap, source: Path) -> None:
     cursor.binary = encoding == b"BINARY"
     if not cursor.binary and not data[-1:].isspace():
         cursor.fail("ASCII file does not end with a line break: its last value may be cut")
-    attribute_count = 0
+    attribute_count = n_points = 0
     while (line := cursor.line()) is not None:
         parts = line.split()
         keyword = parts[0].upper().decode(errors="replace")
@@ -220,7 +251,8 @@ def _check(data: mmap.mmap, source: Path) -> None:
         if keyword == "FIELD":
             _fields(cursor, parts)
         elif keyword == "POINTS":
-            cursor.values(3 * count(1), parts[2].decode() if len(parts) > 2 else "?", "POINTS")
+            n_points = count(1)
+            cursor.values(3 * n_points, parts[2].decode() if len(parts) > 2 else "?", "POINTS")
             _skip_metadata(cursor)
         elif keyword in ("X_COORDINATES", "Y_COORDINATES", "Z_COORDINATES"):
             cursor.values(count(1), parts[2].decode() if len(parts) > 2 else "?", keyword)
@@ -230,14 +262,19 @@ def _check(data: mmap.mmap, source: Path) -> None:
             following = cursor.line()
             if following is not None and following.startswith(b"OFFSETS"):
                 # Format 5.x: OFFSETS (first values) then CONNECTIVITY (second values).
-                cursor.values(first, following.split()[1].decode(), f"{keyword} offsets")
+                offsets = cursor.values(first, following.split()[1].decode(), f"{keyword} offsets", integers=True)
                 connectivity = cursor.line()
                 if connectivity is None or not connectivity.startswith(b"CONNECTIVITY"):
                     cursor.fail(f"{keyword} offsets are not followed by CONNECTIVITY")
-                cursor.values(second, connectivity.split()[1].decode(), f"{keyword} connectivity")
+                ids = cursor.values(second, connectivity.split()[1].decode(), f"{keyword} connectivity", integers=True)
+                if offsets.size and (offsets[0] != 0 or offsets[-1] != ids.size or np.any(np.diff(offsets) < 0)):
+                    cursor.fail(f"{keyword} offsets do not run from 0 up to the {ids.size} connectivity entries")
             else:
                 cursor.pos = saved
-                cursor.values(second, "int", keyword)
+                ids = _cell_point_ids(cursor, cursor.values(second, "int", keyword, integers=True), first, keyword)
+            # VTK indexes the points with these ids unchecked: an id out of range crashes it.
+            if ids.size and (ids.min() < 0 or ids.max() >= n_points):
+                cursor.fail(f"{keyword} refer to point ids outside 0..{n_points - 1}")
         elif keyword == "CELL_TYPES":
             cursor.values(count(1), "int", "CELL_TYPES")
         elif keyword in ("POINT_DATA", "CELL_DATA"):
