@@ -215,9 +215,11 @@ def extract_case(
 
     datasets: dict[FileRef, Any] = {}
 
+    files_read: dict[Path, Any] = {}
+
     def load(ref: FileRef):
         if ref not in datasets:
-            datasets[ref] = read_vtk(ref.path, ref.block)
+            datasets[ref] = read_vtk(ref.path, ref.block, files_read=files_read)
         return datasets[ref]
 
     axis_source = source.volume or source.surface

@@ -212,7 +212,9 @@ def _read_raw(source: Path) -> vtk.vtkDataObject:
     return output
 
 
-def read_vtk(path: str | os.PathLike, block: str | None = None) -> vtk.vtkDataSet:
+def read_vtk(
+    path: str | os.PathLike, block: str | None = None, *, files_read: dict[Path, vtk.vtkDataObject] | None = None
+) -> vtk.vtkDataSet:
     """Read one dataset from a VTK file and check that it is usable.
 
     Parameters
@@ -223,6 +225,9 @@ def read_vtk(path: str | os.PathLike, block: str | None = None) -> vtk.vtkDataSe
         For ``.vtm`` files: the block to return, by full path (``"boundary/walls"``)
         or by unique leaf name (``"walls"``, ``"internal"``). Required when the file has
         more than one block; ignored for other file types.
+    files_read : dict, optional
+        Files already read, by path, filled by this call: several blocks of one ``.vtm``
+        (volume and walls) then cost one read of the file and its pieces.
 
     Returns
     -------
@@ -241,7 +246,12 @@ def read_vtk(path: str | os.PathLike, block: str | None = None) -> vtk.vtkDataSe
         The requested block does not exist or is ambiguous.
     """
     source = Path(path)
-    output = _read_raw(source)
+    if files_read is None:
+        output = _read_raw(source)
+    else:
+        if source not in files_read:
+            files_read[source] = _read_raw(source)
+        output = files_read[source]
     where = str(source)
     if isinstance(output, vtk.vtkMultiBlockDataSet):
         blocks = dict(_iterate_blocks(output))
