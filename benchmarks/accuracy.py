@@ -28,7 +28,9 @@ Studies:
 * ``latents``: LRSA's error against the number of latent tokens M.
 * ``ablation``: the paper's ablations (:mod:`modulus_lrsa.models.ablations`): tied
   compression/reconstruction, and an MLP in place of the latent self-attention; all seeds.
-* ``tuning``: LRSA under other settings (embedding frequencies, query-norm gain).
+* ``tuning``: LRSA under other settings (embedding frequencies, initial logit scale).
+* ``raw-targets``: the main models on physical-unit targets (``data.free_stream=null``),
+  seed 0, to show what free-stream scaling buys.
 * ``tuned``: LRSA with settings chosen by another protocol's ``tuning`` study (never on
   this protocol's test split), every seed, as an extra row of the main comparison.
 * ``timing``: after the training runs, alone, the three main models take turns (one
@@ -217,7 +219,7 @@ class LRSASettings:
     """LRSA constructor values a tuning run sets (None: conf/model/lrsa.yaml's)."""
 
     n_frequencies: int | None = None
-    qk_gain: float | None = None
+    logit_scale: float | None = None
 
 
 @dataclass(frozen=True)
@@ -265,10 +267,7 @@ PROTOCOLS = {
         widths={"LRSA": (40, 1), "Transolver": (44, 2), "FLARE": (80, 2)},
         latent_sweep=(16, 32, 64, 128),
         threads=1,
-        studies=("main", "tuned", "precision", "ablation", "latents", "timing"),
-        # The airfoil choice, checked on Darcy before it can become the default.
-        tuned_lrsa=LRSASettings(qk_gain=4.0),
-        tuned_from="airfoil-heldout",
+        studies=("main", "precision", "ablation", "latents", "timing"),
     ),
     "paper": Protocol(
         name="paper",
@@ -292,17 +291,15 @@ PROTOCOLS = {
         name="airfoil",
         description="sized for a shared 2-core CPU: OpenFOAM airfoils, coarse C-grid (7560 cells), 120 cases",
         data=AIRFOIL_COARSE,
-        epochs=100, precision_epochs=100, batch_size=2, seeds=(0, 1, 2),
+        # Mixed precision is checked for stability over a shorter run.
+        epochs=100, precision_epochs=25, batch_size=2, seeds=(0, 1, 2),
         n_layers=4, n_head=4, n_latents=32,
         # On point clouds Transolver's slicing is linear (on Darcy's grid it is a 3x3
         # conv), so it needs more width than on Darcy to match LRSA's parameters.
         widths={"LRSA": (40, 1), "Transolver": (64, 2), "FLARE": (68, 2)},
         latent_sweep=(),
         threads=1,
-        studies=("main", "tuned", "timing"),
-        # The lowest validation error of the airfoil-heldout tuning study.
-        tuned_lrsa=LRSASettings(qk_gain=4.0),
-        tuned_from="airfoil-heldout",
+        studies=("main", "precision", "raw-targets", "timing"),
     ),
     "airfoil-heldout": Protocol(
         name="airfoil-heldout",
@@ -315,8 +312,9 @@ PROTOCOLS = {
         threads=1,
         studies=("tuning",),
         lrsa_settings=(
-            LRSASettings(n_frequencies=0), LRSASettings(n_frequencies=4), LRSASettings(n_frequencies=8),
-            LRSASettings(n_frequencies=8, qk_gain=2.0), LRSASettings(n_frequencies=8, qk_gain=4.0),
+            # Initial logit scale: sqrt(d_head) is plain qk-norm's bound, 10 the default.
+            LRSASettings(logit_scale=math.sqrt(10)), LRSASettings(logit_scale=10.0), LRSASettings(logit_scale=30.0),
+            LRSASettings(n_frequencies=4),
         ),
     ),
 }
@@ -331,14 +329,17 @@ class RunSpec:
     precision: str
     n_latents: int
     epochs: int
-    #: LRSA's n_frequencies and qk_gain; None keeps conf/model/lrsa.yaml's.
+    #: LRSA's n_frequencies and logit_scale; None keeps conf/model/lrsa.yaml's.
     n_frequencies: int | None = None
-    qk_gain: float | None = None
+    logit_scale: float | None = None
+    #: False trains on physical-unit targets (``data.free_stream=null``).
+    free_stream: bool = True
 
     @property
     def run_id(self) -> str:
         settings = "" if self.n_frequencies is None else f"-F{self.n_frequencies}"
-        settings += "" if self.qk_gain is None else f"-G{self.qk_gain:g}"
+        settings += "" if self.logit_scale is None else f"-L{self.logit_scale:.3g}"
+        settings += "" if self.free_stream else "-raw"
         return f"{self.model.replace(' ', '_')}-M{self.n_latents}{settings}-{self.precision}-e{self.epochs}-s{self.seed}"
 
 
@@ -354,16 +355,18 @@ def studies(protocol: Protocol) -> dict[str, list[RunSpec]]:
         for model in ("LRSA", "Transolver")
     ]
     tuning = [
-        RunSpec("LRSA", protocol.seeds[0], "fp32", m, e, n_frequencies=s.n_frequencies, qk_gain=s.qk_gain)
+        RunSpec("LRSA", protocol.seeds[0], "fp32", m, e, n_frequencies=s.n_frequencies, logit_scale=s.logit_scale)
         for s in protocol.lrsa_settings
     ]
+    raw_targets = [RunSpec(model, protocol.seeds[0], "fp32", m, e, free_stream=False) for model in MAIN_MODELS]
     chosen = protocol.tuned_lrsa
     tuned = [] if chosen is None else [
-        RunSpec("LRSA", seed, "fp32", m, e, n_frequencies=chosen.n_frequencies, qk_gain=chosen.qk_gain)
+        RunSpec("LRSA", seed, "fp32", m, e, n_frequencies=chosen.n_frequencies, logit_scale=chosen.logit_scale)
         for seed in protocol.seeds
     ]
     every = {
         "main": main, "tuned": tuned, "precision": precision, "ablation": ablation, "latents": latents, "tuning": tuning,
+        "raw-targets": raw_targets,
     }
     return {name: runs for name, runs in every.items() if name in protocol.studies}
 
@@ -409,9 +412,26 @@ def overrides(protocol: Protocol, spec: RunSpec) -> list[str]:
         items.append(f"model._target_={target}")
     if spec.n_frequencies is not None:
         items.append(f"model.n_frequencies={spec.n_frequencies}")
-    if spec.qk_gain is not None:
-        items.append(f"model.qk_gain={spec.qk_gain}")
+    if spec.logit_scale is not None:
+        items.append(f"model.logit_scale={spec.logit_scale}")
+    if not spec.free_stream:
+        items.append("data.free_stream=null")
     return items
+
+
+def run_definition(protocol: Protocol, spec: RunSpec) -> dict[str, Any]:
+    """The composed model, data and training configs that define a run's result.
+
+    A stored run counts only while these still compose the same: a changed default in
+    conf/ (a new LRSA default, free-stream targets) makes it stale. Paths are left out so
+    a checkout elsewhere reads the same results.
+    """
+    from omegaconf import OmegaConf
+
+    cfg = training_config(protocol, spec)
+    definition = {group: OmegaConf.to_container(cfg[group], resolve=True) for group in ("model", "data", "training")}
+    definition["data"].pop("path", None)
+    return definition
 
 
 def training_config(protocol: Protocol, spec: RunSpec):
@@ -492,6 +512,7 @@ def run_child(protocol: Protocol, spec: RunSpec) -> dict[str, Any]:
     return {
         "run_id": spec.run_id,
         "spec": asdict(spec),
+        "definition": run_definition(protocol, spec),
         "target": str(cfg.model._target_),
         "parameters": parameters,
         "overrides": overrides(protocol, spec),
@@ -606,8 +627,34 @@ def load_results(protocol: Protocol) -> dict[str, Any]:
                 f"move it and outputs/benchmarks/accuracy/{protocol.name}/ away to start afresh"
             )
         stored["protocol"] = current
+        _check_runs_current(protocol, stored, path)
         return stored
     return {"protocol": current, "runs": {}}
+
+
+def _check_runs_current(protocol: Protocol, results: dict[str, Any], path: Path) -> None:
+    """Stop if a stored run was trained under configs that no longer compose the same."""
+    specs = {spec.run_id: spec for spec in ordered_runs(protocol)}
+    stale = []
+    for run_id, run in results["runs"].items():
+        if run_id not in specs:
+            continue
+        stored = run.get("definition")
+        if stored is None:
+            stale.append(f"{run_id} (no recorded configs)")
+            continue
+        current = run_definition(protocol, specs[run_id])
+        changed = [
+            f"{group}.{key}" for group in current for key in sorted(set(current[group]) | set(stored.get(group, {})))
+            if current[group].get(key) != stored.get(group, {}).get(key)
+        ]
+        if changed:
+            stale.append(f"{run_id} ({', '.join(changed)} differ)")
+    if stale:
+        raise SystemExit(
+            f"{path} holds runs trained under other configs than conf/ composes now: {'; '.join(stale)}. "
+            f"Move it and outputs/benchmarks/accuracy/{protocol.name}/ away to start afresh"
+        )
 
 
 def _protocol_dict(protocol: Protocol) -> dict[str, Any]:
@@ -676,7 +723,7 @@ def _logged_result(log_path: Path) -> dict[str, Any] | None:
     return json.loads(lines[-1][len(RESULT_MARKER):]) if lines else None
 
 
-def run_all(protocol: Protocol, jobs: int, only: set[str] | None) -> dict[str, Any]:
+def run_all(protocol: Protocol, jobs: int, only: set[str] | None, models: set[str] | None = None) -> dict[str, Any]:
     protocol.data.generate()
     results = load_results(protocol)
     results["parameters"] = check_parameter_match(protocol)
@@ -686,7 +733,10 @@ def run_all(protocol: Protocol, jobs: int, only: set[str] | None) -> dict[str, A
     }
     results["command"] = "benchmarks/accuracy.py " + " ".join(sys.argv[1:])
     save_results(protocol, results)
-    selected = [spec for name, runs in studies(protocol).items() if only is None or name in only for spec in runs]
+    selected = [
+        spec for name, runs in studies(protocol).items() if only is None or name in only for spec in runs
+        if models is None or spec.model in models
+    ]
     pending = [spec for spec in ordered_runs(protocol) if spec in selected and spec.run_id not in results["runs"]]
     print(f"{len(results['runs'])} run(s) done, {len(pending)} to go ({jobs} at a time)", flush=True)
     lock = threading.Lock()
@@ -938,12 +988,12 @@ def tuning_table(protocol: Protocol, results: dict[str, Any]) -> list[str]:
         f"{protocol.data.title}: {protocol.data.size}; loss = relative L2 on normalised targets, "
         "the training loss averaged over the last epoch's random points):",
         "",
-        "| n_frequencies | qk_gain | validation rel. L2 | volume p | surface p | abs. Cl error | training loss | "
+        "| n_frequencies | logit_scale | validation rel. L2 | volume p | surface p | abs. Cl error | training loss | "
         "validation loss |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for spec in studies(protocol)["tuning"]:
-        settings = f"| {_setting(spec.n_frequencies, 8)} | {_setting(spec.qk_gain, 1.0)} |"
+        settings = f"| {_setting(spec.n_frequencies, 8)} | {_setting(spec.logit_scale, 10.0)} |"
         run = results["runs"].get(spec.run_id)
         if run is None:
             lines.append(f"{settings} not run | | | | | |")
@@ -1103,8 +1153,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--protocol", choices=sorted(PROTOCOLS), default="reduced")
     parser.add_argument("--jobs", type=int, default=1, help="runs in parallel (each its own process)")
-    parser.add_argument("--study", action="append", choices=["main", "tuned", "precision", "latents", "ablation", "tuning", "timing"],
+    parser.add_argument("--study", action="append",
+                        choices=["main", "tuned", "precision", "latents", "ablation", "tuning", "raw-targets", "timing"],
                         help="run only these studies (repeatable; default: all)")
+    parser.add_argument("--model", action="append", choices=sorted(MODELS),
+                        help="run only these models' runs (repeatable; default: all)")
     parser.add_argument("--report", action="store_true", help="print the tables from the JSON; train nothing")
     parser.add_argument("--figures", action="store_true", help="draw docs/figures/accuracy_<protocol>_*.png")
     parser.add_argument("--update-docs", action="store_true", help="rewrite the generated block of docs/benchmarks.md")
@@ -1125,7 +1178,9 @@ def main() -> None:
     if args.report or args.figures or args.update_docs or args.readme_table:
         results = load_results(protocol)
     else:
-        results = run_all(protocol, args.jobs, set(args.study) if args.study else None)
+        results = run_all(
+            protocol, args.jobs, set(args.study) if args.study else None, set(args.model) if args.model else None
+        )
     print(tables(protocol, results))
     if args.readme_table:
         print("\n" + readme_table(protocol, results))

@@ -35,7 +35,7 @@ def test_every_kind_of_benchmark_run_composes_into_a_training_config(accuracy):
     kinds = {}
     for protocol in accuracy.PROTOCOLS.values():
         for run in accuracy.ordered_runs(protocol):
-            key = (type(protocol.data), run.model, run.precision, run.n_frequencies, run.qk_gain)
+            key = (type(protocol.data), run.model, run.precision, run.n_frequencies, run.logit_scale, run.free_stream)
             kinds.setdefault(key, (protocol, run))
     with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
         runs = list(kinds.values())
@@ -52,18 +52,21 @@ def test_every_kind_of_benchmark_run_composes_into_a_training_config(accuracy):
 def test_airfoil_protocols_run_only_their_studies(accuracy):
     protocol = accuracy.PROTOCOLS["airfoil"]
     studies = accuracy.studies(protocol)
-    assert set(studies) == {"main", "tuned"}
+    assert set(studies) == {"main", "precision", "raw-targets"}
     assert {(r.model, r.seed) for r in studies["main"]} == {(m, s) for m in accuracy.MAIN_MODELS for s in protocol.seeds}
-    # The tuned row: LRSA with the held-out choice, over the same seeds.
-    assert {(r.model, r.seed, r.qk_gain) for r in studies["tuned"]} == {
-        ("LRSA", s, protocol.tuned_lrsa.qk_gain) for s in protocol.seeds}
+    # Physical-unit targets: the main models once, with free-stream scaling switched off.
+    raw = studies["raw-targets"]
+    assert {r.model for r in raw} == set(accuracy.MAIN_MODELS) and not any(r.free_stream for r in raw)
+    assert all("data.free_stream=null" in accuracy.overrides(protocol, r) for r in raw)
+    assert not any("data.free_stream=null" in accuracy.overrides(protocol, r) for r in studies["main"])
     tuning = accuracy.PROTOCOLS["airfoil-heldout"]
     runs = accuracy.ordered_runs(tuning)
-    assert [(r.n_frequencies, r.qk_gain) for r in runs] == [(s.n_frequencies, s.qk_gain) for s in tuning.lrsa_settings]
+    assert [(r.n_frequencies, r.logit_scale) for r in runs] == [
+        (s.n_frequencies, s.logit_scale) for s in tuning.lrsa_settings]
     for run in runs:
         overrides = accuracy.overrides(tuning, run)
         assert (f"model.n_frequencies={run.n_frequencies}" in overrides) == (run.n_frequencies is not None)
-        assert (f"model.qk_gain={run.qk_gain}" in overrides) == (run.qk_gain is not None)
+        assert (f"model.logit_scale={run.logit_scale}" in overrides) == (run.logit_scale is not None)
     assert len({r.run_id for r in runs}) == len(runs)
     # Tuning runs never share an output folder or result with a main run.
     assert not {r.run_id for r in runs} & {r.run_id for r in accuracy.ordered_runs(protocol)}
@@ -96,10 +99,9 @@ def test_airfoil_report_splits_volume_and_surface_and_compares_with_transolver(a
     assert "| model | volume p | volume nut | surface p |" in text
     assert "| LRSA | 0.1000 ± 0.0000 | 0.2000 ± 0.0000 | 0.2000 ± 0.0000 |" in text
     assert "| Transolver | 0.0200 ± 0.0000 | 0.0010 ± 0.0000 | 0.1000 ± 0.0000 |" in text
-    assert "PARTIAL: 8 run(s) not finished" in text  # seed 2, FLARE, and the tuned LRSA
-    assert f"| {accuracy.tuned_label(protocol)} | 40 / 1 | n/a | 0 |" in text
+    assert "PARTIAL: 14 run(s) not finished" in text  # seed 2, FLARE, mixed precision, raw targets
     readme = accuracy.readme_table(protocol, {"runs": runs})
-    assert "| abs. Cl error | rel. Cd error |" in readme and "fp16" not in readme
+    assert "| abs. Cl error | rel. Cd error | fp16 training |" in readme
 
 
 def test_held_out_view_validates_on_training_cases_and_never_sees_the_test_cases(accuracy, tmp_path, monkeypatch):
@@ -139,6 +141,27 @@ def test_stored_results_survive_added_runs_but_not_a_changed_definition(accuracy
     wider = dataclasses.replace(protocol, widths={**protocol.widths, "LRSA": (48, 1)})
     with pytest.raises(SystemExit, match="widths differ"):
         accuracy.load_results(wider)
+
+
+def test_a_stored_run_trained_under_other_configs_is_refused(accuracy, tmp_path, monkeypatch):
+    # A new LRSA default or free-stream targets change what a stored run means even though
+    # its id and the protocol stay the same: the recorded configs catch it.
+    monkeypatch.setattr(accuracy, "ROOT", tmp_path)
+    protocol = accuracy.PROTOCOLS["airfoil"]
+    spec = accuracy.RunSpec("LRSA", 0, "fp32", protocol.n_latents, protocol.epochs)
+    definition = accuracy.run_definition(protocol, spec)
+    current = {spec.run_id: {"definition": definition}}
+    accuracy.save_results(protocol, {"protocol": accuracy._protocol_dict(protocol), "runs": current})
+    assert accuracy.load_results(protocol)["runs"] == current
+    old_default = {**definition, "model": {**definition["model"], "logit_scale": None}}
+    accuracy.save_results(
+        protocol, {"protocol": accuracy._protocol_dict(protocol), "runs": {spec.run_id: {"definition": old_default}}}
+    )
+    with pytest.raises(SystemExit, match=r"LRSA-M32-fp32-e100-s0 \(model.logit_scale differ\)"):
+        accuracy.load_results(protocol)
+    accuracy.save_results(protocol, {"protocol": accuracy._protocol_dict(protocol), "runs": {spec.run_id: {}}})
+    with pytest.raises(SystemExit, match="no recorded configs"):
+        accuracy.load_results(protocol)
 
 
 def test_a_result_already_in_the_log_is_taken_without_training_again(accuracy, tmp_path):
