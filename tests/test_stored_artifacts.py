@@ -1,0 +1,51 @@
+"""A cache and a trainer checkpoint written before the re-layering (issue 14) still load.
+
+Both were written by tests/data/make_pre_refactor_fixtures.py at commit d59a3a1.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import torch
+from hydra import compose, initialize_config_dir
+
+from modulus_lrsa.data.darcy import generate_darcy
+from modulus_lrsa.datapipes import MeshCache, MeshCacheConfig, MeshPointDataset
+from modulus_lrsa.datapipes.cache import settings_hash
+from modulus_lrsa.training.train import CONFIG_DIR, run_training
+
+DATA = Path(__file__).parent / "data"
+
+
+def test_a_cache_written_before_the_change_opens_and_is_not_rebuilt():
+    cache = MeshCache.open(DATA / "cache_v1")
+    # Same settings hash: build_cache on these settings reuses the cached cases.
+    assert settings_hash(MeshCacheConfig(**cache.index["settings"])) == cache.index["settings_hash"]
+    assert cache.target_channels == ["U[0]", "U[1]", "p", "nut"]
+    dataset = MeshPointDataset(cache, split="train", volume_points=16, surface_points=8)
+    assert len(dataset) == 2
+    sample = dataset[0]
+    assert all(np.isfinite(np.asarray(value)).all() for value in sample.values() if isinstance(value, torch.Tensor))
+
+
+def test_a_trainer_checkpoint_written_before_the_change_resumes(tmp_path):
+    fixture = DATA / "train_checkpoint_v1"
+    run = json.loads((fixture / "run.json").read_text())
+    data, output_dir = tmp_path / "darcy", tmp_path / "run"
+    generate_darcy(data, **run["darcy"])
+    shutil.copytree(fixture / "checkpoints", output_dir / "checkpoints")
+    # The run moved folders: its checkpoint names the data folder it was trained on.
+    state_file = output_dir / "checkpoints" / "checkpoint.0.1.pt"
+    state = torch.load(state_file, weights_only=False)
+    state["metadata"]["fingerprint"]["data"]["settings"]["path"] = str(data.resolve())
+    torch.save(state, state_file)
+
+    overrides = [f"data.path={data}", f"output_dir={output_dir}", *run["overrides"], "training.epochs=2"]
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        result = run_training(compose(config_name="config", overrides=overrides))
+    assert result["global_step"] == 4
+    assert [entry["epoch"] for entry in result["history"]] == [1, 2]
