@@ -633,7 +633,50 @@ class LRSA(Module):
                 module.reset_parameters()
 
     # ------------------------------------------------------------------ inputs
+    #: When :meth:`forward` checks input *values* (a real point in every sample, finite
+    #: positive weights); shapes are always checked. Value checks read tensor contents,
+    #: which on an accelerator is a host sync. ``"auto"``: every call on CPU tensors, once
+    #: per input signature (shapes, dtypes, device, mode) on accelerators. ``"always"``,
+    #: ``"once"`` (per signature, on any device) or ``"never"`` override it, per instance.
+    input_value_checks: str = "auto"
+
     def _validate(self, fx, embedding, time, mask, weights) -> None:
+        self._validate_shapes(fx, embedding, time, mask, weights)
+        if self._value_checks_due(fx, embedding, mask, weights):
+            self._validate_values(mask, weights)
+
+    def _value_checks_due(self, fx, embedding, mask, weights) -> bool:
+        """Whether this call runs the value checks, under :attr:`input_value_checks`."""
+        policy = self.input_value_checks
+        if policy not in ("auto", "always", "once", "never"):
+            raise ValueError(
+                f"LRSA: input_value_checks must be 'auto', 'always', 'once' or 'never', got {policy!r}"
+            )
+        if (mask is None and weights is None) or policy == "never":
+            return False
+        if policy == "always" or (policy == "auto" and fx.device.type == "cpu"):
+            return True
+        signature = (self.training, torch.is_grad_enabled()) + tuple(
+            None if t is None else (tuple(t.shape), t.dtype, t.device)
+            for t in (fx, embedding, mask, weights)
+        )
+        seen = self.__dict__.setdefault("_checked_signatures", set())
+        if signature in seen:
+            return False
+        seen.add(signature)
+        return True
+
+    def _validate_values(self, mask, weights) -> None:
+        """Checks that read values: each sample has a real point; weights finite, > 0."""
+        if mask is not None and not bool(mask.any(dim=1).all()):
+            raise ValueError("LRSA.forward: mask marks no real point in at least one sample")
+        if weights is not None:
+            real = weights if mask is None else weights[mask]
+            if not bool(torch.isfinite(real).all() and (real > 0).all()):
+                raise ValueError("LRSA.forward: weights must be finite and > 0 on every real point")
+
+    def _validate_shapes(self, fx, embedding, time, mask, weights) -> None:
+        """Checks on shapes, dtypes and presence only: no tensor value is read."""
         def fail(message: str) -> None:
             raise ValueError(f"LRSA.forward: {message}")
 
@@ -676,19 +719,18 @@ class LRSA(Module):
             if mask.dtype != torch.bool or tuple(mask.shape) != batch_points:
                 fail(f"mask must be a bool tensor of shape {batch_points}, "
                      f"got {mask.dtype} {tuple(mask.shape)}")
-            if not bool(mask.any(dim=1).all()):
-                fail("mask marks no real point in at least one sample")
-        if weights is not None:
-            if tuple(weights.shape) != batch_points:
-                fail(f"weights must have shape {batch_points}, got {tuple(weights.shape)}")
-            real = weights if mask is None else weights[mask]
-            if not bool(torch.isfinite(real).all() and (real > 0).all()):
-                fail("weights must be finite and > 0 on every real point")
+        if weights is not None and tuple(weights.shape) != batch_points:
+            fail(f"weights must have shape {batch_points}, got {tuple(weights.shape)}")
 
     def _compression_bias(
-        self, mask: torch.Tensor | None, weights: torch.Tensor | None
+        self, mask: torch.Tensor | None, weights: torch.Tensor | None, sum_over_shards=None
     ) -> torch.Tensor | None:
-        """Additive (B, 1, 1, N) bias for the compression softmax: log weights, -inf pads."""
+        """Additive (B, 1, 1, N) bias for the compression softmax: log weights, -inf pads.
+
+        ``sum_over_shards`` (domain parallelism) maps the per-sample (B, 2) weight sum and
+        real-point count of this shard to those of the whole mesh, so every shard divides
+        by the same mean.
+        """
         if mask is None and weights is None:
             return None
         if weights is None:
@@ -699,7 +741,11 @@ class LRSA(Module):
                 weights = torch.where(mask, weights, torch.ones_like(weights))
             # Scale-free: dividing by the mean keeps log-weights near 0, which bf16 holds well.
             real = mask if mask is not None else torch.ones_like(weights, dtype=torch.bool)
-            mean = (weights * real).sum(1, keepdim=True) / real.sum(1, keepdim=True)
+            if sum_over_shards is None:
+                mean = (weights * real).sum(1, keepdim=True) / real.sum(1, keepdim=True)
+            else:
+                totals = sum_over_shards(torch.stack([(weights * real).sum(1), real.sum(1).float()], 1))
+                mean = totals[:, :1] / totals[:, 1:]
             bias = torch.log(weights / mean)
         if mask is not None:
             bias = bias.masked_fill(~mask, float("-inf"))
@@ -784,13 +830,19 @@ class LRSA(Module):
         mask: Bool[torch.Tensor, "B N"] | None = None,
         weights: Float[torch.Tensor, "B N"] | None = None,
         chunk_size: int = 65536,
+        out: Float[torch.Tensor, "B N C_out"] | None = None,
     ) -> Float[torch.Tensor, "B N C_out"]:
         r"""Exact inference over huge meshes, ``chunk_size`` points at a time.
 
         Each block's compression softmax is accumulated over chunks with an online
         (running-max) merge, the latents are processed once, and reconstruction plus
         point FFN run chunk by chunk. The result equals :meth:`forward` to float
-        tolerance; besides the (B, N, d) features, peak memory is bounded by the chunk.
+        tolerance.
+
+        Memory: one :math:`(B, N, d)` feature buffer, allocated once and updated in
+        place (in the lifted features' dtype, so bf16 under autocast), the output, and
+        temporaries of one chunk. The output is written chunk by chunk into ``out``
+        when given, e.g. a tensor over a memory-mapped file, so it need not be in RAM.
 
         Parameters
         ----------
@@ -798,11 +850,13 @@ class LRSA(Module):
             As in :meth:`forward` (meshes and point clouds only).
         chunk_size : int, optional, default=65536
             Points per chunk.
+        out : torch.Tensor | None, optional, default=None
+            :math:`(B, N, C_{out})` tensor to write the result into (cast to its dtype).
 
         Returns
         -------
         torch.Tensor
-            :math:`(B, N, C_{out})`.
+            :math:`(B, N, C_{out})`, ``out`` when given.
         """
         if self.structured_shape is not None:
             raise ValueError(
@@ -813,21 +867,32 @@ class LRSA(Module):
             raise ValueError(f"LRSA.forward_chunked: chunk_size must be >= 1, got {chunk_size}")
         fx = self._functional_input(fx, embedding)
         self._validate(fx, embedding, time, mask, weights)
+        batch, n_points = fx.shape[0], fx.shape[1]
+        if n_points == 0:
+            raise ValueError("LRSA.forward_chunked: the input has no points")
+        if out is not None and tuple(out.shape) != (batch, n_points, self.out_dim):
+            raise ValueError(
+                f"LRSA.forward_chunked: out must have shape {(batch, n_points, self.out_dim)}, "
+                f"got {tuple(out.shape)}"
+            )
         bias = self._compression_bias(mask, weights)
-        chunks = [slice(start, start + chunk_size) for start in range(0, fx.shape[1], chunk_size)]
+        chunks = [slice(start, start + chunk_size) for start in range(0, n_points, chunk_size)]
 
         def points(t: torch.Tensor | None, part: slice) -> torch.Tensor | None:
             return None if t is None else t[:, part]
 
-        def bias_of(part: slice) -> torch.Tensor | None:
-            return None if bias is None else bias[..., part]
-
-        h = torch.cat([self._lift(fx[:, c], points(embedding, c), time) for c in chunks], dim=1)
+        h = None
+        for c in chunks:
+            lifted = self._lift(fx[:, c], points(embedding, c), time)
+            if h is None:
+                h = lifted.new_empty((batch, n_points, lifted.shape[-1]))
+            h[:, c] = lifted
+            del lifted
         for block in self.blocks:
             running_max = normaliser = weighted = None
             for c in chunks:
                 chunk_max, chunk_sum, chunk_weighted = block.compress.partial_softmax(
-                    block.point_norm(h[:, c]), bias_of(c)
+                    block.point_norm(h[:, c]), None if bias is None else bias[..., c]
                 )
                 if running_max is None:
                     running_max, normaliser, weighted = chunk_max, chunk_sum, chunk_weighted
@@ -841,4 +906,9 @@ class LRSA(Module):
             latent_kv = block.process_latents(block.compress.finish(weighted, normaliser))
             for c in chunks:
                 h[:, c] = block.expand(h[:, c], block.point_norm(h[:, c]), latent_kv)
-        return torch.cat([self.head(self.out_norm(h[:, c])) for c in chunks], dim=1)
+        for c in chunks:
+            y = self.head(self.out_norm(h[:, c]))
+            if out is None:
+                out = y.new_empty((batch, n_points, self.out_dim))
+            out[:, c] = y
+        return out
