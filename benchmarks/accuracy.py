@@ -16,7 +16,8 @@ Protocols: ``reduced``, ``paper`` and ``paper-large`` on Darcy (every study); ``
 on OpenFOAM RANS cases made by ``lrsa-data airfoil`` (needs OpenFOAM: ``make openfoam``),
 main comparison and timing only, with per-field errors for volume cells and wall faces
 and the lift/drag errors integrated from the predicted surface fields. The test split
-doubles as validation, as in the Darcy benchmark. ``airfoil-heldout`` tunes LRSA
+doubles as validation, as in the Darcy benchmark. ``airfoil-large`` is the same at the
+1.2M-parameter class (width 128, head width 16), one seed. ``airfoil-heldout`` tunes LRSA
 without the test cases: part of the airfoil training cases validate.
 
 Studies:
@@ -300,6 +301,18 @@ PROTOCOLS = {
         latent_sweep=(),
         threads=1,
         studies=("main", "precision", "raw-targets", "timing"),
+    ),
+    "airfoil-large": Protocol(
+        name="airfoil-large",
+        description="the airfoil protocol at the 1.2M-parameter class: width 128, 8 heads (LRSA d_head 16)",
+        data=AIRFOIL_COARSE,
+        epochs=100, precision_epochs=25, batch_size=2, seeds=(0,),
+        n_layers=4, n_head=8, n_latents=32,
+        # Parameters 1.22M / 1.22M / 1.26M.
+        widths={"LRSA": (128, 1), "Transolver": (200, 2), "FLARE": (216, 2)},
+        latent_sweep=(),
+        threads=1,
+        studies=("main",),
     ),
     "airfoil-heldout": Protocol(
         name="airfoil-heldout",
