@@ -32,6 +32,7 @@ from torch.utils.data import DataLoader
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from modulus_lrsa.atomic import atomic_write_json  # noqa: E402
 from modulus_lrsa.datapipes import (  # noqa: E402  (after the path set-up above)
     CaseShardSampler,
     MeshCacheConfig,
@@ -39,7 +40,6 @@ from modulus_lrsa.datapipes import (  # noqa: E402  (after the path set-up above
     build_cache,
     pad_collate,
 )
-from modulus_lrsa.atomic import atomic_write_json  # noqa: E402
 
 TUTORIAL_CANDIDATES = [
     Path("/usr/share/doc/openfoam-examples/examples/incompressible/simpleFoam/airFoil2D"),

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import vtk
+from openfoam_utils import require_openfoam  # noqa: F401  (pytest fixture)
 from vtk.util.numpy_support import vtk_to_numpy
 
 from modulus_lrsa.data.airfoil import (
@@ -35,7 +36,6 @@ from modulus_lrsa.data.airfoil.run import (
     read_function_object_table,
 )
 from modulus_lrsa.data.cli import main as lrsa_data
-from openfoam_utils import require_openfoam  # noqa: F401  (pytest fixture)
 
 COARSE = RESOLUTIONS["coarse"]
 

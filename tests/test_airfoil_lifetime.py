@@ -18,11 +18,11 @@ import numpy as np
 import psutil
 import pytest
 import vtk
+from openfoam_utils import require_openfoam  # noqa: F401  (pytest fixture)
 from vtk.util.numpy_support import vtk_to_numpy
 
 from modulus_lrsa.data.airfoil import DatasetError, generate_airfoil_dataset
 from modulus_lrsa.data.airfoil.dataset import MANIFEST_FILE, _clear_work_dir
-from openfoam_utils import require_openfoam  # noqa: F401  (pytest fixture)
 
 #: Three coarse cases of seed 0 at 400 iterations: two settle (at 330 and 380), one
 #: stays unconverged, about 4 s of solving each.

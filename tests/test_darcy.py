@@ -12,6 +12,8 @@ import pytest
 
 from modulus_lrsa.data import darcy
 from modulus_lrsa.data.cli import main
+from modulus_lrsa.data.darcy import generation
+from modulus_lrsa.datapipes import darcy_format
 
 # A tiny dataset: 21x21 solve, every 2nd node kept, shards of 2 so resume has several shards.
 SMALL = dict(n_train=5, n_test=3, solve_resolution=21, resolution=11, seed=7, shard_size=2)
@@ -19,11 +21,11 @@ SMALL_CLI = ["--n-train", "5", "--n-test", "3", "--solve-resolution", "21", "--r
 
 
 def _arrays(folder):
-    return {split: darcy.load_darcy(folder, split) for split in darcy.SPLITS}
+    return {split: darcy_format.load_darcy(folder, split) for split in darcy_format.SPLITS}
 
 
 def _assert_same_data(left, right):
-    for split in darcy.SPLITS:
+    for split in darcy_format.SPLITS:
         for key in ("coeff", "solution", "x", "y"):
             np.testing.assert_array_equal(left[split][key], right[split][key], err_msg=f"{split}/{key}")
 
@@ -183,7 +185,7 @@ def test_other_seed_other_data_and_test_split_independent_of_n_train(reference, 
 
 def test_resume_after_interruption_reuses_finished_shards(reference, tmp_path, monkeypatch):
     _, expected = reference
-    real_generate_shard = darcy._generate_shard
+    real_generate_shard = generation._generate_shard
     calls = []
 
     def interrupted_after_two(partial_dir, shard, params):
@@ -192,13 +194,13 @@ def test_resume_after_interruption_reuses_finished_shards(reference, tmp_path, m
         calls.append(shard)
         return real_generate_shard(partial_dir, shard, params)
 
-    monkeypatch.setattr(darcy, "_generate_shard", interrupted_after_two)
+    monkeypatch.setattr(generation, "_generate_shard", interrupted_after_two)
     with pytest.raises(KeyboardInterrupt):
         darcy.generate_darcy(tmp_path, **SMALL)
     assert sorted(p.name for p in (tmp_path / ".partial").glob("*.npz")) == sorted(s.filename for s in calls)
     assert not (tmp_path / "metadata.json").exists() and not (tmp_path / "train.npz").exists()
     with pytest.raises(FileNotFoundError, match="interrupted"):
-        darcy.load_darcy(tmp_path, "train")
+        darcy_format.load_darcy(tmp_path, "train")
 
     resumed = []
 
@@ -206,7 +208,7 @@ def test_resume_after_interruption_reuses_finished_shards(reference, tmp_path, m
         resumed.append(shard)
         return real_generate_shard(partial_dir, shard, params)
 
-    monkeypatch.setattr(darcy, "_generate_shard", counting)
+    monkeypatch.setattr(generation, "_generate_shard", counting)
     darcy.generate_darcy(tmp_path, **SMALL)
     total_shards = 3 + 2  # ceil(5 / 2) train + ceil(3 / 2) test
     assert len(resumed) == total_shards - 2 and not set(resumed) & set(calls)
@@ -220,7 +222,7 @@ def test_interruption_while_assembling_resumes_without_solving(reference, tmp_pa
     def interrupted(*args):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(darcy, "_assemble_split", interrupted)
+    monkeypatch.setattr(generation, "_assemble_split", interrupted)
     with pytest.raises(KeyboardInterrupt):
         darcy.generate_darcy(tmp_path, **SMALL)
     monkeypatch.undo()
@@ -228,23 +230,23 @@ def test_interruption_while_assembling_resumes_without_solving(reference, tmp_pa
     def must_not_run(*args):
         raise AssertionError("all shards were finished; none should be generated again")
 
-    monkeypatch.setattr(darcy, "_generate_shard", must_not_run)
+    monkeypatch.setattr(generation, "_generate_shard", must_not_run)
     darcy.generate_darcy(tmp_path, **SMALL, jobs=2)
     _assert_same_data(_arrays(tmp_path), expected)
 
 
 def test_shards_of_other_settings_are_discarded(reference, tmp_path, monkeypatch):
     _, expected = reference
-    real_generate_shard = darcy._generate_shard
+    real_generate_shard = generation._generate_shard
 
     def interrupted(partial_dir, shard, params):
         real_generate_shard(partial_dir, shard, params)
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(darcy, "_generate_shard", interrupted)
+    monkeypatch.setattr(generation, "_generate_shard", interrupted)
     with pytest.raises(KeyboardInterrupt):
         darcy.generate_darcy(tmp_path, **{**SMALL, "seed": 99})
-    monkeypatch.setattr(darcy, "_generate_shard", real_generate_shard)
+    monkeypatch.setattr(generation, "_generate_shard", real_generate_shard)
     darcy.generate_darcy(tmp_path, **SMALL)
     _assert_same_data(_arrays(tmp_path), expected)
 
@@ -252,7 +254,7 @@ def test_shards_of_other_settings_are_discarded(reference, tmp_path, monkeypatch
 def test_complete_dataset_is_not_regenerated(reference, tmp_path, caplog):
     darcy.generate_darcy(tmp_path, **SMALL)
     stamps = {p.name: p.stat().st_mtime_ns for p in tmp_path.iterdir()}
-    with caplog.at_level(logging.INFO, logger=darcy.__name__):
+    with caplog.at_level(logging.INFO, logger=generation.__name__):
         darcy.generate_darcy(tmp_path, **SMALL)
     assert "already complete" in caplog.text
     assert {p.name: p.stat().st_mtime_ns for p in tmp_path.iterdir()} == stamps
@@ -261,17 +263,17 @@ def test_complete_dataset_is_not_regenerated(reference, tmp_path, caplog):
 def test_other_params_refuse_to_overwrite_unless_asked(reference, tmp_path):
     darcy.generate_darcy(tmp_path, **SMALL)
     before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
-    with pytest.raises(darcy.DarcyDatasetError, match=r"n_test: on disk 3, requested 4.*seed: on disk 7, requested 1"):
+    with pytest.raises(darcy_format.DarcyDatasetError, match=r"n_test: on disk 3, requested 4.*seed: on disk 7, requested 1"):
         darcy.generate_darcy(tmp_path, **{**SMALL, "n_test": 4, "seed": 1})
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
 
     darcy.generate_darcy(tmp_path, **{**SMALL, "n_test": 4}, overwrite=True)
-    assert darcy.load_darcy(tmp_path, "test")["coeff"].shape == (4, 11, 11)
+    assert darcy_format.load_darcy(tmp_path, "test")["coeff"].shape == (4, 11, 11)
 
 
 def test_foreign_arrays_without_metadata_are_not_replaced(tmp_path):
     (tmp_path / "train.npz").write_bytes(b"not ours")
-    with pytest.raises(darcy.DarcyDatasetError, match="no metadata.json"):
+    with pytest.raises(darcy_format.DarcyDatasetError, match="no metadata.json"):
         darcy.generate_darcy(tmp_path, **SMALL)
     assert (tmp_path / "train.npz").read_bytes() == b"not ours"
 
@@ -295,20 +297,20 @@ def test_invalid_parameters_are_named(tmp_path, kwargs, message):
 def test_reader_reports_what_is_wrong(reference, tmp_path):
     folder, data = reference
     with pytest.raises(FileNotFoundError, match="does not exist"):
-        darcy.load_darcy(tmp_path / "missing", "train")
+        darcy_format.load_darcy(tmp_path / "missing", "train")
     with pytest.raises(ValueError, match="split must be one of"):
-        darcy.load_darcy(folder, "validation")
+        darcy_format.load_darcy(folder, "validation")
 
     (tmp_path / "metadata.json").write_text((folder / "metadata.json").read_text())
     with pytest.raises(FileNotFoundError, match="train.npz is missing"):
-        darcy.load_darcy(tmp_path, "train")
+        darcy_format.load_darcy(tmp_path, "train")
     np.savez(tmp_path / "train.npz", coeff=data["train"]["coeff"][:, :5], solution=data["train"]["solution"],
              x=data["train"]["x"], y=data["train"]["y"])
-    with pytest.raises(darcy.DarcyDatasetError, match=r"'coeff' has shape \(5, 5, 11\).*expected shape \(5, 11, 11\)"):
-        darcy.load_darcy(tmp_path, "train")
+    with pytest.raises(darcy_format.DarcyDatasetError, match=r"'coeff' has shape \(5, 5, 11\).*expected shape \(5, 11, 11\)"):
+        darcy_format.load_darcy(tmp_path, "train")
     np.savez(tmp_path / "train.npz", coeff=data["train"]["coeff"], x=data["train"]["x"], y=data["train"]["y"])
-    with pytest.raises(darcy.DarcyDatasetError, match="lacks array"):
-        darcy.load_darcy(tmp_path, "train")
+    with pytest.raises(darcy_format.DarcyDatasetError, match="lacks array"):
+        darcy_format.load_darcy(tmp_path, "train")
 
 
 
@@ -324,8 +326,8 @@ def test_reader_names_a_damaged_file_and_how_to_regenerate_it(reference, tmp_pat
         raw = bytearray(train.read_bytes())
         raw[len(raw) // 2] ^= 0xFF  # one damaged byte inside the coeff array
         train.write_bytes(bytes(raw))
-    with pytest.raises(darcy.DarcyDatasetError) as error:
-        darcy.load_darcy(damaged, "train")
+    with pytest.raises(darcy_format.DarcyDatasetError) as error:
+        darcy_format.load_darcy(damaged, "train")
     message = str(error.value)
     assert str(train) in message and "truncated or corrupt" in message
     assert f"lrsa-data darcy --out {damaged}" in message and "seed=7" in message

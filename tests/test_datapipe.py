@@ -22,14 +22,13 @@ from modulus_lrsa.datapipes import (
     CaseShardSampler,
     MeshCache,
     MeshCacheConfig,
-    MeshDataError,
     MeshPointDataset,
-    NonFiniteFieldError,
     Normalizer,
     RunningMoments,
     build_cache,
     pad_collate,
 )
+from modulus_lrsa.errors import MeshDataError, NonFiniteFieldError
 
 SPHERE_RESOLUTION = 16
 

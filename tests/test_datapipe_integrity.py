@@ -20,8 +20,8 @@ import pytest
 import vtk
 from vtk.util.numpy_support import numpy_to_vtk
 
-from modulus_lrsa.datapipes.errors import CorruptFileError, MeshDataError
-from modulus_lrsa.datapipes.readers import available_fields, cell_connectivity, point_coordinates, read_fields, read_vtk
+from modulus_lrsa.errors import CorruptFileError, MeshDataError
+from modulus_lrsa.io.readers import available_fields, cell_connectivity, point_coordinates, read_fields, read_vtk
 
 N_TRUNCATIONS = 40
 N_FLIPS = 40

@@ -7,15 +7,15 @@ Skipped without OpenFOAM (or its tutorials), except under ``CI=true`` where that
 """
 
 import re
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-
-from modulus_lrsa.datapipes import MeshCacheConfig, MeshPointDataset, build_cache, extract_point_set, read_vtk
-from modulus_lrsa.geometry import signed_distance, surface_from_vtk
 from openfoam_utils import copy_airfoil2d_tutorial, require_openfoam  # noqa: F401  (pytest fixture)
+
+from modulus_lrsa.datapipes import MeshCacheConfig, MeshPointDataset, build_cache
+from modulus_lrsa.geometry import signed_distance, surface_from_vtk
+from modulus_lrsa.io.readers import extract_point_set, read_vtk
 
 pytestmark = pytest.mark.openfoam
 

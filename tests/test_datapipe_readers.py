@@ -5,8 +5,9 @@ import pytest
 import vtk
 from vtk.util.numpy_support import numpy_to_vtk
 
-from modulus_lrsa.datapipes.errors import CorruptFileError, EmptyMeshError, MissingFieldError, NonFiniteFieldError
-from modulus_lrsa.datapipes.readers import FieldSelector, extract_point_set, list_blocks, read_vtk
+from modulus_lrsa.errors import CorruptFileError, EmptyMeshError, MissingFieldError, NonFiniteFieldError
+from modulus_lrsa.io.fields import FieldSelector
+from modulus_lrsa.io.readers import extract_point_set, list_blocks, read_vtk
 
 # Graded spacing so that cell volumes differ from cell to cell.
 X_NODES = np.array([0.0, 0.1, 0.3, 0.7, 1.5])

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import physicsnemo
 import pytest
 
-import physicsnemo
 from modulus_lrsa.demos.darcy import _plan_epochs, build_parser, main
 from modulus_lrsa.inference.predict import main as predict
 

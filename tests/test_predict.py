@@ -21,8 +21,9 @@ from modulus_lrsa.data.darcy import generate_darcy
 from modulus_lrsa.datapipes.collate import pad_collate
 from modulus_lrsa.inference.predict import main
 from modulus_lrsa.models import LRSA
+from modulus_lrsa.surrogate import write_descriptor
 from modulus_lrsa.training.checkpoint import atomic_save_module
-from modulus_lrsa.training.data import build_training_data, write_descriptor
+from modulus_lrsa.training.data import build_training_data
 from modulus_lrsa.training.train import CONFIG_DIR
 
 

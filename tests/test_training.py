@@ -14,17 +14,19 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import physicsnemo
 import pytest
 import torch
 from hydra import compose, initialize_config_dir
 from synthetic_cfd_cases import cylinder_dataset
 from torch.utils.data import Dataset
 
-import physicsnemo
 from modulus_lrsa.data.darcy import generate_darcy
-from modulus_lrsa.training.config import ConfigError, validate_config
-from modulus_lrsa.training.data import build_training_data, descriptor_path
-from modulus_lrsa.training.metrics import force_coefficients
+from modulus_lrsa.errors import ConfigError
+from modulus_lrsa.forces import force_coefficients
+from modulus_lrsa.surrogate import descriptor_path
+from modulus_lrsa.training.config import validate_config
+from modulus_lrsa.training.data import build_training_data
 from modulus_lrsa.training.train import CONFIG_DIR, NonFiniteLossError, run_training
 
 TINY_LRSA = [

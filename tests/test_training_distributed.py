@@ -8,11 +8,11 @@ import os
 import subprocess
 import sys
 
+import physicsnemo
 import pytest
 import torch
 from hydra import compose, initialize_config_dir
 
-import physicsnemo
 from modulus_lrsa.data.darcy import generate_darcy
 from modulus_lrsa.training.train import CONFIG_DIR, run_training
 

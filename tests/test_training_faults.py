@@ -25,8 +25,9 @@ import torch
 from test_training import QUIET, TINY_LRSA, compose_config
 
 from modulus_lrsa.data.darcy import generate_darcy
+from modulus_lrsa.errors import ConfigError
 from modulus_lrsa.training.checkpoint import CheckpointError
-from modulus_lrsa.training.config import ConfigError, validate_config
+from modulus_lrsa.training.config import validate_config
 from modulus_lrsa.training.data import DataError, in_config_terms, mesh_cache_config
 from modulus_lrsa.training.resume import ResumeMismatchError
 from modulus_lrsa.training.train import main, run_training

@@ -19,7 +19,7 @@ import pytest
 from openfoam_utils import copy_airfoil2d_tutorial, require_openfoam  # noqa: F401  (pytest fixture)
 
 from modulus_lrsa.datapipes import MeshCacheConfig, build_cache
-from modulus_lrsa.training.data import ForceSettings, SurfaceForceEvaluator
+from modulus_lrsa.forces import ForceSettings, SurfaceForceEvaluator
 
 pytestmark = pytest.mark.openfoam
 

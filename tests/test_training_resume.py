@@ -9,9 +9,10 @@ import subprocess
 import sys
 import time
 
+import physicsnemo
 import pytest
 import torch
-import physicsnemo
+
 from modulus_lrsa.data.darcy import generate_darcy
 
 EPOCHS = 3

@@ -1,4 +1,4 @@
-"""Data pipelines: VTK readers, preprocessing cache, torch datasets, batching.
+"""Data pipelines: case discovery, preprocessing cache, torch datasets, batching.
 
 Typical use on a folder of CFD cases::
 
@@ -9,52 +9,34 @@ Typical use on a folder of CFD cases::
     cache = build_cache("datasets/airfoil", "datasets/airfoil/.cache", config, num_workers=8)
     train = MeshPointDataset(cache, "train", volume_points=4096, surface_points=512)
 
-Names are imported lazily so that ``import modulus_lrsa.datapipes.readers`` (used by the
-geometry package) does not import torch-heavy modules, and the geometry package can in
-turn be used by the cache without an import cycle.
+The VTK readers and field selectors they build on are in :mod:`modulus_lrsa.io`, the
+geometry features in :mod:`modulus_lrsa.geometry` and the errors in
+:mod:`modulus_lrsa.errors`.
 """
 
-from __future__ import annotations
+from modulus_lrsa.datapipes.cache import MeshCache, build_cache
+from modulus_lrsa.datapipes.cases import MeshCacheConfig, list_cases, resolve_case
+from modulus_lrsa.datapipes.collate import pad_collate
+from modulus_lrsa.datapipes.darcy_format import DarcyDatasetError, load_darcy
+from modulus_lrsa.datapipes.dataset import EpochSeededDataset, MeshPointDataset
+from modulus_lrsa.datapipes.grid import DarcyDataset, DarcyNormalizers
+from modulus_lrsa.datapipes.normalization import Normalizer, RunningMoments
+from modulus_lrsa.datapipes.sampler import CaseShardSampler
 
-import importlib
-from typing import Any
-
-_EXPORTS = {
-    "CorruptFileError": "errors",
-    "EmptyMeshError": "errors",
-    "MeshDataError": "errors",
-    "MissingFieldError": "errors",
-    "NonFiniteFieldError": "errors",
-    "CaseConfigError": "errors",
-    "FieldSelector": "readers",
-    "PointSet": "readers",
-    "extract_point_set": "readers",
-    "list_blocks": "readers",
-    "read_vtk": "readers",
-    "MeshCacheConfig": "cases",
-    "list_cases": "cases",
-    "resolve_case": "cases",
-    "MeshCache": "cache",
-    "build_cache": "cache",
-    "RunningMoments": "normalization",
-    "Normalizer": "normalization",
-    "MeshPointDataset": "dataset",
-    "EpochSeededDataset": "dataset",
-    "DarcyDataset": "grid",
-    "DarcyNormalizers": "grid",
-    "CaseShardSampler": "sampler",
-    "pad_collate": "collate",
-}
-
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'modulus_lrsa.datapipes' has no attribute {name!r}")
-    module = importlib.import_module(f"modulus_lrsa.datapipes.{_EXPORTS[name]}")
-    return getattr(module, name)
-
-
-def __dir__() -> list[str]:
-    return __all__
+__all__ = [
+    "CaseShardSampler",
+    "DarcyDataset",
+    "DarcyDatasetError",
+    "DarcyNormalizers",
+    "EpochSeededDataset",
+    "MeshCache",
+    "MeshCacheConfig",
+    "MeshPointDataset",
+    "Normalizer",
+    "RunningMoments",
+    "build_cache",
+    "list_cases",
+    "load_darcy",
+    "pad_collate",
+    "resolve_case",
+]

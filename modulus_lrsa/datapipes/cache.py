@@ -55,9 +55,19 @@ from modulus_lrsa.datapipes.cases import (
     list_cases,
     resolve_case,
 )
-from modulus_lrsa.datapipes.errors import MeshDataError
 from modulus_lrsa.datapipes.normalization import Normalizer, RunningMoments
-from modulus_lrsa.datapipes.readers import FieldSelector, available_fields, extract_point_set, point_coordinates, read_vtk
+from modulus_lrsa.errors import MeshDataError
+from modulus_lrsa.geometry.sdf import signed_distance
+from modulus_lrsa.geometry.surface import (
+    detect_planar_axis,
+    in_plane_axes,
+    lumped_vertex_normals,
+    project,
+    surface_cell_normals,
+    surface_from_vtk,
+)
+from modulus_lrsa.io.fields import FieldSelector, place_channels, target_layout
+from modulus_lrsa.io.readers import available_fields, extract_point_set, point_coordinates, read_vtk
 
 logger = logging.getLogger(__name__)
 
@@ -95,18 +105,11 @@ def case_file_name(case_id: str) -> str:
     return f"{safe[:80]}-{hashlib.sha1(case_id.encode()).hexdigest()[:8]}.npz"
 
 
-def target_layout(volume_channels: Sequence[str], surface_channels: Sequence[str]) -> list[str]:
-    """Target columns: volume channels, then surface channels not already among them."""
-    return list(volume_channels) + [name for name in surface_channels if name not in volume_channels]
-
-
 def _describe(ref: FileRef) -> str:
     return f"{ref.path}" + (f" (block '{ref.block}')" if ref.block else "")
 
 
 def _planar_axis(points: np.ndarray, dimension: str | int, source: str) -> int | None:
-    from modulus_lrsa.geometry.surface import detect_planar_axis
-
     if dimension == 3:
         return None
     # With 2D known, a lone wall patch may be a slab thicker than the body it wraps.
@@ -142,8 +145,6 @@ def in_plane_selectors(
     """
     if planar_axis is None:
         return list(selectors)
-    from modulus_lrsa.geometry.surface import in_plane_axes
-
     components = available_fields(dataset)[location]
     reduced = []
     for text in selectors:
@@ -168,10 +169,7 @@ def _selected_fields(
     present = available_fields(dataset)[location]
     have = [text for text in selectors if FieldSelector.parse(text).name in present]
     point_set = extract_point_set(dataset, have, location, where)
-    values = np.full((point_set.values.shape[0], len(expected_channels)), np.nan, dtype=np.float32)
-    for column, name in enumerate(point_set.channel_names):
-        if name in expected_channels:
-            values[:, list(expected_channels).index(name)] = point_set.values[:, column]
+    values = place_channels(point_set.values, point_set.channel_names, expected_channels, dtype=np.float32)
     missing = [name for name in expected_channels if name not in point_set.channel_names]
     return dataclasses.replace(point_set, values=values, channel_names=list(expected_channels)), missing
 
@@ -210,9 +208,6 @@ def extract_case(
     MeshDataError
         Anything wrong with the case's files or fields (message names the file).
     """
-    from modulus_lrsa.geometry.sdf import signed_distance
-    from modulus_lrsa.geometry.surface import lumped_vertex_normals, project, surface_cell_normals, surface_from_vtk
-
     datasets: dict[FileRef, Any] = {}
 
     files_read: dict[Path, Any] = {}
@@ -394,7 +389,7 @@ def build_cache(
     num_workers : int
         Process-pool size; 0 processes the cases in this process.
     on_error : {"raise", "skip"}
-        On a bad case (:class:`~modulus_lrsa.datapipes.errors.MeshDataError`): stop, or
+        On a bad case (:class:`~modulus_lrsa.errors.MeshDataError`): stop, or
         log it, record it under ``skipped`` in the index and go on. Other exceptions
         (bugs) always propagate.
     stats_split : str

@@ -29,8 +29,9 @@ from typing import Any
 
 import numpy as np
 
-from modulus_lrsa.datapipes.errors import CaseConfigError
-from modulus_lrsa.datapipes.readers import FIELD_LOCATIONS, SUPPORTED_SUFFIXES, FieldSelector, vtm_referenced_files
+from modulus_lrsa.errors import CaseConfigError
+from modulus_lrsa.io.fields import FIELD_LOCATIONS, FieldSelector
+from modulus_lrsa.io.readers import SUPPORTED_SUFFIXES, vtm_referenced_files
 
 MANIFEST_NAME = "manifest.json"
 CASE_JSON_NAME = "case.json"
@@ -45,7 +46,7 @@ class MeshCacheConfig:
     ----------
     volume_fields : sequence of str
         Target fields on volume points, e.g. ``("U[0,1]", "p", "nut")``; see
-        :class:`~modulus_lrsa.datapipes.readers.FieldSelector`.
+        :class:`~modulus_lrsa.io.readers.FieldSelector`.
     surface_fields : sequence of str
         Target fields on surface (wall) points, e.g. ``("p", "wallShearStress[0,1]")``.
         A channel with the same name as a volume channel (``p``) shares its target column.

@@ -52,6 +52,7 @@ from torch.utils.data import Dataset
 from modulus_lrsa.datapipes.cache import MeshCache
 from modulus_lrsa.datapipes.cases import free_stream_scales
 from modulus_lrsa.datapipes.normalization import Normalizer
+from modulus_lrsa.io.fields import columns_in
 
 
 def _relative_weights(weights: np.ndarray) -> np.ndarray:
@@ -114,8 +115,8 @@ class CaseFeatures:
         self.coordinate_names = list(index["coordinate_names"])
         self.condition_names = list(index["condition_names"])
         self.target_names = list(index["target_channels"])
-        self.volume_columns = [self.target_names.index(name) for name in index["volume_channels"]]
-        self.surface_columns = [self.target_names.index(name) for name in index["surface_channels"]]
+        self.volume_columns = columns_in(self.target_names, index["volume_channels"])
+        self.surface_columns = columns_in(self.target_names, index["surface_channels"])
         self.free_stream = index["settings"].get("free_stream")
 
         def normalizer(kind: str, names: Sequence[str]) -> Normalizer:

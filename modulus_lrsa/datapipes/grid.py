@@ -1,6 +1,6 @@
 """Darcy benchmark data as torch datasets, on the structured grid or as a point cloud.
 
-The arrays come from :func:`modulus_lrsa.data.darcy.load_darcy` (``coeff`` and
+The arrays come from :func:`~modulus_lrsa.datapipes.darcy_format.load_darcy` (``coeff`` and
 ``solution`` of shape (S, R, R), node coordinates ``x`` and ``y``; ``[i, j]`` is the node
 ``(x[i], y[j])``).
 
@@ -26,15 +26,15 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from modulus_lrsa.datapipes.darcy_format import load_darcy, split_file
 from modulus_lrsa.datapipes.dataset import EpochSeededDataset
-from modulus_lrsa.datapipes.errors import NonFiniteFieldError
 from modulus_lrsa.datapipes.normalization import Normalizer, RunningMoments
+from modulus_lrsa.errors import NonFiniteFieldError
 
 GRID_VIEWS = ("grid", "points")
 
@@ -47,9 +47,6 @@ def _load(folder: str | os.PathLike, split: str) -> dict[str, Any]:
     NonFiniteFieldError
         ``coeff`` or ``solution`` is not finite in some sample.
     """
-    # Imported here: the Darcy generator pulls in scipy, which the mesh datapipe does not need.
-    from modulus_lrsa.data.darcy import load_darcy
-
     data = load_darcy(folder, split)
     for name in ("coeff", "solution"):
         values = data[name]
@@ -58,7 +55,7 @@ def _load(folder: str | os.PathLike, split: str) -> dict[str, Any]:
             bad = np.flatnonzero(~finite)
             listed = ", ".join(str(index) for index in bad[:10]) + (", ..." if bad.size > 10 else "")
             raise NonFiniteFieldError(
-                f"{Path(folder) / f'{split}.npz'}: field '{name}' holds NaN/Inf in {bad.size} of "
+                f"{split_file(folder, split)}: field '{name}' holds NaN/Inf in {bad.size} of "
                 f"{finite.size} samples (index {listed}); regenerate the dataset or drop those samples"
             )
     return data

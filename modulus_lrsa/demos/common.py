@@ -40,19 +40,21 @@ def measure_speed(cfg, data, device: torch.device, steps: int = 3) -> tuple[floa
     from hydra.utils import instantiate
 
     from modulus_lrsa.datapipes.collate import pad_collate
+    from modulus_lrsa.surrogate import ModelInputs, to_device
     from modulus_lrsa.training.metrics import relative_l2_loss, valid_entries
     from modulus_lrsa.training.train import model_config_for
 
     torch.manual_seed(cfg.training.seed)
     model = instantiate(model_config_for(cfg.model, data), _convert_="partial").to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    inputs = ModelInputs(model)
 
     def batch_of(dataset, size: int) -> dict[str, Any]:
         batch = pad_collate([dataset[i] for i in range(min(size, len(dataset)))])
-        return {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+        return to_device(batch, device)
 
     def forward(batch: dict[str, Any]) -> torch.Tensor:
-        return model(batch["fx"], batch["embedding"], mask=batch["mask"], weights=batch["weights"])
+        return inputs(model, batch)
 
     def timed(action, repeats: int) -> float:
         action()  # warm-up: allocations, kernel selection
@@ -106,7 +108,7 @@ def _use_fastest_thread_count(time_step) -> None:
 
 def copy_model(source: Path, target: Path) -> None:
     """Copy an exported model and its data descriptor, each atomically."""
-    from modulus_lrsa.training.data import descriptor_path
+    from modulus_lrsa.surrogate import descriptor_path
 
     for origin, destination in ((source, target), (descriptor_path(source), descriptor_path(target))):
         temporary = temporary_sibling(destination, suffix=destination.suffix)

@@ -141,6 +141,7 @@ def _evaluate(model_path: Path, data, device: torch.device) -> tuple[dict[str, n
     import physicsnemo
 
     from modulus_lrsa.datapipes.collate import pad_collate
+    from modulus_lrsa.surrogate import run_model
 
     model = physicsnemo.Module.from_checkpoint(str(model_path)).to(device).eval()
     dataset = data.validation
@@ -150,9 +151,8 @@ def _evaluate(model_path: Path, data, device: torch.device) -> tuple[dict[str, n
     coefficient_normalizer = dataset.normalizers.coefficient
     for start in range(0, len(dataset), 10):
         batch = pad_collate([dataset[i] for i in range(start, min(start + 10, len(dataset)))])
-        output = model(batch["fx"].to(device), batch["embedding"].to(device),
-                       mask=batch["mask"].to(device), weights=batch["weights"].to(device))
-        predictions.append(normalizer.denormalize(output.double().cpu()).numpy())
+        output = run_model(model, batch, device)
+        predictions.append(normalizer.denormalize(output.double()).numpy())
         truths.append(normalizer.denormalize(batch["target"].double()).numpy())
         coefficients.append(coefficient_normalizer.denormalize(batch["fx"].double()).numpy())
     shape = (-1, resolution, resolution)
@@ -196,8 +196,8 @@ def _plot(results: dict[str, np.ndarray], errors: np.ndarray, path: Path) -> Non
 
 def run_demo(args: argparse.Namespace) -> dict[str, Any]:
     """Run every step of the demo; returns what is written to ``metrics.json``."""
-    from modulus_lrsa.training.data import build_training_data
     from modulus_lrsa.atomic import atomic_write_json
+    from modulus_lrsa.training.data import build_training_data
     from modulus_lrsa.training.train import run_training
 
     started = time.perf_counter()

@@ -27,8 +27,8 @@ import numpy as np
 import vtk
 from vtk.util.numpy_support import vtk_to_numpy
 
-from modulus_lrsa.datapipes.errors import EmptyMeshError, MeshDataError
-from modulus_lrsa.datapipes.readers import as_polydata, cell_connectivity, cell_types, point_coordinates
+from modulus_lrsa.errors import EmptyMeshError, MeshDataError
+from modulus_lrsa.io.readers import as_polydata, cell_connectivity, cell_types, point_coordinates
 
 _LINE_CELL_TYPES = (vtk.VTK_LINE, vtk.VTK_POLY_LINE)
 
@@ -91,7 +91,7 @@ def polygon_area_vectors(points: np.ndarray, connectivity: np.ndarray, offsets: 
         (N_points, 3).
     connectivity, offsets : np.ndarray
         Flat cell point ids and (N_cells + 1) offsets, as from
-        :func:`~modulus_lrsa.datapipes.readers.cell_connectivity`.
+        :func:`~modulus_lrsa.io.readers.cell_connectivity`.
 
     Returns
     -------
@@ -244,7 +244,7 @@ def surface_from_vtk(dataset: vtk.vtkDataSet, planar_axis: int | None = None, so
     ----------
     dataset : vtk.vtkDataSet
         Surface cells (polygons, triangle strips; in 2D also lines), e.g. from
-        :func:`~modulus_lrsa.datapipes.readers.read_vtk`.
+        :func:`~modulus_lrsa.io.readers.read_vtk`.
     planar_axis : int, optional
         The empty axis of a one-cell-thick 2D case (see :func:`detect_planar_axis`);
         None for 3D.

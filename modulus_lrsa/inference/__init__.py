@@ -3,5 +3,7 @@
 * :mod:`~modulus_lrsa.inference.predict`: the ``lrsa-predict`` entry point,
   :func:`~modulus_lrsa.inference.predict.predict_case` (CFD cases) and
   :func:`~modulus_lrsa.inference.predict.predict_darcy` (Darcy arrays).
-* :mod:`~modulus_lrsa.inference.vtk_output`: atomic VTK XML writers.
+
+It writes with :mod:`modulus_lrsa.io.writers` and calls the model through
+:mod:`modulus_lrsa.surrogate`.
 """

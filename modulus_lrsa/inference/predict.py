@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import inspect
 import json
 import math
 import os
@@ -41,11 +40,16 @@ from modulus_lrsa.atomic import atomic_write_json
 from modulus_lrsa.datapipes.cache import extract_case
 from modulus_lrsa.datapipes.cases import CASE_JSON_NAME, CaseEntry, CaseSource, FileRef, MeshCacheConfig, read_json, resolve_case
 from modulus_lrsa.datapipes.collate import pad_collate
+from modulus_lrsa.datapipes.darcy_format import load_darcy
 from modulus_lrsa.datapipes.dataset import CaseFeatures
-from modulus_lrsa.datapipes.errors import MeshDataError
 from modulus_lrsa.datapipes.normalization import Normalizer
-from modulus_lrsa.datapipes.readers import SUPPORTED_SUFFIXES, as_polydata, as_unstructured_grid, list_blocks, read_vtk
-from modulus_lrsa.inference.vtk_output import (
+from modulus_lrsa.errors import MeshDataError
+from modulus_lrsa.forces import ForceSettings, integrate_forces
+from modulus_lrsa.geometry.sampling import sample_volume
+from modulus_lrsa.geometry.surface import surface_from_vtk
+from modulus_lrsa.io.fields import columns_in
+from modulus_lrsa.io.readers import SUPPORTED_SUFFIXES, as_polydata, as_unstructured_grid, list_blocks, read_vtk
+from modulus_lrsa.io.writers import (
     add_array,
     add_fields,
     atomic_write_multiblock_index,
@@ -53,8 +57,7 @@ from modulus_lrsa.inference.vtk_output import (
     image_grid,
     point_cloud,
 )
-from modulus_lrsa.training.data import DESCRIPTOR_FORMAT, ForceSettings, descriptor_path
-from modulus_lrsa.training.metrics import ForceCoefficients, force_coefficients
+from modulus_lrsa.surrogate import DescriptorError, ModelInputs, read_descriptor, run_model
 
 QUANTITIES_NAME = "quantities.json"
 _PREDICTED = "_predicted"
@@ -85,60 +88,17 @@ def load_model(model_path: str | os.PathLike, device: torch.device) -> tuple[tor
     model_path = Path(model_path)
     if not model_path.is_file():
         raise PredictionError(f"{model_path}: model file does not exist")
-    sidecar = descriptor_path(model_path)
-    if not sidecar.is_file():
-        raise PredictionError(
-            f"{sidecar}: missing; lrsa-train writes it beside every exported model with the "
-            "normalisation statistics needed to predict (copy it along with the .mdlus file)"
-        )
-    descriptor = json.loads(sidecar.read_text())
-    if descriptor.get("format") != DESCRIPTOR_FORMAT:
-        raise PredictionError(f"{sidecar}: not a modulus-lrsa data descriptor (format {descriptor.get('format')!r})")
+    try:
+        descriptor = read_descriptor(model_path)
+    except DescriptorError as error:
+        raise PredictionError(str(error)) from error
     model = physicsnemo.Module.from_checkpoint(str(model_path)).to(device).eval()
-    parameters = inspect.signature(model.forward).parameters
-    if "embedding" not in parameters:
+    if not ModelInputs(model).accepts_embedding:
         raise PredictionError(
             f"{model_path}: {type(model).__name__} does not take the (fx, embedding) inputs of models "
             "trained by lrsa-train (LRSA, Transolver, FLARE); this .mdlus was not exported by lrsa-train"
         )
     return model, descriptor
-
-
-def _autocast(precision: str, device: torch.device):
-    if precision == "fp32":
-        return torch.autocast(device_type=device.type, enabled=False)
-    return torch.autocast(device_type=device.type, dtype=torch.bfloat16 if precision == "bf16" else torch.float16)
-
-
-@torch.no_grad()
-def run_model(
-    model: torch.nn.Module,
-    batch: dict[str, Any],
-    device: torch.device,
-    chunk_points: int,
-    precision: str = "fp32",
-) -> torch.Tensor:
-    """Forward one batch; point clouds above ``chunk_points`` use ``forward_chunked`` when available.
-
-    Returns
-    -------
-    torch.Tensor
-        The model output, float32, on the CPU.
-    """
-    batch = {key: value.to(device) if isinstance(value, torch.Tensor) else value for key, value in batch.items()}
-    keywords = {}
-    parameters = inspect.signature(model.forward).parameters
-    for key in ("mask", "weights"):
-        if key in parameters and key in batch:
-            keywords[key] = batch[key]
-    structured = getattr(model, "structured_shape", None) is not None
-    n_points = math.prod(batch["fx"].shape[1:-1])  # fx may have 0 channels
-    with _autocast(precision, device):
-        if not structured and n_points > chunk_points and hasattr(model, "forward_chunked"):
-            output = model.forward_chunked(batch["fx"], batch["embedding"], chunk_size=chunk_points, **keywords)
-        else:
-            output = model(batch["fx"], batch["embedding"], **keywords)
-    return output.float().cpu()
 
 
 def relative_l2(predicted: np.ndarray, true: np.ndarray) -> float:
@@ -153,8 +113,6 @@ def relative_l2(predicted: np.ndarray, true: np.ndarray) -> float:
 
 def _darcy_inputs(input_path: Path, split: str) -> dict[str, np.ndarray | None]:
     if input_path.is_dir():
-        from modulus_lrsa.data.darcy import load_darcy
-
         data = load_darcy(input_path, split)
         return {"coeff": data["coeff"], "solution": data["solution"], "x": data["x"], "y": data["y"]}
     if input_path.suffix == ".npz":
@@ -571,7 +529,7 @@ def _predict_and_write(
     for label, ref, location, channels, rows in parts:
         if not channels or not rows.any():
             continue
-        values = predicted[rows][:, [targets.index(name) for name in channels]]
+        values = predicted[rows][:, columns_in(targets, channels)]
         truth = arrays[f"{label}_targets"].astype(np.float64)
         if ref is None:
             mesh, used_location = point_cloud(arrays[f"{label}_positions"]), "point"
@@ -655,9 +613,6 @@ def predict_new_geometry(
     seed : int
         Seed of the query points.
     """
-    from modulus_lrsa.geometry.sampling import sample_volume
-    from modulus_lrsa.geometry.surface import surface_from_vtk
-
     wall_path, output_dir = Path(wall_path), Path(output_dir)
     if not wall_path.is_file():
         raise PredictionError(f"{wall_path}: wall surface file does not exist")
@@ -729,25 +684,16 @@ def _forces(
     truth: np.ndarray,
 ) -> dict[str, Any]:
     """Lift and drag from the predicted wall fields, and from the CFD ones where the input has them."""
-    shear_columns = [channels.index(name) for name in settings.wall_shear_channels(channels)]
-    pressure_column = channels.index(settings.pressure)
+    used = columns_in(channels, [settings.pressure, *settings.wall_shear_channels(channels)])
 
-    def integrate(values: np.ndarray) -> ForceCoefficients:
-        return force_coefficients(
-            pressure=values[:, pressure_column],
-            normals=arrays["surface_normals"],
-            areas=arrays["surface_weights"],
-            speed=source.conditions[settings.speed],
-            angle_of_attack_deg=source.conditions[settings.angle_of_attack_deg],
-            chord=settings.chord,
-            span=settings.span,
-            wall_shear=values[:, shear_columns] if shear_columns else None,
-            wall_shear_sign=settings.wall_shear_sign,
+    def integrate(values: np.ndarray):
+        return integrate_forces(
+            settings, channels, values, arrays["surface_normals"], arrays["surface_weights"],
+            speed=source.conditions[settings.speed], angle_of_attack_deg=source.conditions[settings.angle_of_attack_deg],
         )
 
     predicted_coefficients = integrate(predicted)
     forces: dict[str, Any] = {"predicted": predicted_coefficients.as_dict()}
-    used = [pressure_column, *shear_columns]
     if np.isfinite(truth[:, used]).all():
         from_fields = integrate(truth)
         forces["from_cfd_fields"] = from_fields.as_dict()

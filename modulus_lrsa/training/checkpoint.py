@@ -44,7 +44,7 @@ import torch.distributed as dist
 from physicsnemo.utils.checkpoint import save_checkpoint
 
 from modulus_lrsa.atomic import atomic_replace, fsync_directory
-from modulus_lrsa.training.config import LaunchError
+from modulus_lrsa.errors import LaunchError
 
 TRAINING_STATE_PREFIX = "checkpoint"
 _STAGING_PREFIX = ".staging-"

@@ -19,24 +19,15 @@ import torch
 from hydra.utils import get_class
 from omegaconf import DictConfig, OmegaConf
 
-PRECISIONS = ("fp32", "bf16", "fp16")
+from modulus_lrsa.datapipes.cache import ON_ERROR_CHOICES
+from modulus_lrsa.datapipes.grid import GRID_VIEWS
+from modulus_lrsa.errors import ConfigError
+from modulus_lrsa.io.fields import FIELD_LOCATIONS
+from modulus_lrsa.surrogate import PRECISIONS
+
 DEVICES = ("auto", "cpu", "cuda")
 SCHEDULERS = ("onecycle", "cosine", "constant")
 DATA_KINDS = ("darcy", "mesh")
-DARCY_VIEWS = ("grid", "points")
-ON_ERROR_CHOICES = ("raise", "skip")
-LOCATIONS = ("cell", "point")
-
-
-class LaunchError(Exception):
-    """A launch that cannot go ahead; the message says why and what to do instead.
-
-    ``lrsa-train`` prints these as one message, without a traceback.
-    """
-
-
-class ConfigError(LaunchError, ValueError):
-    """The configuration cannot be used; the message names every offending key."""
 
 
 class _Problems:
@@ -162,7 +153,7 @@ def _check_data(problems: _Problems) -> None:
                 f"(build one with `lrsa-data darcy --out {folder}`)",
             )
     if kind == "darcy":
-        problems.choice("data.view", DARCY_VIEWS)
+        problems.choice("data.view", GRID_VIEWS)
         for key in ("data.train_points", "data.max_train_samples", "data.max_val_samples"):
             problems.integer(key, 1, allow_none=True)
         if (
@@ -179,8 +170,8 @@ def _check_data(problems: _Problems) -> None:
     surface = OmegaConf.select(problems.cfg, "data.surface_fields", default=None)
     if OmegaConf.is_list(volume) and OmegaConf.is_list(surface) and not volume and not surface:
         problems.add("data.volume_fields", "volume_fields and surface_fields are both empty: there is nothing to learn")
-    problems.choice("data.volume_location", LOCATIONS)
-    problems.choice("data.surface_location", LOCATIONS)
+    problems.choice("data.volume_location", FIELD_LOCATIONS)
+    problems.choice("data.surface_location", FIELD_LOCATIONS)
     problems.choice("data.on_error", ON_ERROR_CHOICES)
     problems.integer("data.preprocess_workers", 0)
     problems.number("data.test_fraction", 0.0)

@@ -7,34 +7,29 @@ preprocessing cache (:func:`~modulus_lrsa.datapipes.cache.build_cache`) served b
 needs on top: the model's input/output widths, a JSON *data descriptor* saved next to
 every exported model (normalisation statistics and feature layout, so that
 ``lrsa-predict`` rebuilds exactly the training inputs for a new case), and the lift and
-drag evaluation for aerodynamic data.
+drag evaluation (:mod:`modulus_lrsa.forces`) for aerodynamic data.
 """
 
 from __future__ import annotations
 
-import os
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from omegaconf import DictConfig, OmegaConf
 from torch.utils.data import Dataset, Subset
 
 from modulus_lrsa.datapipes.cache import MeshCache, build_cache
 from modulus_lrsa.datapipes.cases import MeshCacheConfig
 from modulus_lrsa.datapipes.dataset import MeshPointDataset
-from modulus_lrsa.datapipes.errors import MeshDataError
 from modulus_lrsa.datapipes.grid import DarcyDataset
 from modulus_lrsa.datapipes.normalization import Normalizer
-from modulus_lrsa.training.config import ConfigError, LaunchError
-from modulus_lrsa.atomic import atomic_write_json
-from modulus_lrsa.training.metrics import ForceCoefficients, force_coefficients
+from modulus_lrsa.errors import ConfigError, LaunchError, MeshDataError
+from modulus_lrsa.forces import ForceSettings, SurfaceForceEvaluator
+from modulus_lrsa.surrogate import DESCRIPTOR_FORMAT, DESCRIPTOR_VERSION
 
-DESCRIPTOR_FORMAT = "modulus-lrsa-data-descriptor"
-DESCRIPTOR_VERSION = 1
 #: Keys of the cache index that describe one particular set of cases, not the layout.
 _CASE_SPECIFIC_INDEX_KEYS = ("cases", "skipped")
 #: The datapipes name settings as fields of MeshCacheConfig; the ``data`` group uses the same names.
@@ -49,170 +44,6 @@ class DataError(LaunchError, ValueError):
 def in_config_terms(message: str) -> str:
     """A datapipes message with ``MeshCacheConfig.<field>`` written as the ``data.<field>`` key."""
     return _API_SETTING.sub(r"data.\1", _API_SETTING_ALIAS.sub("", message))
-
-
-@dataclass(frozen=True)
-class ForceSettings:
-    """How to integrate lift and drag from the surface fields (``data.forces``).
-
-    Attributes
-    ----------
-    pressure : str
-        Target channel of the kinematic surface pressure.
-    wall_shear : str or None
-        Base name of the wall-shear channels (``wallShearStress`` for
-        ``wallShearStress[0]``, ``wallShearStress[1]``); None: pressure only.
-    wall_shear_sign : float
-        -1 for OpenFOAM's wall-on-fluid convention, +1 for traction on the body.
-    speed, angle_of_attack_deg : str
-        Condition names holding the free-stream speed and angle of attack (degrees).
-    chord, span : float
-        Reference length and span.
-    """
-
-    pressure: str
-    wall_shear: str | None
-    wall_shear_sign: float
-    speed: str
-    angle_of_attack_deg: str
-    chord: float
-    span: float
-
-    @classmethod
-    def from_config(cls, forces: DictConfig | dict[str, Any]) -> ForceSettings:
-        values = OmegaConf.to_container(forces) if isinstance(forces, DictConfig) else dict(forces)
-        return cls(
-            pressure=str(values["pressure"]),
-            wall_shear=None if values.get("wall_shear") is None else str(values["wall_shear"]),
-            wall_shear_sign=float(values["wall_shear_sign"]),
-            speed=str(values["speed"]),
-            angle_of_attack_deg=str(values["angle_of_attack_deg"]),
-            chord=float(values["chord"]),
-            span=float(values["span"]),
-        )
-
-    def as_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
-
-    def wall_shear_channels(self, channels: Sequence[str]) -> list[str]:
-        """The channels holding the wall shear (``tau`` or ``tau[0]``, ``tau[1]``); [] without it."""
-        if self.wall_shear is None:
-            return []
-        return [name for name in channels if name == self.wall_shear or name.startswith(f"{self.wall_shear}[")]
-
-
-class SurfaceForceEvaluator:
-    """Lift and drag of a case from predicted (or true) surface fields.
-
-    Normals, face areas and the free-stream conditions come from the case's cached
-    arrays, in physical units, so coefficients from predictions and from the CFD fields
-    are integrated on exactly the same faces.
-
-    Parameters
-    ----------
-    cache : MeshCache
-        Cache holding the cases.
-    settings : ForceSettings
-        What to integrate.
-    source : str
-        Config key prefix for error messages (``data.forces``).
-
-    Raises
-    ------
-    ConfigError
-        The pressure or wall-shear channels are not surface targets, or the speed or
-        angle condition is not among the cache's conditions.
-    """
-
-    def __init__(self, cache: MeshCache, settings: ForceSettings, source: str = "data.forces") -> None:
-        self.cache = cache
-        self.settings = settings
-        surface = cache.surface_channels
-        targets = cache.target_channels
-        if settings.pressure not in surface:
-            raise ConfigError(
-                f"{source}.pressure: '{settings.pressure}' is not a surface target channel; "
-                f"surface channels are {surface} (data.surface_fields)"
-            )
-        self.pressure_column = targets.index(settings.pressure)
-        self.shear_columns: list[int] = []
-        if settings.wall_shear is not None:
-            names = settings.wall_shear_channels(surface)
-            if not names:
-                raise ConfigError(
-                    f"{source}.wall_shear: no surface channel named '{settings.wall_shear}' or "
-                    f"'{settings.wall_shear}[i]'; surface channels are {surface} (set it to null "
-                    "for a pressure-only estimate)"
-                )
-            self.shear_columns = [targets.index(name) for name in names]
-        conditions = cache.condition_names
-        for key in ("speed", "angle_of_attack_deg"):
-            name = getattr(settings, key)
-            if name not in conditions:
-                raise ConfigError(
-                    f"{source}.{key}: condition '{name}' is not among data.conditions {conditions}; "
-                    "the free stream must be an input of the model"
-                )
-        self._speed_index = conditions.index(settings.speed)
-        self._angle_index = conditions.index(settings.angle_of_attack_deg)
-        self._case_arrays: dict[str, dict[str, np.ndarray]] = {}
-
-    def _arrays(self, case_id: str) -> dict[str, np.ndarray]:
-        if case_id not in self._case_arrays:
-            arrays = self.cache.load_case(case_id)
-            self._case_arrays[case_id] = {
-                key: arrays[key] for key in ("surface_normals", "surface_weights", "surface_targets", "conditions")
-            }
-        return self._case_arrays[case_id]
-
-    def _integrate(self, arrays: dict[str, np.ndarray], surface_values: np.ndarray) -> ForceCoefficients:
-        conditions = arrays["conditions"]
-        shear = surface_values[:, self.shear_columns] if self.shear_columns else None
-        return force_coefficients(
-            pressure=surface_values[:, self.pressure_column],
-            normals=arrays["surface_normals"],
-            areas=arrays["surface_weights"],
-            speed=float(conditions[self._speed_index]),
-            angle_of_attack_deg=float(conditions[self._angle_index]),
-            chord=self.settings.chord,
-            span=self.settings.span,
-            wall_shear=shear,
-            wall_shear_sign=self.settings.wall_shear_sign,
-        )
-
-    def true_surface_values(self, case_id: str) -> np.ndarray:
-        """The case's CFD surface fields in the target layout, (Ns, C), NaN where undefined."""
-        arrays = self._arrays(case_id)
-        values = np.full((arrays["surface_targets"].shape[0], len(self.cache.target_channels)), np.nan)
-        columns = [self.cache.target_channels.index(name) for name in self.cache.surface_channels]
-        values[:, columns] = arrays["surface_targets"]
-        return values
-
-    def coefficients(self, case_id: str, surface_prediction: np.ndarray) -> tuple[ForceCoefficients, ForceCoefficients]:
-        """Coefficients from a prediction and from the CFD fields of the same case.
-
-        Parameters
-        ----------
-        case_id : str
-            Case in the cache.
-        surface_prediction : np.ndarray
-            (Ns, C) predicted targets at the case's surface points, in cache order,
-            physical units.
-
-        Returns
-        -------
-        predicted, true : ForceCoefficients
-        """
-        arrays = self._arrays(case_id)
-        expected = arrays["surface_weights"].shape[0]
-        if surface_prediction.shape[0] != expected:
-            raise ValueError(
-                f"case '{case_id}': {surface_prediction.shape[0]} predicted surface points, the "
-                f"cache has {expected}; forces need the whole surface (evaluate with surface_points=None)"
-            )
-        predicted = self._integrate(arrays, np.asarray(surface_prediction, dtype=np.float64))
-        true = self._integrate(arrays, self.true_surface_values(case_id))
-        return predicted, true
 
 
 @dataclass
@@ -282,7 +113,7 @@ def build_darcy_data(data_cfg: DictConfig, seed: int) -> TrainingData:
         Seed of the random node subsets of the points view.
     """
     # Imported here like the datapipe does: the Darcy generator pulls in scipy.
-    from modulus_lrsa.data.darcy import DarcyDatasetError
+    from modulus_lrsa.datapipes.darcy_format import DarcyDatasetError
 
     folder = Path(str(data_cfg.path))
     view = str(data_cfg.view)
@@ -475,16 +306,3 @@ def build_training_data(
     if data_cfg.kind == "mesh":
         return build_mesh_data(data_cfg, seed, is_writer, all_ranks_agree)
     raise ConfigError(f"data.kind: expected darcy or mesh, got {data_cfg.kind!r}")
-
-
-def descriptor_path(model_path: str | os.PathLike) -> Path:
-    """Where the data descriptor of ``model.mdlus`` lives: ``model.data.json``."""
-    model_path = Path(model_path)
-    return model_path.with_name(model_path.stem + ".data.json")
-
-
-def write_descriptor(descriptor: dict[str, Any], model_path: str | os.PathLike) -> Path:
-    """Write the data descriptor next to an exported model, atomically; returns its path."""
-    path = descriptor_path(model_path)
-    atomic_write_json(path, descriptor)
-    return path

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from types import TracebackType
 
-from modulus_lrsa.training.config import LaunchError
+from modulus_lrsa.errors import LaunchError
 
 LOCK_NAME = ".lrsa-train.lock"
 

@@ -21,7 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 from physicsnemo.distributed import DistributedManager
 from physicsnemo.utils.logging import PythonLogger, RankZeroLoggingWrapper
 
-from modulus_lrsa.training.config import ConfigError
+from modulus_lrsa.errors import ConfigError
 
 
 class ConsoleHandler(logging.StreamHandler):
@@ -96,7 +96,7 @@ class RunLogger:
         try:
             from physicsnemo.utils.logging.mlflow import MLFLOW_AVAILABLE, initialize_mlflow
         except ImportError as error:  # pragma: no cover - physicsnemo always ships it
-            raise ConfigError(f"logging.mlflow.enabled: PhysicsNeMo's MLflow helpers failed to import ({error})")
+            raise ConfigError(f"logging.mlflow.enabled: PhysicsNeMo's MLflow helpers failed to import ({error})") from error
         if not MLFLOW_AVAILABLE:
             raise ConfigError(
                 "logging.mlflow.enabled: MLflow is not installed; `pip install mlflow` "

@@ -1,4 +1,4 @@
-"""Loss, per-field errors and integrated aerodynamic coefficients.
+"""Loss and per-field errors (lift and drag: :mod:`modulus_lrsa.forces`).
 
 Shapes: B samples, N points (padded), C target channels. A ``valid`` tensor of shape
 (B, N, C) marks the entries that exist: real points (``mask``) where the channel is
@@ -7,11 +7,8 @@ defined (``target_mask``; e.g. wall shear only on surface points).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 
-import numpy as np
 import torch
 import torch.distributed as dist
 
@@ -121,84 +118,3 @@ class FieldErrorMeter:
         """``{prefix + name: mean error}`` for every field seen at least once."""
         means = (self.sums / self.counts.clamp_min(1)).tolist()
         return {f"{prefix}{name}": value for name, value, count in zip(self.names, means, self.counts.tolist()) if count}
-
-
-@dataclass(frozen=True)
-class ForceCoefficients:
-    """Lift and drag coefficients of one body."""
-
-    lift: float
-    drag: float
-
-    def as_dict(self) -> dict[str, float]:
-        return {"Cl": self.lift, "Cd": self.drag}
-
-
-def force_coefficients(
-    pressure: np.ndarray,
-    normals: np.ndarray,
-    areas: np.ndarray,
-    speed: float,
-    angle_of_attack_deg: float,
-    chord: float,
-    span: float,
-    wall_shear: np.ndarray | None = None,
-    wall_shear_sign: float = -1.0,
-) -> ForceCoefficients:
-    """Integrate surface pressure and wall shear into lift and drag coefficients.
-
-    The force on the body is ``F = sum_f (-p_f n_f + s * tau_f) A_f`` with ``n`` the unit
-    normal pointing out of the body into the fluid. ``p`` and ``tau`` are kinematic
-    (divided by density, as simpleFoam writes them), so ``Cl = F . e_lift / (0.5 U^2 c
-    span)`` and ``Cd = F . e_drag / (...)`` need no density. The drag direction is the
-    free stream ``(cos a, sin a)`` and the lift direction ``(-sin a, cos a)``, in the
-    plane of the first two coordinates; a 3D body is projected onto that plane.
-
-    Parameters
-    ----------
-    pressure : np.ndarray
-        (Ns,) kinematic pressure on the surface faces (or points).
-    normals : np.ndarray
-        (Ns, D) unit normals out of the body, D = 2 or 3.
-    areas : np.ndarray
-        (Ns,) face areas (in 2D: face length times the slab thickness).
-    speed : float
-        Free-stream speed U.
-    angle_of_attack_deg : float
-        Angle of the free stream to the x axis, degrees.
-    chord, span : float
-        Reference length and span; the reference area is ``chord * span``.
-    wall_shear : np.ndarray, optional
-        (Ns, D') kinematic wall shear stress, D' <= D leading components; None for a
-        pressure-only estimate.
-    wall_shear_sign : float
-        ``-1`` for OpenFOAM's ``wallShearStress`` (the stress the wall exerts on the
-        fluid), ``+1`` for a field that is already the traction on the body.
-
-    Returns
-    -------
-    ForceCoefficients
-    """
-    pressure = np.asarray(pressure, dtype=np.float64).reshape(-1)
-    normals = np.asarray(normals, dtype=np.float64)
-    areas = np.asarray(areas, dtype=np.float64).reshape(-1)
-    if not (pressure.shape[0] == normals.shape[0] == areas.shape[0]):
-        raise ValueError(
-            f"pressure {pressure.shape}, normals {normals.shape} and areas {areas.shape} "
-            "must describe the same surface faces"
-        )
-    if speed <= 0 or chord <= 0 or span <= 0:
-        raise ValueError(f"speed, chord and span must be > 0, got {speed}, {chord}, {span}")
-    traction = -pressure[:, None] * normals
-    if wall_shear is not None:
-        wall_shear = np.asarray(wall_shear, dtype=np.float64).reshape(pressure.shape[0], -1)
-        traction[:, : wall_shear.shape[1]] += wall_shear_sign * wall_shear
-    force = (traction * areas[:, None]).sum(axis=0)
-    angle = math.radians(angle_of_attack_deg)
-    drag_direction = np.array([math.cos(angle), math.sin(angle)])
-    lift_direction = np.array([-math.sin(angle), math.cos(angle)])
-    dynamic_pressure_area = 0.5 * speed**2 * chord * span
-    return ForceCoefficients(
-        lift=float(force[:2] @ lift_direction / dynamic_pressure_area),
-        drag=float(force[:2] @ drag_direction / dynamic_pressure_area),
-    )

@@ -25,7 +25,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from modulus_lrsa.training.config import ConfigError
+from modulus_lrsa.errors import ConfigError
 from modulus_lrsa.training.data import TrainingData
 
 #: Key of the fingerprint in a checkpoint's metadata.

@@ -25,14 +25,13 @@ checkpoint of another run) print as one message without a traceback, on rank 0 o
 
 from __future__ import annotations
 
-import inspect
 import math
 import os
 import sys
 import time
 import warnings
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,8 +50,9 @@ from tqdm import tqdm
 
 from modulus_lrsa.atomic import atomic_write_json, atomic_write_text
 from modulus_lrsa.datapipes.collate import pad_collate
-from modulus_lrsa.datapipes.errors import MeshDataError
 from modulus_lrsa.datapipes.sampler import CaseShardSampler
+from modulus_lrsa.errors import ConfigError, LaunchError, MeshDataError
+from modulus_lrsa.surrogate import ModelInputs, autocast, to_device, write_descriptor
 from modulus_lrsa.training.checkpoint import (
     CheckpointManager,
     atomic_save_module,
@@ -61,8 +61,8 @@ from modulus_lrsa.training.checkpoint import (
     restore_rng_state,
     unwrap_model,
 )
-from modulus_lrsa.training.config import ConfigError, LaunchError, validate_config
-from modulus_lrsa.training.data import TrainingData, build_training_data, in_config_terms, write_descriptor
+from modulus_lrsa.training.config import validate_config
+from modulus_lrsa.training.data import TrainingData, build_training_data, in_config_terms
 from modulus_lrsa.training.distributed import (
     all_ranks_agree,
     initialize_distributed,
@@ -71,8 +71,8 @@ from modulus_lrsa.training.distributed import (
 )
 from modulus_lrsa.training.lock import RunLock, RunLockedError
 from modulus_lrsa.training.loggers import RunLogger
-from modulus_lrsa.training.overrides import FieldOverrideError, quote_field_selectors
 from modulus_lrsa.training.metrics import FieldErrorMeter, relative_l2_loss, valid_entries
+from modulus_lrsa.training.overrides import FieldOverrideError, quote_field_selectors
 from modulus_lrsa.training.resume import FINGERPRINT_KEY, ensure_same_run, run_fingerprint
 
 #: Hydra's primary config folder: shipped inside the package, so ``lrsa-train`` works from
@@ -114,61 +114,8 @@ class Precision:
             raise ConfigError("training.precision: bf16 needs a GPU with bfloat16 support (Ampere or newer); use fp16")
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.name == "fp16")
 
-    @property
-    def dtype(self) -> torch.dtype | None:
-        return {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[self.name]
-
     def autocast(self) -> AbstractContextManager:
-        if self.dtype is None:
-            return nullcontext()
-        return torch.autocast(device_type=self.device.type, dtype=self.dtype)
-
-
-class ModelInputs:
-    """Calls a model with the batch arguments its ``forward`` accepts.
-
-    LRSA takes ``mask`` (padding) and ``weights`` (quadrature); PhysicsNeMo's
-    Transolver and FLARE take only ``(fx, embedding)``. The signature is inspected
-    once, so any operator with the Transolver forward can be trained here.
-
-    Parameters
-    ----------
-    model : torch.nn.Module
-        The unwrapped model.
-    """
-
-    def __init__(self, model: torch.nn.Module) -> None:
-        parameters = inspect.signature(model.forward).parameters
-        self.accepts_mask = "mask" in parameters
-        self.accepts_weights = "weights" in parameters
-        self.chunked = getattr(model, "forward_chunked", None)
-        self.structured = getattr(model, "structured_shape", None) is not None
-        self._warned_padding = False
-
-    def _keywords(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
-        keywords = {}
-        if self.accepts_mask and "mask" in batch:
-            keywords["mask"] = batch["mask"]
-        if self.accepts_weights and "weights" in batch:
-            keywords["weights"] = batch["weights"]
-        return keywords
-
-    def padding_ignored(self, batch: dict[str, Any]) -> bool:
-        """True (once) when a padded batch meets a model that cannot mask padding."""
-        if self.accepts_mask or self._warned_padding or "mask" not in batch or bool(batch["mask"].all()):
-            return False
-        self._warned_padding = True
-        return True
-
-    def __call__(self, model: torch.nn.Module, batch: dict[str, Any]) -> torch.Tensor:
-        return model(batch["fx"], batch["embedding"], **self._keywords(batch))
-
-    def evaluate(self, model: torch.nn.Module, batch: dict[str, Any], chunk_points: int) -> torch.Tensor:
-        """Inference; meshes above ``chunk_points`` points use the exact chunked forward if there is one."""
-        n_points = math.prod(batch["fx"].shape[1:-1])  # fx may have 0 channels
-        if self.chunked is not None and not self.structured and n_points > chunk_points:
-            return self.chunked(batch["fx"], batch["embedding"], chunk_size=chunk_points, **self._keywords(batch))
-        return self(model, batch)
+        return autocast(self.name, self.device)
 
 
 def seed_everything(seed: int) -> None:
@@ -178,14 +125,6 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
-
-
-def to_device(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
-    """Tensors to ``device`` (asynchronously from pinned memory); other entries unchanged."""
-    return {
-        key: value.to(device, non_blocking=True) if isinstance(value, torch.Tensor) else value
-        for key, value in batch.items()
-    }
 
 
 def model_config_for(model_cfg: DictConfig, data: TrainingData) -> DictConfig:

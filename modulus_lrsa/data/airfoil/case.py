@@ -82,7 +82,7 @@ class FlowCase:
         }
 
     @classmethod
-    def from_dict(cls, params: dict) -> "FlowCase":
+    def from_dict(cls, params: dict) -> FlowCase:
         return cls(
             section=NacaSection(m=params["m"], p=params["p"], t=params["t"]),
             aoa_deg=params["aoa_deg"],

@@ -30,11 +30,11 @@ import signal
 import threading
 import time
 import uuid
-from contextlib import contextmanager
+from collections.abc import Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -282,6 +282,10 @@ def _dataset_spec(
     return spec
 
 
+def _shown(value: object) -> str:
+    return "(list)" if isinstance(value, list) and len(value) > 4 else json.dumps(value)
+
+
 def _spec_differences(old: dict, new: dict, prefix: str = "") -> list[str]:
     diffs = []
     for key in sorted(set(old) | set(new)):
@@ -289,8 +293,7 @@ def _spec_differences(old: dict, new: dict, prefix: str = "") -> list[str]:
         if isinstance(a, dict) and isinstance(b, dict):
             diffs += _spec_differences(a, b, f"{prefix}{key}.")
         elif a != b:
-            shown = (lambda v: "(list)" if isinstance(v, list) and len(v) > 4 else json.dumps(v))
-            diffs.append(f"{prefix}{key}: folder has {shown(a)}, requested {shown(b)}")
+            diffs.append(f"{prefix}{key}: folder has {_shown(a)}, requested {_shown(b)}")
     return diffs
 
 

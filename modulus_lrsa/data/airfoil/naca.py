@@ -48,7 +48,7 @@ class NacaSection:
             raise ValueError(f"NACA thickness t={self.t} must lie in (0, 0.4] (fraction of chord)")
 
     @classmethod
-    def from_code(cls, code: str) -> "NacaSection":
+    def from_code(cls, code: str) -> NacaSection:
         """Build a section from its 4-digit designation, e.g. ``"2412"`` or ``"NACA 0012"``."""
         digits = code.upper().replace("NACA", "").strip()
         if len(digits) != 4 or not digits.isdigit():

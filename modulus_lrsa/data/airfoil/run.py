@@ -92,7 +92,7 @@ class SolveHistory:
     residuals: dict[str, np.ndarray] = field(default_factory=dict)
 
     @classmethod
-    def read(cls, case_dir: Path) -> "SolveHistory":
+    def read(cls, case_dir: Path) -> SolveHistory:
         """Read ``postProcessing/{forceCoeffs,solverInfo}`` of ``case_dir``; empty if absent."""
         post = Path(case_dir) / "postProcessing"
         # v1906+ name the force file coefficient.dat, older releases forceCoeffs.dat.
@@ -114,7 +114,7 @@ class SolveHistory:
     def __len__(self) -> int:
         return len(self.iterations)
 
-    def up_to(self, iteration: int) -> "SolveHistory":
+    def up_to(self, iteration: int) -> SolveHistory:
         """The history of iterations 1 to ``iteration``."""
         keep = self.iterations <= iteration
         return SolveHistory(

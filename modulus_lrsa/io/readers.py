@@ -7,7 +7,7 @@ layout ``VTK/<case>_<time>.vtm`` pointing at ``<folder>/internal.vtu`` and
 VTK readers report most problems (truncated XML, short legacy data, missing files)
 only as printed messages and still hand back a dataset, sometimes with the declared
 number of points filled with garbage. :func:`read_vtk` therefore captures VTK's error
-output during the read and raises :class:`~modulus_lrsa.datapipes.errors.CorruptFileError`
+output during the read and raises :class:`~modulus_lrsa.errors.CorruptFileError`
 naming the file when anything was reported, and checks for empty meshes and
 non-finite coordinates itself.
 
@@ -31,17 +31,17 @@ import numpy as np
 import vtk
 from vtk.util.numpy_support import vtk_to_numpy
 
-from modulus_lrsa.datapipes.integrity import check_legacy_vtk, check_stl_length, check_xml_inline_data
-from modulus_lrsa.datapipes.errors import (
+from modulus_lrsa.errors import (
     CorruptFileError,
     EmptyMeshError,
     MeshDataError,
     MissingFieldError,
     NonFiniteFieldError,
 )
+from modulus_lrsa.io.fields import FIELD_LOCATIONS, FieldSelector
+from modulus_lrsa.io.integrity import check_legacy_vtk, check_stl_length, check_xml_inline_data
 
 SUPPORTED_SUFFIXES = (".vtu", ".vtp", ".vtm", ".vtk", ".stl")
-FIELD_LOCATIONS = ("cell", "point")
 
 _READERS = {
     ".vtu": vtk.vtkXMLUnstructuredGridReader,
@@ -283,47 +283,6 @@ def point_coordinates(dataset: vtk.vtkDataSet) -> np.ndarray:
         return vtk_to_numpy(points.GetData()).astype(np.float64).reshape(-1, 3)
     # Image data and rectilinear grids have implicit points.
     return np.array([dataset.GetPoint(i) for i in range(dataset.GetNumberOfPoints())], dtype=np.float64)
-
-
-@dataclass(frozen=True)
-class FieldSelector:
-    """A field name with an optional subset of its components.
-
-    Parsed from ``"p"`` (all components), ``"U[0]"`` or ``"U[0,1]"``.
-    """
-
-    name: str
-    components: tuple[int, ...] | None = None
-
-    _PATTERN = re.compile(r"^\s*([^\[\]]+?)\s*(?:\[\s*([0-9,\s]+)\s*\])?\s*$")
-
-    @classmethod
-    def parse(cls, text: str) -> FieldSelector:
-        """Parse ``"name"`` or ``"name[i,j,...]"``."""
-        match = cls._PATTERN.match(text)
-        if match is None:
-            raise ValueError(
-                f"field selector {text!r} is not understood; use 'name' or 'name[i]' or 'name[i,j]'"
-            )
-        name, component_text = match.group(1), match.group(2)
-        if component_text is None:
-            return cls(name=name)
-        components = tuple(int(part) for part in component_text.split(",") if part.strip())
-        if not components:
-            raise ValueError(f"field selector {text!r} lists no component")
-        return cls(name=name, components=components)
-
-    def __str__(self) -> str:
-        if self.components is None:
-            return self.name
-        return f"{self.name}[{','.join(map(str, self.components))}]"
-
-    def channel_names(self, n_components: int) -> list[str]:
-        """Names of the selected channels: ``p`` for scalars, ``U[0]``, ``U[1]`` for vectors."""
-        components = self.components if self.components is not None else tuple(range(n_components))
-        if n_components == 1 and self.components is None:
-            return [self.name]
-        return [f"{self.name}[{c}]" for c in components]
 
 
 def _describe_arrays(data: vtk.vtkFieldData) -> str:

@@ -1,16 +1,15 @@
 """Writing predictions as VTK XML files that ParaView opens directly.
 
-Every file is written to a temporary sibling and moved into place with ``os.replace``,
-so a reader never sees a half-written result. Channels named like the datapipes name
-vector components (``U[0]``, ``U[1]``) are gathered back into one multi-component
-array ``U_predicted``, which ParaView shows as a vector with its magnitude.
+Every file is written through :func:`modulus_lrsa.atomic.atomic_replace` (temporary
+sibling, fsync, rename, folder fsync), so a reader never sees a half-written result.
+Vector components (``U[0]``, ``U[1]``, see :mod:`modulus_lrsa.io.fields`) are gathered
+back into one multi-component array ``U_predicted``, which ParaView shows as a vector
+with its magnitude.
 """
 
 from __future__ import annotations
 
 import os
-import re
-from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from xml.sax.saxutils import quoteattr
@@ -19,25 +18,14 @@ import numpy as np
 import vtk
 from vtk.util.numpy_support import numpy_to_vtk
 
-from modulus_lrsa.atomic import atomic_write_text, temporary_sibling
-
-_COMPONENT = re.compile(r"^(?P<base>.+)\[(?P<index>\d+)\]$")
+from modulus_lrsa.atomic import atomic_replace, atomic_write_text
+from modulus_lrsa.io.fields import group_channels
 
 _WRITERS = {
     ".vtu": vtk.vtkXMLUnstructuredGridWriter,
     ".vtp": vtk.vtkXMLPolyDataWriter,
     ".vti": vtk.vtkXMLImageDataWriter,
 }
-
-
-def group_channels(names: Sequence[str]) -> OrderedDict[str, list[int]]:
-    """Columns of each field: ``["U[0]", "U[1]", "p"]`` -> ``{"U": [0, 1], "p": [2]}``."""
-    groups: OrderedDict[str, list[int]] = OrderedDict()
-    for column, name in enumerate(names):
-        match = _COMPONENT.match(name)
-        base = match.group("base") if match else name
-        groups.setdefault(base, []).append(column)
-    return groups
 
 
 def add_array(dataset: vtk.vtkDataSet, name: str, values: np.ndarray, location: str) -> None:
@@ -108,8 +96,8 @@ def atomic_write_vtk(dataset: vtk.vtkDataSet, path: str | os.PathLike) -> Path:
     suffix = target.suffix.lower()
     if suffix not in _WRITERS:
         raise ValueError(f"{target}: unsupported output type '{suffix}'; expected one of {sorted(_WRITERS)}")
-    temporary = temporary_sibling(target, suffix=suffix)
-    try:
+
+    def write(temporary: Path) -> None:
         writer = _WRITERS[suffix]()
         writer.SetFileName(str(temporary))
         writer.SetInputData(dataset)
@@ -117,11 +105,10 @@ def atomic_write_vtk(dataset: vtk.vtkDataSet, path: str | os.PathLike) -> Path:
         writer.EncodeAppendedDataOff()
         if writer.Write() != 1:
             raise OSError(f"{target}: the VTK writer failed")
-        os.replace(temporary, target)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
-    return target
+        with open(temporary, "rb") as handle:
+            os.fsync(handle.fileno())
+
+    return atomic_replace(target, write, suffix=suffix)
 
 
 def atomic_write_multiblock_index(path: str | os.PathLike, blocks: Mapping[str, str]) -> Path:

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from modulus_lrsa.datapipes.errors import CorruptFileError
+from modulus_lrsa.errors import CorruptFileError
 
 _TYPE_SIZES = {
     "bit": 1, "unsigned_char": 1, "char": 1, "unsigned_short": 2, "short": 2,
@@ -241,7 +241,7 @@ def _check(data: mmap.mmap, source: Path) -> None:
         keyword = parts[0].upper().decode(errors="replace")
         text = line.decode(errors="replace")
 
-        def count(index: int) -> int:
+        def count(index: int, parts: list[bytes] = parts, text: str = text) -> int:
             if len(parts) <= index:
                 cursor.fail(f"'{text}' lacks a count")
             return _integer(cursor, parts[index], f"the count in '{text}'")

@@ -1,0 +1,49 @@
+"""The package's exceptions, at the bottom of the house so that every layer can raise them.
+
+Mesh data: every error names the offending file (and field, case or argument) and says
+what was expected, so that a failed preprocessing run of hundreds of cases points
+straight at the broken one. All derive from :class:`MeshDataError`, itself a
+``ValueError``, so callers can catch one type;
+:func:`modulus_lrsa.datapipes.cache.build_cache` with ``on_error="skip"`` catches exactly
+this type and never anything else.
+
+Launches: :class:`LaunchError` (and :class:`ConfigError` for a config key) carry a message
+that says all a user needs; ``lrsa-train`` prints them without a traceback.
+"""
+
+from __future__ import annotations
+
+
+class MeshDataError(ValueError):
+    """A mesh file or case cannot be used as training data."""
+
+
+class CorruptFileError(MeshDataError):
+    """A file is missing, truncated, of an unknown type or rejected by its VTK reader."""
+
+
+class MissingFieldError(MeshDataError):
+    """A requested field (point or cell array) is not in the file."""
+
+
+class NonFiniteFieldError(MeshDataError):
+    """A field or coordinate array holds NaN or Inf values."""
+
+
+class EmptyMeshError(MeshDataError):
+    """A mesh or surface has no points or no cells."""
+
+
+class CaseConfigError(MeshDataError):
+    """A case folder, case.json or manifest.json does not provide what the config asks for."""
+
+
+class LaunchError(Exception):
+    """A launch that cannot go ahead; the message says why and what to do instead.
+
+    ``lrsa-train`` prints these as one message, without a traceback.
+    """
+
+
+class ConfigError(LaunchError, ValueError):
+    """The configuration cannot be used; the message names every offending key."""

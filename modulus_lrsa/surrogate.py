@@ -1,0 +1,160 @@
+"""Calling a trained operator: its data descriptor, its inputs, its precision and device.
+
+Training, ``lrsa-predict`` and the demos all call models through this module:
+
+* the *data descriptor* ``<model>.data.json``, written beside every exported ``.mdlus``
+  (normalisation statistics and feature layout, so a new case is preprocessed exactly
+  like the training data): :func:`descriptor_path`, :func:`write_descriptor`,
+  :func:`read_descriptor`;
+* :class:`ModelInputs`: passes a batch's ``mask`` and ``weights`` only to models whose
+  ``forward`` takes them (LRSA does; PhysicsNeMo's Transolver and FLARE take
+  ``(fx, embedding)``), and evaluates large meshes with the exact chunked forward;
+* :func:`autocast`: the autocast context of a precision name (``fp32``, ``bf16``,
+  ``fp16``);
+* :func:`to_device`: a batch's tensors onto a device;
+* :func:`run_model`: one inference call, all of the above together.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import math
+import os
+from contextlib import AbstractContextManager, nullcontext
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from modulus_lrsa.atomic import atomic_write_json
+
+DESCRIPTOR_FORMAT = "modulus-lrsa-data-descriptor"
+DESCRIPTOR_VERSION = 1
+#: Precision names and their autocast dtypes (None: no autocast).
+PRECISION_DTYPES: dict[str, torch.dtype | None] = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+PRECISIONS = tuple(PRECISION_DTYPES)
+
+
+class DescriptorError(ValueError):
+    """A model's data descriptor is missing or is not one."""
+
+
+def descriptor_path(model_path: str | os.PathLike) -> Path:
+    """Where the data descriptor of ``model.mdlus`` lives: ``model.data.json``."""
+    model_path = Path(model_path)
+    return model_path.with_name(model_path.stem + ".data.json")
+
+
+def write_descriptor(descriptor: dict[str, Any], model_path: str | os.PathLike) -> Path:
+    """Write the data descriptor next to an exported model, atomically; returns its path."""
+    path = descriptor_path(model_path)
+    atomic_write_json(path, descriptor)
+    return path
+
+
+def read_descriptor(model_path: str | os.PathLike) -> dict[str, Any]:
+    """The data descriptor saved beside ``model_path``.
+
+    Raises
+    ------
+    DescriptorError
+        It is missing, or the file is not a modulus-lrsa data descriptor.
+    """
+    sidecar = descriptor_path(model_path)
+    if not sidecar.is_file():
+        raise DescriptorError(
+            f"{sidecar}: missing; lrsa-train writes it beside every exported model with the "
+            "normalisation statistics needed to predict (copy it along with the .mdlus file)"
+        )
+    descriptor = json.loads(sidecar.read_text())
+    if descriptor.get("format") != DESCRIPTOR_FORMAT:
+        raise DescriptorError(f"{sidecar}: not a modulus-lrsa data descriptor (format {descriptor.get('format')!r})")
+    return descriptor
+
+
+def autocast(precision: str, device: torch.device) -> AbstractContextManager:
+    """Autocast to the dtype of ``precision`` on ``device``; ``fp32`` runs without autocast."""
+    dtype = PRECISION_DTYPES[precision]
+    if dtype is None:
+        return nullcontext()
+    return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+def to_device(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
+    """Tensors to ``device`` (asynchronously from pinned memory); other entries unchanged."""
+    return {
+        key: value.to(device, non_blocking=True) if isinstance(value, torch.Tensor) else value
+        for key, value in batch.items()
+    }
+
+
+class ModelInputs:
+    """Calls a model with the batch arguments its ``forward`` accepts.
+
+    LRSA takes ``mask`` (padding) and ``weights`` (quadrature); PhysicsNeMo's
+    Transolver and FLARE take only ``(fx, embedding)``. The signature is inspected
+    once, so any operator with the Transolver forward can be trained and served here.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The unwrapped model.
+    """
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        parameters = inspect.signature(model.forward).parameters
+        self.accepts_embedding = "embedding" in parameters
+        self.accepts_mask = "mask" in parameters
+        self.accepts_weights = "weights" in parameters
+        self.chunked = getattr(model, "forward_chunked", None)
+        self.structured = getattr(model, "structured_shape", None) is not None
+        self._warned_padding = False
+
+    def _keywords(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+        keywords = {}
+        if self.accepts_mask and "mask" in batch:
+            keywords["mask"] = batch["mask"]
+        if self.accepts_weights and "weights" in batch:
+            keywords["weights"] = batch["weights"]
+        return keywords
+
+    def padding_ignored(self, batch: dict[str, Any]) -> bool:
+        """True (once) when a padded batch meets a model that cannot mask padding."""
+        if self.accepts_mask or self._warned_padding or "mask" not in batch or bool(batch["mask"].all()):
+            return False
+        self._warned_padding = True
+        return True
+
+    def __call__(self, model: torch.nn.Module, batch: dict[str, Any]) -> torch.Tensor:
+        return model(batch["fx"], batch["embedding"], **self._keywords(batch))
+
+    def evaluate(self, model: torch.nn.Module, batch: dict[str, Any], chunk_points: int) -> torch.Tensor:
+        """Inference; meshes above ``chunk_points`` points use the exact chunked forward if there is one."""
+        n_points = math.prod(batch["fx"].shape[1:-1])  # fx may have 0 channels
+        if self.chunked is not None and not self.structured and n_points > chunk_points:
+            return self.chunked(batch["fx"], batch["embedding"], chunk_size=chunk_points, **self._keywords(batch))
+        return self(model, batch)
+
+
+@torch.no_grad()
+def run_model(
+    model: torch.nn.Module,
+    batch: dict[str, Any],
+    device: torch.device,
+    chunk_points: int | None = None,
+    precision: str = "fp32",
+) -> torch.Tensor:
+    """Forward one batch on ``device``; point clouds above ``chunk_points`` use ``forward_chunked``.
+
+    ``chunk_points=None`` always runs the whole batch at once.
+
+    Returns
+    -------
+    torch.Tensor
+        The model output, float32, on the CPU.
+    """
+    inputs, batch = ModelInputs(model), to_device(batch, device)
+    with autocast(precision, device):
+        output = inputs(model, batch) if chunk_points is None else inputs.evaluate(model, batch, chunk_points)
+    return output.float().cpu()
