@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# SPDX-FileCopyrightText: Copyright (c) 2026 The modulus-lrsa authors
 """Test accuracy of LRSA vs PhysicsNeMo's Transolver and FLARE on Darcy and airfoil RANS, trained by lrsa-train.
 
 Every run goes through the project's own trainer (:func:`run_training` with Hydra

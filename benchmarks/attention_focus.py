@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# SPDX-FileCopyrightText: Copyright (c) 2026 The modulus-lrsa authors
 """How focused LRSA's compression is: where each latent token draws its points from.
 
 For trained runs of ``benchmarks/accuracy.py`` this evaluates the first validation case and

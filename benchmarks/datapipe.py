@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# SPDX-FileCopyrightText: Copyright (c) 2026 The modulus-lrsa authors
 """Datapipe throughput on airfoil-like data: cache building (cases/s) and loading (points/s).
 
 Data: the airfoil generator's output (``--data``, default ``datasets/airfoil`` when it

@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# SPDX-FileCopyrightText: Copyright (c) 2026 The modulus-lrsa authors
 """Training-step cost of LRSA vs PhysicsNeMo's Transolver and FLARE at matched parameters.
 
 For each point count N and precision, every model runs forward + backward on one sample;

@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# SPDX-FileCopyrightText: Copyright (c) 2026 The modulus-lrsa authors
 """modulus-lrsa: the Low-Rank Spatial Attention neural operator as an NVIDIA Modulus plugin.
 
 Sub-packages follow the architecture: ``models`` (the network), ``data`` (benchmark data

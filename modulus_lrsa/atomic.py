@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# SPDX-FileCopyrightText: Copyright (c) 2026 The modulus-lrsa authors
 """Atomic file writes shared by every package: a reader sees the old or the complete new file.
 
 Each write goes to a temporary sibling in the target's folder (so ``os.replace`` is a

@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# SPDX-FileCopyrightText: Copyright (c) 2026 The modulus-lrsa authors
 """The package's exceptions, at the bottom of the house so that every layer can raise them.
 
 Mesh data: every error names the offending file (and field, case or argument) and says

@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# SPDX-FileCopyrightText: Copyright (c) 2026 The modulus-lrsa authors
 """Aerodynamic coefficients: lift and drag integrated from surface pressure and wall shear.
 
 * :func:`force_coefficients`: the integral over the faces of one body;

@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# SPDX-FileCopyrightText: Copyright (c) 2026 The modulus-lrsa authors
 """Calling a trained operator: its data descriptor, its inputs, its precision and device.
 
 Training, ``lrsa-predict`` and the demos all call models through this module:

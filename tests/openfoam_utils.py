@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# SPDX-FileCopyrightText: Copyright (c) 2026 The modulus-lrsa authors
 """Test helpers for suites that run OpenFOAM.
 
 ``require_openfoam`` skips a test when OpenFOAM is not installed locally, but fails it

@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# SPDX-FileCopyrightText: Copyright (c) 2026 The modulus-lrsa authors
 """Tiny synthetic CFD cases laid out like the OpenFOAM airfoil data, for training and prediction tests.
 
 A case is a one-cell-thick polar mesh around a cylinder (so the datapipes treat it as

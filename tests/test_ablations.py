@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# SPDX-FileCopyrightText: Copyright (c) 2026 The modulus-lrsa authors
 """Ablation variants of LRSA: what each one swaps, and that it still behaves like LRSA."""
 
 import math

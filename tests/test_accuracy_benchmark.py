@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# SPDX-FileCopyrightText: Copyright (c) 2026 The modulus-lrsa authors
 """benchmarks/accuracy.py: every protocol's runs are valid lrsa-train configs, and the
 report turns stored runs into the tables the docs show (no training here)."""
 

@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# SPDX-FileCopyrightText: Copyright (c) 2026 The modulus-lrsa authors
 """Airfoil RANS data generator: NACA geometry, C-grid mesh, SA physics, dataset runner, CLI."""
 
 from __future__ import annotations

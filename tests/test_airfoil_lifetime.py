@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# SPDX-FileCopyrightText: Copyright (c) 2026 The modulus-lrsa authors
 """``lrsa-data airfoil`` owns its processes and its data: SIGKILL, relaunch, reproducibility.
 
 A generator killed with SIGKILL must leave no worker, resource tracker or solver behind,

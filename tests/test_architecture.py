@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# SPDX-FileCopyrightText: Copyright (c) 2026 The modulus-lrsa authors
 """The package is one straight house: every room imports only from the rooms below it.
 
 Rooms, from the bottom up (README.md, "Layout"):
@@ -147,3 +149,17 @@ def test_the_checker_sees_a_relative_function_level_import_going_up(tmp_path):
     [(line, imported, top)] = imports_of(reader, fake)
     assert (line, imported, top) == (2, "modulus_lrsa.training.train", False)
     assert ROOMS.index(room_of(imported)) > ROOMS.index(room_of(module_name(reader, fake)))
+
+
+SPDX_HEADER = ("# SPDX-License-Identifier: Apache-2.0", "# SPDX-FileCopyrightText:")
+
+
+def test_every_source_file_has_an_spdx_header():
+    root = PACKAGE.parent
+    missing = []
+    for folder in ("modulus_lrsa", "tests", "benchmarks", "examples"):
+        for path in sorted((root / folder).rglob("*.py")):
+            head = path.read_text().splitlines()[:2]
+            if len(head) < 2 or head[0] != SPDX_HEADER[0] or not head[1].startswith(SPDX_HEADER[1]):
+                missing.append(str(path.relative_to(root)))
+    assert not missing, f"files without the two-line header {SPDX_HEADER}: {missing}"

@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# SPDX-FileCopyrightText: Copyright (c) 2026 The modulus-lrsa authors
 """Checkpoints move between PhysicsNeMo and the legacy Modulus 0.9 host."""
 
 import tarfile

@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# SPDX-FileCopyrightText: Copyright (c) 2026 The modulus-lrsa authors
 """Darcy benchmark generator: discretisation accuracy, random-field statistics, files and CLI."""
 
 from __future__ import annotations

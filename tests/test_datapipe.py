@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# SPDX-FileCopyrightText: Copyright (c) 2026 The modulus-lrsa authors
 """Preprocessing cache, point datasets, padding, sharding: on tiny synthetic 3D cases.
 
 Each case is a box of hexahedral cells around a unit sphere (the body): volume fields

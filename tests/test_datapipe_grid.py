@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# SPDX-FileCopyrightText: Copyright (c) 2026 The modulus-lrsa authors
 """Darcy datasets: grid and point-cloud views, training statistics, de-normalisation."""
 
 import numpy as np

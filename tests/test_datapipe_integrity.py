@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# SPDX-FileCopyrightText: Copyright (c) 2026 The modulus-lrsa authors
 """Damaged files never turn into training data: fuzzing every supported format.
 
 Each format is written by VTK itself from one small mesh with point and cell fields,

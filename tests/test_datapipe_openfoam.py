@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# SPDX-FileCopyrightText: Copyright (c) 2026 The modulus-lrsa authors
 """A real OpenFOAM case through the datapipe: the airFoil2D tutorial, a few simpleFoam steps.
 
 The case is run for 3 iterations, OpenFOAM writes its own cell volumes and centres

@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# SPDX-FileCopyrightText: Copyright (c) 2026 The modulus-lrsa authors
 """VTK readers: exact round trips, cell centres and weights, and clear errors on bad files."""
 
 import numpy as np

@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# SPDX-FileCopyrightText: Copyright (c) 2026 The modulus-lrsa authors
 """The main demo at CI size: OpenFOAM cases, training, held-out predictions, figures, metrics.
 
 The same code path as ``make demo``, with 5 coarse cases and 1-2 epochs. A second run

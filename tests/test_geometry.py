@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# SPDX-FileCopyrightText: Copyright (c) 2026 The modulus-lrsa authors
 """Warp geometry: signed distance, orientation, surface and volume sampling (CPU Warp)."""
 
 import numpy as np

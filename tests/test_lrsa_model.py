@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# SPDX-FileCopyrightText: Copyright (c) 2026 The modulus-lrsa authors
 """LRSA model: constructor, shapes, invariances, checkpoints, precision, compile, ONNX."""
 
 import math

@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# SPDX-FileCopyrightText: Copyright (c) 2026 The modulus-lrsa authors
 """What an installed wheel holds: the package, lrsa-train's Hydra configs, the licence."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# SPDX-FileCopyrightText: Copyright (c) 2026 The modulus-lrsa authors
 """lrsa-predict on Darcy arrays and on VTK cases: files ParaView opens, with the right arrays.
 
 Models are untrained tiny LRSAs exported the way lrsa-train exports them; predictions

@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# SPDX-FileCopyrightText: Copyright (c) 2026 The modulus-lrsa authors
 """Predicting a new airfoil from its wall contour alone, against the prediction on its CFD mesh.
 
 A few coarse OpenFOAM airfoils are generated (``lrsa-data airfoil``), a small model is

@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# SPDX-FileCopyrightText: Copyright (c) 2026 The modulus-lrsa authors
 """A user's own OpenFOAM cases, end to end through the documented commands.
 
 The icoFoam ``cavity`` tutorial (2D, one cell thick) and a 3D variant of it (4 cells deep,

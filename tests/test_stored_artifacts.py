@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# SPDX-FileCopyrightText: Copyright (c) 2026 The modulus-lrsa authors
 """A cache and a trainer checkpoint written before the re-layering (issue 14) still load.
 
 Both were written by tests/data/make_pre_refactor_fixtures.py at commit d59a3a1.

@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# SPDX-FileCopyrightText: Copyright (c) 2026 The modulus-lrsa authors
 """lrsa-train end to end on tiny data: Darcy grids and point clouds, 2D airfoil-like VTK cases.
 
 Models are a few thousand parameters and datasets a few 9x9 grids or 64-cell meshes, so

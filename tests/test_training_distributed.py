@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# SPDX-FileCopyrightText: Copyright (c) 2026 The modulus-lrsa authors
 """Data-parallel training: two gloo processes under torchrun equal one process with the
 same global batch (the global batch is split over the ranks, gradients are averaged)."""
 

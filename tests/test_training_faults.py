@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# SPDX-FileCopyrightText: Copyright (c) 2026 The modulus-lrsa authors
 """lrsa-train when something is wrong: a folder already in use, a rejected config on a
 finished run, a relaunch with other data, model or schedule, a damaged checkpoint, a
 batch that torchrun cannot split, a OneCycle run too short to warm up, NaN in the data,

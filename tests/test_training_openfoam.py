@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# SPDX-FileCopyrightText: Copyright (c) 2026 The modulus-lrsa authors
 """Lift and drag integrated by the training/inference code agree with OpenFOAM's own forceCoeffs.
 
 The airFoil2D tutorial runs 3 simpleFoam iterations with the ``forceCoeffs`` and

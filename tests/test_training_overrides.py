@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# SPDX-FileCopyrightText: Copyright (c) 2026 The modulus-lrsa authors
 """Field selections on the command line: the docs' spelling and an unquoted one both work."""
 
 from __future__ import annotations

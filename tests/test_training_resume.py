@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# SPDX-FileCopyrightText: Copyright (c) 2026 The modulus-lrsa authors
 """A training process killed mid-run resumes from its last complete checkpoint and ends
 with exactly the parameters of a run that was never interrupted (fixed seeds, fp32)."""
 

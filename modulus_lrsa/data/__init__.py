@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# SPDX-FileCopyrightText: Copyright (c) 2026 The modulus-lrsa authors
 """Benchmark data generators, and the ``lrsa-data`` command line (:mod:`modulus_lrsa.data.cli`).
 
 - :mod:`modulus_lrsa.data.darcy`: Darcy flow in a random two-phase medium (FNO recipe),

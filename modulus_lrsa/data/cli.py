@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# SPDX-FileCopyrightText: Copyright (c) 2026 The modulus-lrsa authors
 """``lrsa-data``: build the benchmark datasets from the command line.
 
 Each dataset module registers one subcommand through ``add_subparser(subparsers)``, which

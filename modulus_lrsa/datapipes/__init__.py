@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# SPDX-FileCopyrightText: Copyright (c) 2026 The modulus-lrsa authors
 """Data pipelines: case discovery, preprocessing cache, torch datasets, batching.
 
 Typical use on a folder of CFD cases::

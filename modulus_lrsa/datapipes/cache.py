@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# SPDX-FileCopyrightText: Copyright (c) 2026 The modulus-lrsa authors
 """One-time conversion of a folder of CFD cases into compact per-case arrays.
 
 :func:`build_cache` reads every case once (in a process pool), computes its geometry

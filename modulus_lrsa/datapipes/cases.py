@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# SPDX-FileCopyrightText: Copyright (c) 2026 The modulus-lrsa authors
 """Finding cases, their files, split and global conditions under a data folder.
 
 Two layouts are understood, neither required:

@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# SPDX-FileCopyrightText: Copyright (c) 2026 The modulus-lrsa authors
 """Batching samples with different point counts.
 
 Mesh cases differ in size (and evaluation yields whole cases), so a batch is padded to

@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# SPDX-FileCopyrightText: Copyright (c) 2026 The modulus-lrsa authors
 """The Darcy dataset on disk, and its loader.
 
 A dataset is a folder with ``metadata.json``, ``train.npz`` and ``test.npz``; each ``.npz``

@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# SPDX-FileCopyrightText: Copyright (c) 2026 The modulus-lrsa authors
 """Torch dataset over a preprocessing cache: K random points per case, or whole cases.
 
 Each item is one case. In training mode (``volume_points``/``surface_points`` set) a

@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# SPDX-FileCopyrightText: Copyright (c) 2026 The modulus-lrsa authors
 """Darcy benchmark data as torch datasets, on the structured grid or as a point cloud.
 
 The arrays come from :func:`~modulus_lrsa.datapipes.darcy_format.load_darcy` (``coeff`` and

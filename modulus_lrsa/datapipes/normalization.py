@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# SPDX-FileCopyrightText: Copyright (c) 2026 The modulus-lrsa authors
 """Per-channel normalisation statistics, computed in one streaming pass.
 
 :class:`RunningMoments` accumulates count, mean and sum of squared deviations per

@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# SPDX-FileCopyrightText: Copyright (c) 2026 The modulus-lrsa authors
 """Distributed sharding of cases: every case exactly once per epoch across all ranks.
 
 ``torch.utils.data.DistributedSampler`` pads the index list by repeating cases until it

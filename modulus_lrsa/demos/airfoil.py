@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# SPDX-FileCopyrightText: Copyright (c) 2026 The modulus-lrsa authors
 """``make demo`` / ``python -m modulus_lrsa.demos.airfoil``: an LRSA surrogate of OpenFOAM airfoils.
 
 The main job of the package, end to end, in about ten minutes on two CPU cores:

@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# SPDX-FileCopyrightText: Copyright (c) 2026 The modulus-lrsa authors
 """Pieces both demos share: progress lines, step timing and thread choice, file copies, figures."""
 
 from __future__ import annotations

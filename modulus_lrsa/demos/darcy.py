@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# SPDX-FileCopyrightText: Copyright (c) 2026 The modulus-lrsa authors
 """``make demo-darcy`` / ``python -m modulus_lrsa.demos.darcy``: LRSA learns Darcy flow in a few minutes.
 
 The demo builds the Darcy benchmark data (FNO recipe, 85 x 85 grid), trains a small LRSA

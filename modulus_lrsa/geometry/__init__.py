@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# SPDX-FileCopyrightText: Copyright (c) 2026 The modulus-lrsa authors
 """Geometry features and sampling with NVIDIA Warp (CPU and CUDA).
 
 * :mod:`~modulus_lrsa.geometry.surface`: body surfaces from wall patches or STL files,

@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# SPDX-FileCopyrightText: Copyright (c) 2026 The modulus-lrsa authors
 """Warp kernels for what PhysicsNeMo does not provide.
 
 PhysicsNeMo's ``signed_distance_field`` covers 3D triangle meshes (BVH closest point,

@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# SPDX-FileCopyrightText: Copyright (c) 2026 The modulus-lrsa authors
 """Random points on a body surface and in the fluid volume around it.
 
 Used to build query point sets where no CFD mesh exists (inference on a new geometry,

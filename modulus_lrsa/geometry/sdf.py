@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# SPDX-FileCopyrightText: Copyright (c) 2026 The modulus-lrsa authors
 """Signed distance and nearest-surface direction from query points to a body surface.
 
 3D surfaces use PhysicsNeMo's Warp ``signed_distance_field`` (BVH closest point) with the

@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# SPDX-FileCopyrightText: Copyright (c) 2026 The modulus-lrsa authors
 """Body surfaces (triangles in 3D, segments in 2D) built from VTK wall patches or STL files.
 
 How 2D is handled

@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# SPDX-FileCopyrightText: Copyright (c) 2026 The modulus-lrsa authors
 """Inference: trained models on new cases, results as VTK for ParaView.
 
 * :mod:`~modulus_lrsa.inference.predict`: the ``lrsa-predict`` entry point,

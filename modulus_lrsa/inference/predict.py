@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# SPDX-FileCopyrightText: Copyright (c) 2026 The modulus-lrsa authors
 """``lrsa-predict``: run a trained model on a CFD case or on Darcy arrays, write VTK for ParaView.
 
 ::

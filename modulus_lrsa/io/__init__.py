@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# SPDX-FileCopyrightText: Copyright (c) 2026 The modulus-lrsa authors
 """Files in and out, below everything that computes: VTK readers and writers, field selectors.
 
 * :mod:`~modulus_lrsa.io.fields`: field selectors (``U[0,1]``), channel names and layouts;

@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# SPDX-FileCopyrightText: Copyright (c) 2026 The modulus-lrsa authors
 """Field selectors, channel names and channel layouts: how named fields become array columns.
 
 A *selector* names a field and optionally some of its components: ``"p"``, ``"U"``

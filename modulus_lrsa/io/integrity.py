@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# SPDX-FileCopyrightText: Copyright (c) 2026 The modulus-lrsa authors
 """Completeness checks of VTK and STL files, made before VTK's readers see them.
 
 VTK's readers accept much damaged input without an error:

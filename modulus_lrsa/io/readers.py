@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# SPDX-FileCopyrightText: Copyright (c) 2026 The modulus-lrsa authors
 """Read CFD results from VTK files into NumPy arrays, failing loudly on bad input.
 
 Supported files: XML ``.vtu`` / ``.vtp``, multiblock ``.vtm`` (the OpenFOAM ``foamToVTK``

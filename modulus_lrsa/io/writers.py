@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# SPDX-FileCopyrightText: Copyright (c) 2026 The modulus-lrsa authors
 """Writing predictions as VTK XML files that ParaView opens directly.
 
 Every file is written through :func:`modulus_lrsa.atomic.atomic_replace` (temporary

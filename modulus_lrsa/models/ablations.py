@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
+# SPDX-FileCopyrightText: Copyright (c) 2026 The modulus-lrsa authors
 r"""Ablation variants of LRSA from the paper, each a small subclass that swaps one module.
 
 * :class:`TiedLRSA` -- reconstruction reuses the compression's point-latent scores

@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# SPDX-FileCopyrightText: Copyright (c) 2026 The modulus-lrsa authors
 """Checkpoints that the legacy Modulus host (nvidia-modulus 0.9) can load.
 
 PhysicsNeMo 2.x writes ``.mdlus`` files as zip archives, which ``modulus`` 0.9 cannot read,

@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
+# SPDX-FileCopyrightText: Copyright (c) 2026 The modulus-lrsa authors
 r"""Low-Rank Spatial Attention (LRSA) neural operator.
 
 Yang, Xin, Du, Liu, "Simple yet Effective: Low-Rank Spatial Attention for Neural

@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# SPDX-FileCopyrightText: Copyright (c) 2026 The modulus-lrsa authors
 """Training: Hydra-configured runs of LRSA and other PhysicsNeMo operators.
 
 * :mod:`~modulus_lrsa.training.train`: the ``lrsa-train`` entry point and :func:`run_training`.

@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# SPDX-FileCopyrightText: Copyright (c) 2026 The modulus-lrsa authors
 """Crash-safe training checkpoints on top of PhysicsNeMo's checkpoint utilities.
 
 PhysicsNeMo's :func:`~physicsnemo.utils.checkpoint.save_checkpoint` writes

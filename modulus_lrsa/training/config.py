@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# SPDX-FileCopyrightText: Copyright (c) 2026 The modulus-lrsa authors
 """Checks on the composed Hydra config, run before any data is read or any process group starts.
 
 A typo in a launch command on a cluster should cost seconds, not a queue slot: every

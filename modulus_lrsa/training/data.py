@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# SPDX-FileCopyrightText: Copyright (c) 2026 The modulus-lrsa authors
 """From the ``data`` config group to datasets, channel layout and what inference needs.
 
 This is a thin adapter over :mod:`modulus_lrsa.datapipes`: Darcy folders become

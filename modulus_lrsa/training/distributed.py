@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# SPDX-FileCopyrightText: Copyright (c) 2026 The modulus-lrsa authors
 """Process-group start-up through PhysicsNeMo's DistributedManager, CPU runs included.
 
 :meth:`DistributedManager.initialize` reads the launcher's environment (torchrun's

@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# SPDX-FileCopyrightText: Copyright (c) 2026 The modulus-lrsa authors
 """One writer per run folder: an advisory lock on ``<output_dir>/.lrsa-train.lock``.
 
 Two launches on the same ``output_dir`` would both resume from the same checkpoint and

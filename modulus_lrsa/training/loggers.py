@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# SPDX-FileCopyrightText: Copyright (c) 2026 The modulus-lrsa authors
 """Rank-0 console, TensorBoard and offline MLflow logging, built on PhysicsNeMo's loggers.
 
 Console output goes through :class:`physicsnemo.utils.logging.PythonLogger` wrapped in

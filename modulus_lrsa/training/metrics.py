@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# SPDX-FileCopyrightText: Copyright (c) 2026 The modulus-lrsa authors
 """Loss and per-field errors (lift and drag: :mod:`modulus_lrsa.forces`).
 
 Shapes: B samples, N points (padded), C target channels. A ``valid`` tensor of shape

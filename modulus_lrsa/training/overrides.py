@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# SPDX-FileCopyrightText: Copyright (c) 2026 The modulus-lrsa authors
 """Command-line field selections that need no quoting.
 
 Field selectors name vector components with brackets (``U[0,1]``), which Hydra's

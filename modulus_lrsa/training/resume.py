@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# SPDX-FileCopyrightText: Copyright (c) 2026 The modulus-lrsa authors
 """What a checkpoint was trained on, so that a relaunch resumes the same run and nothing else.
 
 Every checkpoint carries a *fingerprint* of its run:

@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# SPDX-FileCopyrightText: Copyright (c) 2026 The modulus-lrsa authors
 """``lrsa-train``: train LRSA (or any PhysicsNeMo operator with the same forward) with Hydra.
 
 Single process::

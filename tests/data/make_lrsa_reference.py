@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# SPDX-FileCopyrightText: Copyright (c) 2026 The modulus-lrsa authors
 """Regenerate lrsa_reference_default.pt, the forward non-regression snapshot of the default model.
 
 Run only when a change to the model's numerics is intended, and say so in the commit:

@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# SPDX-FileCopyrightText: Copyright (c) 2026 The modulus-lrsa authors
 """Write the stored cache and trainer checkpoint that tests/test_stored_artifacts.py loads.
 
 They were written with the code of commit d59a3a1, before the package was re-layered (issue

@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# SPDX-FileCopyrightText: Copyright (c) 2026 The modulus-lrsa authors
 """LRSA in the legacy Modulus host (nvidia-modulus 0.9, ``import modulus``).
 
 Run by ``make test-legacy`` in its own venv (0.9 pins numpy<1.25); the main suite does not

@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# SPDX-FileCopyrightText: Copyright (c) 2026 The modulus-lrsa authors
 """Plot the surface pressure coefficient of an lrsa-predict airfoil result against the CFD.
 
     python examples/cfd/airfoil/plot_pressure_coefficient.py predictions/naca2412

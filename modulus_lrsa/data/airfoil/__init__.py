@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# SPDX-FileCopyrightText: Copyright (c) 2026 The modulus-lrsa authors
 """Airfoil RANS data: NACA 4-digit sections solved with OpenFOAM simpleFoam (Spalart-Allmaras).
 
 Python API::

@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# SPDX-FileCopyrightText: Copyright (c) 2026 The modulus-lrsa authors
 """OpenFOAM case files for steady incompressible RANS (simpleFoam, Spalart-Allmaras).
 
 The mesh stays fixed with the chord along x; the angle of attack rotates the free-stream

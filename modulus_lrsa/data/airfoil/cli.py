@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# SPDX-FileCopyrightText: Copyright (c) 2026 The modulus-lrsa authors
 """The ``lrsa-data airfoil`` subcommand."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# SPDX-FileCopyrightText: Copyright (c) 2026 The modulus-lrsa authors
 """Generating a dataset of airfoil cases: sampling, parallel runs, resume, manifest.
 
 Layout of the output folder::

@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# SPDX-FileCopyrightText: Copyright (c) 2026 The modulus-lrsa authors
 """Structured C-grid around a NACA section, written as an OpenFOAM ``blockMeshDict``.
 
 Topology (z = 0 plane; the mesh is extruded one cell in z, with ``empty`` front/back)::

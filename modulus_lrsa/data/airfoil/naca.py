@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# SPDX-FileCopyrightText: Copyright (c) 2026 The modulus-lrsa authors
 """NACA 4-digit airfoil sections with a closed trailing edge.
 
 The section is defined by three numbers: the maximum camber ``m`` (fraction of chord),

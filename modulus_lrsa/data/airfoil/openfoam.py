@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# SPDX-FileCopyrightText: Copyright (c) 2026 The modulus-lrsa authors
 """Locating OpenFOAM and running its tools as subprocesses.
 
 The tools are owned by the Python process that starts them: each runs in a process group

@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# SPDX-FileCopyrightText: Copyright (c) 2026 The modulus-lrsa authors
 """Running one airfoil case: mesh, check, solve, judge convergence, export, clean up.
 
 The case is run in ``case_dir`` (whose name becomes the prefix of the VTK files) and

@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# SPDX-FileCopyrightText: Copyright (c) 2026 The modulus-lrsa authors
 """Darcy flow benchmark data, generated with the recipe of the FNO paper.
 
 * :mod:`~modulus_lrsa.data.darcy.solver`: the random permeability and the finite-difference

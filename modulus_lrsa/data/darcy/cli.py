@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# SPDX-FileCopyrightText: Copyright (c) 2026 The modulus-lrsa authors
 """``lrsa-data darcy``: the command line of the Darcy generator."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# SPDX-FileCopyrightText: Copyright (c) 2026 The modulus-lrsa authors
 """Darcy dataset generation: sharded, resumable, deterministic per seed.
 
 Samples are produced in shards (``<out>/.partial/``) by worker processes, each sample from

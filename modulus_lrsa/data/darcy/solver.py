@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: Apache-2.0
+# SPDX-FileCopyrightText: Copyright (c) 2026 The modulus-lrsa authors
 """Darcy flow in a random two-phase medium, with the recipe of the FNO paper: the physics.
 
 The problem is steady single-phase flow in a heterogeneous medium on the unit square::
