@@ -8,7 +8,7 @@ LEGACY_PY := $(LEGACY_VENV)/bin/python
 # pytest -n is not used: the suite is sized for 2 cores run serially.
 PYTEST_ARGS ?=
 
-.PHONY: venv test test-legacy demo demo-darcy openfoam bench clean
+.PHONY: venv test lint test-legacy demo demo-darcy openfoam bench clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -20,6 +20,10 @@ venv: $(VENV)/.installed
 
 test: $(VENV)/.installed
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# ruff (from the dev extra): pycodestyle, pyflakes, import order, bugbear, pyupgrade; see pyproject.toml.
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check modulus_lrsa tests benchmarks examples
 
 # The legacy host (nvidia-modulus 0.9, `import modulus`) pins numpy<1.25, so it lives in a
 # venv of its own: CPU torch 2.13.0 from local disk, modulus without its heavy extras.

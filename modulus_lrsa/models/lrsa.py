@@ -25,8 +25,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from torch.utils.checkpoint import checkpoint
 from jaxtyping import Bool, Float
+from torch.utils.checkpoint import checkpoint
 
 try:
     from physicsnemo.core.meta import ModelMetaData
