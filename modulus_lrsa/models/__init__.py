@@ -3,6 +3,7 @@
 """Neural operator models. ``LRSA`` is registered with the Modulus model registry."""
 
 from .checkpoint import save_legacy_checkpoint
+from .domain_parallel import DomainParallelLRSA
 from .lrsa import LRSA, LRSABlock, MetaData
 
-__all__ = ["LRSA", "LRSABlock", "MetaData", "save_legacy_checkpoint"]
+__all__ = ["DomainParallelLRSA", "LRSA", "LRSABlock", "MetaData", "save_legacy_checkpoint"]

@@ -1,0 +1,228 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Domain-parallel LRSA: 2 and 3 gloo processes on CPU equal one process.
+
+Every rank builds the same model and the same full inputs from one seed, runs the
+single-process model on all points for the reference, and the domain-parallel model on
+its own shard; forward outputs, parameter gradients and input gradients must agree to
+1e-5. One spawn per world size runs all cases (process start-up dominates).
+"""
+
+import contextlib
+import os
+import tempfile
+
+import pytest
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+import torch.nn.functional as F
+
+TOL = dict(atol=1e-5, rtol=1e-5)
+
+
+def _model(**overrides):
+    from modulus_lrsa.models import LRSA
+
+    torch.manual_seed(0)
+    args = dict(functional_dim=2, out_dim=3, embedding_dim=2, n_layers=2, n_hidden=32,
+                n_head=4, n_latents=8)
+    args.update(overrides)
+    return LRSA(**args)
+
+
+def _inputs(n_points, batch=2, masked=False, weighted=False, seed=1):
+    generator = torch.Generator().manual_seed(seed)
+    fx = torch.randn(batch, n_points, 2, generator=generator)
+    coords = torch.rand(batch, n_points, 2, generator=generator)
+    mask = weights = None
+    if masked:
+        mask = torch.ones(batch, n_points, dtype=torch.bool)
+        mask[1, n_points // 3:] = False  # sample 1: the later shards hold only padding
+        mask[0, ::7] = False
+    if weighted:
+        weights = torch.rand(batch, n_points, generator=generator) * 3 + 0.05
+    return fx, coords, mask, weights
+
+
+def _split(tensor, sizes, rank):
+    if tensor is None:
+        return None
+    start = sum(sizes[:rank])
+    return tensor[:, start:start + sizes[rank]]
+
+
+@contextlib.contextmanager
+def _float64():
+    """Run in float64, RMS norms included (LRSA computes them in float32 by design), so
+    that rounding cannot hide a wrong gradient: the sharded result must then agree to
+    1e-9, far below what float32 rounding allows. (Quadrature weights enter as a float32
+    log-weight bias by design, so float64 cases run without them.)"""
+    from modulus_lrsa.models import lrsa
+
+    def rms_norm_in_input_dtype(self, x):
+        return F.rms_norm(x, self.normalized_shape, self.weight, self.eps)
+
+    forward, default = lrsa.RMSNorm.forward, torch.get_default_dtype()
+    lrsa.RMSNorm.forward = rms_norm_in_input_dtype
+    torch.set_default_dtype(torch.float64)
+    try:
+        yield dict(atol=1e-9, rtol=1e-9)
+    finally:
+        lrsa.RMSNorm.forward = forward
+        torch.set_default_dtype(default)
+
+
+def _check_case(rank, sizes, *, masked, weighted, time_input=False, checkpointing=False, float64=False):
+    """Forward and backward of one sharding against the single-process model."""
+    if float64:
+        with _float64() as tolerance:
+            return _compare(rank, sizes, masked, weighted, time_input, checkpointing, tolerance)
+    return _compare(rank, sizes, masked, weighted, time_input, checkpointing, TOL)
+
+
+def _compare(rank, sizes, masked, weighted, time_input, checkpointing, tol):
+    from modulus_lrsa.models import DomainParallelLRSA
+
+    model = _model(time_input=time_input, activation_checkpointing=checkpointing).train()
+    fx, coords, mask, weights = _inputs(sum(sizes), masked=masked, weighted=weighted)
+    time = torch.tensor([0.3, 0.7]) if time_input else None
+    target = torch.randn(2, sum(sizes), 3, generator=torch.Generator().manual_seed(5))
+    real = torch.ones(2, sum(sizes)) if mask is None else mask.float()
+
+    count = real.sum()  # the loss: mean squared error over all real points of the mesh
+
+    fx_full = fx.clone().requires_grad_(True)
+    reference = model(fx_full, coords, time, mask=mask, weights=weights)
+    ((reference - target) ** 2 * real[..., None]).sum().div(count).backward()
+    reference_grads = {n: p.grad.clone() for n, p in model.named_parameters()}
+    model.zero_grad()
+
+    sharded = DomainParallelLRSA(model)
+    fx_local = _split(fx, sizes, rank).clone().requires_grad_(True)
+    out = sharded(fx_local, _split(coords, sizes, rank), time,
+                  mask=_split(mask, sizes, rank), weights=_split(weights, sizes, rank))
+    local_real = _split(real, sizes, rank)
+    torch.testing.assert_close(out * local_real[..., None],
+                               _split(reference, sizes, rank).detach() * local_real[..., None], **tol)
+    # The global loss is the sum of each rank's share.
+    ((out - _split(target, sizes, rank)) ** 2 * local_real[..., None]).sum().div(count).backward()
+    for name, param in model.named_parameters():
+        torch.testing.assert_close(param.grad, reference_grads[name], **tol, msg=lambda m: f"{name}: {m}")
+    torch.testing.assert_close(fx_local.grad, _split(fx_full.grad, sizes, rank), **tol)
+    model.zero_grad()
+
+
+def _check_chunked_inference(rank, sizes):
+    from modulus_lrsa.models import DomainParallelLRSA
+
+    model = _model().eval()
+    fx, coords, mask, weights = _inputs(sum(sizes), masked=True, weighted=True)
+    with torch.no_grad():
+        reference = model(fx, coords, mask=mask, weights=weights)
+        out = DomainParallelLRSA(model)(_split(fx, sizes, rank), _split(coords, sizes, rank),
+                                        mask=_split(mask, sizes, rank),
+                                        weights=_split(weights, sizes, rank), chunk_size=7)
+    local_mask = _split(mask, sizes, rank)
+    torch.testing.assert_close(out[local_mask], _split(reference, sizes, rank)[local_mask], **TOL)
+
+
+def _check_shard_tensor(rank, sizes):
+    """ShardTensor in, ShardTensor out (uneven shards), gradients through to_local."""
+    from physicsnemo.domain_parallel import ShardTensor
+    from torch.distributed.device_mesh import init_device_mesh
+    from torch.distributed.tensor.placement_types import Shard
+
+    from modulus_lrsa.models import DomainParallelLRSA
+
+    mesh = init_device_mesh("cpu", (dist.get_world_size(),), mesh_dim_names=("domain",))
+    model = _model()
+    fx, coords, _, weights = _inputs(sum(sizes), weighted=True)
+    reference = model(fx, coords, weights=weights)
+    reference.mean().backward()
+    reference_grads = {n: p.grad.clone() for n, p in model.named_parameters()}
+    model.zero_grad()
+
+    def shard(t):
+        # Shapes given explicitly: ShardTensor's "infer" gathers them through CUDA.
+        shapes = {0: [(t.shape[0], n, t.shape[-1]) for n in sizes]}
+        return ShardTensor.from_local(_split(t, sizes, rank), mesh, [Shard(1)], sharding_shapes=shapes)
+
+    out = DomainParallelLRSA(model, mesh["domain"])(shard(fx), shard(coords), weights=_split(weights, sizes, rank))
+    assert isinstance(out, ShardTensor) and out.shape == reference.shape
+    torch.testing.assert_close(out.full_tensor(), reference.detach(), **TOL)
+    out.to_local().sum().div(reference.numel()).backward()  # this rank's share of the mean
+    for name, param in model.named_parameters():
+        torch.testing.assert_close(param.grad, reference_grads[name], **TOL, msg=lambda m: f"{name}: {m}")
+
+
+def _check_validation_is_collective(rank, world):
+    """Bad weights on one rank make every rank raise (none waits in a collective)."""
+    from modulus_lrsa.models import DomainParallelLRSA
+
+    model = _model()
+    fx, coords, _, weights = _inputs(10 * world, weighted=True)
+    sizes = [10] * world
+    local_weights = _split(weights, sizes, rank).clone()
+    if rank == world - 1:
+        local_weights[0, 0] = float("nan")
+    with pytest.raises(ValueError, match="weights must be finite"):
+        DomainParallelLRSA(model)(_split(fx, sizes, rank), _split(coords, sizes, rank), weights=local_weights)
+    mask = torch.zeros(2, 10, dtype=torch.bool)
+    mask[0] = True  # sample 1 has no real point on any rank
+    with pytest.raises(ValueError, match="no real point"):
+        DomainParallelLRSA(model)(_split(fx, sizes, rank), _split(coords, sizes, rank), mask=mask)
+
+
+def _worker(rank, world, init_file, cases):
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
+    try:
+        for name, kwargs in cases:
+            if name == "case":
+                _check_case(rank, **kwargs)
+            elif name == "chunked":
+                _check_chunked_inference(rank, **kwargs)
+            elif name == "shard_tensor":
+                _check_shard_tensor(rank, **kwargs)
+            elif name == "validation":
+                _check_validation_is_collective(rank, world)
+            dist.barrier()
+    finally:
+        dist.destroy_process_group()
+
+
+def _spawn(world, cases):
+    with tempfile.TemporaryDirectory() as folder:
+        mp.spawn(_worker, args=(world, os.path.join(folder, "init"), cases), nprocs=world, join=True)
+
+
+def test_two_ranks_equal_one_process():
+    _spawn(2, [
+        ("case", dict(sizes=[60, 60], masked=False, weighted=False, time_input=True)),
+        ("case", dict(sizes=[83, 37], masked=True, weighted=True)),
+        ("case", dict(sizes=[83, 37], masked=True, weighted=False, float64=True)),
+        ("case", dict(sizes=[50, 40], masked=False, weighted=True, checkpointing=True)),
+        ("shard_tensor", dict(sizes=[45, 30])),
+        ("validation", {}),
+    ])
+
+
+def test_three_ranks_uneven_shards_masks_weights_and_an_empty_shard():
+    _spawn(3, [
+        ("case", dict(sizes=[31, 52, 17], masked=True, weighted=True)),
+        ("case", dict(sizes=[31, 52, 17], masked=True, weighted=False, float64=True)),
+        ("case", dict(sizes=[40, 0, 35], masked=True, weighted=True)),
+        ("chunked", dict(sizes=[25, 33, 20])),
+        ("validation", {}),
+    ])
+
+
+def test_constructor_rejects_structured_grids_and_uninitialised_distributed():
+    from modulus_lrsa.models import DomainParallelLRSA
+
+    with pytest.raises(RuntimeError, match="torch.distributed must be initialised"):
+        DomainParallelLRSA(_model())
+    with pytest.raises(TypeError, match="must be an LRSA"):
+        DomainParallelLRSA(torch.nn.Linear(2, 2))
+    with pytest.raises(ValueError, match="structured grids"):
+        DomainParallelLRSA(_model(structured_shape=(8, 8)))
