@@ -2,7 +2,9 @@
 # SPDX-FileCopyrightText: Copyright (c) 2026 The modulus-lrsa authors
 """A cache and a trainer checkpoint written before the re-layering (issue 14) still load.
 
-Both were written by tests/data/make_pre_refactor_fixtures.py at commit d59a3a1.
+Both were written by tests/data/make_pre_refactor_fixtures.py at commit d59a3a1; the
+checkpoint's OneCycleLR state is restored as it is, and a schedule state of a scheduler
+class that lrsa-train no longer builds (its old cosine LambdaLR) is replayed instead.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from hydra import compose, initialize_config_dir
 from modulus_lrsa.data.darcy import generate_darcy
 from modulus_lrsa.datapipes import MeshCache, MeshCacheConfig, MeshPointDataset
 from modulus_lrsa.datapipes.cache import settings_hash
+from modulus_lrsa.training.schedules import build_scheduler, resume_schedule
 from modulus_lrsa.training.train import CONFIG_DIR, run_training
 
 DATA = Path(__file__).parent / "data"
@@ -51,3 +54,25 @@ def test_a_trainer_checkpoint_written_before_the_change_resumes(tmp_path):
         result = run_training(compose(config_name="config", overrides=overrides))
     assert result["global_step"] == 4
     assert [entry["epoch"] for entry in result["history"]] == [1, 2]
+
+
+def test_a_schedule_state_of_an_older_scheduler_class_is_replayed():
+    # lrsa-train wrote the cosine schedule as a LambdaLR before schedules were built from _target_.
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        scheduler_cfg = compose(config_name="config", overrides=["training=airfoil"]).training.scheduler
+    parameter = torch.nn.Parameter(torch.zeros(1))
+
+    def fresh():
+        optimizer = torch.optim.SGD([parameter], lr=1e-3)
+        return build_scheduler(scheduler_cfg, optimizer, epochs=10, steps_per_epoch=2, peak_lr=1e-3)
+
+    old_state = {"base_lrs": [1e-3], "last_epoch": 7, "_step_count": 8, "_last_lr": [9e-4],
+                 "lr_lambdas": [{"warmup_steps": 10, "total_steps": 20, "floor": 0.01}]}
+    resumed = fresh()
+    assert resume_schedule(resumed, old_state, 7, same_length=True, restored_groups=[]) == "replayed"
+    uninterrupted = fresh()
+    for _ in range(7):
+        uninterrupted.optimizer.step()
+        uninterrupted.step()
+    assert resumed.get_last_lr() == uninterrupted.get_last_lr()
+    assert resumed.optimizer.param_groups[0]["lr"] == uninterrupted.optimizer.param_groups[0]["lr"]

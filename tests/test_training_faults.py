@@ -112,7 +112,7 @@ def test_a_second_launch_on_a_busy_folder_is_refused_and_ctrl_c_says_how_to_resu
 
 def test_a_rejected_config_leaves_a_finished_run_untouched(darcy_folder, tmp_path, monkeypatch, capsys):
     output_dir = tmp_path / "run"
-    train(darcy_folder, output_dir, "training.epochs=1", "training.scheduler.name=constant")
+    train(darcy_folder, output_dir, "training.epochs=1", "training/scheduler=constant")
     before = files_of(output_dir)
     assert "hydra/config.yaml" in before and "train.log" in before
 
@@ -176,7 +176,7 @@ def test_raising_epochs_extends_a_finished_onecycle_run(darcy_folder, tmp_path, 
     "change, reported",
     [
         ("model.n_layers=2", "model.n_layers: 1 -> 2"),
-        ("training.scheduler.name=cosine", "training.scheduler.name: 'onecycle' -> 'cosine'"),
+        ("training/scheduler=cosine", "training.scheduler.name: 'onecycle' -> 'cosine'"),
         ("training.optimizer.lr=0.01", "training.optimizer.lr: 0.001 -> 0.01"),
     ],
 )

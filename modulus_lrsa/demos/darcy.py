@@ -103,7 +103,6 @@ def _config(
         "training.eval_batch_size=10",
         "training.num_workers=0",
         f"training.optimizer.lr={DEMO_LR}",
-        "training.scheduler.name=onecycle",
         "training.scheduler.pct_start=0.1",
         f"training.validate_every_epochs={max(1, epochs // 2)}",
         f"training.checkpoint_every_epochs={max(1, epochs // 4)}",

@@ -17,8 +17,8 @@ Resuming reads the files itself (``torch.load`` for the training state, ``Module
 for the model) instead of through ``load_checkpoint``, for three reasons: the run's
 settings stored in the training state are checked before any weight is loaded; a file
 that a full disk, a copy or a dying node left damaged is named and the previous
-checkpoint used instead; and the learning-rate schedule is not restored but rebuilt by
-the trainer for the configured epochs (see :func:`~modulus_lrsa.training.train.build_scheduler`).
+checkpoint used instead; and the learning-rate scheduler is restored by the trainer once it
+has built it for the configured epochs (see :mod:`~modulus_lrsa.training.schedules`).
 
 The training state also carries every rank's random-number-generator states, so a
 resumed run draws the same dropout masks and random numbers as an uninterrupted one.
@@ -114,11 +114,15 @@ class ResumePoint:
         The metadata saved with it (``global_step``, ``rng_states``, ``fingerprint``...).
     damaged : list of str
         ``"<file>: <reason>"`` for each newer checkpoint that could not be read.
+    scheduler_state : dict or None
+        The learning-rate scheduler's ``state_dict``, for the trainer to restore once it
+        has built the scheduler (:func:`~modulus_lrsa.training.schedules.resume_schedule`).
     """
 
     epoch: int
     metadata: dict[str, Any]
     damaged: list[str] = field(default_factory=list)
+    scheduler_state: dict[str, Any] | None = None
 
 
 def unwrap_model(model: torch.nn.Module) -> torch.nn.Module:
@@ -350,7 +354,7 @@ class CheckpointManager:
                 ) from error
             if state.get("scaler_state_dict"):
                 scaler.load_state_dict(state["scaler_state_dict"])
-            return ResumePoint(epoch, metadata, damaged)
+            return ResumePoint(epoch, metadata, damaged, state.get("scheduler_state_dict"))
         if damaged:
             raise CheckpointError(
                 f"no checkpoint in {self.directory} can be read back:\n  " + "\n  ".join(damaged)

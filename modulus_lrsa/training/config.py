@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from hydra.utils import get_class
+from hydra.utils import get_class, get_method
 from omegaconf import DictConfig, OmegaConf
 
 from modulus_lrsa.datapipes.cache import ON_ERROR_CHOICES
@@ -28,7 +28,8 @@ from modulus_lrsa.io.fields import FIELD_LOCATIONS
 from modulus_lrsa.surrogate import PRECISIONS
 
 DEVICES = ("auto", "cpu", "cuda")
-SCHEDULERS = ("onecycle", "cosine", "constant")
+#: The schedule presets, ``training/scheduler=<file name>``.
+SCHEDULER_PRESETS = Path(__file__).resolve().parents[1] / "conf" / "training" / "scheduler"
 DATA_KINDS = ("darcy", "mesh")
 
 
@@ -103,12 +104,7 @@ def _check_training(problems: _Problems, world_size: int) -> None:
     problems.integer("training.num_workers", 0)
     problems.number("training.optimizer.lr", 0.0, inclusive=False)
     problems.number("training.optimizer.weight_decay", 0.0)
-    problems.choice("training.scheduler.name", SCHEDULERS)
-    problems.number("training.scheduler.pct_start", 0.0, inclusive=False)
-    problems.number("training.scheduler.div_factor", 0.0, inclusive=False)
-    problems.number("training.scheduler.final_div_factor", 0.0, inclusive=False)
-    problems.number("training.scheduler.warmup_epochs", 0.0)
-    problems.number("training.scheduler.min_lr", 0.0)
+    _check_scheduler(problems)
     pct_start = OmegaConf.select(problems.cfg, "training.scheduler.pct_start", default=None)
     if isinstance(pct_start, (int, float)) and not 0.0 < pct_start < 1.0:
         problems.add("training.scheduler.pct_start", f"expected a fraction in (0, 1), got {pct_start!r}")
@@ -129,6 +125,50 @@ def _check_training(problems: _Problems, world_size: int) -> None:
     problems.integer("training.eval_chunk_points", 1)
     problems.boolean("training.resume")
     problems.number("training.time_limit_minutes", 0.0, inclusive=False, allow_none=True)
+
+
+def _check_scheduler(problems: _Problems) -> None:
+    """A ``_target_`` that takes the configured keys, and a ``name`` that agrees with it.
+
+    ``name`` chose the schedule before schedules were built from ``_target_``; now the
+    config group does (``training/scheduler=cosine``), and a ``name`` set on its own is
+    refused with that advice rather than silently ignored.
+    """
+    scheduler = OmegaConf.select(problems.cfg, "training.scheduler", default=None)
+    presets = {path.stem: OmegaConf.load(path) for path in sorted(SCHEDULER_PRESETS.glob("*.yaml"))}
+    choose = f"choose a schedule with training/scheduler=<{' | '.join(presets)}> (a config group)"
+    if not isinstance(scheduler, DictConfig) or not scheduler.get("_target_"):
+        problems.add("training.scheduler._target_", f"names no scheduler; {choose}")
+        return
+    target = str(scheduler._target_)
+    name = scheduler.get("name")
+    targets = {preset_name: preset._target_ for preset_name, preset in presets.items()}
+    if name is not None and targets.get(name) != target and (name in targets or target in targets.values()):
+        if name in targets:
+            problems.add(
+                "training.scheduler.name",
+                f"'{name}' no longer chooses the schedule (this config builds {target}); use training/scheduler={name}",
+            )
+        else:
+            problems.add("training.scheduler.name", f"expected one of {', '.join(targets)}, got {name!r}; {choose}")
+        return
+    if not scheduler.get("_partial_", False):
+        problems.add("training.scheduler._partial_", "must be true: lrsa-train passes the optimizer and the run length")
+    try:
+        parameters = inspect.signature(get_method(target)).parameters
+    except (ImportError, ValueError, AttributeError, TypeError) as error:
+        problems.add("training.scheduler._target_", f"cannot import {target} ({error})")
+        return
+    for key in scheduler.keys():
+        if key != "name" and not str(key).startswith("_") and key not in parameters:
+            accepted = ", ".join(parameter for parameter in parameters if parameter != "optimizer")
+            problems.add(f"training.scheduler.{key}", f"{target} takes no argument '{key}' (it takes: {accepted})")
+    for key, minimum, inclusive in (
+        ("pct_start", 0.0, False), ("div_factor", 0.0, False), ("final_div_factor", 0.0, False),
+        ("warmup_epochs", 0.0, True), ("min_lr", 0.0, True),
+    ):
+        if key in scheduler.keys():
+            problems.number(f"training.scheduler.{key}", minimum, inclusive=inclusive)
 
 
 def _check_data(problems: _Problems) -> None:

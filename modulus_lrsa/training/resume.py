@@ -9,7 +9,7 @@ Every checkpoint carries a *fingerprint* of its run:
   training and validation samples;
 * model: the model config with the widths taken from the data;
 * schedule: ``training.epochs``, the global batch, the steps per epoch and the
-  optimiser and scheduler settings.
+  optimiser and scheduler settings (``training.scheduler``, its ``_target_`` included).
 
 A relaunch compares the checkpoint's fingerprint with its own. Anything but
 ``training.epochs`` that differs means another run: resuming would mix two
@@ -29,6 +29,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from modulus_lrsa.errors import ConfigError
 from modulus_lrsa.training.data import TrainingData
+from modulus_lrsa.training.schedules import scheduler_name
 
 #: Key of the fingerprint in a checkpoint's metadata.
 FINGERPRINT_KEY = "fingerprint"
@@ -36,12 +37,6 @@ FINGERPRINT_KEY = "fingerprint"
 _DATA_KEYS_NOT_FINGERPRINTED = ("cache_dir", "preprocess_workers")
 #: ``model.*`` keys that change memory use or speed, not the parameters or outputs.
 _MODEL_KEYS_NOT_FINGERPRINTED = ("activation_checkpointing",)
-#: The ``training.scheduler.*`` keys each schedule reads.
-SCHEDULER_KEYS = {
-    "onecycle": ("pct_start", "div_factor", "final_div_factor"),
-    "cosine": ("warmup_epochs", "min_lr"),
-    "constant": (),
-}
 _MAX_LISTED = 12
 _MAX_VALUE_CHARS = 80
 
@@ -70,7 +65,8 @@ def run_fingerprint(cfg: DictConfig, data: TrainingData, model_cfg: DictConfig, 
     """
     data_settings = {key: value for key, value in _container(cfg.data).items() if key not in _DATA_KEYS_NOT_FINGERPRINTED}
     data_settings["path"] = str(Path(str(data_settings["path"])).resolve())
-    scheduler = cfg.training.scheduler
+    scheduler = {key: value for key, value in _container(cfg.training.scheduler).items() if key != "_partial_"}
+    scheduler["name"] = scheduler_name(cfg.training.scheduler)
     return {
         "data": {
             "settings": data_settings,
@@ -84,7 +80,7 @@ def run_fingerprint(cfg: DictConfig, data: TrainingData, model_cfg: DictConfig, 
             "batch_size": int(cfg.training.batch_size),
             "steps_per_epoch": int(steps_per_epoch),
             "optimizer": _container(cfg.training.optimizer),
-            "scheduler": {"name": str(scheduler.name), **{key: scheduler[key] for key in SCHEDULER_KEYS[str(scheduler.name)]}},
+            "scheduler": scheduler,
         },
     }
 
@@ -165,6 +161,10 @@ def ensure_same_run(saved: dict[str, Any], current: dict[str, Any], checkpoint: 
         # Another schedule reads other keys: the name says it all.
         changes.append(f"training.scheduler.name: {old_scheduler['name']!r} -> {new_scheduler['name']!r}")
     else:
+        if "_target_" not in old_scheduler:
+            # Written before schedules were built from _target_: it recorded only the keys its
+            # schedule read, under the same names as the preset of the same name.
+            new_scheduler = {key: new_scheduler.get(key) for key in old_scheduler}
         changes += differences(old_scheduler, new_scheduler, "training.scheduler")
     if not changes and old_schedule["steps_per_epoch"] != new_schedule["steps_per_epoch"]:
         changes.append(f"steps per epoch: {old_schedule['steps_per_epoch']} -> {new_schedule['steps_per_epoch']}")

@@ -31,8 +31,7 @@ import math
 import os
 import sys
 import time
-import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -76,6 +75,7 @@ from modulus_lrsa.training.loggers import RunLogger
 from modulus_lrsa.training.metrics import FieldErrorMeter, relative_l2_loss, valid_entries
 from modulus_lrsa.training.overrides import FieldOverrideError, quote_field_selectors
 from modulus_lrsa.training.resume import FINGERPRINT_KEY, ensure_same_run, run_fingerprint
+from modulus_lrsa.training.schedules import build_scheduler, param_group_settings, resume_schedule, scheduler_name
 
 #: Hydra's primary config folder: shipped inside the package, so ``lrsa-train`` works from
 #: any folder and from an installed wheel (the checkout's ``conf/`` links to it).
@@ -174,100 +174,6 @@ def model_config_for(model_cfg: DictConfig, data: TrainingData) -> DictConfig:
             f"grids of shape {data.structured_shape}; use data.view=points"
         )
     return resolved
-
-
-def build_scheduler(
-    scheduler_cfg: DictConfig,
-    optimizer: torch.optim.Optimizer,
-    epochs: int,
-    steps_per_epoch: int,
-    completed_steps: int = 0,
-    peak_lr: float | None = None,
-    warn: Callable[[str], None] = warnings.warn,
-) -> torch.optim.lr_scheduler.LRScheduler:
-    """Per-step learning-rate schedule (``training.scheduler.name``), from step ``completed_steps``.
-
-    ``onecycle`` peaks at the optimizer's lr after ``pct_start`` of the steps;
-    ``cosine`` warms up linearly over ``warmup_epochs`` then decays to ``min_lr``;
-    ``constant`` keeps the optimizer's lr.
-
-    Every schedule is a closed-form function of the step, so a resumed run rebuilds it
-    (with ``completed_steps`` and an optimizer restored from the checkpoint) rather than
-    loading it: an unchanged run continues with exactly the learning rates of an
-    uninterrupted one, and a run whose ``training.epochs`` changed continues on the
-    schedule recomputed for the new total.
-
-    Parameters
-    ----------
-    scheduler_cfg : DictConfig
-        ``training.scheduler``.
-    optimizer : torch.optim.Optimizer
-        Its learning rate is set for step ``completed_steps``.
-    epochs, steps_per_epoch : int
-        Length of the whole run.
-    completed_steps : int
-        Optimizer steps already taken (0 for a new run).
-    peak_lr : float, optional
-        ``training.optimizer.lr``; default: the optimizer's current lr (a new run).
-    warn : callable
-        Receives the note when ``onecycle`` has no room to warm up.
-
-    Notes
-    -----
-    ``onecycle`` warms up over ``pct_start x total steps``; a run with at most one
-    warm-up step (a short run on little data) cannot ramp, and torch divides by zero at
-    exactly one. Such a run starts at the peak and only decays, with a warning.
-    """
-    total_steps = epochs * steps_per_epoch
-    base_lr = float(peak_lr if peak_lr is not None else optimizer.param_groups[0]["lr"])
-    # torch resumes a schedule at last_epoch + 1; the optimizer then holds "initial_lr".
-    last_epoch = completed_steps - 1
-    name = scheduler_cfg.name
-    if name == "onecycle":
-        pct_start = float(scheduler_cfg.pct_start)
-        if pct_start * total_steps <= 1.0:
-            warn(
-                f"training.scheduler.pct_start: onecycle would warm up over {pct_start:g} x {total_steps} steps = "
-                f"{pct_start * total_steps:g} step(s) (training.epochs={epochs} x {steps_per_epoch} steps per epoch), "
-                "too few to ramp, so it starts at the peak learning rate and only decays; for a warm-up, raise "
-                "training.epochs or training.scheduler.pct_start, or lower training.batch_size"
-            )
-            # Half a step: the warm-up phase ends before step 0, so torch skips it.
-            pct_start = 0.5 / total_steps
-        return torch.optim.lr_scheduler.OneCycleLR(
-            optimizer,
-            max_lr=base_lr,
-            total_steps=total_steps,
-            pct_start=pct_start,
-            div_factor=float(scheduler_cfg.div_factor),
-            final_div_factor=float(scheduler_cfg.final_div_factor),
-            last_epoch=last_epoch,
-        )
-    if name == "cosine":
-        warmup_steps = int(round(float(scheduler_cfg.warmup_epochs) * steps_per_epoch))
-        floor = float(scheduler_cfg.min_lr) / base_lr
-        return torch.optim.lr_scheduler.LambdaLR(
-            optimizer, _WarmupCosine(warmup_steps, total_steps, floor), last_epoch=last_epoch
-        )
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, _Constant(), last_epoch=last_epoch)
-
-
-class _WarmupCosine:
-    """Learning-rate factor: linear warmup, then cosine from 1 to ``floor`` (picklable)."""
-
-    def __init__(self, warmup_steps: int, total_steps: int, floor: float) -> None:
-        self.warmup_steps, self.total_steps, self.floor = warmup_steps, total_steps, floor
-
-    def __call__(self, step: int) -> float:
-        if step < self.warmup_steps:
-            return (step + 1) / self.warmup_steps
-        progress = min(1.0, (step - self.warmup_steps) / max(1, self.total_steps - self.warmup_steps))
-        return self.floor + (1.0 - self.floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
-
-
-class _Constant:
-    def __call__(self, step: int) -> float:
-        return 1.0
 
 
 def _mean_over_ranks(values: dict[str, float], device: torch.device) -> dict[str, float]:
@@ -715,14 +621,24 @@ def _train(cfg: DictConfig, manager: DistributedManager, data: TrainingData | No
             log.info(f"training already finished ({start_epoch}/{epochs} epochs); nothing to do")
         else:
             lr_before = optimizer.param_groups[0]["lr"]
+            restored_groups = param_group_settings(optimizer)
             scheduler = build_scheduler(
                 cfg.training.scheduler, optimizer, epochs, len(train_loader),
-                completed_steps=counters.global_step, peak_lr=float(cfg.training.optimizer.lr), warn=log.warning,
+                peak_lr=float(cfg.training.optimizer.lr), warn=log.warning,
             )
+            if resumed is not None:
+                how = resume_schedule(scheduler, resumed.scheduler_state, counters.global_step,
+                                      same_length=checkpoint_epochs is None, restored_groups=restored_groups)
+                if how == "replayed" and checkpoint_epochs is None:
+                    log.warning(
+                        f"the learning-rate schedule state in {checkpoints.directory} was written for another "
+                        f"scheduler class (an older lrsa-train): replayed {counters.global_step} step(s) of "
+                        f"training.scheduler instead (learning rate {optimizer.param_groups[0]['lr']:.3g})"
+                    )
             if checkpoint_epochs is not None:
                 log.warning(
                     f"training.epochs: {checkpoint_epochs} -> {epochs}: continuing from epoch {start_epoch} on the "
-                    f"{cfg.training.scheduler.name} schedule recomputed for {epochs} epochs (learning rate "
+                    f"{scheduler_name(cfg.training.scheduler)} schedule recomputed for {epochs} epochs (learning rate "
                     f"{lr_before:.3g} -> {optimizer.param_groups[0]['lr']:.3g} at step {counters.global_step})"
                 )
         if is_root:
