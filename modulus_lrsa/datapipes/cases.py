@@ -48,7 +48,7 @@ class MeshCacheConfig:
     ----------
     volume_fields : sequence of str
         Target fields on volume points, e.g. ``("U[0,1]", "p", "nut")``; see
-        :class:`~modulus_lrsa.io.readers.FieldSelector`.
+        :class:`~modulus_lrsa.io.fields.FieldSelector`.
     surface_fields : sequence of str
         Target fields on surface (wall) points, e.g. ``("p", "wallShearStress[0,1]")``.
         A channel with the same name as a volume channel (``p``) shares its target column.
