@@ -162,16 +162,10 @@ class ForceSettings:
 
     @classmethod
     def from_config(cls, forces: DictConfig | dict[str, Any]) -> ForceSettings:
-        values = OmegaConf.to_container(forces) if isinstance(forces, DictConfig) else dict(forces)
-        return cls(
-            pressure=str(values["pressure"]),
-            wall_shear=None if values.get("wall_shear") is None else str(values["wall_shear"]),
-            wall_shear_sign=float(values["wall_shear_sign"]),
-            speed=str(values["speed"]),
-            angle_of_attack_deg=str(values["angle_of_attack_deg"]),
-            chord=float(values["chord"]),
-            span=float(values["span"]),
-        )
+        """``data.forces`` (less its ``enabled`` switch), typed by this dataclass as a structured config."""
+        values = OmegaConf.to_container(forces, resolve=True) if isinstance(forces, DictConfig) else dict(forces)
+        values.pop("enabled", None)
+        return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(cls), values))
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)

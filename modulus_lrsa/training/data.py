@@ -14,6 +14,7 @@ drag evaluation (:mod:`modulus_lrsa.forces`) for aerodynamic data.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -167,34 +168,21 @@ def mesh_cache_config(data_cfg: DictConfig) -> MeshCacheConfig:
     ConfigError
         A setting is unusable; the message names it as ``data.<key>``.
     """
+    # The data group holds the MeshCacheConfig fields under their own names, next to training-only keys.
+    names = [field.name for field in dataclasses.fields(MeshCacheConfig) if field.name in data_cfg]
+    settings = OmegaConf.to_container(OmegaConf.masked_copy(data_cfg, names), resolve=True)
+    settings["free_stream"] = _free_stream_settings(settings.get("free_stream"))
     try:
-        return MeshCacheConfig(
-            volume_fields=list(data_cfg.volume_fields),
-            surface_fields=list(data_cfg.surface_fields),
-            conditions=list(data_cfg.conditions),
-            volume_file=data_cfg.get("volume_file"),
-            surface_file=data_cfg.get("surface_file"),
-            geometry_file=data_cfg.get("geometry_file"),
-            volume_block=data_cfg.get("volume_block"),
-            surface_block=data_cfg.get("surface_block"),
-            volume_location=str(data_cfg.volume_location),
-            surface_location=str(data_cfg.surface_location),
-            case_pattern=str(data_cfg.get("case_pattern", "*")),
-            test_fraction=float(data_cfg.get("test_fraction", 0.2)),
-            split_seed=int(data_cfg.get("split_seed", 0)),
-            free_stream=_free_stream_settings(data_cfg.get("free_stream")),
-        )
+        return MeshCacheConfig(**settings)
     except ValueError as error:
         raise ConfigError(f"data: {in_config_terms(str(error))}") from error
 
 
-def _free_stream_settings(free_stream: DictConfig | None) -> dict[str, Any] | None:
+def _free_stream_settings(free_stream: dict[str, Any] | None) -> dict[str, Any] | None:
     """``data.free_stream`` as MeshCacheConfig takes it; None when absent or not enabled."""
     if free_stream is None or not free_stream.get("enabled", True):
         return None
-    settings = OmegaConf.to_container(free_stream)
-    settings.pop("enabled", None)
-    return settings
+    return {key: value for key, value in free_stream.items() if key != "enabled"}
 
 
 def build_mesh_data(
