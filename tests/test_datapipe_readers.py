@@ -8,7 +8,15 @@ import vtk
 from vtk.util.numpy_support import numpy_to_vtk
 
 from modulus_lrsa.errors import CorruptFileError, EmptyMeshError, MissingFieldError, NonFiniteFieldError
-from modulus_lrsa.io.fields import FieldSelector
+from modulus_lrsa.io.fields import (
+    FieldSelector,
+    channels_of,
+    columns_in,
+    field_of,
+    group_channels,
+    place_channels,
+    target_layout,
+)
 from modulus_lrsa.io.readers import extract_point_set, list_blocks, read_vtk
 
 # Graded spacing so that cell volumes differ from cell to cell.
@@ -207,3 +215,17 @@ def test_empty_mesh_is_reported(tmp_path):
     path = write(vtk.vtkUnstructuredGrid(), tmp_path / "empty.vtu", vtk.vtkXMLUnstructuredGridWriter)
     with pytest.raises(EmptyMeshError, match=r"empty.vtu: mesh is empty \(0 points, 0 cells\)"):
         read_vtk(path)
+
+
+def test_channel_names_and_layouts_have_one_parser():
+    channels = ["U[0]", "U[1]", "p", "tau[0]", "tau[1]"]
+    assert [field_of(name) for name in channels] == ["U", "U", "p", "tau", "tau"]
+    assert channels_of("tau", channels) == ["tau[0]", "tau[1]"]
+    assert channels_of("U", ["Ux", "U[0]"]) == ["U[0]"]
+    assert dict(group_channels(channels)) == {"U": [0, 1], "p": [2], "tau": [3, 4]}
+    layout = target_layout(["U[0]", "U[1]", "p"], ["p", "tau[0]", "tau[1]"])
+    assert layout == channels and columns_in(layout, ["p", "tau[1]"]) == [2, 4]
+    surface = np.array([[1.0, 2.0, 3.0]])
+    placed = place_channels(surface, ["p", "tau[0]", "tau[1]"], layout)
+    np.testing.assert_array_equal(placed[0, 2:], [1.0, 2.0, 3.0])
+    assert np.isnan(placed[0, :2]).all()

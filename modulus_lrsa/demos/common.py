@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from modulus_lrsa.atomic import temporary_sibling
+from modulus_lrsa.atomic import atomic_replace
 
 
 def add_run_arguments(parser, out: str, time_budget: float, max_epochs: int, jobs_help: str) -> None:
@@ -113,25 +113,15 @@ def copy_model(source: Path, target: Path) -> None:
     from modulus_lrsa.surrogate import descriptor_path
 
     for origin, destination in ((source, target), (descriptor_path(source), descriptor_path(target))):
-        temporary = temporary_sibling(destination, suffix=destination.suffix)
-        try:
-            shutil.copyfile(origin, temporary)
-            os.replace(temporary, destination)
-        except BaseException:
-            temporary.unlink(missing_ok=True)
-            raise
+        atomic_replace(destination, lambda temporary, origin=origin: shutil.copyfile(origin, temporary),
+                       suffix=destination.suffix)
 
 
 def save_figure(figure, path: Path, dpi: int = 90) -> None:
     """Save a matplotlib figure as PNG atomically, and close it."""
     import matplotlib.pyplot as plt
 
-    temporary = temporary_sibling(path, suffix=".png")
     try:
-        figure.savefig(temporary, dpi=dpi)
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
+        atomic_replace(path, lambda temporary: figure.savefig(temporary, dpi=dpi), suffix=".png")
     finally:
         plt.close(figure)

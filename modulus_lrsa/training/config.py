@@ -22,6 +22,7 @@ from hydra.utils import get_class, get_method
 from omegaconf import DictConfig, OmegaConf
 
 from modulus_lrsa.datapipes.cache import ON_ERROR_CHOICES
+from modulus_lrsa.datapipes.darcy_format import METADATA_FILE
 from modulus_lrsa.datapipes.grid import GRID_VIEWS
 from modulus_lrsa.errors import ConfigError
 from modulus_lrsa.io.fields import FIELD_LOCATIONS
@@ -188,10 +189,10 @@ def _check_data(problems: _Problems) -> None:
                 else "point data.path at a folder of cases (see examples/cfd/airfoil/README.md)"
             )
             problems.add("data.path", f"folder {folder.resolve()} does not exist; {hint}")
-        elif kind == "darcy" and not (folder / "metadata.json").is_file():
+        elif kind == "darcy" and not (folder / METADATA_FILE).is_file():
             problems.add(
                 "data.path",
-                f"{folder.resolve()} holds no metadata.json, so it is not a Darcy dataset "
+                f"{folder.resolve()} holds no {METADATA_FILE}, so it is not a Darcy dataset "
                 f"(build one with `lrsa-data darcy --out {folder}`)",
             )
     if kind == "darcy":
