@@ -8,10 +8,10 @@ Rooms, from the bottom up (README.md, "Layout"):
 ``modulus_lrsa``   the package itself: ``__version__`` only
 ``errors``         the exceptions every layer raises
 ``atomic``         atomic file writes
-``io``             VTK readers and writers, field selectors and channel layouts
+``io``             VTK readers and writers, the Darcy files, field selectors and channel layouts
 ``geometry``       Warp signed distances, normals, samplers
-``datapipes``      case discovery, cache, datasets, the Darcy file format
-``data``           the dataset generators (they write the datapipes' formats)
+``data``           the dataset generators
+``datapipes``      case discovery, cache, datasets
 ``models``         LRSA
 ``forces``         lift and drag from surface fields
 ``surrogate``      calling a trained model: descriptor, inputs, precision, device
@@ -32,7 +32,7 @@ from pathlib import Path
 import modulus_lrsa
 
 ROOMS = (
-    "modulus_lrsa", "errors", "atomic", "io", "geometry", "datapipes", "data", "models", "forces",
+    "modulus_lrsa", "errors", "atomic", "io", "geometry", "data", "datapipes", "models", "forces",
     "surrogate", "training", "inference", "demos",
 )
 #: Modules that belong to a room of another name.

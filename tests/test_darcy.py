@@ -15,7 +15,7 @@ import pytest
 from modulus_lrsa.data import darcy
 from modulus_lrsa.data.cli import main
 from modulus_lrsa.data.darcy import generation
-from modulus_lrsa.datapipes import darcy_format
+from modulus_lrsa.io import darcy as darcy_format
 
 # A tiny dataset: 21x21 solve, every 2nd node kept, shards of 2 so resume has several shards.
 SMALL = dict(n_train=5, n_test=3, solve_resolution=21, resolution=11, seed=7, shard_size=2)

@@ -9,7 +9,7 @@ from torch.utils.data import DataLoader
 
 from modulus_lrsa.data.darcy import generate_darcy
 from modulus_lrsa.datapipes import DarcyDataset, DarcyNormalizers, pad_collate
-from modulus_lrsa.datapipes.darcy_format import load_darcy
+from modulus_lrsa.io.darcy import load_darcy
 
 RESOLUTION = 11
 

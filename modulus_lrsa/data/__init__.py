@@ -3,7 +3,7 @@
 """Benchmark data generators, and the ``lrsa-data`` command line (:mod:`modulus_lrsa.data.cli`).
 
 - :mod:`modulus_lrsa.data.darcy`: Darcy flow in a random two-phase medium (FNO recipe),
-  ``generate_darcy`` (its files are read by :mod:`modulus_lrsa.datapipes.darcy_format`).
+  ``generate_darcy`` (its files are read by :mod:`modulus_lrsa.io.darcy`).
 - :mod:`modulus_lrsa.data.airfoil`: RANS flow around NACA sections with OpenFOAM.
 
 Nothing is imported here, so ``import modulus_lrsa.data`` stays cheap; import the

@@ -11,15 +11,14 @@ Typical use on a folder of CFD cases::
     cache = build_cache("datasets/airfoil", "datasets/airfoil/.cache", config, num_workers=8)
     train = MeshPointDataset(cache, "train", volume_points=4096, surface_points=512)
 
-The VTK readers and field selectors they build on are in :mod:`modulus_lrsa.io`, the
-geometry features in :mod:`modulus_lrsa.geometry` and the errors in
-:mod:`modulus_lrsa.errors`.
+The VTK readers, field selectors and the Darcy file format they build on are in
+:mod:`modulus_lrsa.io`, the geometry features in :mod:`modulus_lrsa.geometry` and the
+errors in :mod:`modulus_lrsa.errors`.
 """
 
 from modulus_lrsa.datapipes.cache import MeshCache, build_cache
 from modulus_lrsa.datapipes.cases import MeshCacheConfig, list_cases, resolve_case
 from modulus_lrsa.datapipes.collate import pad_collate
-from modulus_lrsa.datapipes.darcy_format import DarcyDatasetError, load_darcy
 from modulus_lrsa.datapipes.dataset import EpochSeededDataset, MeshPointDataset
 from modulus_lrsa.datapipes.grid import DarcyDataset, DarcyNormalizers
 from modulus_lrsa.datapipes.normalization import Normalizer, RunningMoments
@@ -28,7 +27,6 @@ from modulus_lrsa.datapipes.sampler import CaseShardSampler
 __all__ = [
     "CaseShardSampler",
     "DarcyDataset",
-    "DarcyDatasetError",
     "DarcyNormalizers",
     "EpochSeededDataset",
     "MeshCache",
@@ -38,7 +36,6 @@ __all__ = [
     "RunningMoments",
     "build_cache",
     "list_cases",
-    "load_darcy",
     "pad_collate",
     "resolve_case",
 ]

@@ -2,7 +2,7 @@
 # SPDX-FileCopyrightText: Copyright (c) 2026 The modulus-lrsa authors
 """Darcy benchmark data as torch datasets, on the structured grid or as a point cloud.
 
-The arrays come from :func:`~modulus_lrsa.datapipes.darcy_format.load_darcy` (``coeff`` and
+The arrays come from :func:`~modulus_lrsa.io.darcy.load_darcy` (``coeff`` and
 ``solution`` of shape (S, R, R), node coordinates ``x`` and ``y``; ``[i, j]`` is the node
 ``(x[i], y[j])``).
 
@@ -33,10 +33,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from modulus_lrsa.datapipes.darcy_format import load_darcy, split_file
 from modulus_lrsa.datapipes.dataset import EpochSeededDataset
 from modulus_lrsa.datapipes.normalization import Normalizer, RunningMoments
 from modulus_lrsa.errors import NonFiniteFieldError
+from modulus_lrsa.io.darcy import load_darcy, split_file
 
 GRID_VIEWS = ("grid", "points")
 

@@ -42,13 +42,13 @@ from modulus_lrsa.atomic import atomic_write_json
 from modulus_lrsa.datapipes.cache import extract_case
 from modulus_lrsa.datapipes.cases import CASE_JSON_NAME, CaseEntry, CaseSource, FileRef, MeshCacheConfig, read_json, resolve_case
 from modulus_lrsa.datapipes.collate import pad_collate
-from modulus_lrsa.datapipes.darcy_format import load_darcy
 from modulus_lrsa.datapipes.dataset import CaseFeatures
 from modulus_lrsa.datapipes.normalization import Normalizer
 from modulus_lrsa.errors import MeshDataError
 from modulus_lrsa.forces import ForceSettings, integrate_forces
 from modulus_lrsa.geometry.sampling import sample_volume
 from modulus_lrsa.geometry.surface import surface_from_vtk
+from modulus_lrsa.io.darcy import load_darcy
 from modulus_lrsa.io.fields import columns_in
 from modulus_lrsa.io.readers import SUPPORTED_SUFFIXES, as_polydata, as_unstructured_grid, list_blocks, read_vtk
 from modulus_lrsa.io.writers import (

@@ -22,9 +22,9 @@ from hydra.utils import get_class, get_method
 from omegaconf import DictConfig, OmegaConf
 
 from modulus_lrsa.datapipes.cache import ON_ERROR_CHOICES
-from modulus_lrsa.datapipes.darcy_format import METADATA_FILE
 from modulus_lrsa.datapipes.grid import GRID_VIEWS
 from modulus_lrsa.errors import ConfigError
+from modulus_lrsa.io.darcy import METADATA_FILE
 from modulus_lrsa.io.fields import FIELD_LOCATIONS
 from modulus_lrsa.surrogate import PRECISIONS
 

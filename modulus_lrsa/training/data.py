@@ -31,6 +31,7 @@ from modulus_lrsa.datapipes.grid import DarcyDataset
 from modulus_lrsa.datapipes.normalization import Normalizer
 from modulus_lrsa.errors import ConfigError, LaunchError, MeshDataError
 from modulus_lrsa.forces import ForceSettings, SurfaceForceEvaluator
+from modulus_lrsa.io.darcy import DarcyDatasetError
 from modulus_lrsa.surrogate import DESCRIPTOR_FORMAT, DESCRIPTOR_VERSION
 
 #: Keys of the cache index that describe one particular set of cases, not the layout.
@@ -115,9 +116,6 @@ def build_darcy_data(data_cfg: DictConfig, seed: int) -> TrainingData:
     seed : int
         Seed of the random node subsets of the points view.
     """
-    # Imported here like the datapipe does: the Darcy generator pulls in scipy.
-    from modulus_lrsa.datapipes.darcy_format import DarcyDatasetError
-
     folder = Path(str(data_cfg.path))
     view = str(data_cfg.view)
     try:

@@ -8,8 +8,8 @@
   (:func:`generate_darcy`);
 * :mod:`~modulus_lrsa.data.darcy.cli`: ``lrsa-data darcy``.
 
-The files it writes, and their loader ``load_darcy``, are in
-:mod:`modulus_lrsa.datapipes.darcy_format`.
+The files it writes, and their loader ``load_darcy``, are in :mod:`modulus_lrsa.io.darcy`,
+below both this generator and the datapipe that reads them.
 """
 
 from modulus_lrsa.data.darcy.cli import add_subparser

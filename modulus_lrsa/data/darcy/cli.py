@@ -17,7 +17,7 @@ from modulus_lrsa.data.darcy.generation import (
     darcy_params,
     generate_darcy,
 )
-from modulus_lrsa.datapipes.darcy_format import DarcyDatasetError
+from modulus_lrsa.io.darcy import DarcyDatasetError
 
 
 def _int_at_least(minimum: int, what: str):

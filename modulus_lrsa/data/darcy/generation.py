@@ -4,8 +4,8 @@
 
 Samples are produced in shards (``<out>/.partial/``) by worker processes, each sample from
 its own ``(seed, split, index)`` random stream (:mod:`~modulus_lrsa.data.darcy.solver`),
-then assembled into the split files of :mod:`modulus_lrsa.datapipes.darcy_format`, which
-also reads them back.
+then assembled into the split files of :mod:`modulus_lrsa.io.darcy`, which also reads
+them back.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from modulus_lrsa.data.darcy.solver import (
     generate_sample,
     node_coordinates,
 )
-from modulus_lrsa.datapipes.darcy_format import (
+from modulus_lrsa.io.darcy import (
     DATASET_NAME,
     FORMAT_VERSION,
     METADATA_FILE,

@@ -9,8 +9,9 @@ holds ``coeff`` and ``solution`` (float32, shape ``(S, R, R)``) and the node coo
 unfinished generation keeps its shards in ``.partial/``.
 
 ``lrsa-data darcy`` (:mod:`modulus_lrsa.data.darcy`) writes this format;
-:func:`load_darcy` reads it back and checks it, for the grid datapipe and for
-``lrsa-predict``.
+:func:`load_darcy` reads it back and checks it, for the grid datapipe
+(:mod:`modulus_lrsa.datapipes.grid`) and for ``lrsa-predict``. NumPy only, so the
+generator's worker processes stay light.
 """
 
 from __future__ import annotations
