@@ -45,7 +45,7 @@ from modulus_lrsa.datapipes.collate import pad_collate
 from modulus_lrsa.datapipes.dataset import CaseFeatures
 from modulus_lrsa.datapipes.normalization import Normalizer
 from modulus_lrsa.errors import MeshDataError
-from modulus_lrsa.forces import ForceSettings, integrate_forces
+from modulus_lrsa.forces import ForceCoefficients, ForceSettings, integrate_forces
 from modulus_lrsa.geometry.sampling import sample_volume
 from modulus_lrsa.geometry.surface import surface_from_vtk
 from modulus_lrsa.io.darcy import load_darcy
@@ -688,7 +688,7 @@ def _forces(
     """Lift and drag from the predicted wall fields, and from the CFD ones where the input has them."""
     used = columns_in(channels, [settings.pressure, *settings.wall_shear_channels(channels)])
 
-    def integrate(values: np.ndarray):
+    def integrate(values: np.ndarray) -> ForceCoefficients:
         return integrate_forces(
             settings, channels, values, arrays["surface_normals"], arrays["surface_weights"],
             speed=source.conditions[settings.speed], angle_of_attack_deg=source.conditions[settings.angle_of_attack_deg],
