@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
+# SPDX-FileCopyrightText: Copyright (c) 2026 The modulus-lrsa authors
 """Domain-parallel LRSA: 2 and 3 gloo processes on CPU equal one process.
 
 Every rank builds the same model and the same full inputs from one seed, runs the
@@ -107,7 +108,7 @@ def _compare(rank, sizes, masked, weighted, time_input, checkpointing, tol):
     # The global loss is the sum of each rank's share.
     ((out - _split(target, sizes, rank)) ** 2 * local_real[..., None]).sum().div(count).backward()
     for name, param in model.named_parameters():
-        torch.testing.assert_close(param.grad, reference_grads[name], **tol, msg=lambda m: f"{name}: {m}")
+        torch.testing.assert_close(param.grad, reference_grads[name], **tol, msg=lambda m, name=name: f"{name}: {m}")
     torch.testing.assert_close(fx_local.grad, _split(fx_full.grad, sizes, rank), **tol)
     model.zero_grad()
 
@@ -152,7 +153,7 @@ def _check_shard_tensor(rank, sizes):
     torch.testing.assert_close(out.full_tensor(), reference.detach(), **TOL)
     out.to_local().sum().div(reference.numel()).backward()  # this rank's share of the mean
     for name, param in model.named_parameters():
-        torch.testing.assert_close(param.grad, reference_grads[name], **TOL, msg=lambda m: f"{name}: {m}")
+        torch.testing.assert_close(param.grad, reference_grads[name], **TOL, msg=lambda m, name=name: f"{name}: {m}")
 
 
 def _check_validation_is_collective(rank, world):

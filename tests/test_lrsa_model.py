@@ -169,6 +169,60 @@ def test_forward_rejects_bad_input(make_lrsa, call, message):
         call(make_lrsa(), fx, emb)
 
 
+def test_value_checks_fire_every_call_on_cpu_and_once_per_signature_when_asked(make_lrsa):
+    model = make_lrsa()
+    fx, emb = _inputs(n_points=60)
+    bad = torch.ones(2, 60)
+    bad[0, 3] = float("nan")
+    no_real = torch.zeros(2, 60, dtype=torch.bool)
+    assert model.input_value_checks == "auto"  # CPU tensors: every call is checked
+    for _ in range(2):
+        with pytest.raises(ValueError, match="weights must be finite"):
+            model(fx, emb, weights=bad)
+        with pytest.raises(ValueError, match="no real point"):
+            model(fx, emb, mask=no_real)
+        with pytest.raises(ValueError, match="no real point"):
+            model.forward_chunked(fx, emb, mask=no_real, chunk_size=16)
+
+    # "once" (what "auto" does on accelerators, where each check is a host sync): the first
+    # call of an input signature is checked, later calls of that signature are not.
+    model.input_value_checks = "once"
+    for _ in range(2):  # a failed check records nothing
+        with pytest.raises(ValueError, match="weights must be finite"):
+            model(fx, emb, weights=bad)
+    model(fx, emb, weights=torch.ones(2, 60))  # passed: signature now seen
+    assert model(fx, emb, weights=bad).shape == (2, 60, 3)  # trusted: not checked again
+    with pytest.raises(ValueError, match="weights must be finite"):  # a new shape: checked
+        model(fx[:, :50], emb[:, :50], weights=bad[:, :50])
+    with pytest.raises(ValueError, match="no real point"):  # a mask is a new signature
+        model(fx, emb, mask=no_real)
+
+    model.input_value_checks = "always"
+    with pytest.raises(ValueError, match="weights must be finite"):
+        model(fx, emb, weights=bad)
+    model.input_value_checks = "never"
+    model(fx, emb, weights=bad)
+    with pytest.raises(ValueError, match="mask must be a bool"):  # shape checks always run
+        model(fx, emb, mask=torch.ones(2, 60))
+    model.input_value_checks = "sometimes"
+    with pytest.raises(ValueError, match="input_value_checks must be"):
+        model(fx, emb, weights=bad)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_forward_on_cuda_does_not_sync_after_the_first_step(make_lrsa):
+    model = make_lrsa().cuda()
+    fx, emb = (t.cuda() for t in _inputs())
+    mask = torch.ones(2, 300, dtype=torch.bool, device="cuda")
+    weights = torch.rand(2, 300, device="cuda") + 0.1
+    model(fx, emb, mask=mask, weights=weights)  # checked, synchronising once
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        model(fx, emb, mask=mask, weights=weights).sum().backward()
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+
+
 # ---------------------------------------------------------------------- invariances
 def test_permutation_equivariance(make_lrsa):
     model = make_lrsa()
@@ -263,6 +317,18 @@ def test_chunked_forward_equals_forward(make_lrsa, chunk_size):
         expected = model(fx, emb, mask=mask, weights=weights)
     got = model.forward_chunked(fx, emb, mask=mask, weights=weights, chunk_size=chunk_size)
     torch.testing.assert_close(got[mask], expected[mask], atol=1e-5, rtol=1e-5)
+
+
+def test_chunked_forward_writes_into_out_in_its_dtype(make_lrsa):
+    model = make_lrsa().eval()
+    fx, emb = _inputs(n_points=100)
+    with torch.no_grad():
+        expected = model(fx, emb)
+    out = torch.full((2, 100, 3), float("nan"), dtype=torch.float64)
+    assert model.forward_chunked(fx, emb, chunk_size=33, out=out) is out
+    torch.testing.assert_close(out, expected.double(), atol=1e-5, rtol=1e-5)
+    with pytest.raises(ValueError, match="out must have shape"):
+        model.forward_chunked(fx, emb, out=torch.empty(2, 99, 3))
 
 
 def test_chunked_forward_rejects_structured(make_lrsa):

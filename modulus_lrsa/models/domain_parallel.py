@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
+# SPDX-FileCopyrightText: Copyright (c) 2026 The modulus-lrsa authors
 r"""Domain-parallel LRSA: one mesh's points split over the ranks of a process group.
 
 Every LRSA block touches all points in one place only, the compression softmax over
@@ -38,13 +39,13 @@ wrapper takes a 1-D ``DeviceMesh`` (or a process group) and accepts and returns
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.distributed as dist
 import torch.nn as nn
-from torch.utils.checkpoint import checkpoint
 from jaxtyping import Bool, Float
+from torch.utils.checkpoint import checkpoint
 
 from .lrsa import LRSA
 
@@ -286,7 +287,7 @@ class DomainParallelLRSA(nn.Module):
     def __init__(
         self,
         model: LRSA,
-        mesh: "DeviceMesh | dist.ProcessGroup | None" = None,
+        mesh: DeviceMesh | dist.ProcessGroup | None = None,
         reduce_gradients: bool = True,
     ) -> None:
         super().__init__()
@@ -364,7 +365,7 @@ class DomainParallelLRSA(nn.Module):
             )
         return tensor.to_local()
 
-    def _like(self, out: torch.Tensor, template) -> "ShardTensor":
+    def _like(self, out: torch.Tensor, template) -> ShardTensor:
         """``out`` as a ShardTensor with ``template``'s point sharding (no communication)."""
         from torch.distributed.tensor.placement_types import Shard
 

@@ -643,29 +643,29 @@ class LRSA(Module):
 
     def _validate(self, fx, embedding, time, mask, weights) -> None:
         self._validate_shapes(fx, embedding, time, mask, weights)
-        if self._value_checks_due(fx, embedding, mask, weights):
+        due, signature = self._value_checks_due(fx, embedding, mask, weights)
+        if due:
             self._validate_values(mask, weights)
+            if signature is not None:  # recorded only once its values passed
+                self.__dict__.setdefault("_checked_signatures", set()).add(signature)
 
-    def _value_checks_due(self, fx, embedding, mask, weights) -> bool:
-        """Whether this call runs the value checks, under :attr:`input_value_checks`."""
+    def _value_checks_due(self, fx, embedding, mask, weights) -> tuple[bool, tuple | None]:
+        """Whether this call runs the value checks under :attr:`input_value_checks`, and
+        the input signature to record when they pass (``None``: nothing to record)."""
         policy = self.input_value_checks
         if policy not in ("auto", "always", "once", "never"):
             raise ValueError(
                 f"LRSA: input_value_checks must be 'auto', 'always', 'once' or 'never', got {policy!r}"
             )
         if (mask is None and weights is None) or policy == "never":
-            return False
+            return False, None
         if policy == "always" or (policy == "auto" and fx.device.type == "cpu"):
-            return True
+            return True, None
         signature = (self.training, torch.is_grad_enabled()) + tuple(
             None if t is None else (tuple(t.shape), t.dtype, t.device)
             for t in (fx, embedding, mask, weights)
         )
-        seen = self.__dict__.setdefault("_checked_signatures", set())
-        if signature in seen:
-            return False
-        seen.add(signature)
-        return True
+        return signature not in self.__dict__.get("_checked_signatures", ()), signature
 
     def _validate_values(self, mask, weights) -> None:
         """Checks that read values: each sample has a real point; weights finite, > 0."""
