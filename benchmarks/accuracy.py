@@ -435,16 +435,17 @@ def overrides(protocol: Protocol, spec: RunSpec) -> list[str]:
 
 
 def run_definition(protocol: Protocol, spec: RunSpec) -> dict[str, Any]:
-    """The composed model, data and training configs that define a run's result.
+    """The composed model and data configs that define a run's result.
 
     A stored run counts only while these still compose the same: a changed default in
-    conf/ (a new LRSA default, free-stream targets) makes it stale. Paths are left out so
-    a checkout elsewhere reads the same results.
+    conf/model or conf/data (a new LRSA default, free-stream targets) makes it stale. The
+    training budget and schedule are the protocol's (:data:`RUN_DEFINING_FIELDS`). Paths
+    are left out so a checkout elsewhere reads the same results.
     """
     from omegaconf import OmegaConf
 
     cfg = training_config(protocol, spec)
-    definition = {group: OmegaConf.to_container(cfg[group], resolve=True) for group in ("model", "data", "training")}
+    definition = {group: OmegaConf.to_container(cfg[group], resolve=True) for group in ("model", "data")}
     definition["data"].pop("path", None)
     return definition
 
