@@ -10,7 +10,8 @@ Training, ``lrsa-predict`` and the demos all call models through this module:
   :func:`read_descriptor`;
 * :class:`ModelInputs`: passes a batch's ``mask`` and ``weights`` only to models whose
   ``forward`` takes them (LRSA does; PhysicsNeMo's Transolver and FLARE take
-  ``(fx, embedding)``), and evaluates large meshes with the exact chunked forward;
+  ``(fx, embedding)``), gives geometry-context models (PhysicsNeMo's GeoTransolver) the
+  wall as their context, and evaluates large meshes with the exact chunked forward;
 * :func:`autocast`: the autocast context of a precision name (``fp32``, ``bf16``,
   ``fp16``);
 * :func:`to_device`: a batch's tensors onto a device;
@@ -91,12 +92,59 @@ def to_device(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
     }
 
 
+def takes_geometry_context(parameter_names: Any) -> bool:
+    """True for the geometry-context forward of PhysicsNeMo's GeoTransolver.
+
+    Such a model reads every point's ``fx`` and ``embedding`` together as its
+    ``local_embedding``, and the wall points' embedding as its ``geometry`` context, so
+    its ``functional_dim`` is the two widths summed and its ``geometry_dim`` the
+    embedding's (:func:`modulus_lrsa.training.train.model_config_for` fills them in).
+    """
+    names = set(parameter_names)
+    return {"local_embedding", "geometry"} <= names or {"geometry_dim", "functional_dim"} <= names
+
+
+def wall_context(batch: dict[str, Any]) -> torch.Tensor:
+    """Every sample's wall points (``is_surface``, not padding) as geometry tokens (B, K, C).
+
+    K is the largest wall count in the batch; a sample with fewer wall points repeats
+    them evenly, so a batch of meshes with different walls stacks without padding
+    (which a geometry-context model could not mask).
+
+    Raises
+    ------
+    ValueError
+        The batch has no ``is_surface`` flags, or a sample has no wall point.
+    """
+    if "is_surface" not in batch:
+        raise ValueError(
+            "a geometry-context model (GeoTransolver) needs wall points as its context: "
+            "the data has no surface points (give it surface_fields or a wall patch)"
+        )
+    wall = batch["is_surface"].bool()
+    if "mask" in batch:
+        wall = wall & batch["mask"].bool()
+    counts = wall.sum(dim=1)
+    if bool((counts == 0).any()):
+        empty = [str(index) for index in torch.nonzero(counts == 0).flatten().tolist()]
+        raise ValueError(f"a geometry-context model needs wall points, but sample(s) {', '.join(empty)} have none")
+    n_tokens = int(counts.max())
+    tokens = []
+    for sample, flags in zip(batch["embedding"], wall):
+        indices = torch.nonzero(flags).flatten()
+        picks = torch.linspace(0, len(indices) - 1, n_tokens, device=indices.device).round().long()
+        tokens.append(sample[indices[picks]])
+    return torch.stack(tokens)
+
+
 class ModelInputs:
     """Calls a model with the batch arguments its ``forward`` accepts.
 
     LRSA takes ``mask`` (padding) and ``weights`` (quadrature); PhysicsNeMo's
-    Transolver and FLARE take only ``(fx, embedding)``. The signature is inspected
-    once, so any operator with the Transolver forward can be trained and served here.
+    Transolver and FLARE take only ``(fx, embedding)``; GeoTransolver takes
+    ``(local_embedding, geometry=...)``, see :func:`takes_geometry_context`. The
+    signature is inspected once, so any operator with one of these forwards can be
+    trained and served here.
 
     Parameters
     ----------
@@ -106,7 +154,8 @@ class ModelInputs:
 
     def __init__(self, model: torch.nn.Module) -> None:
         parameters = inspect.signature(model.forward).parameters
-        self.accepts_embedding = "embedding" in parameters
+        self.geometry_context = takes_geometry_context(parameters)
+        self.accepts_embedding = "embedding" in parameters or self.geometry_context
         self.accepts_mask = "mask" in parameters
         self.accepts_weights = "weights" in parameters
         self.chunked = getattr(model, "forward_chunked", None)
@@ -129,6 +178,9 @@ class ModelInputs:
         return True
 
     def __call__(self, model: torch.nn.Module, batch: dict[str, Any]) -> torch.Tensor:
+        if self.geometry_context:
+            local = torch.cat([batch["fx"], batch["embedding"]], dim=-1)
+            return model(local, geometry=wall_context(batch))
         return model(batch["fx"], batch["embedding"], **self._keywords(batch))
 
     def evaluate(self, model: torch.nn.Module, batch: dict[str, Any], chunk_points: int) -> torch.Tensor:

@@ -24,9 +24,10 @@ from synthetic_cfd_cases import cylinder_dataset
 from torch.utils.data import Dataset
 
 from modulus_lrsa.data.darcy import generate_darcy
+from modulus_lrsa.datapipes.collate import pad_collate
 from modulus_lrsa.errors import ConfigError
 from modulus_lrsa.forces import force_coefficients
-from modulus_lrsa.surrogate import descriptor_path
+from modulus_lrsa.surrogate import descriptor_path, run_model
 from modulus_lrsa.training.config import validate_config
 from modulus_lrsa.training.data import build_training_data
 from modulus_lrsa.training.train import CONFIG_DIR, NonFiniteLossError, run_training
@@ -290,6 +291,30 @@ def test_airfoil_cases_train_with_field_errors_and_force_coefficients(cylinder_r
     assert descriptor["target_names"] == ["U[0]", "U[1]", "p", "nut", "wallShearStress[0]", "wallShearStress[1]"]
     assert descriptor["fx_names"] == ["U", "aoa_deg"]
     assert descriptor["forces"]["wall_shear_sign"] == -1.0
+
+
+def test_geotransolver_trains_with_the_wall_as_its_geometry_context(cylinder_root, tmp_path):
+    # PhysicsNeMo's GeoTransolver: fx and embedding as its local input, the wall points'
+    # embedding as the geometry it cross-attends to; predictions go through the same path.
+    config = compose_config(
+        [
+            "data=airfoil", f"data.path={cylinder_root}", f"data.cache_dir={tmp_path / 'cache'}",
+            "data.volume_points=24", "data.surface_points=8", f"output_dir={tmp_path / 'run'}",
+            "training=airfoil", "training.epochs=1", "training.batch_size=2", "training.scheduler.warmup_epochs=0",
+            "model=geotransolver", "model.n_layers=1", "model.n_hidden=16", "model.n_head=2", "model.slice_num=4",
+            *QUIET,
+        ]
+    )
+    result = run_training(config)
+    assert math.isfinite(result["last_validation"]["val/surface_rel_l2/p"])
+    model = physicsnemo.Module.from_checkpoint(str(tmp_path / "run" / "best_model.mdlus"))
+    assert type(model).__name__ == "GeoTransolver"
+    batch = pad_collate([build_training_data(config.data, 0).validation[0]])
+    output = run_model(model, batch, torch.device("cpu"))
+    assert output.shape == batch["target"].shape and bool(torch.isfinite(output).all())
+    without_wall = {key: value for key, value in batch.items() if key != "is_surface"}
+    with pytest.raises(ValueError, match="needs wall points as its context"):
+        run_model(model, without_wall, torch.device("cpu"))
 
 
 def test_force_settings_that_do_not_match_the_data_are_named(cylinder_root, tmp_path):

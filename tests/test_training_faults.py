@@ -294,7 +294,7 @@ def test_help_says_what_the_tool_does(monkeypatch, capsys):
     assert status == 0
     assert text.startswith("lrsa-train: train LRSA")
     for expected in ("Main keys:", "training.batch_size", "Examples:", "torchrun", "== Configuration groups ==",
-                     "model: flare, lrsa, transolver", "HYDRA_FULL_ERROR=1"):
+                     "model: flare, geotransolver, lrsa, transolver", "HYDRA_FULL_ERROR=1"):
         assert expected in text, expected
     assert "powered by Hydra" not in text
 

@@ -98,7 +98,7 @@ def load_model(model_path: str | os.PathLike, device: torch.device) -> tuple[tor
     if not ModelInputs(model).accepts_embedding:
         raise PredictionError(
             f"{model_path}: {type(model).__name__} does not take the (fx, embedding) inputs of models "
-            "trained by lrsa-train (LRSA, Transolver, FLARE); this .mdlus was not exported by lrsa-train"
+            "trained by lrsa-train (LRSA, Transolver, FLARE, GeoTransolver); this .mdlus was not exported by lrsa-train"
         )
     return model, descriptor
 

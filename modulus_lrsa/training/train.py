@@ -53,7 +53,7 @@ from modulus_lrsa.atomic import atomic_write_json, atomic_write_text
 from modulus_lrsa.datapipes.collate import pad_collate
 from modulus_lrsa.datapipes.sampler import CaseShardSampler
 from modulus_lrsa.errors import ConfigError, LaunchError, MeshDataError
-from modulus_lrsa.surrogate import ModelInputs, autocast, to_device, write_descriptor
+from modulus_lrsa.surrogate import ModelInputs, autocast, takes_geometry_context, to_device, write_descriptor
 from modulus_lrsa.training.checkpoint import (
     CheckpointManager,
     atomic_save_module,
@@ -133,8 +133,10 @@ def model_config_for(model_cfg: DictConfig, data: TrainingData) -> DictConfig:
     """The model config with its data-dependent keys filled in from the dataset.
 
     ``functional_dim``, ``out_dim`` and ``embedding_dim`` left as ``???`` take the
-    dataset's widths, and so does ``structured_shape`` (when null) for grid data. A value
-    given explicitly must agree with the data.
+    dataset's widths (for a geometry-context model, ``functional_dim`` is fx and
+    embedding together and ``geometry_dim`` the embedding's), and so does
+    ``structured_shape`` (when null) for grid data. A value given explicitly must agree
+    with the data.
 
     Raises
     ------
@@ -147,6 +149,10 @@ def model_config_for(model_cfg: DictConfig, data: TrainingData) -> DictConfig:
         "out_dim": (data.out_dim, data.target_names),
         "embedding_dim": (data.embedding_dim, data.embedding_names),
     }
+    if takes_geometry_context(resolved.keys()):
+        # GeoTransolver reads fx and embedding together, and the wall's embedding as context.
+        widths["functional_dim"] = (data.functional_dim + data.embedding_dim, [*data.fx_names, *data.embedding_names])
+        widths["geometry_dim"] = (data.embedding_dim, data.embedding_names)
     for key, (width, names) in widths.items():
         if key not in resolved.keys():
             continue
