@@ -24,7 +24,7 @@ without the test cases: part of the airfoil training cases validate.
 
 Studies:
 
-* ``main``: LRSA, Transolver (use_te=False), FLARE at matched parameter counts (within
+* ``main``: LRSA, Transolver (use_te=False), FLARE (and GeoTransolver on the airfoils) at matched parameter counts (within
   10%, asserted), fp32, every seed of the protocol.
 * ``precision``: LRSA and Transolver in fp32, bf16 and fp16 (GradScaler), seed 0; a
   run that stops on NaN/Inf losses is recorded as diverged.
@@ -36,7 +36,7 @@ Studies:
   seed 0, to show what free-stream scaling buys.
 * ``tuned``: LRSA with settings chosen by another protocol's ``tuning`` study (never on
   this protocol's test split), every seed, as an extra row of the main comparison.
-* ``timing``: after the training runs, alone, the three main models take turns (one
+* ``timing``: after the training runs, alone, the compared models take turns (one
   training epoch each per round) in one process, so machine-load changes hit them alike.
 
 Results are written to ``benchmarks/results/accuracy_<protocol>.json`` after every run;
@@ -79,11 +79,14 @@ DOCS_BEGIN = "<!-- accuracy:begin -->"
 DOCS_END = "<!-- accuracy:end -->"
 FIGURES = ROOT / "docs" / "figures"
 MAIN_MODELS = ("LRSA", "Transolver", "FLARE")
+#: The airfoil protocols add PhysicsNeMo's newest CFD model, which takes the wall as context.
+AIRFOIL_MODELS = (*MAIN_MODELS, "GeoTransolver")
 #: Model name -> (conf/model group, _target_ override or None).
 MODELS = {
     "LRSA": ("lrsa", None),
     "Transolver": ("transolver", None),
     "FLARE": ("flare", None),
+    "GeoTransolver": ("geotransolver", None),
     "LRSA tied": ("lrsa", "modulus_lrsa.models.ablations.TiedLRSA"),
     "LRSA latent-MLP": ("lrsa", "modulus_lrsa.models.ablations.LatentMLPLRSA"),
 }
@@ -243,6 +246,8 @@ class Protocol:
     #: Integer ratios: PhysicsNeMo's Transolver rejects a float mlp_ratio.
     widths: dict[str, tuple[int, float]]
     latent_sweep: tuple[int, ...]
+    #: The compared models, LRSA first and Transolver (the reference of the ratios) second.
+    models: tuple[str, ...] = MAIN_MODELS
     #: torch threads per run (None: torch's default).
     threads: int | None = None
     #: The studies this protocol runs (see the module docstring).
@@ -291,6 +296,7 @@ PROTOCOLS = {
         latent_sweep=(32, 64, 128, 256),
     ),
     "airfoil": Protocol(
+        models=AIRFOIL_MODELS,
         name="airfoil",
         description="sized for a shared 2-core CPU: OpenFOAM airfoils, coarse C-grid (7560 cells), 120 cases",
         data=AIRFOIL_COARSE,
@@ -299,19 +305,20 @@ PROTOCOLS = {
         n_layers=4, n_head=4, n_latents=32,
         # On point clouds Transolver's slicing is linear (on Darcy's grid it is a 3x3
         # conv), so it needs more width than on Darcy to match LRSA's parameters.
-        widths={"LRSA": (40, 1), "Transolver": (64, 2), "FLARE": (68, 2)},
+        widths={"LRSA": (40, 1), "Transolver": (64, 2), "FLARE": (68, 2), "GeoTransolver": (64, 2)},
         latent_sweep=(),
         threads=1,
         studies=("main", "precision", "raw-targets", "timing"),
     ),
     "airfoil-large": Protocol(
+        models=AIRFOIL_MODELS,
         name="airfoil-large",
         description="the airfoil protocol at the 1.2M-parameter class: width 128, 8 heads (LRSA d_head 16)",
         data=AIRFOIL_COARSE,
         epochs=100, precision_epochs=25, batch_size=2, seeds=(0,),
         n_layers=4, n_head=8, n_latents=32,
-        # Parameters 1.22M / 1.22M / 1.26M.
-        widths={"LRSA": (128, 1), "Transolver": (200, 2), "FLARE": (216, 2)},
+        # Parameters 1.22M / 1.22M / 1.26M / 1.24M.
+        widths={"LRSA": (128, 1), "Transolver": (200, 2), "FLARE": (216, 2), "GeoTransolver": (200, 2)},
         latent_sweep=(),
         threads=1,
         studies=("main",),
@@ -322,7 +329,7 @@ PROTOCOLS = {
         data=HeldOutAirfoilData(AIRFOIL_COARSE, "datasets/airfoil_coarse120_heldout", n_validation=20),
         epochs=100, precision_epochs=100, batch_size=2, seeds=(0,),
         n_layers=4, n_head=4, n_latents=32,
-        widths={"LRSA": (40, 1), "Transolver": (64, 2), "FLARE": (68, 2)},
+        widths={"LRSA": (40, 1), "Transolver": (64, 2), "FLARE": (68, 2), "GeoTransolver": (64, 2)},
         latent_sweep=(),
         threads=1,
         studies=("tuning",),
@@ -361,7 +368,7 @@ class RunSpec:
 def studies(protocol: Protocol) -> dict[str, list[RunSpec]]:
     """The runs of every study, most important first."""
     m, e = protocol.n_latents, protocol.epochs
-    main = [RunSpec(model, seed, "fp32", m, e) for seed in protocol.seeds for model in MAIN_MODELS]
+    main = [RunSpec(model, seed, "fp32", m, e) for seed in protocol.seeds for model in protocol.models]
     ablation = [RunSpec(name, seed, "fp32", m, e) for seed in protocol.seeds for name in ("LRSA", *ABLATIONS)]
     latents = [RunSpec("LRSA", protocol.seeds[0], "fp32", size, e) for size in protocol.latent_sweep]
     precision = [
@@ -373,7 +380,7 @@ def studies(protocol: Protocol) -> dict[str, list[RunSpec]]:
         RunSpec("LRSA", protocol.seeds[0], "fp32", m, e, n_frequencies=s.n_frequencies, logit_scale=s.logit_scale)
         for s in protocol.lrsa_settings
     ]
-    raw_targets = [RunSpec(model, protocol.seeds[0], "fp32", m, e, free_stream=False) for model in MAIN_MODELS]
+    raw_targets = [RunSpec(model, protocol.seeds[0], "fp32", m, e, free_stream=False) for model in protocol.models]
     chosen = protocol.tuned_lrsa
     tuned = [] if chosen is None else [
         RunSpec("LRSA", seed, "fp32", m, e, n_frequencies=chosen.n_frequencies, logit_scale=chosen.logit_scale)
@@ -556,7 +563,7 @@ def run_child(protocol: Protocol, spec: RunSpec) -> dict[str, Any]:
 
 
 def time_epochs_child(protocol: Protocol, rounds: int) -> dict[str, Any]:
-    """Training time per epoch of the three main models, side by side in one process.
+    """Training time per epoch of the compared models, side by side in one process.
 
     Wall times of separate runs on a shared machine move with its load; here the models
     take turns (one epoch each per round, the order rotating every round), so load changes
@@ -577,7 +584,7 @@ def time_epochs_child(protocol: Protocol, rounds: int) -> dict[str, Any]:
         torch.set_num_threads(protocol.threads)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     setups = {}
-    for name in MAIN_MODELS:
+    for name in protocol.models:
         spec = RunSpec(name, protocol.seeds[0], "fp32", protocol.n_latents, protocol.epochs)
         cfg = training_config(protocol, spec)
         data = build_training_data(cfg.data, spec.seed)
@@ -605,11 +612,12 @@ def time_epochs_child(protocol: Protocol, rounds: int) -> dict[str, Any]:
             torch.cuda.synchronize()
         return time.perf_counter() - started
 
-    for name in MAIN_MODELS:  # warm-up epoch (allocator, kernels)
+    for name in protocol.models:  # warm-up epoch (allocator, kernels)
         one_epoch(name)
-    seconds: dict[str, list[float]] = {name: [] for name in MAIN_MODELS}
+    seconds: dict[str, list[float]] = {name: [] for name in protocol.models}
     for round_index in range(rounds):
-        order = MAIN_MODELS[round_index % 3:] + MAIN_MODELS[:round_index % 3]
+        shift = round_index % len(protocol.models)
+        order = protocol.models[shift:] + protocol.models[:shift]
         for name in order:
             seconds[name].append(one_epoch(name))
     return {"rounds": rounds, "seconds": seconds, "device": device.type, "torch_threads": torch.get_num_threads()}
@@ -684,7 +692,7 @@ def save_results(protocol: Protocol, results: dict[str, Any]) -> None:
 
 
 def check_parameter_match(protocol: Protocol) -> dict[str, int]:
-    """Parameter counts of the three main models as lrsa-train builds them for this data.
+    """Parameter counts of the compared models as lrsa-train builds them for this data.
 
     Stops if they differ by more than 10%. Building the training data here also makes
     the dataset's preprocessed cache once, before parallel runs would each make it.
@@ -696,7 +704,7 @@ def check_parameter_match(protocol: Protocol) -> dict[str, int]:
     from modulus_lrsa.training.data import build_training_data
 
     counts, data = {}, None
-    for name in MAIN_MODELS:
+    for name in protocol.models:
         spec = RunSpec(name, protocol.seeds[0], "fp32", protocol.n_latents, protocol.epochs)
         cfg = training_config(protocol, spec)
         data = data or build_training_data(cfg.data, spec.seed)
@@ -838,9 +846,9 @@ def tables(protocol: Protocol, results: dict[str, Any]) -> str:
 
 
 def compared_runs(protocol: Protocol, results: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
-    """Row label -> finished runs: the three main models, then tuned LRSA if the protocol has it."""
+    """Row label -> finished runs: the compared models, then tuned LRSA if the protocol has it."""
     all_studies = studies(protocol)
-    rows = {name: _runs(results, [s for s in all_studies["main"] if s.model == name]) for name in MAIN_MODELS}
+    rows = {name: _runs(results, [s for s in all_studies["main"] if s.model == name]) for name in protocol.models}
     if "tuned" in all_studies and all_studies["tuned"]:
         rows[tuned_label(protocol)] = _runs(results, all_studies["tuned"])
     return rows
@@ -894,13 +902,13 @@ def main_tables(protocol: Protocol, results: dict[str, Any]) -> list[str]:
         lines += [
             "",
             f"**Training time per epoch, side by side** (one process, {timing['device']}, "
-            f"{timing['torch_threads']} thread(s); the three models take turns, one epoch each per round, "
+            f"{timing['torch_threads']} thread(s); the models take turns, one epoch each per round, "
             f"{timing['rounds']} rounds after a warm-up; median and min-max over rounds):",
             "",
             "| model | s/epoch | LRSA / model, per round |",
             "|---|---|---|",
         ]
-        for name in MAIN_MODELS:
+        for name in seconds:
             ratios = [a / b for a, b in zip(seconds["LRSA"], seconds[name])]
             lines.append(
                 f"| {name} | {statistics.median(seconds[name]):.2f} ({min(seconds[name]):.2f}-{max(seconds[name]):.2f}) | "

@@ -55,10 +55,10 @@ def test_airfoil_protocols_run_only_their_studies(accuracy):
     protocol = accuracy.PROTOCOLS["airfoil"]
     studies = accuracy.studies(protocol)
     assert set(studies) == {"main", "precision", "raw-targets"}
-    assert {(r.model, r.seed) for r in studies["main"]} == {(m, s) for m in accuracy.MAIN_MODELS for s in protocol.seeds}
+    assert {(r.model, r.seed) for r in studies["main"]} == {(m, s) for m in protocol.models for s in protocol.seeds}
     # Physical-unit targets: the main models once, with free-stream scaling switched off.
     raw = studies["raw-targets"]
-    assert {r.model for r in raw} == set(accuracy.MAIN_MODELS) and not any(r.free_stream for r in raw)
+    assert {r.model for r in raw} == set(protocol.models) and not any(r.free_stream for r in raw)
     assert all("data.free_stream=null" in accuracy.overrides(protocol, r) for r in raw)
     assert not any("data.free_stream=null" in accuracy.overrides(protocol, r) for r in studies["main"])
     tuning = accuracy.PROTOCOLS["airfoil-heldout"]
@@ -101,7 +101,7 @@ def test_airfoil_report_splits_volume_and_surface_and_compares_with_transolver(a
     assert "| model | volume p | volume nut | surface p |" in text
     assert "| LRSA | 0.1000 ± 0.0000 | 0.2000 ± 0.0000 | 0.2000 ± 0.0000 |" in text
     assert "| Transolver | 0.0200 ± 0.0000 | 0.0010 ± 0.0000 | 0.1000 ± 0.0000 |" in text
-    assert "PARTIAL: 14 run(s) not finished" in text  # seed 2, FLARE, mixed precision, raw targets
+    assert "PARTIAL: 18 run(s) not finished" in text  # seed 2, FLARE, GeoTransolver, mixed precision, raw targets
     readme = accuracy.readme_table(protocol, {"runs": runs})
     assert "| abs. Cl error | rel. Cd error | fp16 training |" in readme
 
