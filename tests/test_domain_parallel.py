@@ -12,6 +12,7 @@ import contextlib
 import os
 import tempfile
 
+import numpy as np
 import pytest
 import torch
 import torch.distributed as dist
@@ -227,3 +228,60 @@ def test_constructor_rejects_structured_grids_and_uninitialised_distributed():
         DomainParallelLRSA(torch.nn.Linear(2, 2))
     with pytest.raises(ValueError, match="structured grids"):
         DomainParallelLRSA(_model(structured_shape=(8, 8)))
+
+
+# ------------------------------------------------------------ lrsa-predict --domain-parallel
+@pytest.fixture(scope="module")
+def cylinder_model(tmp_path_factory):
+    """An exported tiny LRSA and synthetic cylinder cases, as in test_predict (imported
+    here, not at module level, so that the spawned workers above stay light)."""
+    from synthetic_cfd_cases import cylinder_dataset
+    from test_predict import compose_config, export, tiny_lrsa
+
+    from modulus_lrsa.training.data import build_training_data
+
+    root = tmp_path_factory.mktemp("cylinder_domain_parallel")
+    cases = cylinder_dataset(root / "cases")
+    config = compose_config(["data=airfoil", f"data.path={cases}", f"data.cache_dir={root / 'cache'}"])
+    data = build_training_data(config.data, seed=0)
+    return export(tiny_lrsa(data), data, root / "model"), cases
+
+
+def test_lrsa_predict_domain_parallel_on_two_gloo_ranks_writes_the_single_process_prediction(cylinder_model, tmp_path):
+    import subprocess
+    import sys
+
+    from test_predict import arrays, read
+
+    from modulus_lrsa.inference.predict import main
+
+    model_path, cases = cylinder_model
+    case = cases / "cases" / "case_0004"
+    assert main([str(model_path), str(case), "-o", str(tmp_path / "single")]) == 0
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+               "-m", "modulus_lrsa.inference.predict", str(model_path), str(case), "-o", str(tmp_path / "sharded"),
+               "--device", "cpu", "--domain-parallel", "--chunk-points", "50"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.count("wrote ") == 1  # rank 0 alone reports and writes
+    for name in ("volume.vtu", "surface.vtp"):
+        single = arrays(read(tmp_path / "single" / name).GetCellData())
+        sharded = arrays(read(tmp_path / "sharded" / name).GetCellData())
+        predicted = [key for key in single if key.endswith("_predicted")]
+        assert "p_predicted" in predicted
+        for key in predicted:
+            np.testing.assert_allclose(sharded[key], single[key], rtol=1e-5, atol=1e-5)
+
+
+def test_lrsa_predict_domain_parallel_outside_torchrun_says_how_to_launch(cylinder_model, tmp_path, capsys):
+    from modulus_lrsa.inference.predict import main
+
+    model_path, cases = cylinder_model
+    env_world = os.environ.pop("WORLD_SIZE", None)
+    try:
+        assert main([str(model_path), str(cases / "cases" / "case_0004"), "-o", str(tmp_path), "--domain-parallel"]) == 1
+    finally:
+        if env_world is not None:
+            os.environ["WORLD_SIZE"] = env_world
+    assert "runs under torchrun" in capsys.readouterr().err

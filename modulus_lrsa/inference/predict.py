@@ -25,11 +25,13 @@ and ``quantities.json``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import math
 import os
 import sys
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -765,7 +767,38 @@ def build_parser() -> argparse.ArgumentParser:
                         help="evaluate meshes larger than this in exact chunks (default: 262144)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
     parser.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32")
+    parser.add_argument("--domain-parallel", action="store_true",
+                        help="under torchrun: split the case's points over all ranks (exact; gloo on CPU, NCCL on "
+                             "GPUs, one GPU per rank); rank 0 writes the output")
     return parser
+
+
+def _start_domain_parallel(device: torch.device, output: Path, stack: contextlib.ExitStack) -> tuple[torch.device, Path]:
+    """Join the torchrun process group; every rank but 0 writes into a folder it discards."""
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        if "WORLD_SIZE" not in os.environ:
+            raise PredictionError("--domain-parallel runs under torchrun (e.g. torchrun --nproc_per_node=4 -m "
+                                  "modulus_lrsa.inference.predict ... --domain-parallel)")
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+        stack.callback(dist.destroy_process_group)
+    if device.type == "cuda":
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+        torch.cuda.set_device(device)
+    if dist.get_rank() != 0:
+        output = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="lrsa-predict-rank-")))
+    return device, output
+
+
+def _domain_parallel_model(model: torch.nn.Module) -> torch.nn.Module:
+    from modulus_lrsa.models import LRSA
+    from modulus_lrsa.models.domain_parallel import GatheredDomainParallelLRSA
+
+    if not isinstance(model, LRSA) or model.structured_shape is not None:
+        raise PredictionError("--domain-parallel needs an LRSA model on meshes or point clouds "
+                              f"(got {type(model).__name__}{' on a structured grid' if isinstance(model, LRSA) else ''})")
+    return GatheredDomainParallelLRSA(model)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -779,8 +812,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"lrsa-predict: error: --device {args.device}: no CUDA GPU is available here; use --device cpu",
               file=sys.stderr)
         return 2
+    stack = contextlib.ExitStack()
     try:
+        output, rank = args.output, 0
+        if args.domain_parallel:
+            device, output = _start_domain_parallel(device, args.output, stack)
+            rank = torch.distributed.get_rank()
+        args.output = output
         model, descriptor = load_model(args.model, device)
+        if args.domain_parallel:
+            model = _domain_parallel_model(model)
         if descriptor["kind"] == "darcy":
             quantities = predict_darcy(model, descriptor, args.input, args.output, args.split, args.samples,
                                        device, args.precision)
@@ -798,9 +839,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (PredictionError, MeshDataError, FileNotFoundError) as error:
         print(f"lrsa-predict: error: {error}", file=sys.stderr)
         return 1
-    summary = {key: quantities[key] for key in ("mean_rel_l2", "rel_l2", "forces") if key in quantities}
-    print(json.dumps(summary, indent=2))
-    print(f"wrote {args.output}")
+    finally:
+        stack.close()
+    if rank == 0:
+        summary = {key: quantities[key] for key in ("mean_rel_l2", "rel_l2", "forces") if key in quantities}
+        print(json.dumps(summary, indent=2))
+        print(f"wrote {args.output}")
     return 0
 
 

@@ -59,7 +59,7 @@ try:
 except ImportError:  # legacy host (nvidia-modulus 0.9) or torch < 2.6: plain shards only
     ShardTensor = None
 
-__all__ = ["DomainParallelLRSA", "all_reduce_sum"]
+__all__ = ["DomainParallelLRSA", "GatheredDomainParallelLRSA", "all_reduce_sum", "shard_sizes"]
 
 
 class _AllReduceSum(torch.autograd.Function):
@@ -412,3 +412,62 @@ def _is_shard_tensor(tensor) -> bool:
 def shard_sizes(n_points: int, n_ranks: int) -> Sequence[int]:
     """Contiguous shard sizes for ``n_points`` over ``n_ranks`` (``torch.chunk`` style)."""
     return [len(part) for part in torch.arange(n_points).tensor_split(n_ranks)]
+
+
+class GatheredDomainParallelLRSA(nn.Module):
+    r"""Inference on whole samples held by every rank: each rank computes a contiguous
+    shard of the points with :class:`DomainParallelLRSA`, and the outputs are gathered.
+
+    A drop-in for the model in an inference pipeline (``forward`` and
+    ``forward_chunked`` as :class:`LRSA`'s), e.g. ``lrsa-predict --domain-parallel``
+    under ``torchrun``. Compute and the :math:`(B, N, d)` features, the dominant memory,
+    are split over the ranks; the inputs and the gathered output are on every rank.
+
+    Parameters
+    ----------
+    model : LRSA
+        The model, identical on every rank.
+    mesh : DeviceMesh | torch.distributed.ProcessGroup | None, optional, default=None
+        As in :class:`DomainParallelLRSA`.
+    """
+
+    structured_shape = None
+
+    def __init__(self, model: LRSA, mesh: DeviceMesh | dist.ProcessGroup | None = None) -> None:
+        super().__init__()
+        self.sharded = DomainParallelLRSA(model, mesh, reduce_gradients=False)
+
+    @torch.no_grad()
+    def forward(
+        self,
+        fx: Float[torch.Tensor, "B N C_in"] | None,
+        embedding: Float[torch.Tensor, "B N C_emb"] | None = None,
+        time: Float[torch.Tensor, " B"] | None = None,
+        *,
+        mask: Bool[torch.Tensor, "B N"] | None = None,
+        weights: Float[torch.Tensor, "B N"] | None = None,
+        chunk_size: int | None = None,
+    ) -> Float[torch.Tensor, "B N C_out"]:
+        """The full :math:`(B, N, C_{out})` output on every rank."""
+        group = self.sharded.group
+        rank, world = dist.get_rank(group), dist.get_world_size(group)
+        reference = fx if fx is not None else embedding
+        sizes = shard_sizes(reference.shape[1], world)
+        start = sum(sizes[:rank])
+        part = slice(start, start + sizes[rank])
+
+        def local(t: torch.Tensor | None) -> torch.Tensor | None:
+            return None if t is None else t[:, part]
+
+        out = self.sharded(local(fx), local(embedding), time, mask=local(mask), weights=local(weights),
+                           chunk_size=chunk_size)
+        # all_gather needs equal sizes: pad every shard to the largest, then trim.
+        padded = out.new_zeros((out.shape[0], max(sizes), out.shape[-1]))
+        padded[:, : out.shape[1]] = out
+        gathered = [torch.empty_like(padded) for _ in range(world)]
+        dist.all_gather(gathered, padded.contiguous(), group=group)
+        return torch.cat([g[:, :n] for g, n in zip(gathered, sizes)], dim=1)
+
+    def forward_chunked(self, fx, embedding=None, time=None, *, mask=None, weights=None, chunk_size: int = 65536):
+        """:meth:`forward` with each rank's points processed ``chunk_size`` at a time."""
+        return self.forward(fx, embedding, time, mask=mask, weights=weights, chunk_size=chunk_size)
