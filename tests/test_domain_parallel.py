@@ -128,6 +128,21 @@ def _check_chunked_inference(rank, sizes):
     torch.testing.assert_close(out[local_mask], _split(reference, sizes, rank)[local_mask], **TOL)
 
 
+def _check_bf16_autocast(rank, sizes):
+    """Under bf16 autocast the statistics travel in float32; outputs match one process
+    at bf16 precision."""
+    from modulus_lrsa.models import DomainParallelLRSA
+
+    model = _model().eval()
+    fx, coords, mask, weights = _inputs(sum(sizes), masked=True, weighted=True)
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        reference = model(fx, coords, mask=mask, weights=weights).float()
+        out = DomainParallelLRSA(model)(_split(fx, sizes, rank), _split(coords, sizes, rank),
+                                        mask=_split(mask, sizes, rank), weights=_split(weights, sizes, rank))
+    local_mask = _split(mask, sizes, rank)
+    torch.testing.assert_close(out.float()[local_mask], _split(reference, sizes, rank)[local_mask], atol=3e-2, rtol=3e-2)
+
+
 def _check_shard_tensor(rank, sizes):
     """ShardTensor in, ShardTensor out (uneven shards), gradients through to_local."""
     from physicsnemo.domain_parallel import ShardTensor
@@ -184,6 +199,8 @@ def _worker(rank, world, init_file, cases):
                 _check_case(rank, **kwargs)
             elif name == "chunked":
                 _check_chunked_inference(rank, **kwargs)
+            elif name == "bf16":
+                _check_bf16_autocast(rank, **kwargs)
             elif name == "shard_tensor":
                 _check_shard_tensor(rank, **kwargs)
             elif name == "validation":
@@ -204,6 +221,7 @@ def test_two_ranks_equal_one_process():
         ("case", dict(sizes=[83, 37], masked=True, weighted=True)),
         ("case", dict(sizes=[83, 37], masked=True, weighted=False, float64=True)),
         ("case", dict(sizes=[50, 40], masked=False, weighted=True, checkpointing=True)),
+        ("bf16", dict(sizes=[70, 50])),
         ("shard_tensor", dict(sizes=[45, 30])),
         ("validation", {}),
     ])
