@@ -128,6 +128,27 @@ def _check_chunked_inference(rank, sizes):
     torch.testing.assert_close(out[local_mask], _split(reference, sizes, rank)[local_mask], **TOL)
 
 
+def _check_unreduced_gradients(rank, sizes):
+    """reduce_gradients=False leaves each rank's share: their sum is the full gradient
+    (what a data x domain trainer reduces in one all-reduce)."""
+    from modulus_lrsa.models import DomainParallelLRSA
+
+    model = _model()
+    fx, coords, mask, weights = _inputs(sum(sizes), masked=True, weighted=True)
+    model(fx, coords, mask=mask, weights=weights).mean().backward()
+    reference = {n: p.grad.clone() for n, p in model.named_parameters()}
+    model.zero_grad()
+    out = DomainParallelLRSA(model, reduce_gradients=False)(
+        _split(fx, sizes, rank), _split(coords, sizes, rank), mask=_split(mask, sizes, rank),
+        weights=_split(weights, sizes, rank))
+    out.sum().div(2 * sum(sizes) * out.shape[-1]).backward()  # this rank's share of the mean
+    shares = {n: p.grad.clone() for n, p in model.named_parameters()}
+    assert any(not torch.allclose(shares[n], reference[n], atol=1e-6) for n in shares)  # a share is not the whole
+    for name, share in shares.items():
+        dist.all_reduce(share)
+        torch.testing.assert_close(share, reference[name], **TOL, msg=lambda m, name=name: f"{name}: {m}")
+
+
 def _check_bf16_autocast(rank, sizes):
     """Under bf16 autocast the statistics travel in float32; outputs match one process
     at bf16 precision."""
@@ -199,6 +220,8 @@ def _worker(rank, world, init_file, cases):
                 _check_case(rank, **kwargs)
             elif name == "chunked":
                 _check_chunked_inference(rank, **kwargs)
+            elif name == "unreduced":
+                _check_unreduced_gradients(rank, **kwargs)
             elif name == "bf16":
                 _check_bf16_autocast(rank, **kwargs)
             elif name == "shard_tensor":
@@ -233,6 +256,7 @@ def test_three_ranks_uneven_shards_masks_weights_and_an_empty_shard():
         ("case", dict(sizes=[31, 52, 17], masked=True, weighted=False, float64=True)),
         ("case", dict(sizes=[40, 0, 35], masked=True, weighted=True)),
         ("chunked", dict(sizes=[25, 33, 20])),
+        ("unreduced", dict(sizes=[30, 20, 25])),
         ("validation", {}),
     ])
 
