@@ -36,8 +36,39 @@ def valid_entries(batch: dict, target: torch.Tensor) -> torch.Tensor:
     return valid
 
 
+def sum_over_shards(partial: torch.Tensor, group: dist.ProcessGroup) -> torch.Tensor:
+    """Sum per-rank partial sums over ``group``, with the gradient of each rank's own part.
+
+    For a loss that every rank of a domain-parallel group computes from the summed
+    statistics of all of a sample's points and then backpropagates: rank r's loss is
+    the same number as everyone's, but its backward may only reach its own points, the
+    other ranks' backward covers theirs (and the model then sums the parameter
+    gradients over the group). So the backward is the identity on ``partial``. A
+    summing backward, as in :func:`modulus_lrsa.models.domain_parallel.all_reduce_sum`,
+    would count the replicated loss once per rank.
+
+    Parameters
+    ----------
+    partial : torch.Tensor
+        This rank's partial sums, the same shape on every rank.
+    group : torch.distributed.ProcessGroup
+        The ranks that share the samples' points.
+
+    Returns
+    -------
+    torch.Tensor
+        The sums over the group (the same value on every rank).
+    """
+    total = partial.detach().clone()
+    dist.all_reduce(total, op=dist.ReduceOp.SUM, group=group)
+    return partial + (total - partial.detach())
+
+
 def per_sample_relative_l2(
-    prediction: torch.Tensor, target: torch.Tensor, valid: torch.Tensor
+    prediction: torch.Tensor,
+    target: torch.Tensor,
+    valid: torch.Tensor,
+    group: dist.ProcessGroup | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Relative L2 error of each sample and channel over its valid points.
 
@@ -47,6 +78,9 @@ def per_sample_relative_l2(
         (B, N, C).
     valid : torch.Tensor
         (B, N, C) bool.
+    group : torch.distributed.ProcessGroup, optional
+        The ranks each sample's points are split over (domain parallelism); the sums of
+        squares are then over all of them (:func:`sum_over_shards`).
 
     Returns
     -------
@@ -58,14 +92,23 @@ def per_sample_relative_l2(
     prediction = prediction.float()
     target = target.float()
     weight = valid.float()
-    squared_error = ((prediction - target) ** 2 * weight).sum(dim=1)
-    squared_norm = (target**2 * weight).sum(dim=1)
+    # Squared error, squared norm and valid-point count per sample and channel: (3, B, C).
+    sums = torch.stack([((prediction - target) ** 2 * weight).sum(dim=1), (target**2 * weight).sum(dim=1),
+                        weight.sum(dim=1)])
+    if group is not None:
+        sums = sum_over_shards(sums, group)
+    squared_error, squared_norm, count = sums.unbind()
     errors = torch.sqrt(squared_error) / torch.sqrt(squared_norm + _EPS)
-    present = valid.any(dim=1)
+    present = count > 0
     return torch.where(present, errors, torch.zeros_like(errors)), present
 
 
-def relative_l2_loss(prediction: torch.Tensor, target: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+def relative_l2_loss(
+    prediction: torch.Tensor,
+    target: torch.Tensor,
+    valid: torch.Tensor,
+    group: dist.ProcessGroup | None = None,
+) -> torch.Tensor:
     """Mean over samples and channels of the per-channel relative L2 error.
 
     Each channel is measured on its own before averaging, so a field with small values
@@ -78,13 +121,16 @@ def relative_l2_loss(prediction: torch.Tensor, target: torch.Tensor, valid: torc
         (B, N, C), normalised.
     valid : torch.Tensor
         (B, N, C) bool.
+    group : torch.distributed.ProcessGroup, optional
+        The ranks each sample's points are split over; the loss is then that of the
+        whole samples, the same on every rank of the group.
 
     Returns
     -------
     torch.Tensor
         Scalar, float32.
     """
-    errors, present = per_sample_relative_l2(prediction, target, valid)
+    errors, present = per_sample_relative_l2(prediction, target, valid, group)
     return errors.sum() / present.sum().clamp_min(1)
 
 
