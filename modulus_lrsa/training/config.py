@@ -26,6 +26,7 @@ from modulus_lrsa.datapipes.grid import GRID_VIEWS
 from modulus_lrsa.errors import ConfigError
 from modulus_lrsa.io.darcy import METADATA_FILE
 from modulus_lrsa.io.fields import FIELD_LOCATIONS
+from modulus_lrsa.models import LRSA
 from modulus_lrsa.surrogate import PRECISIONS
 
 DEVICES = ("auto", "cpu", "cuda")
@@ -93,13 +94,18 @@ def _check_training(problems: _Problems, world_size: int) -> None:
     problems.integer("training.seed", 0)
     problems.integer("training.epochs", 1)
     problems.integer("training.batch_size", 1)
+    data_ranks = _check_domain_parallel(problems, world_size)
     batch_size = OmegaConf.select(problems.cfg, "training.batch_size", default=None)
-    if isinstance(batch_size, int) and batch_size >= 1 and batch_size % world_size:
+    if isinstance(batch_size, int) and batch_size >= 1 and batch_size % data_ranks:
+        ranks = (
+            f"{data_ranks} ranks of this launch" if data_ranks == world_size
+            else f"{data_ranks} data groups of this launch ({world_size} ranks / training.domain_parallel_size)"
+        )
         problems.add(
             "training.batch_size",
-            f"the global batch {batch_size} does not split evenly over the {world_size} ranks of this launch "
-            f"(each rank takes training.batch_size / {world_size} samples per step); use a multiple of "
-            f"{world_size}, e.g. training.batch_size={world_size * math.ceil(batch_size / world_size)}",
+            f"the global batch {batch_size} does not split evenly over the {ranks} "
+            f"(each takes training.batch_size / {data_ranks} samples per step); use a multiple of "
+            f"{data_ranks}, e.g. training.batch_size={data_ranks * math.ceil(batch_size / data_ranks)}",
         )
     problems.integer("training.eval_batch_size", 1)
     problems.integer("training.num_workers", 0)
@@ -126,6 +132,59 @@ def _check_training(problems: _Problems, world_size: int) -> None:
     problems.integer("training.eval_chunk_points", 1)
     problems.boolean("training.resume")
     problems.number("training.time_limit_minutes", 0.0, inclusive=False, allow_none=True)
+
+
+def _check_domain_parallel(problems: _Problems, world_size: int) -> int:
+    """``training.domain_parallel_size`` against the launch and the model; returns the data ranks.
+
+    Sharding a sample's points needs LRSA (:class:`~modulus_lrsa.models.DomainParallelLRSA`
+    merges its compression exactly), on point clouds (a grid's convolution would need
+    halos across shard borders), without dropout (the latents are replicated over a
+    domain group, so every rank would have to draw the same masks).
+    """
+    key = "training.domain_parallel_size"
+    problems.integer(key, 1)
+    domain = OmegaConf.select(problems.cfg, key, default=1)
+    if isinstance(domain, bool) or not isinstance(domain, int) or domain < 1:
+        return world_size
+    if world_size % domain:
+        problems.add(
+            key,
+            f"world size {world_size} does not split into domain groups of {domain} ranks: a launch is "
+            f"data x domain ranks, so the world size must be a multiple of {domain} (or {key} a divisor "
+            f"of {world_size})",
+        )
+        return world_size
+    if domain == 1:
+        return world_size
+    target = str(OmegaConf.select(problems.cfg, "model._target_", default=None))
+    try:
+        is_lrsa = issubclass(get_class(target), LRSA)
+    except (ImportError, ValueError, AttributeError):
+        return world_size // domain  # _check_model reports the target
+    if not is_lrsa:
+        problems.add(
+            key,
+            f"{domain} shards each sample's points, which only LRSA models support (DomainParallelLRSA); "
+            f"model._target_ is {target}: train it with {key}=1 (data parallelism)",
+        )
+    if OmegaConf.select(problems.cfg, "model.structured_shape", default=None) is not None or (
+        OmegaConf.select(problems.cfg, "data.kind", default=None) == "darcy"
+        and OmegaConf.select(problems.cfg, "data.view", default=None) == "grid"
+    ):
+        problems.add(
+            key,
+            f"{domain} shards point clouds only: a structured grid's convolutional point FFN needs "
+            "neighbours across shard borders; use data.view=points (and model.structured_shape=null)",
+        )
+    dropout = OmegaConf.select(problems.cfg, "model.dropout", default=0.0)
+    if isinstance(dropout, (int, float)) and dropout > 0:
+        problems.add(
+            key,
+            f"{domain} replicates the latents over each domain group, so every rank would need the same "
+            f"dropout masks, which sharded training does not provide; use model.dropout=0 (got {dropout})",
+        )
+    return world_size // domain
 
 
 def _check_scheduler(problems: _Problems) -> None:
@@ -307,7 +366,8 @@ def validate_config(cfg: DictConfig, world_size: int = 1) -> None:
     cfg : DictConfig
         The composed config (``model``, ``data``, ``training``, ``logging``, ``output_dir``).
     world_size : int
-        Processes of the launch (torchrun's ``WORLD_SIZE``), for the batch split.
+        Processes of the launch (torchrun's ``WORLD_SIZE``), for the batch split and
+        the data x domain mesh.
 
     Raises
     ------
