@@ -47,6 +47,7 @@ from physicsnemo.utils.checkpoint import save_checkpoint
 
 from modulus_lrsa.atomic import atomic_replace, fsync_directory
 from modulus_lrsa.errors import LaunchError
+from modulus_lrsa.models import DomainParallelLRSA
 
 TRAINING_STATE_PREFIX = "checkpoint"
 _STAGING_PREFIX = ".staging-"
@@ -126,9 +127,15 @@ class ResumePoint:
 
 
 def unwrap_model(model: torch.nn.Module) -> torch.nn.Module:
-    """The user module inside DistributedDataParallel or ``torch.compile`` wrappers."""
+    """The user module inside DistributedDataParallel, DomainParallelLRSA or ``torch.compile`` wrappers.
+
+    Checkpoints and exported models hold this module's state, so a run resumes (and a
+    model serves) whatever the data or domain parallelism it was trained with.
+    """
     if isinstance(model, torch.nn.parallel.DistributedDataParallel):
         model = model.module
+    if isinstance(model, DomainParallelLRSA):
+        model = model.model
     return getattr(model, "_orig_mod", model)
 
 

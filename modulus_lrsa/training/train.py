@@ -12,6 +12,13 @@ Several processes (one per GPU, or CPU processes with the gloo backend); the glo
 
     torchrun --nproc_per_node=4 -m modulus_lrsa.train data=airfoil training=airfoil training.batch_size=4
 
+``training.domain_parallel_size=k`` (LRSA only) shards each sample's points over groups
+of k ranks and splits the batch over the world size / k data groups
+(:mod:`modulus_lrsa.training.domain_parallel`)::
+
+    torchrun --nproc_per_node=4 -m modulus_lrsa.train data=airfoil training=airfoil training.batch_size=2 \
+        training.domain_parallel_size=2
+
 The run reads top to bottom in :func:`run_training`: check the config, start the
 process group, lock ``output_dir``, build the data, fill in the model's input/output
 widths from it, instantiate the model, resume from the newest readable checkpoint of
@@ -70,6 +77,7 @@ from modulus_lrsa.training.distributed import (
     launch_rank,
     launch_world_size,
 )
+from modulus_lrsa.training.domain_parallel import DomainParallelism
 from modulus_lrsa.training.lock import RunLock, RunLockedError
 from modulus_lrsa.training.loggers import RunLogger
 from modulus_lrsa.training.metrics import FieldErrorMeter, relative_l2_loss, valid_entries
@@ -224,8 +232,13 @@ def train_one_epoch(
     log: RunLogger,
     device: torch.device,
     world_size: int,
+    domain: DomainParallelism | None = None,
 ) -> dict[str, float]:
     """Run one epoch of optimizer steps; returns ``train/loss`` and throughput.
+
+    With ``domain`` (``training.domain_parallel_size`` > 1) each batch is cut to this
+    rank's shard of the points, the loss is that of the whole samples, and the
+    gradient shares are reduced over the mesh after the backward.
 
     A step whose loss is NaN/Inf on any rank is skipped on every rank (no backward, no
     update); so is an fp32/bf16 step whose gradient norm is not finite. After
@@ -238,6 +251,9 @@ def train_one_epoch(
     max_bad = int(cfg.training.max_consecutive_nonfinite)
     log_every = int(cfg.logging.log_every_steps)
     parameters = [p for p in model.parameters() if p.requires_grad]
+    # A domain group trains one set of samples: they count once, their points once per shard.
+    sample_replicas = world_size if domain is None else domain.data_size
+    loss_group = None if domain is None else domain.domain_group
     loss_sum, loss_steps, samples, points = 0.0, 0, 0, 0
     started = time.perf_counter()
     progress = tqdm(
@@ -250,6 +266,8 @@ def train_one_epoch(
     )
     for batch in loader:
         batch = to_device(batch, device)
+        if domain is not None:
+            batch = domain.shard(batch)
         if inputs.padding_ignored(batch):
             log.warning(
                 "the model's forward takes no mask, so padded points of differently sized "
@@ -259,12 +277,14 @@ def train_one_epoch(
         with precision.autocast():
             prediction = inputs(model, batch)
         target = _flat(batch["target"])
-        loss = relative_l2_loss(_flat(prediction), target, valid_entries(batch, target))
+        loss = relative_l2_loss(_flat(prediction), target, valid_entries(batch, target), loss_group)
         optimizer.zero_grad(set_to_none=True)
         step_ok = all_ranks_agree(bool(torch.isfinite(loss.detach())), device)
         grad_norm = float("nan")
         if step_ok:
             precision.scaler.scale(loss).backward()
+            if domain is not None:
+                domain.average_gradients(parameters)
             precision.scaler.unscale_(optimizer)
             grad_norm = float(torch.nn.utils.clip_grad_norm_(parameters, clip if clip is not None else math.inf))
             if math.isfinite(grad_norm) or precision.scaler.is_enabled():
@@ -305,7 +325,7 @@ def train_one_epoch(
             progress.set_postfix(
                 loss=f"{loss_sum / max(loss_steps, 1):.4f}",
                 lr=f"{scheduler.get_last_lr()[0]:.2e}",
-                samples_s=f"{samples * world_size / elapsed:.1f}",
+                samples_s=f"{samples * sample_replicas / elapsed:.1f}",
             )
         if counters.global_step % log_every == 0 and step_ok:
             log.scalars(
@@ -315,7 +335,7 @@ def train_one_epoch(
     progress.close()
     elapsed = time.perf_counter() - started
     summary = _mean_over_ranks({"train/loss": loss_sum / loss_steps if loss_steps else float("nan")}, device)
-    summary["train/samples_per_s"] = samples * world_size / elapsed
+    summary["train/samples_per_s"] = samples * sample_replicas / elapsed
     summary["train/points_per_s"] = points * world_size / elapsed
     summary["train/epoch_time_s"] = elapsed
     summary["train/lr"] = scheduler.get_last_lr()[0]
@@ -406,13 +426,15 @@ def evaluate(
 
 
 def _loaders(
-    data: TrainingData, cfg: DictConfig, manager: DistributedManager
+    data: TrainingData, cfg: DictConfig, manager: DistributedManager, domain: DomainParallelism | None
 ) -> tuple[DataLoader, DistributedSampler, DataLoader]:
-    per_rank_batch = cfg.training.batch_size // manager.world_size
+    # Training samples go to data groups; the ranks of a domain group share theirs.
+    replicas, replica = (manager.world_size, manager.rank) if domain is None else (domain.data_size, domain.data_rank)
+    per_rank_batch = cfg.training.batch_size // replicas
     workers = int(cfg.training.num_workers)
     pin = manager.device.type == "cuda"
     train_sampler = DistributedSampler(
-        data.train, num_replicas=manager.world_size, rank=manager.rank, shuffle=True, seed=int(cfg.training.seed)
+        data.train, num_replicas=replicas, rank=replica, shuffle=True, seed=int(cfg.training.seed)
     )
     train_loader = DataLoader(
         data.train,
@@ -423,7 +445,8 @@ def _loaders(
         pin_memory=pin,
         persistent_workers=workers > 0,
     )
-    # Every validation case exactly once across ranks (no padding by repetition).
+    # Every validation case exactly once across ranks (no padding by repetition), whole and
+    # unsharded also under domain parallelism: evaluate() calls the unwrapped model.
     val_loader = DataLoader(
         data.validation,
         batch_size=int(cfg.training.eval_batch_size),
@@ -534,19 +557,24 @@ def _train(cfg: DictConfig, manager: DistributedManager, data: TrainingData | No
     output_dir = Path(str(cfg.output_dir))
     device = manager.device
     is_root = manager.rank == 0
-    if cfg.training.batch_size % manager.world_size:
+    domain_size = int(cfg.training.domain_parallel_size)
+    domain = DomainParallelism.start(domain_size, manager.world_size, device) if domain_size > 1 else None
+    replicas = manager.world_size if domain is None else domain.data_size
+    if cfg.training.batch_size % replicas:
         raise ConfigError(
             f"training.batch_size: the global batch {cfg.training.batch_size} does not split evenly "
-            f"over {manager.world_size} ranks; use a multiple of {manager.world_size}"
+            f"over {replicas} data replicas; use a multiple of {replicas}"
         )
     precision = Precision(str(cfg.training.precision), device)
-    seed_everything(int(cfg.training.seed) + manager.rank)
+    # The ranks of a domain group draw from one stream, as they train the same samples.
+    seed_everything(int(cfg.training.seed) + (manager.rank if domain is None else domain.data_rank))
     log = RunLogger(cfg.logging, output_dir, cfg, manager)
     status = "FAILED"
     try:
+        layout = "" if domain is None else f" (data x domain mesh {domain.data_size} x {domain.domain_size})"
         log.info(
             f"lrsa-train: {cfg.data.name} with {cfg.model._target_} on {manager.world_size} "
-            f"process(es), device {device}, precision {precision.name}; output in {output_dir}"
+            f"process(es){layout}, device {device}, precision {precision.name}; output in {output_dir}"
         )
 
         # Data, then the model sized by it.
@@ -555,8 +583,8 @@ def _train(cfg: DictConfig, manager: DistributedManager, data: TrainingData | No
                 cfg.data, int(cfg.training.seed), is_writer=is_root,
                 all_ranks_agree=lambda ok: all_ranks_agree(ok, device),
             )
-        if len(data.train) < manager.world_size:
-            raise ConfigError(f"data: {len(data.train)} training sample(s) cannot feed {manager.world_size} ranks")
+        if len(data.train) < replicas:
+            raise ConfigError(f"data: {len(data.train)} training sample(s) cannot feed {replicas} data replicas")
         model_cfg = model_config_for(cfg.model, data)
         model = _instantiate_model(model_cfg).to(device)
         inputs = ModelInputs(model)
@@ -565,13 +593,15 @@ def _train(cfg: DictConfig, manager: DistributedManager, data: TrainingData | No
             f"inputs fx={data.fx_names} embedding={data.embedding_names} -> {data.target_names}; "
             f"{len(data.train)} training / {len(data.validation)} validation samples"
         )
-        if manager.world_size > 1:
+        if domain is not None:
+            model = domain.wrap(model)
+        elif manager.world_size > 1:
             model = DistributedDataParallel(
                 model,
                 device_ids=[device] if device.type == "cuda" else None,
                 find_unused_parameters=manager.find_unused_parameters,
             )
-        train_loader, train_sampler, val_loader = _loaders(data, cfg, manager)
+        train_loader, train_sampler, val_loader = _loaders(data, cfg, manager, domain)
         optimizer = instantiate(cfg.training.optimizer)(model.parameters())
         epochs = int(cfg.training.epochs)
         fingerprint = run_fingerprint(cfg, data, model_cfg, len(train_loader))
@@ -700,7 +730,7 @@ def _train(cfg: DictConfig, manager: DistributedManager, data: TrainingData | No
             data.set_epoch(epoch)
             summary = train_one_epoch(
                 epoch, model, inputs, train_loader, optimizer, scheduler, precision, counters,
-                cfg, log, device, manager.world_size,
+                cfg, log, device, manager.world_size, domain,
             )
             log.scalars(summary, counters.global_step)
             message = (
