@@ -116,6 +116,54 @@ def test_state_dict_without_logit_scales_loads_as_plain_qk_norm(make_lrsa):
     torch.testing.assert_close(compress._scores(hn, None)[0], plain)
 
 
+def _fit_compression_to_a_wall_band(model, steps=30):
+    """Train a one-block LRSA for ``steps`` Adam steps (lr 1e-3, the trainer's) to draw its
+    compression from a wall band of 1% of the points; return each latent's share there."""
+    n_points = 1000
+    wall = torch.zeros(n_points, dtype=torch.bool)
+    wall[:10] = True
+    embedding = torch.rand(2, n_points, 2)
+    embedding[:, wall, 1] *= 0.01  # a thin band along y = 0
+    fx = wall.float().expand(2, n_points)[..., None].clone()  # the wall flag, as a mesh dataset carries it
+    block = model.blocks[0]
+
+    def wall_share():
+        weights = block.compress.attention_weights(block.point_norm(model._lift(fx, embedding, None)))
+        return weights[..., wall].sum(-1)  # (B, h, M)
+
+    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-3)
+    for _ in range(steps):
+        loss = -wall_share().clamp_min(1e-12).log().mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    with torch.no_grad():
+        return wall_share()
+
+
+def test_default_compression_can_focus_on_a_wall_band_plain_qk_norm_cannot():
+    """The default's learned logit scale lets latents put most of their weight on 1% of
+    the points; plain qk-norm (tau fixed at sqrt(d_head), the release-0.1 attention) caps
+    the logits at sqrt(d_head) times the norm gains, and stays far below half.
+
+    The fit targets the compression weights directly: on a full regression task a short
+    fit can also be met by pointwise gating followed by a plain average, which would hide
+    what the logit bound allows (see benchmarks/attention_focus.py for trained models)."""
+    config = dict(functional_dim=1, out_dim=1, embedding_dim=2, n_layers=1, n_hidden=32, n_head=8, n_latents=8)
+    torch.manual_seed(0)
+    default = LRSA(**config)
+    torch.manual_seed(0)
+    plain = LRSA(**config, logit_scale=math.sqrt(4))
+    for module in plain.modules():
+        if hasattr(module, "log_scale"):
+            module.log_scale.requires_grad_(False)
+
+    focused = _fit_compression_to_a_wall_band(default)
+    capped = _fit_compression_to_a_wall_band(plain)
+    assert focused.median() > 0.9, focused.median()
+    assert capped.max() < 0.5, capped.max()
+
+
 def test_transolver_slice_num_sets_latents(make_lrsa):
     model = make_lrsa(n_latents=None, slice_num=12)
     assert model.blocks[0].compress.latent_queries.shape[1] == 12
