@@ -453,8 +453,16 @@ def run_definition(protocol: Protocol, spec: RunSpec) -> dict[str, Any]:
 
     cfg = training_config(protocol, spec)
     definition = {group: OmegaConf.to_container(cfg[group], resolve=True) for group in ("model", "data")}
-    definition["data"].pop("path", None)
-    return definition
+    return _without_paths(definition)
+
+
+#: Data keys that hold where the files are (absolute once resolved), not what a run is.
+PATH_KEYS = ("path", "cache_dir")
+
+
+def _without_paths(definition: dict[str, Any]) -> dict[str, Any]:
+    data = {key: value for key, value in definition.get("data", {}).items() if key not in PATH_KEYS}
+    return {**definition, "data": data}
 
 
 def training_config(protocol: Protocol, spec: RunSpec):
@@ -668,6 +676,7 @@ def _check_runs_current(protocol: Protocol, results: dict[str, Any], path: Path)
             stale.append(f"{run_id} (no recorded configs)")
             continue
         current = run_definition(protocol, specs[run_id])
+        stored = _without_paths(stored)  # runs recorded before cache_dir was left out
         changed = [
             f"{group}.{key}" for group in current for key in sorted(set(current[group]) | set(stored.get(group, {})))
             if current[group].get(key) != stored.get(group, {}).get(key)

@@ -155,6 +155,11 @@ def test_a_stored_run_trained_under_other_configs_is_refused(accuracy, tmp_path,
     current = {spec.run_id: {"definition": definition}}
     accuracy.save_results(protocol, {"protocol": accuracy._protocol_dict(protocol), "runs": current})
     assert accuracy.load_results(protocol)["runs"] == current
+    # Recorded in another checkout: the resolved paths differ, the run is the same.
+    elsewhere = {**definition, "data": {**definition["data"], "path": "/elsewhere/d", "cache_dir": "/elsewhere/d/.cache"}}
+    elsewhere_runs = {spec.run_id: {"definition": elsewhere}}
+    accuracy.save_results(protocol, {"protocol": accuracy._protocol_dict(protocol), "runs": elsewhere_runs})
+    assert accuracy.load_results(protocol)["runs"] == elsewhere_runs
     old_default = {**definition, "model": {**definition["model"], "logit_scale": None}}
     accuracy.save_results(
         protocol, {"protocol": accuracy._protocol_dict(protocol), "runs": {spec.run_id: {"definition": old_default}}}
