@@ -20,33 +20,20 @@ import sys
 import physicsnemo
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
 from synthetic_cfd_cases import cylinder_dataset
+from test_training import QUIET, TINY_LRSA, compose_config
 
 from modulus_lrsa.data.darcy import generate_darcy
 from modulus_lrsa.errors import ConfigError
 from modulus_lrsa.training.config import validate_config
-from modulus_lrsa.training.train import CONFIG_DIR, run_training
+from modulus_lrsa.training.train import run_training
 
-TINY_LRSA = [
-    "model.n_layers=1",
-    "model.n_hidden=16",
-    "model.n_head=2",
-    "model.n_latents=4",
-    "model.n_frequencies=2",
-]
-QUIET = ["logging=console", "logging.progress_bar=false", "training.num_workers=0"]
 # Plain SGD, unclipped: Adam's normalisation and gradient clipping would hide a gradient
 # off by a constant factor (a loss counted once per shard, say).
 SGD = [
     "training.optimizer._target_=torch.optim.SGD", "~training.optimizer.betas", "training.optimizer.lr=0.05",
     "training.grad_clip_norm=null",
 ]
-
-
-def compose_config(overrides):
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        return compose(config_name="config", overrides=overrides)
 
 
 def torchrun(n_processes, overrides):
