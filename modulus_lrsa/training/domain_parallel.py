@@ -148,3 +148,9 @@ class DomainParallelism:
             grads /= self.data_size
             for p, grad, flag in zip(group, grads.split([p.numel() for p in group]), present.tolist()):
                 p.grad = grad.view_as(p) if flag > 0 else None
+
+
+def data_replica(domain: DomainParallelism | None, world_size: int, rank: int) -> tuple[int, int]:
+    """The number of data replicas and this rank's: every rank is one without a domain mesh,
+    a domain group is one with it (its ranks train the same samples)."""
+    return (world_size, rank) if domain is None else (domain.data_size, domain.data_rank)

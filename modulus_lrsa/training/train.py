@@ -77,7 +77,7 @@ from modulus_lrsa.training.distributed import (
     launch_rank,
     launch_world_size,
 )
-from modulus_lrsa.training.domain_parallel import DomainParallelism
+from modulus_lrsa.training.domain_parallel import DomainParallelism, data_replica
 from modulus_lrsa.training.lock import RunLock, RunLockedError
 from modulus_lrsa.training.loggers import RunLogger
 from modulus_lrsa.training.metrics import FieldErrorMeter, relative_l2_loss, valid_entries
@@ -429,7 +429,7 @@ def _loaders(
     data: TrainingData, cfg: DictConfig, manager: DistributedManager, domain: DomainParallelism | None
 ) -> tuple[DataLoader, DistributedSampler, DataLoader]:
     # Training samples go to data groups; the ranks of a domain group share theirs.
-    replicas, replica = (manager.world_size, manager.rank) if domain is None else (domain.data_size, domain.data_rank)
+    replicas, replica = data_replica(domain, manager.world_size, manager.rank)
     per_rank_batch = cfg.training.batch_size // replicas
     workers = int(cfg.training.num_workers)
     pin = manager.device.type == "cuda"
@@ -559,7 +559,7 @@ def _train(cfg: DictConfig, manager: DistributedManager, data: TrainingData | No
     is_root = manager.rank == 0
     domain_size = int(cfg.training.domain_parallel_size)
     domain = DomainParallelism.start(domain_size, manager.world_size, device) if domain_size > 1 else None
-    replicas = manager.world_size if domain is None else domain.data_size
+    replicas, replica = data_replica(domain, manager.world_size, manager.rank)
     if cfg.training.batch_size % replicas:
         raise ConfigError(
             f"training.batch_size: the global batch {cfg.training.batch_size} does not split evenly "
@@ -567,7 +567,7 @@ def _train(cfg: DictConfig, manager: DistributedManager, data: TrainingData | No
         )
     precision = Precision(str(cfg.training.precision), device)
     # The ranks of a domain group draw from one stream, as they train the same samples.
-    seed_everything(int(cfg.training.seed) + (manager.rank if domain is None else domain.data_rank))
+    seed_everything(int(cfg.training.seed) + replica)
     log = RunLogger(cfg.logging, output_dir, cfg, manager)
     status = "FAILED"
     try:
