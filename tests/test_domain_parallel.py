@@ -19,7 +19,6 @@ import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
-import torch.nn.functional as F
 
 TOL = dict(atol=1e-5, rtol=1e-5)
 
@@ -57,22 +56,15 @@ def _split(tensor, sizes, rank):
 
 @contextlib.contextmanager
 def _float64():
-    """Run in float64, RMS norms included (LRSA computes them in float32 by design), so
-    that rounding cannot hide a wrong gradient: the sharded result must then agree to
-    1e-9, far below what float32 rounding allows. (Quadrature weights enter as a float32
-    log-weight bias by design, so float64 cases run without them.)"""
-    from modulus_lrsa.models import lrsa
-
-    def rms_norm_in_input_dtype(self, x):
-        return F.rms_norm(x, self.normalized_shape, self.weight, self.eps)
-
-    forward, default = lrsa.RMSNorm.forward, torch.get_default_dtype()
-    lrsa.RMSNorm.forward = rms_norm_in_input_dtype
+    """Run in float64 (RMS norms too: they compute in at least float32), so that rounding
+    cannot hide a wrong gradient: the sharded result must then agree to 1e-9, far below
+    what float32 rounding allows. (Quadrature weights enter as a float32 log-weight bias
+    by design, so float64 cases run without them.)"""
+    default = torch.get_default_dtype()
     torch.set_default_dtype(torch.float64)
     try:
         yield dict(atol=1e-9, rtol=1e-9)
     finally:
-        lrsa.RMSNorm.forward = forward
         torch.set_default_dtype(default)
 
 

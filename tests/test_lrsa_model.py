@@ -101,6 +101,35 @@ def test_qk_gain_is_deprecated_and_keeps_its_logit_bound(make_lrsa):
             torch.testing.assert_close(module.logit_scale.scale, torch.full((4,), 4.0 * math.sqrt(8)))
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float64])
+def test_split_head_norm_equals_rms_norm_of_each_head_times_the_logit_scale(dtype):
+    """The fast path (normalise in the linear's layout, one multiply for gain and scale)
+    is the plain per-head RMS norm and logit scale, values and gradients alike."""
+    from modulus_lrsa.models.lrsa import LogitScale, RMSNorm, _split_heads
+
+    norm, scale = RMSNorm(8), LogitScale(4, 8, 10.0)
+    if dtype == torch.float64:  # a float64 model (as the domain-parallel tests run)
+        norm, scale = norm.double(), scale.double()
+    with torch.no_grad():
+        norm.weight.uniform_(0.5, 1.5)
+        scale.log_scale.uniform_(0.0, 3.0)
+    x = torch.randn(2, 50, 32, dtype=dtype)
+    # The reference computes in at least float32, as the model does.
+    plain_input = x.detach().clone().requires_grad_(True)
+    fast_input = x.detach().clone().requires_grad_(True)
+    plain = scale(norm(_split_heads(plain_input, 4)).to(torch.promote_types(dtype, torch.float32)))
+    fast = norm.split_heads(fast_input, 4, scale)
+    assert fast.shape == (2, 4, 50, 8) and fast.dtype == dtype
+    tol = dict(atol=0.02, rtol=0.02) if dtype == torch.bfloat16 else {}
+    torch.testing.assert_close(fast.to(plain.dtype), plain, **tol)
+    grad = torch.randn(2, 4, 50, 8)
+    fast_grads = torch.autograd.grad(fast, (fast_input, norm.weight, scale.log_scale), grad.to(dtype))
+    plain_grads = torch.autograd.grad(plain, (plain_input, norm.weight, scale.log_scale), grad.to(plain.dtype))
+    for got, want in zip(fast_grads, plain_grads):
+        torch.testing.assert_close(got.to(want.dtype), want, **(dict(atol=0.05, rtol=0.05) if tol else {}))
+    torch.testing.assert_close(norm.split_heads(x, 4).to(plain.dtype), norm(_split_heads(x, 4)).to(plain.dtype), **tol)
+
+
 def test_state_dict_without_logit_scales_loads_as_plain_qk_norm(make_lrsa):
     """An old checkpoint (no log_scale) gets tau = sqrt(d_head): exactly the old attention."""
     model = make_lrsa().eval()

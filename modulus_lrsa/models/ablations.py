@@ -65,7 +65,7 @@ class TiedLRSABlock(LRSABlock):
         compress = self.compress
         dim = hn.shape[-1]
         keys = F.linear(hn, compress.to_kv.weight[:dim], compress.to_kv.bias[:dim])
-        return compress.k_norm(_split_heads(keys, compress.n_head))
+        return compress.k_norm.split_heads(keys, compress.n_head)
 
     def process_latents(self, s: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Latent FFN -> self-attention -> FFN; returns (latent queries, latent values)."""
