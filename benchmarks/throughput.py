@@ -15,6 +15,14 @@ size (VmHWM, reset just before the step) of a fresh child process per measuremen
 Widths: the reference models run at ``--width`` (128 or 256); LRSA's width is chosen so its
 parameter count lands within 10% of Transolver's (its block holds three attentions and three
 FFNs, so it is narrower at equal parameters).
+
+How far from the hardware: each model's matmul and attention FLOPs of one step are counted
+(``torch.utils.flop_counter``; CPU flash attention by the same formula torch uses on GPUs)
+and divided by its median time, beside this machine's rate for the models' per-point
+linear, an ``(N, d) @ (d, d)`` matmul at each model width, timed in the same interleaved
+loop. ``--compile`` adds LRSA under ``torch.compile`` (what ``training.compile=true`` runs),
+timed after its compilation; its memory is not probed (a fresh process would measure the
+compiler).
 """
 
 from __future__ import annotations
@@ -32,6 +40,7 @@ import warnings
 from pathlib import Path
 
 import torch
+from torch.utils.flop_counter import FlopCounterMode, sdpa_backward_flop_count, sdpa_flop_count
 
 ROOT = Path(__file__).resolve().parents[1]
 README_BEGIN = "<!-- throughput:begin -->"
@@ -72,6 +81,39 @@ def train_step(model, fx, embedding, dtype: torch.dtype) -> None:
     out.float().square().mean().backward()
     if fx.device.type == "cuda":
         torch.cuda.synchronize()
+
+
+COMPILED = "LRSA compiled"
+
+
+def _cpu_flash_forward_flops(query, key, value, *args, out_shape=None, **kwargs) -> int:
+    return sdpa_flop_count(query, key, value)
+
+
+def _cpu_flash_backward_flops(grad_out, query, key, value, *args, out_shape=None, **kwargs) -> int:
+    return sdpa_backward_flop_count(grad_out, query, key, value)
+
+
+#: torch counts SDPA's GPU kernels only; the CPU flash kernel does the same arithmetic.
+CPU_ATTENTION_FLOPS = {
+    torch.ops.aten._scaled_dot_product_flash_attention_for_cpu: _cpu_flash_forward_flops,
+    torch.ops.aten._scaled_dot_product_flash_attention_for_cpu_backward: _cpu_flash_backward_flops,
+}
+
+
+def step_flops(model, fx, embedding, dtype: torch.dtype) -> int:
+    """Matmul, convolution and attention FLOPs of one forward + backward."""
+    with FlopCounterMode(display=False, custom_mapping=CPU_ATTENTION_FLOPS) as counter:
+        train_step(model, fx, embedding, dtype)
+    return counter.get_total_flops()
+
+
+def matmul_seconds(a: torch.Tensor, b: torch.Tensor) -> float:
+    start = time.perf_counter()
+    a @ b
+    if a.device.type == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter() - start
 
 
 def peak_memory_mib(name: str, width: int, n_points: int, precision: str, device: str) -> float | None:
@@ -121,6 +163,11 @@ def run(args: argparse.Namespace, save) -> dict:
     names = ["LRSA", "Transolver", "FLARE"]
     models = {name: build_model(name, args.width).to(device) for name in names}
     params = {name: sum(p.numel() for p in m.parameters()) for name, m in models.items()}
+    if args.compile:
+        twin = build_model("LRSA", args.width).to(device)
+        twin.load_state_dict(models["LRSA"].state_dict())
+        models[COMPILED] = torch.compile(twin)
+    widths = sorted({args.width, LRSA_WIDTH[args.width]})
     result = dict(
         command="benchmarks/throughput.py " + " ".join(sys.argv[1:]),
         machine=dict(platform=platform.platform(), processor=platform.processor(),
@@ -134,27 +181,47 @@ def run(args: argparse.Namespace, save) -> dict:
         for n_points in args.sizes:
             # Memory first, each in a fresh process: a model that does not fit is recorded
             # as out of memory and left out of the timing instead of killing the run.
+            dtype = DTYPES[precision]
             peak = {name: peak_memory_mib(name, args.width, n_points, precision, args.device)
                     for name in names}
             fits = [name for name in names if peak[name] is not None]
+            if args.compile and "LRSA" in fits:
+                fits.append(COMPILED)
+                peak[COMPILED] = None
             fx, embedding = make_inputs(n_points, device)
-            for name in fits:  # warm-up: kernels, allocator, autotuning
-                train_step(models[name], fx, embedding, DTYPES[precision])
+            flops = {name: step_flops(models[name], fx, embedding, dtype) for name in fits if name != COMPILED}
+            for name in fits:  # warm-up: kernels, allocator, autotuning, compilation
+                train_step(models[name], fx, embedding, dtype)
+            operands = {d: (torch.randn(n_points, d, device=device, dtype=dtype),
+                            torch.randn(d, d, device=device, dtype=dtype)) for d in widths}
             times = {name: [] for name in fits}
+            matmul = {d: [] for d in widths}
             for _ in range(args.repeats):
                 for name in fits:
                     start = time.perf_counter()
-                    train_step(models[name], fx, embedding, DTYPES[precision])
+                    train_step(models[name], fx, embedding, dtype)
                     times[name].append(time.perf_counter() - start)
-            for name in names:
+                for d, (a, b) in operands.items():
+                    matmul[d].append(matmul_seconds(a, b))
+            matmul_gflops = {str(d): 2 * n_points * d * d / statistics.median(t) / 1e9 for d, t in matmul.items()}
+            for name in [*names, *([COMPILED] if COMPILED in fits else [])]:
                 median = statistics.median(times[name]) if name in times else None
+                counted = flops.get(name, flops.get("LRSA") if name == COMPILED else None)
                 result["rows"].append(dict(
                     model=name, precision=precision, n_points=n_points, seconds=median,
                     us_per_point=None if median is None else 1e6 * median / n_points,
-                    all_seconds=times.get(name), peak_mib=peak[name],
+                    all_seconds=times.get(name), peak_mib=peak.get(name),
+                    gflop=None if counted is None else counted / 1e9,
+                    gflops_per_s=None if median is None or counted is None else counted / median / 1e9,
+                    matmul_gflops_per_s=matmul_gflops,
                 ))
-                shown = "out of memory" if median is None else f"{median:8.3f} s  {peak[name]:9.1f} MiB"
-                print(f"{precision:5s} N={n_points:7d} {name:10s} {shown}", flush=True)
+                shown = "out of memory" if median is None else (
+                    f"{median:8.3f} s  "
+                    + ("memory not probed" if name == COMPILED else f"{_fmt(peak[name], '9.1f')} MiB")
+                    + f"  {result['rows'][-1]['gflops_per_s']:6.1f} GFLOP/s")
+                print(f"{precision:5s} N={n_points:7d} {name:13s} {shown}", flush=True)
+            print(f"{precision:5s} N={n_points:7d} matmul (N, d) @ (d, d): "
+                  + ", ".join(f"d={d} {rate:.1f} GFLOP/s" for d, rate in matmul_gflops.items()), flush=True)
             save(result)
     return result
 
@@ -173,10 +240,16 @@ def merge_earlier_rows(earlier: dict, result: dict) -> dict:
 
 def summary_table(result: dict) -> str:
     by_key = {(r["model"], r["precision"], r["n_points"]): r for r in result["rows"]}
+    compiled = any(model == COMPILED for model, _, _ in by_key)
     lines = [
-        "| precision | N | LRSA s | Transolver s | FLARE s | LRSA/Transolver time | "
+        "| precision | N | LRSA s | Transolver s | FLARE s | LRSA/Transolver time | LRSA/FLARE time | "
         "LRSA MiB | Transolver MiB | FLARE MiB | LRSA/Transolver memory |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    rates = [
+        "| precision | N | LRSA GFLOP/s | Transolver GFLOP/s | FLARE GFLOP/s | matmul GFLOP/s, (N, d) @ (d, d) |"
+        + (" LRSA compiled s | compiled/eager | compiled/FLARE |" if compiled else ""),
+        "|---|---|---|---|---|---|" + ("---|---|---|" if compiled else ""),
     ]
     for (model, precision, n_points), row in by_key.items():
         if model != "LRSA":
@@ -186,10 +259,20 @@ def summary_table(result: dict) -> str:
         lines.append(
             f"| {precision} | {n_points:,} | {_fmt(row['seconds'], '.3f')} | "
             f"{_fmt(t['seconds'], '.3f')} | {_fmt(f['seconds'], '.3f')} | "
-            f"{_ratio(row['seconds'], t['seconds'])} | {_fmt(row['peak_mib'], '.0f')} | "
-            f"{_fmt(t['peak_mib'], '.0f')} | {_fmt(f['peak_mib'], '.0f')} | "
+            f"{_ratio(row['seconds'], t['seconds'])} | {_ratio(row['seconds'], f['seconds'])} | "
+            f"{_fmt(row['peak_mib'], '.0f')} | {_fmt(t['peak_mib'], '.0f')} | {_fmt(f['peak_mib'], '.0f')} | "
             f"{_ratio(row['peak_mib'], t['peak_mib'])} |"
         )
+        if row.get("gflops_per_s") is None:
+            continue  # measured before the FLOP count was added
+        matmul = ", ".join(f"d={d}: {rate:.0f}" for d, rate in row["matmul_gflops_per_s"].items())
+        line = (f"| {precision} | {n_points:,} | {_fmt(row['gflops_per_s'], '.1f')} | "
+                f"{_fmt(t.get('gflops_per_s'), '.1f')} | {_fmt(f.get('gflops_per_s'), '.1f')} | {matmul} |")
+        if compiled:
+            c = by_key.get((COMPILED, precision, n_points), {})
+            line += (f" {_fmt(c.get('seconds'), '.3f')} | {_ratio(c.get('seconds'), row['seconds'])} | "
+                     f"{_ratio(c.get('seconds'), f['seconds'])} |")
+        rates.append(line)
     p = result["parameters"]
     lines.append("")
     lines.append(
@@ -200,6 +283,10 @@ def summary_table(result: dict) -> str:
         f"Machine: {result['machine']['device']}, torch {result['machine']['torch']}, "
         f"{result['machine']['threads']} threads."
     )
+    if len(rates) > 2:
+        lines += ["", *rates, "",
+                  "GFLOP/s: counted matmul and attention FLOPs of the step over its time; matmul: this "
+                  "machine's rate for one (N, d) @ (d, d) product at the models' widths, timed in the same loop."]
     return "\n".join(lines)
 
 
@@ -207,10 +294,10 @@ def _fmt(value: float | None, spec: str) -> str:
     return "OOM" if value is None else format(value, spec)
 
 
-def _ratio(lrsa: float | None, transolver: float | None) -> str:
-    if lrsa is None or transolver is None:
-        return "n/a (Transolver OOM)" if transolver is None and lrsa is not None else "n/a"
-    return f"{lrsa / transolver:.2f}"
+def _ratio(value: float | None, reference: float | None) -> str:
+    if value is None or reference is None:
+        return "n/a (reference OOM)" if reference is None and value is not None else "n/a"
+    return f"{value / reference:.2f}"
 
 
 def update_readme(table: str) -> None:
@@ -229,6 +316,8 @@ def main() -> None:
     parser.add_argument("--precisions", nargs="+", choices=sorted(DTYPES), default=["fp32", "bf16"])
     parser.add_argument("--width", type=int, choices=sorted(LRSA_WIDTH), default=128)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--compile", action="store_true",
+                        help="also time LRSA under torch.compile (after compiling; memory not probed)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "throughput.json")
     parser.add_argument("--append", action="store_true",

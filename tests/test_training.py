@@ -102,6 +102,31 @@ def test_darcy_two_epochs_write_checkpoints_metrics_and_best_model(darcy_folder,
     assert set(descriptor["normalization"]) == {"coefficient", "solution"}
 
 
+def test_compiled_training_writes_the_eager_checkpoints_and_resumes_without_compile(darcy_folder, tmp_path):
+    """training.compile=true trains the same model (to compiled-kernel rounding) and saves
+    the plain model's files, so a run resumes, and a model serves, without torch.compile."""
+    eager = run_training(darcy_config(darcy_folder, tmp_path / "eager", "training.epochs=1"))
+    compiled = run_training(darcy_config(darcy_folder, tmp_path / "compiled", "training.epochs=1", "training.compile=true"))
+    assert compiled["global_step"] == eager["global_step"] == 2
+
+    def saved(run: str):
+        folder = tmp_path / run / "checkpoints"
+        state = torch.load(folder / "checkpoint.0.1.pt", weights_only=False)
+        return physicsnemo.Module.from_checkpoint(str(folder / "LRSA.0.1.mdlus")).state_dict(), state
+
+    (eager_params, eager_state), (compiled_params, compiled_state) = saved("eager"), saved("compiled")
+    assert sorted(p.name for p in (tmp_path / "compiled" / "checkpoints").iterdir()) == sorted(
+        p.name for p in (tmp_path / "eager" / "checkpoints").iterdir())
+    assert list(compiled_params) == list(eager_params)  # no _orig_mod. or module. prefixes
+    for name, value in eager_params.items():
+        torch.testing.assert_close(compiled_params[name], value, atol=1e-5, rtol=1e-4, msg=name)
+    assert compiled_state.keys() == eager_state.keys()
+    assert compiled_state["optimizer_state_dict"]["param_groups"] == eager_state["optimizer_state_dict"]["param_groups"]
+
+    resumed = run_training(darcy_config(darcy_folder, tmp_path / "compiled", "training.epochs=2"))
+    assert resumed["global_step"] == 4 and [e["epoch"] for e in resumed["history"]] == [1, 2]
+
+
 def test_relaunching_a_finished_run_changes_nothing(darcy_folder, tmp_path):
     config = darcy_config(darcy_folder, tmp_path, "training.epochs=1")
     run_training(config)

@@ -168,8 +168,9 @@ def test_a_world_that_does_not_split_into_domain_groups_is_refused(darcy_folder,
          r"only LRSA models support \(DomainParallelLRSA\); model\._target_ is physicsnemo\.models\.flare"),
         (["data.view=grid", "data.train_points=null"], r"shards point clouds only.*use data\.view=points"),
         (["model.dropout=0.1"], r"use model\.dropout=0"),
+        (["training.compile=true"], r"torch\.compile does not trace; use training\.compile=false"),
     ],
-    ids=["transolver", "flare", "grid", "dropout"],
+    ids=["transolver", "flare", "grid", "dropout", "compile"],
 )
 def test_what_cannot_be_sharded_is_refused_by_name(darcy_folder, tmp_path, extra, reason):
     replaced = {override.split("=")[0] for override in extra}

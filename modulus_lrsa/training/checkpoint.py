@@ -132,11 +132,15 @@ def unwrap_model(model: torch.nn.Module) -> torch.nn.Module:
     Checkpoints and exported models hold this module's state, so a run resumes (and a
     model serves) whatever the data or domain parallelism it was trained with.
     """
-    if isinstance(model, torch.nn.parallel.DistributedDataParallel):
-        model = model.module
-    if isinstance(model, DomainParallelLRSA):
-        model = model.model
-    return getattr(model, "_orig_mod", model)
+    while True:  # e.g. torch.compile(DistributedDataParallel(model)), as lrsa-train wraps it
+        if isinstance(model, torch.nn.parallel.DistributedDataParallel):
+            model = model.module
+        elif isinstance(model, DomainParallelLRSA):
+            model = model.model
+        elif hasattr(model, "_orig_mod"):  # torch.compile
+            model = model._orig_mod
+        else:
+            return model
 
 
 def atomic_save_module(model: torch.nn.Module, path: str | os.PathLike) -> Path:

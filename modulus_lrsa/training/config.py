@@ -131,6 +131,7 @@ def _check_training(problems: _Problems, world_size: int) -> None:
     problems.integer("training.max_consecutive_nonfinite", 1)
     problems.integer("training.eval_chunk_points", 1)
     problems.boolean("training.resume")
+    problems.boolean("training.compile")
     problems.number("training.time_limit_minutes", 0.0, inclusive=False, allow_none=True)
 
 
@@ -176,6 +177,13 @@ def _check_domain_parallel(problems: _Problems, world_size: int) -> int:
             key,
             f"{domain} shards point clouds only: a structured grid's convolutional point FFN needs "
             "neighbours across shard borders; use data.view=points (and model.structured_shape=null)",
+        )
+    if OmegaConf.select(problems.cfg, "training.compile", default=False) is True:
+        problems.add(
+            key,
+            f"{domain} runs the sharded forward, whose merge of the compression over ranks is a "
+            "collective inside autograd that torch.compile does not trace; use training.compile=false "
+            f"with {key}={domain}, or training.compile=true with {key}=1",
         )
     dropout = OmegaConf.select(problems.cfg, "model.dropout", default=0.0)
     if isinstance(dropout, (int, float)) and dropout > 0:

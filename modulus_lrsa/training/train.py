@@ -601,6 +601,9 @@ def _train(cfg: DictConfig, manager: DistributedManager, data: TrainingData | No
                 device_ids=[device] if device.type == "cuda" else None,
                 find_unused_parameters=manager.find_unused_parameters,
             )
+        if cfg.training.compile:
+            # Around DDP, so that its graph breaks at gradient buckets keep communication overlapped.
+            model = torch.compile(model)
         train_loader, train_sampler, val_loader = _loaders(data, cfg, manager, domain)
         optimizer = instantiate(cfg.training.optimizer)(model.parameters())
         epochs = int(cfg.training.epochs)
