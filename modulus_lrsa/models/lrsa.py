@@ -18,6 +18,7 @@ NVIDIA Modulus) or the legacy ``nvidia-modulus`` 0.9 (``import modulus``).
 
 from __future__ import annotations
 
+import inspect
 import math
 import warnings
 from dataclasses import dataclass
@@ -426,6 +427,44 @@ class TimeEmbedding(nn.Module):
         return self.mlp(torch.cat([torch.cos(angles), torch.sin(angles)], dim=-1))
 
 
+#: Constructor keys of PhysicsNeMo's GeoTransolver (not Transolver's or FLARE's): its
+#: separate geometry point cloud, global conditioning tokens, local ball-query features
+#: and GALE attention variants, none of which LRSA has.
+GEOTRANSOLVER_KEYS = (
+    "geometry_dim", "global_dim", "include_local_features", "radii", "neighbors_in_radius",
+    "n_hidden_local", "attention_type", "state_mixing_mode", "concrete_dropout",
+)
+
+
+def _reject_unknown_keys(name: str, accepted: set[str], kwargs: dict) -> None:
+    """Raise a TypeError naming every constructor key ``name`` does not take, with what
+    to do for GeoTransolver configs and for keys of a recipe's own wrapper class."""
+    unknown = sorted(set(kwargs) - accepted)
+    if not unknown:
+        return
+    geo = [key for key in unknown if key in GEOTRANSOLVER_KEYS]
+    listed = ", ".join(repr(key) for key in unknown)
+    if geo:
+        advice = (
+            f"{', '.join(map(repr, geo))} {'is a' if len(geo) == 1 else 'are'} GeoTransolver "
+            f"key{'s' * (len(geo) > 1)}: "
+            "LRSA has Transolver's and FLARE's interface (forward(fx, embedding, time)), not "
+            "GeoTransolver's (local_embedding, geometry, global_embedding), and no separate "
+            "geometry or global-feature input. Start from the recipe's Transolver or FLARE "
+            "model config (embedding_dim = per-point coordinates and geometry, functional_dim "
+            "= input fields, global values broadcast to every point into fx) and change its "
+            "_target_ to modulus_lrsa.models.LRSA"
+        )
+    else:
+        advice = (
+            "if the config's _target_ was a recipe's own wrapper around Transolver (a "
+            "subclass with extra arguments and its own forward), keep that wrapper and "
+            "subclass LRSA the same way, taking its own keys out in __init__ before calling "
+            "LRSA.__init__; otherwise remove the key"
+        )
+    raise TypeError(f"{name}: unexpected constructor argument(s) {listed}; {advice}")
+
+
 class LRSA(Module):
     r"""Low-Rank Spatial Attention neural operator.
 
@@ -497,6 +536,15 @@ class LRSA(Module):
     plus : bool, optional, default=False
         Transolver++ slicing has no LRSA counterpart; must be False.
 
+    Any other key raises a ``TypeError`` naming it before anything is built. Keys of
+    PhysicsNeMo's ``GeoTransolver`` (``geometry_dim``, ``global_dim``,
+    ``include_local_features``, ...) describe its separate geometry and global inputs,
+    which LRSA does not take: the error says to start from the recipe's Transolver or
+    FLARE model config instead. A key that belongs to a recipe's own wrapper class (a
+    Transolver subclass with extra arguments and its own ``forward``, such as a one-shot
+    rollout taking ``num_time_steps``) needs the same wrapper around LRSA: subclass
+    LRSA with an ``__init__(self, *args, **kwargs)`` that takes its keys out first.
+
     Forward
     -------
     fx : torch.Tensor | None
@@ -531,6 +579,15 @@ class LRSA(Module):
     >>> model(torch.randn(2, 500, 2), embedding=torch.rand(2, 500, 2)).shape
     torch.Size([2, 500, 3])
     """
+
+    def __new__(cls, *args, **kwargs):
+        # The host's Module.__new__ binds the arguments to ``cls.__init__`` (to record
+        # them for checkpoints), so an unknown key fails there, before ``__init__`` could
+        # name it with advice. Check first; a subclass taking **kwargs checks its own.
+        init_parameters = inspect.signature(cls.__init__).parameters.values()
+        if all(p.kind is not p.VAR_KEYWORD for p in init_parameters):
+            _reject_unknown_keys(cls.__name__, {p.name for p in init_parameters}, kwargs)
+        return super().__new__(cls, *args, **kwargs)
 
     def __init__(
         self,
