@@ -15,6 +15,8 @@ that says all a user needs; ``lrsa-train`` prints them without a traceback.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 
 class MeshDataError(ValueError):
     """A mesh file or case cannot be used as training data."""
@@ -38,6 +40,19 @@ class EmptyMeshError(MeshDataError):
 
 class CaseConfigError(MeshDataError):
     """A case folder, case.json or manifest.json does not provide what the config asks for."""
+
+
+class MissingCaseFileError(CaseConfigError):
+    """A case folder has no file for one part of a case (``volume``, ``surface``, ``geometry``).
+
+    ``pattern`` is the configured glob, or None when none was set and the default
+    (``case.json``'s ``files``, else foamToVTK's ``VTK/*.vtm``) found nothing; callers
+    that do not take globs (``lrsa-predict`` on a case folder) reword the message from these.
+    """
+
+    def __init__(self, message: str, folder: Path, part: str, pattern: str | None) -> None:
+        super().__init__(message)
+        self.folder, self.part, self.pattern = folder, part, pattern
 
 
 class LaunchError(Exception):

@@ -149,3 +149,31 @@ def test_a_wall_model_given_only_a_volume_file_says_in_one_line_how_to_give_the_
     message = result.stderr.strip().splitlines()
     assert len(message) == 1 and "needs the wall surface" in message[0] and "--surface" in message[0]
     assert "Traceback" not in result.stderr and not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("trained", [False, True], ids=["cavity2d", "cavity3d"], indirect=True)
+def test_a_case_exported_only_with_foam_to_vtk_legacy_is_explained_in_each_tools_terms(trained, tmp_path, capsys):
+    # A user who ran only `foamToVTK -legacy`: VTK/<case>_<time>.vtk and VTK/<patch>/<patch>_<time>.vtk.
+    # lrsa-train without data.volume_file, and lrsa-predict on the folder of a model trained on
+    # the XML export, used to answer "set data.volume_file", a key lrsa-predict does not take.
+    from modulus_lrsa.datapipes.cases import CaseEntry, MeshCacheConfig, resolve_case
+    from modulus_lrsa.errors import MissingCaseFileError
+    from modulus_lrsa.inference.predict import main
+
+    cases, model, three_d = trained
+    case = tmp_path / "lid2"
+    shutil.copytree(cases / "lid2" / "VTK", case / "VTK", ignore=shutil.ignore_patterns("*.vtm", "*.series", "lid2_*[0-9]"))
+    legacy_volume = next((case / "VTK").glob("lid2_*.vtk"))
+
+    with pytest.raises(MissingCaseFileError, match=r"-legacy export VTK/lid2_\d+\.vtk: set data\.volume_file='VTK/\*_\*\.vtk'"):
+        resolve_case(CaseEntry("lid2", "train", case), MeshCacheConfig(volume_fields=("p",)))
+    with pytest.raises(MissingCaseFileError, match=r"-legacy patches \['fixedWalls', .*data\.surface_file='VTK/fixedWalls/\*\.vtk'"):
+        resolve_case(CaseEntry("lid2", "train", case),
+                     MeshCacheConfig(volume_fields=("p",), volume_file="VTK/*_*.vtk", surface_fields=("p",)))
+
+    assert main([str(model), str(case), "-o", str(tmp_path / "out")]) == 1
+    message = capsys.readouterr().err.strip().splitlines()
+    assert len(message) == 1 and "data.volume_file='VTK/*_*.vtm'" in message[0], message
+    assert f"pass the file itself instead of the folder, e.g. {legacy_volume}" in message[0]
+    assert ("--surface WALL" in message[0]) == three_d
+    assert not (tmp_path / "out").exists()

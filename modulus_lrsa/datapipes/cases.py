@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from modulus_lrsa.errors import CaseConfigError
+from modulus_lrsa.errors import CaseConfigError, MissingCaseFileError
 from modulus_lrsa.io.fields import FIELD_LOCATIONS, FieldSelector
 from modulus_lrsa.io.readers import SUPPORTED_SUFFIXES, vtm_referenced_files
 
@@ -250,7 +250,7 @@ class CaseEntry:
     status_problem: str | None = None
 
 
-def _natural_key(path: Path) -> list:
+def natural_key(path: Path) -> list:
     """Sort key comparing embedded numbers as numbers: case2 < case10, time 0.5 < 10."""
     key = []
     for part in re.split(r"(\d+(?:\.\d+)?)", str(path)):
@@ -290,7 +290,7 @@ def list_cases(root: str | Path, config: MeshCacheConfig) -> list[CaseEntry]:
         return _cases_from_manifest(root, manifest_path, config)
     matches = sorted(
         (path for path in root.glob(config.case_pattern) if path.is_dir() or path.suffix.lower() in SUPPORTED_SUFFIXES),
-        key=_natural_key,
+        key=natural_key,
     )
     matches = [path for path in matches if not path.name.startswith(".")]
     if not matches:
@@ -332,14 +332,35 @@ def _cases_from_manifest(root: Path, manifest_path: Path, config: MeshCacheConfi
             problem = f"manifest status is '{status}' (accepted: {', '.join(sorted(accepted))})"
         split = str(entry.get("split") or "train")
         cases.append(CaseEntry(case_id=case_id, split=split, location=folder, status_problem=problem))
-    return sorted(cases, key=lambda case: _natural_key(Path(case.case_id)))
+    return sorted(cases, key=lambda case: natural_key(Path(case.case_id)))
 
 
 def _glob_one(folder: Path, pattern: str, what: str) -> Path:
-    matches = sorted((path for path in folder.glob(pattern) if path.is_file()), key=_natural_key)
+    matches = sorted((path for path in folder.glob(pattern) if path.is_file()), key=natural_key)
     if not matches:
-        raise CaseConfigError(f"{folder}: no {what} file matches '{pattern}'")
+        raise MissingCaseFileError(
+            f"{folder}: no {what} file matches data.{what}_file='{pattern}'", folder, what, pattern
+        )
     return matches[-1]
+
+
+def legacy_foam_to_vtk_hint(folder: Path, part: str) -> str:
+    """How to point ``part`` at a ``foamToVTK -legacy`` export in ``folder``, or ''.
+
+    The legacy layout is ``VTK/<case>_<time>.vtk`` for the volume and
+    ``VTK/<patch>/<patch>_<time>.vtk`` for each patch.
+    """
+    if part == "volume":
+        files = sorted(folder.glob("VTK/*.vtk"), key=natural_key)
+        if files:
+            return (f"; the folder has foamToVTK's -legacy export {files[-1].relative_to(folder)}: "
+                    "set data.volume_file='VTK/*_*.vtk'")
+    else:
+        patches = sorted({path.parent.name for path in folder.glob("VTK/*/*.vtk")})
+        if patches:
+            return (f"; the folder has foamToVTK's -legacy patches {patches}: "
+                    f"set data.{part}_file='VTK/{patches[0]}/*.vtk' (your wall patch)")
+    return ""
 
 
 def _file_ref(path: Path, block: str | None) -> FileRef:
@@ -361,12 +382,16 @@ def _resolve_file(
         return _file_ref(path, block)
     if required:
         # OpenFOAM's foamToVTK layout: VTK/<case>_<time index>.vtm, the latest time last.
-        exports = sorted(entry.location.glob(FOAM_TO_VTK_GLOB), key=_natural_key)
+        exports = sorted(entry.location.glob(FOAM_TO_VTK_GLOB), key=natural_key)
         if exports:
             return _file_ref(exports[-1], block)
-        raise CaseConfigError(
-            f"{entry.location}: no {key} file: set data.{key}_file (MeshCacheConfig.{key}_file) to a glob "
-            f"such as 'VTK/*.vtm' or 'internal.vtu', or list files.{key} in {CASE_JSON_NAME}"
+        raise MissingCaseFileError(
+            f"{entry.location}: no {key} file: data.{key}_file is not set, {CASE_JSON_NAME} lists no files.{key} "
+            f"and there is no foamToVTK export {FOAM_TO_VTK_GLOB}"
+            + (legacy_foam_to_vtk_hint(entry.location, key)
+               or f"; set data.{key}_file (MeshCacheConfig.{key}_file) to a glob such as 'VTK/*.vtm' or "
+                  f"'internal.vtu', or list files.{key} in {CASE_JSON_NAME}"),
+            entry.location, key, None,
         )
     return None
 

@@ -42,11 +42,21 @@ import vtk
 
 from modulus_lrsa.atomic import atomic_write_json
 from modulus_lrsa.datapipes.cache import extract_case
-from modulus_lrsa.datapipes.cases import CASE_JSON_NAME, CaseEntry, CaseSource, FileRef, MeshCacheConfig, read_json, resolve_case
+from modulus_lrsa.datapipes.cases import (
+    CASE_JSON_NAME,
+    FOAM_TO_VTK_GLOB,
+    CaseEntry,
+    CaseSource,
+    FileRef,
+    MeshCacheConfig,
+    natural_key,
+    read_json,
+    resolve_case,
+)
 from modulus_lrsa.datapipes.collate import pad_collate
 from modulus_lrsa.datapipes.dataset import CaseFeatures
 from modulus_lrsa.datapipes.normalization import Normalizer
-from modulus_lrsa.errors import MeshDataError
+from modulus_lrsa.errors import MeshDataError, MissingCaseFileError
 from modulus_lrsa.forces import ForceCoefficients, ForceSettings, integrate_forces
 from modulus_lrsa.geometry.sampling import sample_volume
 from modulus_lrsa.geometry.surface import surface_from_vtk
@@ -319,7 +329,10 @@ def resolve_prediction_input(
         case_json = case_path / CASE_JSON_NAME
         params = (read_json(case_json, CASE_JSON_NAME).get("params") or {}) if case_json.is_file() else {}
         # Conditions are looked up below, where a missing one gets a hint for the CLI.
-        source = resolve_case(entry, dataclasses.replace(config, conditions=(), free_stream=None))
+        try:
+            source = resolve_case(entry, dataclasses.replace(config, conditions=(), free_stream=None))
+        except MissingCaseFileError as error:
+            raise PredictionError(_missing_case_file_message(case_path, error, needs)) from error
         if surface_file is not None:
             source = dataclasses.replace(source, surface=FileRef(surface_file), geometry=FileRef(surface_file))
     else:
@@ -349,6 +362,23 @@ def resolve_prediction_input(
     values = _condition_values(needs, conditions, params, case_path)
     stale = any(name in params and float(params[name]) != value for name, value in conditions.items())
     return dataclasses.replace(source, conditions=values), config, stale
+
+
+def _missing_case_file_message(case_path: Path, error: MissingCaseFileError, needs: MeshModelNeeds) -> str:
+    """A case folder where the training's file settings find nothing, said in lrsa-predict's terms."""
+    part = error.part
+    looked = (f"the model was trained with data.{part}_file='{error.pattern}'" if error.pattern is not None
+              else f"the model was trained without data.{part}_file, so foamToVTK's {FOAM_TO_VTK_GLOB}")
+    message = (f"{case_path}: no {part} file found with the model's training settings ({looked}); "
+               "pass the file itself instead of the folder")
+    # A .vtm (volume and walls in one) first, else the latest time of what there is.
+    exports = sorted((path for path in case_path.glob("VTK/*") if path.suffix.lower() in SUPPORTED_SUFFIXES),
+                     key=lambda path: (path.suffix.lower() == ".vtm", natural_key(path)))
+    if exports:
+        message += f", e.g. {exports[-1]}"
+        if needs.wall and exports[-1].suffix.lower() != ".vtm":
+            message += " with --surface WALL (e.g. a patch file VTK/<patch>/<patch>_<time>.vtk)"
+    return message
 
 
 def _prediction_config(index: dict[str, Any], blocks: dict[str, str | None]) -> MeshCacheConfig:
