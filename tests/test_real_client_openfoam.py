@@ -14,15 +14,18 @@ read back with plain ``vtk``. Skipped without OpenFOAM, failed under CI=true.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import vtk
 from openfoam_utils import require_openfoam, tutorial_folder  # noqa: F401  (pytest fixture)
+from vtk.util.numpy_support import vtk_to_numpy
 
 pytestmark = pytest.mark.openfoam
 
@@ -149,6 +152,41 @@ def test_a_wall_model_given_only_a_volume_file_says_in_one_line_how_to_give_the_
     message = result.stderr.strip().splitlines()
     assert len(message) == 1 and "needs the wall surface" in message[0] and "--surface" in message[0]
     assert "Traceback" not in result.stderr and not (tmp_path / "out").exists()
+
+
+def _cell_arrays(dataset: vtk.vtkDataSet) -> dict[str, np.ndarray]:
+    data = dataset.GetCellData()
+    return {data.GetArrayName(i): vtk_to_numpy(data.GetArray(i)) for i in range(data.GetNumberOfArrays())}
+
+
+@pytest.mark.parametrize("trained", [False, True], ids=["cavity2d", "cavity3d"], indirect=True)
+def test_domain_parallel_predict_on_a_foam_to_vtk_case_folder_writes_the_single_process_prediction(trained, tmp_path):
+    # The documented command, `torchrun --nproc_per_node=N -m modulus_lrsa.inference.predict
+    # model.mdlus case/ -o out --domain-parallel`, on two gloo ranks (400 and 256 cells: even
+    # shards; the 3D walls, 96 faces, are split with the volume).
+    from modulus_lrsa.inference.predict import main
+
+    cases, model, three_d = trained
+    case = cases / "lid2"
+    assert main([str(model), str(case), "-o", str(tmp_path / "single")]) == 0
+    result = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+         "-m", "modulus_lrsa.inference.predict", str(model), str(case), "-o", str(tmp_path / "sharded"), "--domain-parallel"],
+        capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.count("wrote ") == 1  # rank 0 alone writes
+    names = ["volume.vtu", "surface.vtp"] if three_d else ["volume.vtu"]
+    assert sorted(path.name for path in (tmp_path / "sharded").iterdir()) == sorted(
+        path.name for path in (tmp_path / "single").iterdir()
+    )
+    for name in names:
+        single, sharded = _cell_arrays(_read(tmp_path / "single" / name)), _cell_arrays(_read(tmp_path / "sharded" / name))
+        assert single.keys() == sharded.keys() and "p_predicted" in single, name
+        for key in single:
+            np.testing.assert_allclose(sharded[key], single[key], rtol=1e-5, atol=1e-6, err_msg=f"{name}: {key}")
+    errors = [json.loads((tmp_path / run / "quantities.json").read_text())["rel_l2"] for run in ("single", "sharded")]
+    assert errors[1] == pytest.approx(errors[0], rel=1e-5)
 
 
 @pytest.mark.parametrize("trained", [False, True], ids=["cavity2d", "cavity3d"], indirect=True)
