@@ -116,6 +116,32 @@ def matmul_seconds(a: torch.Tensor, b: torch.Tensor) -> float:
     return time.perf_counter() - start
 
 
+#: Self-time groups of a profiled step: what the hardware is good at, and the rest.
+PROFILE_GROUPS = (
+    ("matmul", ("aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm")),
+    ("attention", ("scaled_dot_product", "flash_attention")),
+    ("convolution", ("convolution",)),
+    ("copies (cat, copy, layout)", ("aten::cat", "aten::copy_", "aten::clone", "aten::fill_", "aten::zero_")),
+)
+
+
+def profile_step(model, fx, embedding, dtype: torch.dtype) -> dict:
+    """Self CPU time of one forward + backward by group (seconds), and the top operators."""
+    from torch.profiler import ProfilerActivity, profile
+
+    train_step(model, fx, embedding, dtype)
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        train_step(model, fx, embedding, dtype)
+    events = [(e.key, e.self_cpu_time_total / 1e6) for e in prof.key_averages()]
+    groups = dict.fromkeys([name for name, _ in PROFILE_GROUPS] + ["elementwise, norms, other"], 0.0)
+    for key, seconds in events:
+        group = next((name for name, marks in PROFILE_GROUPS if any(m in key for m in marks)),
+                     "elementwise, norms, other")
+        groups[group] += seconds
+    top = sorted(events, key=lambda item: -item[1])[:12]
+    return dict(groups=groups, total=sum(groups.values()), top=[dict(op=k, seconds=v) for k, v in top])
+
+
 def peak_memory_mib(name: str, width: int, n_points: int, precision: str, device: str) -> float | None:
     """Extra memory of one training step (MiB), or None when the step runs out of memory."""
     if device == "cuda":
@@ -177,6 +203,17 @@ def run(args: argparse.Namespace, save) -> dict:
         parameter_spread=max(params.values()) / min(params.values()) - 1,
         repeats=args.repeats, rows=[],
     )
+    if args.profile:
+        fx, embedding = make_inputs(args.profile, device)
+        result["profile"] = {"n_points": args.profile, "note": "profiler self time (adds overhead per op)"}
+        for precision in args.precisions:
+            result["profile"][precision] = {
+                name: profile_step(models[name], fx, embedding, DTYPES[precision]) for name in names}
+            for name in names:
+                shares = result["profile"][precision][name]
+                print(f"profile {precision} N={args.profile} {name}: " + ", ".join(
+                    f"{group} {seconds / shares['total']:.0%}" for group, seconds in shares["groups"].items()))
+        save(result)
     for precision in args.precisions:
         for n_points in args.sizes:
             # Memory first, each in a fresh process: a model that does not fit is recorded
@@ -316,6 +353,8 @@ def main() -> None:
     parser.add_argument("--precisions", nargs="+", choices=sorted(DTYPES), default=["fp32", "bf16"])
     parser.add_argument("--width", type=int, choices=sorted(LRSA_WIDTH), default=128)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--profile", type=int, metavar="N",
+                        help="first profile one step of each model at N points: self time by group")
     parser.add_argument("--compile", action="store_true",
                         help="also time LRSA under torch.compile (after compiling; memory not probed)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
