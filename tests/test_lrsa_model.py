@@ -128,6 +128,12 @@ def test_split_head_norm_equals_rms_norm_of_each_head_times_the_logit_scale(dtyp
     for got, want in zip(fast_grads, plain_grads):
         torch.testing.assert_close(got.to(want.dtype), want, **(dict(atol=0.05, rtol=0.05) if tol else {}))
     torch.testing.assert_close(norm.split_heads(x, 4).to(plain.dtype), norm(_split_heads(x, 4)).to(plain.dtype), **tol)
+    if dtype == torch.float64:  # the hand-written backward against finite differences
+        from modulus_lrsa.models.lrsa import _HeadRMSNorm
+
+        heads = torch.randn(2, 3, 4, 8, dtype=dtype, requires_grad=True)
+        for gain in (torch.rand(4, 8, dtype=dtype) + 0.5, torch.rand(8, dtype=dtype) + 0.5):
+            assert torch.autograd.gradcheck(lambda t, w: _HeadRMSNorm.apply(t, w, 1e-6), (heads, gain.requires_grad_()))
 
 
 def test_state_dict_without_logit_scales_loads_as_plain_qk_norm(make_lrsa):

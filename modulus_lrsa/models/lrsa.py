@@ -51,6 +51,33 @@ def _norm_dtype(x: torch.Tensor) -> torch.dtype:
     return torch.promote_types(x.dtype, torch.float32)
 
 
+class _HeadRMSNorm(torch.autograd.Function):
+    r"""``x / rms(x) * gain`` over the last dim, with a hand-written backward.
+
+    Saves the normalised input and the (..., 1) reciprocal RMS: a third of what autograd
+    keeps for the same expression (input, norm, product), for the two point-side norms of
+    every block; the backward is :math:`g_x = r\,(g\,w - \hat x\,\overline{g\,w\,\hat x})`.
+    """
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, gain: torch.Tensor, eps: float) -> torch.Tensor:
+        mean_square = torch.linalg.vector_norm(x, dim=-1, keepdim=True).square_().div_(x.shape[-1])
+        rstd = torch.rsqrt(mean_square.add_(eps))
+        normalised = x * rstd
+        ctx.save_for_backward(normalised, rstd, gain)
+        return normalised * gain
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        normalised, rstd, gain = ctx.saved_tensors
+        grad_gain = None
+        if ctx.needs_input_grad[1]:
+            grad_gain = (grad * normalised).reshape(-1, *gain.shape).sum(0)
+        scaled = grad * gain
+        projection = (scaled * normalised).mean(dim=-1, keepdim=True)
+        return scaled.sub_(normalised * projection).mul_(rstd), grad_gain, None
+
+
 class RMSNorm(nn.RMSNorm):
     """RMS norm computed in at least float32 and cast back, like LayerNorm under autocast.
 
@@ -69,14 +96,14 @@ class RMSNorm(nn.RMSNorm):
         The same function as :meth:`forward` on split heads (times ``logit_scale``'s
         factor when given), computed in the (B, L, h, d_h) layout the linear wrote:
         elementwise work on the transposed view of 10-wide heads runs several times
-        slower on a CPU, and ``vector_norm``'s fused reduction and backward cost less
-        than ``rms_norm``'s decomposition. One multiply applies gain and logit scale.
+        slower on a CPU. One multiply applies gain and logit scale, and the backward is
+        written by hand (:class:`_HeadRMSNorm`): it keeps a third of the activations
+        autograd would for these N-sized tensors.
         """
         heads = x.unflatten(-1, (n_head, -1)).to(_norm_dtype(x))
         eps = torch.finfo(heads.dtype).eps if self.eps is None else self.eps
-        mean_square = torch.linalg.vector_norm(heads, dim=-1, keepdim=True).square() / heads.shape[-1]
         gain = self.weight if logit_scale is None else self.weight * logit_scale.factor()[:, None]
-        return (heads * torch.rsqrt(mean_square + eps) * gain).to(x.dtype).transpose(1, 2)
+        return _HeadRMSNorm.apply(heads, gain.to(heads.dtype), eps).to(x.dtype).transpose(1, 2)
 
 
 NORMS: dict[str, type[nn.Module]] = {"layer": nn.LayerNorm, "rms": RMSNorm}
