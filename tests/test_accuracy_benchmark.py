@@ -62,7 +62,9 @@ def test_airfoil_protocols_run_only_their_studies(accuracy):
     assert all("data.free_stream=null" in accuracy.overrides(protocol, r) for r in raw)
     assert not any("data.free_stream=null" in accuracy.overrides(protocol, r) for r in studies["main"])
     tuning = accuracy.PROTOCOLS["airfoil-heldout"]
-    runs = accuracy.ordered_runs(tuning)
+    # Held-out studies: the tuning settings, and the ablations against the default.
+    assert {r.model for r in accuracy.studies(tuning)["ablation"]} == {"LRSA", *accuracy.ABLATIONS}
+    runs = accuracy.studies(tuning)["tuning"]
     assert [(r.n_frequencies, r.logit_scale) for r in runs] == [
         (s.n_frequencies, s.logit_scale) for s in tuning.lrsa_settings]
     for run in runs:
