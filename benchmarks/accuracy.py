@@ -1047,6 +1047,11 @@ def _setting(value: float | None, default: float) -> str:
     return f"{default:g} (default)" if value is None or value == default else f"{value:g}"
 
 
+def _evaluated_on(protocol: Protocol) -> str:
+    """What a protocol's errors are measured on: held-out training cases never see the test split."""
+    return "validation" if isinstance(protocol.data, HeldOutAirfoilData) else "test"
+
+
 def ablation_table(protocol: Protocol, results: dict[str, Any]) -> list[str]:
     all_studies = studies(protocol)
     lines = [
@@ -1054,7 +1059,7 @@ def ablation_table(protocol: Protocol, results: dict[str, Any]) -> list[str]:
         f"**Ablations** (fp32, seeds {list(protocol.seeds)}, {protocol.epochs} epochs; mean ± sample std over "
         "seeds; change of the mean relative to LRSA's over the same seeds):",
         "",
-        "| variant | what changes | parameters | seeds | test rel. L2 | change |",
+        f"| variant | what changes | parameters | seeds | {_evaluated_on(protocol)} rel. L2 | change |",
         "|---|---|---|---|---|---|",
     ]
     by_variant = {
