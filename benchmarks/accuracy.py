@@ -852,6 +852,8 @@ def tables(protocol: Protocol, results: dict[str, Any]) -> str:
         lines += ablation_table(protocol, results)
     if "tuning" in all_studies:
         lines += tuning_table(protocol, results)
+    if "raw-targets" in all_studies:
+        lines += raw_targets_table(protocol, results)
     missing = [s.run_id for s in ordered_runs(protocol) if s.run_id not in results["runs"]]
     if missing:
         lines += ["", f"PARTIAL: {len(missing)} run(s) not finished: {', '.join(missing)}"]
@@ -1040,6 +1042,37 @@ def tuning_table(protocol: Protocol, results: dict[str, Any]) -> list[str]:
                                  ("volume_rel_l2/p", "surface_rel_l2/p", "Cl_abs_error")]
         cells += [run["train_history"][-1]["loss"], metrics.get("loss", math.nan)]
         lines.append(f"{settings} " + " | ".join(f"{value:.4f}" for value in cells) + " |")
+    return lines
+
+
+def raw_targets_table(protocol: Protocol, results: dict[str, Any]) -> list[str]:
+    """Each model on free-stream scaled and on physical-unit targets, same seed; errors in
+    physical units either way."""
+    seed = protocol.seeds[0]
+    lines = [
+        "",
+        f"**Free-stream scaled against physical-unit targets** (fp32, seed {seed}, {protocol.epochs} epochs; "
+        "`data.free_stream=null` trains on raw U, p, nut; errors are in physical units in both):",
+        "",
+        "| model | targets | test rel. L2 | vs Transolver | volume p | surface p | volume nut | abs. Cl error |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    main = {(s.model, s.seed): s for s in studies(protocol)["main"]}
+    raw = {s.model: s for s in studies(protocol)["raw-targets"]}
+    for label, pick in (("free-stream", lambda m: main.get((m, seed))), ("raw", raw.get)):
+        reference = results["runs"].get(getattr(pick("Transolver"), "run_id", ""))
+        for model in protocol.models:
+            spec = pick(model)
+            run = None if spec is None else results["runs"].get(spec.run_id)
+            if run is None:
+                lines.append(f"| {model} | {label} | not run | | | | | |")
+                continue
+            metrics = run["test_metrics"]
+            ratio = f"{_error(run) / _error(reference):.2f}x" if reference else "n/a"
+            cells = [metrics.get(key, math.nan) for key in
+                     ("volume_rel_l2/p", "surface_rel_l2/p", "volume_rel_l2/nut", "Cl_abs_error")]
+            lines.append(f"| {model} | {label} | {_error(run):.4f} | {ratio} | "
+                         + " | ".join(f"{value:.4f}" for value in cells) + " |")
     return lines
 
 
