@@ -603,7 +603,9 @@ def _train(cfg: DictConfig, manager: DistributedManager, data: TrainingData | No
             )
         if cfg.training.compile:
             # Around DDP, so that its graph breaks at gradient buckets keep communication overlapped.
-            model = torch.compile(model)
+            # Static shapes: a graph per point count, never a symbolic one (inductor's dynamic
+            # path failed on the grid model's convolution after another model's compile).
+            model = torch.compile(model, dynamic=False)
         train_loader, train_sampler, val_loader = _loaders(data, cfg, manager, domain)
         optimizer = instantiate(cfg.training.optimizer)(model.parameters())
         epochs = int(cfg.training.epochs)
