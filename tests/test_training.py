@@ -105,6 +105,7 @@ def test_darcy_two_epochs_write_checkpoints_metrics_and_best_model(darcy_folder,
 def test_compiled_training_writes_the_eager_checkpoints_and_resumes_without_compile(darcy_folder, tmp_path):
     """training.compile=true trains the same model (to compiled-kernel rounding) and saves
     the plain model's files, so a run resumes, and a model serves, without torch.compile."""
+    torch._dynamo.reset()  # no shapes remembered from other tests' compiles of LRSA
     eager = run_training(darcy_config(darcy_folder, tmp_path / "eager", "training.epochs=1"))
     compiled = run_training(darcy_config(darcy_folder, tmp_path / "compiled", "training.epochs=1", "training.compile=true"))
     assert compiled["global_step"] == eager["global_step"] == 2
