@@ -211,6 +211,23 @@ def test_function_object_table_skips_partial_lines(tmp_path):
     assert "U_solver" not in table
 
 
+def test_history_is_empty_while_simpleFoam_has_not_written_the_headers(tmp_path):
+    # Polled right after simpleFoam creates its function-object files: empty, or the
+    # header line half written. Neither is a history yet, nor an error.
+    coeffs = tmp_path / "postProcessing/forceCoeffs/0/coefficient.dat"
+    info = tmp_path / "postProcessing/solverInfo/0/solverInfo.dat"
+    for path in (coeffs, info):
+        path.parent.mkdir(parents=True)
+    info.write_text("# Solver information\n# Time\tUx_initial\tp_initial\n1\t1.0\t1.0\n")
+    coeffs.write_text("")
+    assert len(SolveHistory.read(tmp_path)) == 0
+    coeffs.write_text("# Force coefficients\n# Time\tCd\tC")
+    assert len(SolveHistory.read(tmp_path)) == 0
+    coeffs.write_text("# Force coefficients\n# Time\tCd\tCl\n1\t0.02\t0.3\n")
+    history = SolveHistory.read(tmp_path)
+    np.testing.assert_array_equal(history.cl, [0.3])
+
+
 # --------------------------------------------------------------------------------------
 # Command-line errors (no OpenFOAM needed)
 # --------------------------------------------------------------------------------------

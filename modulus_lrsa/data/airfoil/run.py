@@ -56,20 +56,21 @@ class CaseInterrupted(RuntimeError):
 def read_function_object_table(path: Path) -> dict[str, np.ndarray]:
     """Numeric columns of an OpenFOAM function-object ``.dat`` file, keyed by header name.
 
-    Lines that are incomplete (the solver may be writing them) or hold a different
-    number of fields than the header are skipped; non-numeric columns are left out.
+    Reading stops at an incomplete line (the solver may be writing it); lines with a
+    different number of fields than the header are skipped; non-numeric columns are left
+    out. Empty if the header is not written yet.
     """
     header: list[str] | None = None
     rows: list[list[str]] = []
     with open(path, errors="replace") as f:
         for line in f:
+            if not line.endswith("\n"):
+                break  # the solver is writing this line, the header included
             if line.startswith("#"):
                 names = line[1:].split()
                 if names and names[0] == "Time":
                     header = names
                 continue
-            if not line.endswith("\n"):
-                break
             parts = line.split()
             if header is not None and len(parts) == len(header):
                 rows.append(parts)
@@ -107,6 +108,8 @@ class SolveHistory:
             return cls()
         coeffs = read_function_object_table(coeff_path)
         info = read_function_object_table(info_path)
+        if "Time" not in coeffs or "Time" not in info:
+            return cls()  # simpleFoam created the files but has not written their headers yet
         n = min(len(coeffs.get("Time", ())), len(info.get("Time", ())))
         residuals = {
             name[: -len("_initial")]: values[:n] for name, values in info.items() if name.endswith("_initial")
