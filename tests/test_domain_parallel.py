@@ -4,8 +4,12 @@
 
 Every rank builds the same model and the same full inputs from one seed, runs the
 single-process model on all points for the reference, and the domain-parallel model on
-its own shard; forward outputs, parameter gradients and input gradients must agree to
-1e-5. One spawn per world size runs all cases (process start-up dominates).
+its own shard; forward outputs, parameter gradients and input gradients must agree.
+Exactness is shown in float64, to 1e-9 (masks, weights, uneven and empty shards). In
+float32, what users run, the two agree within float32 rounding: at logit scale 10 a single
+process alone is up to 1e-3 off its float64 result on these inputs, so the sharded sum
+order moves gradients by about 1e-5 (the tolerance is 5e-5). One spawn per world size
+runs all cases (process start-up dominates).
 """
 
 import contextlib
@@ -20,7 +24,7 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-TOL = dict(atol=1e-5, rtol=1e-5)
+TOL = dict(atol=5e-5, rtol=1e-5)
 
 
 def _model(**overrides):
@@ -56,10 +60,9 @@ def _split(tensor, sizes, rank):
 
 @contextlib.contextmanager
 def _float64():
-    """Run in float64 (RMS norms too: they compute in at least float32), so that rounding
-    cannot hide a wrong gradient: the sharded result must then agree to 1e-9, far below
-    what float32 rounding allows. (Quadrature weights enter as a float32 log-weight bias
-    by design, so float64 cases run without them.)"""
+    """Run in float64 (RMS norms and log-weights too: they compute in at least float32),
+    so that rounding cannot hide a wrong gradient: the sharded result must then agree to
+    1e-9, far below what float32 rounding allows."""
     default = torch.get_default_dtype()
     torch.set_default_dtype(torch.float64)
     try:
@@ -244,7 +247,7 @@ def test_two_ranks_equal_one_process():
     _spawn(2, [
         ("case", dict(sizes=[60, 60], masked=False, weighted=False, time_input=True)),
         ("case", dict(sizes=[83, 37], masked=True, weighted=True)),
-        ("case", dict(sizes=[83, 37], masked=True, weighted=False, float64=True)),
+        ("case", dict(sizes=[83, 37], masked=True, weighted=True, float64=True)),
         ("case", dict(sizes=[50, 40], masked=False, weighted=True, checkpointing=True)),
         ("bf16", dict(sizes=[70, 50])),
         ("shard_tensor", dict(sizes=[45, 30])),
@@ -255,8 +258,9 @@ def test_two_ranks_equal_one_process():
 def test_three_ranks_uneven_shards_masks_weights_and_an_empty_shard():
     _spawn(3, [
         ("case", dict(sizes=[31, 52, 17], masked=True, weighted=True)),
-        ("case", dict(sizes=[31, 52, 17], masked=True, weighted=False, float64=True)),
+        ("case", dict(sizes=[31, 52, 17], masked=True, weighted=True, float64=True)),
         ("case", dict(sizes=[40, 0, 35], masked=True, weighted=True)),
+        ("case", dict(sizes=[40, 0, 35], masked=True, weighted=True, float64=True)),
         ("chunked", dict(sizes=[25, 33, 20])),
         ("unreduced", dict(sizes=[30, 20, 25])),
         ("validation", {}),

@@ -301,7 +301,7 @@ class LatentCompression(nn.Module):
         k, v = self._keys_values(hn)
         q = self._queries(hn.shape[0])
         scores = (q @ k.transpose(-1, -2)) / math.sqrt(q.shape[-1])
-        return (scores if bias is None else scores + bias), v
+        return (scores if bias is None else scores + bias.to(scores.dtype)), v
 
     def finish(self, weighted_values: torch.Tensor, normaliser: torch.Tensor) -> torch.Tensor:
         """Project merged chunk statistics to latent tokens (B, M, d)."""
@@ -846,7 +846,7 @@ class LRSA(Module):
         if weights is None:
             bias = torch.zeros(mask.shape, dtype=torch.float32, device=mask.device)
         else:
-            weights = weights.float()
+            weights = weights.to(_norm_dtype(weights))  # float64 weights keep float64 log-weights
             if mask is not None:
                 weights = torch.where(mask, weights, torch.ones_like(weights))
             # Scale-free: dividing by the mean keeps log-weights near 0, which bf16 holds well.
