@@ -137,15 +137,12 @@ def test_vtk_folder_case_trains_and_predicts_on_every_input_form(trained, tmp_pa
             assert value == pytest.approx(results["folder"][key], rel=1e-5), (form, key)
 
 
-def test_a_wall_model_given_only_a_volume_file_says_in_one_line_how_to_give_the_wall(require_openfoam, tmp_path):
-    cases = _solve_cavities(require_openfoam, tmp_path, three_d=True)
-    run = tmp_path / "run"
-    _cli("modulus_lrsa.train", "data=vtk_folder", f"data.path={cases}", "data.volume_file=VTK/*_*.vtm",
-         "data.volume_fields=[U,p]", "data.surface_fields=[p]", "data.surface_file=VTK/*_*.vtm",
-         "data.surface_block=fixedWalls", "training.epochs=1", f"output_dir={run}", *TINY_MODEL, *QUIET)
+@pytest.mark.parametrize("trained", [True], ids=["cavity3d"], indirect=True)
+def test_a_wall_model_given_only_a_volume_file_says_in_one_line_how_to_give_the_wall(trained, tmp_path):
+    cases, model, _ = trained  # the 3D cavities' wall model, trained once for this module
     vtu = next((cases / "lid1" / "VTK").glob("*/internal.vtu"))
     result = subprocess.run(
-        [sys.executable, "-m", "modulus_lrsa.inference.predict", str(run / "best_model.mdlus"), str(vtu),
+        [sys.executable, "-m", "modulus_lrsa.inference.predict", str(model), str(vtu),
          "-o", str(tmp_path / "out")], capture_output=True, text=True, timeout=600,
     )
     assert result.returncode == 1
