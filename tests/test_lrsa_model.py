@@ -136,6 +136,28 @@ def test_split_head_norm_equals_rms_norm_of_each_head_times_the_logit_scale(dtyp
             assert torch.autograd.gradcheck(lambda t, w: _HeadRMSNorm.apply(t, w, 1e-6), (heads, gain.requires_grad_()))
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("head_dim", [10, 6, 16])
+def test_attention_on_padded_heads_is_plain_attention(dtype, head_dim):
+    """10- and 6-wide heads run the CPU kernel zero-padded to 16 and 8: the same logits,
+    outputs and gradients as softmax(q k^T / sqrt(d_h) + mask) v, -inf padding included."""
+    from modulus_lrsa.models.lrsa import attention
+
+    generator = torch.Generator().manual_seed(head_dim)
+    q, k, v = (torch.randn(2, 3, n, head_dim, dtype=dtype, generator=generator).requires_grad_() for n in (40, 70, 70))
+    bias = torch.randn(2, 1, 1, 70, dtype=dtype, generator=generator)
+    bias[1, ..., 50:] = float("-inf")
+    out = attention(q, k, v, attn_mask=bias)
+    scores = q @ k.transpose(-1, -2) / math.sqrt(head_dim) + bias
+    reference = torch.softmax(scores, dim=-1) @ v
+    assert out.shape == reference.shape
+    tol = {} if dtype == torch.float64 else dict(atol=1e-6, rtol=1e-5)
+    torch.testing.assert_close(out, reference, **tol)
+    grad = torch.randn_like(out)
+    for got, want in zip(torch.autograd.grad(out, (q, k, v), grad), torch.autograd.grad(reference, (q, k, v), grad)):
+        torch.testing.assert_close(got, want, **tol)
+
+
 def test_state_dict_without_logit_scales_loads_as_plain_qk_norm(make_lrsa):
     """An old checkpoint (no log_scale) gets tau = sqrt(d_head): exactly the old attention."""
     model = make_lrsa().eval()

@@ -24,7 +24,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from modulus_lrsa.models.lrsa import LRSA, MLP, LRSABlock, _merge_heads, _split_heads
+from modulus_lrsa.models.lrsa import LRSA, MLP, LRSABlock, _merge_heads, _split_heads, attention
 
 __all__ = ["LatentMLPLRSA", "LatentMLPBlock", "TiedLRSA", "TiedLRSABlock", "TiedReconstruction"]
 
@@ -50,7 +50,7 @@ class TiedReconstruction(nn.Module):
         self, point_keys: torch.Tensor, latent_kv: tuple[torch.Tensor, torch.Tensor]
     ) -> torch.Tensor:
         latent_queries, values = latent_kv
-        return self.proj(_merge_heads(F.scaled_dot_product_attention(point_keys, latent_queries, values)))
+        return self.proj(_merge_heads(attention(point_keys, latent_queries, values)))
 
 
 class TiedLRSABlock(LRSABlock):

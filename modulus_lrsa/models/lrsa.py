@@ -198,6 +198,32 @@ def _merge_heads(x: torch.Tensor) -> torch.Tensor:
     return x.transpose(1, 2).reshape(batch, length, n_head * head_dim)
 
 
+def attention(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    attn_mask: torch.Tensor | None = None,
+    dropout_p: float = 0.0,
+) -> torch.Tensor:
+    """:func:`~torch.nn.functional.scaled_dot_product_attention` over (B, h, L, d_h) heads.
+
+    On a CPU, float32/64 heads whose width is not a multiple of 4 (LRSA's 10-wide heads
+    at width 80) are zero-padded to a multiple of 8 for the kernel and cut back: the same
+    logits and outputs, while the CPU flash kernel's forward + backward at d_h = 10 takes
+    1.6x as long as at 16 (``benchmarks/throughput.py``). GPU kernels pad on their own,
+    and bf16 on a CPU gains nothing, so both get the plain call.
+    """
+    head_dim = q.shape[-1]
+    if q.device.type != "cpu" or q.dtype not in (torch.float32, torch.float64) or head_dim % 4 == 0:
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, dropout_p=dropout_p)
+    padding = (0, -head_dim % 8)
+    out = F.scaled_dot_product_attention(
+        F.pad(q, padding), F.pad(k, padding), F.pad(v, padding),
+        attn_mask=attn_mask, dropout_p=dropout_p, scale=head_dim**-0.5,
+    )
+    return out[..., :head_dim]
+
+
 class MLP(nn.Module):
     """Two-layer perceptron: Linear -> activation -> dropout -> Linear."""
 
@@ -234,7 +260,7 @@ class LatentSelfAttention(nn.Module):
 
     def forward(self, s: torch.Tensor) -> torch.Tensor:
         q, k, v = self.to_qkv(s).chunk(3, dim=-1)
-        out = F.scaled_dot_product_attention(
+        out = attention(
             self.q_norm.split_heads(q, self.n_head, self.logit_scale),
             self.k_norm.split_heads(k, self.n_head),
             _split_heads(v, self.n_head),
@@ -275,7 +301,7 @@ class LatentCompression(nn.Module):
         q = self._queries(hn.shape[0])
         if bias is not None:
             bias = bias.to(q.dtype)
-        return self.proj(_merge_heads(F.scaled_dot_product_attention(q, k, v, attn_mask=bias)))
+        return self.proj(_merge_heads(attention(q, k, v, attn_mask=bias)))
 
     def partial_softmax(
         self, hn: torch.Tensor, bias: torch.Tensor | None
@@ -328,7 +354,7 @@ class PointReconstruction(nn.Module):
     def forward(self, hn: torch.Tensor, latent_kv: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
         q = self.q_norm.split_heads(self.to_q(hn), self.n_head, self.logit_scale)
         k, v = latent_kv
-        return self.proj(_merge_heads(F.scaled_dot_product_attention(q, k, v)))
+        return self.proj(_merge_heads(attention(q, k, v)))
 
 
 class StructuredPointFFN(nn.Module):
