@@ -139,7 +139,7 @@ def test_split_head_norm_equals_rms_norm_of_each_head_times_the_logit_scale(dtyp
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("head_dim", [10, 6, 16])
 def test_attention_on_padded_heads_is_plain_attention(dtype, head_dim):
-    """10- and 6-wide heads run the CPU kernel zero-padded to 16 and 8: the same logits,
+    """10- and 6-wide heads run the CPU kernel zero-padded to 12 and 8: the same logits,
     outputs and gradients as softmax(q k^T / sqrt(d_h) + mask) v, -inf padding included."""
     from modulus_lrsa.models.lrsa import attention
 
