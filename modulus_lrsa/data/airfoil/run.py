@@ -110,7 +110,7 @@ class SolveHistory:
         info = read_function_object_table(info_path)
         if "Time" not in coeffs or "Time" not in info:
             return cls()  # simpleFoam created the files but has not written their headers yet
-        n = min(len(coeffs.get("Time", ())), len(info.get("Time", ())))
+        n = min(len(coeffs["Time"]), len(info["Time"]))
         residuals = {
             name[: -len("_initial")]: values[:n] for name, values in info.items() if name.endswith("_initial")
         }
