@@ -158,6 +158,44 @@ def test_attention_on_padded_heads_is_plain_attention(dtype, head_dim):
         torch.testing.assert_close(got, want, **tol)
 
 
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_reduced_precision_cpu_attention_is_float32_attention_rounded_once(dtype):
+    """bf16/fp16 heads on a CPU: float32 attention of the same inputs rounded once to the
+    dtype, gradients too, under autocast as the trainer runs it; and the graph keeps only
+    the inputs, fewer bytes than the kernel's own bf16/fp16 call saves."""
+    from modulus_lrsa.models.lrsa import attention
+
+    generator = torch.Generator().manual_seed(0)
+    q, k, v = (torch.randn(2, 3, n, 10, generator=generator).to(dtype).requires_grad_() for n in (40, 70, 70))
+    bias = torch.randn(2, 1, 1, 70, generator=generator).to(dtype)
+    bias[1, ..., 50:] = float("-inf")
+    saved_bytes = []
+
+    def pack(tensor):
+        saved_bytes[-1] += tensor.numel() * tensor.element_size()
+        return tensor
+
+    outputs = []
+    for attend in (attention, torch.nn.functional.scaled_dot_product_attention):
+        saved_bytes.append(0)
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor), torch.autocast("cpu", dtype=dtype):
+            outputs.append(attend(q, k, v, attn_mask=bias))
+    out, kernel_out = outputs
+    assert out.dtype == dtype
+    assert saved_bytes[0] == sum(t.numel() * t.element_size() for t in (q, k, v, bias)) < saved_bytes[1]
+
+    exact = [t.detach().float().requires_grad_() for t in (q, k, v)]
+    reference = torch.softmax(exact[0] @ exact[1].transpose(-1, -2) / math.sqrt(10) + bias.float(), dim=-1) @ exact[2]
+    one_rounding = dict(atol=torch.finfo(dtype).eps, rtol=torch.finfo(dtype).eps)
+    torch.testing.assert_close(out.float(), reference.to(dtype).float(), **one_rounding)
+    grad = torch.randn(out.shape, generator=generator).to(dtype)
+    got = torch.autograd.grad(out, (q, k, v), grad)
+    want = torch.autograd.grad(reference, exact, grad.float())
+    for g, w in zip(got, want):
+        assert g.dtype == dtype
+        torch.testing.assert_close(g.float(), w.to(dtype).float(), **one_rounding)
+
+
 def test_state_dict_without_logit_scales_loads_as_plain_qk_norm(make_lrsa):
     """An old checkpoint (no log_scale) gets tau = sqrt(d_head): exactly the old attention."""
     model = make_lrsa().eval()

@@ -198,6 +198,55 @@ def _merge_heads(x: torch.Tensor) -> torch.Tensor:
     return x.transpose(1, 2).reshape(batch, length, n_head * head_dim)
 
 
+def _float32_attention(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, attn_mask: torch.Tensor | None, dropout_p: float = 0.0
+) -> torch.Tensor:
+    """SDPA in float32 (float64 stays float64), heads zero-padded to a multiple of 4 and cut back.
+
+    Padding changes neither logits nor outputs (the scale stays 1/sqrt(d_h)); the CPU flash
+    kernel's forward + backward at d_h = 10 takes 1.5x as long as at 12, and padding to 16
+    is no faster while keeping a third more activations.
+    """
+    head_dim = q.shape[-1]
+    q, k, v = (t.to(_norm_dtype(t)) for t in (q, k, v))
+    if head_dim % 4:
+        q, k, v = (F.pad(t, (0, -head_dim % 4)) for t in (q, k, v))
+    if attn_mask is not None and attn_mask.is_floating_point():
+        attn_mask = attn_mask.to(q.dtype)
+    with torch.autocast("cpu", enabled=False):
+        out = F.scaled_dot_product_attention(
+            q, k, v, attn_mask=attn_mask, dropout_p=dropout_p, scale=head_dim**-0.5
+        )
+    return out[..., :head_dim]
+
+
+class _ReducedPrecisionCPUAttention(torch.autograd.Function):
+    """bf16/fp16 attention on a CPU, computed in float32 and saving only its bf16/fp16 inputs.
+
+    PyTorch's CPU flash kernel in bf16 takes about twice as long as in float32 at LRSA's
+    head widths (forward + backward at d_h = 10, 16k points: 0.38 s against 0.18 s for
+    this function, casts and recomputation included), and its backward was half of a bf16
+    training step. The backward recomputes the float32 attention from the saved inputs,
+    so the activations kept are the bf16 q, k, v alone: less than the kernel's own
+    (which adds its output and log-sum-exp).
+    """
+
+    @staticmethod
+    def forward(ctx, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, attn_mask: torch.Tensor | None):
+        ctx.save_for_backward(q, k, v, attn_mask)
+        return _float32_attention(q, k, v, attn_mask).to(q.dtype)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad: torch.Tensor):
+        q, k, v, attn_mask = ctx.saved_tensors
+        with torch.enable_grad():
+            inputs = [t.detach().to(torch.float32).requires_grad_() for t in (q, k, v)]
+            out = _float32_attention(*inputs, attn_mask)
+            grads = torch.autograd.grad(out, inputs, grad.to(out.dtype))
+        return *(g.to(t.dtype) for g, t in zip(grads, (q, k, v))), None
+
+
 def attention(
     q: torch.Tensor,
     k: torch.Tensor,
@@ -207,22 +256,20 @@ def attention(
 ) -> torch.Tensor:
     """:func:`~torch.nn.functional.scaled_dot_product_attention` over (B, h, L, d_h) heads.
 
-    On a CPU, float32/64 heads whose width is not a multiple of 4 (LRSA's 10-wide heads
-    at width 80) are zero-padded to the next multiple of 4 for the kernel and cut back:
-    the same logits and outputs, while the CPU flash kernel's forward + backward at
-    d_h = 10 takes 1.5x as long as at 12 (padding to 16 is no faster and saves a third
-    more activations). GPU kernels pad on their own, and bf16 on a CPU gains nothing, so
-    both get the plain call.
+    GPU heads get the plain call: its kernels pad on their own and run bf16 natively. On
+    a CPU, attention runs in float32 on heads padded to a multiple of 4
+    (:func:`_float32_attention`); bf16/fp16 heads go through
+    :class:`_ReducedPrecisionCPUAttention` and come back in their own dtype. Dropout,
+    and torch.compile's traces, get the plain call on a CPU as well: a recomputed
+    backward would need the same dropout mask, and inductor chooses its own kernel.
     """
-    head_dim = q.shape[-1]
-    if q.device.type != "cpu" or q.dtype not in (torch.float32, torch.float64) or head_dim % 4 == 0:
+    if q.device.type != "cpu":
         return F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, dropout_p=dropout_p)
-    padding = (0, -head_dim % 4)
-    out = F.scaled_dot_product_attention(
-        F.pad(q, padding), F.pad(k, padding), F.pad(v, padding),
-        attn_mask=attn_mask, dropout_p=dropout_p, scale=head_dim**-0.5,
-    )
-    return out[..., :head_dim]
+    if q.dtype in (torch.float32, torch.float64):
+        return _float32_attention(q, k, v, attn_mask, dropout_p)
+    if dropout_p > 0.0 or _is_tracing() or (attn_mask is not None and attn_mask.requires_grad):
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, dropout_p=dropout_p)
+    return _ReducedPrecisionCPUAttention.apply(q, k, v, attn_mask)
 
 
 class MLP(nn.Module):
