@@ -83,8 +83,11 @@ def files_of(folder: Path) -> dict[str, bytes]:
 def test_a_second_launch_on_a_busy_folder_is_refused_and_ctrl_c_says_how_to_resume(darcy_folder, tmp_path):
     output_dir = tmp_path / "run"
     command = [sys.executable, "-m", "modulus_lrsa.train", *overrides(darcy_folder, output_dir, "training.epochs=1000")]
-    environment = {**os.environ, "OMP_NUM_THREADS": "1"}
-    first = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment)
+    # faulthandler: a run that ignores Ctrl-C is aborted below and shows where it was.
+    environment = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONFAULTHANDLER": "1"}
+    # Nothing reads the first run's log until it stops: on a pipe, about 200 epochs of it
+    # fill the 64 KiB buffer and block the run in a write, which is not what is tested.
+    first = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=environment)
     try:
         first_checkpoint = output_dir / "checkpoints" / "checkpoint.0.1.pt"
         deadline = time.monotonic() + 120
@@ -101,7 +104,11 @@ def test_a_second_launch_on_a_busy_folder_is_refused_and_ctrl_c_says_how_to_resu
         assert (output_dir / "train.log").read_text().count("lrsa-train: darcy with") == 1
 
         first.send_signal(signal.SIGINT)
-        _, stderr = first.communicate(timeout=60)
+        try:
+            _, stderr = first.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            first.send_signal(signal.SIGABRT)
+            pytest.fail(f"Ctrl-C did not stop lrsa-train within 60 s; its stacks:\n{first.communicate(timeout=30)[1]}")
     finally:
         first.kill()
     assert first.returncode == 130
