@@ -281,6 +281,34 @@ def test_glob_takes_the_latest_time_folder(tmp_path):
     np.testing.assert_allclose(cache.load_case("case0")["volume_targets"][:, 0], expected, rtol=1e-6)
 
 
+def test_one_file_per_case_is_the_volume_only(tmp_path):
+    # A flat folder of exported .vtu files: the file is the volume, not also a wall, so the
+    # model gets no distances to the outer faces of its own mesh (negative inside the fluid).
+    root = tmp_path / "cases"
+    root.mkdir()
+    for index in range(3):
+        write_xml(box_volume(4, 1.0 + index), root / f"case{index}.vtu")
+    cache = build_cache(root, tmp_path / "cache", MeshCacheConfig(volume_fields=["p"], test_fraction=0.0))
+    assert cache.index["has_geometry"] is False
+    assert not cache.load_case("case0")["volume_distance"].any()
+    both = MeshCacheConfig(volume_fields=["p"], surface_fields=["p"], test_fraction=0.0)
+    with pytest.raises(MeshDataError, match=r"case0.vtu: a case given as one file .* both .*one folder per case"):
+        build_cache(root, tmp_path / "cache_both", both)
+
+
+def test_one_surface_file_per_case_trains_the_wall_alone(tmp_path):
+    root = tmp_path / "cases"
+    root.mkdir()
+    for index in range(3):
+        write_xml(sphere_wall(1.0 + index), root / f"body{index}.vtp")
+    cache = build_cache(root, tmp_path / "cache", MeshCacheConfig(surface_fields=["p"], test_fraction=0.0))
+    arrays = cache.load_case("body0")
+    assert cache.index["has_geometry"] is True and arrays["volume_positions"].shape == (0, 3)
+    positions, normals = arrays["surface_positions"], arrays["surface_normals"]
+    # The wall's normals point out of the sphere, into the fluid.
+    assert (np.einsum("ij,ij->i", normals, positions) > 0).all()
+
+
 def test_constant_target_channel_is_refused_naming_it(tmp_path):
     root = tmp_path / "cases"
     for index in range(2):

@@ -372,7 +372,9 @@ def _resolve_file(
     entry: CaseEntry, pattern: str | None, case_files: Mapping[str, Any], key: str, block: str | None, required: bool
 ) -> FileRef | None:
     if entry.location.is_file():
-        return _file_ref(entry.location, block)
+        # A case given as one file provides only the parts the config asks for: a lone
+        # volume file is no wall, and its outer faces are no body to measure distances to.
+        return _file_ref(entry.location, block) if required else None
     if pattern is not None:
         return _file_ref(_glob_one(entry.location, pattern, key), block)
     if key in case_files:
@@ -422,6 +424,15 @@ def resolve_case(entry: CaseEntry, config: MeshCacheConfig) -> CaseSource:
         geometry = _resolve_file(entry, config.geometry_file, case_files, "geometry", config.geometry_block, required=True)
     else:
         geometry = surface
+    if entry.location.is_file() and entry.location.suffix.lower() != ".vtm" and volume is not None and (
+        surface is not None or geometry is not None
+    ):
+        raise CaseConfigError(
+            f"{entry.location}: a case given as one file cannot be both the volume and the wall surface "
+            "(MeshCacheConfig.volume_fields and MeshCacheConfig.surface_fields, surface_file or geometry_file "
+            "are set); give each case a folder of its own (one folder per case, with volume_file and "
+            "surface_file globs), or one .vtm holding the volume and the wall as blocks"
+        )
     conditions = _conditions(entry, config, case_json, case_json_path)
     return CaseSource(
         case_id=entry.case_id,
