@@ -281,6 +281,48 @@ def test_glob_takes_the_latest_time_folder(tmp_path):
     np.testing.assert_allclose(cache.load_case("case0")["volume_targets"][:, 0], expected, rtol=1e-6)
 
 
+def _touch(folder, *names):
+    for name in names:
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_text("")
+
+
+def test_glob_orders_time_names_in_exponent_notation_as_numbers(tmp_path):
+    # OpenFOAM names small times 1e-05, 2e-05, then 0.0001 (e.g. postProcessing/<fo>/<time>/).
+    from modulus_lrsa.datapipes.cases import CaseEntry, resolve_case
+
+    folder = tmp_path / "case0"
+    _touch(folder, *(f"postProcessing/cuts/{time}/plane.vtp" for time in ("1e-05", "2e-05", "0.0001", "5e-05")))
+    config = MeshCacheConfig(volume_fields=["p"], volume_file="postProcessing/cuts/*/plane.vtp")
+    source = resolve_case(CaseEntry("case0", "train", folder), config)
+    assert source.volume.path == folder / "postProcessing/cuts/0.0001/plane.vtp"
+
+
+def test_glob_takes_the_cases_own_foam_to_vtk_series_not_another_export_beside_it(tmp_path):
+    # foamToVTK names the whole mesh after the case folder; a cellSet export (-cellSet zone)
+    # or the export of the case this one was copied from shares the VTK folder and the glob.
+    from modulus_lrsa.datapipes.cases import CaseEntry, resolve_case
+
+    folder = tmp_path / "inlet8"
+    _touch(folder, "VTK/inlet8_0.vtm", "VTK/inlet8_20.vtm", "VTK/zone_20.vtm", "VTK/inlet12_0.vtm", "VTK/inlet12_40.vtm")
+    for pattern in ("VTK/*_*.vtm", None):  # the documented glob, and the default
+        config = MeshCacheConfig(volume_fields=["p"], volume_file=pattern)
+        assert resolve_case(CaseEntry("inlet8", "train", folder), config).volume.path == folder / "VTK/inlet8_20.vtm"
+
+
+def test_glob_matching_several_exports_none_named_after_the_case_is_refused_with_the_choices(tmp_path):
+    from modulus_lrsa.datapipes.cases import CaseEntry, resolve_case
+    from modulus_lrsa.errors import CaseConfigError
+
+    folder = tmp_path / "renamed"
+    _touch(folder, "VTK/zone_20.vtm", "VTK/cavity_10.vtm", "VTK/cavity_20.vtm")
+    config = MeshCacheConfig(volume_fields=["p"], volume_file="VTK/*_*.vtm")
+    with pytest.raises(CaseConfigError, match=r"renamed: data\.volume_file='VTK/\*_\*\.vtm' matches several "
+                                              r"exports \(VTK/cavity_\*\.vtm, VTK/zone_\*\.vtm\).*"
+                                              r"data\.volume_file='VTK/cavity_\*\.vtm'"):
+        resolve_case(CaseEntry("renamed", "train", folder), config)
+
+
 def test_one_file_per_case_is_the_volume_only(tmp_path):
     # A flat folder of exported .vtu files: the file is the volume, not also a wall, so the
     # model gets no distances to the outer faces of its own mesh (negative inside the fluid).

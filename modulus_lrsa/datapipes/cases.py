@@ -16,8 +16,8 @@ Inside a case folder, file globs from the config pick the volume, surface and ge
 files; when a glob is not set, ``case.json``'s ``"files"`` entry is used, else the
 latest ``VTK/*.vtm`` that OpenFOAM's ``foamToVTK`` writes. Globs that
 match several files (e.g. several OpenFOAM time folders) take the last one in natural
-order, i.e. the latest time. Global conditions come from ``config.condition_values`` or
-``case.json``'s ``"params"``.
+order, i.e. the latest time, within one series of files (see :func:`latest_of_series`).
+Global conditions come from ``config.condition_values`` or ``case.json``'s ``"params"``.
 """
 
 from __future__ import annotations
@@ -250,10 +250,14 @@ class CaseEntry:
     status_problem: str | None = None
 
 
+# A number in a file name: a time index (20), or an OpenFOAM time name (0.005, 1e-05).
+_NUMBER = r"\d+(?:\.\d+)?(?:[eE][-+]?\d+)?"
+
+
 def natural_key(path: Path) -> list:
-    """Sort key comparing embedded numbers as numbers: case2 < case10, time 0.5 < 10."""
+    """Sort key comparing embedded numbers as numbers: case2 < case10, time 0.5 < 10, 2e-05 < 0.0001."""
     key = []
-    for part in re.split(r"(\d+(?:\.\d+)?)", str(path)):
+    for part in re.split(f"({_NUMBER})", str(path)):
         try:
             key.append((0, float(part)))
         except ValueError:
@@ -335,13 +339,58 @@ def _cases_from_manifest(root: Path, manifest_path: Path, config: MeshCacheConfi
     return sorted(cases, key=lambda case: natural_key(Path(case.case_id)))
 
 
+def _series(folder: Path, path: Path) -> str:
+    """The time series a file belongs to: its path in the case with the last number as ``*``.
+
+    ``VTK/cavity_20.vtm`` and ``VTK/cavity_40.vtm`` are one series, ``VTK/cavity_*.vtm``.
+    """
+    relative = path.relative_to(folder).as_posix()
+    numbers = list(re.finditer(_NUMBER, relative))
+    if not numbers:
+        return relative
+    return relative[: numbers[-1].start()] + "*" + relative[numbers[-1].end():]
+
+
+def latest_of_series(folder: Path, matches: Sequence[Path], part: str, pattern: str, default: bool = False) -> Path:
+    """The latest time among the files a glob found in a case folder.
+
+    The files must be one series (one file per time). foamToVTK names the whole mesh
+    after the case folder, ``VTK/<case>_<time index>.vtm``; a ``-cellSet`` export, or
+    the export of the case this one was copied from, shares the VTK folder and the glob,
+    so the series named after the case wins. Any other mix is refused: taking the last
+    name would pick an unrelated file silently.
+
+    Raises
+    ------
+    CaseConfigError
+        The files form several series, none named after the case folder.
+    """
+    groups: dict[str, list[Path]] = {}
+    for path in sorted(matches, key=natural_key):
+        groups.setdefault(_series(folder, path), []).append(path)
+    if len(groups) > 1:
+        named = f"{folder.name}_*"  # a file VTK/<case>_*.vtm or a folder VTK/<case>_*/internal.vtu
+        own = [series for series in groups
+               if any(name == named or name.startswith(f"{named}.") for name in series.split("/"))]
+        if len(own) != 1:
+            choices = sorted(groups, key=lambda series: natural_key(Path(series)))
+            raise CaseConfigError(
+                f"{folder}: data.{part}_file='{pattern}'{' (the default)' if default else ''} matches several "
+                f"exports ({', '.join(choices)}), none named after the case folder '{folder.name}' as foamToVTK "
+                f"names its export; name the one to use, e.g. data.{part}_file='{choices[0]}' "
+                "(lrsa-predict: pass the file itself)"
+            )
+        groups = {own[0]: groups[own[0]]}
+    return next(iter(groups.values()))[-1]
+
+
 def _glob_one(folder: Path, pattern: str, what: str) -> Path:
-    matches = sorted((path for path in folder.glob(pattern) if path.is_file()), key=natural_key)
+    matches = [path for path in folder.glob(pattern) if path.is_file()]
     if not matches:
         raise MissingCaseFileError(
             f"{folder}: no {what} file matches data.{what}_file='{pattern}'", folder, what, pattern
         )
-    return matches[-1]
+    return latest_of_series(folder, matches, what, pattern)
 
 
 def legacy_foam_to_vtk_hint(folder: Path, part: str) -> str:
@@ -384,9 +433,9 @@ def _resolve_file(
         return _file_ref(path, block)
     if required:
         # OpenFOAM's foamToVTK layout: VTK/<case>_<time index>.vtm, the latest time last.
-        exports = sorted(entry.location.glob(FOAM_TO_VTK_GLOB), key=natural_key)
+        exports = list(entry.location.glob(FOAM_TO_VTK_GLOB))
         if exports:
-            return _file_ref(exports[-1], block)
+            return _file_ref(latest_of_series(entry.location, exports, key, FOAM_TO_VTK_GLOB, default=True), block)
         raise MissingCaseFileError(
             f"{entry.location}: no {key} file: data.{key}_file is not set, {CASE_JSON_NAME} lists no files.{key} "
             f"and there is no foamToVTK export {FOAM_TO_VTK_GLOB}"
