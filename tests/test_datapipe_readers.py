@@ -7,7 +7,13 @@ import pytest
 import vtk
 from vtk.util.numpy_support import numpy_to_vtk
 
-from modulus_lrsa.errors import CorruptFileError, EmptyMeshError, MissingFieldError, NonFiniteFieldError
+from modulus_lrsa.errors import (
+    CorruptFileError,
+    EmptyMeshError,
+    MeshDataError,
+    MissingFieldError,
+    NonFiniteFieldError,
+)
 from modulus_lrsa.io.fields import (
     FieldSelector,
     channels_of,
@@ -102,6 +108,50 @@ def test_cell_data_sits_at_cell_centres_with_volume_weights(tmp_path):
     np.testing.assert_allclose(point_set.positions, centres, rtol=0, atol=1e-12)
     np.testing.assert_array_equal(point_set.values[:, 0], pressure(centres).astype(np.float32))
     np.testing.assert_allclose(point_set.weights, cell_volumes(), rtol=1e-12)
+
+
+def test_boundary_faces_beside_the_volume_cells_are_left_out(tmp_path, caplog):
+    # meshio writes a mesh's boundary facets into the same .vtu as its volume cells: their
+    # areas are no volumes, and their rows no volume samples.
+    grid, points, centres, _ = box_grid()
+    boundary = vtk.vtkGeometryFilter()
+    boundary.SetInputData(grid)
+    boundary.PassThroughPointIdsOn()
+    boundary.Update()
+    faces = boundary.GetOutput()
+    original_ids = faces.GetPointData().GetArray(boundary.GetOriginalPointIdsName())
+    for face in range(faces.GetNumberOfCells()):
+        ids = [int(original_ids.GetTuple1(faces.GetCell(face).GetPointId(k))) for k in range(4)]
+        grid.InsertNextCell(vtk.VTK_QUAD, 4, ids)
+    p = np.concatenate([pressure(centres), np.full(faces.GetNumberOfCells(), 1e3)]).astype(np.float32)
+    grid.GetCellData().RemoveArray("p")
+    grid.GetCellData().AddArray(numpy_to_vtk(p, deep=True))
+    grid.GetCellData().GetArray(0).SetName("p")
+    path = write(grid, tmp_path / "meshio.vtu", vtk.vtkXMLUnstructuredGridWriter)
+    with caplog.at_level("WARNING"):
+        dataset = read_vtk(path)
+    assert dataset.GetNumberOfCells() == len(centres) and dataset.GetCellData().GetNumberOfArrays() == 1
+    assert "meshio.vtu: left out 40 2D cell(s)" in caplog.text and "its 16 3D cells" in caplog.text
+    cells = extract_point_set(dataset, ["p"], "cell", str(path))
+    np.testing.assert_allclose(cells.weights, cell_volumes(), rtol=1e-12)
+    np.testing.assert_array_equal(cells.values[:, 0], pressure(centres).astype(np.float32))
+    nodes = extract_point_set(dataset, ["T"], "point", str(path))
+    np.testing.assert_array_equal(nodes.positions, points)
+    assert nodes.weights.sum() == pytest.approx(cell_volumes().sum(), rel=1e-12)
+
+
+def test_a_point_cloud_of_vertex_cells_is_refused_naming_the_cells(tmp_path):
+    cloud = vtk.vtkPolyData()
+    vtk_points = vtk.vtkPoints()
+    vertices = vtk.vtkCellArray()
+    for index in range(5):
+        vtk_points.InsertNextPoint(index, 0.0, 0.0)
+        vertices.InsertNextCell(1, [index])
+    cloud.SetPoints(vtk_points)
+    cloud.SetVerts(vertices)
+    path = write(cloud, tmp_path / "cloud.vtp", vtk.vtkXMLPolyDataWriter)
+    with pytest.raises(MeshDataError, match=r"cloud.vtp: 5 of 5 cells have zero size \(5 vtkVertex\)"):
+        extract_point_set(read_vtk(path), [], "cell", str(path))
 
 
 def test_component_selection_and_parsing():

@@ -23,6 +23,7 @@ lumped weights: each cell hands an equal share of its measure to each of its poi
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import re
 from collections.abc import Iterator, Sequence
@@ -42,6 +43,8 @@ from modulus_lrsa.errors import (
 )
 from modulus_lrsa.io.fields import FIELD_LOCATIONS, FieldSelector
 from modulus_lrsa.io.integrity import check_legacy_vtk, check_stl_length, check_xml_inline_data
+
+logger = logging.getLogger(__name__)
 
 SUPPORTED_SUFFIXES = (".vtu", ".vtp", ".vtm", ".vtk", ".stl")
 
@@ -269,11 +272,49 @@ def read_vtk(
             f"{output.GetNumberOfCells()} cells)"
         )
     _check_array_lengths(output, where)
+    output = _cells_of_top_dimension(output, where)
     coordinates = point_coordinates(output)
     if not np.isfinite(coordinates).all():
         bad = int((~np.isfinite(coordinates)).any(axis=1).sum())
         raise NonFiniteFieldError(f"{where}: {bad} point coordinates are NaN or Inf")
     return output
+
+
+def _cells_of_top_dimension(dataset: vtk.vtkDataSet, where: str) -> vtk.vtkDataSet:
+    """The dataset's cells of its highest dimension, others (and points only they use) left out.
+
+    meshio writes a mesh's boundary facets into the same file as its volume cells, and
+    surface files may carry feature lines or vertices: their areas or lengths are no
+    quadrature weights of the volume (or surface), nor their rows samples of it.
+    """
+    if not isinstance(dataset, (vtk.vtkUnstructuredGrid, vtk.vtkPolyData)):
+        return dataset
+    types = cell_types(dataset)
+    dimension_of = {int(kind): vtk.vtkCellTypeUtilities.GetDimension(int(kind)) for kind in np.unique(types)}
+    dimensions = np.array([dimension_of[int(kind)] for kind in types])
+    top = int(dimensions.max())
+    if (dimensions == top).all():
+        return dataset
+    kept = np.flatnonzero(dimensions == top)
+    left_out = {dimension: int((dimensions == dimension).sum()) for dimension in sorted(set(dimension_of.values()))
+                if dimension != top}
+    logger.warning(
+        "%s: left out %s cell(s) beside its %d %dD cells (boundary facets or markers, as meshio writes them); "
+        "the dataset is its %dD cells", where, ", ".join(f"{count} {dimension}D" for dimension, count in left_out.items()),
+        kept.size, top, top,
+    )
+    cell_ids = vtk.vtkIdList()
+    cell_ids.SetNumberOfIds(kept.size)
+    for position, cell in enumerate(kept.tolist()):
+        cell_ids.SetId(position, cell)
+    extract = vtk.vtkExtractCells()
+    extract.SetInputData(dataset)
+    extract.SetCellList(cell_ids)
+    extract.AssumeSortedAndUniqueIdsOn()
+    extract.PassThroughCellIdsOff()
+    extract.Update()
+    kept_cells = extract.GetOutput()
+    return as_polydata(kept_cells) if isinstance(dataset, vtk.vtkPolyData) else kept_cells
 
 
 def point_coordinates(dataset: vtk.vtkDataSet) -> np.ndarray:
@@ -412,9 +453,12 @@ def cell_measures(dataset: vtk.vtkDataSet, source: str) -> np.ndarray:
         measure = np.where(values > 0, values, measure)
     degenerate = int((measure <= 0).sum())
     if degenerate:
+        kinds, counts = np.unique(cell_types(dataset)[measure <= 0], return_counts=True)
+        named = ", ".join(f"{count} {vtk.vtkCellTypeUtilities.GetClassNameFromTypeId(int(kind))}"
+                          for kind, count in zip(kinds, counts))
         raise MeshDataError(
-            f"{source}: {degenerate} of {n_cells} cells have zero size (degenerate cells), "
-            "so they cannot be used as quadrature weights"
+            f"{source}: {degenerate} of {n_cells} cells have zero size ({named}), so they cannot be used as "
+            "quadrature weights: degenerate cells, or the vertex cells of a point cloud, which has no cell sizes"
         )
     return measure
 
