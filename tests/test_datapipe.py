@@ -323,6 +323,35 @@ def test_glob_matching_several_exports_none_named_after_the_case_is_refused_with
         resolve_case(CaseEntry("renamed", "train", folder), config)
 
 
+def _foam_to_vtk_export(folder, time_index, time):
+    """VTK/<case>_<index>/internal.vtu stamped with foamToVTK's TimeValue field data."""
+    grid = box_volume(4, 1.0 + time)
+    add_array(grid.GetFieldData(), "TimeValue", np.array([time]))
+    (folder / "VTK" / f"{folder.name}_{time_index}").mkdir(parents=True)
+    write_xml(grid, folder / "VTK" / f"{folder.name}_{time_index}" / "internal.vtu")
+
+
+@pytest.mark.parametrize("decomposed", [True, False], ids=["decomposed", "not_reexported"])
+def test_an_export_of_the_initial_conditions_is_refused_when_the_case_has_results(tmp_path, decomposed):
+    # A parallel run exported by a serial foamToVTK without reconstructPar: only the root's
+    # time 0 exists for it, so the "latest export" holds the initial fields, not results.
+    root = tmp_path / "cases"
+    folder = root / "case0"
+    _touch(folder, "system/controlDict", "0/U")
+    results = ["processor0/0/U", "processor0/0.5/U", "processor1/0.5/U"] if decomposed else ["0.5/U"]
+    _touch(folder, *results)
+    _foam_to_vtk_export(folder, 0, 0.0)
+    config = MeshCacheConfig(volume_fields=["p"], volume_file="VTK/*/internal.vtu", test_fraction=0.0)
+    how = r"run reconstructPar, then foamToVTK, or mpirun -np 2 foamToVTK -parallel" if decomposed else r"foamToVTK"
+    with pytest.raises(MeshDataError, match=rf"case0_0/internal\.vtu: holds time 0, the initial conditions, but "
+                                            rf"the case has results up to time 0\.5.*{how}"):
+        build_cache(root, tmp_path / "cache", config)
+    # Exported again (foamToVTK -parallel writes into the case's own VTK/ as well): fine.
+    _foam_to_vtk_export(folder, 100, 0.5)
+    cache = build_cache(root, tmp_path / "cache", config)
+    np.testing.assert_allclose(cache.load_case("case0")["volume_targets"][:, 0], 1.5 * volume_centres(4)[:, 0] + 1.0,
+                               rtol=1e-6)
+
 def test_one_file_per_case_is_the_volume_only(tmp_path):
     # A flat folder of exported .vtu files: the file is the volume, not also a wall, so the
     # model gets no distances to the outer faces of its own mesh (negative inside the fluid).

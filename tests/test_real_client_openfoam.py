@@ -212,3 +212,33 @@ def test_a_case_exported_only_with_foam_to_vtk_legacy_is_explained_in_each_tools
     assert f"pass the file itself instead of the folder, e.g. {legacy_volume}" in message[0]
     assert ("--surface WALL" in message[0]) == three_d
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("trained", [False], ids=["cavity2d"], indirect=True)
+def test_a_parallel_run_exported_without_reconstruct_par_is_refused_with_what_to_run(trained, require_openfoam, tmp_path):
+    # decomposePar, the solver on the processors, then a serial foamToVTK: the case folder
+    # has only time 0, so VTK/ holds the initial fields, not the results in processor*/.
+    from modulus_lrsa.datapipes import MeshCacheConfig, build_cache
+    from modulus_lrsa.errors import MeshDataError
+
+    cases, model, _ = trained
+    case = tmp_path / "lid2"
+    shutil.copytree(cases / "lid2", case, ignore=shutil.ignore_patterns("VTK"))
+    (case / "system" / "decomposeParDict").write_text(
+        "FoamFile { version 2.0; format ascii; class dictionary; object decomposeParDict; }\n"
+        "numberOfSubdomains 2;\nmethod simple;\ncoeffs { n (2 1 1); }\n"
+    )
+    require_openfoam.run("decomposePar", case, ("-time", "0:"))
+    for results in case.glob("0.*"):
+        shutil.rmtree(results)  # the solver ran on the processors only
+    require_openfoam.run("foamToVTK", case)
+    require_openfoam.run("foamToVTK", case, ("-legacy",), log_name="log.foamToVTK.legacy")
+    expected = r"lid2_0\.vt[mk]: holds time 0, the initial conditions, but the case has results up to time 0\.1; .*reconstructPar"
+    for pattern in ("VTK/*_*.vtm", "VTK/*_*.vtk"):
+        with pytest.raises(MeshDataError, match=expected):
+            build_cache(tmp_path, tmp_path / "cache", MeshCacheConfig(volume_fields=["p"], volume_file=pattern,
+                                                                      case_pattern="lid2"))
+    result = subprocess.run([sys.executable, "-m", "modulus_lrsa.inference.predict", str(model), str(case),
+                             "-o", str(tmp_path / "out")], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "mpirun -np 2 foamToVTK -parallel" in result.stderr and not (tmp_path / "out").exists()

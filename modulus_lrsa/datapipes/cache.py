@@ -53,6 +53,7 @@ from modulus_lrsa.datapipes.cases import (
     CaseSource,
     FileRef,
     MeshCacheConfig,
+    check_export_has_results,
     free_stream_scales,
     list_cases,
     resolve_case,
@@ -109,6 +110,12 @@ def case_file_name(case_id: str) -> str:
 
 def _describe(ref: FileRef) -> str:
     return f"{ref.path}" + (f" (block '{ref.block}')" if ref.block else "")
+
+
+def _export_time(dataset: Any) -> float | None:
+    """The time foamToVTK stamps on every file it writes (field data ``TimeValue``), if any."""
+    array = dataset.GetFieldData().GetArray("TimeValue")
+    return float(array.GetTuple1(0)) if array is not None and array.GetNumberOfTuples() else None
 
 
 def _planar_axis(points: np.ndarray, dimension: str | int, source: str) -> int | None:
@@ -221,6 +228,8 @@ def extract_case(
 
     axis_source = source.volume or source.surface
     axis_dataset = load(axis_source)
+    if source.location.is_dir():
+        check_export_has_results(source.location, axis_source.path, _export_time(axis_dataset))
     planar_axis = _planar_axis(point_coordinates(axis_dataset), config.dimension, _describe(axis_source))
     dim = 2 if planar_axis is not None else 3
     expected_volume, expected_surface = expected_channels if expected_channels is not None else (None, None)

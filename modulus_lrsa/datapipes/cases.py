@@ -447,6 +447,60 @@ def _resolve_file(
     return None
 
 
+def _time_directories(folder: Path) -> list[float]:
+    """The times of the time directories (``0``, ``0.005``, ``1e-05``) in an OpenFOAM folder."""
+    times = []
+    for path in folder.iterdir():
+        try:
+            time = float(path.name)
+        except ValueError:
+            continue
+        if path.is_dir() and np.isfinite(time):
+            times.append(time)
+    return times
+
+
+def check_export_has_results(folder: Path, export: Path, export_time: float | None) -> None:
+    """Refuse a foamToVTK export of an OpenFOAM case's initial conditions when the case has results.
+
+    A parallel run exported by a serial ``foamToVTK`` before ``reconstructPar`` (or a
+    case exported before it was run) has only its start time in ``VTK/``: the latest
+    export is then the initial fields, which would train or be compared with silently.
+
+    Parameters
+    ----------
+    folder : Path
+        The case folder; checked only when it is an OpenFOAM case (``system/controlDict``).
+    export : Path
+        The file chosen for the case, for the message.
+    export_time : float, optional
+        Its time (foamToVTK's ``TimeValue`` field data); None skips the check.
+
+    Raises
+    ------
+    CaseConfigError
+        The export holds the case's earliest time and later time directories exist.
+    """
+    if export_time is None or not (folder / "system" / "controlDict").is_file():
+        return
+    processors = sorted(path for path in folder.glob("processor*") if path.is_dir())
+    root_times = _time_directories(folder)
+    times = root_times + (_time_directories(processors[0]) if processors else [])
+    if not times or export_time > min(times) or export_time >= max(times):
+        return
+    newest = max(times)
+    if newest > max(root_times, default=-np.inf):
+        how = (f"the results are only in {processors[0].name}/ and the other processor folders (a parallel run, "
+               f"not reconstructed): run reconstructPar, then foamToVTK, or mpirun -np {len(processors)} "
+               "foamToVTK -parallel")
+    else:
+        how = "export them with foamToVTK (or foamToVTK -latestTime)"
+    raise CaseConfigError(
+        f"{export}: holds time {export_time:g}, the initial conditions, but the case has results up to "
+        f"time {newest:g}; {how}"
+    )
+
+
 def resolve_case(entry: CaseEntry, config: MeshCacheConfig) -> CaseSource:
     """Resolve a listed case's files and conditions.
 
