@@ -140,6 +140,31 @@ def test_boundary_faces_beside_the_volume_cells_are_left_out(tmp_path, caplog):
     assert nodes.weights.sum() == pytest.approx(cell_volumes().sum(), rel=1e-12)
 
 
+def test_points_of_no_cell_are_left_out(tmp_path, caplog):
+    # meshio scripts that keep only the tetrahedra of a Gmsh mesh keep all its points too:
+    # point data there lies outside the domain and has no quadrature weight.
+    grid, points, _, fields = box_grid()
+    for extra in ([5.0, 5.0, 5.0], [6.0, 5.0, 5.0]):
+        grid.GetPoints().InsertNextPoint(*extra)
+    for name, values in fields.items():
+        padded = np.concatenate([values, np.zeros((2,) + values.shape[1:], np.float32)])
+        grid.GetPointData().RemoveArray(name)
+        array = numpy_to_vtk(padded, deep=True)
+        array.SetName(name)
+        grid.GetPointData().AddArray(array)
+    path = write(grid, tmp_path / "orphans.vtu", vtk.vtkXMLUnstructuredGridWriter)
+    with caplog.at_level("WARNING"):
+        dataset = read_vtk(path)
+    assert "orphans.vtu: left out 2 point(s) that belong to no cell" in caplog.text
+    nodes = extract_point_set(dataset, ["T", "U"], "point", str(path))
+    # The used points are kept with their values (VTK numbers them by first use).
+    order = np.lexsort(nodes.positions.T)
+    np.testing.assert_array_equal(nodes.positions[order], points[np.lexsort(points.T)])
+    np.testing.assert_array_equal(nodes.values[order, 0], fields["T"][np.lexsort(points.T)])
+    assert nodes.weights.sum() == pytest.approx(cell_volumes().sum(), rel=1e-12)
+    assert dataset.GetPointData().GetNumberOfArrays() == 2
+
+
 def test_a_point_cloud_of_vertex_cells_is_refused_naming_the_cells(tmp_path):
     cloud = vtk.vtkPolyData()
     vtk_points = vtk.vtkPoints()

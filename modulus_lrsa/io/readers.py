@@ -272,7 +272,7 @@ def read_vtk(
             f"{output.GetNumberOfCells()} cells)"
         )
     _check_array_lengths(output, where)
-    output = _cells_of_top_dimension(output, where)
+    output = _usable_part(output, where)
     coordinates = point_coordinates(output)
     if not np.isfinite(coordinates).all():
         bad = int((~np.isfinite(coordinates)).any(axis=1).sum())
@@ -280,12 +280,14 @@ def read_vtk(
     return output
 
 
-def _cells_of_top_dimension(dataset: vtk.vtkDataSet, where: str) -> vtk.vtkDataSet:
-    """The dataset's cells of its highest dimension, others (and points only they use) left out.
+def _usable_part(dataset: vtk.vtkDataSet, where: str) -> vtk.vtkDataSet:
+    """The dataset's cells of its highest dimension and the points they use; what else there is, left out.
 
     meshio writes a mesh's boundary facets into the same file as its volume cells, and
     surface files may carry feature lines or vertices: their areas or lengths are no
-    quadrature weights of the volume (or surface), nor their rows samples of it.
+    quadrature weights of the volume (or surface), nor their rows samples of it. Points
+    of no cell (a script that kept only the tetrahedra of a Gmsh mesh keeps all its
+    points) lie outside the domain and have no weight.
     """
     if not isinstance(dataset, (vtk.vtkUnstructuredGrid, vtk.vtkPolyData)):
         return dataset
@@ -293,28 +295,40 @@ def _cells_of_top_dimension(dataset: vtk.vtkDataSet, where: str) -> vtk.vtkDataS
     dimension_of = {int(kind): vtk.vtkCellTypeUtilities.GetDimension(int(kind)) for kind in np.unique(types)}
     dimensions = np.array([dimension_of[int(kind)] for kind in types])
     top = int(dimensions.max())
-    if (dimensions == top).all():
-        return dataset
-    kept = np.flatnonzero(dimensions == top)
-    left_out = {dimension: int((dimensions == dimension).sum()) for dimension in sorted(set(dimension_of.values()))
-                if dimension != top}
-    logger.warning(
-        "%s: left out %s cell(s) beside its %d %dD cells (boundary facets or markers, as meshio writes them); "
-        "the dataset is its %dD cells", where, ", ".join(f"{count} {dimension}D" for dimension, count in left_out.items()),
-        kept.size, top, top,
-    )
-    cell_ids = vtk.vtkIdList()
-    cell_ids.SetNumberOfIds(kept.size)
-    for position, cell in enumerate(kept.tolist()):
-        cell_ids.SetId(position, cell)
-    extract = vtk.vtkExtractCells()
-    extract.SetInputData(dataset)
-    extract.SetCellList(cell_ids)
-    extract.AssumeSortedAndUniqueIdsOn()
-    extract.PassThroughCellIdsOff()
-    extract.Update()
-    kept_cells = extract.GetOutput()
-    return as_polydata(kept_cells) if isinstance(dataset, vtk.vtkPolyData) else kept_cells
+    usable = dataset
+    if not (dimensions == top).all():
+        kept = np.flatnonzero(dimensions == top)
+        left_out = {dimension: int((dimensions == dimension).sum())
+                    for dimension in sorted(set(dimension_of.values())) if dimension != top}
+        logger.warning(
+            "%s: left out %s cell(s) beside its %d %dD cells (boundary facets or markers, as meshio writes them); "
+            "the dataset is its %dD cells", where,
+            ", ".join(f"{count} {dimension}D" for dimension, count in left_out.items()), kept.size, top, top,
+        )
+        cell_ids = vtk.vtkIdList()
+        cell_ids.SetNumberOfIds(kept.size)
+        for position, cell in enumerate(kept.tolist()):
+            cell_ids.SetId(position, cell)
+        extract = vtk.vtkExtractCells()
+        extract.SetInputData(as_unstructured_grid(dataset))
+        extract.SetCellList(cell_ids)
+        extract.AssumeSortedAndUniqueIdsOn()
+        extract.PassThroughCellIdsOff()
+        extract.Update()
+        usable = extract.GetOutput()
+    connectivity, _ = cell_connectivity(usable)
+    unused = usable.GetNumberOfPoints() - int(np.count_nonzero(np.bincount(connectivity,
+                                                                           minlength=usable.GetNumberOfPoints())))
+    if unused:
+        logger.warning("%s: left out %d point(s) that belong to no cell", where, unused)
+        compact = vtk.vtkRemoveUnusedPoints()
+        compact.SetInputData(as_unstructured_grid(usable))
+        compact.GenerateOriginalPointIdsOff()
+        compact.Update()
+        usable = compact.GetOutput()
+    if usable is dataset or not isinstance(dataset, vtk.vtkPolyData):
+        return usable
+    return as_polydata(usable)
 
 
 def point_coordinates(dataset: vtk.vtkDataSet) -> np.ndarray:
