@@ -15,6 +15,7 @@ shape, names, counts or anything else).
 from __future__ import annotations
 
 import random
+import re
 from pathlib import Path
 
 import numpy as np
@@ -185,6 +186,19 @@ def test_multiblock_with_a_missing_or_empty_referenced_file_names_it(tmp_path):
         read_vtk(index, "internal")
     piece.unlink()
     with pytest.raises(CorruptFileError, match=rf"case.vtm: references .*{piece.name}, which does not exist"):
+        read_vtk(index, "internal")
+
+
+@pytest.mark.parametrize("mode", ["inline", "appended-zlib"])
+def test_a_truncated_piece_of_a_multiblock_is_named_not_the_index(tmp_path, mode):
+    # A copy of case_500/internal.vtu cut short: VTK's message quoted a line and byte of
+    # "case.vtm", a file that is intact, sending the user to the wrong file.
+    index = tmp_path / "case.vtm"
+    _multiblock(index)
+    piece = next(tmp_path.rglob("*.vtu"))
+    _xml(vtk.vtkXMLUnstructuredGridWriter(), _mesh(), piece, mode)
+    piece.write_bytes(piece.read_bytes()[: piece.stat().st_size // 2])
+    with pytest.raises(CorruptFileError, match=rf"^{re.escape(str(piece))}: .*truncated"):
         read_vtk(index, "internal")
 
 

@@ -13,6 +13,8 @@ VTK's readers accept much damaged input without an error:
   last block ends;
 * the XML readers skip characters that are not base64 inside inline binary arrays,
   which shifts every later value. :func:`check_xml_inline_data` rejects them;
+* a cut XML file fails in VTK's parser, but read through a ``.vtm`` the message names
+  the ``.vtm`` with a line of the cut piece. :func:`check_xml_closed` names the piece;
 * the STL reader parses a truncated file as fewer or garbage triangles.
   :func:`check_stl_length` compares the file with its declared size.
 
@@ -155,6 +157,16 @@ _INLINE_BINARY = re.compile(rb"<DataArray\b([^>]*)>([^<]*)<")  # payload, before
 # encoded header and payload. A deleted, added or foreign character breaks the grouping.
 _BASE64_GROUPS = re.compile(rb"(?:[A-Za-z0-9+/]{4}|[A-Za-z0-9+/]{3}=|[A-Za-z0-9+/]{2}==)*")
 _WHITESPACE = re.compile(rb"\s+")
+
+
+def check_xml_closed(path: str | Path) -> None:
+    """Raise :class:`CorruptFileError` when an XML VTK file does not end with ``</VTKFile>`` (cut short)."""
+    source = Path(path)
+    with source.open("rb") as handle:
+        handle.seek(max(0, source.stat().st_size - 64))
+        tail = handle.read().rstrip()
+    if not tail.endswith(b"</VTKFile>"):
+        raise CorruptFileError(f"{source}: XML VTK file does not end with </VTKFile> (truncated file?)")
 
 
 def check_xml_inline_data(path: str | Path) -> None:

@@ -42,7 +42,7 @@ from modulus_lrsa.errors import (
     NonFiniteFieldError,
 )
 from modulus_lrsa.io.fields import FIELD_LOCATIONS, FieldSelector
-from modulus_lrsa.io.integrity import check_legacy_vtk, check_stl_length, check_xml_inline_data
+from modulus_lrsa.io.integrity import check_legacy_vtk, check_stl_length, check_xml_closed, check_xml_inline_data
 
 logger = logging.getLogger(__name__)
 
@@ -145,6 +145,7 @@ def _check_complete(source: Path, referenced_by: Path | None = None) -> None:
     elif suffix == ".vtk":
         check_legacy_vtk(source)
     else:
+        check_xml_closed(source)
         check_xml_inline_data(source)
     if suffix == ".vtm":
         for piece in vtm_referenced_files(source):
