@@ -30,7 +30,7 @@ from modulus_lrsa.datapipes import (
     build_cache,
     pad_collate,
 )
-from modulus_lrsa.errors import MeshDataError, NonFiniteFieldError
+from modulus_lrsa.errors import CaseConfigError, MeshDataError, MissingCaseFileError, NonFiniteFieldError
 
 SPHERE_RESOLUTION = 16
 
@@ -378,6 +378,30 @@ def test_one_surface_file_per_case_trains_the_wall_alone(tmp_path):
     positions, normals = arrays["surface_positions"], arrays["surface_normals"]
     # The wall's normals point out of the sphere, into the fluid.
     assert (np.einsum("ij,ij->i", normals, positions) > 0).all()
+
+
+def test_run_folders_of_the_drivaerml_layout(tmp_path):
+    # PhysicsNeMo's external-aerodynamics data: run_<i>/volume_<i>.vtu, boundary_<i>.vtp, drivaer_<i>.stl.
+    root = tmp_path / "drivaer"
+    for index in (1, 2, 3):
+        folder = root / f"run_{index}"
+        folder.mkdir(parents=True)
+        write_xml(box_volume(4, float(index)), folder / f"volume_{index}.vtu")
+        write_xml(sphere_wall(float(index)), folder / f"boundary_{index}.vtp")
+    unset = MeshCacheConfig(volume_fields=["p"], surface_fields=["p"], test_fraction=0.0)
+    with pytest.raises(MissingCaseFileError, match=r"run_1: no volume file.*the folder holds boundary_1.vtp, "
+                                                   r"volume_1.vtu: e.g. data.volume_file='volume_\*.vtu'"):
+        build_cache(root, tmp_path / "cache", unset)
+    config = dataclasses.replace(unset, volume_file="volume_*.vtu", surface_file="boundary_*.vtp")
+    with pytest.raises(MissingCaseFileError, match=r"no surface file matches .*='wall_\*.vtp'; the folder holds "
+                                                   r"boundary_1.vtp, volume_1.vtu: e.g. data.surface_file='boundary_\*.vtp'"):
+        build_cache(root, tmp_path / "cache", dataclasses.replace(config, surface_file="wall_*.vtp"))
+    cache = build_cache(root, tmp_path / "cache", config)
+    assert [case["case_id"] for case in cache.cases()] == ["run_1", "run_2", "run_3"] and cache.index["has_geometry"]
+    # One run folder given as the data folder: its files are no cases of their own.
+    with pytest.raises(CaseConfigError, match=r"run_1: holds files .* but no case folder.*MeshCacheConfig.volume_file="
+                                              r"'volume_\*.vtu' looks inside case folders"):
+        build_cache(root / "run_1", tmp_path / "cache_run", config)
 
 
 def test_constant_target_channel_is_refused_naming_it(tmp_path):

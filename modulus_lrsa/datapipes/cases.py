@@ -10,7 +10,8 @@ Two layouts are understood, neither required:
   whose status is not accepted (e.g. ``failed``, ``unconverged``) are reported as
   skipped, never used.
 * Without a manifest: every path matching ``config.case_pattern`` under the root is a
-  case (a folder, or a single VTK file), split into train/test by a seeded shuffle.
+  case (a folder, or a single VTK file; only folders once a file glob is set), split
+  into train/test by a seeded shuffle.
 
 Inside a case folder, file globs from the config pick the volume, surface and geometry
 files; when a glob is not set, ``case.json``'s ``"files"`` entry is used, else the
@@ -299,6 +300,19 @@ def list_cases(root: str | Path, config: MeshCacheConfig) -> list[CaseEntry]:
     matches = [path for path in matches if not path.name.startswith(".")]
     if not matches:
         raise CaseConfigError(f"{root}: no case matches case_pattern '{config.case_pattern}' and there is no {MANIFEST_NAME}")
+    globs = [f"MeshCacheConfig.{name}='{getattr(config, name)}'" for name in ("volume_file", "surface_file", "geometry_file")
+             if getattr(config, name) is not None]
+    if globs:
+        # File globs look inside case folders: a file beside them is no case of its own.
+        folders = [path for path in matches if path.is_dir()]
+        if not folders:
+            names = ", ".join(path.name for path in matches[:4]) + (", ..." if len(matches) > 4 else "")
+            raise CaseConfigError(
+                f"{root}: holds files ({names}) but no case folder, and {globs[0]} looks inside case folders; "
+                "set the data folder to the one holding a folder per case, or leave the file globs unset "
+                "for one file per case"
+            )
+        matches = folders
     ids = [str(path.relative_to(root).with_suffix("") if path.is_file() else path.relative_to(root)) for path in matches]
     order = np.random.default_rng(config.split_seed).permutation(len(ids))
     num_test = int(round(config.test_fraction * len(ids)))
@@ -388,9 +402,35 @@ def _glob_one(folder: Path, pattern: str, what: str) -> Path:
     matches = [path for path in folder.glob(pattern) if path.is_file()]
     if not matches:
         raise MissingCaseFileError(
-            f"{folder}: no {what} file matches data.{what}_file='{pattern}'", folder, what, pattern
+            f"{folder}: no {what} file matches data.{what}_file='{pattern}'{folder_files_hint(folder, what)}",
+            folder, what, pattern,
         )
     return latest_of_series(folder, matches, what, pattern)
+
+
+#: File types that can hold each part of a case, the likeliest first.
+_PART_SUFFIXES = {"volume": (".vtu", ".vtm", ".vtk"), "surface": (".vtp", ".vtk", ".stl"),
+                  "geometry": (".stl", ".vtp", ".vtk")}
+
+
+def folder_files_hint(folder: Path, part: str) -> str:
+    """What VTK files ``folder`` holds and a glob for ``part`` that fits every such folder, or ''.
+
+    E.g. PhysicsNeMo's DrivAerML runs (``run_1/volume_1.vtu``, ``boundary_1.vtp``,
+    ``drivaer_1.stl``) give ``data.volume_file='volume_*.vtu'``.
+    """
+    files = sorted((path for path in folder.iterdir() if path.is_file() and path.suffix.lower() in SUPPORTED_SUFFIXES),
+                   key=natural_key)
+    if not files:
+        return ""
+    names = [path.name for path in files]
+    hint = "; the folder holds " + ", ".join(names[:6]) + (f" and {len(names) - 6} more" if len(names) > 6 else "")
+    for suffix in _PART_SUFFIXES[part]:
+        candidates = [path for path in files if path.suffix.lower() == suffix]
+        if candidates:
+            # Run numbers differ from folder to folder: a wildcard in their place fits every run.
+            return hint + f": e.g. data.{part}_file='{re.sub(r'[0-9]+', '*', candidates[0].name)}'"
+    return hint
 
 
 def legacy_foam_to_vtk_hint(folder: Path, part: str) -> str:
@@ -440,6 +480,7 @@ def _resolve_file(
             f"{entry.location}: no {key} file: data.{key}_file is not set, {CASE_JSON_NAME} lists no files.{key} "
             f"and there is no foamToVTK export {FOAM_TO_VTK_GLOB}"
             + (legacy_foam_to_vtk_hint(entry.location, key)
+               or folder_files_hint(entry.location, key)
                or f"; set data.{key}_file (MeshCacheConfig.{key}_file) to a glob such as 'VTK/*.vtm' or "
                   f"'internal.vtu', or list files.{key} in {CASE_JSON_NAME}"),
             entry.location, key, None,
