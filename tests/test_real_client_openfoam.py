@@ -242,3 +242,16 @@ def test_a_parallel_run_exported_without_reconstruct_par_is_refused_with_what_to
                              "-o", str(tmp_path / "out")], capture_output=True, text=True, timeout=600)
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert "mpirun -np 2 foamToVTK -parallel" in result.stderr and not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("trained", [False], ids=["cavity2d"], indirect=True)
+def test_lrsa_predict_on_the_vtk_folder_itself_names_the_case_folder_and_a_file(trained, tmp_path, capsys):
+    from modulus_lrsa.inference.predict import main
+
+    cases, model, _ = trained
+    vtk_folder = cases / "lid2" / "VTK"
+    assert main([str(model), str(vtk_folder), "-o", str(tmp_path / "out")]) == 1
+    message = capsys.readouterr().err.strip().splitlines()
+    latest = sorted(vtk_folder.glob("lid2_*.vtm"))[-1]
+    assert len(message) == 1 and f"foamToVTK's output folder: pass its case folder {cases / 'lid2'}" in message[0], message
+    assert f"e.g. {latest}" in message[0] and not (tmp_path / "out").exists()

@@ -369,10 +369,14 @@ def _missing_case_file_message(case_path: Path, error: MissingCaseFileError, nee
     part = error.part
     looked = (f"the model was trained with data.{part}_file='{error.pattern}'" if error.pattern is not None
               else f"the model was trained without data.{part}_file, so foamToVTK's {FOAM_TO_VTK_GLOB}")
-    message = (f"{case_path}: no {part} file found with the model's training settings ({looked}); "
-               "pass the file itself instead of the folder")
+    # foamToVTK's VTK/ (its default name, or -name with the .series index it writes) given for its case folder.
+    inside_vtk = case_path.name == "VTK" or any(case_path.glob("*.vt[mk].series"))
+    advice = (f"this is foamToVTK's output folder: pass its case folder {case_path.parent}, or one file in it"
+              if inside_vtk else "pass the file itself instead of the folder")
+    message = f"{case_path}: no {part} file found with the model's training settings ({looked}); {advice}"
     # A .vtm (volume and walls in one) first, else the latest time of what there is.
-    exports = sorted((path for path in case_path.glob("VTK/*") if path.suffix.lower() in SUPPORTED_SUFFIXES),
+    exports = sorted((path for path in case_path.glob("*" if inside_vtk else "VTK/*")
+                      if path.is_file() and path.suffix.lower() in SUPPORTED_SUFFIXES),
                      key=lambda path: (path.suffix.lower() == ".vtm", natural_key(path)))
     if exports:
         message += f", e.g. {exports[-1]}"
