@@ -404,6 +404,27 @@ def test_run_folders_of_the_drivaerml_layout(tmp_path):
         build_cache(root / "run_1", tmp_path / "cache_run", config)
 
 
+def test_a_case_with_other_fields_is_skipped_or_named_against_the_majority(tmp_path):
+    root = tmp_path / "cases"
+    for index in range(3):
+        (root / f"case{index}").mkdir(parents=True)
+        grid = box_volume(4, 1.0 + index)
+        if index == 0:
+            # An export that wrote U with two components: the odd one out, though it sorts first.
+            values = np.asarray([grid.GetCellData().GetArray("U").GetTuple3(cell)[:2] for cell in range(64)])
+            grid.GetCellData().RemoveArray("U")
+            add_array(grid.GetCellData(), "U", values)
+        write_xml(grid, root / f"case{index}" / "internal.vtu")
+    config = MeshCacheConfig(volume_fields=["p", "U"], volume_file="internal.vtu", test_fraction=0.0)
+    expected = (r"case0: case 'case0' has volume channels \['p', 'U\[0\]', 'U\[1\]'\], but the 2 other case\(s\) "
+                r"have \['p', 'U\[0\]', 'U\[1\]', 'U\[2\]'\]")
+    with pytest.raises(MeshDataError, match=expected):
+        build_cache(root, tmp_path / "cache", config)
+    cache = build_cache(root, tmp_path / "cache", config, on_error="skip")
+    assert [case["case_id"] for case in cache.cases()] == ["case1", "case2"]
+    assert cache.skipped[0]["case_id"] == "case0" and "every case must agree" in cache.skipped[0]["reason"]
+
+
 def test_constant_target_channel_is_refused_naming_it(tmp_path):
     root = tmp_path / "cases"
     for index in range(2):

@@ -462,6 +462,12 @@ def build_cache(
         results.close()
 
     ordered = [kept_summaries[entry.case_id] for entry in entries if entry.case_id in kept_summaries]
+    locations = {entry.case_id: entry.location for entry in entries}
+    disagreeing = set()
+    for summary, disagreement in _disagreements(ordered):
+        reject(summary["case_id"], MeshDataError(f"{locations[summary['case_id']]}: {disagreement}"))
+        disagreeing.add(summary["case_id"])
+    ordered = [summary for summary in ordered if summary["case_id"] not in disagreeing]
     index = _assemble_index(ordered, skipped, config, settings, stats_split)
     _remove_stale_files(cache_dir, {summary["file"] for summary in ordered})
     atomic_write_json(cache_dir / INDEX_NAME, index)
@@ -545,15 +551,36 @@ def _remove_stale_files(cache_dir: Path, keep: set[str]) -> None:
             path.unlink()
 
 
-def _check_consistent(summaries: list[dict[str, Any]], key: str, what: str) -> Any:
-    reference = summaries[0][key]
-    for summary in summaries[1:]:
-        if summary[key] != reference:
-            raise MeshDataError(
-                f"case '{summary['case_id']}' has {what} {summary[key]}, but case "
-                f"'{summaries[0]['case_id']}' has {reference}; every case must agree"
+#: What every case must share, and how a message names it.
+_LAYOUT_KEYS = (
+    ("dimension", "dimension"),
+    ("planar_axis", "planar axis"),
+    ("volume_channels", "volume channels"),
+    ("surface_channels", "surface channels"),
+    ("has_geometry", "a body surface (has_geometry)"),
+)
+
+
+def _disagreements(summaries: list[dict[str, Any]]) -> list[tuple[dict[str, Any], str]]:
+    """The cases whose layout differs from the most common one (ties: the first case's), each with why.
+
+    Comparing with the majority names the odd case out, wherever it sorts.
+    """
+    layouts = [json.dumps([summary[key] for key, _ in _LAYOUT_KEYS]) for summary in summaries]
+    if len(set(layouts)) <= 1:
+        return []
+    reference = max(layouts, key=lambda layout: (layouts.count(layout), -layouts.index(layout)))
+    agreeing = layouts.count(reference)
+    expected = summaries[layouts.index(reference)]
+    found = []
+    for summary, layout in zip(summaries, layouts):
+        if layout != reference:
+            differences = "; ".join(
+                f"{what} {summary[key]}, but the {agreeing} other case(s) have {expected[key]}"
+                for key, what in _LAYOUT_KEYS if summary[key] != expected[key]
             )
-    return reference
+            found.append((summary, f"case '{summary['case_id']}' has {differences}; every case must agree"))
+    return found
 
 
 def _reject_constant_targets(names: Sequence[str], moments: RunningMoments, num_cases: int, split: str) -> None:
@@ -591,11 +618,10 @@ def _assemble_index(
 ) -> dict[str, Any]:
     if not summaries:
         raise MeshDataError(f"no usable case ({len(skipped)} skipped): " + "; ".join(s["reason"] for s in skipped[:3]))
-    dimension = _check_consistent(summaries, "dimension", "dimension")
-    planar_axis = _check_consistent(summaries, "planar_axis", "planar axis")
-    volume_channels = _check_consistent(summaries, "volume_channels", "volume channels")
-    surface_channels = _check_consistent(summaries, "surface_channels", "surface channels")
-    has_geometry = _check_consistent(summaries, "has_geometry", "a body surface (has_geometry)")
+    # Every case agrees on these (build_cache rejected the others).
+    dimension, planar_axis, volume_channels, surface_channels, has_geometry = (
+        summaries[0][key] for key, _ in _LAYOUT_KEYS
+    )
     targets = target_layout(volume_channels, surface_channels)
     coordinate_names = [AXIS_NAMES[axis] for axis in range(3) if axis != planar_axis]
 
