@@ -255,3 +255,21 @@ def test_lrsa_predict_on_the_vtk_folder_itself_names_the_case_folder_and_a_file(
     latest = sorted(vtk_folder.glob("lid2_*.vtm"))[-1]
     assert len(message) == 1 and f"foamToVTK's output folder: pass its case folder {cases / 'lid2'}" in message[0], message
     assert f"e.g. {latest}" in message[0] and not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("trained", [False], ids=["cavity2d"], indirect=True)
+def test_several_wall_patches_exported_as_one_boundary_are_one_wall(trained, require_openfoam, tmp_path):
+    # The documented way to learn several wall patches at once (pitzDaily's upperWall and
+    # lowerWall, the cavity's movingWall and fixedWalls): foamToVTK -patches (...) -one-boundary.
+    from modulus_lrsa.datapipes import MeshCacheConfig
+    from modulus_lrsa.datapipes.cache import extract_case
+    from modulus_lrsa.datapipes.cases import CaseEntry, resolve_case
+
+    cases, _, _ = trained
+    case = tmp_path / "lid2"
+    shutil.copytree(cases / "lid2", case, ignore=shutil.ignore_patterns("VTK"))
+    require_openfoam.run("foamToVTK", case, ("-latestTime", "-patches", "(movingWall fixedWalls)", "-one-boundary"))
+    config = MeshCacheConfig(volume_fields=["p"], volume_file="VTK/*_*.vtm", surface_fields=["p"],
+                             surface_block="boundary")
+    _, summary = extract_case(resolve_case(CaseEntry("lid2", "train", case), config), config)
+    assert summary["has_geometry"] and summary["num_surface_points"] == 4 * 20  # the cavity's four sides
