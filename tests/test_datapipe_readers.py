@@ -179,6 +179,21 @@ def test_a_point_cloud_of_vertex_cells_is_refused_naming_the_cells(tmp_path):
         extract_point_set(read_vtk(path), [], "cell", str(path))
 
 
+def test_a_pyramid_sample_sits_at_its_centroid():
+    # VTK's parametric centre of a pyramid, (0.4, 0.4, 0.2), lies off its axis: 8% of the base
+    # width towards the first corner. Hex-dominant meshes have pyramids at every transition.
+    grid = vtk.vtkUnstructuredGrid()
+    vtk_points = vtk.vtkPoints()
+    vtk_points.SetDataTypeToDouble()
+    for corner in ([0, 0, 0], [2, 0, 0], [2, 2, 0], [0, 2, 0], [1, 1, 1.2]):
+        vtk_points.InsertNextPoint(*corner)
+    grid.SetPoints(vtk_points)
+    grid.InsertNextCell(vtk.VTK_PYRAMID, 5, list(range(5)))
+    pyramid = extract_point_set(grid, [], "cell", "pyramid")
+    np.testing.assert_allclose(pyramid.positions[0], [1.0, 1.0, 1.2 / 4], atol=1e-12)
+    assert pyramid.weights[0] == pytest.approx(4.0 * 1.2 / 3.0, rel=1e-12)
+
+
 def test_component_selection_and_parsing():
     assert FieldSelector.parse("U[0, 2]") == FieldSelector("U", (0, 2))
     assert FieldSelector.parse("wallShearStress") == FieldSelector("wallShearStress", None)

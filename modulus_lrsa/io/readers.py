@@ -479,13 +479,32 @@ def cell_measures(dataset: vtk.vtkDataSet, source: str) -> np.ndarray:
 
 
 def cell_centres(dataset: vtk.vtkDataSet) -> np.ndarray:
-    """Parametric centre of every cell (vtkCellCenters), float64 shape (N_cells, 3)."""
+    """Centre of every cell, float64 shape (N_cells, 3).
+
+    VTK's parametric centre (vtkCellCenters), except for pyramids: theirs, (0.4, 0.4, 0.2),
+    lies off the axis, so a pyramid gets its volume centroid (two tetrahedra, exact for
+    a planar base).
+    """
     centres = vtk.vtkCellCenters()
     centres.SetInputData(dataset)
     centres.VertexCellsOff()
     centres.CopyArraysOff()
     centres.Update()
-    return point_coordinates(centres.GetOutput())
+    result = point_coordinates(centres.GetOutput())
+    if not isinstance(dataset, vtk.vtkUnstructuredGrid):
+        return result
+    pyramids = np.flatnonzero(cell_types(dataset) == vtk.VTK_PYRAMID)
+    if pyramids.size:
+        connectivity, offsets = cell_connectivity(dataset)
+        corners = point_coordinates(dataset)[connectivity[offsets[pyramids][:, None] + np.arange(5)]]
+        halves = (corners[:, [0, 1, 2, 4]], corners[:, [0, 2, 3, 4]])
+        volumes = [np.abs(np.linalg.det(tet[:, 1:] - tet[:, :1])) for tet in halves]
+        total = volumes[0] + volumes[1]
+        centroid = sum(volume[:, None] * tet.mean(axis=1) for volume, tet in zip(volumes, halves))
+        # A degenerate pyramid is refused by cell_measures; its centre only has to be finite here.
+        result[pyramids] = np.where(total[:, None] > 0, centroid / np.where(total > 0, total, 1.0)[:, None],
+                                    corners.mean(axis=1))
+    return result
 
 
 def as_unstructured_grid(dataset: vtk.vtkDataSet) -> vtk.vtkUnstructuredGrid:
