@@ -290,6 +290,9 @@ def test_missing_field_lists_what_is_available(tmp_path):
     message = str(error.value)
     assert "box.vtu" in message and "'nut'" in message
     assert "Available cell fields: p(1)" in message and "T(1), U(3)" in message
+    # Point data asked for at cells (an export of point data only) says how to read it.
+    with pytest.raises(MissingFieldError, match=r"'T' is point data here: .*data.volume_location=point"):
+        extract_point_set(read_vtk(path), ["T"], "cell", str(path))
 
 
 def test_non_finite_field_is_reported(tmp_path):

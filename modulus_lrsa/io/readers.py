@@ -408,10 +408,14 @@ def read_fields(
         selector = FieldSelector.parse(selector) if isinstance(selector, str) else selector
         array = data.GetArray(selector.name)
         if array is None:
+            other, other_data = ("point", dataset.GetPointData()) if location == "cell" else ("cell", dataset.GetCellData())
+            hint = (f"; '{selector.name}' is {other} data here: read it at location '{other}' "
+                    f"(lrsa-train: data.volume_location={other} or data.surface_location={other})"
+                    if other_data.GetArray(selector.name) is not None else "")
             raise MissingFieldError(
                 f"{source}: no {location} field named '{selector.name}'. "
                 f"Available {location} fields: {_describe_arrays(data)}; "
-                f"other location: {_describe_arrays(dataset.GetPointData() if location == 'cell' else dataset.GetCellData())}"
+                f"other location: {_describe_arrays(other_data)}{hint}"
             )
         values = vtk_to_numpy(array).reshape(n_rows, -1)
         n_components = values.shape[1]
