@@ -365,6 +365,13 @@ def test_one_file_per_case_is_the_volume_only(tmp_path):
     both = MeshCacheConfig(volume_fields=["p"], surface_fields=["p"], test_fraction=0.0)
     with pytest.raises(MeshDataError, match=r"case0.vtu: a case given as one file .* both .*one folder per case"):
         build_cache(root, tmp_path / "cache_both", both)
+    # Each case's wall exported beside its volume: two files, one case id.
+    for index in range(3):
+        write_xml(sphere_wall(1.0), root / f"case{index}.vtp")
+    with pytest.raises(MeshDataError, match=r"case0.vtp and .*case0.vtu are both case 'case0'.*\(e.g. '\*.vtp' or '\*.vtu'\)"):
+        build_cache(root, tmp_path / "cache_pairs", MeshCacheConfig(volume_fields=["p"], test_fraction=0.0))
+    volumes = MeshCacheConfig(volume_fields=["p"], case_pattern="*.vtu", test_fraction=0.0)
+    assert len(build_cache(root, tmp_path / "cache_pairs", volumes).cases()) == 3
 
 
 def test_one_surface_file_per_case_trains_the_wall_alone(tmp_path):

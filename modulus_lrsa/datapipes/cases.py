@@ -314,6 +314,16 @@ def list_cases(root: str | Path, config: MeshCacheConfig) -> list[CaseEntry]:
             )
         matches = folders
     ids = [str(path.relative_to(root).with_suffix("") if path.is_file() else path.relative_to(root)) for path in matches]
+    first_of = {}
+    for case_id, path in zip(ids, matches):
+        if case_id in first_of:
+            # Files of one case side by side (case_1.vtu, case_1.vtp) are no two cases.
+            raise CaseConfigError(
+                f"{first_of[case_id]} and {path} are both case '{case_id}'; a flat folder holds one file per "
+                f"case: choose one kind with MeshCacheConfig.case_pattern (e.g. '*{first_of[case_id].suffix}' or '*{path.suffix}'), "
+                "or give each case a folder of its own with volume_file / surface_file globs"
+            )
+        first_of[case_id] = path
     order = np.random.default_rng(config.split_seed).permutation(len(ids))
     num_test = int(round(config.test_fraction * len(ids)))
     test_positions = set(order[:num_test].tolist())
