@@ -387,6 +387,15 @@ def test_one_surface_file_per_case_trains_the_wall_alone(tmp_path):
     assert (np.einsum("ij,ij->i", normals, positions) > 0).all()
 
 
+def test_a_wall_file_given_as_the_volume_is_refused(tmp_path):
+    # The globs swapped: sphere faces would train as volume samples weighted by their areas.
+    root = tmp_path / "cases"
+    make_case(root, "case0", 0)
+    config = MeshCacheConfig(volume_fields=["p"], volume_file="walls.vtp")
+    with pytest.raises(MeshDataError, match=r"walls.vtp: the volume is made of 2D cells, a surface in this 3D case"):
+        build_cache(root, tmp_path / "cache", config)
+
+
 def test_run_folders_of_the_drivaerml_layout(tmp_path):
     # PhysicsNeMo's external-aerodynamics data: run_<i>/volume_<i>.vtu, boundary_<i>.vtp, drivaer_<i>.stl.
     root = tmp_path / "drivaer"

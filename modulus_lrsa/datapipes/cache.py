@@ -70,7 +70,7 @@ from modulus_lrsa.geometry.surface import (
     surface_from_vtk,
 )
 from modulus_lrsa.io.fields import FieldSelector, place_channels, target_layout
-from modulus_lrsa.io.readers import available_fields, extract_point_set, point_coordinates, read_vtk
+from modulus_lrsa.io.readers import available_fields, cell_dimension, extract_point_set, point_coordinates, read_vtk
 
 logger = logging.getLogger(__name__)
 
@@ -244,6 +244,11 @@ def extract_case(
     if source.volume is not None:
         where = _describe(source.volume)
         dataset = load(source.volume)
+        if cell_dimension(dataset) < dim:
+            raise MeshDataError(
+                f"{where}: the volume is made of {cell_dimension(dataset)}D cells, a surface in this {dim}D case; "
+                f"a volume needs {dim}D cells: is this the wall file? (MeshCacheConfig.volume_file, case_pattern)"
+            )
         selectors = in_plane_selectors(config.volume_fields, dataset, config.volume_location, planar_axis)
         point_set, absent = _selected_fields(dataset, selectors, config.volume_location, where, expected_volume)
         missing += absent

@@ -537,6 +537,14 @@ def cell_connectivity(dataset: vtk.vtkDataSet) -> tuple[np.ndarray, np.ndarray]:
     return connectivity, offsets
 
 
+def cell_dimension(dataset: vtk.vtkDataSet) -> int:
+    """Topological dimension of the dataset's cells: 3 volumes, 2 faces, 1 lines, 0 vertices.
+
+    :func:`read_vtk` keeps the cells of one dimension, so the first cell tells.
+    """
+    return int(vtk.vtkCellTypeUtilities.GetDimension(dataset.GetCellType(0)))
+
+
 def cell_types(dataset: vtk.vtkDataSet) -> np.ndarray:
     """VTK cell type id of every cell (e.g. ``vtk.VTK_QUAD``), int64 shape (N_cells,)."""
     return vtk_to_numpy(as_unstructured_grid(dataset).GetCellTypes()).astype(np.int64)
