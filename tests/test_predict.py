@@ -208,3 +208,18 @@ def test_a_missing_case_is_reported_by_path(cylinder_model, tmp_path, capsys):
     model_path, *_ = cylinder_model
     assert main([str(model_path), str(tmp_path / "nowhere"), "-o", str(tmp_path / "out")]) == 1
     assert "nowhere: case does not exist" in capsys.readouterr().err
+
+
+def test_a_wall_only_model_predicts_on_the_wall_and_needs_no_sampled_volume(tmp_path, capsys):
+    cases = cylinder_dataset(tmp_path / "cases", n_cases=3, n_test=1)
+    config = compose_config(["data=airfoil", f"data.path={cases}", f"data.cache_dir={tmp_path / 'cache'}",
+                             "data.volume_fields=[]"])
+    data = build_training_data(config.data, seed=0)
+    model_path = export(tiny_lrsa(data), data, tmp_path / "model")
+    wall = cases / "cases" / "case_0002" / "wall.vtp"
+    assert main([str(model_path), str(wall), "-o", str(tmp_path / "wall")]) == 0
+    assert json.loads((tmp_path / "wall" / "quantities.json").read_text())["files"] == {"surface": "surface.vtp"}
+    assert main([str(model_path), str(wall), "--sample-volume", "-o", str(tmp_path / "sampled")]) == 1
+    message = capsys.readouterr().err
+    assert "--sample-volume: the model predicts wall fields only" in message and "predates" not in message
+    assert not (tmp_path / "sampled").exists()

@@ -656,6 +656,11 @@ def predict_new_geometry(
         raise PredictionError(f"{wall_path}: wall surface file does not exist")
     index = descriptor["cache_index"]
     needs = MeshModelNeeds.of(descriptor)
+    if not needs.volume:
+        raise PredictionError(
+            f"--sample-volume: the model predicts wall fields only (it was trained without volume fields), so there "
+            f"is no volume to sample; predict on the wall itself: lrsa-predict MODEL {wall_path} -o OUTPUT"
+        )
     dimension = int(index["dimension"])
     wall = FileRef(wall_path)
     config = _prediction_config(index, {})
