@@ -223,3 +223,12 @@ def test_a_wall_only_model_predicts_on_the_wall_and_needs_no_sampled_volume(tmp_
     message = capsys.readouterr().err
     assert "--sample-volume: the model predicts wall fields only" in message and "predates" not in message
     assert not (tmp_path / "sampled").exists()
+
+
+def test_a_case_folder_the_settings_find_nothing_in_lists_its_files(cylinder_model, tmp_path, capsys):
+    model_path, *_ = cylinder_model
+    folder = tmp_path / "run_7"
+    cylinder_case(folder, speed=12.0, aoa_deg=1.0)
+    (folder / "case.json").unlink()
+    assert main([str(model_path), str(folder), "-o", str(tmp_path / "out")]) == 1
+    assert "pass the file itself instead of the folder; the folder holds internal.vtu, wall.vtp" in capsys.readouterr().err

@@ -382,6 +382,13 @@ def _missing_case_file_message(case_path: Path, error: MissingCaseFileError, nee
         message += f", e.g. {exports[-1]}"
         if needs.wall and exports[-1].suffix.lower() != ".vtm":
             message += " with --surface WALL (e.g. a patch file VTK/<patch>/<patch>_<time>.vtk)"
+    else:
+        # Not an OpenFOAM export (a DrivAerML run: volume_7.vtu, boundary_7.vtp): what the folder offers.
+        files = sorted((path for path in case_path.iterdir()
+                        if path.is_file() and path.suffix.lower() in SUPPORTED_SUFFIXES), key=natural_key)
+        if files:
+            message += f"; the folder holds {', '.join(path.name for path in files)}"
+            message += " (give the wall with --surface WALL)" if needs.wall else ""
     return message
 
 
