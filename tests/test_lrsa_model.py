@@ -136,6 +136,21 @@ def test_split_head_norm_equals_rms_norm_of_each_head_times_the_logit_scale(dtyp
             assert torch.autograd.gradcheck(lambda t, w: _HeadRMSNorm.apply(t, w, 1e-6), (heads, gain.requires_grad_()))
 
 
+def test_split_head_norm_keeps_bf16_heads_in_bf16():
+    """Under autocast the N-sized normalised heads are kept in bf16 for the backward (half
+    of a float32 copy); only the (..., 1) reciprocal RMS and the gain stay float32."""
+    from modulus_lrsa.models.lrsa import RMSNorm
+
+    norm = RMSNorm(10)
+    x = torch.randn(1, 300, 80).bfloat16().requires_grad_()
+    saved = []
+    with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t) or t, lambda t: t):
+        norm.split_heads(x, 8)
+    large = [t for t in saved if t.numel() == x.numel()]
+    assert len(large) == 1 and large[0].dtype == torch.bfloat16
+    assert sum(t.numel() for t in saved if t.dtype == torch.float32) == 300 * 8 + 10
+
+
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("head_dim", [10, 6, 16])
 def test_attention_on_padded_heads_is_plain_attention(dtype, head_dim):
@@ -194,6 +209,29 @@ def test_reduced_precision_cpu_attention_is_float32_attention_rounded_once(dtype
     for g, w in zip(got, want):
         assert g.dtype == dtype
         torch.testing.assert_close(g.float(), w.to(dtype).float(), **one_rounding)
+
+
+def test_float32_queries_meet_bf16_keys_in_bf16_keeping_no_float32_copies():
+    """Compression under autocast: float32 latent queries and bf16 point keys and values.
+    They meet in bf16, as autocast's SDPA casts them on a GPU, so the graph keeps the bf16
+    inputs only, never float32 copies of the N-sized keys and values."""
+    from modulus_lrsa.models.lrsa import attention
+
+    generator = torch.Generator().manual_seed(1)
+    q = torch.randn(2, 3, 8, 10, generator=generator).requires_grad_()
+    k, v = (torch.randn(2, 3, 500, 10, generator=generator).bfloat16().requires_grad_() for _ in range(2))
+    saved = []
+    with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t) or t, lambda t: t):
+        out = attention(q, k, v)
+    assert out.dtype == torch.bfloat16
+    assert all(t.dtype == torch.bfloat16 for t in saved)
+    assert sum(t.numel() for t in saved) == q.numel() + k.numel() + v.numel()
+    exact = [t.detach().bfloat16().float() for t in (q, k, v)]
+    reference = torch.softmax(exact[0] @ exact[1].transpose(-1, -2) / math.sqrt(10), dim=-1) @ exact[2]
+    eps = torch.finfo(torch.bfloat16).eps
+    torch.testing.assert_close(out.float(), reference.bfloat16().float(), atol=eps, rtol=eps)
+    grads = torch.autograd.grad(out.float().square().sum(), (q, k, v))
+    assert grads[0].dtype == torch.float32 and all(torch.isfinite(g).all() for g in grads)
 
 
 def test_state_dict_without_logit_scales_loads_as_plain_qk_norm(make_lrsa):

@@ -54,28 +54,32 @@ def _norm_dtype(x: torch.Tensor) -> torch.dtype:
 class _HeadRMSNorm(torch.autograd.Function):
     r"""``x / rms(x) * gain`` over the last dim, with a hand-written backward.
 
-    Saves the normalised input and the (..., 1) reciprocal RMS: a third of what autograd
-    keeps for the same expression (input, norm, product), for the two point-side norms of
-    every block; the backward is :math:`g_x = r\,(g\,w - \hat x\,\overline{g\,w\,\hat x})`.
+    Computes in at least float32 and returns ``x``'s dtype. Saves the normalised input,
+    in ``x``'s dtype (bf16 under autocast: half the bytes of a float32 copy, for two
+    N-sized norms per block), and the (..., 1) reciprocal RMS: a third of what autograd
+    keeps for the same expression (input, norm, product, and the casts around them); the
+    backward is :math:`g_x = r\,(g\,w - \hat x\,\overline{g\,w\,\hat x})`, in float32.
     """
 
     @staticmethod
     def forward(ctx, x: torch.Tensor, gain: torch.Tensor, eps: float) -> torch.Tensor:
-        mean_square = torch.linalg.vector_norm(x, dim=-1, keepdim=True).square_().div_(x.shape[-1])
+        exact = x.to(_norm_dtype(x))
+        mean_square = torch.linalg.vector_norm(exact, dim=-1, keepdim=True).square_().div_(x.shape[-1])
         rstd = torch.rsqrt(mean_square.add_(eps))
-        normalised = x * rstd
-        ctx.save_for_backward(normalised, rstd, gain)
-        return normalised * gain
+        normalised = exact.mul_(rstd) if exact is not x else x * rstd
+        ctx.save_for_backward(normalised.to(x.dtype), rstd, gain)
+        return (normalised * gain).to(x.dtype)
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
         normalised, rstd, gain = ctx.saved_tensors
+        normalised = normalised.to(rstd.dtype)
         grad_gain = None
         if ctx.needs_input_grad[1]:
             grad_gain = (grad * normalised).reshape(-1, *gain.shape).sum(0)
-        scaled = grad * gain
+        scaled = grad.to(rstd.dtype) * gain
         projection = (scaled * normalised).mean(dim=-1, keepdim=True)
-        return scaled.sub_(normalised * projection).mul_(rstd), grad_gain, None
+        return scaled.sub_(normalised * projection).mul_(rstd).to(grad.dtype), grad_gain, None
 
 
 class RMSNorm(nn.RMSNorm):
@@ -100,10 +104,11 @@ class RMSNorm(nn.RMSNorm):
         written by hand (:class:`_HeadRMSNorm`): it keeps a third of the activations
         autograd would for these N-sized tensors.
         """
-        heads = x.unflatten(-1, (n_head, -1)).to(_norm_dtype(x))
-        eps = torch.finfo(heads.dtype).eps if self.eps is None else self.eps
+        heads = x.unflatten(-1, (n_head, -1))
+        dtype = _norm_dtype(x)
+        eps = torch.finfo(dtype).eps if self.eps is None else self.eps
         gain = self.weight if logit_scale is None else self.weight * logit_scale.factor()[:, None]
-        return _HeadRMSNorm.apply(heads, gain.to(heads.dtype), eps).to(x.dtype).transpose(1, 2)
+        return _HeadRMSNorm.apply(heads, gain.to(dtype), eps).transpose(1, 2)
 
 
 NORMS: dict[str, type[nn.Module]] = {"layer": nn.LayerNorm, "rms": RMSNorm}
@@ -258,15 +263,20 @@ def attention(
 
     GPU heads get the plain call: its kernels pad on their own and run bf16 natively. On
     a CPU, attention runs in float32 on heads padded to a multiple of 4
-    (:func:`_float32_attention`); bf16/fp16 heads go through
-    :class:`_ReducedPrecisionCPUAttention` and come back in their own dtype. Dropout,
+    (:func:`_float32_attention`); bf16/fp16 heads (any of q, k, v: the others are cast
+    to it) go through :class:`_ReducedPrecisionCPUAttention` and come back in that dtype. Dropout,
     and torch.compile's traces, get the plain call on a CPU as well: a recomputed
     backward would need the same dropout mask, and inductor chooses its own kernel.
     """
     if q.device.type != "cpu":
         return F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, dropout_p=dropout_p)
-    if q.dtype in (torch.float32, torch.float64):
+    reduced = [t.dtype for t in (q, k, v) if t.dtype in (torch.bfloat16, torch.float16)]
+    if not reduced:
         return _float32_attention(q, k, v, attn_mask, dropout_p)
+    # Mixed inputs (float32 latent queries, bf16 point keys under autocast) meet in the
+    # reduced dtype, as autocast's own SDPA casts them: float32 autograd would keep
+    # float32 copies of the N-sized keys and values.
+    q, k, v = (t.to(reduced[0]) for t in (q, k, v))
     if dropout_p > 0.0 or _is_tracing() or (attn_mask is not None and attn_mask.requires_grad):
         return F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, dropout_p=dropout_p)
     return _ReducedPrecisionCPUAttention.apply(q, k, v, attn_mask)
