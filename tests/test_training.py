@@ -20,7 +20,7 @@ import physicsnemo
 import pytest
 import torch
 from hydra import compose, initialize_config_dir
-from synthetic_cfd_cases import cylinder_dataset
+from synthetic_cfd_cases import cylinder_case, cylinder_dataset
 from torch.utils.data import Dataset
 
 from modulus_lrsa.data.darcy import generate_darcy
@@ -253,6 +253,16 @@ def test_missing_required_keys_are_named(tmp_path):
         validate_config(config)
     assert "data.path: is required" in str(error.value)
     assert "data.volume_fields: is required" in str(error.value)
+
+
+def test_too_few_cases_to_hold_one_out_name_test_fraction(tmp_path):
+    for index in range(2):
+        cylinder_case(tmp_path / "cases" / f"case{index}", speed=10.0 + index, aoa_deg=0.0)
+    config = compose_config(["data=vtk_folder", f"data.path={tmp_path / 'cases'}", "data.volume_fields=[p]",
+                             "data.volume_file=internal.vtu", f"output_dir={tmp_path / 'run'}"])
+    with pytest.raises(ConfigError, match=r"data\.val_split: no case of split 'test'.*data\.test_fraction=0\.2 "
+                                          r"holds out none of the 2 cases"):
+        build_training_data(config.data, seed=0)
 
 
 def test_model_widths_that_disagree_with_the_data_are_named(darcy_folder, tmp_path):

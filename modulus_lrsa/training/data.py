@@ -25,7 +25,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch.utils.data import Dataset, Subset
 
 from modulus_lrsa.datapipes.cache import MeshCache, build_cache
-from modulus_lrsa.datapipes.cases import MeshCacheConfig
+from modulus_lrsa.datapipes.cases import MANIFEST_NAME, MeshCacheConfig
 from modulus_lrsa.datapipes.dataset import MeshPointDataset
 from modulus_lrsa.datapipes.grid import DarcyDataset
 from modulus_lrsa.datapipes.normalization import Normalizer
@@ -235,9 +235,14 @@ def build_mesh_data(
     splits = {case["split"] for case in cache.cases()}
     for key in ("train_split", "val_split"):
         if str(data_cfg[key]) not in splits:
+            hint = ""
+            if str(data_cfg[key]) == "test" and not (Path(str(data_cfg.path)) / MANIFEST_NAME).is_file():
+                # Without a manifest the test split is round(test_fraction x cases) of them.
+                hint = (f"; data.test_fraction={data_cfg.test_fraction} holds out none of the {len(cache.cases())} "
+                        "cases: raise it so that at least one case is held out for validation")
             raise ConfigError(
                 f"data.{key}: no case of split '{data_cfg[key]}' in {data_cfg.path} "
-                f"(splits present: {sorted(splits)}; skipped cases: {len(cache.skipped)})"
+                f"(splits present: {sorted(splits)}; skipped cases: {len(cache.skipped)}){hint}"
             )
     train = MeshPointDataset(
         cache,
