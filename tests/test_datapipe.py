@@ -132,10 +132,11 @@ def test_cache_holds_the_case_arrays(cache):
     np.testing.assert_allclose(arrays["volume_positions"], centres, atol=1e-6)
     np.testing.assert_array_equal(arrays["volume_targets"][:, 0], np.float32(4.0 * centres[:, 0] + 1.0))
     np.testing.assert_allclose(arrays["volume_weights"], (4.0 / cells) ** 3, rtol=1e-6)
-    # Distances to the polygonal unit sphere, negative inside it; its faces sit inside
-    # the true sphere by less than the sagitta of the coarser (polar) angular step.
+    # Distances to the polygonal unit sphere: mesh cells are fluid, so the cells this box
+    # puts inside the sphere are as far from the wall as their mirror images outside. The
+    # faces sit inside the true sphere by less than the sagitta of the coarser (polar) step.
     sagitta = 1 - np.cos(np.pi / (SPHERE_RESOLUTION // 2))
-    np.testing.assert_allclose(arrays["volume_distance"], np.linalg.norm(centres, axis=1) - 1.0, atol=sagitta)
+    np.testing.assert_allclose(arrays["volume_distance"], np.abs(np.linalg.norm(centres, axis=1) - 1.0), atol=sagitta)
     # Wall normals point into the fluid, and the wall weights are the face areas.
     normals, positions = arrays["surface_normals"], arrays["surface_positions"]
     assert np.all(np.einsum("ij,ij->i", normals, positions) > 0)
@@ -394,6 +395,64 @@ def test_a_wall_file_given_as_the_volume_is_refused(tmp_path):
     config = MeshCacheConfig(volume_fields=["p"], volume_file="walls.vtp")
     with pytest.raises(MeshDataError, match=r"walls.vtp: the volume is made of 2D cells, a surface in this 3D case"):
         build_cache(root, tmp_path / "cache", config)
+
+
+def channel_case(folder, walls):
+    """A one-cell-thick 2D channel, 0 < x < 4 and 0 < y < 1 (8 x 4 cells), with a wall patch.
+
+    ``walls`` names the sides in the patch: ``"lower"``, ``"upper"``, ``"inlet"``, ``"outlet"``.
+    Returns the cell centres (x, y).
+    """
+    image = vtk.vtkImageData()
+    image.SetDimensions(9, 5, 2)
+    image.SetSpacing(0.5, 0.25, 0.1)
+    to_unstructured = vtk.vtkAppendFilter()
+    to_unstructured.AddInputData(image)
+    to_unstructured.Update()
+    volume = to_unstructured.GetOutput()
+    x, y = np.meshgrid(0.25 + 0.5 * np.arange(8), 0.125 + 0.25 * np.arange(4))
+    add_array(volume.GetCellData(), "p", 4.0 - x.ravel())
+    # Each side as the boundary faces of its cells: one quad per cell, spanning z.
+    sides = {"lower": ((0, 0), (4, 0), 8), "upper": ((4, 1), (0, 1), 8),
+             "inlet": ((0, 1), (0, 0), 4), "outlet": ((4, 0), (4, 1), 4)}
+    points, quads = vtk.vtkPoints(), vtk.vtkCellArray()
+    for name in walls:
+        start, end, count = sides[name]
+        along = np.linspace(start, end, count + 1)
+        for a, b in zip(along[:-1], along[1:]):
+            corners = [(*a, 0.0), (*b, 0.0), (*b, 0.1), (*a, 0.1)]
+            quads.InsertNextCell(4, [points.InsertNextPoint(*corner) for corner in corners])
+    wall = vtk.vtkPolyData()
+    wall.SetPoints(points)
+    wall.SetPolys(quads)
+    folder.mkdir(parents=True)
+    write_xml(volume, folder / "internal.vtu")
+    write_xml(wall, folder / "walls.vtp")
+    return np.stack([x.ravel(), y.ravel()], axis=1)
+
+
+@pytest.mark.parametrize(
+    "walls", [("lower",), ("lower", "upper"), ("lower", "upper", "inlet", "outlet")],
+    ids=["one open wall", "both walls", "the whole boundary"],
+)
+def test_internal_flow_cells_get_their_distance_to_the_nearest_wall(tmp_path, walls):
+    # The winding number of these walls signed part or all of the fluid negative.
+    centres = channel_case(tmp_path / "cases" / "channel", walls)
+    config = MeshCacheConfig(volume_fields=["p"], volume_file="internal.vtu", geometry_file="walls.vtp",
+                             test_fraction=0.0)
+    cache = build_cache(tmp_path / "cases", tmp_path / "cache", config)
+    assert cache.dimension == 2
+    arrays = cache.load_case("channel")
+    np.testing.assert_allclose(arrays["volume_positions"], centres, atol=1e-6)
+    x, y = centres.T
+    gaps = {"lower": y, "upper": 1.0 - y, "inlet": x, "outlet": 4.0 - x}
+    exact = np.min([gaps[name] for name in walls], axis=0)
+    np.testing.assert_allclose(arrays["volume_distance"], exact, atol=1e-6)
+    # Away from the nearest wall point, into the fluid: for the lower wall alone, +y everywhere.
+    direction = arrays["volume_direction"]
+    np.testing.assert_allclose(np.linalg.norm(direction, axis=1), 1.0, atol=1e-6)
+    if walls == ("lower",):
+        np.testing.assert_allclose(direction, np.tile([0.0, 1.0], (len(centres), 1)), atol=1e-6)
 
 
 def test_run_folders_of_the_drivaerml_layout(tmp_path):

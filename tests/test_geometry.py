@@ -16,6 +16,7 @@ from modulus_lrsa.geometry import (
     signed_distance,
     surface_cell_normals,
     surface_from_vtk,
+    wall_distance,
 )
 
 RADIUS = 1.0
@@ -162,6 +163,40 @@ def test_open_contour_sign_is_sensible_2d():
     assert np.all(distance[2:] > 0)
 
 
+def channel_walls(closed):
+    """Walls of the channel 0 < x < 4, 0 < y < 1: its two sides (open), or the whole rectangle."""
+    corners = np.array([[0.0, 0.0], [4.0, 0.0], [4.0, 1.0], [0.0, 1.0]])
+    sides = [[0, 1], [2, 3]] + ([[1, 2], [3, 0]] if closed else [])
+    return BodySurface(corners, np.array(sides), planar_axis=2)
+
+
+@pytest.mark.parametrize("closed", [False, True], ids=["two open walls", "duct around the fluid"])
+def test_wall_distance_of_an_internal_flow_is_the_distance_to_the_nearer_wall(closed):
+    points = np.random.default_rng(4).uniform([0.0, 0.0], [4.0, 1.0], size=(2000, 2))
+    exact = np.minimum(points[:, 1], 1.0 - points[:, 1])
+    if closed:
+        exact = np.minimum(exact, np.minimum(points[:, 0], 4.0 - points[:, 0]))
+    # The winding number signs part (open walls) or all (duct) of the fluid negative.
+    assert (signed_distance(channel_walls(closed), points).distance.numpy() < 0).any()
+    result = wall_distance(channel_walls(closed), points)
+    np.testing.assert_allclose(result.distance.numpy(), exact, atol=1e-6)
+    # Away from the nearest wall point, into the fluid: it never flips with a sign.
+    offset = points - result.closest_points.numpy()
+    assert np.einsum("ij,ij->i", result.direction.numpy(), offset).min() > 0
+    np.testing.assert_allclose(np.linalg.norm(result.direction.numpy(), axis=1), 1.0, atol=1e-6)
+
+
+def test_wall_distance_around_a_closed_body_is_its_signed_distance_outside(sphere):
+    points = np.random.default_rng(5).uniform(-2.0, 2.0, size=(2000, 3))
+    signed, unsigned = signed_distance(sphere, points), wall_distance(sphere, points)
+    outside = signed.distance.numpy() > 0
+    np.testing.assert_allclose(unsigned.distance.numpy()[outside], signed.distance.numpy()[outside], atol=1e-6)
+    # The two BVH queries round the float32 nearest point apart: directions of points close
+    # to the wall differ by that round-off over the distance.
+    np.testing.assert_allclose(unsigned.direction.numpy()[outside], signed.direction.numpy()[outside], atol=1e-3)
+    np.testing.assert_allclose(unsigned.distance.numpy(), np.abs(signed.distance.numpy()), atol=1e-6)
+
+
 def _chi_square_pvalue(face_index, measures, num_points):
     counts = np.bincount(face_index, minlength=measures.size)
     expected = num_points * measures / measures.sum()
@@ -216,6 +251,11 @@ def test_volume_samples_stay_in_box_outside_body_and_crowd_the_wall(sphere):
         assert np.all((points >= -2.0) & (points <= 2.0))
         assert np.all(sample.distance.numpy() > 0)
         assert np.all(np.linalg.norm(points, axis=1) > RADIUS * (1 - np.cos(np.pi / 24)) - 1e-6)
+        # The features of a CFD mesh's cells at the same points (drawn in float64, returned
+        # in float32): one feature path.
+        cells = wall_distance(sphere, points)
+        np.testing.assert_allclose(sample.distance.numpy(), cells.distance.numpy(), atol=1e-6)
+        assert np.einsum("ij,ij->i", sample.direction.numpy(), cells.direction.numpy()).min() > 0.999
     assert np.median(near.distance.numpy()) < 0.1 < np.median(uniform.distance.numpy())
 
 

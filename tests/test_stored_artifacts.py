@@ -1,36 +1,55 @@
 # SPDX-License-Identifier: Apache-2.0
 # SPDX-FileCopyrightText: Copyright (c) 2026 The modulus-lrsa authors
-"""A cache and a trainer checkpoint written before the re-layering (issue 14) still load.
+"""A cache and a trainer checkpoint written before the re-layering (issue 14).
 
 Both were written by tests/data/make_pre_refactor_fixtures.py at commit d59a3a1; the
 checkpoint's OneCycleLR state is restored as it is, and a schedule state of a scheduler
-class that lrsa-train no longer builds (its old cosine LambdaLR) is replayed instead.
+class that lrsa-train no longer builds (its old cosine LambdaLR) is replayed instead. The
+cache (format 1) predates unsigned wall distances (format 2): it is refused with that
+reason and rebuilt, to the same arrays, since its cylinder cases are external flows.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 from hydra import compose, initialize_config_dir
+from synthetic_cfd_cases import cylinder_dataset
 
 from modulus_lrsa.data.darcy import generate_darcy
-from modulus_lrsa.datapipes import MeshCache, MeshCacheConfig, MeshPointDataset
-from modulus_lrsa.datapipes.cache import settings_hash
+from modulus_lrsa.datapipes import MeshCache, MeshCacheConfig, MeshPointDataset, build_cache
+from modulus_lrsa.errors import MeshDataError
 from modulus_lrsa.training.schedules import build_scheduler, resume_schedule
 from modulus_lrsa.training.train import CONFIG_DIR, run_training
 
 DATA = Path(__file__).parent / "data"
 
 
-def test_a_cache_written_before_the_change_opens_and_is_not_rebuilt():
-    cache = MeshCache.open(DATA / "cache_v1")
-    # Same settings hash: build_cache on these settings reuses the cached cases.
-    assert settings_hash(MeshCacheConfig(**cache.index["settings"])) == cache.index["settings_hash"]
+def test_a_cache_written_before_unsigned_wall_distances_is_rebuilt_and_says_why(tmp_path, caplog):
+    fixture = DATA / "cache_v1"
+    with pytest.raises(MeshDataError, match=r"cache_v1.index.json: cache format 1 .*signed the wall distance.*rebuild"):
+        MeshCache.open(fixture)
+    old = json.loads((fixture / "index.json").read_text())
+    # The cases it was built from (make_pre_refactor_fixtures.py), with the cache copied over.
+    root = cylinder_dataset(tmp_path / "cylinders", n_cases=3, n_test=1)
+    shutil.copytree(fixture, tmp_path / "cache")
+    with caplog.at_level(logging.WARNING, logger="modulus_lrsa.datapipes.cache"):
+        cache = build_cache(root, tmp_path / "cache", MeshCacheConfig(**old["settings"]))
+    assert "cache format 1" in caplog.text and "rebuilding every case" in caplog.text
     assert cache.target_channels == ["U[0]", "U[1]", "p", "nut"]
+    # External flows: every cell is outside the cylinder, so nothing changes beyond rounding.
+    for case in cache.cases():
+        with np.load(fixture / "cases" / case["file"]) as stored:
+            arrays = cache.load_case(case)
+            assert set(arrays) == set(stored.files)
+            for key in stored.files:
+                np.testing.assert_allclose(arrays[key], stored[key], atol=1e-6, err_msg=key)
     dataset = MeshPointDataset(cache, split="train", volume_points=16, surface_points=8)
     assert len(dataset) == 2
     sample = dataset[0]

@@ -19,8 +19,8 @@ Per-case arrays (float32 unless noted; D = 2 or 3; absent parts have 0 rows):
 ``volume_positions``          (Nv, D)        cell centres or mesh points
 ``volume_targets``            (Nv, Cv)       ``config.volume_fields``, physical units (always)
 ``volume_weights``            (Nv,)          cell volumes (lumped for point data)
-``volume_distance``           (Nv,)          signed distance to the body (0 if no geometry)
-``volume_direction``          (Nv, D)        unit gradient of the signed distance
+``volume_distance``           (Nv,)          distance to the wall, >= 0 (0 if no geometry)
+``volume_direction``          (Nv, D)        unit direction away from the nearest wall point
 ``surface_positions``         (Ns, D)        wall face centres or wall points
 ``surface_targets``           (Ns, Cs)       ``config.surface_fields``
 ``surface_weights``           (Ns,)          face areas (lengths x thickness in 2D)
@@ -60,7 +60,7 @@ from modulus_lrsa.datapipes.cases import (
 )
 from modulus_lrsa.datapipes.normalization import Normalizer, RunningMoments
 from modulus_lrsa.errors import MeshDataError
-from modulus_lrsa.geometry.sdf import signed_distance
+from modulus_lrsa.geometry.sdf import wall_distance
 from modulus_lrsa.geometry.surface import (
     detect_planar_axis,
     in_plane_axes,
@@ -74,7 +74,12 @@ from modulus_lrsa.io.readers import available_fields, cell_dimension, extract_po
 
 logger = logging.getLogger(__name__)
 
-CACHE_FORMAT_VERSION = 1
+CACHE_FORMAT_VERSION = 2
+#: Why a cache of an older format is rebuilt, by the format it has.
+_FORMAT_CHANGES = {
+    1: "format 1 signed the wall distance of mesh cells by winding number, negative across much of "
+       "an internal flow's fluid; format 2 stores the unsigned distance",
+}
 INDEX_NAME = "index.json"
 CASES_FOLDER = "cases"
 AXIS_NAMES = ("x", "y", "z")
@@ -258,7 +263,8 @@ def extract_case(
             positions, values, weights = positions[front], values[front], 2.0 * weights[front]
         volume_positions = project(positions, planar_axis)
         if body is not None:
-            features = signed_distance(body, volume_positions, device=device)
+            # Mesh cells are fluid by construction: unsigned, for internal and external flows alike.
+            features = wall_distance(body, volume_positions, device=device)
             distance = features.distance.cpu().numpy()
             direction = features.direction.cpu().numpy()
         else:
@@ -541,10 +547,20 @@ def _load_previous_index(cache_dir: Path, settings: str) -> dict[str, dict[str, 
     except (OSError, json.JSONDecodeError):
         logger.warning("cache index %s is unreadable; rebuilding every case", index_path)
         return {}
-    if index.get("format_version") != CACHE_FORMAT_VERSION or index.get("settings_hash") != settings:
+    if index.get("format_version") != CACHE_FORMAT_VERSION:
+        logger.warning("cache %s: %s; rebuilding every case", cache_dir, _format_change(index))
+        return {}
+    if index.get("settings_hash") != settings:
         logger.info("cache %s was built with other settings; rebuilding every case", cache_dir)
         return {}
     return {case["case_id"]: case for case in index.get("cases", [])}
+
+
+def _format_change(index: dict[str, Any]) -> str:
+    """Why a cache index of another format cannot be used as it is."""
+    version = index.get("format_version")
+    reason = _FORMAT_CHANGES.get(version, f"this version reads format {CACHE_FORMAT_VERSION} only")
+    return f"cache format {version} is not the supported {CACHE_FORMAT_VERSION} ({reason})"
 
 
 def _remove_stale_files(cache_dir: Path, keep: set[str]) -> None:
@@ -659,7 +675,7 @@ def _assemble_index(
         "coordinates": Normalizer(
             names=coordinate_names, mean=merged["coordinates"].mean, std=np.full(dimension, coordinate_scale)
         ).to_dict(),
-        # Scale only: the distance keeps its sign and its zero on the wall.
+        # Scale only: the distance keeps its zero on the wall.
         "distance": Normalizer(names=["distance"], mean=np.zeros(1), std=np.array([distance_rms])).to_dict(),
     }
     return {
@@ -706,8 +722,7 @@ class MeshCache:
         index = json.loads(index_path.read_text())
         if index.get("format_version") != CACHE_FORMAT_VERSION:
             raise MeshDataError(
-                f"{index_path}: cache format {index.get('format_version')} is not the supported "
-                f"{CACHE_FORMAT_VERSION}; rebuild it with build_cache"
+                f"{index_path}: {_format_change(index)}; rebuild it with build_cache (lrsa-train does so by itself)"
             )
         return cls(cache_dir, index)
 

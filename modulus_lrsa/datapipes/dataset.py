@@ -16,9 +16,9 @@ Sample layout (N = number of points, volume points first, then surface points)
     point. G may be 0.
 ``embedding`` (N, E)
     ``coordinates`` (D, centred, one common scale), then, when the cases have a body
-    surface, ``distance`` (1, signed distance / its RMS; 0 on surface points) and
-    ``direction`` (D, unit gradient of the distance; the outward normal on surface
-    points), then, when both volume and surface points exist, ``is_surface`` (1, 0/1).
+    surface, ``distance`` (1, wall distance / its RMS, >= 0; 0 on surface points) and
+    ``direction`` (D, unit direction away from the nearest wall point; the wall normal
+    into the fluid on surface points), then, when both volume and surface points exist, ``is_surface`` (1, 0/1).
     ``dataset.embedding_names`` lists the columns.
 ``target`` (N, C)
     ``dataset.target_names``: volume channels, then surface channels not among them;

@@ -4,13 +4,14 @@
 
 * :mod:`~modulus_lrsa.geometry.surface`: body surfaces from wall patches or STL files,
   oriented outward; 2D handling of one-cell-thick meshes.
-* :mod:`~modulus_lrsa.geometry.sdf`: signed distance, nearest point and direction.
+* :mod:`~modulus_lrsa.geometry.sdf`: signed distance to a body, unsigned distance of fluid
+  points to the wall, nearest point and direction.
 * :mod:`~modulus_lrsa.geometry.sampling`: random points on the surface and in the
   fluid around it.
 """
 
 from modulus_lrsa.geometry.sampling import SurfaceSample, VolumeSample, sample_surface, sample_volume
-from modulus_lrsa.geometry.sdf import SignedDistance, signed_distance
+from modulus_lrsa.geometry.sdf import SignedDistance, signed_distance, wall_distance
 from modulus_lrsa.geometry.surface import (
     BodySurface,
     detect_planar_axis,
@@ -33,4 +34,5 @@ __all__ = [
     "signed_distance",
     "surface_cell_normals",
     "surface_from_vtk",
+    "wall_distance",
 ]

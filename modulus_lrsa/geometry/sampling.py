@@ -19,7 +19,7 @@ import torch
 import warp as wp
 
 from modulus_lrsa.geometry.kernels import sample_faces_kernel
-from modulus_lrsa.geometry.sdf import signed_distance, warp_stream_for
+from modulus_lrsa.geometry.sdf import signed_distance, wall_distance, warp_stream_for
 from modulus_lrsa.geometry.surface import BodySurface
 
 
@@ -51,9 +51,10 @@ class VolumeSample:
     points : torch.Tensor
         float32, shape (K, D), inside the box and outside the body.
     distance : torch.Tensor
-        float32, shape (K,), > 0.
+        float32, shape (K,), > 0: the wall distance, as of a CFD mesh's cells
+        (:func:`~modulus_lrsa.geometry.sdf.wall_distance`).
     direction : torch.Tensor
-        float32, shape (K, D): unit gradient of the signed distance.
+        float32, shape (K, D): unit direction away from the nearest wall point.
     weights : torch.Tensor
         float32, shape (K,), > 0: quadrature weight of each point, the inverse of the
         sampling density there, scaled so they sum to the fluid volume (area in 2D) of
@@ -142,6 +143,10 @@ def sample_volume(
     max_rounds: int = 50,
 ) -> VolumeSample:
     """Draw points in a box, outside the body, optionally denser near the wall.
+
+    For an external flow: the body must be closed (or nearly so) for "outside" to mean
+    the fluid. The walls of an internal flow (a duct, a channel wall) have no outside;
+    predict on the case's own mesh there.
 
     A fraction ``1 - near_wall_fraction`` is uniform in the box; the rest starts from
     uniform surface points and moves out along the face normal by an exponentially
@@ -236,12 +241,14 @@ def sample_volume(
             raise RuntimeError(
                 f"sample_volume: only {sum(have.values())} of {num_points} points found outside the "
                 f"body after {max_rounds} rounds; is the box {list(box_min)}..{list(box_max)} "
-                "mostly inside the body?"
+                "mostly inside the body, or is the wall a duct around the fluid (an internal flow, "
+                "which has no outside to sample)?"
             )
     points = torch.cat(
         [torch.zeros((0, dim), dtype=torch.float64)] + accepted["uniform"] + accepted["near_wall"]
     )
-    features = signed_distance(surface, points, device=device)
+    # Accepted points are in the fluid: their features come out as a CFD mesh's cells do.
+    features = wall_distance(surface, points, device=device)
     box_measure = float(torch.prod(upper - lower))
     fluid_measure = box_measure * (uniform_outside / uniform_drawn if uniform_drawn else 1.0)
     distance = features.distance.detach().cpu().to(torch.float64)

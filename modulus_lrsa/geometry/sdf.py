@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
 # SPDX-FileCopyrightText: Copyright (c) 2026 The modulus-lrsa authors
-"""Signed distance and nearest-surface direction from query points to a body surface.
+"""Distance and nearest-surface direction from query points to a body surface or wall.
 
 3D surfaces use PhysicsNeMo's Warp ``signed_distance_field`` (BVH closest point) with the
 winding-number sign, which stays sensible on surfaces that are not closed: the sign
@@ -8,7 +8,14 @@ flips where the generalised winding number crosses 1/2, i.e. across the surface 
 smoothly across its holes. 2D contours use this package's Warp kernel
 (:mod:`modulus_lrsa.geometry.kernels`), the same construction in the plane.
 
-Convention: the distance is negative inside the body, positive in the fluid.
+Two conventions:
+
+* :func:`signed_distance`: negative inside the body, positive in the fluid. Only a closed
+  body in an external flow has an inside; it tells fluid from body where nothing else does.
+* :func:`wall_distance`: the unsigned distance, for points known to be in the fluid (the
+  cells of a CFD mesh), whatever the wall's shape: an open patch, several patches, a duct
+  around the fluid or a body inside it. The winding number of a duct or of one channel
+  wall says nothing about which side is fluid, so a sign there would be wrong.
 """
 
 from __future__ import annotations
@@ -30,13 +37,14 @@ class SignedDistance:
     Attributes
     ----------
     distance : torch.Tensor
-        float32, shape (N,): signed distance, negative inside the body.
+        float32, shape (N,): distance, negative inside the body (:func:`signed_distance`)
+        or never negative (:func:`wall_distance`).
     closest_points : torch.Tensor
         float32, shape (N, D): nearest point on the surface.
     direction : torch.Tensor
-        float32, shape (N, D): unit gradient of the signed distance, i.e. pointing away
-        from the body on both sides of the wall; for points on the wall, the outward
-        normal of the nearest face.
+        float32, shape (N, D): unit gradient of the distance. Signed, it points away from
+        the body on both sides of the wall; unsigned, away from the nearest wall point.
+        For points on the wall, the normal of the nearest face (into the fluid).
     face_index : torch.Tensor
         int64, shape (N,): nearest triangle (3D) or segment (2D).
     """
@@ -65,6 +73,7 @@ def _direction(
     face_normals: torch.Tensor,
     length_scale: float,
 ) -> torch.Tensor:
+    """Unit gradient of ``distance``: the offset from the nearest point, flipped where negative."""
     offset = queries - closest
     length = offset.norm(dim=1, keepdim=True)
     sign = torch.where(distance < 0, -1.0, 1.0).to(offset.dtype).unsqueeze(1)
@@ -93,8 +102,45 @@ def signed_distance(
     Returns
     -------
     SignedDistance
-        Tensors on ``device``.
+        Tensors on ``device``; the distance is negative inside the body.
     """
+    return _distance_features(surface, points, device, signed=True)
+
+
+def wall_distance(
+    surface: BodySurface,
+    points: np.ndarray | torch.Tensor,
+    device: str | torch.device | None = None,
+) -> SignedDistance:
+    """Unsigned distance, nearest point and direction from fluid points to the wall.
+
+    For points known to be in the fluid, such as the cells of a CFD mesh: internal and
+    external flows alike, whatever the wall's shape.
+
+    Parameters
+    ----------
+    surface : BodySurface
+        The wall (triangles in 3D, segments in 2D): open or closed, one or several patches.
+    points : np.ndarray or torch.Tensor
+        Query points, shape (N, D) with D = ``surface.dim``.
+    device : str or torch.device, optional
+        Where to compute (``"cpu"``, ``"cuda:0"``); default: the device of ``points``.
+
+    Returns
+    -------
+    SignedDistance
+        Tensors on ``device``; the distance is >= 0 and the direction points away from
+        the nearest wall point.
+    """
+    return _distance_features(surface, points, device, signed=False)
+
+
+def _distance_features(
+    surface: BodySurface,
+    points: np.ndarray | torch.Tensor,
+    device: str | torch.device | None,
+    signed: bool,
+) -> SignedDistance:
     queries = as_points_tensor(points, surface.dim, device)
     target = queries.device
     face_normals = torch.as_tensor(surface.face_normals(), dtype=torch.float64, device=target)
@@ -113,14 +159,17 @@ def signed_distance(
 
         vertices = torch.as_tensor(surface.vertices, dtype=torch.float32, device=target)
         faces = torch.as_tensor(surface.faces, dtype=torch.int32, device=target)
+        # Unsigned needs no winding number; the cheaper normal sign is dropped below.
         distance, closest, face_index = signed_distance_field(
-            vertices, faces, queries.to(torch.float32), max_dist=1e30, use_sign_winding_number=True
+            vertices, faces, queries.to(torch.float32), max_dist=1e30, use_sign_winding_number=signed
         )
         distance, closest = distance.to(torch.float64), closest.to(torch.float64)
         if torch.isnan(distance).any():
             raise RuntimeError("signed distance query found no surface triangle for some points")
     else:
         distance, closest, face_index = _segment_signed_distance(surface, queries)
+    if not signed:
+        distance = distance.abs()
 
     direction = _direction(queries, closest, distance, face_index, face_normals, length_scale)
     return SignedDistance(

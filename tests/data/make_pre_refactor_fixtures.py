@@ -3,7 +3,8 @@
 """Write the stored cache and trainer checkpoint that tests/test_stored_artifacts.py loads.
 
 They were written with the code of commit d59a3a1, before the package was re-layered (issue
-14), so the tests prove that caches and resumable checkpoints of that time still load. Rerun
+14), so the tests prove that resumable checkpoints of that time still load and that caches of
+that time (format 1, signed wall distances) are rebuilt with their reason. Rerun
 only to refresh them on purpose, and say so in the commit:
 
     .venv/bin/python tests/data/make_pre_refactor_fixtures.py
