@@ -5,7 +5,7 @@
 import numpy as np
 import pytest
 import vtk
-from vtk.util.numpy_support import numpy_to_vtk
+from vtk.util.numpy_support import numpy_to_vtk, vtk_to_numpy
 
 from modulus_lrsa.errors import (
     CorruptFileError,
@@ -14,6 +14,7 @@ from modulus_lrsa.errors import (
     MissingFieldError,
     NonFiniteFieldError,
 )
+from modulus_lrsa.geometry.surface import surface_cell_normals, surface_from_vtk
 from modulus_lrsa.io.fields import (
     FieldSelector,
     channels_of,
@@ -163,6 +164,30 @@ def test_points_of_no_cell_are_left_out(tmp_path, caplog):
     np.testing.assert_array_equal(nodes.values[order, 0], fields["T"][np.lexsort(points.T)])
     assert nodes.weights.sum() == pytest.approx(cell_volumes().sum(), rel=1e-12)
     assert dataset.GetPointData().GetNumberOfArrays() == 2
+
+
+def test_triangle_strips_are_read_as_their_triangles(tmp_path):
+    # A strip is one cell of many triangles: its Newell "normal" and its centre mean nothing.
+    sphere = vtk.vtkSphereSource()
+    sphere.SetThetaResolution(16)
+    sphere.SetPhiResolution(8)
+    stripper = vtk.vtkStripper()
+    stripper.SetInputConnection(sphere.GetOutputPort())
+    stripper.Update()
+    strips = stripper.GetOutput()
+    sizes = np.diff(vtk_to_numpy(strips.GetStrips().GetOffsetsArray()))
+    label = numpy_to_vtk(np.arange(len(sizes), dtype=np.float32), deep=True)
+    label.SetName("strip")
+    strips.GetCellData().AddArray(label)
+    path = write(strips, tmp_path / "strips.vtp", vtk.vtkXMLPolyDataWriter)
+    dataset = read_vtk(path)
+    assert dataset.GetNumberOfCells() == (sizes - 2).sum() and dataset.GetNumberOfStrips() == 0
+    faces = extract_point_set(dataset, ["strip"], "cell", str(path))
+    np.testing.assert_array_equal(faces.values[:, 0], np.repeat(np.arange(len(sizes)), sizes - 2))
+    normals = surface_cell_normals(dataset, surface_from_vtk(dataset))
+    assert (np.einsum("ij,ij->i", normals, faces.positions) > 0).all()
+    whole = extract_point_set(strips, [], "cell")
+    assert faces.weights.sum() == pytest.approx(whole.weights.sum(), rel=1e-12)
 
 
 def test_a_point_cloud_of_vertex_cells_is_refused_naming_the_cells(tmp_path):

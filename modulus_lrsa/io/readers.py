@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 import vtk
-from vtk.util.numpy_support import vtk_to_numpy
+from vtk.util.numpy_support import numpy_to_vtk, vtk_to_numpy
 
 from modulus_lrsa.errors import (
     CorruptFileError,
@@ -327,9 +327,55 @@ def _usable_part(dataset: vtk.vtkDataSet, where: str) -> vtk.vtkDataSet:
         compact.GenerateOriginalPointIdsOff()
         compact.Update()
         usable = compact.GetOutput()
+    if (cell_types(usable) == vtk.VTK_TRIANGLE_STRIP).any():
+        usable = _strips_as_triangles(usable)
     if usable is dataset or not isinstance(dataset, vtk.vtkPolyData):
         return usable
     return as_polydata(usable)
+
+
+def _strips_as_triangles(dataset: vtk.vtkDataSet) -> vtk.vtkPolyData:
+    """Every triangle strip split into its triangles, each with the strip's cell data; other faces kept.
+
+    A strip is one cell of many triangles: no face of the mesh, and the polygon normal of
+    its zig-zag outline points anywhere. Faces keep the order of the cells they come from.
+    """
+    connectivity, offsets = cell_connectivity(dataset)
+    sizes = np.diff(offsets)
+    strips = np.flatnonzero(cell_types(dataset) == vtk.VTK_TRIANGLE_STRIP)
+    kept = np.setdiff1d(np.arange(sizes.size), strips)
+    counts = sizes[strips] - 2
+    strip_of = np.repeat(strips, counts)
+    step = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+    corner = offsets[strip_of] + step
+    # Every other triangle of a strip runs backwards; swapping two corners keeps one orientation.
+    odd = step % 2 == 1
+    triangles = np.stack([connectivity[np.where(odd, corner + 1, corner)],
+                          connectivity[np.where(odd, corner, corner + 1)], connectivity[corner + 2]], axis=1)
+    # Faces in the order of the cells they come from; each a run of the pool below.
+    pool = np.concatenate([connectivity, triangles.ravel()])
+    source_cells = np.concatenate([kept, strip_of])
+    order = np.lexsort((np.concatenate([np.zeros(kept.size, np.int64), step]), source_cells))
+    starts = np.concatenate([offsets[kept], connectivity.size + 3 * np.arange(len(triangles))])[order]
+    face_sizes = np.concatenate([sizes[kept], np.full(len(triangles), 3)])[order]
+    source_cells = source_cells[order]
+    face_offsets = np.concatenate([[0], np.cumsum(face_sizes)])
+    faces = pool[np.repeat(starts - face_offsets[:-1], face_sizes) + np.arange(face_offsets[-1])]
+    polygons = vtk.vtkCellArray()
+    polygons.SetData(numpy_to_vtk(face_offsets.astype(np.int64), deep=True),
+                     numpy_to_vtk(faces.astype(np.int64), deep=True))
+    result = vtk.vtkPolyData()
+    result.SetPoints(dataset.GetPoints())
+    result.SetPolys(polygons)
+    result.GetPointData().ShallowCopy(dataset.GetPointData())
+    cell_data = dataset.GetCellData()
+    for index in range(cell_data.GetNumberOfArrays()):
+        array = cell_data.GetArray(index)  # None for string arrays: no field to learn
+        if array is not None:
+            copied = numpy_to_vtk(vtk_to_numpy(array)[source_cells].copy(), deep=True, array_type=array.GetDataType())
+            copied.SetName(array.GetName())
+            result.GetCellData().AddArray(copied)
+    return result
 
 
 def point_coordinates(dataset: vtk.vtkDataSet) -> np.ndarray:
