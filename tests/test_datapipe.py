@@ -455,6 +455,27 @@ def test_internal_flow_cells_get_their_distance_to_the_nearest_wall(tmp_path, wa
         np.testing.assert_allclose(direction, np.tile([0.0, 1.0], (len(centres), 1)), atol=1e-6)
 
 
+@pytest.mark.parametrize("scale, offset, message", [
+    (1000.0, 0.0, r"walls.vtp: the body \(extent 2e\+03\) is 667 times the size of the volume"),
+    (1.0, 50.0, r"walls.vtp: the body's bounding box .* does not overlap the volume's"),
+])
+def test_a_body_in_other_units_or_elsewhere_is_refused(tmp_path, scale, offset, message):
+    # An STL in millimetres beside a CFD mesh in metres gives every cell a distance to nowhere.
+    root = tmp_path / "cases"
+    folder = make_case(root, "case0", 0)
+    transform = vtk.vtkTransform()
+    transform.Translate(offset, 0.0, 0.0)
+    transform.Scale(scale, scale, scale)
+    moved = vtk.vtkTransformFilter()
+    moved.SetInputData(sphere_wall(1.0))
+    moved.SetTransform(transform)
+    moved.Update()
+    write_xml(moved.GetOutput(), folder / "walls.vtp")
+    config = MeshCacheConfig(volume_fields=["p"], volume_file="internal.vtu", geometry_file="walls.vtp")
+    with pytest.raises(MeshDataError, match=message):
+        build_cache(root, tmp_path / "cache", config)
+
+
 def test_run_folders_of_the_drivaerml_layout(tmp_path):
     # PhysicsNeMo's external-aerodynamics data: run_<i>/volume_<i>.vtu, boundary_<i>.vtp, drivaer_<i>.stl.
     root = tmp_path / "drivaer"

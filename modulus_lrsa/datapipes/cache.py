@@ -147,6 +147,33 @@ def _front_plane(positions: np.ndarray, axis: int) -> np.ndarray:
     return np.abs(positions[:, axis] - lower) <= 0.5 * extent
 
 
+def _check_body_fits(body: Any, volume_positions: np.ndarray, body_where: str, volume_where: str) -> None:
+    """Refuse a body that cannot be the wall of this volume: in other units, or somewhere else.
+
+    An STL in millimetres beside a mesh in metres (or the other way round) would give
+    every cell a distance to a wall that is not there. A body is at most a few times the
+    size of the fluid around it (an internal flow's walls enclose it, an external flow's
+    domain is tens of body lengths), and it lies where the fluid is.
+    """
+    body_low, body_high = body.bounds()
+    low, high = volume_positions.min(axis=0), volume_positions.max(axis=0)
+    body_extent, extent = float(np.max(body_high - body_low)), float(np.max(high - low))
+    ratio = body_extent / extent if extent > 0 else 1.0
+    if not 1e-3 <= ratio <= 10.0:
+        raise MeshDataError(
+            f"{body_where}: the body (extent {body_extent:.3g}) is {ratio:.3g} times the size of the volume "
+            f"{volume_where} (extent {extent:.3g}); are they in different units (mm and m)? Scale one to the "
+            "other: the body gives the wall distances"
+        )
+    margin = 0.05 * extent
+    if (body_low > high + margin).any() or (body_high < low - margin).any():
+        raise MeshDataError(
+            f"{body_where}: the body's bounding box {np.round(body_low, 6).tolist()} .. {np.round(body_high, 6).tolist()} "
+            f"does not overlap the volume's {np.round(low, 6).tolist()} .. {np.round(high, 6).tolist()} "
+            f"({volume_where}); are they in different coordinate frames or units?"
+        )
+
+
 def in_plane_selectors(
     selectors: Sequence[str], dataset: Any, location: str, planar_axis: int | None
 ) -> list[str]:
@@ -263,6 +290,7 @@ def extract_case(
             positions, values, weights = positions[front], values[front], 2.0 * weights[front]
         volume_positions = project(positions, planar_axis)
         if body is not None:
+            _check_body_fits(body, volume_positions, _describe(source.geometry), where)
             # Mesh cells are fluid by construction: unsigned, for internal and external flows alike.
             features = wall_distance(body, volume_positions, device=device)
             distance = features.distance.cpu().numpy()
