@@ -55,6 +55,19 @@ class MissingCaseFileError(CaseConfigError):
         self.folder, self.part, self.pattern = folder, part, pattern
 
 
+class SurfaceAsVolumeError(CaseConfigError):
+    """The file given as a case's volume is a surface (a wall patch where the mesh was meant).
+
+    ``cells`` is the dimension of its cells, lower than ``needed``, that of a volume's cells
+    in such a case; callers that do not take globs (``lrsa-predict`` on a file) reword the
+    message from ``path`` and these.
+    """
+
+    def __init__(self, message: str, path: Path, cells: int, needed: int) -> None:
+        super().__init__(message)
+        self.path, self.cells, self.needed = path, cells, needed
+
+
 class LaunchError(Exception):
     """A launch that cannot go ahead; the message says why and what to do instead.
 

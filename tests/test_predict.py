@@ -210,6 +210,36 @@ def test_a_missing_case_is_reported_by_path(cylinder_model, tmp_path, capsys):
     assert "nowhere: case does not exist" in capsys.readouterr().err
 
 
+def test_a_cfd_field_of_zeros_has_an_undefined_relative_error_and_an_absolute_one(cylinder_model, tmp_path, capsys):
+    # As U on a wall patch: ||p - 0|| / max(0, 1e-30) was reported as a relative error of 8e31.
+    model_path, *_ = cylinder_model
+    case = tmp_path / "still"
+    cylinder_case(case, speed=14.0, aoa_deg=2.0)
+    volume = read(case / "internal.vtu")
+    volume.GetCellData().GetArray("U").Fill(0.0)
+    writer = vtk.vtkXMLUnstructuredGridWriter()
+    writer.SetFileName(str(case / "internal.vtu"))
+    writer.SetInputData(volume)
+    assert writer.Write() == 1
+    assert main([str(model_path), str(case), "-o", str(tmp_path / "out")]) == 0
+    quantities = json.loads((tmp_path / "out" / "quantities.json").read_text())
+    assert quantities["rel_l2"]["U[0]"] is None and quantities["rel_l2"]["U[1]"] is None
+    predicted = arrays(read(tmp_path / "out" / "volume.vtu").GetCellData())["U_predicted"]
+    assert quantities["abs_l2"]["U[0]"] == pytest.approx(np.linalg.norm(predicted[:, 0]), rel=1e-5)
+    assert quantities["rel_l2"]["p"] > 0 and '"U[0]": null' in capsys.readouterr().out
+
+
+def test_a_wall_file_given_as_the_volume_is_refused_naming_what_to_give(cylinder_model, tmp_path, capsys):
+    # A one-cell-thick case's wall quads are 2D cells like a flat mesh's, but its volume cells are 3D.
+    model_path, _, _, cases = cylinder_model
+    wall = cases / "cases" / "case_0005" / "wall.vtp"
+    assert main([str(model_path), str(wall), "--surface", str(wall), "-o", str(tmp_path / "out")]) == 1
+    message = capsys.readouterr().err
+    assert f"{wall}: a surface (2D cells), given as the volume; the model predicts on a volume of 3D cells" in message
+    assert "the case folder, its .vtm" in message and "internal.vtu" in message
+    assert not (tmp_path / "out").exists()
+
+
 def test_a_wall_only_model_predicts_on_the_wall_and_needs_no_sampled_volume(tmp_path, capsys):
     cases = cylinder_dataset(tmp_path / "cases", n_cases=3, n_test=1)
     config = compose_config(["data=airfoil", f"data.path={cases}", f"data.cache_dir={tmp_path / 'cache'}",

@@ -59,7 +59,7 @@ from modulus_lrsa.datapipes.cases import (
     resolve_case,
 )
 from modulus_lrsa.datapipes.normalization import Normalizer, RunningMoments
-from modulus_lrsa.errors import MeshDataError
+from modulus_lrsa.errors import MeshDataError, SurfaceAsVolumeError
 from modulus_lrsa.geometry.sdf import wall_distance
 from modulus_lrsa.geometry.surface import (
     detect_planar_axis,
@@ -134,6 +134,19 @@ def _planar_axis(points: np.ndarray, dimension: str | int, source: str) -> int |
             "(its points do not all lie on two planes normal to one axis)"
         )
     return axis
+
+
+def _volume_cell_dimension(points: np.ndarray, planar_axis: int | None) -> int:
+    """Dimension of a volume's cells: 2 for a flat 2D mesh, else 3.
+
+    A one-cell-thick mesh is 2D, yet its cells span the thickness; its wall faces do too,
+    so only the cells' own dimension tells the mesh from its wall patch.
+    """
+    if planar_axis is None:
+        return 3
+    extent = np.ptp(points, axis=0)
+    # The tolerance of detect_planar_axis: a point on the plane is within 1e-6 of the largest extent.
+    return 2 if extent[planar_axis] <= 1e-6 * extent.max() else 3
 
 
 def _front_plane(positions: np.ndarray, axis: int) -> np.ndarray:
@@ -276,10 +289,13 @@ def extract_case(
     if source.volume is not None:
         where = _describe(source.volume)
         dataset = load(source.volume)
-        if cell_dimension(dataset) < dim:
-            raise MeshDataError(
-                f"{where}: the volume is made of {cell_dimension(dataset)}D cells, a surface in this {dim}D case; "
-                f"a volume needs {dim}D cells: is this the wall file? (MeshCacheConfig.volume_file, case_pattern)"
+        cells, needed = cell_dimension(dataset), _volume_cell_dimension(point_coordinates(dataset), planar_axis)
+        if cells < needed:
+            shape = "one-cell-thick 2D" if needed > dim else f"{dim}D"
+            raise SurfaceAsVolumeError(
+                f"{where}: the volume is made of {cells}D cells, a surface in this {shape} case; "
+                f"a volume needs {needed}D cells: is this the wall file? (MeshCacheConfig.volume_file, case_pattern)",
+                source.volume.path, cells, needed,
             )
         selectors = in_plane_selectors(config.volume_fields, dataset, config.volume_location, planar_axis)
         point_set, absent = _selected_fields(dataset, selectors, config.volume_location, where, expected_volume)

@@ -141,8 +141,9 @@ def _summarise(per_case: list[dict[str, Any]]) -> dict[str, Any]:
     fields = sorted({key for case in per_case for key in case["rel_l2"]})
     summary: dict[str, Any] = {"rel_l2": {}}
     for field in fields:
-        values = np.array([case["rel_l2"][field] for case in per_case if field in case["rel_l2"]])
-        summary["rel_l2"][field] = {"mean": float(values.mean()), "worst": float(values.max())}
+        # None: undefined for that case (a field that is zero there), see predict.relative_l2.
+        values = np.array([case["rel_l2"][field] for case in per_case if case["rel_l2"].get(field) is not None])
+        summary["rel_l2"][field] = {"mean": float(values.mean()), "worst": float(values.max())} if values.size else None
     lift = np.array([case["abs_error_Cl"] for case in per_case])
     drag = np.array([case["rel_error_Cd"] for case in per_case])
     summary["abs_error_Cl"] = {"mean": float(lift.mean()), "worst": float(lift.max())}

@@ -16,9 +16,10 @@ data. Predictions are de-normalised to physical units.
 Mesh cases produce, in the output folder, ``volume.vtu`` and ``surface.vtp`` (the case's
 own mesh and wall patch with ``<field>_predicted`` arrays, plus ``<field>_error`` =
 prediction - CFD where the case holds CFD results), ``prediction.vtm`` grouping both
-for ParaView, and ``quantities.json`` (relative L2 per field, lift and drag
-coefficients). Meshes above ``--chunk-points`` points are evaluated with the model's
-exact chunked inference. Darcy inputs produce one ``sample_<k>.vti`` image per sample
+for ParaView, and ``quantities.json`` (relative and absolute L2 per field, the relative
+one null where the CFD field is zero, e.g. U on a wall; lift and drag coefficients).
+Meshes above ``--chunk-points`` points are evaluated with the model's exact chunked
+inference. Darcy inputs produce one ``sample_<k>.vti`` image per sample
 and ``quantities.json``.
 """
 
@@ -56,7 +57,7 @@ from modulus_lrsa.datapipes.cases import (
 from modulus_lrsa.datapipes.collate import pad_collate
 from modulus_lrsa.datapipes.dataset import CaseFeatures
 from modulus_lrsa.datapipes.normalization import Normalizer
-from modulus_lrsa.errors import MeshDataError, MissingCaseFileError
+from modulus_lrsa.errors import MeshDataError, MissingCaseFileError, SurfaceAsVolumeError
 from modulus_lrsa.forces import ForceCoefficients, ForceSettings, integrate_forces
 from modulus_lrsa.geometry.sampling import sample_volume
 from modulus_lrsa.geometry.surface import surface_from_vtk
@@ -74,6 +75,8 @@ from modulus_lrsa.io.writers import (
 from modulus_lrsa.surrogate import DescriptorError, ModelInputs, read_descriptor, run_model
 
 QUANTITIES_NAME = "quantities.json"
+#: A reference norm at or below this share of the prediction's leaves the relative error undefined.
+NEGLIGIBLE_REFERENCE = 1e-6
 _PREDICTED = "_predicted"
 _ERROR = "_error"
 
@@ -116,8 +119,21 @@ def load_model(model_path: str | os.PathLike, device: torch.device) -> tuple[tor
 
 
 def relative_l2(predicted: np.ndarray, true: np.ndarray) -> float:
-    """``||p - y|| / ||y||`` over all entries."""
-    return float(np.linalg.norm(predicted - true) / max(np.linalg.norm(true), 1e-30))
+    """``||p - y|| / ||y||`` over all entries; NaN (null in JSON) where that is undefined.
+
+    Undefined where ``||y||`` is zero or negligible against ``||p||`` (at most
+    :data:`NEGLIGIBLE_REFERENCE` of it), e.g. U on a no-slip wall: the ratio would measure
+    only how small the reference is. :func:`absolute_l2` is reported beside it.
+    """
+    reference = np.linalg.norm(true)
+    if reference <= NEGLIGIBLE_REFERENCE * np.linalg.norm(predicted):
+        return float("nan")
+    return float(np.linalg.norm(predicted - true) / reference)
+
+
+def absolute_l2(predicted: np.ndarray, true: np.ndarray) -> float:
+    """``||p - y||`` over all entries, in the field's units."""
+    return float(np.linalg.norm(predicted - true))
 
 
 # --------------------------------------------------------------------------------------
@@ -170,8 +186,8 @@ def predict_darcy(
     Returns
     -------
     dict
-        The ``quantities.json`` contents: per-sample relative L2 (where the solution is
-        known) and their mean.
+        The ``quantities.json`` contents: per-sample relative and absolute L2 (where the
+        solution is known) and the mean of the defined relative ones.
     """
     input_path, output_dir = Path(input_path), Path(output_dir)
     arrays = _darcy_inputs(input_path, split)
@@ -220,13 +236,16 @@ def predict_darcy(
                 add_array(grid, "solution", solution[index].ravel(order="F"), "point")
                 add_array(grid, f"solution{_ERROR}", (predicted[row] - solution[index]).ravel(order="F"), "point")
                 entry["rel_l2"] = relative_l2(predicted[row], solution[index])
+                entry["abs_l2"] = absolute_l2(predicted[row], solution[index])
             atomic_write_vtk(grid, output_dir / entry["file"])
             results.append(entry)
     quantities: dict[str, Any] = {"input": str(input_path), "kind": "darcy", "samples": results}
     errors = [entry["rel_l2"] for entry in results if "rel_l2" in entry]
     if errors:
-        quantities["mean_rel_l2"] = float(np.mean(errors))
-    atomic_write_json(output_dir / QUANTITIES_NAME, quantities)
+        defined = [error for error in errors if math.isfinite(error)]
+        quantities["mean_rel_l2"] = float(np.mean(defined)) if defined else float("nan")
+    quantities = _finite_or_none(quantities)
+    atomic_write_json(output_dir / QUANTITIES_NAME, quantities, allow_nan=False)
     return quantities
 
 
@@ -501,9 +520,10 @@ def predict_case(
     Returns
     -------
     dict
-        ``quantities.json``: case, number of points, relative L2 per field where CFD
-        results exist, lift/drag (predicted, from the CFD fields, and as reported by the
-        solver in ``case.json``).
+        ``quantities.json``: case, number of points, relative and absolute L2 per field
+        where CFD results exist (the relative one None where undefined, see
+        :func:`relative_l2`), lift/drag (predicted, from the CFD fields, and as reported
+        by the solver in ``case.json``).
     """
     case_path, output_dir = Path(case_path), Path(output_dir)
     if not case_path.exists():
@@ -514,9 +534,17 @@ def predict_case(
     source, config, stale = resolve_prediction_input(
         descriptor, case_path, conditions or {}, blocks or {}, None if surface_file is None else Path(surface_file)
     )
-    arrays, summary = extract_case(
-        source, config, expected_channels=(index["volume_channels"], index["surface_channels"])
-    )
+    try:
+        arrays, summary = extract_case(
+            source, config, expected_channels=(index["volume_channels"], index["surface_channels"])
+        )
+    except SurfaceAsVolumeError as error:
+        raise PredictionError(
+            f"{error.path}: a surface ({error.cells}D cells), given as the volume; the model predicts on a "
+            f"volume of {error.needed}D cells like its training cases: give the case folder, its .vtm "
+            "(foamToVTK's VTK/<case>_<time>.vtm) or its volume file (VTK/<case>_<time>/internal.vtu), "
+            "with a wall file as --surface"
+        ) from error
     _check_layout(summary, index, case_path)
     if stale:
         # The CFD fields on disk belong to the case's own conditions, not to the given ones.
@@ -563,6 +591,7 @@ def _predict_and_write(
         "conditions": source.conditions,
         "num_points": int(len(is_surface)),
         "rel_l2": {},
+        "abs_l2": {},
     }
     if without_results:
         quantities["without_cfd_results"] = list(without_results)
@@ -592,6 +621,7 @@ def _predict_and_write(
             for column in known:
                 key = channels[column] if label == "volume" else f"surface/{channels[column]}"
                 quantities["rel_l2"][key] = relative_l2(values[:, column], truth[:, column])
+                quantities["abs_l2"][key] = absolute_l2(values[:, column], truth[:, column])
         if label == "surface" and descriptor.get("forces"):
             settings = ForceSettings(**descriptor["forces"])
             speed = source.conditions[settings.speed]
@@ -888,7 +918,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         stack.close()
     if rank == 0:
-        summary = {key: quantities[key] for key in ("mean_rel_l2", "rel_l2", "forces") if key in quantities}
+        summary = {key: quantities[key] for key in ("mean_rel_l2", "rel_l2", "abs_l2", "forces") if key in quantities}
         print(json.dumps(summary, indent=2))
         print(f"wrote {args.output}")
     return 0
