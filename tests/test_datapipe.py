@@ -324,6 +324,21 @@ def test_glob_matching_several_exports_none_named_after_the_case_is_refused_with
         resolve_case(CaseEntry("renamed", "train", folder), config)
 
 
+def test_refusal_suggests_a_glob_that_matches_one_series_only(tmp_path):
+    # volume_*.vtu, the first series' own glob, also matches volume_1_coarse.vtu.
+    from modulus_lrsa.datapipes.cases import CaseEntry, resolve_case
+    from modulus_lrsa.errors import CaseConfigError
+
+    folder = tmp_path / "run_1"
+    _touch(folder, "volume_1.vtu", "volume_1_coarse.vtu")
+    config = MeshCacheConfig(volume_fields=["p"], volume_file="volume_*")
+    with pytest.raises(CaseConfigError, match=r"e\.g\. data\.volume_file='volume_\*_coarse\.vtu'"):
+        resolve_case(CaseEntry("run_1", "train", folder), config)
+    _touch(folder, "volume_2.vtu", "volume_2_coarse.vtu")
+    with pytest.raises(CaseConfigError, match=r"e\.g\. data\.volume_file='volume_\*_coarse\.vtu'"):
+        resolve_case(CaseEntry("run_1", "train", folder), config)
+
+
 def _foam_to_vtk_export(folder, time_index, time):
     """VTK/<case>_<index>/internal.vtu stamped with foamToVTK's TimeValue field data."""
     grid = box_volume(4, 1.0 + time)

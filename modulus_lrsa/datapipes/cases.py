@@ -401,11 +401,23 @@ def latest_of_series(folder: Path, matches: Sequence[Path], part: str, pattern: 
             raise CaseConfigError(
                 f"{folder}: data.{part}_file='{pattern}'{' (the default)' if default else ''} matches several "
                 f"exports ({', '.join(choices)}), none named after the case folder '{folder.name}' as foamToVTK "
-                f"names its export; name the one to use, e.g. data.{part}_file='{choices[0]}' "
+                f"names its export; name the one to use, e.g. data.{part}_file='{_one_series_glob(folder, groups)}' "
                 "(lrsa-predict: pass the file itself)"
             )
         groups = {own[0]: groups[own[0]]}
     return next(iter(groups.values()))[-1]
+
+
+def _one_series_glob(folder: Path, groups: dict[str, list[Path]]) -> str:
+    """A glob for the first series that matches none of the others' files, else its latest file.
+
+    A series' own glob can match another: ``volume_*.vtu`` also takes ``volume_1_coarse.vtu``.
+    """
+    for series in sorted(groups, key=lambda name: natural_key(Path(name))):
+        if {path for path in folder.glob(series) if path.is_file()} <= set(groups[series]):
+            return series
+    first = min(groups, key=lambda name: natural_key(Path(name)))
+    return groups[first][-1].relative_to(folder).as_posix()
 
 
 def _glob_one(folder: Path, pattern: str, what: str) -> Path:
