@@ -54,6 +54,11 @@ class MissingCaseFileError(CaseConfigError):
         super().__init__(message)
         self.folder, self.part, self.pattern = folder, part, pattern
 
+    def __reduce__(self):
+        # Preprocessing workers send it to the parent by pickle, which would call __init__
+        # with the message alone.
+        return type(self), (self.args[0], self.folder, self.part, self.pattern)
+
 
 class SurfaceAsVolumeError(CaseConfigError):
     """The file given as a case's volume is a surface (a wall patch where the mesh was meant).
@@ -66,6 +71,9 @@ class SurfaceAsVolumeError(CaseConfigError):
     def __init__(self, message: str, path: Path, cells: int, needed: int) -> None:
         super().__init__(message)
         self.path, self.cells, self.needed = path, cells, needed
+
+    def __reduce__(self):
+        return type(self), (self.args[0], self.path, self.cells, self.needed)
 
 
 class LaunchError(Exception):

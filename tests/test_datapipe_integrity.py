@@ -253,3 +253,18 @@ def test_a_truncated_case_is_skipped_and_counted_never_cached(tmp_path):
     assert "mesh.vtk" in cache.skipped[0]["reason"] and "truncated" in cache.skipped[0]["reason"]
     with pytest.raises(CorruptFileError, match="case1/mesh.vtk"):
         build_cache(root, tmp_path / "cache_raise", config, on_error="raise")
+
+
+def test_errors_with_extra_attributes_survive_the_trip_from_a_worker_process():
+    # build_cache's preprocessing workers send a case's error to the parent by pickle; one
+    # that does not unpickle breaks the whole pool, on_error="skip" or not.
+    import pickle
+
+    from modulus_lrsa.errors import MissingCaseFileError, SurfaceAsVolumeError
+
+    for error in (
+        MissingCaseFileError("case_3: no volume file", Path("case_3"), "volume", "VTK/*.vtm"),
+        SurfaceAsVolumeError("wall.vtp: faces, not cells", Path("wall.vtp"), 2, 3),
+    ):
+        copy = pickle.loads(pickle.dumps(error))
+        assert type(copy) is type(error) and str(copy) == str(error) and vars(copy) == vars(error)
