@@ -15,6 +15,7 @@ from modulus_lrsa.errors import (
     NonFiniteFieldError,
 )
 from modulus_lrsa.geometry.surface import surface_cell_normals, surface_from_vtk
+from modulus_lrsa.io import readers
 from modulus_lrsa.io.fields import (
     FieldSelector,
     channels_of,
@@ -111,7 +112,9 @@ def test_cell_data_sits_at_cell_centres_with_volume_weights(tmp_path):
     np.testing.assert_allclose(point_set.weights, cell_volumes(), rtol=1e-12)
 
 
-def test_boundary_faces_beside_the_volume_cells_are_left_out(tmp_path, caplog):
+@pytest.mark.parametrize("cell_types", ["vtkCellTypeUtilities", "vtkCellTypes"])  # VTK >= 9.6, and before
+def test_boundary_faces_beside_the_volume_cells_are_left_out(tmp_path, caplog, monkeypatch, cell_types):
+    monkeypatch.setattr(readers, "_CELL_TYPES", getattr(vtk, cell_types))
     # meshio writes a mesh's boundary facets into the same .vtu as its volume cells: their
     # areas are no volumes, and their rows no volume samples.
     grid, points, centres, _ = box_grid()
@@ -190,7 +193,9 @@ def test_triangle_strips_are_read_as_their_triangles(tmp_path):
     assert faces.weights.sum() == pytest.approx(whole.weights.sum(), rel=1e-12)
 
 
-def test_a_point_cloud_of_vertex_cells_is_refused_naming_the_cells(tmp_path):
+@pytest.mark.parametrize("cell_types", ["vtkCellTypeUtilities", "vtkCellTypes"])  # VTK >= 9.6, and before
+def test_a_point_cloud_of_vertex_cells_is_refused_naming_the_cells(tmp_path, monkeypatch, cell_types):
+    monkeypatch.setattr(readers, "_CELL_TYPES", getattr(vtk, cell_types))
     cloud = vtk.vtkPolyData()
     vtk_points = vtk.vtkPoints()
     vertices = vtk.vtkCellArray()

@@ -48,6 +48,10 @@ logger = logging.getLogger(__name__)
 
 SUPPORTED_SUFFIXES = (".vtu", ".vtp", ".vtm", ".vtk", ".stl")
 
+#: Cell-type queries (dimension, class name): vtkCellTypeUtilities since VTK 9.6, where
+#: vtkCellTypes' static methods became deprecated; vtkCellTypes before it (vtk>=9.3 is allowed).
+_CELL_TYPES = getattr(vtk, "vtkCellTypeUtilities", vtk.vtkCellTypes)
+
 _READERS = {
     ".vtu": vtk.vtkXMLUnstructuredGridReader,
     ".vtp": vtk.vtkXMLPolyDataReader,
@@ -293,7 +297,7 @@ def _usable_part(dataset: vtk.vtkDataSet, where: str) -> vtk.vtkDataSet:
     if not isinstance(dataset, (vtk.vtkUnstructuredGrid, vtk.vtkPolyData)):
         return dataset
     types = cell_types(dataset)
-    dimension_of = {int(kind): vtk.vtkCellTypeUtilities.GetDimension(int(kind)) for kind in np.unique(types)}
+    dimension_of = {int(kind): _CELL_TYPES.GetDimension(int(kind)) for kind in np.unique(types)}
     dimensions = np.array([dimension_of[int(kind)] for kind in types])
     top = int(dimensions.max())
     usable = dataset
@@ -519,7 +523,7 @@ def cell_measures(dataset: vtk.vtkDataSet, source: str) -> np.ndarray:
     degenerate = int((measure <= 0).sum())
     if degenerate:
         kinds, counts = np.unique(cell_types(dataset)[measure <= 0], return_counts=True)
-        named = ", ".join(f"{count} {vtk.vtkCellTypeUtilities.GetClassNameFromTypeId(int(kind))}"
+        named = ", ".join(f"{count} {_CELL_TYPES.GetClassNameFromTypeId(int(kind))}"
                           for kind, count in zip(kinds, counts))
         raise MeshDataError(
             f"{source}: {degenerate} of {n_cells} cells have zero size ({named}), so they cannot be used as "
@@ -588,7 +592,7 @@ def cell_dimension(dataset: vtk.vtkDataSet) -> int:
 
     :func:`read_vtk` keeps the cells of one dimension, so the first cell tells.
     """
-    return int(vtk.vtkCellTypeUtilities.GetDimension(dataset.GetCellType(0)))
+    return int(_CELL_TYPES.GetDimension(dataset.GetCellType(0)))
 
 
 def cell_types(dataset: vtk.vtkDataSet) -> np.ndarray:
