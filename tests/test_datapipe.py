@@ -473,6 +473,7 @@ def test_internal_flow_cells_get_their_distance_to_the_nearest_wall(tmp_path, wa
 @pytest.mark.parametrize("scale, offset, message", [
     (1000.0, 0.0, r"walls.vtp: the body \(extent 2e\+03\) is 667 times the size of the volume"),
     (1.0, 50.0, r"walls.vtp: the body's bounding box .* does not overlap the volume's"),
+    (1e-5, 0.0, r"walls.vtp: the body \(extent 2e-05\) is 6.67e-06 times the size of the volume"),
 ])
 def test_a_body_in_other_units_or_elsewhere_is_refused(tmp_path, scale, offset, message):
     # An STL in millimetres beside a CFD mesh in metres gives every cell a distance to nowhere.
@@ -489,6 +490,22 @@ def test_a_body_in_other_units_or_elsewhere_is_refused(tmp_path, scale, offset, 
     config = MeshCacheConfig(volume_fields=["p"], volume_file="internal.vtu", geometry_file="walls.vtp")
     with pytest.raises(MeshDataError, match=message):
         build_cache(root, tmp_path / "cache", config)
+
+
+def test_a_small_body_in_a_far_field_of_a_thousand_body_lengths_is_accepted(tmp_path):
+    # 2D airfoil grids put the far field 500 chords away: the body is 1/1000 of the volume.
+    root = tmp_path / "cases"
+    folder = make_case(root, "case0", 0)
+    transform = vtk.vtkTransform()
+    transform.Scale(2e-3, 2e-3, 2e-3)
+    shrunk = vtk.vtkTransformFilter()
+    shrunk.SetInputData(sphere_wall(1.0))
+    shrunk.SetTransform(transform)
+    shrunk.Update()
+    write_xml(shrunk.GetOutput(), folder / "walls.vtp")
+    config = MeshCacheConfig(volume_fields=["p"], volume_file="internal.vtu", geometry_file="walls.vtp")
+    cache = build_cache(root, tmp_path / "cache", config)
+    assert [case["case_id"] for case in cache.cases()] == ["case0"] and not cache.skipped
 
 
 def test_run_folders_of_the_drivaerml_layout(tmp_path):
