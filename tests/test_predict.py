@@ -262,3 +262,12 @@ def test_a_case_folder_the_settings_find_nothing_in_lists_its_files(cylinder_mod
     (folder / "case.json").unlink()
     assert main([str(model_path), str(folder), "-o", str(tmp_path / "out")]) == 1
     assert "pass the file itself instead of the folder; the folder holds internal.vtu, wall.vtp" in capsys.readouterr().err
+
+
+def test_relative_error_is_undefined_only_for_a_zero_reference():
+    from modulus_lrsa.inference.predict import absolute_l2, relative_l2
+
+    prediction = np.array([1e-3, -2e-3])
+    assert np.isnan(relative_l2(prediction, np.zeros(2))) and absolute_l2(prediction, np.zeros(2)) > 0
+    # A near-zero field predicted badly keeps its large ratio instead of reading as undefined.
+    assert relative_l2(prediction, np.array([1e-12, 0.0])) > 1e8

@@ -75,8 +75,6 @@ from modulus_lrsa.io.writers import (
 from modulus_lrsa.surrogate import DescriptorError, ModelInputs, read_descriptor, run_model
 
 QUANTITIES_NAME = "quantities.json"
-#: A reference norm at or below this share of the prediction's leaves the relative error undefined.
-NEGLIGIBLE_REFERENCE = 1e-6
 _PREDICTED = "_predicted"
 _ERROR = "_error"
 
@@ -119,14 +117,14 @@ def load_model(model_path: str | os.PathLike, device: torch.device) -> tuple[tor
 
 
 def relative_l2(predicted: np.ndarray, true: np.ndarray) -> float:
-    """``||p - y|| / ||y||`` over all entries; NaN (null in JSON) where that is undefined.
+    """``||p - y|| / ||y||`` over all entries; NaN (null in JSON) where ``||y||`` is zero.
 
-    Undefined where ``||y||`` is zero or negligible against ``||p||`` (at most
-    :data:`NEGLIGIBLE_REFERENCE` of it), e.g. U on a no-slip wall: the ratio would measure
-    only how small the reference is. :func:`absolute_l2` is reported beside it.
+    A zero reference, e.g. U on a no-slip wall, has no relative error; :func:`absolute_l2`
+    is reported beside it. A tiny but nonzero reference keeps its (large) ratio: a wrong
+    prediction of a near-zero field must not read as undefined.
     """
     reference = np.linalg.norm(true)
-    if reference <= NEGLIGIBLE_REFERENCE * np.linalg.norm(predicted):
+    if reference <= np.finfo(np.float32).tiny:
         return float("nan")
     return float(np.linalg.norm(predicted - true) / reference)
 
