@@ -271,3 +271,15 @@ def test_relative_error_is_undefined_only_for_a_zero_reference():
     assert np.isnan(relative_l2(prediction, np.zeros(2))) and absolute_l2(prediction, np.zeros(2)) > 0
     # A near-zero field predicted badly keeps its large ratio instead of reading as undefined.
     assert relative_l2(prediction, np.array([1e-12, 0.0])) > 1e8
+
+
+def test_a_model_of_signed_wall_distances_is_warned_about(tmp_path, caplog):
+    # Cache format 1 signed mesh cells' wall distances; prediction now gives unsigned ones.
+    from modulus_lrsa.inference.predict import _warn_if_signed_wall_distances
+
+    for version, warned in ((1, True), (2, False)):
+        caplog.clear()
+        descriptor = {"kind": "mesh", "cache_index": {"has_geometry": True, "format_version": version}}
+        with caplog.at_level("WARNING"):
+            _warn_if_signed_wall_distances(tmp_path / "model.mdlus", descriptor)
+        assert ("model.mdlus: trained on cache format 1" in caplog.text) == warned

@@ -29,6 +29,7 @@ import argparse
 import contextlib
 import dataclasses
 import json
+import logging
 import math
 import os
 import sys
@@ -74,6 +75,8 @@ from modulus_lrsa.io.writers import (
 )
 from modulus_lrsa.surrogate import DescriptorError, ModelInputs, read_descriptor, run_model
 
+logger = logging.getLogger(__name__)
+
 QUANTITIES_NAME = "quantities.json"
 _PREDICTED = "_predicted"
 _ERROR = "_error"
@@ -107,6 +110,7 @@ def load_model(model_path: str | os.PathLike, device: torch.device) -> tuple[tor
         descriptor = read_descriptor(model_path)
     except DescriptorError as error:
         raise PredictionError(str(error)) from error
+    _warn_if_signed_wall_distances(model_path, descriptor)
     model = physicsnemo.Module.from_checkpoint(str(model_path)).to(device).eval()
     if not ModelInputs(model).accepts_embedding:
         raise PredictionError(
@@ -114,6 +118,22 @@ def load_model(model_path: str | os.PathLike, device: torch.device) -> tuple[tor
             "trained by lrsa-train (LRSA, Transolver, FLARE, GeoTransolver); this .mdlus was not exported by lrsa-train"
         )
     return model, descriptor
+
+
+def _warn_if_signed_wall_distances(model_path: Path, descriptor: dict[str, Any]) -> None:
+    """Warn when the model learned cache format 1's signed wall distances.
+
+    Prediction computes format 2's unsigned ones: the same values around a closed body,
+    flipped in part or all of an internal flow's fluid.
+    """
+    index = descriptor.get("cache_index") or {}
+    if descriptor.get("kind") == "mesh" and index.get("has_geometry") and index.get("format_version", 1) < 2:
+        logger.warning(
+            "%s: trained on cache format %s, whose wall distances were signed by a winding number; "
+            "predictions use unsigned distances (format 2). Around a closed body (an external flow) they are "
+            "the same; for an internal flow (a channel, a duct) retrain the model",
+            model_path, index.get("format_version", 1),
+        )
 
 
 def relative_l2(predicted: np.ndarray, true: np.ndarray) -> float:
