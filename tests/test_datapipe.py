@@ -339,6 +339,56 @@ def test_refusal_suggests_a_glob_that_matches_one_series_only(tmp_path):
         resolve_case(CaseEntry("run_1", "train", folder), config)
 
 
+@pytest.mark.parametrize("files, pattern, latest", [
+    # foamToVTK's time folders with a digit in the patch name: the time is the folder's number.
+    (("VTK/cav_20/boundary/wall1.vtp", "VTK/cav_40/boundary/wall1.vtp", "VTK/cav_40.vtm"),
+     "VTK/*/boundary/wall1.vtp", "VTK/cav_40/boundary/wall1.vtp"),
+    (("VTK/cav_5/boundary/wall_1.vtp", "VTK/cav_40/boundary/wall_1.vtp"), "VTK/*/boundary/wall_1.vtp",
+     "VTK/cav_40/boundary/wall_1.vtp"),
+    # A sampled-surface function object's time folders, named by time value.
+    (("postProcessing/surfaces/0.5/plane1.vtp", "postProcessing/surfaces/10/plane1.vtp",
+      "postProcessing/surfaces/2e-05/plane1.vtp"), "postProcessing/surfaces/*/plane1.vtp",
+     "postProcessing/surfaces/10/plane1.vtp"),
+    (("postProcessing/walls/100/body0.vtp", "postProcessing/walls/20/body0.vtp"), "postProcessing/walls/*/body0.vtp",
+     "postProcessing/walls/100/body0.vtp"),
+])
+def test_the_time_is_the_number_that_differs_not_a_patch_number(tmp_path, files, pattern, latest):
+    from modulus_lrsa.datapipes.cases import CaseEntry, resolve_case
+
+    folder = tmp_path / "cav"
+    _touch(folder, *files)
+    config = MeshCacheConfig(surface_fields=["p"], surface_file=pattern)
+    assert resolve_case(CaseEntry("cav", "train", folder), config).surface.path == folder / latest
+
+
+def test_files_differing_in_several_numbers_are_refused_with_the_choices(tmp_path):
+    # Two patches at two times: ordering by either number would pick a file silently.
+    from modulus_lrsa.datapipes.cases import CaseEntry, resolve_case
+
+    folder = tmp_path / "cav"
+    _touch(folder, "VTK/cav_20/boundary/wall1.vtp", "VTK/cav_40/boundary/wall2.vtp")
+    config = MeshCacheConfig(surface_fields=["p"], surface_file="VTK/*/boundary/wall*.vtp")
+    with pytest.raises(CaseConfigError, match=r"matches several exports \(VTK/cav_\*/boundary/wall1\.vtp, "
+                                              r"VTK/cav_\*/boundary/wall2\.vtp\), several named after.*"
+                                              r"data\.surface_file='VTK/cav_\*/boundary/wall1\.vtp'"):
+        resolve_case(CaseEntry("cav", "train", folder), config)
+    # Copies of another case, neither named after this one: no number is known to be the time.
+    folder = tmp_path / "renamed"
+    _touch(folder, "VTK/cavity1_10.vtm", "VTK/cavity1_20.vtm", "VTK/cavity2_30.vtm")
+    with pytest.raises(CaseConfigError, match=r"\(VTK/cavity1_\*\.vtm, VTK/cavity2_\*\.vtm\), none named after"):
+        resolve_case(CaseEntry("renamed", "train", folder), MeshCacheConfig(volume_fields=["p"]))
+
+
+def test_a_copied_cases_export_at_the_same_time_index_is_not_a_later_time(tmp_path):
+    # inlet8_20 and inlet12_20 differ in one number only, the case's, not the time.
+    from modulus_lrsa.datapipes.cases import CaseEntry, resolve_case
+
+    folder = tmp_path / "inlet8"
+    _touch(folder, "VTK/inlet8_20.vtm", "VTK/inlet12_20.vtm")
+    config = MeshCacheConfig(volume_fields=["p"])
+    assert resolve_case(CaseEntry("inlet8", "train", folder), config).volume.path == folder / "VTK/inlet8_20.vtm"
+
+
 def _foam_to_vtk_export(folder, time_index, time):
     """VTK/<case>_<index>/internal.vtu stamped with foamToVTK's TimeValue field data."""
     grid = box_volume(4, 1.0 + time)

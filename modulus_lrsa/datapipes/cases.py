@@ -363,46 +363,82 @@ def _cases_from_manifest(root: Path, manifest_path: Path, config: MeshCacheConfi
     return sorted(cases, key=lambda case: natural_key(Path(case.case_id)))
 
 
-def _series(folder: Path, path: Path) -> str:
-    """The time series a file belongs to: its path in the case with the last number as ``*``.
+def _tokens(folder: Path, path: Path) -> tuple[tuple[str, ...], list[str]]:
+    """A file's path in the case split into its text between numbers and its numbers."""
+    parts = re.split(f"({_NUMBER})", path.relative_to(folder).as_posix())
+    return tuple(parts[::2]), parts[1::2]
 
-    ``VTK/cavity_20.vtm`` and ``VTK/cavity_40.vtm`` are one series, ``VTK/cavity_*.vtm``.
+
+def _starred(texts: Sequence[str], numbers: Sequence[str], position: int) -> str:
+    """The path put together again with number ``position`` as ``*``."""
+    return "".join(text + ("" if index == len(numbers) else "*" if index == position else numbers[index])
+                   for index, text in enumerate(texts))
+
+
+def _named_after_case(folder: Path, series: str) -> bool:
+    named = f"{folder.name}_*"  # a file VTK/<case>_*.vtm or a folder VTK/<case>_*/internal.vtu
+    return any(name == named or name.startswith(f"{named}.") for name in series.split("/"))
+
+
+def _series_groups(folder: Path, matches: Sequence[Path]) -> dict[str, list[Path]]:
+    """The files grouped into time series, each named with its time as ``*`` and ordered by time.
+
+    Files are one series when their paths in the case have the same text between their
+    numbers and differ in one number, the time: ``VTK/cav_20/boundary/wall1.vtp`` and
+    ``VTK/cav_40/boundary/wall1.vtp`` are ``VTK/cav_*/boundary/wall1.vtp``. Which number
+    is the time:
+
+    * the one after the case folder's name, as foamToVTK writes it (``VTK/<case>_*``),
+      wherever it occurs: ``inlet8_20.vtm`` beside ``inlet12_20.vtm`` (a copied case's
+      export) are two series, not one ordered by the case number;
+    * else the only number that differs among the files;
+    * else (a single file, or several numbers that differ) the last one. Files differing
+      in several numbers then make several series, so that the caller refuses them with
+      the choices rather than ordering case copies or patches as if they were times.
     """
-    relative = path.relative_to(folder).as_posix()
-    numbers = list(re.finditer(_NUMBER, relative))
-    if not numbers:
-        return relative
-    return relative[: numbers[-1].start()] + "*" + relative[numbers[-1].end():]
+    structures: dict[tuple[str, ...], list[tuple[Path, list[str]]]] = {}
+    for path in matches:
+        texts, numbers = _tokens(folder, path)
+        structures.setdefault(texts, []).append((path, numbers))
+    groups: dict[str, list[Path]] = {}
+    for texts, files in structures.items():
+        count = len(texts) - 1
+        if count == 0:  # no number: the one file of that path
+            groups[texts[0]] = [path for path, _ in files]
+            continue
+        varying = [index for index in range(count) if len({numbers[index] for _, numbers in files}) > 1]
+        named = [index for index in range(count)
+                 if any(_named_after_case(folder, _starred(texts, numbers, index)) for _, numbers in files)]
+        time = named[0] if named else varying[0] if len(varying) == 1 else (varying or [count - 1])[-1]
+        for path, numbers in sorted(files, key=lambda file: (float(file[1][time]), natural_key(file[0]))):
+            groups.setdefault(_starred(texts, numbers, time), []).append(path)
+    return groups
 
 
 def latest_of_series(folder: Path, matches: Sequence[Path], part: str, pattern: str, default: bool = False) -> Path:
     """The latest time among the files a glob found in a case folder.
 
-    The files must be one series (one file per time). foamToVTK names the whole mesh
-    after the case folder, ``VTK/<case>_<time index>.vtm``; a ``-cellSet`` export, or
-    the export of the case this one was copied from, shares the VTK folder and the glob,
-    so the series named after the case wins. Any other mix is refused: taking the last
-    name would pick an unrelated file silently.
+    The files must be one series (one file per time; see :func:`_series_groups`).
+    foamToVTK names the whole mesh after the case folder, ``VTK/<case>_<time index>.vtm``;
+    a ``-cellSet`` export, or the export of the case this one was copied from, shares the
+    VTK folder and the glob, so the series named after the case wins. Any other mix is
+    refused: taking the last name would pick an unrelated file silently.
 
     Raises
     ------
     CaseConfigError
-        The files form several series, none named after the case folder.
+        The files form several series, none (or several) named after the case folder.
     """
-    groups: dict[str, list[Path]] = {}
-    for path in sorted(matches, key=natural_key):
-        groups.setdefault(_series(folder, path), []).append(path)
+    groups = _series_groups(folder, matches)
     if len(groups) > 1:
-        named = f"{folder.name}_*"  # a file VTK/<case>_*.vtm or a folder VTK/<case>_*/internal.vtu
-        own = [series for series in groups
-               if any(name == named or name.startswith(f"{named}.") for name in series.split("/"))]
+        own = [series for series in groups if _named_after_case(folder, series)]
         if len(own) != 1:
             choices = sorted(groups, key=lambda series: natural_key(Path(series)))
             raise CaseConfigError(
                 f"{folder}: data.{part}_file='{pattern}'{' (the default)' if default else ''} matches several "
-                f"exports ({', '.join(choices)}), none named after the case folder '{folder.name}' as foamToVTK "
-                f"names its export; name the one to use, e.g. data.{part}_file='{_one_series_glob(folder, groups)}' "
-                "(lrsa-predict: pass the file itself)"
+                f"exports ({', '.join(choices)}), {'several' if own else 'none'} named after the case folder "
+                f"'{folder.name}' as foamToVTK names its export; name the one to use, e.g. "
+                f"data.{part}_file='{_one_series_glob(folder, groups)}' (lrsa-predict: pass the file itself)"
             )
         groups = {own[0]: groups[own[0]]}
     return next(iter(groups.values()))[-1]
