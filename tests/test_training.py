@@ -265,6 +265,27 @@ def test_too_few_cases_to_hold_one_out_name_test_fraction(tmp_path):
         build_training_data(config.data, seed=0)
 
 
+def test_held_out_cases_skipped_as_bad_are_named_not_test_fraction(tmp_path):
+    # 0.2 x 3 cases holds one out; it is bad and skipped, so raising test_fraction is no fix.
+    from modulus_lrsa.datapipes.cases import MeshCacheConfig, list_cases
+
+    root = tmp_path / "cases"
+    for index in range(3):
+        cylinder_case(root / f"case{index}", speed=10.0 + index, aoa_deg=0.0)
+    held_out = [entry for entry in list_cases(root, MeshCacheConfig(volume_fields=["p"], volume_file="internal.vtu"))
+                if entry.split == "test"]
+    assert len(held_out) == 1
+    (held_out[0].location / "internal.vtu").unlink()
+    config = compose_config(["data=vtk_folder", f"data.path={root}", "data.volume_fields=[p]",
+                             "data.volume_file=internal.vtu", "data.on_error=skip",
+                             f"data.cache_dir={tmp_path / 'cache'}", f"output_dir={tmp_path / 'run'}"])
+    with pytest.raises(ConfigError, match=rf"no case of split 'test'.*the 1 case\(s\) of 3 that "
+                                          rf"data\.test_fraction=0\.2 holds out were skipped as bad.*index\.json "
+                                          rf"\('{held_out[0].case_id}': .*no volume file") as error:
+        build_training_data(config.data, seed=0)
+    assert "raise it" not in str(error.value)
+
+
 def test_model_widths_that_disagree_with_the_data_are_named(darcy_folder, tmp_path):
     with pytest.raises(ConfigError, match=r"model\.functional_dim: set to 3 .* 1 channel"):
         run_training(darcy_config(darcy_folder, tmp_path, "model.functional_dim=3"))

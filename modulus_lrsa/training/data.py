@@ -24,7 +24,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 from torch.utils.data import Dataset, Subset
 
-from modulus_lrsa.datapipes.cache import MeshCache, build_cache
+from modulus_lrsa.datapipes.cache import INDEX_NAME, MeshCache, build_cache
 from modulus_lrsa.datapipes.cases import MANIFEST_NAME, MeshCacheConfig
 from modulus_lrsa.datapipes.dataset import MeshPointDataset
 from modulus_lrsa.datapipes.grid import DarcyDataset
@@ -237,9 +237,19 @@ def build_mesh_data(
         if str(data_cfg[key]) not in splits:
             hint = ""
             if str(data_cfg[key]) == "test" and not (Path(str(data_cfg.path)) / MANIFEST_NAME).is_file():
-                # Without a manifest the test split is round(test_fraction x cases) of them.
-                hint = (f"; data.test_fraction={data_cfg.test_fraction} holds out none of the {len(cache.cases())} "
-                        "cases: raise it so that at least one case is held out for validation")
+                # Without a manifest the test split is round(test_fraction x cases) of them, drawn
+                # before bad cases are skipped (on_error=skip): the held-out ones may all be bad.
+                listed = len(cache.cases()) + len(cache.skipped)
+                held_out = round(float(data_cfg.test_fraction) * listed)
+                if held_out == 0:
+                    hint = (f"; data.test_fraction={data_cfg.test_fraction} holds out none of the {listed} "
+                            "cases: raise it so that at least one case is held out for validation")
+                else:
+                    reasons = "; ".join(f"'{case['case_id']}': {case['reason']}" for case in cache.skipped[:3])
+                    hint = (f"; the {held_out} case(s) of {listed} that data.test_fraction={data_cfg.test_fraction} "
+                            f"holds out were skipped as bad (data.on_error={data_cfg.on_error}): fix them, or remove "
+                            f"them from data.path; the reasons are under 'skipped' in {cache_dir / INDEX_NAME} "
+                            f"({reasons}{'; ...' if len(cache.skipped) > 3 else ''})")
             raise ConfigError(
                 f"data.{key}: no case of split '{data_cfg[key]}' in {data_cfg.path} "
                 f"(splits present: {sorted(splits)}; skipped cases: {len(cache.skipped)}){hint}"
