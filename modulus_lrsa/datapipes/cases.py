@@ -471,14 +471,19 @@ _PART_SUFFIXES = {"volume": (".vtu", ".vtm", ".vtk"), "surface": (".vtp", ".vtk"
                   "geometry": (".stl", ".vtp", ".vtk")}
 
 
+def vtk_files(folder: Path) -> list[Path]:
+    """The files in ``folder`` (not below it) that the readers take, in natural order."""
+    return sorted((path for path in folder.iterdir() if path.is_file() and path.suffix.lower() in SUPPORTED_SUFFIXES),
+                  key=natural_key)
+
+
 def folder_files_hint(folder: Path, part: str) -> str:
     """What VTK files ``folder`` holds and a glob for ``part`` that fits every such folder, or ''.
 
     E.g. PhysicsNeMo's DrivAerML runs (``run_1/volume_1.vtu``, ``boundary_1.vtp``,
     ``drivaer_1.stl``) give ``data.volume_file='volume_*.vtu'``.
     """
-    files = sorted((path for path in folder.iterdir() if path.is_file() and path.suffix.lower() in SUPPORTED_SUFFIXES),
-                   key=natural_key)
+    files = vtk_files(folder)
     if not files:
         return ""
     names = [path.name for path in files]

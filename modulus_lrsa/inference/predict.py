@@ -54,6 +54,7 @@ from modulus_lrsa.datapipes.cases import (
     natural_key,
     read_json,
     resolve_case,
+    vtk_files,
 )
 from modulus_lrsa.datapipes.collate import pad_collate
 from modulus_lrsa.datapipes.dataset import CaseFeatures
@@ -421,8 +422,7 @@ def _missing_case_file_message(case_path: Path, error: MissingCaseFileError, nee
             message += " with --surface WALL (e.g. a patch file VTK/<patch>/<patch>_<time>.vtk)"
     else:
         # Not an OpenFOAM export (a DrivAerML run: volume_7.vtu, boundary_7.vtp): what the folder offers.
-        files = sorted((path for path in case_path.iterdir()
-                        if path.is_file() and path.suffix.lower() in SUPPORTED_SUFFIXES), key=natural_key)
+        files = vtk_files(case_path)
         if files:
             message += f"; the folder holds {', '.join(path.name for path in files)}"
             message += " (give the wall with --surface WALL)" if needs.wall else ""
