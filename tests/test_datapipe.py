@@ -440,6 +440,28 @@ def test_one_file_per_case_is_the_volume_only(tmp_path):
     assert len(build_cache(root, tmp_path / "cache_pairs", volumes).cases()) == 3
 
 
+def test_a_foam_to_vtk_multiblock_beside_its_folder_suggests_a_pattern_that_tells_them_apart(tmp_path):
+    # foamToVTK's pair, case0.vtm and the folder case0/ of its blocks: '*' matched both, and
+    # the folder has no suffix, so only the file's kind (or a file glob) tells them apart.
+    root = tmp_path / "cases"
+    for index in range(2):
+        make_case(root, f"case{index}", index)
+        (root / f"case{index}.vtm").write_text(
+            '<?xml version="1.0"?>\n<VTKFile type="vtkMultiBlockDataSet" version="1.0">\n<vtkMultiBlockDataSet>\n'
+            f'<DataSet index="0" name="internal" file="case{index}/internal.vtu"/>\n'
+            "</vtkMultiBlockDataSet>\n</VTKFile>\n"
+        )
+    config = MeshCacheConfig(volume_fields=["p"], test_fraction=0.0)
+    with pytest.raises(MeshDataError, match=r"case0 and .*case0\.vtm are both case 'case0'.*case_pattern "
+                                            r"\(e\.g\. '\*\.vtm'\), or set volume_file / surface_file globs") as error:
+        build_cache(root, tmp_path / "cache", config)
+    assert "'*' or" not in str(error.value)
+    multiblocks = build_cache(root, tmp_path / "cache", dataclasses.replace(config, case_pattern="*.vtm"))
+    assert [entry["case_id"] for entry in multiblocks.cases()] == ["case0", "case1"]
+    folders = build_cache(root, tmp_path / "cache_folders", dataclasses.replace(config, volume_file="internal.vtu"))
+    assert len(folders.cases()) == 2
+
+
 def test_one_surface_file_per_case_trains_the_wall_alone(tmp_path):
     root = tmp_path / "cases"
     root.mkdir()

@@ -317,11 +317,17 @@ def list_cases(root: str | Path, config: MeshCacheConfig) -> list[CaseEntry]:
     first_of = {}
     for case_id, path in zip(ids, matches):
         if case_id in first_of:
-            # Files of one case side by side (case_1.vtu, case_1.vtp) are no two cases.
+            # Files of one case side by side (case_1.vtu, case_1.vtp) are no two cases, nor is
+            # foamToVTK's case_1.vtm beside the folder case_1/ of its blocks: a folder has no
+            # suffix to choose it by ('*' is what matched both), file globs choose folders.
+            pair = (first_of[case_id], path)
+            kinds = " or ".join(f"'*{other.suffix}'" for other in pair if other.is_file())
+            folders = ("or give each case a folder of its own with volume_file / surface_file globs"
+                       if all(other.is_file() for other in pair) else
+                       "or set volume_file / surface_file globs to read the folders (only folders are cases then)")
             raise CaseConfigError(
-                f"{first_of[case_id]} and {path} are both case '{case_id}'; a flat folder holds one file per "
-                f"case: choose one kind with MeshCacheConfig.case_pattern (e.g. '*{first_of[case_id].suffix}' or '*{path.suffix}'), "
-                "or give each case a folder of its own with volume_file / surface_file globs"
+                f"{pair[0]} and {pair[1]} are both case '{case_id}'; a flat folder holds one file per case: "
+                f"choose one kind with MeshCacheConfig.case_pattern (e.g. {kinds}), {folders}"
             )
         first_of[case_id] = path
     order = np.random.default_rng(config.split_seed).permutation(len(ids))
