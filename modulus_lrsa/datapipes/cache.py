@@ -62,6 +62,7 @@ from modulus_lrsa.datapipes.normalization import Normalizer, RunningMoments
 from modulus_lrsa.errors import MeshDataError, SurfaceAsVolumeError
 from modulus_lrsa.geometry.sdf import wall_distance
 from modulus_lrsa.geometry.surface import (
+    PLANAR_TOLERANCE,
     detect_planar_axis,
     in_plane_axes,
     lumped_vertex_normals,
@@ -145,8 +146,7 @@ def _volume_cell_dimension(points: np.ndarray, planar_axis: int | None) -> int:
     if planar_axis is None:
         return 3
     extent = np.ptp(points, axis=0)
-    # The tolerance of detect_planar_axis: a point on the plane is within 1e-6 of the largest extent.
-    return 2 if extent[planar_axis] <= 1e-6 * extent.max() else 3
+    return 2 if extent[planar_axis] <= PLANAR_TOLERANCE * extent.max() else 3
 
 
 def _front_plane(positions: np.ndarray, axis: int) -> np.ndarray:

@@ -35,7 +35,13 @@ from modulus_lrsa.io.readers import as_polydata, cell_connectivity, cell_types, 
 _LINE_CELL_TYPES = (vtk.VTK_LINE, vtk.VTK_POLY_LINE)
 
 
-def detect_planar_axis(points: np.ndarray, relative_tolerance: float = 1e-6, require_thin: bool = True) -> int | None:
+#: Share of a mesh's largest extent within which points count as lying on one plane.
+PLANAR_TOLERANCE = 1e-6
+
+
+def detect_planar_axis(
+    points: np.ndarray, relative_tolerance: float = PLANAR_TOLERANCE, require_thin: bool = True
+) -> int | None:
     """Find the empty direction of a one-cell-thick (2D) mesh.
 
     Parameters
