@@ -418,6 +418,23 @@ def test_an_export_of_the_initial_conditions_is_refused_when_the_case_has_result
     np.testing.assert_allclose(cache.load_case("case0")["volume_targets"][:, 0], 1.5 * volume_centres(4)[:, 0] + 1.0,
                                rtol=1e-6)
 
+def test_an_initial_export_given_by_name_is_used_with_a_warning(tmp_path, caplog):
+    # lrsa-predict VTK/case0_0/internal.vtu of an unreconstructed parallel run: the file was
+    # asked for by name, so it is read, but the warning says the results are elsewhere.
+    from modulus_lrsa.datapipes.cache import extract_case
+    from modulus_lrsa.datapipes.cases import CaseEntry, resolve_case
+
+    folder = tmp_path / "case0"
+    _touch(folder, "system/controlDict", "0/U", "processor0/0/U", "processor0/0.5/U")
+    _foam_to_vtk_export(folder, 0, 0.0)
+    path = folder / "VTK/case0_0/internal.vtu"
+    config = MeshCacheConfig(volume_fields=["p"], volume_file=path.name, dimension=3)
+    source = resolve_case(CaseEntry("case0", "predict", path), config)
+    with caplog.at_level("WARNING"):
+        extract_case(source, config)
+    assert "internal.vtu: holds time 0, the initial conditions" in caplog.text and "run reconstructPar" in caplog.text
+
+
 def test_one_file_per_case_is_the_volume_only(tmp_path):
     # A flat folder of exported .vtu files: the file is the volume, not also a wall, so the
     # model gets no distances to the outer faces of its own mesh (negative inside the fluid).

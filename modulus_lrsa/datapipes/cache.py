@@ -59,7 +59,7 @@ from modulus_lrsa.datapipes.cases import (
     resolve_case,
 )
 from modulus_lrsa.datapipes.normalization import Normalizer, RunningMoments
-from modulus_lrsa.errors import MeshDataError, SurfaceAsVolumeError
+from modulus_lrsa.errors import CaseConfigError, MeshDataError, SurfaceAsVolumeError
 from modulus_lrsa.geometry.sdf import wall_distance
 from modulus_lrsa.geometry.surface import (
     PLANAR_TOLERANCE,
@@ -116,6 +116,23 @@ def case_file_name(case_id: str) -> str:
 
 def _describe(ref: FileRef) -> str:
     return f"{ref.path}" + (f" (block '{ref.block}')" if ref.block else "")
+
+
+def _warn_if_initial_export(path: Path, export_time: float | None) -> None:
+    """Warn when a file given by itself is an OpenFOAM case's initial conditions and it has results.
+
+    A case folder with such an export is refused (:func:`check_export_has_results`); a file
+    named by itself (``lrsa-predict VTK/case_0.vtm``) may be an early time on purpose, but
+    a serial foamToVTK of an unreconstructed parallel run exports nothing else.
+    """
+    # The case folder holds VTK/<case>_<t>.vtm (VTK/<case>_<t>/internal.vtu for a block file).
+    case = next((folder for folder in list(path.parents)[:3] if (folder / "system" / "controlDict").is_file()), None)
+    if case is None:
+        return
+    try:
+        check_export_has_results(case, path, export_time)
+    except CaseConfigError as error:
+        logger.warning("%s (used, as it was given by name)", error)
 
 
 def _export_time(dataset: Any) -> float | None:
@@ -277,6 +294,8 @@ def extract_case(
     axis_dataset = load(axis_source)
     if source.location.is_dir():
         check_export_has_results(source.location, axis_source.path, _export_time(axis_dataset))
+    else:
+        _warn_if_initial_export(source.location, _export_time(axis_dataset))
     planar_axis = _planar_axis(point_coordinates(axis_dataset), config.dimension, _describe(axis_source))
     dim = 2 if planar_axis is not None else 3
     expected_volume, expected_surface = expected_channels if expected_channels is not None else (None, None)
