@@ -22,7 +22,11 @@ and divided by its median time, beside this machine's rate for the models' per-p
 linear, an ``(N, d) @ (d, d)`` matmul at each model width, timed in the same interleaved
 loop. ``--compile`` adds LRSA under ``torch.compile`` (what ``training.compile=true`` runs),
 timed after its compilation; its memory is not probed (a fresh process would measure the
-compiler).
+compiler). ``--dispatch N`` counts the operators one step dispatches and times the step at
+N points, few enough that launching them is all the step costs, which bounds a GPU step:
+
+    .venv/bin/python benchmarks/throughput.py --dispatch 64 --sizes 64 --repeats 20 \
+        --out benchmarks/results/dispatch_cpu.json
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ import warnings
 from pathlib import Path
 
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import FlopCounterMode, sdpa_backward_flop_count, sdpa_flop_count
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -142,6 +147,34 @@ def profile_step(model, fx, embedding, dtype: torch.dtype) -> dict:
     return dict(groups=groups, total=sum(groups.values()), top=[dict(op=k, seconds=v) for k, v in top])
 
 
+class _OperatorCount(TorchDispatchMode):
+    """Counts the operators dispatched below autograd: each is a kernel launch or a view."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.count = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        self.count += 1
+        return func(*args, **(kwargs or {}))
+
+
+def dispatch_cost(model, fx, embedding, dtype: torch.dtype, repeats: int) -> dict:
+    """Operators one step dispatches, and its median time on inputs too small to compute much.
+
+    Where a GPU step is bound by launching kernels, not arithmetic, this is what it costs.
+    """
+    train_step(model, fx, embedding, dtype)
+    with _OperatorCount() as counter:
+        train_step(model, fx, embedding, dtype)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        train_step(model, fx, embedding, dtype)
+        times.append(time.perf_counter() - start)
+    return dict(operators=counter.count, seconds=statistics.median(times))
+
+
 def peak_memory_mib(name: str, width: int, n_points: int, precision: str, device: str) -> float | None:
     """Extra memory of one training step (MiB), or None when the step runs out of memory."""
     if device == "cuda":
@@ -203,6 +236,17 @@ def run(args: argparse.Namespace, save) -> dict:
         parameter_spread=max(params.values()) / min(params.values()) - 1,
         repeats=args.repeats, rows=[],
     )
+    if args.dispatch:
+        fx, embedding = make_inputs(args.dispatch, device)
+        result["dispatch"] = {"n_points": args.dispatch}
+        for precision in args.precisions:
+            result["dispatch"][precision] = {
+                name: dispatch_cost(models[name], fx, embedding, DTYPES[precision], max(args.repeats, 10))
+                for name in names}
+            print(f"dispatch {precision} N={args.dispatch}: " + ", ".join(
+                f"{name} {cost['operators']} operators {1e3 * cost['seconds']:.1f} ms"
+                for name, cost in result["dispatch"][precision].items()), flush=True)
+        save(result)
     if args.profile:
         fx, embedding = make_inputs(args.profile, device)
         result["profile"] = {"n_points": args.profile, "note": "profiler self time (adds overhead per op)"}
@@ -357,6 +401,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--profile", type=int, metavar="N",
                         help="first profile one step of each model at N points: self time by group")
+    parser.add_argument("--dispatch", type=int, metavar="N",
+                        help="first count the operators one step dispatches and time it at N (small) "
+                             "points: the per-step launch cost that bounds a GPU step at small N")
     parser.add_argument("--compile", action="store_true",
                         help="also time LRSA under torch.compile (after compiling; memory not probed)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
