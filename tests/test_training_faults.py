@@ -82,7 +82,11 @@ def files_of(folder: Path) -> dict[str, bytes]:
 
 def test_a_second_launch_on_a_busy_folder_is_refused_and_ctrl_c_says_how_to_resume(darcy_folder, tmp_path):
     output_dir = tmp_path / "run"
-    command = [sys.executable, "-m", "modulus_lrsa.train", *overrides(darcy_folder, output_dir, "training.epochs=1000")]
+    # A run that cannot finish before the Ctrl-C: this tiny model trains 1000 epochs in
+    # under 40 s, and once a loaded machine's second launch took that long, the first run
+    # ended on its own (exit 0) before it was interrupted.
+    command = [sys.executable, "-m", "modulus_lrsa.train",
+               *overrides(darcy_folder, output_dir, "training.epochs=1000000")]
     # faulthandler: a run that ignores Ctrl-C is aborted below and shows where it was.
     environment = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONFAULTHANDLER": "1"}
     # Nothing reads the first run's log until it stops: on a pipe, about 200 epochs of it
@@ -111,7 +115,7 @@ def test_a_second_launch_on_a_busy_folder_is_refused_and_ctrl_c_says_how_to_resu
             pytest.fail(f"Ctrl-C did not stop lrsa-train within 60 s; its stacks:\n{first.communicate(timeout=30)[1]}")
     finally:
         first.kill()
-    assert first.returncode == 130
+    assert first.returncode == 130, stderr
     assert "Traceback" not in stderr
     assert stderr.strip().splitlines()[-1].startswith("lrsa-train: interrupted; launch the same command again")
     assert str(output_dir / "checkpoints") in stderr
