@@ -223,6 +223,9 @@ def run(args: argparse.Namespace, save) -> dict:
     models = {name: build_model(name, args.width).to(device) for name in names}
     params = {name: sum(p.numel() for p in m.parameters()) for name, m in models.items()}
     if args.compile:
+        if device.type == "cuda":
+            print("note: on an H200 (torch 2.11) compiled LRSA's gradients were wrong "
+                  "(tests/test_lrsa_cuda.py); its time here is not a training speed lrsa-train offers")
         twin = build_model("LRSA", args.width).to(device)
         twin.load_state_dict(models["LRSA"].state_dict())
         models[COMPILED] = torch.compile(twin)
