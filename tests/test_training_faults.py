@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -80,18 +81,22 @@ def files_of(folder: Path) -> dict[str, bytes]:
 # ------------------------------------------------------------ one run per folder
 
 
+def _ctrl_c_as_in_a_terminal() -> None:
+    # A suite started in the background of a script (`make test &`) ignores SIGINT, as POSIX
+    # has it, and so would the runs it starts: Python then installs no KeyboardInterrupt.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_a_second_launch_on_a_busy_folder_is_refused_and_ctrl_c_says_how_to_resume(darcy_folder, tmp_path):
     output_dir = tmp_path / "run"
-    # A run that cannot finish before the Ctrl-C: this tiny model trains 1000 epochs in
-    # under 40 s, and once a loaded machine's second launch took that long, the first run
-    # ended on its own (exit 0) before it was interrupted.
     command = [sys.executable, "-m", "modulus_lrsa.train",
                *overrides(darcy_folder, output_dir, "training.epochs=1000000")]
     # faulthandler: a run that ignores Ctrl-C is aborted below and shows where it was.
     environment = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONFAULTHANDLER": "1"}
     # Nothing reads the first run's log until it stops: on a pipe, about 200 epochs of it
     # fill the 64 KiB buffer and block the run in a write, which is not what is tested.
-    first = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=environment)
+    first = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=environment,
+                             preexec_fn=_ctrl_c_as_in_a_terminal)
     try:
         first_checkpoint = output_dir / "checkpoints" / "checkpoint.0.1.pt"
         deadline = time.monotonic() + 120
@@ -119,6 +124,37 @@ def test_a_second_launch_on_a_busy_folder_is_refused_and_ctrl_c_says_how_to_resu
     assert "Traceback" not in stderr
     assert stderr.strip().splitlines()[-1].startswith("lrsa-train: interrupted; launch the same command again")
     assert str(output_dir / "checkpoints") in stderr
+
+
+def test_sigterm_stops_a_run_like_ctrl_c_with_the_resume_hint_and_whole_checkpoints(darcy_folder, tmp_path):
+    """kill, a scheduler's preemption or time limit: the run unwinds, says how to resume,
+    exits 128 + 15, and the relaunch resumes from a whole checkpoint."""
+    output_dir = tmp_path / "run"
+    command = [sys.executable, "-m", "modulus_lrsa.train",
+               *overrides(darcy_folder, output_dir, "training.epochs=1000000")]
+    environment = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONFAULTHANDLER": "1"}
+    run = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=environment)
+    try:
+        third_checkpoint = output_dir / "checkpoints" / "checkpoint.0.3.pt"
+        deadline = time.monotonic() + 120
+        while not third_checkpoint.exists() and run.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert third_checkpoint.exists(), run.stderr.read() if run.poll() is not None else "no checkpoint"
+        run.send_signal(signal.SIGTERM)
+        try:
+            _, stderr = run.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            run.send_signal(signal.SIGABRT)
+            pytest.fail(f"SIGTERM did not stop lrsa-train within 60 s; its stacks:\n{run.communicate(timeout=30)[1]}")
+    finally:
+        run.kill()
+    assert run.returncode == 128 + signal.SIGTERM, stderr
+    assert "Traceback" not in stderr
+    assert stderr.strip().splitlines()[-1].startswith("lrsa-train: interrupted; launch the same command again")
+    saved = int(re.search(r"checkpoint of epoch (\d+)", stderr).group(1))
+    assert saved >= 3
+    resumed = train(darcy_folder, output_dir, f"training.epochs={saved + 2}")
+    assert [entry["epoch"] for entry in resumed["history"]][-3:] == [saved, saved + 1, saved + 2]
 
 
 def test_a_rejected_config_leaves_a_finished_run_untouched(darcy_folder, tmp_path, monkeypatch, capsys):

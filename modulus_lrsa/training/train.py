@@ -36,7 +36,9 @@ from __future__ import annotations
 
 import math
 import os
+import signal
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -831,24 +833,51 @@ def _resume_hint(output_dir: Path) -> str:
     )
 
 
-@contextmanager
-def reported_errors(cfg: DictConfig) -> Iterator[None]:
-    """Turn launch errors and Ctrl-C into one message on stderr and an exit status.
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (``kill``, a scheduler's preemption or time limit), handled like Ctrl-C."""
 
-    Exit status 1 after an error, 130 after Ctrl-C. ``HYDRA_FULL_ERROR=1`` lets the
-    exception through instead, traceback and all (Hydra's own switch for the same thing).
+
+def _raise_terminated(signum: int, frame: Any) -> None:
+    raise Terminated(f"signal {signum}")
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """Let SIGTERM unwind the run like Ctrl-C, so it stops with the resume hint.
+
+    Without a handler Python dies at once, saying nothing. Checkpoints are whole either
+    way (written to a temporary file, then renamed).
     """
-    if os.environ.get("HYDRA_FULL_ERROR") == "1":
-        yield
+    if threading.current_thread() is not threading.main_thread():
+        yield  # handlers can only be set from the main thread
         return
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         yield
-    except REPORTED_ERRORS as error:
-        _print_on_rank_zero(f"lrsa-train: error: {in_config_terms(str(error))}")
-        sys.exit(1)
-    except KeyboardInterrupt:
-        _print_on_rank_zero(_resume_hint(Path(str(cfg.output_dir))))
-        sys.exit(130)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@contextmanager
+def reported_errors(cfg: DictConfig) -> Iterator[None]:
+    """Turn launch errors, Ctrl-C and SIGTERM into one message on stderr and an exit status.
+
+    Exit status 1 after an error, 130 after Ctrl-C, 143 after SIGTERM.
+    ``HYDRA_FULL_ERROR=1`` lets the exception through instead, traceback and all (Hydra's
+    own switch for the same thing).
+    """
+    with _sigterm_as_interrupt():
+        if os.environ.get("HYDRA_FULL_ERROR") == "1":
+            yield
+            return
+        try:
+            yield
+        except REPORTED_ERRORS as error:
+            _print_on_rank_zero(f"lrsa-train: error: {in_config_terms(str(error))}")
+            sys.exit(1)
+        except KeyboardInterrupt as interrupt:
+            _print_on_rank_zero(_resume_hint(Path(str(cfg.output_dir))))
+            sys.exit(128 + signal.SIGTERM if isinstance(interrupt, Terminated) else 130)
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="config")
