@@ -30,7 +30,7 @@ from modulus_lrsa.forces import force_coefficients
 from modulus_lrsa.surrogate import descriptor_path, run_model
 from modulus_lrsa.training.config import validate_config
 from modulus_lrsa.training.data import build_training_data
-from modulus_lrsa.training.train import CONFIG_DIR, NonFiniteLossError, check_compile_supported, run_training
+from modulus_lrsa.training.train import CONFIG_DIR, NonFiniteLossError, run_training
 
 TINY_LRSA = [
     "model.n_layers=1",
@@ -128,17 +128,18 @@ def test_compiled_training_writes_the_eager_checkpoints_and_resumes_without_comp
     assert resumed["global_step"] == 4 and [e["epoch"] for e in resumed["history"]] == [1, 2]
 
 
-def test_compiled_lrsa_is_refused_on_cuda_where_its_gradients_were_wrong(make_lrsa):
-    """The H200 check in tests/test_lrsa_cuda.py found wrong compiled gradients; a GPU run
-    with training.compile=true stops with the reason, CPU runs and other models compile."""
-    from physicsnemo.models.transolver import Transolver
-
-    with pytest.raises(ConfigError, match="training.compile=true.*wrong parameter gradients.*training.compile=false"):
-        check_compile_supported(make_lrsa(), torch.device("cuda"))
-    check_compile_supported(make_lrsa(), torch.device("cpu"))
-    transolver = Transolver(functional_dim=1, out_dim=1, embedding_dim=2, n_layers=1, n_hidden=16,
-                            n_head=2, slice_num=4, use_te=False)
-    check_compile_supported(transolver, torch.device("cuda"))
+@pytest.mark.parametrize("device", ["cuda", "auto"])
+def test_compiled_lrsa_is_refused_on_cuda_where_its_gradients_were_wrong(darcy_folder, tmp_path, monkeypatch, device):
+    """The H200 check in tests/test_lrsa_cuda.py found wrong compiled gradients: a GPU
+    launch with training.compile=true stops before reading data; CPU runs and other
+    models still compile."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    config = darcy_config(darcy_folder, tmp_path, "training.compile=true", f"training.device={device}")
+    with pytest.raises(ConfigError, match="training.compile: true on a CUDA device.*training.compile=false"):
+        validate_config(config)
+    validate_config(darcy_config(darcy_folder, tmp_path, "training.compile=true", "training.device=cpu"))
+    validate_config(darcy_config(darcy_folder, tmp_path, "training.compile=true", f"training.device={device}",
+                                 model=["model=transolver"]))
 
 
 def test_relaunching_a_finished_run_changes_nothing(darcy_folder, tmp_path):

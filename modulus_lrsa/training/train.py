@@ -62,7 +62,6 @@ from modulus_lrsa.atomic import atomic_write_json, atomic_write_text
 from modulus_lrsa.datapipes.collate import pad_collate
 from modulus_lrsa.datapipes.sampler import CaseShardSampler
 from modulus_lrsa.errors import ConfigError, LaunchError, MeshDataError
-from modulus_lrsa.models import LRSA
 from modulus_lrsa.surrogate import ModelInputs, autocast, takes_geometry_context, to_device, write_descriptor
 from modulus_lrsa.training.checkpoint import (
     CheckpointManager,
@@ -556,24 +555,6 @@ def _instantiate_model(model_cfg: DictConfig) -> torch.nn.Module:
         raise ConfigError(f"model: {model_cfg._target_} refused the model.* settings: {cause}") from error
 
 
-def check_compile_supported(model: torch.nn.Module, device: torch.device) -> None:
-    """Refuse ``training.compile=true`` for LRSA on a CUDA device.
-
-    On an H200 (torch 2.11) the compiled LRSA matched the eager outputs to 2e-7 but its
-    parameter gradients did not: the first block's and the lift's bias gradients were off by
-    up to 5x, fp32 with TF32 off, while eager CUDA gradients match the CPU model and the
-    compiled CPU model matches eager. ``tests/test_lrsa_cuda.py`` holds the check; training
-    on wrong gradients would go unnoticed, so the run stops instead.
-    """
-    if device.type == "cuda" and isinstance(model, LRSA):
-        raise ConfigError(
-            "training.compile=true: torch.compile's LRSA backward gave wrong parameter gradients on a "
-            "GPU (H200, torch 2.11; outputs equal, bias gradients off by up to 5x), so it is refused on "
-            "CUDA devices; train eagerly with training.compile=false, or compile on a CPU, where the "
-            "gradients match. tests/test_lrsa_cuda.py checks a GPU and torch version."
-        )
-
-
 def _train(cfg: DictConfig, manager: DistributedManager, data: TrainingData | None) -> dict[str, Any]:
     output_dir = Path(str(cfg.output_dir))
     device = manager.device
@@ -608,8 +589,6 @@ def _train(cfg: DictConfig, manager: DistributedManager, data: TrainingData | No
             raise ConfigError(f"data: {len(data.train)} training sample(s) cannot feed {replicas} data replicas")
         model_cfg = model_config_for(cfg.model, data)
         model = _instantiate_model(model_cfg).to(device)
-        if cfg.training.compile:
-            check_compile_supported(model, device)
         inputs = ModelInputs(model)
         log.info(
             f"model {type(model).__name__}: {sum(p.numel() for p in model.parameters()):,} parameters; "
