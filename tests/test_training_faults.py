@@ -87,6 +87,25 @@ def _ctrl_c_as_in_a_terminal() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
+def _wait_for_checkpoint(run: subprocess.Popen, checkpoint: Path) -> None:
+    deadline = time.monotonic() + 120
+    while not checkpoint.exists() and run.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert checkpoint.exists(), run.stderr.read() if run.poll() is not None else "no checkpoint"
+
+
+def _stop_with(run: subprocess.Popen, signum: int) -> str:
+    """Send ``signum`` and return the run's stderr; a run that ignores it is aborted,
+    and faulthandler (PYTHONFAULTHANDLER) shows where it was."""
+    run.send_signal(signum)
+    try:
+        return run.communicate(timeout=60)[1]
+    except subprocess.TimeoutExpired:
+        run.send_signal(signal.SIGABRT)
+        pytest.fail(f"{signal.Signals(signum).name} did not stop lrsa-train within 60 s; its stacks:\n"
+                    f"{run.communicate(timeout=30)[1]}")
+
+
 def test_a_second_launch_on_a_busy_folder_is_refused_and_ctrl_c_says_how_to_resume(darcy_folder, tmp_path):
     output_dir = tmp_path / "run"
     command = [sys.executable, "-m", "modulus_lrsa.train",
@@ -98,11 +117,7 @@ def test_a_second_launch_on_a_busy_folder_is_refused_and_ctrl_c_says_how_to_resu
     first = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=environment,
                              preexec_fn=_ctrl_c_as_in_a_terminal)
     try:
-        first_checkpoint = output_dir / "checkpoints" / "checkpoint.0.1.pt"
-        deadline = time.monotonic() + 120
-        while not first_checkpoint.exists() and first.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert first_checkpoint.exists(), first.stderr.read() if first.poll() is not None else "no checkpoint"
+        _wait_for_checkpoint(first, output_dir / "checkpoints" / "checkpoint.0.1.pt")
         snapshot = (output_dir / "hydra" / "config.yaml").read_bytes()
 
         second = subprocess.run(command, capture_output=True, text=True, timeout=120, env=environment)
@@ -112,12 +127,7 @@ def test_a_second_launch_on_a_busy_folder_is_refused_and_ctrl_c_says_how_to_resu
         assert (output_dir / "hydra" / "config.yaml").read_bytes() == snapshot
         assert (output_dir / "train.log").read_text().count("lrsa-train: darcy with") == 1
 
-        first.send_signal(signal.SIGINT)
-        try:
-            _, stderr = first.communicate(timeout=60)
-        except subprocess.TimeoutExpired:
-            first.send_signal(signal.SIGABRT)
-            pytest.fail(f"Ctrl-C did not stop lrsa-train within 60 s; its stacks:\n{first.communicate(timeout=30)[1]}")
+        stderr = _stop_with(first, signal.SIGINT)
     finally:
         first.kill()
     assert first.returncode == 130, stderr
@@ -135,17 +145,8 @@ def test_sigterm_stops_a_run_like_ctrl_c_with_the_resume_hint_and_whole_checkpoi
     environment = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONFAULTHANDLER": "1"}
     run = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=environment)
     try:
-        third_checkpoint = output_dir / "checkpoints" / "checkpoint.0.3.pt"
-        deadline = time.monotonic() + 120
-        while not third_checkpoint.exists() and run.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert third_checkpoint.exists(), run.stderr.read() if run.poll() is not None else "no checkpoint"
-        run.send_signal(signal.SIGTERM)
-        try:
-            _, stderr = run.communicate(timeout=60)
-        except subprocess.TimeoutExpired:
-            run.send_signal(signal.SIGABRT)
-            pytest.fail(f"SIGTERM did not stop lrsa-train within 60 s; its stacks:\n{run.communicate(timeout=30)[1]}")
+        _wait_for_checkpoint(run, output_dir / "checkpoints" / "checkpoint.0.3.pt")
+        stderr = _stop_with(run, signal.SIGTERM)
     finally:
         run.kill()
     assert run.returncode == 128 + signal.SIGTERM, stderr
