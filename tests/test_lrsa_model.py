@@ -211,6 +211,50 @@ def test_reduced_precision_cpu_attention_is_float32_attention_rounded_once(dtype
         torch.testing.assert_close(g.float(), w.to(dtype).float(), **one_rounding)
 
 
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_reduced_precision_qk_norm_attention_is_float32_rounded_once(dtype):
+    """Eager bf16/fp16 on a CPU: qk norm and attention in one function equal the float32
+    path (normalised heads, then attention) on the same inputs, rounded once, with the
+    gradients of inputs, norm gains and logit scale. That holds where the true gradient is
+    tiny too (values nearly equal, so the queries barely matter), which a backward from the
+    rounded output would miss by orders of magnitude. It keeps its inputs and the keys'
+    reciprocal RMS, nothing else N-sized."""
+    from modulus_lrsa.models.lrsa import LogitScale, RMSNorm, qk_norm_attention
+
+    generator = torch.Generator().manual_seed(2)
+    n_head, head_dim, n_points = 4, 10, 300
+    q_norm, k_norm, scale = RMSNorm(head_dim), RMSNorm(head_dim), LogitScale(n_head, head_dim, 3.0)
+    with torch.no_grad():
+        for gain in (q_norm.weight, k_norm.weight):
+            gain.copy_(torch.rand(head_dim, generator=generator) + 0.5)
+    # Latent queries in float32, as the compression has them; point keys and values in dtype.
+    q = torch.randn(2, 8, n_head * head_dim, generator=generator).requires_grad_()
+    k = torch.randn(2, n_points, n_head * head_dim, generator=generator).to(dtype).requires_grad_()
+    v = (1 + 0.01 * torch.randn(2, n_points, n_head * head_dim, generator=generator)).to(dtype).requires_grad_()
+    bias = torch.zeros(2, 1, 1, n_points)
+    bias[1, ..., 250:] = float("-inf")
+    saved = []
+    with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t) or t, lambda t: t):
+        out = qk_norm_attention(q, k, v, n_head, q_norm, k_norm, scale, attn_mask=bias)
+    assert out.dtype == dtype and out.shape == (2, 8, n_head * head_dim)
+    n_sized = sorted((tuple(t.shape), t.dtype) for t in saved if t.numel() >= n_points * n_head)
+    assert n_sized == sorted([((2, n_points, n_head, head_dim), dtype)] * 2 + [((2, n_points, n_head, 1), torch.float32)])
+
+    exact = [q.detach().clone().requires_grad_(), *(t.detach().float().requires_grad_() for t in (k, v))]
+    reference = qk_norm_attention(*exact, n_head, q_norm, k_norm, scale, attn_mask=bias)
+    one_rounding = dict(atol=1e-6, rtol=torch.finfo(dtype).eps)
+    torch.testing.assert_close(out.float(), reference.to(dtype).float(), **one_rounding)
+    parameters = (q_norm.weight, k_norm.weight, scale.log_scale)
+    grad = torch.randn(out.shape, generator=generator).to(dtype)
+    got = torch.autograd.grad(out, (q, k, v, *parameters), grad)
+    want = torch.autograd.grad(reference, (*exact, *parameters), grad.float())
+    for name, g, w in zip(["q", "k", "v", "q gain", "k gain", "logit scale"], got, want):
+        if g.dtype == dtype:  # point keys and values: the float32 gradient rounded once
+            torch.testing.assert_close(g.float(), w.to(dtype).float(), **one_rounding, msg=name)
+        else:
+            torch.testing.assert_close(g, w, atol=1e-6, rtol=1e-4, msg=name)
+
+
 def test_float32_queries_meet_bf16_keys_in_bf16_keeping_no_float32_copies():
     """Compression under autocast: float32 latent queries and bf16 point keys and values.
     They meet in bf16, as autocast's SDPA casts them on a GPU, so the graph keeps the bf16
@@ -588,6 +632,33 @@ def test_torch_compile_fullgraph_matches_eager(make_lrsa):
     with torch.no_grad():
         torch.testing.assert_close(compiled(fx, emb, mask=mask), model(fx, emb, mask=mask),
                                    atol=1e-5, rtol=1e-5)
+
+
+def test_compiled_bf16_training_step_is_as_accurate_as_eager(make_lrsa):
+    """What training.compile=true runs on a CPU under bf16 autocast: the traced attention
+    computes in float32 on padded heads (d_h = 10 here), as the eager one does. Against
+    the float32 step, the compiled bf16 output and gradients are as close as eager bf16's."""
+    torch._dynamo.reset()
+    model = make_lrsa(n_hidden=40, n_head=4)
+    fx, emb = _inputs()
+    mask = torch.ones(2, 300, dtype=torch.bool)
+    mask[1, 240:] = False
+
+    def step(module, dtype):
+        model.zero_grad(set_to_none=True)
+        with torch.autocast("cpu", dtype=dtype, enabled=dtype != torch.float32):
+            out = module(fx, emb, mask=mask)
+        out.float()[mask].square().mean().backward()
+        return torch.cat([out.float()[mask].flatten()] + [p.grad.flatten() for p in model.parameters()])
+
+    def error(values):
+        return ((values - reference).norm() / reference.norm()).item()
+
+    reference = step(model, torch.float32)
+    eager = step(model, torch.bfloat16)
+    compiled = step(torch.compile(model), torch.bfloat16)
+    assert error(eager) < 0.05
+    assert error(compiled) < 1.5 * error(eager), (error(compiled), error(eager))
 
 
 def test_onnx_export_dynamic_points_runs_in_onnxruntime(make_lrsa, tmp_path):

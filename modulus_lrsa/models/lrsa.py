@@ -73,13 +73,22 @@ class _HeadRMSNorm(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
         normalised, rstd, gain = ctx.saved_tensors
-        normalised = normalised.to(rstd.dtype)
-        grad_gain = None
-        if ctx.needs_input_grad[1]:
-            grad_gain = (grad * normalised).reshape(-1, *gain.shape).sum(0)
-        scaled = grad.to(rstd.dtype) * gain
-        projection = (scaled * normalised).mean(dim=-1, keepdim=True)
-        return scaled.sub_(normalised * projection).mul_(rstd).to(grad.dtype), grad_gain, None
+        grad_x, grad_gain = _rms_norm_backward(grad, normalised.to(rstd.dtype), rstd, gain, ctx.needs_input_grad[1])
+        return grad_x.to(grad.dtype), grad_gain, None
+
+
+def _rms_norm_backward(
+    grad: torch.Tensor, normalised: torch.Tensor, rstd: torch.Tensor, gain: torch.Tensor, gain_grad: bool
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    r"""Gradients of ``normalised * gain`` (``normalised = x * rstd``) for ``x`` and ``gain``.
+
+    :math:`g_x = r\,(g\,w - \hat x\,\overline{g\,w\,\hat x})`, in ``rstd``'s dtype; the
+    gain's gradient is summed over every leading dim of ``grad`` it was broadcast over.
+    """
+    grad_gain = (grad * normalised).reshape(-1, *gain.shape).sum(0) if gain_grad else None
+    scaled = grad.to(rstd.dtype) * gain
+    projection = (scaled * normalised).mean(dim=-1, keepdim=True)
+    return scaled.sub_(normalised * projection).mul_(rstd), grad_gain
 
 
 class RMSNorm(nn.RMSNorm):
@@ -91,6 +100,10 @@ class RMSNorm(nn.RMSNorm):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.rms_norm(x.to(_norm_dtype(x)), self.normalized_shape, self.weight, self.eps).to(x.dtype)
+
+    def resolved_eps(self, dtype: torch.dtype = torch.float32) -> float:
+        """``eps``, or the machine epsilon of the dtype the statistics are computed in."""
+        return torch.finfo(dtype).eps if self.eps is None else self.eps
 
     def split_heads(
         self, x: torch.Tensor, n_head: int, logit_scale: LogitScale | None = None
@@ -106,7 +119,7 @@ class RMSNorm(nn.RMSNorm):
         """
         heads = x.unflatten(-1, (n_head, -1))
         dtype = _norm_dtype(x)
-        eps = torch.finfo(dtype).eps if self.eps is None else self.eps
+        eps = self.resolved_eps(dtype)
         gain = self.weight if logit_scale is None else self.weight * logit_scale.factor()[:, None]
         return _HeadRMSNorm.apply(heads, gain.to(dtype), eps).transpose(1, 2)
 
@@ -225,31 +238,115 @@ def _float32_attention(
     return out[..., :head_dim]
 
 
-class _ReducedPrecisionCPUAttention(torch.autograd.Function):
-    """bf16/fp16 attention on a CPU, computed in float32 and saving only its bf16/fp16 inputs.
+_CPU_FLASH = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu.default
+_CPU_FLASH_BACKWARD = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu_backward.default
 
-    PyTorch's CPU flash kernel in bf16 takes about twice as long as in float32 at LRSA's
-    head widths (forward + backward at d_h = 10, 16k points: 0.38 s against 0.18 s for
-    this function, casts and recomputation included), and its backward was half of a bf16
-    training step. The backward recomputes the float32 attention from the saved inputs,
-    so the activations kept are the bf16 q, k, v alone: less than the kernel's own
-    (which adds its output and log-sum-exp).
+
+def _head_rstd(x: torch.Tensor, eps: float) -> torch.Tensor:
+    """Float32 reciprocal RMS of (B, L, h, d_h) heads over d_h, (B, L, h, 1), read in one pass."""
+    mean_square = torch.linalg.vector_norm(x, dim=-1, keepdim=True, dtype=torch.float32).square_()
+    return mean_square.div_(x.shape[-1]).add_(eps).rsqrt_()
+
+
+def _padded_float32_heads(
+    x: torch.Tensor, rstd: torch.Tensor | None = None, gain: torch.Tensor | None = None
+) -> torch.Tensor:
+    """(B, L, h, d_h) heads in any layout -> (B, h, L, d_p) float32, contiguous, zero-padded
+    to a multiple of 4 (the CPU kernel's input layout), and normalised (``x * rstd * gain``)
+    on the way when ``rstd`` is given: one write per element, no intermediate copies."""
+    batch, length, n_head, head_dim = x.shape
+    width = head_dim + (-head_dim % 4)
+    allocate = torch.zeros if width != head_dim else torch.empty
+    heads = allocate(batch, n_head, length, width, dtype=torch.float32, device=x.device)
+    target = heads[..., :head_dim].transpose(1, 2)
+    if rstd is None:
+        target.copy_(x)
+    else:
+        torch.mul(x, rstd, out=target).mul_(gain)
+    return heads
+
+
+class _ReducedPrecisionCPUAttention(torch.autograd.Function):
+    r"""bf16/fp16 attention on a CPU, in float32, with the qk RMS norm folded in.
+
+    Takes (B, L, h, d_h) heads in whatever layout the projections left them, and optional
+    per-head gains: a query or key with a gain is RMS-normalised over d_h and multiplied by
+    it first. Computes in float32 on heads padded to a multiple of 4 (PyTorch's bf16 CPU
+    kernel takes about twice as long at these head widths) and returns contiguous
+    (B, L_q, h, d_h) heads in the reduced dtype.
+
+    It saves only its inputs, views of the projections that autograd keeps anyway, and
+    the (B, L, h, 1) reciprocal RMS: no normalised, cast or padded copies of the N-sized
+    heads, which cuts a bf16 training step's peak memory by a fifth (64k points). The
+    backward recomputes the float32 attention rather than using a rounded output: the
+    softmax gradient needs rowsum(dO * O), and with O rounded to bf16 the gradients of
+    near-uniform attentions (at initialisation, for example) were off by up to 10x.
     """
 
     @staticmethod
-    def forward(ctx, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, attn_mask: torch.Tensor | None):
-        ctx.save_for_backward(q, k, v, attn_mask)
-        return _float32_attention(q, k, v, attn_mask).to(q.dtype)
+    def forward(ctx, q, k, v, q_gain, k_gain, attn_mask, q_eps: float, k_eps: float):
+        with torch.autocast("cpu", enabled=False):
+            q_rstd = None if q_gain is None else _head_rstd(q, q_eps)
+            k_rstd = None if k_gain is None else _head_rstd(k, k_eps)
+            inputs = (q, k, v, q_gain, k_gain, attn_mask, q_rstd, k_rstd)
+            ctx.save_for_backward(*inputs)
+            _, out, _, _ = _ReducedPrecisionCPUAttention._attend(*inputs)
+            reduced = next(t.dtype for t in (q, k, v) if t.dtype in (torch.bfloat16, torch.float16))
+            out = out[..., : q.shape[-1]].transpose(1, 2)
+            return out.to(reduced, memory_format=torch.contiguous_format)
+
+    @staticmethod
+    def _attend(q, k, v, q_gain, k_gain, attn_mask, q_rstd, k_rstd):
+        """Float32 padded heads, the kernel's output and log-sum-exp, and the float32 mask."""
+        heads = (_padded_float32_heads(q, q_rstd, q_gain), _padded_float32_heads(k, k_rstd, k_gain),
+                 _padded_float32_heads(v))
+        if attn_mask is not None and attn_mask.is_floating_point():
+            attn_mask = attn_mask.float()
+        out, logsumexp = _CPU_FLASH(*heads, attn_mask=attn_mask, scale=q.shape[-1] ** -0.5)
+        return heads, out, logsumexp, attn_mask
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad: torch.Tensor):
-        q, k, v, attn_mask = ctx.saved_tensors
-        with torch.enable_grad():
-            inputs = [t.detach().to(torch.float32).requires_grad_() for t in (q, k, v)]
-            out = _float32_attention(*inputs, attn_mask)
-            grads = torch.autograd.grad(out, inputs, grad.to(out.dtype))
-        return *(g.to(t.dtype) for g, t in zip(grads, (q, k, v))), None
+        q, k, v, q_gain, k_gain, _, q_rstd, k_rstd = ctx.saved_tensors
+        head_dim = q.shape[-1]
+        with torch.autocast("cpu", enabled=False):
+            heads, out, logsumexp, attn_mask = _ReducedPrecisionCPUAttention._attend(*ctx.saved_tensors)
+            head_grads = _CPU_FLASH_BACKWARD(
+                _padded_float32_heads(grad), *heads, out, logsumexp, 0.0, False,
+                attn_mask=attn_mask, scale=head_dim**-0.5,
+            )
+            input_grads, gain_grads = [], []
+            for index, (x, gain, rstd, head_grad) in enumerate(
+                zip((q, k, v), (q_gain, k_gain, None), (q_rstd, k_rstd, None), head_grads)
+            ):
+                head_grad = head_grad[..., :head_dim].transpose(1, 2)  # back to (B, L, h, d_h)
+                if gain is None:
+                    input_grads.append(head_grad.to(x.dtype))
+                    continue
+                grad_x, grad_gain = _rms_norm_backward(head_grad, x * rstd, rstd, gain, ctx.needs_input_grad[3 + index])
+                input_grads.append(grad_x.to(x.dtype))
+                gain_grads.append(grad_gain)
+        gain_grads = [gain_grads.pop(0) if gain is not None else None for gain in (q_gain, k_gain)]
+        return *input_grads, *gain_grads, None, None, None
+
+
+def _reduced_precision_cpu_path(q, k, v, attn_mask, dropout_p: float) -> bool:
+    """Whether :class:`_ReducedPrecisionCPUAttention` runs: eager bf16/fp16 attention on a CPU.
+
+    Dropout (a recomputed backward would need the same mask), a mask that needs a gradient,
+    and torch.compile's traces get the float32 attention under autograd instead: traced,
+    inductor fuses the casts and padding into the kernels around it and picks what to
+    save (the compiled bf16 training step took 0.68x the time it did with the bf16 kernel,
+    16k points, this project's CPU).
+    """
+    return (
+        q.device.type == "cpu"
+        and any(t.dtype in (torch.bfloat16, torch.float16) for t in (q, k, v))
+        and dropout_p == 0.0
+        and not _is_tracing()
+        and not (attn_mask is not None and attn_mask.requires_grad)
+    )
 
 
 def attention(
@@ -263,10 +360,8 @@ def attention(
 
     GPU heads get the plain call: its kernels pad on their own and run bf16 natively. On
     a CPU, attention runs in float32 on heads padded to a multiple of 4
-    (:func:`_float32_attention`); bf16/fp16 heads (any of q, k, v: the others are cast
-    to it) go through :class:`_ReducedPrecisionCPUAttention` and come back in that dtype. Dropout,
-    and torch.compile's traces, get the plain call on a CPU as well: a recomputed
-    backward would need the same dropout mask, and inductor chooses its own kernel.
+    (:func:`_float32_attention`), and bf16/fp16 heads (any of q, k, v: the others are cast
+    to it) come back in that dtype, eagerly through :class:`_ReducedPrecisionCPUAttention`.
     """
     if q.device.type != "cpu":
         return F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, dropout_p=dropout_p)
@@ -277,9 +372,57 @@ def attention(
     # reduced dtype, as autocast's own SDPA casts them: float32 autograd would keep
     # float32 copies of the N-sized keys and values.
     q, k, v = (t.to(reduced[0]) for t in (q, k, v))
-    if dropout_p > 0.0 or _is_tracing() or (attn_mask is not None and attn_mask.requires_grad):
-        return F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, dropout_p=dropout_p)
-    return _ReducedPrecisionCPUAttention.apply(q, k, v, attn_mask)
+    if _reduced_precision_cpu_path(q, k, v, attn_mask, dropout_p):
+        heads = (t.transpose(1, 2) for t in (q, k, v))
+        return _ReducedPrecisionCPUAttention.apply(*heads, None, None, attn_mask, 0.0, 0.0).transpose(1, 2)
+    return _float32_attention(q, k, v, attn_mask, dropout_p).to(q.dtype)
+
+
+def qk_norm_attention(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    n_head: int,
+    q_norm: RMSNorm,
+    k_norm: RMSNorm,
+    logit_scale: LogitScale,
+    attn_mask: torch.Tensor | None = None,
+    dropout_p: float = 0.0,
+) -> torch.Tensor:
+    """Attention of per-head RMS-normalised queries (times the logit scale) and keys.
+
+    Parameters
+    ----------
+    q, k, v : torch.Tensor
+        Projections :math:`(B, L, h d_h)`, as the linears wrote them (heads not split).
+    n_head : int
+        Heads :math:`h`.
+    q_norm, k_norm : RMSNorm
+        Per-head norms of queries and keys; ``logit_scale`` multiplies the queries.
+    attn_mask : torch.Tensor | None
+        Additive float mask broadcastable to :math:`(B, h, L_q, L_k)`.
+
+    Returns
+    -------
+    torch.Tensor
+        :math:`(B, L_q, h d_h)`.
+
+    Eager bf16/fp16 on a CPU runs norm and attention in one function
+    (:class:`_ReducedPrecisionCPUAttention`) that keeps no normalised copies; otherwise
+    the heads are normalised (:meth:`RMSNorm.split_heads`) and go through :func:`attention`.
+    """
+    if _reduced_precision_cpu_path(q, k, v, attn_mask, dropout_p):
+        q_gain = q_norm.weight * logit_scale.factor()[:, None]
+        heads = (t.unflatten(-1, (n_head, -1)) for t in (q, k, v))
+        out = _ReducedPrecisionCPUAttention.apply(
+            *heads, q_gain, k_norm.weight, attn_mask, q_norm.resolved_eps(), k_norm.resolved_eps()
+        )
+        return out.flatten(-2)
+    out = attention(
+        q_norm.split_heads(q, n_head, logit_scale), k_norm.split_heads(k, n_head), _split_heads(v, n_head),
+        attn_mask=attn_mask, dropout_p=dropout_p,
+    )
+    return _merge_heads(out)
 
 
 class MLP(nn.Module):
@@ -318,13 +461,10 @@ class LatentSelfAttention(nn.Module):
 
     def forward(self, s: torch.Tensor) -> torch.Tensor:
         q, k, v = self.to_qkv(s).chunk(3, dim=-1)
-        out = attention(
-            self.q_norm.split_heads(q, self.n_head, self.logit_scale),
-            self.k_norm.split_heads(k, self.n_head),
-            _split_heads(v, self.n_head),
-            dropout_p=self.dropout if self.training else 0.0,
+        dropout = self.dropout if self.training else 0.0
+        return self.proj(
+            qk_norm_attention(q, k, v, self.n_head, self.q_norm, self.k_norm, self.logit_scale, dropout_p=dropout)
         )
-        return self.proj(_merge_heads(out))
 
 
 class LatentCompression(nn.Module):
@@ -346,20 +486,26 @@ class LatentCompression(nn.Module):
         self.logit_scale = LogitScale(n_head, dim // n_head, logit_scale)
         self.proj = nn.Linear(dim, dim)
 
+    def _query_projections(self, batch: int) -> torch.Tensor:
+        """The latent queries as (B, M, h * d_h) projections, before their norm."""
+        return self.latent_queries.transpose(0, 1).flatten(1).expand(batch, -1, -1)
+
     def _queries(self, batch: int) -> torch.Tensor:
-        q = self.logit_scale(self.q_norm(self.latent_queries))
-        return q.unsqueeze(0).expand(batch, -1, -1, -1)
+        """Normalised, logit-scaled latent query heads (B, h, M, d_h)."""
+        return self.q_norm.split_heads(self._query_projections(batch), self.n_head, self.logit_scale)
 
     def _keys_values(self, hn: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         k, v = self.to_kv(hn).chunk(2, dim=-1)
         return self.k_norm.split_heads(k, self.n_head), _split_heads(v, self.n_head)
 
     def forward(self, hn: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
-        k, v = self._keys_values(hn)
-        q = self._queries(hn.shape[0])
+        k, v = self.to_kv(hn).chunk(2, dim=-1)
+        q = self._query_projections(hn.shape[0])
         if bias is not None:
             bias = bias.to(q.dtype)
-        return self.proj(_merge_heads(attention(q, k, v, attn_mask=bias)))
+        return self.proj(
+            qk_norm_attention(q, k, v, self.n_head, self.q_norm, self.k_norm, self.logit_scale, attn_mask=bias)
+        )
 
     def partial_softmax(
         self, hn: torch.Tensor, bias: torch.Tensor | None
@@ -406,13 +552,15 @@ class PointReconstruction(nn.Module):
         self.proj = nn.Linear(dim, dim)
 
     def latent_keys_values(self, sn: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The latents' key and value projections (B, M, d), computed once per block."""
         k, v = self.to_kv(sn).chunk(2, dim=-1)
-        return self.k_norm.split_heads(k, self.n_head), _split_heads(v, self.n_head)
+        return k, v
 
     def forward(self, hn: torch.Tensor, latent_kv: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
-        q = self.q_norm.split_heads(self.to_q(hn), self.n_head, self.logit_scale)
         k, v = latent_kv
-        return self.proj(_merge_heads(attention(q, k, v)))
+        return self.proj(
+            qk_norm_attention(self.to_q(hn), k, v, self.n_head, self.q_norm, self.k_norm, self.logit_scale)
+        )
 
 
 class StructuredPointFFN(nn.Module):
