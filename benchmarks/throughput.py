@@ -20,9 +20,10 @@ How far from the hardware: each model's matmul and attention FLOPs of one step a
 (``torch.utils.flop_counter``; CPU flash attention by the same formula torch uses on GPUs)
 and divided by its median time, beside this machine's rate for the models' per-point
 linear, an ``(N, d) @ (d, d)`` matmul at each model width, timed in the same interleaved
-loop. ``--compile`` adds LRSA under ``torch.compile`` (what ``training.compile=true`` runs),
-timed after its compilation; its memory is not probed (a fresh process would measure the
-compiler). ``--dispatch N`` counts the operators one step dispatches and times the step at
+loop. ``--compile`` adds LRSA and FLARE under ``torch.compile`` (what ``training.compile=true``
+runs), timed after compiling; their memory is probed in a fresh process that compiles and
+runs two steps first, then hands freed memory back to the system (``malloc_trim``) and
+measures a third. ``--dispatch N`` counts the operators one step dispatches and times the step at
 N points, few enough that launching them is all the step costs, which bounds a GPU step:
 
     .venv/bin/python benchmarks/throughput.py --dispatch 64 --sizes 64 --repeats 20 \
@@ -32,6 +33,9 @@ N points, few enough that launching them is all the step costs, which bounds a G
 from __future__ import annotations
 
 import argparse
+import ctypes
+import ctypes.util
+import gc
 import json
 import os
 import platform
@@ -88,7 +92,9 @@ def train_step(model, fx, embedding, dtype: torch.dtype) -> None:
         torch.cuda.synchronize()
 
 
-COMPILED = "LRSA compiled"
+#: Models ``--compile`` also times under torch.compile, each as "<name> compiled".
+COMPILED_MODELS = ("LRSA", "FLARE")
+COMPILED = " compiled"
 
 
 def _cpu_flash_forward_flops(query, key, value, *args, out_shape=None, **kwargs) -> int:
@@ -177,9 +183,13 @@ def dispatch_cost(model, fx, embedding, dtype: torch.dtype, repeats: int) -> dic
 
 def peak_memory_mib(name: str, width: int, n_points: int, precision: str, device: str) -> float | None:
     """Extra memory of one training step (MiB), or None when the step runs out of memory."""
+    compiled = name.endswith(COMPILED)
     if device == "cuda":
-        model = build_model(name, width).to(device)
+        model = build_model(name.removesuffix(COMPILED), width).to(device)
         fx, embedding = make_inputs(n_points, torch.device(device))
+        if compiled:
+            model = torch.compile(model)
+            train_step(model, fx, embedding, DTYPES[precision])
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
         base = torch.cuda.memory_allocated()
@@ -189,7 +199,8 @@ def peak_memory_mib(name: str, width: int, n_points: int, precision: str, device
             return None
         return (torch.cuda.max_memory_allocated() - base) / 2**20
     child = subprocess.run(
-        [sys.executable, __file__, "--child-memory", name, str(width), str(n_points), precision],
+        [sys.executable, __file__, "--child-memory", name.removesuffix(COMPILED), str(width), str(n_points),
+         precision, *(["--compiled"] if compiled else [])],
         capture_output=True, text=True,
     )
     if child.returncode == -signal.SIGKILL:  # the kernel's out-of-memory killer
@@ -206,9 +217,16 @@ def _resident_kib(field: str) -> int:
     raise RuntimeError(f"/proc/self/status has no {field}")
 
 
-def child_memory(name: str, width: int, n_points: int, precision: str) -> None:
+def child_memory(name: str, width: int, n_points: int, precision: str, compiled: bool) -> None:
     model = build_model(name, width)
     fx, embedding = make_inputs(n_points, torch.device("cpu"))
+    if compiled:  # compile and warm up first, then give what the steps freed back to the system
+        model = torch.compile(model)
+        for _ in range(2):
+            train_step(model, fx, embedding, DTYPES[precision])
+        model.zero_grad(set_to_none=True)
+        gc.collect()
+        ctypes.CDLL(ctypes.util.find_library("c")).malloc_trim(0)
     # Imports peak far above a small step; reset the kernel's high-water mark (Linux >= 4.0).
     Path("/proc/self/clear_refs").write_text("5")
     base_kib = _resident_kib("VmRSS")
@@ -222,13 +240,15 @@ def run(args: argparse.Namespace, save) -> dict:
     names = ["LRSA", "Transolver", "FLARE"]
     models = {name: build_model(name, args.width).to(device) for name in names}
     params = {name: sum(p.numel() for p in m.parameters()) for name, m in models.items()}
+    compiled = [name + COMPILED for name in COMPILED_MODELS] if args.compile else []
     if args.compile:
         if device.type == "cuda":
             print("note: on an H200 (torch 2.11) compiled LRSA's gradients were wrong "
                   "(tests/test_lrsa_cuda.py); its time here is not a training speed lrsa-train offers")
-        twin = build_model("LRSA", args.width).to(device)
-        twin.load_state_dict(models["LRSA"].state_dict())
-        models[COMPILED] = torch.compile(twin)
+        for name in COMPILED_MODELS:
+            twin = build_model(name, args.width).to(device)
+            twin.load_state_dict(models[name].state_dict())
+            models[name + COMPILED] = torch.compile(twin)
     widths = sorted({args.width, LRSA_WIDTH[args.width]})
     result = dict(
         command="benchmarks/throughput.py " + " ".join(sys.argv[1:]),
@@ -267,15 +287,12 @@ def run(args: argparse.Namespace, save) -> dict:
             # as out of memory and left out of the timing instead of killing the run.
             dtype = DTYPES[precision]
             peak = {name: peak_memory_mib(name, args.width, n_points, precision, args.device)
-                    for name in names}
-            fits = [name for name in names if peak[name] is not None]
-            if args.compile and "LRSA" in fits:
-                fits.append(COMPILED)
-                peak[COMPILED] = None
+                    for name in [*names, *compiled]}
+            fits = [name for name in [*names, *compiled] if peak[name] is not None]
             fx, embedding = make_inputs(n_points, device)
-            flops = {name: step_flops(models[name], fx, embedding, dtype) for name in fits if name != COMPILED}
-            if COMPILED in fits:  # the same model's arithmetic, only scheduled differently
-                flops[COMPILED] = flops["LRSA"]
+            flops = {name: step_flops(models[name], fx, embedding, dtype) for name in fits if name in names}
+            for name in fits:  # a compiled model does the same arithmetic, only scheduled differently
+                flops.setdefault(name, flops.get(name.removesuffix(COMPILED)))
             for name in fits:  # warm-up: kernels, allocator, autotuning, compilation
                 train_step(models[name], fx, embedding, dtype)
             operands = {d: (torch.randn(n_points, d, device=device, dtype=dtype),
@@ -290,7 +307,7 @@ def run(args: argparse.Namespace, save) -> dict:
                 for d, (a, b) in operands.items():
                     matmul[d].append(matmul_seconds(a, b))
             matmul_gflops = {str(d): 2 * n_points * d * d / statistics.median(t) / 1e9 for d, t in matmul.items()}
-            for name in [*names, *([COMPILED] if COMPILED in fits else [])]:
+            for name in [*names, *compiled]:
                 median = statistics.median(times[name]) if name in times else None
                 counted = flops.get(name)
                 result["rows"].append(dict(
@@ -302,10 +319,9 @@ def run(args: argparse.Namespace, save) -> dict:
                     matmul_gflops_per_s=matmul_gflops,
                 ))
                 shown = "out of memory" if median is None else (
-                    f"{median:8.3f} s  "
-                    + ("memory not probed" if name == COMPILED else f"{_fmt(peak[name], '9.1f')} MiB")
-                    + f"  {result['rows'][-1]['gflops_per_s']:6.1f} GFLOP/s")
-                print(f"{precision:5s} N={n_points:7d} {name:13s} {shown}", flush=True)
+                    f"{median:8.3f} s  {_fmt(peak[name], '9.1f')} MiB"
+                    f"  {result['rows'][-1]['gflops_per_s']:6.1f} GFLOP/s")
+                print(f"{precision:5s} N={n_points:7d} {name:14s} {shown}", flush=True)
             print(f"{precision:5s} N={n_points:7d} matmul (N, d) @ (d, d): "
                   + ", ".join(f"d={d} {rate:.1f} GFLOP/s" for d, rate in matmul_gflops.items()), flush=True)
             save(result)
@@ -326,16 +342,21 @@ def merge_earlier_rows(earlier: dict, result: dict) -> dict:
 
 def summary_table(result: dict) -> str:
     by_key = {(r["model"], r["precision"], r["n_points"]): r for r in result["rows"]}
-    compiled = any(model == COMPILED for model, _, _ in by_key)
+    compiled = any(model.endswith(COMPILED) for model, _, _ in by_key)
     lines = [
         "| precision | N | LRSA s | Transolver s | FLARE s | LRSA/Transolver time | LRSA/FLARE time | "
         "LRSA MiB | Transolver MiB | FLARE MiB | LRSA/Transolver memory |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     rates = [
-        "| precision | N | LRSA GFLOP/s | Transolver GFLOP/s | FLARE GFLOP/s | matmul GFLOP/s, (N, d) @ (d, d) |"
-        + (" LRSA compiled s | compiled/eager | compiled/FLARE |" if compiled else ""),
-        "|---|---|---|---|---|---|" + ("---|---|---|" if compiled else ""),
+        "| precision | N | LRSA GFLOP/s | Transolver GFLOP/s | FLARE GFLOP/s | matmul GFLOP/s, (N, d) @ (d, d) |",
+        "|---|---|---|---|---|---|",
+    ]
+    compiled_rows = [
+        "| precision | N | LRSA compiled s | FLARE compiled s | LRSA/FLARE time, both compiled | "
+        "LRSA compiled / eager time | LRSA compiled MiB | FLARE compiled MiB | "
+        "LRSA compiled / Transolver eager memory |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for (model, precision, n_points), row in by_key.items():
         if model != "LRSA":
@@ -352,13 +373,15 @@ def summary_table(result: dict) -> str:
         if row.get("gflops_per_s") is None:
             continue  # measured before the FLOP count was added
         matmul = ", ".join(f"d={d}: {rate:.0f}" for d, rate in row["matmul_gflops_per_s"].items())
-        line = (f"| {precision} | {n_points:,} | {_fmt(row['gflops_per_s'], '.1f')} | "
-                f"{_fmt(t.get('gflops_per_s'), '.1f')} | {_fmt(f.get('gflops_per_s'), '.1f')} | {matmul} |")
-        if compiled:
-            c = by_key.get((COMPILED, precision, n_points), {})
-            line += (f" {_fmt(c.get('seconds'), '.3f')} | {_ratio(c.get('seconds'), row['seconds'])} | "
-                     f"{_ratio(c.get('seconds'), f['seconds'])} |")
-        rates.append(line)
+        rates.append(f"| {precision} | {n_points:,} | {_fmt(row['gflops_per_s'], '.1f')} | "
+                     f"{_fmt(t.get('gflops_per_s'), '.1f')} | {_fmt(f.get('gflops_per_s'), '.1f')} | {matmul} |")
+        c = by_key.get(("LRSA" + COMPILED, precision, n_points))
+        fc = by_key.get(("FLARE" + COMPILED, precision, n_points))
+        if c and fc:
+            compiled_rows.append(
+                f"| {precision} | {n_points:,} | {_fmt(c['seconds'], '.3f')} | {_fmt(fc['seconds'], '.3f')} | "
+                f"{_ratio(c['seconds'], fc['seconds'])} | {_ratio(c['seconds'], row['seconds'])} | "
+                f"{_fmt(c['peak_mib'], '.0f')} | {_fmt(fc['peak_mib'], '.0f')} | {_ratio(c['peak_mib'], t['peak_mib'])} |")
     p = result["parameters"]
     lines.append("")
     lines.append(
@@ -373,6 +396,11 @@ def summary_table(result: dict) -> str:
         lines += ["", *rates, "",
                   "GFLOP/s: counted matmul and attention FLOPs of the step over its time; matmul: this "
                   "machine's rate for one (N, d) @ (d, d) product at the models' widths, timed in the same loop."]
+    if compiled and len(compiled_rows) > 2:
+        lines += ["", *compiled_rows, "",
+                  "Compiled: torch.compile (what training.compile=true runs), timed in the same loop after "
+                  "compiling; memory of a third step after two, with freed memory handed back to the system "
+                  "first (the eager probes measure a fresh process's first step)."]
     return "\n".join(lines)
 
 
@@ -408,7 +436,7 @@ def main() -> None:
                         help="first count the operators one step dispatches and time it at N (small) "
                              "points: the per-step launch cost that bounds a GPU step at small N")
     parser.add_argument("--compile", action="store_true",
-                        help="also time LRSA under torch.compile (after compiling; memory not probed)")
+                        help="also time LRSA and FLARE under torch.compile, and probe their memory")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "throughput.json")
     parser.add_argument("--append", action="store_true",
@@ -416,12 +444,13 @@ def main() -> None:
                              "does not measure, e.g. bf16 at small N after fp32 at all N")
     parser.add_argument("--update-readme", action="store_true",
                         help="rewrite the table between the README's throughput markers")
+    parser.add_argument("--compiled", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--child-memory", nargs=4, metavar=("MODEL", "WIDTH", "N", "PRECISION"),
                         help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child_memory:
         name, width, n_points, precision = args.child_memory
-        child_memory(name, int(width), int(n_points), precision)
+        child_memory(name, int(width), int(n_points), precision, args.compiled)
         return
     if args.repeats < 1:
         parser.error("--repeats must be >= 1")
