@@ -634,6 +634,29 @@ def test_torch_compile_fullgraph_matches_eager(make_lrsa):
                                    atol=1e-5, rtol=1e-5)
 
 
+def test_torch_compile_gradients_match_eager(make_lrsa):
+    """What training.compile=true differentiates. Under torch 2.11 the compiled parameter
+    gradients were off by order one with outputs equal (on a CPU, as on the H200): dynamo
+    mis-routed the gradient of the per-head norm's no-op ``.to()`` return (pytorch#180642)."""
+    torch._dynamo.reset()
+    model = make_lrsa()
+    fx, emb = _inputs()
+    mask = torch.ones(2, 300, dtype=torch.bool)
+    mask[1, 250:] = False
+    weights = torch.rand(2, 300, generator=torch.Generator().manual_seed(3)) + 0.1
+
+    def gradients(module):
+        model.zero_grad(set_to_none=True)
+        module(fx, emb, mask=mask, weights=weights)[mask].square().mean().backward()
+        return {name: p.grad.clone() for name, p in model.named_parameters()}
+
+    eager = gradients(model)
+    compiled = gradients(torch.compile(model, fullgraph=True))
+    for name, expected in eager.items():
+        torch.testing.assert_close(compiled[name], expected, atol=1e-5, rtol=1e-4,
+                                   msg=lambda detail, name=name: f"{name}: {detail}")
+
+
 def test_compiled_bf16_training_step_is_as_accurate_as_eager(make_lrsa):
     """What training.compile=true runs on a CPU under bf16 autocast: the traced attention
     computes in float32 on padded heads (d_h = 10 here), as the eager one does. Against

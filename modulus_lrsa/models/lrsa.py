@@ -68,7 +68,10 @@ class _HeadRMSNorm(torch.autograd.Function):
         rstd = torch.rsqrt(mean_square.add_(eps))
         normalised = exact.mul_(rstd) if exact is not x else x * rstd
         ctx.save_for_backward(normalised.to(x.dtype), rstd, gain)
-        return (normalised * gain).to(x.dtype)
+        out = normalised * gain
+        # Cast only when needed: torch 2.11's torch.compile routes the gradient of a
+        # returned no-op .to() alias to the wrong output, silently (pytorch#180642).
+        return out if out.dtype == x.dtype else out.to(x.dtype)
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
