@@ -132,36 +132,7 @@ def _check_training(problems: _Problems, world_size: int) -> None:
     problems.integer("training.eval_chunk_points", 1)
     problems.boolean("training.resume")
     problems.boolean("training.compile")
-    _check_compile(problems)
     problems.number("training.time_limit_minutes", 0.0, inclusive=False, allow_none=True)
-
-
-def _check_compile(problems: _Problems) -> None:
-    """Refuse ``training.compile=true`` for LRSA on a CUDA device.
-
-    On an H200 (torch 2.11) the compiled LRSA matched the eager outputs to 2e-7 but its
-    parameter gradients did not: the lift's and first block's bias gradients were off by up
-    to 5x (fp32, TF32 off), while eager CUDA gradients match the CPU model and compiled CPU
-    gradients match eager. ``tests/test_lrsa_cuda.py`` holds the check. Training on wrong
-    gradients would go unnoticed, so the launch stops, before any data is read.
-    """
-    if OmegaConf.select(problems.cfg, "training.compile", default=False) is not True:
-        return
-    device = OmegaConf.select(problems.cfg, "training.device", default="auto")
-    if not (device == "cuda" or (device == "auto" and torch.cuda.is_available())):
-        return
-    try:
-        is_lrsa = issubclass(get_class(str(OmegaConf.select(problems.cfg, "model._target_"))), LRSA)
-    except (ImportError, ValueError, AttributeError):
-        return  # _check_model reports the target
-    if is_lrsa:
-        problems.add(
-            "training.compile",
-            "true on a CUDA device: torch.compile's LRSA backward gave wrong parameter gradients on a "
-            "GPU (H200, torch 2.11; outputs equal, bias gradients off by up to 5x), so it is refused there; "
-            "train eagerly with training.compile=false, or compile on a CPU (training.device=cpu), where "
-            "the gradients match. tests/test_lrsa_cuda.py checks a GPU and torch version",
-        )
 
 
 def _check_domain_parallel(problems: _Problems, world_size: int) -> int:
