@@ -347,13 +347,29 @@ def _raise_interrupt(signum, frame) -> None:
     raise KeyboardInterrupt(f"stopped by signal {signum}")
 
 
+#: How long a pool worker may unwind after SIGTERM before the kernel ends it.
+WORKER_UNWIND_SECONDS = 5
+
+
+def _interrupt_worker(signum, frame) -> None:
+    """SIGTERM in a pool worker: unwind like Ctrl-C, ended by SIGALRM if that stalls.
+
+    The pool's own loop catches BaseException while it sends a result back, so a SIGTERM
+    landing there is swallowed, and the worker would wait forever for work from a dead
+    generator. The alarm's default action ends the process whatever Python is doing.
+    """
+    signal.signal(signal.SIGALRM, signal.SIG_DFL)
+    signal.alarm(WORKER_UNWIND_SECONDS)
+    _raise_interrupt(signum, frame)
+
+
 def _init_worker(generator_pid: int) -> None:
     """Pool-worker initializer: SIGTERM unwinds like Ctrl-C, so running solvers are stopped.
 
     On Linux the worker also gets that SIGTERM when the generator process dies, however
     it dies (SIGKILL included), so no worker keeps building cases nobody will collect.
     """
-    signal.signal(signal.SIGTERM, _raise_interrupt)
+    signal.signal(signal.SIGTERM, _interrupt_worker)
     set_parent_death_signal(signal.SIGTERM, generator_pid)
 
 
