@@ -55,8 +55,8 @@ def test_tied_reconstruction_is_softmax_over_latents_of_compression_scores():
     block = TiedLRSA(**ARGS).blocks[0]
     h = torch.randn(2, 60, ARGS["n_hidden"])
     hn = block.point_norm(h)
-    keys, _ = block.compress._keys_values(hn)
-    queries = block.compress._queries(2)
+    keys, _ = block.compress.keys_values(hn)
+    queries = block.compress.queries(2)
     scores = queries @ keys.transpose(-1, -2) / math.sqrt(queries.shape[-1])  # (B, h, M, N)
     latent_queries, values = block.process_latents(block.compress(hn, None))
     mixed = torch.einsum("bhmn,bhmd->bnhd", scores.softmax(dim=2), values).reshape(2, 60, -1)
@@ -98,3 +98,26 @@ def test_variant_selected_by_target_and_checkpoint_round_trip(variant, tmp_path)
     assert type(loaded) is variant
     fx, embedding = _inputs()
     torch.testing.assert_close(loaded(fx, embedding), model(fx, embedding))
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_every_block_argument_reaches_the_variant_blocks(variant):
+    """Ablations build their blocks through LRSA.block_class with LRSA's own keywords, so a
+    non-default logit scale, width ratio, dropout, activation, norm or grid reaches every
+    block (the old rebuild passed them positionally and dropped logit_scale: TiedLRSA with
+    logit_scale=3 trained at 10)."""
+    from modulus_lrsa.models.attention import LogitScale, RMSNorm
+
+    args = dict(ARGS, logit_scale=3.0, mlp_ratio=3.0, dropout=0.25, act="silu", norm="rms",
+                structured_shape=(6, 10), embedding_dim=2)
+    model = variant(**args)
+    for block in model.blocks:
+        scales = [m for m in block.modules() if isinstance(m, LogitScale)]
+        assert scales and all(torch.allclose(m.scale, torch.full_like(m.scale, 3.0)) for m in scales)
+        assert isinstance(block.point_norm, RMSNorm) and isinstance(block.ffn_norm, RMSNorm)
+        assert block.latent_ffn1.fc1.out_features == 3 * ARGS["n_hidden"]
+        assert isinstance(block.latent_ffn1.act, torch.nn.SiLU) and block.latent_ffn1.drop.p == 0.25
+        assert block.point_ffn.spatial_shape == (6, 10)
+        assert block.compress.latent_queries.shape[1] == ARGS["n_latents"]
+    # The recorded constructor arguments are LRSA's, so the .mdlus round-trips the variant.
+    assert model._args["__args__"]["logit_scale"] == 3.0

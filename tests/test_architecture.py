@@ -163,3 +163,29 @@ def test_every_source_file_has_an_spdx_header():
             if len(head) < 2 or head[0] != SPDX_HEADER[0] or not head[1].startswith(SPDX_HEADER[1]):
                 missing.append(str(path.relative_to(root)))
     assert not missing, f"files without the two-line header {SPDX_HEADER}: {missing}"
+
+
+def test_private_aten_operators_are_called_only_from_the_attention_room():
+    """models/attention.py is the one home of the attention numerics, the only place that
+    may reach PyTorch's private ``torch.ops.aten._*`` kernels (whose signatures change
+    between releases)."""
+    home = PACKAGE / "models" / "attention.py"
+    users = []
+    for path in sources():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (isinstance(node, ast.Attribute) and node.attr.startswith("_") and isinstance(node.value, ast.Attribute)
+                    and node.value.attr == "aten" and path != home):
+                users.append(f"{path.relative_to(PACKAGE.parent)}:{node.lineno}: torch.ops.aten.{node.attr}")
+    assert not users, "private aten operators outside models/attention.py:\n" + "\n".join(users)
+
+
+def test_tests_import_no_private_name_of_the_models():
+    """Tests exercise the model through its public names, so a refactor of its insides
+    cannot be pinned by a test that reached into them."""
+    private = []
+    for path in sorted((PACKAGE.parent / "tests").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("modulus_lrsa.models"):
+                private += [f"{path.name}:{node.lineno}: {node.module}.{alias.name}"
+                            for alias in node.names if alias.name.startswith("_")]
+    assert not private, "tests import private model names:\n" + "\n".join(private)

@@ -59,14 +59,14 @@ def test_compression_attention_weights_are_the_ones_forward_uses(make_lrsa):
     hn = torch.randn(2, 300, 32)
     weights = compress.attention_weights(hn)
     torch.testing.assert_close(weights.sum(-1), torch.ones(weights.shape[:-1]))
-    _, values = compress._keys_values(hn)
+    _, values = compress.keys_values(hn)
     rebuilt = compress.proj((weights @ values).transpose(1, 2).flatten(2))
     torch.testing.assert_close(rebuilt, compress(hn, None), atol=1e-5, rtol=1e-5)
 
 
 @pytest.mark.parametrize("n_head", [8, 1], ids=["d_head_4", "d_head_32"])
 def test_logit_scale_bounds_attention_logits_whatever_the_head_width(make_lrsa, n_head):
-    from modulus_lrsa.models.lrsa import LogitScale
+    from modulus_lrsa.models.attention import LogitScale
 
     model = make_lrsa(n_head=n_head, logit_scale=10.0)
     scales = [m for m in model.modules() if isinstance(m, LogitScale)]
@@ -77,7 +77,7 @@ def test_logit_scale_bounds_attention_logits_whatever_the_head_width(make_lrsa, 
     compress = model.blocks[0].compress
     with torch.no_grad():
         compress.latent_queries.mul_(100.0)
-        scores, _ = compress._scores(torch.randn(2, 500, 32) * 50, None)
+        scores, _ = compress.scores(torch.randn(2, 500, 32) * 50, None)
     # |q_hat . k_hat| <= d_head, so |logit| <= tau: the same bound at every head width.
     assert scores.abs().max() <= 10.0 + 1e-4 and scores.abs().max() > 5.0
 
@@ -105,7 +105,7 @@ def test_qk_gain_is_deprecated_and_keeps_its_logit_bound(make_lrsa):
 def test_split_head_norm_equals_rms_norm_of_each_head_times_the_logit_scale(dtype):
     """The fast path (normalise in the linear's layout, one multiply for gain and scale)
     is the plain per-head RMS norm and logit scale, values and gradients alike."""
-    from modulus_lrsa.models.lrsa import LogitScale, RMSNorm, _split_heads
+    from modulus_lrsa.models.attention import LogitScale, RMSNorm, split_heads
 
     norm, scale = RMSNorm(8), LogitScale(4, 8, 10.0)
     if dtype == torch.float64:  # a float64 model (as the domain-parallel tests run)
@@ -117,7 +117,7 @@ def test_split_head_norm_equals_rms_norm_of_each_head_times_the_logit_scale(dtyp
     # The reference computes in at least float32, as the model does.
     plain_input = x.detach().clone().requires_grad_(True)
     fast_input = x.detach().clone().requires_grad_(True)
-    plain = scale(norm(_split_heads(plain_input, 4)).to(torch.promote_types(dtype, torch.float32)))
+    plain = scale(norm(split_heads(plain_input, 4)).to(torch.promote_types(dtype, torch.float32)))
     fast = norm.split_heads(fast_input, 4, scale)
     assert fast.shape == (2, 4, 50, 8) and fast.dtype == dtype
     tol = dict(atol=0.02, rtol=0.02) if dtype == torch.bfloat16 else {}
@@ -127,19 +127,19 @@ def test_split_head_norm_equals_rms_norm_of_each_head_times_the_logit_scale(dtyp
     plain_grads = torch.autograd.grad(plain, (plain_input, norm.weight, scale.log_scale), grad.to(plain.dtype))
     for got, want in zip(fast_grads, plain_grads):
         torch.testing.assert_close(got.to(want.dtype), want, **(dict(atol=0.05, rtol=0.05) if tol else {}))
-    torch.testing.assert_close(norm.split_heads(x, 4).to(plain.dtype), norm(_split_heads(x, 4)).to(plain.dtype), **tol)
+    torch.testing.assert_close(norm.split_heads(x, 4).to(plain.dtype), norm(split_heads(x, 4)).to(plain.dtype), **tol)
     if dtype == torch.float64:  # the hand-written backward against finite differences
-        from modulus_lrsa.models.lrsa import _HeadRMSNorm
+        from modulus_lrsa.models.attention import head_rms_norm
 
         heads = torch.randn(2, 3, 4, 8, dtype=dtype, requires_grad=True)
         for gain in (torch.rand(4, 8, dtype=dtype) + 0.5, torch.rand(8, dtype=dtype) + 0.5):
-            assert torch.autograd.gradcheck(lambda t, w: _HeadRMSNorm.apply(t, w, 1e-6), (heads, gain.requires_grad_()))
+            assert torch.autograd.gradcheck(lambda t, w: head_rms_norm(t, w, 1e-6), (heads, gain.requires_grad_()))
 
 
 def test_split_head_norm_keeps_bf16_heads_in_bf16():
     """Under autocast the N-sized normalised heads are kept in bf16 for the backward (half
     of a float32 copy); only the (..., 1) reciprocal RMS and the gain stay float32."""
-    from modulus_lrsa.models.lrsa import RMSNorm
+    from modulus_lrsa.models.attention import RMSNorm
 
     norm = RMSNorm(10)
     x = torch.randn(1, 300, 80).bfloat16().requires_grad_()
@@ -156,7 +156,7 @@ def test_split_head_norm_keeps_bf16_heads_in_bf16():
 def test_attention_on_padded_heads_is_plain_attention(dtype, head_dim):
     """10- and 6-wide heads run the CPU kernel zero-padded to 12 and 8: the same logits,
     outputs and gradients as softmax(q k^T / sqrt(d_h) + mask) v, -inf padding included."""
-    from modulus_lrsa.models.lrsa import attention
+    from modulus_lrsa.models.attention import attention
 
     generator = torch.Generator().manual_seed(head_dim)
     q, k, v = (torch.randn(2, 3, n, head_dim, dtype=dtype, generator=generator).requires_grad_() for n in (40, 70, 70))
@@ -178,7 +178,7 @@ def test_reduced_precision_cpu_attention_is_float32_attention_rounded_once(dtype
     """bf16/fp16 heads on a CPU: float32 attention of the same inputs rounded once to the
     dtype, gradients too, under autocast as the trainer runs it; and the graph keeps only
     the inputs, fewer bytes than the kernel's own bf16/fp16 call saves."""
-    from modulus_lrsa.models.lrsa import attention
+    from modulus_lrsa.models.attention import attention
 
     generator = torch.Generator().manual_seed(0)
     q, k, v = (torch.randn(2, 3, n, 10, generator=generator).to(dtype).requires_grad_() for n in (40, 70, 70))
@@ -219,7 +219,7 @@ def test_reduced_precision_qk_norm_attention_is_float32_rounded_once(dtype):
     tiny too (values nearly equal, so the queries barely matter), which a backward from the
     rounded output would miss by orders of magnitude. It keeps its inputs and the keys'
     reciprocal RMS, nothing else N-sized."""
-    from modulus_lrsa.models.lrsa import LogitScale, RMSNorm, qk_norm_attention
+    from modulus_lrsa.models.attention import LogitScale, RMSNorm, qk_norm_attention
 
     generator = torch.Generator().manual_seed(2)
     n_head, head_dim, n_points = 4, 10, 300
@@ -259,7 +259,7 @@ def test_float32_queries_meet_bf16_keys_in_bf16_keeping_no_float32_copies():
     """Compression under autocast: float32 latent queries and bf16 point keys and values.
     They meet in bf16, as autocast's SDPA casts them on a GPU, so the graph keeps the bf16
     inputs only, never float32 copies of the N-sized keys and values."""
-    from modulus_lrsa.models.lrsa import attention
+    from modulus_lrsa.models.attention import attention
 
     generator = torch.Generator().manual_seed(1)
     q = torch.randn(2, 3, 8, 10, generator=generator).requires_grad_()
@@ -288,9 +288,9 @@ def test_state_dict_without_logit_scales_loads_as_plain_qk_norm(make_lrsa):
             torch.testing.assert_close(module.logit_scale.scale, torch.full((4,), math.sqrt(8)))
     compress = model.blocks[0].compress
     hn = torch.randn(1, 50, 32)
-    k, _ = compress._keys_values(hn)
+    k, _ = compress.keys_values(hn)
     plain = compress.q_norm(compress.latent_queries)[None] @ k.transpose(-1, -2) / math.sqrt(8)
-    torch.testing.assert_close(compress._scores(hn, None)[0], plain)
+    torch.testing.assert_close(compress.scores(hn, None)[0], plain)
 
 
 def _fit_compression_to_a_wall_band(model, steps=30):
@@ -794,3 +794,32 @@ def test_geometry_only_model_exports_to_onnx(make_lrsa, tmp_path):
     (out,) = session.run(None, {"embedding": embedding.numpy()})
     with torch.no_grad():
         torch.testing.assert_close(torch.from_numpy(out), model(None, embedding), atol=1e-5, rtol=1e-4)
+
+
+def test_fused_cpu_attention_switch_gives_the_plain_path_values_and_gradients(make_lrsa):
+    """The one switch of models/attention.py: a bf16 training step with the fused CPU
+    attention is as close to the float32 step as the plain path (float32 attention under
+    autograd) is, in outputs and in every parameter gradient; so turning it off, or a
+    device without it, changes no result beyond bf16 rounding."""
+    from modulus_lrsa.models.attention import fused_cpu_attention
+
+    model = make_lrsa()
+    generator = torch.Generator().manual_seed(3)
+    fx, embedding = torch.randn(2, 300, 2, generator=generator), torch.rand(2, 300, 2, generator=generator)
+    weights = torch.rand(2, 300, generator=generator) + 0.5
+
+    def step(precision, fused=True):
+        model.zero_grad()
+        with fused_cpu_attention(fused), torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
+            out = model(fx, embedding, weights=weights)
+        out.float().square().mean().backward()
+        return [out.float(), *(p.grad.clone() for p in model.parameters())]
+
+    reference, fused, plain = step("fp32"), step("bf16", fused=True), step("bf16", fused=False)
+    assert not torch.equal(fused[0], plain[0])  # the switch does change the path
+    # Both are bf16 approximations of the float32 step: the fused path saves bf16 inputs where
+    # the plain one keeps float32 copies, so its gradients may sit up to ~2x further off.
+    for index, (want, got_fused, got_plain) in enumerate(zip(reference, fused, plain)):
+        scale = want.norm().clamp_min(1e-12)
+        fused_error, plain_error = (got_fused - want).norm() / scale, (got_plain - want).norm() / scale
+        assert fused_error <= 2.5 * plain_error + 0.02, (index, float(fused_error), float(plain_error))

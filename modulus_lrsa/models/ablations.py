@@ -18,13 +18,12 @@ changing ``_target_`` only::
 
 from __future__ import annotations
 
-import inspect
-
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from modulus_lrsa.models.lrsa import LRSA, MLP, LRSABlock, _merge_heads, _split_heads, attention
+from modulus_lrsa.models.attention import attention, merge_heads, split_heads
+from modulus_lrsa.models.lrsa import LRSA, MLP, LRSABlock
 
 __all__ = ["LatentMLPLRSA", "LatentMLPBlock", "TiedLRSA", "TiedLRSABlock", "TiedReconstruction"]
 
@@ -44,20 +43,20 @@ class TiedReconstruction(nn.Module):
         self.proj = nn.Linear(dim, dim)
 
     def latent_values(self, sn: torch.Tensor) -> torch.Tensor:
-        return _split_heads(self.to_v(sn), self.n_head)
+        return split_heads(self.to_v(sn), self.n_head)
 
     def forward(
         self, point_keys: torch.Tensor, latent_kv: tuple[torch.Tensor, torch.Tensor]
     ) -> torch.Tensor:
         latent_queries, values = latent_kv
-        return self.proj(_merge_heads(attention(point_keys, latent_queries, values)))
+        return self.proj(merge_heads(attention(point_keys, latent_queries, values)))
 
 
 class TiedLRSABlock(LRSABlock):
     """LRSA block whose reconstruction is tied to its compression (see :class:`TiedReconstruction`)."""
 
-    def __init__(self, dim: int, n_head: int, *args, **kwargs) -> None:
-        super().__init__(dim, n_head, *args, **kwargs)
+    def __init__(self, dim: int, n_head: int, **kwargs) -> None:
+        super().__init__(dim=dim, n_head=n_head, **kwargs)
         self.reconstruct = TiedReconstruction(dim, n_head)
 
     def _point_keys(self, hn: torch.Tensor) -> torch.Tensor:
@@ -72,7 +71,7 @@ class TiedLRSABlock(LRSABlock):
         s = s + self.latent_ffn1(self.latent_ffn1_norm(s))
         s = s + self.latent_attn(self.latent_attn_norm(s))
         s = s + self.latent_ffn2(self.latent_ffn2_norm(s))
-        latent_queries = self.compress._queries(s.shape[0])
+        latent_queries = self.compress.queries(s.shape[0])
         return latent_queries, self.reconstruct.latent_values(self.latent_out_norm(s))
 
     def expand(
@@ -89,45 +88,18 @@ class LatentMLPBlock(LRSABlock):
     :math:`4 d^2` weights of the attention it replaces.
     """
 
-    def __init__(self, dim: int, n_head: int, n_latents: int, mlp_ratio: float = 2.0,
-                 dropout: float = 0.0, act: str = "gelu", *args, **kwargs) -> None:
-        super().__init__(dim, n_head, n_latents, mlp_ratio, dropout, act, *args, **kwargs)
+    def __init__(self, dim: int, act: str = "gelu", dropout: float = 0.0, **kwargs) -> None:
+        super().__init__(dim=dim, act=act, dropout=dropout, **kwargs)
         self.latent_attn = MLP(dim, 2 * dim, dim, act, dropout)
 
 
-class _BlockVariantLRSA(LRSA):
-    """LRSA whose blocks are built from ``block_class``; constructor identical to LRSA's."""
-
-    block_class: type[LRSABlock]
-
-    def __init__(self, **kwargs) -> None:
-        super().__init__(**kwargs)
-        arguments = inspect.signature(LRSA.__init__).bind(self, **kwargs)
-        arguments.apply_defaults()
-        options = arguments.arguments
-        self.blocks = nn.ModuleList(
-            self.block_class(
-                options["n_hidden"],
-                options["n_head"],
-                self.blocks[0].compress.latent_queries.shape[1],
-                options["mlp_ratio"],
-                options["dropout"],
-                options["act"],
-                options["norm"],
-                self.structured_shape,
-            )
-            for _ in range(options["n_layers"])
-        )
-        self.reset_parameters()
-
-
-class TiedLRSA(_BlockVariantLRSA):
+class TiedLRSA(LRSA):
     """Ablation (a): LRSA with reconstruction tied to compression (:class:`TiedLRSABlock`)."""
 
     block_class = TiedLRSABlock
 
 
-class LatentMLPLRSA(_BlockVariantLRSA):
+class LatentMLPLRSA(LRSA):
     """Ablation (b): LRSA with the latent self-attention replaced by an MLP (:class:`LatentMLPBlock`)."""
 
     block_class = LatentMLPBlock

@@ -193,7 +193,7 @@ class _ShardedForward(nn.Module):
         """
         local_max = stats = None
         for hn, bias in parts:  # online merge over local chunks, as in forward_chunked
-            scores, values = compress._scores(hn, bias)
+            scores, values = compress.scores(hn, bias)
             if scores.shape[-1] == 0:
                 # An empty shard: no logits, zero statistics, but still in the autograd
                 # graph, so that this rank joins the backward all-reduce too.
