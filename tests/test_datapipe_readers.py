@@ -352,3 +352,28 @@ def test_channel_names_and_layouts_have_one_parser():
     placed = place_channels(surface, ["p", "tau[0]", "tau[1]"], layout)
     np.testing.assert_array_equal(placed[0, 2:], [1.0, 2.0, 3.0])
     assert np.isnan(placed[0, :2]).all()
+
+
+@pytest.mark.parametrize("width", [2, 3])
+def test_point_cloud_writes_one_vertex_cell_per_point(tmp_path, width):
+    """The vectorised point cloud (whole offset and connectivity arrays) is the same
+    dataset the per-point InsertNextCell loop built: vertex i holds point i, 2D points get
+    z = 0, and ParaView's reader gets it back from the .vtp."""
+    from modulus_lrsa.io.writers import add_array, atomic_write_vtk, point_cloud
+
+    positions = np.random.default_rng(0).random((257, width))
+    cloud = point_cloud(positions)
+    add_array(cloud, "p_predicted", positions[:, 0], "point")
+    path = tmp_path / "volume.vtp"
+    atomic_write_vtk(cloud, path)
+    reader = vtk.vtkXMLPolyDataReader()
+    reader.SetFileName(str(path))
+    reader.Update()
+    back = reader.GetOutput()
+    assert back.GetNumberOfPoints() == back.GetNumberOfVerts() == back.GetNumberOfCells() == 257
+    for index in (0, 100, 256):
+        cell = back.GetCell(index)
+        assert cell.GetCellType() == vtk.VTK_VERTEX and cell.GetNumberOfPoints() == 1 and cell.GetPointId(0) == index
+    expected = np.concatenate([positions, np.zeros((257, 3 - width))], axis=1)
+    np.testing.assert_allclose(vtk_to_numpy(back.GetPoints().GetData()), expected)
+    np.testing.assert_allclose(vtk_to_numpy(back.GetPointData().GetArray("p_predicted")), positions[:, 0], rtol=1e-6)

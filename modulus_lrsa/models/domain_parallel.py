@@ -67,6 +67,11 @@ class _AllReduceSum(torch.autograd.Function):
 
     The result is replicated, but each rank uses it for its own points only, so the
     cotangent a rank receives is its share of the gradient; the total is their sum.
+
+    ``torch.distributed.nn.functional.all_reduce`` has the same backward, but torch 2.14
+    deprecates it (a ``FutureWarning`` on every call, and an error under
+    ``torch.compile``) in favour of the private ``torch.distributed._functional_collectives``,
+    so these ten lines stay here.
     """
 
     @staticmethod
