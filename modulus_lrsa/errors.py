@@ -11,6 +11,10 @@ this type and never anything else.
 
 Launches: :class:`LaunchError` (and :class:`ConfigError` for a config key) carry a message
 that says all a user needs; ``lrsa-train`` prints them without a traceback.
+
+Model files: :class:`ModelFileError` for a ``.mdlus`` that cannot be loaded, and its
+:class:`UntrustedFileError` for one refused before anything it names could run
+(:mod:`modulus_lrsa.models.trusted`).
 """
 
 from __future__ import annotations
@@ -85,3 +89,17 @@ class LaunchError(Exception):
 
 class ConfigError(LaunchError, ValueError):
     """The configuration cannot be used; the message names every offending key."""
+
+
+class ModelFileError(LaunchError, ValueError):
+    """A ``.mdlus`` model file cannot be loaded: missing, damaged, malformed, or its weights
+    do not fit the model it describes. The message names the file and says why, in one line.
+    """
+
+
+class UntrustedFileError(ModelFileError):
+    """A model file was refused before anything it names was imported or built.
+
+    Its ``args.json`` names a class outside the allow-list, or its weights hold objects
+    other than tensors (a pickle that would run code). Nothing from the file has run.
+    """
