@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: Apache-2.0
 # SPDX-FileCopyrightText: Copyright (c) 2026 The modulus-lrsa authors
-"""benchmarks/accuracy.py: every protocol's runs are valid lrsa-train configs, and the
-report turns stored runs into the tables the docs show (no training here)."""
+"""benchmarks/accuracy.py and its package benchmarks/accuracy_bench: every protocol's runs
+are valid lrsa-train configs, and the report turns stored runs into the tables the docs
+show (no training here)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import dataclasses
 import importlib.util
 import json
 import math
+import subprocess
 import sys
 from pathlib import Path
 
@@ -23,27 +25,28 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="module")
 def accuracy():
-    spec = importlib.util.spec_from_file_location("accuracy_benchmark", ROOT / "benchmarks" / "accuracy.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses resolve their module by name
-    spec.loader.exec_module(module)
-    yield module
-    del sys.modules[spec.name]
+    """The benchmark's package, imported from benchmarks/ as its entry point imports it."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.syspath_prepend(str(ROOT / "benchmarks"))
+        importlib.import_module("accuracy_bench.cli")  # the command line imports every module
+    yield sys.modules["accuracy_bench"]
+    for name in [name for name in sys.modules if name == "accuracy_bench" or name.startswith("accuracy_bench.")]:
+        del sys.modules[name]
 
 
 def test_every_kind_of_benchmark_run_composes_into_a_training_config(accuracy):
     # Hydra refuses an override of a key conf/ does not have, so a renamed key fails here.
     # One run per kind of data, model and setting: seeds and sizes change values, not keys.
     kinds = {}
-    for protocol in accuracy.PROTOCOLS.values():
-        for run in accuracy.ordered_runs(protocol):
+    for protocol in accuracy.protocols.PROTOCOLS.values():
+        for run in accuracy.protocols.ordered_runs(protocol):
             key = (type(protocol.data), run.model, run.precision, run.n_frequencies, run.logit_scale, run.free_stream)
             kinds.setdefault(key, (protocol, run))
     with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
         runs = list(kinds.values())
-        configs = [compose(config_name="config", overrides=accuracy.overrides(p, run)) for p, run in runs]
+        configs = [compose(config_name="config", overrides=accuracy.configs.overrides(p, run)) for p, run in runs]
     for (protocol, run), cfg in zip(runs, configs):
-        group, target = accuracy.MODELS[run.model]
+        group, target = accuracy.protocols.MODELS[run.model]
         width, mlp_ratio = protocol.widths["LRSA" if group == "lrsa" else run.model]
         assert (cfg.model.n_hidden, cfg.model.mlp_ratio, cfg.model.n_layers) == (width, mlp_ratio, protocol.n_layers)
         assert target is None or cfg.model._target_ == target
@@ -52,32 +55,32 @@ def test_every_kind_of_benchmark_run_composes_into_a_training_config(accuracy):
 
 
 def test_airfoil_protocols_run_only_their_studies(accuracy):
-    protocol = accuracy.PROTOCOLS["airfoil"]
-    studies = accuracy.studies(protocol)
+    protocol = accuracy.protocols.PROTOCOLS["airfoil"]
+    studies = accuracy.protocols.studies(protocol)
     assert set(studies) == {"main", "precision", "raw-targets"}
     assert {(r.model, r.seed) for r in studies["main"]} == {(m, s) for m in protocol.models for s in protocol.seeds}
     # Physical-unit targets: the main models once, with free-stream scaling switched off.
     raw = studies["raw-targets"]
     assert {r.model for r in raw} == set(protocol.models) and not any(r.free_stream for r in raw)
-    assert all("data.free_stream=null" in accuracy.overrides(protocol, r) for r in raw)
-    assert not any("data.free_stream=null" in accuracy.overrides(protocol, r) for r in studies["main"])
-    tuning = accuracy.PROTOCOLS["airfoil-heldout"]
+    assert all("data.free_stream=null" in accuracy.configs.overrides(protocol, r) for r in raw)
+    assert not any("data.free_stream=null" in accuracy.configs.overrides(protocol, r) for r in studies["main"])
+    tuning = accuracy.protocols.PROTOCOLS["airfoil-heldout"]
     # Held-out studies: the tuning settings, and the ablations against the default.
-    assert {r.model for r in accuracy.studies(tuning)["ablation"]} == {"LRSA", *accuracy.ABLATIONS}
-    runs = accuracy.studies(tuning)["tuning"]
+    assert {r.model for r in accuracy.protocols.studies(tuning)["ablation"]} == {"LRSA", *accuracy.protocols.ABLATIONS}
+    runs = accuracy.protocols.studies(tuning)["tuning"]
     assert [(r.n_frequencies, r.logit_scale) for r in runs] == [
         (s.n_frequencies, s.logit_scale) for s in tuning.lrsa_settings]
     for run in runs:
-        overrides = accuracy.overrides(tuning, run)
+        overrides = accuracy.configs.overrides(tuning, run)
         assert (f"model.n_frequencies={run.n_frequencies}" in overrides) == (run.n_frequencies is not None)
         assert (f"model.logit_scale={run.logit_scale}" in overrides) == (run.logit_scale is not None)
     assert len({r.run_id for r in runs}) == len(runs)
     # Tuning runs never share an output folder or result with a main run.
-    assert not {r.run_id for r in runs} & {r.run_id for r in accuracy.ordered_runs(protocol)}
+    assert not {r.run_id for r in runs} & {r.run_id for r in accuracy.protocols.ordered_runs(protocol)}
 
 
 def _stored_run(accuracy, protocol, model, seed, volume_p, surface_p, cl_error):
-    spec = accuracy.RunSpec(model, seed, "fp32", protocol.n_latents, protocol.epochs)
+    spec = accuracy.protocols.RunSpec(model, seed, "fp32", protocol.n_latents, protocol.epochs)
     metrics = {
         "rel_l2/p": (volume_p + surface_p) / 2, "rel_l2/nut": 0.2,
         "volume_rel_l2/p": volume_p, "volume_rel_l2/nut": 0.2, "surface_rel_l2/p": surface_p,
@@ -91,12 +94,12 @@ def _stored_run(accuracy, protocol, model, seed, volume_p, surface_p, cl_error):
 
 
 def test_airfoil_report_splits_volume_and_surface_and_compares_with_transolver(accuracy):
-    protocol = accuracy.PROTOCOLS["airfoil"]
+    protocol = accuracy.protocols.PROTOCOLS["airfoil"]
     runs = dict(
         [_stored_run(accuracy, protocol, "LRSA", s, 0.1, 0.2, 0.01) for s in (0, 1)]
         + [_stored_run(accuracy, protocol, "Transolver", s, 0.2, 0.4, 0.02) for s in (0, 1)]
     )
-    text = accuracy.tables(protocol, {"runs": runs})
+    text = accuracy.tables.tables(protocol, {"runs": runs})
     lrsa_row = next(line for line in text.splitlines() if line.startswith("| LRSA | 40 / 1"))
     # Mean over channels: LRSA (0.15 + 0.2) / 2 against Transolver (0.3 + 0.2) / 2.
     assert "0.70x" in lrsa_row
@@ -104,7 +107,7 @@ def test_airfoil_report_splits_volume_and_surface_and_compares_with_transolver(a
     assert "| LRSA | 0.1000 ± 0.0000 | 0.2000 ± 0.0000 | 0.2000 ± 0.0000 |" in text
     assert "| Transolver | 0.0200 ± 0.0000 | 0.0010 ± 0.0000 | 0.1000 ± 0.0000 |" in text
     assert "PARTIAL: 18 run(s) not finished" in text  # seed 2, FLARE, GeoTransolver, mixed precision, raw targets
-    readme = accuracy.readme_table(protocol, {"runs": runs})
+    readme = accuracy.docs.readme_table(protocol, {"runs": runs})
     assert "| abs. Cl error | rel. Cd error | fp16 training |" in readme
 
 
@@ -117,11 +120,11 @@ def test_held_out_view_validates_on_training_cases_and_never_sees_the_test_cases
     ]
     source_root.mkdir(parents=True)
     (source_root / "manifest.json").write_text(json.dumps({"format_version": 1, "cases": cases}))
-    monkeypatch.setattr(accuracy, "ROOT", tmp_path)
+    monkeypatch.setattr(accuracy.paths, "ROOT", tmp_path)
     # The source dataset is already complete; re-running OpenFOAM is not what is tested.
-    monkeypatch.setattr(accuracy.AirfoilData, "generate", lambda self: None)
-    source = accuracy.AirfoilData("datasets/airfoil", n_cases=20, mesh="coarse", volume_points=8, surface_points=4)
-    view = accuracy.HeldOutAirfoilData(source, "datasets/airfoil_heldout", n_validation=5)
+    monkeypatch.setattr(accuracy.datasets.AirfoilData, "generate", lambda self: None)
+    source = accuracy.datasets.AirfoilData("datasets/airfoil", n_cases=20, mesh="coarse", volume_points=8, surface_points=4)
+    view = accuracy.datasets.HeldOutAirfoilData(source, "datasets/airfoil_heldout", n_validation=5)
     view.generate()
     written = json.loads((tmp_path / "datasets" / "airfoil_heldout" / "manifest.json").read_text())["cases"]
     usable_train = {c["id"] for c in cases if c["split"] == "train" and c["status"] == "ok"}
@@ -133,54 +136,64 @@ def test_held_out_view_validates_on_training_cases_and_never_sees_the_test_cases
     assert json.loads((tmp_path / "datasets" / "airfoil_heldout" / "manifest.json").read_text())["cases"] == written
     assert "data.val_split=val" in view.overrides()
     with pytest.raises(SystemExit, match="cannot hold out 15"):
-        accuracy.HeldOutAirfoilData(source, "datasets/other", n_validation=15).generate()
+        accuracy.datasets.HeldOutAirfoilData(source, "datasets/other", n_validation=15).generate()
 
 
 def test_stored_results_survive_added_runs_but_not_a_changed_definition(accuracy, tmp_path, monkeypatch):
-    monkeypatch.setattr(accuracy, "ROOT", tmp_path)
-    protocol = accuracy.PROTOCOLS["airfoil"]
-    accuracy.save_results(protocol, {"protocol": accuracy._protocol_dict(protocol), "runs": {"r": {}}})
+    monkeypatch.setattr(accuracy.paths, "ROOT", tmp_path)
+    protocol = accuracy.protocols.PROTOCOLS["airfoil"]
+    accuracy.storage.save_results(protocol, {"protocol": accuracy.storage.protocol_dict(protocol), "runs": {"r": {}}})
     more_seeds = dataclasses.replace(protocol, seeds=(0, 1, 2, 3), tuned_lrsa=None)
-    assert accuracy.load_results(more_seeds)["runs"] == {"r": {}}
+    assert accuracy.storage.load_results(more_seeds)["runs"] == {"r": {}}
     wider = dataclasses.replace(protocol, widths={**protocol.widths, "LRSA": (48, 1)})
     with pytest.raises(SystemExit, match="widths differ"):
-        accuracy.load_results(wider)
+        accuracy.storage.load_results(wider)
 
 
 def test_a_stored_run_trained_under_other_configs_is_refused(accuracy, tmp_path, monkeypatch):
     # A new LRSA default or free-stream targets change what a stored run means even though
     # its id and the protocol stay the same: the recorded configs catch it.
-    monkeypatch.setattr(accuracy, "ROOT", tmp_path)
-    protocol = accuracy.PROTOCOLS["airfoil"]
-    spec = accuracy.RunSpec("LRSA", 0, "fp32", protocol.n_latents, protocol.epochs)
-    definition = accuracy.run_definition(protocol, spec)
+    monkeypatch.setattr(accuracy.paths, "ROOT", tmp_path)
+    protocol = accuracy.protocols.PROTOCOLS["airfoil"]
+    spec = accuracy.protocols.RunSpec("LRSA", 0, "fp32", protocol.n_latents, protocol.epochs)
+    definition = accuracy.configs.run_definition(protocol, spec)
     current = {spec.run_id: {"definition": definition}}
-    accuracy.save_results(protocol, {"protocol": accuracy._protocol_dict(protocol), "runs": current})
-    assert accuracy.load_results(protocol)["runs"] == current
+    accuracy.storage.save_results(protocol, {"protocol": accuracy.storage.protocol_dict(protocol), "runs": current})
+    assert accuracy.storage.load_results(protocol)["runs"] == current
     # Recorded in another checkout: the resolved paths differ, the run is the same.
     elsewhere = {**definition, "data": {**definition["data"], "path": "/elsewhere/d", "cache_dir": "/elsewhere/d/.cache"}}
     elsewhere_runs = {spec.run_id: {"definition": elsewhere}}
-    accuracy.save_results(protocol, {"protocol": accuracy._protocol_dict(protocol), "runs": elsewhere_runs})
-    assert accuracy.load_results(protocol)["runs"] == elsewhere_runs
+    accuracy.storage.save_results(protocol, {"protocol": accuracy.storage.protocol_dict(protocol), "runs": elsewhere_runs})
+    assert accuracy.storage.load_results(protocol)["runs"] == elsewhere_runs
     old_default = {**definition, "model": {**definition["model"], "logit_scale": None}}
-    accuracy.save_results(
-        protocol, {"protocol": accuracy._protocol_dict(protocol), "runs": {spec.run_id: {"definition": old_default}}}
+    accuracy.storage.save_results(
+        protocol, {"protocol": accuracy.storage.protocol_dict(protocol), "runs": {spec.run_id: {"definition": old_default}}}
     )
     with pytest.raises(SystemExit, match=r"LRSA-M32-fp32-e100-s0 \(model.logit_scale differ\)"):
-        accuracy.load_results(protocol)
-    accuracy.save_results(protocol, {"protocol": accuracy._protocol_dict(protocol), "runs": {spec.run_id: {}}})
+        accuracy.storage.load_results(protocol)
+    accuracy.storage.save_results(protocol, {"protocol": accuracy.storage.protocol_dict(protocol), "runs": {spec.run_id: {}}})
     with pytest.raises(SystemExit, match="no recorded configs"):
-        accuracy.load_results(protocol)
+        accuracy.storage.load_results(protocol)
 
 
 def test_a_result_already_in_the_log_is_taken_without_training_again(accuracy, tmp_path):
-    protocol = accuracy.PROTOCOLS["airfoil"]
-    spec = accuracy.ordered_runs(protocol)[0]
+    protocol = accuracy.protocols.PROTOCOLS["airfoil"]
+    spec = accuracy.protocols.ordered_runs(protocol)[0]
     (tmp_path / f"{spec.run_id}.log").write_text(
-        "epoch 100/100 ...\n" + accuracy.RESULT_MARKER + json.dumps({"run_id": spec.run_id, "test_rel_l2": {}}) + "\n"
+        "epoch 100/100 ...\n" + accuracy.child.RESULT_MARKER + json.dumps({"run_id": spec.run_id, "test_rel_l2": {}}) + "\n"
     )
     # A real launch would train for an hour; the logged result comes back at once.
-    assert accuracy.launch(protocol, spec, tmp_path) == {"run_id": spec.run_id, "test_rel_l2": {}}
+    assert accuracy.runner.launch(protocol, spec, tmp_path) == {"run_id": spec.run_id, "test_rel_l2": {}}
+
+
+def test_the_documented_command_line_is_what_child_runs_execute(accuracy):
+    # Children run paths.ENTRY_POINT; README.md and docs/ document benchmarks/accuracy.py.
+    assert accuracy.paths.ENTRY_POINT == ROOT / "benchmarks" / "accuracy.py"
+    done = subprocess.run([sys.executable, str(accuracy.paths.ENTRY_POINT), "--help"], capture_output=True, text=True,
+                          cwd=ROOT, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert accuracy.__doc__.splitlines()[0] in " ".join(done.stdout.split())
+    assert all(option in done.stdout for option in ("--protocol", "--study", "--report", "--update-docs", "--readme-table"))
 
 
 def test_attention_focus_reports_how_far_latents_concentrate(make_lrsa):

@@ -1,0 +1,62 @@
+# SPDX-License-Identifier: Apache-2.0
+# SPDX-FileCopyrightText: Copyright (c) 2026 The modulus-lrsa authors
+"""The command line of ``benchmarks/accuracy.py``: train (or, with --child, be one run),
+then print the tables; --report, --figures, --update-docs and --readme-table train nothing."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from . import __doc__ as BENCHMARK_DOC
+from . import paths
+from .child import print_result, run_child, time_epochs_child
+from .docs import readme_table, update_docs
+from .figures import figures
+from .protocols import MODELS, PROTOCOLS, RunSpec
+from .runner import run_all
+from .storage import load_results
+from .tables import tables
+
+
+def main() -> None:
+    """Parse the command line and do what it asks (see the package docstring)."""
+    parser = argparse.ArgumentParser(description=BENCHMARK_DOC.splitlines()[0])
+    parser.add_argument("--protocol", choices=sorted(PROTOCOLS), default="reduced")
+    parser.add_argument("--jobs", type=int, default=1, help="runs in parallel (each its own process)")
+    parser.add_argument("--study", action="append",
+                        choices=["main", "tuned", "precision", "latents", "ablation", "tuning", "raw-targets", "timing"],
+                        help="run only these studies (repeatable; default: all)")
+    parser.add_argument("--model", action="append", choices=sorted(MODELS),
+                        help="run only these models' runs (repeatable; default: all)")
+    parser.add_argument("--report", action="store_true", help="print the tables from the JSON; train nothing")
+    parser.add_argument("--figures", action="store_true", help="draw docs/figures/accuracy_<protocol>_*.png")
+    parser.add_argument("--update-docs", action="store_true", help="rewrite the generated block of docs/benchmarks.md")
+    parser.add_argument("--readme-table", action="store_true", help="also print the compact table for the README")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--child-timing", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    protocol = PROTOCOLS[args.protocol]
+    if args.child_timing:
+        print_result(time_epochs_child(protocol, args.child_timing))
+        return
+    if args.child:
+        print_result(run_child(protocol, RunSpec(**json.loads(args.child))))
+        return
+    if args.jobs < 1:
+        parser.error("--jobs must be >= 1")
+    if args.report or args.figures or args.update_docs or args.readme_table:
+        results = load_results(protocol)
+    else:
+        results = run_all(
+            protocol, args.jobs, set(args.study) if args.study else None, set(args.model) if args.model else None
+        )
+    print(tables(protocol, results))
+    if args.readme_table:
+        print("\n" + readme_table(protocol, results))
+    if args.figures:
+        for path in figures(protocol, results):
+            print(f"wrote {path.relative_to(paths.ROOT)}")
+    if args.update_docs:
+        update_docs(protocol, results)
+        print(f"updated {paths.DOCS_PATH.relative_to(paths.ROOT)}")

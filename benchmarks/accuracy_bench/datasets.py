@@ -1,0 +1,137 @@
+# SPDX-License-Identifier: Apache-2.0
+# SPDX-FileCopyrightText: Copyright (c) 2026 The modulus-lrsa authors
+"""The data a protocol trains on: Darcy grids, OpenFOAM airfoil cases, and a held-out view
+of the airfoil training cases. Each makes its files (once) and names them to lrsa-train."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+
+from modulus_lrsa.atomic import atomic_write_text
+
+from . import paths
+
+
+@dataclass(frozen=True)
+class DarcyData:
+    """A Darcy dataset made by :func:`modulus_lrsa.data.darcy.generate_darcy` (seed 0)."""
+
+    path: str
+    n_train: int
+    n_test: int
+    solve_resolution: int
+    resolution: int
+    jobs: int = 1
+    kind: str = "darcy"
+
+    @property
+    def title(self) -> str:
+        return f"Darcy {self.resolution}x{self.resolution}"
+
+    @property
+    def size(self) -> str:
+        return f"{self.n_train}/{self.n_test} samples"
+
+    def generate(self) -> None:
+        from modulus_lrsa.data.darcy import generate_darcy
+
+        generate_darcy(
+            paths.ROOT / self.path, n_train=self.n_train, n_test=self.n_test,
+            solve_resolution=self.solve_resolution, resolution=self.resolution, seed=0, jobs=self.jobs,
+        )
+
+    def overrides(self) -> list[str]:
+        return [
+            "data=darcy", f"data.path={paths.ROOT / self.path}", "data.view=grid",
+            "training=default", f"training.eval_batch_size={min(self.n_test, 50)}",
+        ]
+
+
+@dataclass(frozen=True)
+class AirfoilData:
+    """OpenFOAM airfoil cases made by ``lrsa-data airfoil`` (seed 0): surface and volume fields.
+
+    Training draws ``volume_points`` cells and ``surface_points`` wall faces per case and
+    epoch; evaluation uses every cell and wall face of the test cases, one case per batch.
+    """
+
+    path: str
+    n_cases: int
+    mesh: str
+    volume_points: int
+    surface_points: int
+    test_fraction: float = 0.2
+    jobs: int = 2
+    kind: str = "airfoil"
+
+    @property
+    def title(self) -> str:
+        return f"airfoil RANS ({self.mesh} mesh)"
+
+    @property
+    def size(self) -> str:
+        return f"{self.n_cases} cases ({self.test_fraction:.0%} test)"
+
+    def generate(self) -> None:
+        from modulus_lrsa.data.airfoil import generate_airfoil_dataset
+
+        generate_airfoil_dataset(
+            paths.ROOT / self.path, n_cases=self.n_cases, resolution=self.mesh, seed=0,
+            test_fraction=self.test_fraction, jobs=self.jobs,
+        )
+
+    def overrides(self) -> list[str]:
+        return [
+            "data=airfoil", f"data.path={paths.ROOT / self.path}",
+            f"data.volume_points={self.volume_points}", f"data.surface_points={self.surface_points}",
+            "training=airfoil", "training.eval_batch_size=1",
+        ]
+
+
+@dataclass(frozen=True)
+class HeldOutAirfoilData:
+    """Tuning data that never touches the test cases: ``n_validation`` of the source's
+    training cases (seeded draw) become the validation split, the rest stay for training,
+    and the test cases are left out. ``path`` holds only a manifest (and the cache) that
+    points at the source's case folders.
+    """
+
+    source: AirfoilData
+    path: str
+    n_validation: int
+    seed: int = 0
+    kind: str = "airfoil"
+
+    @property
+    def title(self) -> str:
+        return f"{self.source.title}, held-out validation"
+
+    @property
+    def size(self) -> str:
+        return f"{self.n_validation} of the {self.source.path} training cases held out (test cases unused)"
+
+    def generate(self) -> None:
+        import random
+
+        self.source.generate()
+        manifest = json.loads((paths.ROOT / self.source.path / "manifest.json").read_text())
+        train = [case for case in manifest["cases"] if case.get("split") == "train" and case.get("status") == "ok"]
+        if len(train) <= self.n_validation:
+            raise SystemExit(f"{self.source.path}: {len(train)} training cases, cannot hold out {self.n_validation}")
+        held_out = {case["id"] for case in random.Random(self.seed).sample(train, self.n_validation)}
+        source = os.path.relpath(paths.ROOT / self.source.path, paths.ROOT / self.path)
+        cases = [
+            {**case, "split": "val" if case["id"] in held_out else "train", "path": f"{source}/{case['path']}"}
+            for case in train
+        ]
+        view = {**manifest, "cases": cases, "held_out_from": self.source.path, "summary": None}
+        target = paths.ROOT / self.path / "manifest.json"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if not target.exists() or json.loads(target.read_text()) != view:
+            atomic_write_text(target, json.dumps(view, indent=2) + "\n")
+
+    def overrides(self) -> list[str]:
+        source = [o for o in self.source.overrides() if not o.startswith("data.path=")]
+        return [*source, f"data.path={paths.ROOT / self.path}", "data.val_split=val"]
