@@ -70,8 +70,7 @@ def main() -> None:
     parser.add_argument("--case", type=int, default=0, help="index of the validation case")
     args = parser.parse_args()
 
-    import physicsnemo
-
+    from modulus_lrsa.models.trusted import load_trusted_model
     from modulus_lrsa.training.data import build_training_data
 
     protocol = accuracy.PROTOCOLS[args.protocol]
@@ -89,7 +88,7 @@ def main() -> None:
             raise SystemExit(f"{path}: no last-epoch model; train the run first (benchmarks/accuracy.py)")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            model = physicsnemo.Module.from_checkpoint(str(path)).eval()
+            model = load_trusted_model(path).eval()
         results["runs"][run] = focus(model, sample)
 
     print(f"Compression focus, {protocol.data.title}, validation case {results['case']} "

@@ -13,12 +13,15 @@ checkpoints, then renamed into place with ``os.replace`` (model first, training 
 last), and a checkpoint counts as complete only once its training-state file exists.
 Older checkpoints are removed only after a newer one is complete.
 
-Resuming reads the files itself (``torch.load`` for the training state, ``Module.load``
-for the model) instead of through ``load_checkpoint``, for three reasons: the run's
-settings stored in the training state are checked before any weight is loaded; a file
-that a full disk, a copy or a dying node left damaged is named and the previous
-checkpoint used instead; and the learning-rate scheduler is restored by the trainer once it
-has built it for the configured epochs (see :mod:`~modulus_lrsa.training.schedules`).
+Resuming reads the files itself instead of through ``load_checkpoint``, for four reasons:
+no file in the folder can run code (the training state is unpickled with
+``weights_only=True`` and an allow-list of exactly what lrsa-train stores, the model
+through :func:`~modulus_lrsa.models.trusted.load_trusted_weights`, which first checks that
+its ``args.json`` names the class being resumed); the run's settings stored in the
+training state are checked before any weight is loaded; a file that a full disk, a copy
+or a dying node left damaged is named and the previous checkpoint used instead; and the
+learning-rate scheduler is restored by the trainer once it has built it for the
+configured epochs (see :mod:`~modulus_lrsa.training.schedules`).
 
 The training state also carries every rank's random-number-generator states, so a
 resumed run draws the same dropout masks and random numbers as an uninterrupted one.
@@ -28,6 +31,7 @@ from __future__ import annotations
 
 import logging
 import os
+import pickle
 import random
 import re
 import shutil
@@ -46,14 +50,30 @@ import torch.distributed as dist
 from physicsnemo.utils.checkpoint import save_checkpoint
 
 from modulus_lrsa.atomic import atomic_replace, fsync_directory
-from modulus_lrsa.errors import LaunchError
+from modulus_lrsa.errors import LaunchError, ModelFileError, UntrustedFileError
 from modulus_lrsa.models import DomainParallelLRSA
+from modulus_lrsa.models.trusted import load_trusted_weights
 
 TRAINING_STATE_PREFIX = "checkpoint"
 _STAGING_PREFIX = ".staging-"
 _TRAINING_STATE_PATTERN = re.compile(rf"^{TRAINING_STATE_PREFIX}\.0\.(\d+)\.pt$")
 #: PhysicsNeMo's checkpoint logger; its lines would name the staging folder.
 _PHYSICSNEMO_CHECKPOINT_LOGGER = "checkpoint"
+# numpy 2 moved numpy.core to numpy._core; pickles name whichever wrote them.
+_MULTIARRAY = (getattr(np, "_core", None) or np.core).multiarray
+#: What a training state holds beyond tensors, numbers, strings and containers (which
+#: ``weights_only`` always allows): NumPy arrays and scalars, i.e. the NumPy generator state
+#: of :func:`capture_rng_state` (optimizer, scheduler and scaler states, the Python and
+#: torch generator states and the metadata need nothing more).
+TRAINING_STATE_GLOBALS = [
+    *((function, f"numpy.{core}.multiarray.{function.__name__}")
+      for function in (_MULTIARRAY._reconstruct, _MULTIARRAY.scalar) for core in ("core", "_core")),
+    np.ndarray,
+    np.dtype,
+    *(type(np.dtype(name)) for name in (
+        "bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "float16", "float32", "float64",
+    )),
+]
 
 
 class CheckpointError(LaunchError):
@@ -194,6 +214,52 @@ def gather_rng_states(world_size: int) -> list[dict[str, Any]]:
     gathered: list[Any] = [None] * world_size
     dist.all_gather_object(gathered, local)
     return gathered
+
+
+def load_training_state(path: Path) -> dict[str, Any]:
+    """A ``checkpoint.0.<epoch>.pt`` training state, unpickled with ``weights_only=True``.
+
+    Only :data:`TRAINING_STATE_GLOBALS` are allowed beyond what ``weights_only`` always
+    allows, so a crafted file's pickle cannot run code.
+
+    Raises
+    ------
+    CheckpointError
+        One line naming the file: it holds objects outside the allowed training state
+        (with the names it would have imported), cannot be read, or is not a training
+        state of lrsa-train.
+    """
+    with torch.serialization.safe_globals(TRAINING_STATE_GLOBALS):
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError as error:
+            # torch's message advises turning the check off: say what was refused instead.
+            refused = _refused_globals(path)
+            raise CheckpointError(
+                f"{path}: holds objects outside the allowed training state{f' ({refused})' if refused else ''}; "
+                "refused without loading it (lrsa-train writes tensors, numbers, strings, containers and "
+                "NumPy random states only)"
+            ) from error
+        except Exception as error:  # the restricted unpickler fails on damaged bytes in many ways (struct.error, ...)
+            summary = " ".join(str(error).split())[:200] or type(error).__name__
+            raise CheckpointError(f"{path}: cannot be read as a training state ({summary})") from error
+    if not isinstance(state, dict) or not isinstance(state.get("optimizer_state_dict"), dict) or not isinstance(
+        state.get("metadata", {}), dict
+    ):
+        found = sorted(map(str, state)) if isinstance(state, dict) else type(state).__name__
+        raise CheckpointError(
+            f"{path}: not a training state of lrsa-train (expected a dict with optimizer_state_dict and metadata, "
+            f"found {str(found)[:200]})"
+        )
+    return state
+
+
+def _refused_globals(path: Path) -> str:
+    """The names a pickle would import beyond the allow-list, read without unpickling."""
+    try:
+        return ", ".join(torch.serialization.get_unsafe_globals_in_checkpoint(path)[:5])
+    except (RuntimeError, ValueError, EOFError, pickle.UnpicklingError):
+        return ""
 
 
 class CheckpointManager:
@@ -345,7 +411,7 @@ class CheckpointManager:
             if problems:
                 damaged.extend(problems)
                 continue
-            state = torch.load(state_file, map_location="cpu", weights_only=False)
+            state = load_training_state(state_file)
             if state.get("epoch") != epoch:
                 raise CheckpointError(
                     f"{state_file}: holds the training state of epoch {state.get('epoch')}, not {epoch}; "
@@ -354,14 +420,21 @@ class CheckpointManager:
             metadata = state.get("metadata", {})
             check_metadata(epoch, metadata)
             try:
-                unwrap_model(model).load(str(model_file))
-                optimizer.load_state_dict(state["optimizer_state_dict"])
-            except (RuntimeError, ValueError, KeyError) as error:
+                load_trusted_weights(unwrap_model(model), model_file)
+            except UntrustedFileError as error:
+                raise CheckpointError(str(error)) from error
+            except ModelFileError as error:
                 # Reached by checkpoints whose metadata could not tell (older lrsa-train versions).
+                raise CheckpointError(
+                    f"{error}; it was written with other model.* settings: choose another output_dir"
+                ) from error
+            try:
+                optimizer.load_state_dict(state["optimizer_state_dict"])
+            except (RuntimeError, ValueError, KeyError, TypeError) as error:
                 summary = " ".join(str(error).split())[:300]
                 raise CheckpointError(
-                    f"{model_file}: does not fit the model and optimizer of this launch ({summary}); it was "
-                    "written with other model.* or training.optimizer settings: choose another output_dir"
+                    f"{state_file}: does not fit the optimizer of this launch ({summary}); it was written with "
+                    "other model.* or training.optimizer settings: choose another output_dir"
                 ) from error
             if state.get("scaler_state_dict"):
                 scaler.load_state_dict(state["scaler_state_dict"])
