@@ -70,7 +70,14 @@ def read_descriptor(model_path: str | os.PathLike) -> dict[str, Any]:
             f"{sidecar}: missing; lrsa-train writes it beside every exported model with the "
             "normalisation statistics needed to predict (copy it along with the .mdlus file)"
         )
-    descriptor = json.loads(sidecar.read_text())
+    try:
+        descriptor = json.loads(sidecar.read_bytes().decode("utf-8"))
+    except ValueError as error:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        summary = " ".join(str(error).split())[:200]
+        raise DescriptorError(f"{sidecar}: not a modulus-lrsa data descriptor (not valid JSON: {summary})") from None
+    if not isinstance(descriptor, dict):
+        raise DescriptorError(f"{sidecar}: not a modulus-lrsa data descriptor (a JSON {type(descriptor).__name__}, "
+                              "not an object)")
     if descriptor.get("format") != DESCRIPTOR_FORMAT:
         raise DescriptorError(f"{sidecar}: not a modulus-lrsa data descriptor (format {descriptor.get('format')!r})")
     return descriptor

@@ -7,6 +7,11 @@ channel with Welford's update inside a chunk and Chan et al.'s pairwise formula 
 merge chunks, so statistics of a whole dataset come from one pass over the cases (and
 can be computed per worker, then merged) without the cancellation error of the naive
 ``E[x^2] - E[x]^2``. :class:`Normalizer` applies and inverts ``(x - mean) / std``.
+
+Both also keep each channel's minimum and maximum: ``lrsa-predict`` warns when a
+condition lies outside the range the model was trained on. Statistics saved before
+ranges were kept have none; a range merged with such statistics is unknown (NaN), never
+a partial one.
 """
 
 from __future__ import annotations
@@ -32,6 +37,9 @@ class RunningMoments:
         self.count = np.zeros(num_channels, dtype=np.float64)
         self.mean = np.zeros(num_channels, dtype=np.float64)
         self.m2 = np.zeros(num_channels, dtype=np.float64)
+        # +inf/-inf: nothing seen yet (the identity of a merge); NaN: not recorded (older statistics).
+        self.minimum = np.full(num_channels, np.inf)
+        self.maximum = np.full(num_channels, -np.inf)
 
     @property
     def num_channels(self) -> int:
@@ -66,6 +74,8 @@ class RunningMoments:
         m2 = np.where(valid, (values - mean) ** 2, 0.0).sum(axis=0)
         chunk = RunningMoments(self.num_channels)
         chunk.count, chunk.mean, chunk.m2 = count, mean, m2
+        chunk.minimum = np.where(valid, values, np.inf).min(axis=0, initial=np.inf)
+        chunk.maximum = np.where(valid, values, -np.inf).max(axis=0, initial=-np.inf)
         return self.merge(chunk)
 
     def merge(self, other: RunningMoments) -> RunningMoments:
@@ -78,6 +88,9 @@ class RunningMoments:
         self.mean = self.mean + delta * other.count / safe_total
         self.m2 = self.m2 + other.m2 + delta**2 * self.count * other.count / safe_total
         self.count = total
+        # np.minimum keeps NaN: an unrecorded range stays unknown.
+        self.minimum = np.minimum(self.minimum, other.minimum)
+        self.maximum = np.maximum(self.maximum, other.maximum)
         return self
 
     @property
@@ -89,15 +102,33 @@ class RunningMoments:
     def std(self) -> np.ndarray:
         return np.sqrt(self.variance)
 
-    def to_dict(self) -> dict[str, list[float]]:
-        return {"count": self.count.tolist(), "mean": self.mean.tolist(), "m2": self.m2.tolist()}
+    @property
+    def has_range(self) -> bool:
+        """Every channel's minimum and maximum are known."""
+        return bool(np.isfinite(self.minimum).all() and np.isfinite(self.maximum).all())
+
+    def to_dict(self) -> dict[str, list[float | None]]:
+        """Count, mean, M2 and, where recorded, min and max (null for a channel with no sample)."""
+        payload: dict[str, list[float | None]] = {
+            "count": self.count.tolist(), "mean": self.mean.tolist(), "m2": self.m2.tolist()
+        }
+        if not (np.isnan(self.minimum).any() or np.isnan(self.maximum).any()):
+            payload["min"] = [float(value) if np.isfinite(value) else None for value in self.minimum]
+            payload["max"] = [float(value) if np.isfinite(value) else None for value in self.maximum]
+        return payload
 
     @classmethod
-    def from_dict(cls, payload: dict[str, Sequence[float]]) -> RunningMoments:
+    def from_dict(cls, payload: dict[str, Sequence[float | None]]) -> RunningMoments:
         moments = cls(len(payload["count"]))
         moments.count = np.asarray(payload["count"], dtype=np.float64)
         moments.mean = np.asarray(payload["mean"], dtype=np.float64)
         moments.m2 = np.asarray(payload["m2"], dtype=np.float64)
+        if "min" in payload and "max" in payload:
+            moments.minimum = np.array([np.inf if value is None else value for value in payload["min"]], dtype=np.float64)
+            moments.maximum = np.array([-np.inf if value is None else value for value in payload["max"]], dtype=np.float64)
+        else:
+            moments.minimum = np.full(moments.num_channels, np.nan)
+            moments.maximum = np.full(moments.num_channels, np.nan)
         return moments
 
 
@@ -115,11 +146,16 @@ class Normalizer:
         Channel names, C of them.
     mean, std : np.ndarray
         float64, shape (C,).
+    minimum, maximum : np.ndarray, optional
+        float64, shape (C,): the range of the data the statistics come from; None where
+        it was not recorded.
     """
 
     names: list[str]
     mean: np.ndarray
     std: np.ndarray
+    minimum: np.ndarray | None = None
+    maximum: np.ndarray | None = None
     _torch_cache: dict[Any, tuple[torch.Tensor, torch.Tensor]] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -137,6 +173,13 @@ class Normalizer:
                 f"Normalizer statistics must be finite with std > 0; channel(s) {channels} have "
                 f"mean={self.mean[unusable]}, std={self.std[unusable]} (NaN/Inf in the data they come from?)"
             )
+        if (self.minimum is None) != (self.maximum is None):
+            raise ValueError("Normalizer needs both minimum and maximum, or neither")
+        if self.minimum is not None:
+            self.minimum = np.asarray(self.minimum, dtype=np.float64).reshape(-1)
+            self.maximum = np.asarray(self.maximum, dtype=np.float64).reshape(-1)
+            if not (self.minimum.size == self.maximum.size == self.mean.size):
+                raise ValueError(f"Normalizer needs one minimum and maximum per channel ({self.mean.size})")
 
     @classmethod
     def from_moments(cls, names: Sequence[str], moments: RunningMoments, relative_floor: float = 1e-6) -> Normalizer:
@@ -149,7 +192,9 @@ class Normalizer:
         std = moments.std
         floor = relative_floor * np.maximum(np.abs(moments.mean), 1.0)
         std = np.where(std > floor, std, 1.0)
-        return cls(names=list(names), mean=moments.mean.copy(), std=std)
+        known = moments.has_range
+        return cls(names=list(names), mean=moments.mean.copy(), std=std,
+                   minimum=moments.minimum.copy() if known else None, maximum=moments.maximum.copy() if known else None)
 
     @classmethod
     def identity(cls, names: Sequence[str]) -> Normalizer:
@@ -198,11 +243,20 @@ class Normalizer:
         if missing:
             raise KeyError(f"channels {missing} not among {self.names}")
         index = [self.names.index(name) for name in names]
-        return Normalizer(names=list(names), mean=self.mean[index], std=self.std[index])
+        ranged = self.minimum is not None
+        return Normalizer(names=list(names), mean=self.mean[index], std=self.std[index],
+                          minimum=self.minimum[index] if ranged else None, maximum=self.maximum[index] if ranged else None)
 
     def to_dict(self) -> dict[str, list]:
-        return {"names": list(self.names), "mean": self.mean.tolist(), "std": self.std.tolist()}
+        payload = {"names": list(self.names), "mean": self.mean.tolist(), "std": self.std.tolist()}
+        if self.minimum is not None:
+            payload.update(min=self.minimum.tolist(), max=self.maximum.tolist())
+        return payload
 
     @classmethod
     def from_dict(cls, payload: dict[str, Sequence]) -> Normalizer:
-        return cls(names=list(payload["names"]), mean=np.asarray(payload["mean"]), std=np.asarray(payload["std"]))
+        """Read :meth:`to_dict`'s payload; one without ``min``/``max`` (written before ranges were kept) has none."""
+        ranged = "min" in payload and "max" in payload
+        return cls(names=list(payload["names"]), mean=np.asarray(payload["mean"]), std=np.asarray(payload["std"]),
+                   minimum=np.asarray(payload["min"], dtype=np.float64) if ranged else None,
+                   maximum=np.asarray(payload["max"], dtype=np.float64) if ranged else None)

@@ -27,7 +27,11 @@ It writes to ``outputs/demo/``:
 * ``data/`` (the OpenFOAM cases and their cache) and ``training/`` (the run).
 
 A rerun reuses the data and the cache; training starts afresh. On a GPU the same command
-uses it.
+uses it. A rerun never leaves the result set mixed from two runs (see
+:mod:`modulus_lrsa.demos.common`): ``metrics.json`` is removed first and written last, as
+the mark of a complete set; ``predictions/`` (every held-out case) and ``from_wall/`` are
+each written in a hidden sibling and swapped in whole, so a killed run leaves the earlier
+folder or none, never old cases beside new ones.
 """
 
 from __future__ import annotations
@@ -45,7 +49,20 @@ from typing import Any
 import numpy as np
 import torch
 
-from modulus_lrsa.demos.common import add_run_arguments, copy_model, log, measure_speed, save_figure
+from modulus_lrsa.atomic import atomic_folder
+from modulus_lrsa.demos.common import (
+    METRICS_NAME,
+    add_run_arguments,
+    begin_result_set,
+    copy_file,
+    copy_model,
+    log,
+    measure_speed,
+    save_figure,
+)
+
+MODEL_NAME = "lrsa_airfoil_demo.mdlus"
+FIGURES = ("pressure_coefficient.png", "fields.png")
 
 #: Model of the demo: the structure of the paper's model, sized for 2 CPU cores.
 DEMO_MODEL = {"n_layers": 4, "n_hidden": 64, "n_head": 4, "n_latents": 32, "mlp_ratio": 2, "n_frequencies": 8}
@@ -151,40 +168,63 @@ def _summarise(per_case: list[dict[str, Any]]) -> dict[str, Any]:
     return summary
 
 
+def _holds_only_case_folders(folder: Path) -> bool:
+    """An earlier ``predictions/``: one folder per case."""
+    return all(entry.is_dir() for entry in folder.iterdir())
+
+
+def _holds_only_wall_prediction(folder: Path) -> bool:
+    """An earlier ``from_wall/``: the wall file and its ``prediction/``."""
+    return all(entry.name == "prediction" or entry.name.endswith("_wall.vtp") for entry in folder.iterdir())
+
+
 def _predict_held_out(model_path: Path, cases: list[Path], out: Path, device: torch.device) -> list[dict[str, Any]]:
+    """Predict every held-out case into ``out/<case>``.
+
+    The whole of ``out`` is written in a hidden sibling and swapped in at the end; the
+    records name the files where they are then.
+    """
     from modulus_lrsa.inference.predict import load_model, predict_case
 
     model, descriptor = load_model(model_path, device)
     per_case = []
-    for index, case in enumerate(cases, 1):
-        quantities = predict_case(model, descriptor, case, out / case.name, device=device)
-        solver = quantities["forces"]["reported_by_solver"]
-        predicted = quantities["forces"]["predicted"]
-        per_case.append({
-            "case": case.name,
-            "rel_l2": quantities["rel_l2"],
-            "Cl": {"openfoam": solver["Cl"], "lrsa": predicted["Cl"]},
-            "Cd": {"openfoam": solver["Cd"], "lrsa": predicted["Cd"]},
-            "abs_error_Cl": abs(predicted["Cl"] - solver["Cl"]),
-            "rel_error_Cd": abs(predicted["Cd"] - solver["Cd"]) / abs(solver["Cd"]),
-            "prediction": str(out / case.name / "prediction.vtm"),
-        })
-        log(f"predicted {index}/{len(cases)} {case.name}: wall p rel. L2 {quantities['rel_l2']['surface/p']:.3f}, "
-            f"Cl {predicted['Cl']:.3f} (OpenFOAM {solver['Cl']:.3f})")
+    with atomic_folder(out, _holds_only_case_folders, "a demo's predictions/ (one folder per case)") as folder:
+        for index, case in enumerate(cases, 1):
+            quantities = predict_case(model, descriptor, case, folder / case.name, device=device)
+            solver = quantities["forces"]["reported_by_solver"]
+            predicted = quantities["forces"]["predicted"]
+            per_case.append({
+                "case": case.name,
+                "rel_l2": quantities["rel_l2"],
+                "Cl": {"openfoam": solver["Cl"], "lrsa": predicted["Cl"]},
+                "Cd": {"openfoam": solver["Cd"], "lrsa": predicted["Cd"]},
+                "abs_error_Cl": abs(predicted["Cl"] - solver["Cl"]),
+                "rel_error_Cd": abs(predicted["Cd"] - solver["Cd"]) / abs(solver["Cd"]),
+                "prediction": str(out / case.name / "prediction.vtm"),
+            })
+            log(f"predicted {index}/{len(cases)} {case.name}: wall p rel. L2 {quantities['rel_l2']['surface/p']:.3f}, "
+                f"Cl {predicted['Cl']:.3f} (OpenFOAM {solver['Cl']:.3f})")
     return per_case
 
 
 def _predict_from_wall(model_path: Path, case: Path, out: Path, device: torch.device) -> dict[str, Any]:
-    """The new-design path: the airfoil's wall contour and its conditions, no mesh."""
+    """The new-design path: the airfoil's wall contour and its conditions, no mesh.
+
+    ``out`` gets a copy of the wall file (to try ``lrsa-predict --sample-volume`` on) and
+    ``prediction/``, written together in a hidden sibling and swapped in whole. The
+    prediction reads the case's own wall file, which the copy equals, so that its
+    ``quantities.json`` names a file that stays where it is.
+    """
     from modulus_lrsa.inference.predict import load_model, predict_new_geometry
 
     model, descriptor = load_model(model_path, device)
     params = json.loads((case / "case.json").read_text())["params"]
+    source = next(case.glob("VTK/*/boundary/airfoil.vtp"))
     wall = out / f"{case.name}_wall.vtp"
-    out.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(next(case.glob("VTK/*/boundary/airfoil.vtp")), wall)
-    quantities = predict_new_geometry(model, descriptor, wall, out / "prediction",
-                                      {name: float(params[name]) for name in ("U", "aoa_deg")}, device=device)
+    with atomic_folder(out, _holds_only_wall_prediction, "a demo's from_wall/ (a wall file and prediction/)") as folder:
+        copy_file(source, folder / wall.name)
+        quantities = predict_new_geometry(model, descriptor, source, folder / "prediction",
+                                          {name: float(params[name]) for name in ("U", "aoa_deg")}, device=device)
     return {"case": case.name, "wall_file": str(wall), "Cl": quantities["forces"]["predicted"]["Cl"],
             "Cd": quantities["forces"]["predicted"]["Cd"], "wall_p_rel_l2": quantities["rel_l2"].get("surface/p"),
             "volume_points": quantities["sampling"]["volume_points"], "prediction": str(out / "prediction")}
@@ -283,15 +323,16 @@ def _plot_fields(case: dict[str, Any], path: Path) -> None:
 
 def run_demo(args: argparse.Namespace) -> dict[str, Any]:
     """Every step of the demo; returns what is written to ``metrics.json``."""
-    import physicsnemo
-
     from modulus_lrsa.atomic import atomic_write_json
+    from modulus_lrsa.models.trusted import load_trusted_model
+    from modulus_lrsa.surrogate import descriptor_path
     from modulus_lrsa.training.data import build_training_data
     from modulus_lrsa.training.train import run_training
 
     started = time.perf_counter()
     out = args.out
     out.mkdir(parents=True, exist_ok=True)
+    begin_result_set(out, [MODEL_NAME, descriptor_path(out / MODEL_NAME).name, *FIGURES])
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     log(f"device {device}; writing to {out}")
     seconds: dict[str, float] = {}
@@ -327,7 +368,7 @@ def run_demo(args: argparse.Namespace) -> dict[str, Any]:
     training = run_training(cfg)
     seconds["training"] = time.perf_counter() - phase
 
-    model_path = out / "lrsa_airfoil_demo.mdlus"
+    model_path = out / MODEL_NAME
     copy_model(Path(training["best_model"]), model_path)
     phase = time.perf_counter()
     held_out = [out / "data" / "cases" / case["id"] for case in manifest["cases"]
@@ -346,12 +387,12 @@ def run_demo(args: argparse.Namespace) -> dict[str, Any]:
     ranked = sorted(per_case, key=lambda case: case["rel_l2"]["surface/p"])
     # Best, median and worst wall pressure, so the figure does not flatter the model.
     picks = list({id(case): case for case in (ranked[0], ranked[len(ranked) // 2], ranked[-1])}.values())
-    _plot_pressure_coefficient(picks, out / "pressure_coefficient.png")
-    _plot_fields(ranked[len(ranked) // 2], out / "fields.png")
+    _plot_pressure_coefficient(picks, out / FIGURES[0])
+    _plot_fields(ranked[len(ranked) // 2], out / FIGURES[1])
     seconds["figures"] = time.perf_counter() - phase
     seconds["total"] = time.perf_counter() - started
 
-    parameters = sum(p.numel() for p in physicsnemo.Module.from_checkpoint(str(model_path)).parameters())
+    parameters = sum(p.numel() for p in load_trusted_model(model_path).parameters())
     first_case = data.train.cache.cases()[0]
     metrics = {
         "held_out": _summarise(per_case),
@@ -371,11 +412,12 @@ def run_demo(args: argparse.Namespace) -> dict[str, Any]:
         "torch_threads": torch.get_num_threads(),
         "time_budget_s": args.time_budget,
         "seconds": {key: round(value, 1) for key, value in seconds.items()},
-        "files": {"model": str(model_path), "pressure_coefficient": str(out / "pressure_coefficient.png"),
-                  "fields": str(out / "fields.png"), "predictions": str(out / "predictions"),
+        "files": {"model": str(model_path), "pressure_coefficient": str(out / FIGURES[0]),
+                  "fields": str(out / FIGURES[1]), "predictions": str(out / "predictions"),
                   "data": str(out / "data"), "training_run": str(training_dir)},
     }
-    atomic_write_json(out / "metrics.json", metrics, allow_nan=False)
+    # Last: the mark that the result set is complete.
+    atomic_write_json(out / METRICS_NAME, metrics, allow_nan=False)
     return metrics
 
 

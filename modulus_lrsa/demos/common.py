@@ -1,18 +1,36 @@
 # SPDX-License-Identifier: Apache-2.0
 # SPDX-FileCopyrightText: Copyright (c) 2026 The modulus-lrsa authors
-"""Pieces both demos share: progress lines, step timing and thread choice, file copies, figures."""
+"""Pieces both demos share: progress lines, step timing and thread choice, file copies, figures.
+
+A demo's output folder holds one result set: ``metrics.json``, the figures, the model
+and its predictions. A rerun never leaves it mixed from two runs, at these grains:
+
+* ``metrics.json`` is the completion mark: :func:`begin_result_set` removes it before
+  anything else is written, and the demo writes it last, so a set without it is
+  incomplete (a killed or failed run) and one with it is whole;
+* each figure and ``metrics.json`` is one atomic file; the model and its
+  ``.data.json`` are copied descriptor-last (:func:`copy_model`), so they never pair
+  a new model with old statistics;
+* a folder of several files (the airfoil demo's ``predictions/`` and ``from_wall/``)
+  is written whole with :func:`modulus_lrsa.atomic.atomic_folder` and swapped in;
+* temporaries that killed writes left beside those files are removed at the start.
+"""
 
 from __future__ import annotations
 
 import os
 import shutil
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from modulus_lrsa.atomic import atomic_replace
+from modulus_lrsa.atomic import atomic_replace, atomic_write_with, remove_result, remove_temporaries_of
+
+#: The completion mark of a demo's result set, written last.
+METRICS_NAME = "metrics.json"
 
 
 def add_run_arguments(parser, out: str, time_budget: float, max_epochs: int, jobs_help: str) -> None:
@@ -108,13 +126,38 @@ def _use_fastest_thread_count(time_step) -> None:
          f"using {torch.get_num_threads()}")
 
 
+def begin_result_set(out: Path, files: Sequence[str]) -> None:
+    """Start rewriting a demo's result set in ``out``: remove ``metrics.json`` first (the
+    set is incomplete until the demo writes it again, last), and the temporaries that
+    killed writes of ``files`` or of ``metrics.json`` left behind."""
+    remove_result(out / METRICS_NAME)
+    for name in (METRICS_NAME, *files):
+        for leftover in remove_temporaries_of(out / name):
+            log(f"removed {leftover.name}, left by a run that was killed while writing {name}")
+
+
+def copy_file(source: Path, target: Path) -> None:
+    """Copy a file atomically, fsynced before it is renamed into place."""
+
+    def write(stream) -> None:
+        with open(source, "rb") as origin:
+            shutil.copyfileobj(origin, stream)
+
+    atomic_write_with(target, write)
+
+
 def copy_model(source: Path, target: Path) -> None:
-    """Copy an exported model and its data descriptor, each atomically."""
+    """Copy an exported model and its data descriptor, each atomically, the descriptor last.
+
+    The target's old descriptor is removed first: a copy cut short leaves a model without
+    a descriptor, which ``lrsa-predict`` refuses, never a new model beside the old one's
+    normalisation statistics.
+    """
     from modulus_lrsa.surrogate import descriptor_path
 
+    remove_result(descriptor_path(target))
     for origin, destination in ((source, target), (descriptor_path(source), descriptor_path(target))):
-        atomic_replace(destination, lambda temporary, origin=origin: shutil.copyfile(origin, temporary),
-                       suffix=destination.suffix)
+        copy_file(origin, destination)
 
 
 def save_figure(figure, path: Path, dpi: int = 90) -> None:

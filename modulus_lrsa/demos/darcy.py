@@ -11,9 +11,14 @@ writes to ``outputs/demo/``:
 * ``predictions.png``: permeability, true pressure, predicted pressure and error for four
   test samples;
 * ``lrsa_darcy_demo.mdlus`` (+ ``.data.json``): the trained model, usable with
-  ``lrsa-predict`` and ``physicsnemo.Module.from_checkpoint``;
+  ``lrsa-predict`` and ``modulus_lrsa.models.trusted.load_trusted_model`` (which, unlike
+  ``physicsnemo.Module.from_checkpoint``, imports nothing the file names);
 * ``training/``: the training run itself (checkpoints, TensorBoard events, log);
 * ``data/``: the generated dataset, reused by later runs.
+
+``metrics.json`` marks a complete result set: a rerun removes it first and writes it
+last, after the model and the figure (see :mod:`modulus_lrsa.demos.common`), so a run
+killed midway leaves no ``metrics.json`` beside a half-replaced set.
 
 The number of epochs is fitted to the machine: a few timed training steps and one timed
 validation batch at start-up decide how many epochs fit in ``--time-budget`` (default 9
@@ -36,7 +41,19 @@ from typing import Any
 import numpy as np
 import torch
 
-from modulus_lrsa.demos.common import add_run_arguments, copy_model, log, measure_speed, save_figure
+from modulus_lrsa.demos.common import (
+    METRICS_NAME,
+    add_run_arguments,
+    begin_result_set,
+    copy_model,
+    log,
+    measure_speed,
+    save_figure,
+)
+
+#: The exported model, beside its data descriptor.
+MODEL_NAME = "lrsa_darcy_demo.mdlus"
+FIGURE_NAME = "predictions.png"
 
 #: Model of the demo: small enough for 2 CPU cores, the structure of the paper's model.
 DEMO_MODEL = {
@@ -139,12 +156,11 @@ def _evaluate(model_path: Path, data, device: torch.device) -> tuple[dict[str, n
     parameters : int
         Number of model parameters.
     """
-    import physicsnemo
-
     from modulus_lrsa.datapipes.collate import pad_collate
+    from modulus_lrsa.models.trusted import load_trusted_model
     from modulus_lrsa.surrogate import run_model
 
-    model = physicsnemo.Module.from_checkpoint(str(model_path)).to(device).eval()
+    model = load_trusted_model(model_path).to(device).eval()
     dataset = data.validation
     resolution = int(round(math.sqrt(dataset[0]["fx"].shape[0])))
     predictions, truths, coefficients = [], [], []
@@ -198,12 +214,14 @@ def _plot(results: dict[str, np.ndarray], errors: np.ndarray, path: Path) -> Non
 def run_demo(args: argparse.Namespace) -> dict[str, Any]:
     """Run every step of the demo; returns what is written to ``metrics.json``."""
     from modulus_lrsa.atomic import atomic_write_json
+    from modulus_lrsa.surrogate import descriptor_path
     from modulus_lrsa.training.data import build_training_data
     from modulus_lrsa.training.train import run_training
 
     started = time.perf_counter()
     out = args.out
     out.mkdir(parents=True, exist_ok=True)
+    begin_result_set(out, [MODEL_NAME, descriptor_path(out / MODEL_NAME).name, FIGURE_NAME])
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     log(f"device {device}; writing to {out}")
 
@@ -237,14 +255,14 @@ def run_demo(args: argparse.Namespace) -> dict[str, Any]:
     training_seconds = time.perf_counter() - training_started
 
     best_model = Path(training["best_model"])
-    model_path = out / "lrsa_darcy_demo.mdlus"
+    model_path = out / MODEL_NAME
     copy_model(best_model, model_path)
     results, parameters = _evaluate(model_path, data, device)
     prediction, truth = results["prediction"], results["truth"]
     errors = np.linalg.norm((prediction - truth).reshape(len(truth), -1), axis=1) / np.linalg.norm(
         truth.reshape(len(truth), -1), axis=1
     )
-    _plot(results, errors, out / "predictions.png")
+    _plot(results, errors, out / FIGURE_NAME)
 
     metrics = {
         "test_rel_l2_mean": float(errors.mean()),
@@ -274,11 +292,12 @@ def run_demo(args: argparse.Namespace) -> dict[str, Any]:
         "files": {
             "data": str(out / "data"),
             "model": str(model_path),
-            "figure": str(out / "predictions.png"),
+            "figure": str(out / FIGURE_NAME),
             "training_run": str(training_dir),
         },
     }
-    atomic_write_json(out / "metrics.json", metrics)
+    # Last: the mark that the result set is complete.
+    atomic_write_json(out / METRICS_NAME, metrics)
     return metrics
 
 

@@ -8,7 +8,8 @@
     lrsa-predict outputs/darcy_lrsa/best_model.mdlus datasets/darcy --split test --samples 0 1 2 -o predictions/darcy
     lrsa-predict outputs/darcy_lrsa/best_model.mdlus my_permeability.npy -o predictions/mine
 
-The model comes from its ``.mdlus`` file (``physicsnemo.Module.from_checkpoint``); the
+The model comes from its ``.mdlus`` file, through :func:`~modulus_lrsa.models.trusted.load_trusted_model`
+(which, unlike ``physicsnemo.Module.from_checkpoint``, imports nothing the file names); the
 ``<model>.data.json`` written beside it by ``lrsa-train`` holds the normalisation
 statistics and feature layout, so a new case is preprocessed exactly like the training
 data. Predictions are de-normalised to physical units.
@@ -21,6 +22,20 @@ one null where the CFD field is zero, e.g. U on a wall; lift and drag coefficien
 Meshes above ``--chunk-points`` points are evaluated with the model's exact chunked
 inference. Darcy inputs produce one ``sample_<k>.vti`` image per sample
 and ``quantities.json``.
+
+The output folder is written whole (:func:`modulus_lrsa.atomic.atomic_folder`): every
+file goes into a hidden sibling, ``.<OUT>.partial-<host>-<pid>-<random>``, which replaces
+``OUT`` only once the prediction is complete, so a killed, failed or refused run leaves
+the earlier result as it was, and the next run removes what a killed one left. An
+existing ``OUT`` is replaced only if it is empty or an earlier prediction (it holds
+``quantities.json`` or ``prediction.vtm``); a folder of other files is refused. The
+folder is checked (name and path length, a writable parent) before the model is loaded,
+and a prediction holding NaN or Inf is refused, naming the fields, instead of written.
+
+Values are checked where they enter: a condition, sampling setting or chunk size that
+is not a finite number in its range is refused by the argument parser; a condition
+outside the range of the training cases (recorded in ``<model>.data.json``) is warned
+about, naming that range.
 """
 
 from __future__ import annotations
@@ -34,6 +49,8 @@ import math
 import os
 import sys
 import tempfile
+import zipfile
+import zlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -41,8 +58,9 @@ from typing import Any
 import numpy as np
 import torch
 import vtk
+from vtk.util.numpy_support import vtk_to_numpy
 
-from modulus_lrsa.atomic import atomic_write_json
+from modulus_lrsa.atomic import OutputFolderError, atomic_folder, atomic_write_json, check_folder_target
 from modulus_lrsa.datapipes.cache import extract_case
 from modulus_lrsa.datapipes.cases import (
     CASE_JSON_NAME,
@@ -59,7 +77,7 @@ from modulus_lrsa.datapipes.cases import (
 from modulus_lrsa.datapipes.collate import pad_collate
 from modulus_lrsa.datapipes.dataset import CaseFeatures
 from modulus_lrsa.datapipes.normalization import Normalizer
-from modulus_lrsa.errors import MeshDataError, MissingCaseFileError, SurfaceAsVolumeError
+from modulus_lrsa.errors import MeshDataError, MissingCaseFileError, ModelFileError, SurfaceAsVolumeError
 from modulus_lrsa.forces import ForceCoefficients, ForceSettings, integrate_forces
 from modulus_lrsa.geometry.sampling import sample_volume
 from modulus_lrsa.geometry.surface import surface_from_vtk
@@ -74,17 +92,60 @@ from modulus_lrsa.io.writers import (
     image_grid,
     point_cloud,
 )
+from modulus_lrsa.models.trusted import load_trusted_model
 from modulus_lrsa.surrogate import DescriptorError, ModelInputs, read_descriptor, run_model
 
 logger = logging.getLogger(__name__)
 
 QUANTITIES_NAME = "quantities.json"
+PREDICTION_INDEX_NAME = "prediction.vtm"
 _PREDICTED = "_predicted"
 _ERROR = "_error"
+_EARLIER_OUTPUT = f"an earlier lrsa-predict output (it holds neither {QUANTITIES_NAME} nor {PREDICTION_INDEX_NAME})"
 
 
 class PredictionError(ValueError):
     """The model, its descriptor or the input cannot be used together."""
+
+
+# --------------------------------------------------------------------------------------
+# Output folder
+# --------------------------------------------------------------------------------------
+
+
+def is_prediction_output(folder: Path) -> bool:
+    """``folder`` holds an earlier prediction (``quantities.json`` or ``prediction.vtm``), so it may be replaced."""
+    return (folder / QUANTITIES_NAME).is_file() or (folder / PREDICTION_INDEX_NAME).is_file()
+
+
+def check_output_folder(output_dir: str | os.PathLike) -> Path:
+    """Refuse, before any work, an output folder that cannot be written or must not be replaced.
+
+    Returns
+    -------
+    Path
+        The absolute output folder.
+
+    Raises
+    ------
+    OutputFolderError
+        Its name or path is too long, its parent is not a writable folder, or it exists
+        and holds something other than an earlier prediction.
+    """
+    return check_folder_target(output_dir, is_prediction_output, _EARLIER_OUTPUT)
+
+
+def _output_folder(output_dir: Path) -> contextlib.AbstractContextManager[Path]:
+    """The folder to write into, swapped in as ``output_dir`` when the block succeeds."""
+    return atomic_folder(output_dir, is_prediction_output, _EARLIER_OUTPUT)
+
+
+def _refuse_nonfinite(where: Path, fields: Sequence[str], rows: int, total: int, output_dir: Path) -> None:
+    """NaN or Inf is never written as a result."""
+    raise PredictionError(
+        f"{where}: the model's prediction holds NaN or Inf in {', '.join(fields)} ({rows} of {total} points); "
+        f"nothing was written to {output_dir} (is the input far outside the training data, or the model damaged?)"
+    )
 
 
 # --------------------------------------------------------------------------------------
@@ -102,8 +163,6 @@ def load_model(model_path: str | os.PathLike, device: torch.device) -> tuple[tor
     descriptor : dict
         Contents of ``<model>.data.json``.
     """
-    import physicsnemo
-
     model_path = Path(model_path)
     if not model_path.is_file():
         raise PredictionError(f"{model_path}: model file does not exist")
@@ -112,7 +171,8 @@ def load_model(model_path: str | os.PathLike, device: torch.device) -> tuple[tor
     except DescriptorError as error:
         raise PredictionError(str(error)) from error
     _warn_if_signed_wall_distances(model_path, descriptor)
-    model = physicsnemo.Module.from_checkpoint(str(model_path)).to(device).eval()
+    # Never Module.from_checkpoint: it imports whatever module the file's args.json names.
+    model = load_trusted_model(model_path).to(device).eval()
     if not ModelInputs(model).accepts_embedding:
         raise PredictionError(
             f"{model_path}: {type(model).__name__} does not take the (fx, embedding) inputs of models "
@@ -164,15 +224,26 @@ def _darcy_inputs(input_path: Path, split: str) -> dict[str, np.ndarray | None]:
     if input_path.is_dir():
         data = load_darcy(input_path, split)
         return {"coeff": data["coeff"], "solution": data["solution"], "x": data["x"], "y": data["y"]}
-    if input_path.suffix == ".npz":
-        with np.load(input_path) as archive:
-            if "coeff" not in archive.files:
-                raise PredictionError(f"{input_path}: no 'coeff' array (found {archive.files})")
-            arrays = {key: archive[key] for key in archive.files}
-        return {key: arrays.get(key) for key in ("coeff", "solution", "x", "y")}
-    if input_path.suffix == ".npy":
-        return {"coeff": np.load(input_path), "solution": None, "x": None, "y": None}
-    raise PredictionError(f"{input_path}: expected a Darcy dataset folder, an .npz with 'coeff' or an .npy array")
+    if input_path.suffix not in (".npz", ".npy"):
+        raise PredictionError(f"{input_path}: expected a Darcy dataset folder, an .npz with 'coeff' or an .npy array")
+    try:
+        if input_path.suffix == ".npz":
+            with np.load(input_path, allow_pickle=False) as archive:
+                if "coeff" not in archive.files:
+                    raise PredictionError(f"{input_path}: no 'coeff' array (found {archive.files})")
+                arrays = {key: archive[key] for key in archive.files}
+        else:
+            arrays = {"coeff": np.load(input_path, allow_pickle=False)}
+    except PredictionError:
+        raise
+    except (ValueError, EOFError, zipfile.BadZipFile, zlib.error) as error:
+        # Object arrays (pickles) are refused by allow_pickle=False as a ValueError too.
+        summary = " ".join(str(error).split())[:200] or type(error).__name__
+        raise PredictionError(f"{input_path}: not a readable NumPy array file ({summary})") from None
+    for key, value in arrays.items():
+        if key in ("coeff", "solution", "x", "y") and not (np.issubdtype(value.dtype, np.number) and np.isfinite(value).all()):
+            raise PredictionError(f"{input_path}: array '{key}' must hold finite numbers (dtype {value.dtype})")
+    return {key: arrays.get(key) for key in ("coeff", "solution", "x", "y")}
 
 
 def predict_darcy(
@@ -209,6 +280,7 @@ def predict_darcy(
         solution is known) and the mean of the defined relative ones.
     """
     input_path, output_dir = Path(input_path), Path(output_dir)
+    check_output_folder(output_dir)
     arrays = _darcy_inputs(input_path, split)
     coeff = np.asarray(arrays["coeff"], dtype=np.float32)
     solution = None if arrays["solution"] is None else np.asarray(arrays["solution"], dtype=np.float32)
@@ -236,35 +308,41 @@ def predict_darcy(
     grid_x, grid_y = np.meshgrid(x, y, indexing="ij")
     coordinates = torch.from_numpy(np.stack([grid_x, grid_y], axis=-1).astype(np.float32))
     results: list[dict[str, Any]] = []
-    output_dir.mkdir(parents=True, exist_ok=True)
-    for start in range(0, len(indices), batch_size):
-        chosen = indices[start : start + batch_size]
-        fx = torch.from_numpy(coefficient_norm.normalize(coeff[chosen][..., None]).astype(np.float32))
-        embedding = coordinates.expand(len(chosen), -1, -1, -1)
-        if view == "points":
-            fx, embedding = fx.reshape(len(chosen), -1, 1), embedding.reshape(len(chosen), -1, 2)
-        output = run_model(model, {"fx": fx, "embedding": embedding}, device, chunk_points=1 << 62, precision=precision)
-        predicted = solution_norm.denormalize(output.numpy().reshape(len(chosen), resolution, resolution, 1))[..., 0]
-        for row, index in enumerate(chosen):
-            grid = image_grid(x, y)
-            # vtkImageData numbers points with x fastest: Fortran order of [i, j].
-            add_array(grid, "coeff", coeff[index].ravel(order="F"), "point")
-            add_array(grid, f"solution{_PREDICTED}", predicted[row].ravel(order="F"), "point")
-            entry: dict[str, Any] = {"sample": index, "file": f"sample_{index:04d}.vti"}
-            if solution is not None:
-                add_array(grid, "solution", solution[index].ravel(order="F"), "point")
-                add_array(grid, f"solution{_ERROR}", (predicted[row] - solution[index]).ravel(order="F"), "point")
-                entry["rel_l2"] = relative_l2(predicted[row], solution[index])
-                entry["abs_l2"] = absolute_l2(predicted[row], solution[index])
-            atomic_write_vtk(grid, output_dir / entry["file"])
-            results.append(entry)
-    quantities: dict[str, Any] = {"input": str(input_path), "kind": "darcy", "samples": results}
-    errors = [entry["rel_l2"] for entry in results if "rel_l2" in entry]
-    if errors:
-        defined = [error for error in errors if math.isfinite(error)]
-        quantities["mean_rel_l2"] = float(np.mean(defined)) if defined else float("nan")
-    quantities = _finite_or_none(quantities)
-    atomic_write_json(output_dir / QUANTITIES_NAME, quantities, allow_nan=False)
+    with _output_folder(output_dir) as folder:
+        for start in range(0, len(indices), batch_size):
+            chosen = indices[start : start + batch_size]
+            fx = torch.from_numpy(coefficient_norm.normalize(coeff[chosen][..., None]).astype(np.float32))
+            embedding = coordinates.expand(len(chosen), -1, -1, -1)
+            if view == "points":
+                fx, embedding = fx.reshape(len(chosen), -1, 1), embedding.reshape(len(chosen), -1, 2)
+            output = run_model(model, {"fx": fx, "embedding": embedding}, device, chunk_points=1 << 62,
+                               precision=precision)
+            predicted = solution_norm.denormalize(output.numpy().reshape(len(chosen), resolution, resolution, 1))[..., 0]
+            finite = np.isfinite(predicted).reshape(len(chosen), -1)
+            if not finite.all():
+                bad = [index for index, row in zip(chosen, finite) if not row.all()]
+                _refuse_nonfinite(input_path, [f"solution of sample(s) {bad}"], int((~finite).sum()), finite.size,
+                                  output_dir)
+            for row, index in enumerate(chosen):
+                grid = image_grid(x, y)
+                # vtkImageData numbers points with x fastest: Fortran order of [i, j].
+                add_array(grid, "coeff", coeff[index].ravel(order="F"), "point")
+                add_array(grid, f"solution{_PREDICTED}", predicted[row].ravel(order="F"), "point")
+                entry: dict[str, Any] = {"sample": index, "file": f"sample_{index:04d}.vti"}
+                if solution is not None:
+                    add_array(grid, "solution", solution[index].ravel(order="F"), "point")
+                    add_array(grid, f"solution{_ERROR}", (predicted[row] - solution[index]).ravel(order="F"), "point")
+                    entry["rel_l2"] = relative_l2(predicted[row], solution[index])
+                    entry["abs_l2"] = absolute_l2(predicted[row], solution[index])
+                atomic_write_vtk(grid, folder / entry["file"])
+                results.append(entry)
+        quantities: dict[str, Any] = {"input": str(input_path), "kind": "darcy", "samples": results}
+        errors = [entry["rel_l2"] for entry in results if "rel_l2" in entry]
+        if errors:
+            defined = [error for error in errors if math.isfinite(error)]
+            quantities["mean_rel_l2"] = float(np.mean(defined)) if defined else float("nan")
+        quantities = _finite_or_none(quantities)
+        atomic_write_json(folder / QUANTITIES_NAME, quantities, allow_nan=False)
     return quantities
 
 
@@ -398,7 +476,8 @@ def resolve_prediction_input(
             "give it with --surface WALL.vtp"
         )
     values = _condition_values(needs, conditions, params, case_path)
-    stale = any(name in params and float(params[name]) != value for name, value in conditions.items())
+    warn_outside_training_range(descriptor, values, case_path)
+    stale = any(name in params and _number_or_none(params[name]) != value for name, value in conditions.items())
     return dataclasses.replace(source, conditions=values), config, stale
 
 
@@ -439,7 +518,7 @@ def _prediction_config(index: dict[str, Any], blocks: dict[str, str | None]) -> 
 def _condition_values(
     needs: MeshModelNeeds, given: dict[str, float], params: dict[str, Any], where: Path
 ) -> dict[str, float]:
-    """Each condition the model takes, from ``--condition`` or else the case's params."""
+    """Each condition the model takes, from ``--condition`` or else the case's params; each a finite number."""
     unknown = sorted(set(given) - set(needs.conditions))
     if unknown:
         raise PredictionError(
@@ -449,15 +528,69 @@ def _condition_values(
     values: dict[str, float] = {}
     for name in needs.conditions:
         if name in given:
-            values[name] = given[name]
+            value = _number_or_none(given[name])
+            if value is None:
+                raise PredictionError(f"--condition {name}={given[name]!r}: not a finite number")
+            values[name] = value
         elif name in params:
-            values[name] = float(params[name])
+            value = _number_or_none(params[name])
+            if value is None:
+                raise PredictionError(
+                    f"{where}: condition '{name}' in its {CASE_JSON_NAME} params is {params[name]!r}, not a finite "
+                    f"number; pass --condition {name}=VALUE"
+                )
+            values[name] = value
         else:
             raise PredictionError(
                 f"{where}: condition '{name}' is not given; pass --condition {name}=VALUE "
                 f"(the model was trained with conditions {list(needs.conditions)})"
             )
     return values
+
+
+def _number_or_none(value: Any) -> float | None:
+    """``value`` as a finite float (a number or numeric text, as in case.json), else None."""
+    if isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def warn_outside_training_range(descriptor: dict[str, Any], conditions: dict[str, float], where: Path) -> list[str]:
+    """Warn about each condition outside the range of the model's training cases; returns the warnings.
+
+    The range is the minimum and maximum the training cache recorded with the condition
+    statistics. Descriptors written before ranges were recorded hold only the mean and
+    standard deviation: there a value more than three standard deviations from the mean
+    is warned about, saying that the exact range is unknown.
+    """
+    statistics = ((descriptor.get("cache_index") or {}).get("normalization") or {}).get("conditions") or {}
+    names = list(statistics.get("names") or [])
+    warnings = []
+    for name, value in conditions.items():
+        if name not in names:
+            continue
+        column = names.index(name)
+        if "min" in statistics and "max" in statistics:
+            low, high = float(statistics["min"][column]), float(statistics["max"][column])
+            if low <= value <= high:
+                continue
+            held = " (held fixed in training)" if low == high else ""
+            message = (f"{where}: condition {name}={value:.6g} is outside the training range "
+                       f"[{low:.6g}, {high:.6g}]{held}; the prediction there is an extrapolation")
+        else:
+            mean, std = float(statistics["mean"][column]), float(statistics["std"][column])
+            if abs(value - mean) <= 3.0 * std:
+                continue
+            message = (f"{where}: condition {name}={value:.6g} is more than 3 standard deviations from the training "
+                       f"mean {mean:.6g} (std {std:.6g}); the model's descriptor predates recorded ranges, so the "
+                       "exact training range is unknown")
+        logger.warning("%s", message)
+        warnings.append(message)
+    return warnings
 
 
 def _check_layout(summary: dict[str, Any], index: dict[str, Any], case_path: Path) -> None:
@@ -544,6 +677,7 @@ def predict_case(
         by the solver in ``case.json``).
     """
     case_path, output_dir = Path(case_path), Path(output_dir)
+    check_output_folder(output_dir)
     if not case_path.exists():
         raise PredictionError(f"{case_path}: case does not exist")
     if case_path.is_file() and case_path.suffix.lower() not in SUPPORTED_SUFFIXES:
@@ -603,6 +737,10 @@ def _predict_and_write(
     predicted = features.target_normalizer.denormalize(output[0].numpy().astype(np.float64)) * scale
     is_surface = sample["is_surface"].numpy()
     targets = index["target_channels"]
+    finite = np.isfinite(predicted)
+    if not finite.all():
+        _refuse_nonfinite(source.location, [targets[c] for c in np.flatnonzero(~finite.all(axis=0))],
+                          int((~finite.all(axis=1)).sum()), len(predicted), output_dir)
     quantities = {
         "case": source.case_id,
         **quantities,
@@ -650,15 +788,33 @@ def _predict_and_write(
             quantities["forces"] = _forces(arrays, source, settings, channels, values, truth)
         meshes.append((f"{label}.vtp" if isinstance(mesh, vtk.vtkPolyData) else f"{label}.vtu", mesh))
         written[label] = meshes[-1][0]
-    # Nothing is written until the whole prediction has succeeded.
-    output_dir.mkdir(parents=True, exist_ok=True)
-    for file, mesh in meshes:
-        atomic_write_vtk(mesh, output_dir / file)
-    atomic_write_multiblock_index(output_dir / "prediction.vtm", written)
-    quantities["files"] = written
-    quantities = _finite_or_none(quantities)
-    atomic_write_json(output_dir / QUANTITIES_NAME, quantities, allow_nan=False)
+    # Quantities derived from the prediction (Cp divides by the speed) are not written as NaN or Inf either.
+    derived = [name for _, mesh in meshes for name in _nonfinite_predictions(mesh)]
+    if derived:
+        raise PredictionError(
+            f"{source.location}: {', '.join(derived)} hold NaN or Inf with the conditions {source.conditions}; "
+            f"nothing was written to {output_dir}"
+        )
+    # Nothing is written until the whole prediction has succeeded, and then into a folder swapped in whole.
+    with _output_folder(output_dir) as folder:
+        for file, mesh in meshes:
+            atomic_write_vtk(mesh, folder / file)
+        atomic_write_multiblock_index(folder / PREDICTION_INDEX_NAME, written)
+        quantities["files"] = written
+        quantities = _finite_or_none(quantities)
+        atomic_write_json(folder / QUANTITIES_NAME, quantities, allow_nan=False)
     return quantities
+
+
+def _nonfinite_predictions(mesh: vtk.vtkDataSet) -> list[str]:
+    """Names of the ``*_predicted`` arrays of ``mesh`` that hold NaN or Inf."""
+    names = []
+    for data in (mesh.GetPointData(), mesh.GetCellData()):
+        for position in range(data.GetNumberOfArrays()):
+            name = data.GetArrayName(position)
+            if name.endswith(_PREDICTED) and not np.isfinite(vtk_to_numpy(data.GetArray(position))).all():
+                names.append(name)
+    return names
 
 
 def predict_new_geometry(
@@ -707,6 +863,7 @@ def predict_new_geometry(
         Seed of the query points.
     """
     wall_path, output_dir = Path(wall_path), Path(output_dir)
+    check_output_folder(output_dir)
     if not wall_path.is_file():
         raise PredictionError(f"{wall_path}: wall surface file does not exist")
     index = descriptor["cache_index"]
@@ -721,6 +878,7 @@ def predict_new_geometry(
     config = _prediction_config(index, {})
     # The conditions come from the user (or a case.json near the wall file).
     values = _condition_values(needs, conditions or {}, _near_case_json(wall_path).get("params") or {}, wall_path)
+    warn_outside_training_range(descriptor, values, wall_path)
     source = CaseSource(case_id=wall_path.stem, split="predict", location=wall_path, volume=None,
                         surface=wall if needs.surface else None, geometry=wall, conditions=values)
     if needs.surface:
@@ -814,13 +972,54 @@ def _forces(
 
 
 def _condition(text: str) -> tuple[str, float]:
+    """``--condition NAME=VALUE``: a name and a finite number."""
     name, separator, value = text.partition("=")
+    name = name.strip()
     try:
-        if not separator:
-            raise ValueError
-        return name.strip(), float(value)
+        number = float(value) if separator and name else None
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected NAME=VALUE with a number, got {text!r}") from None
+        number = None
+    if number is None:
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE with a number, got {text!r}")
+    if not math.isfinite(number):
+        raise argparse.ArgumentTypeError(f"{text!r}: the value must be a finite number")
+    return name, number
+
+
+def _finite(text: str) -> float:
+    """A finite float (``nan``, ``inf`` and ``1e999`` are refused)."""
+    try:
+        number = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(number):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return number
+
+
+def _fraction(text: str) -> float:
+    number = _finite(text)
+    if not 0.0 <= number <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a fraction in [0, 1], got {text!r}")
+    return number
+
+
+def _positive(text: str) -> float:
+    number = _finite(text)
+    if number <= 0.0:
+        raise argparse.ArgumentTypeError(f"expected a length > 0, got {text!r}")
+    return number
+
+
+def _count(text: str) -> int:
+    """An integer >= 1."""
+    try:
+        number = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return number
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -848,16 +1047,17 @@ def build_parser() -> argparse.ArgumentParser:
         "INPUT is the wall surface (.stl, .vtp, .vtk; in 2D the one-cell-thick wall patch); volume query "
         "points are sampled around it with their quadrature weights. Give every --condition.",
     )
-    geometry.add_argument("--sample-volume", type=int, nargs="?", const=0, metavar="N",
+    # const=0 is "N omitted"; a given N goes through _count, so 0 itself is refused.
+    geometry.add_argument("--sample-volume", type=_count, nargs="?", const=0, metavar="N",
                           help="sample N volume points around the wall (N omitted: the training cases' median count)")
-    geometry.add_argument("--near-wall-fraction", type=float, default=0.5,
-                          help="share of the points crowded at the wall (default: 0.5)")
-    geometry.add_argument("--near-wall-thickness", type=float,
+    geometry.add_argument("--near-wall-fraction", type=_fraction, default=0.5,
+                          help="share of the points crowded at the wall, in [0, 1] (default: 0.5)")
+    geometry.add_argument("--near-wall-thickness", type=_positive,
                           help="mean wall distance of those points (default: 5%% of the body's size)")
-    geometry.add_argument("--box", type=float, nargs="+", metavar="X",
+    geometry.add_argument("--box", type=_finite, nargs="+", metavar="X",
                           help="sampling box: the D minima, then the D maxima (default: the training domain)")
     geometry.add_argument("--seed", type=int, default=0, help="seed of the sampled points (default: 0)")
-    parser.add_argument("--chunk-points", type=int, default=262144,
+    parser.add_argument("--chunk-points", type=_count, default=262144,
                         help="evaluate meshes larger than this in exact chunks (default: 262144)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
     parser.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32")
@@ -898,9 +1098,6 @@ def _domain_parallel_model(model: torch.nn.Module) -> torch.nn.Module:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``lrsa-predict``; returns the exit status (1 with a one-line message on bad input)."""
     args = build_parser().parse_args(argv)
-    if args.chunk_points < 1:
-        print(f"lrsa-predict: error: --chunk-points must be >= 1, got {args.chunk_points}", file=sys.stderr)
-        return 2
     device = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
         print(f"lrsa-predict: error: --device {args.device}: no CUDA GPU is available here; use --device cpu",
@@ -908,6 +1105,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     stack = contextlib.ExitStack()
     try:
+        # Before the model is loaded, and on every rank alike, so that all ranks refuse together.
+        check_output_folder(args.output)
         output, rank = args.output, 0
         if args.domain_parallel:
             device, output = _start_domain_parallel(device, args.output, stack)
@@ -930,7 +1129,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                       if getattr(args, f"{part}_block") is not None}
             quantities = predict_case(model, descriptor, args.input, args.output, dict(args.condition), device,
                                       args.chunk_points, args.precision, blocks, args.surface)
-    except (PredictionError, MeshDataError, FileNotFoundError) as error:
+    except (PredictionError, MeshDataError, ModelFileError, OutputFolderError, OSError) as error:
         print(f"lrsa-predict: error: {error}", file=sys.stderr)
         return 1
     finally:

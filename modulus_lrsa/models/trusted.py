@@ -142,10 +142,11 @@ def load_trusted_model(path: str | os.PathLike, accept: Collection[type] | None 
         # Every layer has a tensor; checked first, as building thousands of layers takes long even on meta.
         raise ModelFileError(f"{path}: args.json asks for n_layers={layers}, but model.pt holds {len(state)} tensors")
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the real build below warns once
+        # The real build below warns once; on meta, torch warns that each copy is a no-op.
+        warnings.simplefilter("ignore")
         skeleton = _build(path, cls, arguments, torch.device("meta"))
-    # On meta, copying the weights only checks names and shapes: nothing is allocated yet.
-    _load(path, skeleton, state, "the model its args.json describes")
+        # On meta, copying the weights only checks names and shapes: nothing is allocated yet.
+        _load(path, skeleton, state, "the model its args.json describes")
     unstored = sum(t.numel() for t in (*skeleton.parameters(), *skeleton.buffers())) - sum(t.numel() for t in state.values())
     if unstored > _UNSTORED_ELEMENTS_LIMIT:
         raise ModelFileError(
