@@ -384,7 +384,8 @@ def test_dataset_records_failures_and_resumes(tmp_path, require_openfoam):
     assert failed["split"] == "excluded" and failed["reason"].startswith("checkMesh: Failed")
     assert "negative" in failed["reason"].lower()
     assert by_id["case_0000"]["split"] == by_id["case_0002"]["split"] == "train"
-    assert manifest["summary"] == {"ok": 2, "unconverged": 0, "failed": 1, "pending": 0, "train": 2, "test": 0}
+    assert manifest["summary"] == {"ok": 2, "unconverged": 0, "failed": 1, "interrupted": 0, "pending": 0, "train": 2,
+                                   "test": 0}
     assert json.loads((out / MANIFEST_FILE).read_text()) == manifest
     failed_record = json.loads((out / "cases/case_0001/case.json").read_text())
     assert failed_record["status"] == "failed" and failed_record["files"] == {}

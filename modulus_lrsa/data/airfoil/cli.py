@@ -15,8 +15,13 @@ from .dataset import DatasetError, ParameterRanges, generate_airfoil_dataset
 from .mesh import RESOLUTIONS
 from .naca import NacaSection
 from .openfoam import OpenFOAMNotFoundError
+from .run import environment_error_kind
 
 logger = logging.getLogger(__name__)
+
+#: Exit status when cases are left to run because of the machine (no space, a kill):
+#: sysexits' EX_TEMPFAIL, "try again later".
+EXIT_RETRY = 75
 
 _RANGE_OPTIONS = {
     # option dest: (ParameterRanges field, help)
@@ -37,7 +42,13 @@ def add_subparser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentPa
         description=(
             "Sample NACA 4-digit sections, angles of attack and speeds, mesh each case with a "
             "blockMesh C-grid, solve it with simpleFoam (Spalart-Allmaras) and export VTK. "
-            "Re-running with the same options resumes: finished cases are kept."
+            "Re-running with the same options resumes: finished cases are kept, and cases its "
+            "environment stopped (no space left, killed from outside) run again."
+        ),
+        epilog=(
+            "Exit status: 0 at least one usable case, 1 none, 2 bad options or output folder, 3 OpenFOAM "
+            f"missing, {EXIT_RETRY} cases left to run because of the machine (no space left, a kill): free "
+            "space or memory and run the same command again, 130 interrupted."
         ),
     )
     parser.add_argument("--out", required=True, type=Path, help="output folder (new, or a dataset to resume)")
@@ -141,9 +152,22 @@ def run_from_args(args: argparse.Namespace) -> int:
         print(f"lrsa-data airfoil: interrupted; finished cases are kept in {args.out}, "
               "run the same command again to resume", file=sys.stderr)
         return 130
+    except OSError as err:
+        if environment_error_kind(err) is None:
+            print(f"lrsa-data airfoil: error: {err}", file=sys.stderr)
+            return 2
+        print(f"lrsa-data airfoil: error: {err}; finished cases are kept in {args.out}: free space "
+              "(or fix the cause) and run the same command again to resume", file=sys.stderr)
+        return EXIT_RETRY
     s = manifest["summary"]
     logger.info(
-        "%s: %d ok (%d train, %d test), %d unconverged, %d failed",
-        args.out, s["ok"], s["train"], s["test"], s["unconverged"], s["failed"],
+        "%s: %d ok (%d train, %d test), %d unconverged, %d failed, %d interrupted, %d not run",
+        args.out, s["ok"], s["train"], s["test"], s["unconverged"], s["failed"], s["interrupted"], s["pending"],
     )
+    if s["interrupted"] or s["pending"]:
+        first = next((case for case in manifest["cases"] if case["status"] == "interrupted"), None)
+        print(f"lrsa-data airfoil: {s['interrupted']} case(s) interrupted by the machine"
+              + (f" ({first['id']}: {first['reason']})" if first else "")
+              + f" and {s['pending']} not run; run the same command again to run them", file=sys.stderr)
+        return EXIT_RETRY
     return 0 if s["ok"] > 0 else 1

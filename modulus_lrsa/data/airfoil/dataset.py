@@ -11,12 +11,20 @@ Layout of the output folder::
 
 A case is built in a folder of its own under ``.work``, claimed by the process building
 it (an exclusive lock on its ``owner.lock``). Only the generator process, which holds
-the dataset's ``.lock``, moves finished cases into ``cases/`` (with ``os.replace``) and
-rewrites the manifest after each, so ``cases/`` never holds half-finished cases, the
-manifest never lists a case that is not there, and an interrupted run resumes where it
-stopped. Workers die with the generator (see :func:`_init_worker`); should one outlive
-it anyway, a relaunch waits for its claim instead of deleting the folder under it, and
-nothing it builds is ever moved into ``cases/``.
+the dataset lock (``.lock``, see :mod:`modulus_lrsa.data.lock`: readers ask
+:func:`~modulus_lrsa.data.lock.dataset_writer` whether a generator is writing the folder,
+and which), moves finished cases into ``cases/`` (with ``os.replace``) and rewrites the
+manifest after each, so ``cases/`` never holds half-finished cases, the manifest never
+lists a case that is not there, and an interrupted run resumes where it stopped. Workers
+die with the generator (see :func:`_init_worker`); should one outlive it anyway, a
+relaunch waits for its claim instead of deleting the folder under it, and nothing it
+builds is ever moved into ``cases/``.
+
+A case its environment stopped (no space left, a kill from outside, the generator
+stopped while it ran: see :func:`~modulus_lrsa.data.airfoil.run.environment_cause`) is
+not moved into ``cases/``: the manifest lists it as ``interrupted`` with the reason, and
+the next run runs it again, without ``retry_failed``. Once a case found no space left,
+no further case is started.
 """
 
 from __future__ import annotations
@@ -34,6 +42,7 @@ import time
 import uuid
 from collections.abc import Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -42,26 +51,28 @@ import numpy as np
 
 from modulus_lrsa import __version__
 from modulus_lrsa.atomic import atomic_write_json
+from modulus_lrsa.data.lock import LOCK_FILE, DatasetLockedError, hold_dataset_lock
 
 from .case import NU_AIR, FlowCase, SolverControls
 from .mesh import RESOLUTIONS, DomainLayout, MeshResolution
 from .naca import NacaSection
 from .openfoam import OpenFOAM, find_openfoam, set_parent_death_signal
-from .run import CASE_FILE, FORMAT_VERSION, run_case
+from .run import CASE_FILE, FORMAT_VERSION, INTERRUPTED, run_case
 
 logger = logging.getLogger(__name__)
 
 MANIFEST_FILE = "manifest.json"
 DATASET_KIND = "modulus_lrsa.airfoil"
 _WORK_DIR = ".work"
-_LOCK_FILE = ".lock"
 #: Lock file (holding the builder's pid) inside each case folder under .work.
 _OWNER_FILE = "owner.lock"
 #: How long a relaunch waits for a process still building a case under .work; workers
 #: of a killed generator release theirs within a second as they die with it.
 _OWNER_WAIT_SECONDS = 30.0
-#: Statuses a finished case can have; "pending" marks cases not run yet.
+#: Statuses a finished case can have; in the manifest, "interrupted" marks cases its
+#: environment stopped and "pending" cases not run yet: the next run runs both.
 FINISHED_STATUSES = ("ok", "unconverged", "failed")
+MANIFEST_STATUSES = (*FINISHED_STATUSES, INTERRUPTED, "pending")
 
 
 class DatasetError(ValueError):
@@ -160,11 +171,12 @@ class _Job:
     openfoam: OpenFOAM
 
 
-def _build_case(job: _Job) -> tuple[dict, str]:
+def _build_case(job: _Job) -> tuple[dict, str | None]:
     """Build one case in a claimed folder under .work; return its record and that folder.
 
     The case is left there for the generator process to publish (:func:`_publish_case`);
-    on any error the folder is removed.
+    on any error, and for a case its environment interrupted (then the folder returned is
+    None), the folder is removed.
     """
     staging = Path(job.out) / _WORK_DIR / f"{job.case_id}-{uuid.uuid4().hex[:8]}"
     staging.mkdir(parents=True)
@@ -179,6 +191,9 @@ def _build_case(job: _Job) -> tuple[dict, str]:
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+    if record["status"] == INTERRUPTED:
+        shutil.rmtree(staging, ignore_errors=True)
+        return record, None
     return record, str(staging)
 
 
@@ -252,6 +267,8 @@ def _read_case_record(case_dir: Path) -> dict | None:
         record = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as err:
         raise DatasetError(f"{path} is not readable JSON ({err}); delete that case folder to re-run it") from None
+    if record.get("status") == INTERRUPTED:  # written by run_case used on its own
+        return None
     if record.get("status") not in FINISHED_STATUSES:
         raise DatasetError(f"{path} has unknown status {record.get('status')!r}; delete that case folder to re-run it")
     if record["status"] != "failed":
@@ -319,7 +336,7 @@ def _manifest(spec: dict, ids: list[str], params: list[dict], records: dict[str,
             "iterations": results.get("iterations"),
             "seconds": results.get("seconds"),
         })
-    summary = {status: statuses.count(status) for status in (*FINISHED_STATUSES, "pending")}
+    summary = {status: statuses.count(status) for status in MANIFEST_STATUSES}
     summary.update(train=splits.count("train"), test=splits.count("test"))
     return {
         "format_version": FORMAT_VERSION,
@@ -331,7 +348,7 @@ def _manifest(spec: dict, ids: list[str], params: list[dict], records: dict[str,
     }
 
 
-def _build_case_in_worker(job: _Job) -> tuple[dict, str]:
+def _build_case_in_worker(job: _Job) -> tuple[dict, str | None]:
     """_build_case in a pool worker: an interrupt ends the worker, not just this case.
 
     The pool's worker loop would report the interrupt and start the next queued case;
@@ -442,13 +459,19 @@ def generate_airfoil_dataset(
     Returns
     -------
     dict
-        The manifest as written to ``<out>/manifest.json``.
+        The manifest as written to ``<out>/manifest.json``. Cases its environment
+        stopped are ``interrupted`` (``summary["interrupted"]``), and after a case found
+        no space left the cases not started stay ``pending``: a later call runs both.
 
     Raises
     ------
     DatasetError
-        Bad options, an output folder holding something else, or a dataset made with
-        other settings (nothing is overwritten).
+        Bad options, an output folder holding something else, a dataset made with
+        other settings (nothing is overwritten), a folder another generator is writing
+        (the message names its pid), or a pool worker that died.
+    OSError
+        The manifest could not be written (e.g. no space left); the cases in ``cases/``
+        are kept and a later call resumes.
     OpenFOAMNotFoundError
         OpenFOAM is not installed (with instructions).
     """
@@ -481,12 +504,11 @@ def generate_airfoil_dataset(
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    with open(out / _LOCK_FILE, "w") as lock:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise DatasetError(f"{out} is being written by another generator process") from None
-        return _generate_locked(out, spec, params, mesh, controls, layout, jobs, retry_failed, openfoam)
+    try:
+        with hold_dataset_lock(out, "lrsa-data airfoil"):
+            return _generate_locked(out, spec, params, mesh, controls, layout, jobs, retry_failed, openfoam)
+    except DatasetLockedError as err:
+        raise DatasetError(str(err)) from None
 
 
 def _generate_locked(
@@ -508,7 +530,7 @@ def _generate_locked(
                 f"Use another output folder, or the original settings to resume it. Differences: " + "; ".join(diffs)
             )
     else:
-        foreign = sorted(p.name for p in out.iterdir() if p.name not in (_LOCK_FILE, _WORK_DIR))
+        foreign = sorted(p.name for p in out.iterdir() if p.name not in (LOCK_FILE, _WORK_DIR))
         if foreign:
             raise DatasetError(
                 f"{out} is not empty and has no {MANIFEST_FILE} (found {', '.join(foreign[:5])}); "
@@ -532,42 +554,81 @@ def _generate_locked(
 
     jobs_list = [_Job(str(out), ids[i], params[i], mesh, controls, layout, openfoam) for i in todo]
     done = len(records)
+    out_of_space: list[dict] = []
 
-    def finished(built: tuple[dict, str]) -> None:
+    def finished(built: tuple[dict, str | None]) -> None:
         nonlocal done
         record, staging = built
-        _publish_case(out, record["id"], Path(staging))
+        if staging is not None:
+            _publish_case(out, record["id"], Path(staging))
         done += 1
         records[record["id"]] = record
         atomic_write_json(manifest_path, _manifest(spec, ids, params, records), allow_nan=False)
         res = record["results"]
         detail = (
             f"Cl={res['Cl']:.4f} Cd={res['Cd']:.5f}, {res['iterations']} iterations"
-            if "Cl" in res else record["reason"]
+            if record["status"] in ("ok", "unconverged") else record["reason"]
         )
         logger.info("[%d/%d] %s %s: %s, %.1f s", done, len(ids), record["id"], record["status"], detail, res.get("seconds", 0.0))
+        if record.get("interruption") == "no_space" and not out_of_space:
+            out_of_space.append(record)
+            logger.warning("%s: %s found no space left; no further case is started. Free space and run the same "
+                           "command again to run the rest", out, record["id"])
+
+    def stopped(case_ids: list[str], why: str) -> None:
+        """List the cases that were running when the generation stopped as interrupted."""
+        for cid in case_ids:
+            records[cid] = {"id": cid, "status": INTERRUPTED, "results": {},
+                            "reason": f"{why} while this case ran; it runs again on the next run"}
+        try:
+            atomic_write_json(manifest_path, _manifest(spec, ids, params, records), allow_nan=False)
+        except OSError as err:
+            logger.warning("%s: could not record the interrupted cases in %s (%s)", out, manifest_path, err)
 
     with _sigterm_as_interrupt():
         if jobs == 1 or len(jobs_list) <= 1:
             for job in jobs_list:
-                finished(_build_case(job))
+                if out_of_space:
+                    break
+                try:
+                    built = _build_case(job)
+                except KeyboardInterrupt:
+                    stopped([job.case_id], "the generator was stopped")
+                    raise
+                finished(built)
         else:
             # spawn: safe even when the caller has threads (e.g. torch) running.
             context = multiprocessing.get_context("spawn")
             with ProcessPoolExecutor(max_workers=min(jobs, len(jobs_list)), mp_context=context,
                                      initializer=_init_worker, initargs=(os.getpid(),)) as pool:
-                pending = {pool.submit(_build_case_in_worker, job) for job in jobs_list}
+                futures = {pool.submit(_build_case_in_worker, job): job.case_id for job in jobs_list}
+                pending = set(futures)
                 try:
                     while pending:
                         completed, pending = wait(pending, return_when=FIRST_COMPLETED)
                         for future in completed:
-                            finished(future.result())
-                except BaseException:
+                            if not future.cancelled():
+                                finished(future.result())
+                        if out_of_space:
+                            for future in pending:
+                                future.cancel()  # the running ones finish
+                except BaseException as error:
+                    running = [futures[future] for future in pending if future.running()]
                     for future in pending:
                         future.cancel()
                     # Workers unwind on SIGTERM, which stops their solvers (see solve()).
                     for worker in multiprocessing.active_children():
                         worker.terminate()
+                    if isinstance(error, BrokenProcessPool):
+                        # Every case of a broken pool fails at once: which ones ran is unknown,
+                        # so they stay pending.
+                        raise DatasetError(
+                            f"{out}: a worker process died before finishing its case (killed by a signal, e.g. by "
+                            "the out-of-memory killer); finished cases are kept, and the others run on the next "
+                            "run: run the same command again (with fewer --jobs if memory is short)"
+                        ) from None
+                    if isinstance(error, KeyboardInterrupt):
+                        stopped(running, "the generator was stopped")
                     raise
     _clear_work_dir(out / _WORK_DIR, _OWNER_WAIT_SECONDS)
     (out / _WORK_DIR).rmdir()

@@ -13,6 +13,7 @@ from __future__ import annotations
 import ctypes
 import functools
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -40,7 +41,14 @@ class OpenFOAMNotFoundError(RuntimeError):
 
 
 class OpenFOAMToolError(RuntimeError):
-    """An OpenFOAM tool exited with an error."""
+    """An OpenFOAM tool exited with an error; ``returncode`` is its exit status (negative: the signal that ended it)."""
+
+    def __init__(self, message: str, returncode: int) -> None:
+        super().__init__(message)
+        self.returncode = returncode
+
+    def __reduce__(self):
+        return type(self), (self.args[0], self.returncode)
 
 
 #: prctl option that sets the signal a process receives when its parent exits.
@@ -146,7 +154,8 @@ class OpenFOAM:
         with open(log_path, "w") as log:
             proc = subprocess.run([tool, *args], cwd=case_dir, stdout=log, stderr=subprocess.STDOUT, **self._owned())
         if proc.returncode != 0:
-            raise OpenFOAMToolError(f"{tool} exited with code {proc.returncode}: {log_error_summary(log_path)}")
+            how = f"signal {-proc.returncode}" if proc.returncode < 0 else f"code {proc.returncode}"
+            raise OpenFOAMToolError(f"{tool} exited with {how}: {log_error_summary(log_path)}", proc.returncode)
         return log_path
 
     def popen(self, tool: str, case_dir: Path, log_path: Path) -> subprocess.Popen:
@@ -185,15 +194,35 @@ def openfoam_available() -> bool:
     return True
 
 
+#: Where a log says why its tool stopped: the ``--> FOAM FATAL ERROR`` or ``--> FOAM FATAL IO
+#: ERROR`` block, or the stack trace OpenFOAM prints from its signal handlers (a floating
+#: point exception, a segmentation fault). The banner's ``trapFpe: Floating point exception
+#: trapping enabled`` is not one of them.
+_ERROR_START = re.compile(r"^\s*--> FOAM FATAL|Foam::sig\w+::sigHandler")
+#: Lines of an error block that locate the C++ source of the message, not its cause.
+_SOURCE_LOCATION = re.compile(r"^\s*(From function|in file)\b")
+_ERROR_END = re.compile(r"^\s*FOAM (exiting|aborting)")
+
+
 def log_error_summary(log_path: Path, max_lines: int = 8) -> str:
-    """The FOAM FATAL ERROR block of a log, or its last lines, joined on one line."""
+    """Why a tool stopped, on one line: its log's first fatal error block, or the log's last lines.
+
+    The block is the ``FOAM FATAL (IO) ERROR`` line and the message lines after it, up to
+    ``FOAM exiting`` (without the lines that name OpenFOAM's own source files), or the
+    first frames of a signal handler's stack trace.
+    """
     try:
         lines = Path(log_path).read_text(errors="replace").splitlines()
     except OSError:
         return f"(no log at {log_path})"
     for i, line in enumerate(lines):
-        if "FOAM FATAL" in line or "Floating point exception" in line or "sigFpe::sigHandler" in line:
-            block = [ln.strip() for ln in lines[i : i + max_lines + 4] if ln.strip()]
-            return " | ".join(block[:max_lines])
+        if _ERROR_START.search(line):
+            block = []
+            for text in lines[i:]:
+                if _ERROR_END.match(text) or len(block) == max_lines:
+                    break
+                if text.strip() and not _SOURCE_LOCATION.match(text):
+                    block.append(text.strip())
+            return " | ".join(block)
     tail = [ln.strip() for ln in lines[-max_lines:] if ln.strip()]
     return " | ".join(tail) if tail else "(empty log)"

@@ -3,9 +3,13 @@
 """Running one airfoil case: mesh, check, solve, judge convergence, export, clean up.
 
 The case is run in ``case_dir`` (whose name becomes the prefix of the VTK files) and
-ends with a ``case.json`` there, whatever the outcome: ``status`` is ``ok``,
-``unconverged`` (ran to the iteration limit without settling) or ``failed`` (a tool
-crashed, the mesh failed ``checkMesh``, or the solution diverged), with a ``reason``.
+ends with a ``case.json`` there (unless the disk is full): ``status`` is ``ok``,
+``unconverged`` (ran to the iteration limit without settling), ``failed`` (a tool
+crashed, the mesh failed ``checkMesh``, the solution diverged, or the Python side raised),
+or ``interrupted`` (stopped by its environment, not by its physics: no space left, a
+file size limit, a kill from outside, out of memory), with a ``reason`` that quotes the
+cause: the log's ``FOAM FATAL (IO) ERROR`` block, or the exception. An interrupted case
+is not a result: the dataset generator runs it again on its next run.
 
 The solve is judged at fixed checkpoints (every ``SolverControls.check_interval``
 iterations, where simpleFoam writes its fields), never at whatever iteration the solver
@@ -15,12 +19,15 @@ iterations, coefficients and fields on every run.
 
 from __future__ import annotations
 
+import errno
 import gzip
 import math
+import os
 import re
 import shutil
 import signal
 import time
+import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,12 +47,107 @@ _DIVERGED_COEFFICIENT = 20.0
 _POLL_SECONDS = 0.5
 
 
+#: Status of a case its environment stopped; see :func:`environment_cause`.
+INTERRUPTED = "interrupted"
+
+
 class CaseFailure(Exception):
-    """A case cannot produce a usable solution; the message is the recorded reason."""
+    """A case cannot produce a usable solution; the message is the recorded reason.
+
+    ``returncode`` is the exit status of the tool that failed (negative: the signal that
+    ended it), None when no tool did.
+    """
+
+    def __init__(self, message: str, returncode: int | None = None) -> None:
+        super().__init__(message)
+        self.returncode = returncode
 
 
-class CaseInterrupted(RuntimeError):
-    """simpleFoam was stopped from outside (Ctrl-C, kill); the case is not recorded."""
+# --------------------------------------------------------------------------------------
+# Failures of the environment
+# --------------------------------------------------------------------------------------
+
+#: Signals that end a tool from outside, not through its own computation, and what they mean.
+_OUTSIDE_SIGNALS = {
+    signal.SIGKILL: ("signal", "killed by SIGKILL (the out-of-memory killer, or a kill -9)"),
+    signal.SIGTERM: ("signal", "stopped by SIGTERM from outside"),
+    signal.SIGINT: ("signal", "stopped by SIGINT from outside"),
+    signal.SIGHUP: ("signal", "stopped by SIGHUP (its terminal went away)"),
+    signal.SIGXFSZ: ("no_space", "killed by SIGXFSZ: a file outgrew the file size limit (ulimit -f)"),
+    signal.SIGXCPU: ("signal", "killed by SIGXCPU: the CPU time limit (ulimit -t) ran out"),
+}
+#: OS errors that say nothing about the case, only about the machine, and their kind.
+_ENVIRONMENT_ERRNOS = {
+    errno.ENOSPC: "no_space", errno.EDQUOT: "no_space", errno.EFBIG: "no_space",
+    errno.ENOMEM: "memory", errno.EMFILE: "system", errno.ENFILE: "system", errno.EIO: "system",
+    errno.EROFS: "system",
+}
+#: What a tool's error says when it could not write its output.
+_WRITE_FAILURE = re.compile(
+    r"No space left on device|Disk quota exceeded|File too large|[Cc]annot write|"
+    r"[Cc]annot open file [^|]*for (writing|output)|error in IOstream [^|]*for operation [^|]*(Ostream|write)"
+)
+#: A file system with less room than this is full for a CFD case (one field file of a fine
+#: mesh is a few MB): a tool that failed there most likely failed for want of space.
+LOW_SPACE_BYTES = 16 * 2**20
+
+
+def free_space(folder: Path) -> tuple[int, int] | None:
+    """Bytes and inodes this process may still use on the file system of ``folder``; None if unknown."""
+    try:
+        stats = os.statvfs(folder)
+    except OSError:
+        return None
+    # root may fill the blocks reserved for it; others stop at f_bavail.
+    blocks, inodes = (stats.f_bfree, stats.f_ffree) if os.geteuid() == 0 else (stats.f_bavail, stats.f_favail)
+    return blocks * stats.f_frsize, (inodes if stats.f_files else -1)
+
+
+def environment_cause(case_dir: Path, failure: CaseFailure) -> tuple[str, str] | None:
+    """Whether a failed step failed because of the machine, not the case: ``(kind, why)`` or None.
+
+    ``kind`` is ``"no_space"`` (the disk or a quota is full, or a file size limit was
+    hit), ``"signal"`` (the tool was killed or stopped from outside). A tool that failed
+    while the file system of ``case_dir`` has less than :data:`LOW_SPACE_BYTES` or no
+    inode left counts as out of space, whatever its log says: a full disk often truncates
+    the log before the tool can say so.
+    """
+    if failure.returncode is not None and -failure.returncode in _OUTSIDE_SIGNALS:
+        return _OUTSIDE_SIGNALS[-failure.returncode]
+    room = free_space(case_dir)
+    left = "" if room is None else f"{room[0] / 2**20:.1f} MiB and {room[1]} inodes left on its file system"
+    if _WRITE_FAILURE.search(str(failure)):
+        return "no_space", f"could not write its output ({left or 'no space left?'})"
+    if room is not None and (room[0] < LOW_SPACE_BYTES or room[1] == 0):
+        return "no_space", f"no space left ({left})"
+    return None
+
+
+def environment_error_kind(error: BaseException) -> str | None:
+    """The kind of an exception raised by the machine rather than the case, else None."""
+    if isinstance(error, MemoryError):
+        return "memory"
+    if isinstance(error, OSError):
+        return _ENVIRONMENT_ERRNOS.get(error.errno)
+    return None
+
+
+def _interrupt(record: dict, kind: str, reason: str) -> None:
+    record.update(status=INTERRUPTED, interruption=kind, files={},
+                  reason=f"{reason}; not a result of the case: it runs again on the next run")
+
+
+def _python_failure(case_dir: Path, error: Exception) -> str:
+    """The reason of a case the Python side failed: the exception and where it was raised.
+
+    The whole traceback goes to ``log.python``, kept (gzipped) with the other logs.
+    """
+    frame = traceback.extract_tb(error.__traceback__)[-1]
+    try:
+        (case_dir / "log.python").write_text("".join(traceback.format_exception(error)))
+    except OSError:
+        pass  # the reason below still says what happened
+    return f"{type(error).__name__}: {error} (raised at {Path(frame.filename).name}:{frame.lineno} in {frame.name})"
 
 
 # --------------------------------------------------------------------------------------
@@ -221,7 +323,7 @@ def check_mesh(openfoam: OpenFOAM, case_dir: Path) -> dict:
     try:
         log = openfoam.run("checkMesh", case_dir)
     except OpenFOAMToolError as err:
-        raise CaseFailure(f"checkMesh: {err}") from None
+        raise CaseFailure(f"checkMesh: {err}", err.returncode) from None
     text = log.read_text(errors="replace")
     if "Mesh OK." not in text:
         problems = [ln.strip() for ln in text.splitlines() if ln.strip().startswith("***")]
@@ -255,9 +357,8 @@ def solve(openfoam: OpenFOAM, case_dir: Path, controls: SolverControls) -> tuple
     Raises
     ------
     CaseFailure
-        If simpleFoam crashes or the iteration diverges.
-    CaseInterrupted
-        If simpleFoam was stopped by a signal from outside.
+        If simpleFoam exits early (crashed, or stopped from outside: see
+        :func:`environment_cause`) or the iteration diverges.
     """
     log_path = Path(case_dir) / "log.simpleFoam"
     checkpoints = list(range(controls.check_interval, controls.max_iterations + 1, controls.check_interval))
@@ -284,15 +385,11 @@ def solve(openfoam: OpenFOAM, case_dir: Path, controls: SolverControls) -> tuple
     finally:
         if proc.poll() is None:
             kill_tool(proc)
-    if proc.returncode in (-signal.SIGINT, -signal.SIGTERM, -signal.SIGHUP):
-        raise CaseInterrupted(
-            f"simpleFoam in {case_dir} was stopped by signal {-proc.returncode}; the case is not recorded "
-            "and runs again when the generation is resumed"
-        )
     how = f"signal {-proc.returncode}" if proc.returncode < 0 else f"code {proc.returncode}"
     raise CaseFailure(
         f"simpleFoam exited with {how} after {len(history)} of {controls.max_iterations} iterations: "
-        f"{log_error_summary(log_path)}"
+        f"{log_error_summary(log_path)}",
+        proc.returncode,
     )
 
 
@@ -321,7 +418,7 @@ def export_vtk(openfoam: OpenFOAM, case_dir: Path, iteration: int) -> dict[str, 
     try:
         openfoam.run("foamToVTK", case_dir, ("-time", str(iteration), "-patches", f"({AIRFOIL_PATCH})"))
     except OpenFOAMToolError as err:
-        raise CaseFailure(f"foamToVTK: {err}") from None
+        raise CaseFailure(f"foamToVTK: {err}", err.returncode) from None
     vtk_dir = Path(case_dir) / "VTK"
     multiblocks = sorted(vtk_dir.glob("*.vtm"))
     if len(multiblocks) != 1:
@@ -414,7 +511,14 @@ def run_case(
     -------
     dict
         The ``case.json`` record: ``id``, ``status``, ``reason``, ``params``,
-        ``results``, ``files`` and the ``mesh``/``solver`` settings used.
+        ``results``, ``files`` and the ``mesh``/``solver`` settings used; an
+        ``interrupted`` one also has ``interruption``, the kind of
+        :func:`environment_cause` or :func:`environment_error_kind`.
+
+    Raises
+    ------
+    OSError
+        Only one that is no failure of the environment, while storing the finished case.
     """
     openfoam = openfoam or find_openfoam()
     case_dir = Path(case_dir)
@@ -445,7 +549,7 @@ def run_case(
         try:
             openfoam.run("blockMesh", case_dir)
         except OpenFOAMToolError as err:
-            raise CaseFailure(f"blockMesh: {err}") from None
+            raise CaseFailure(f"blockMesh: {err}", err.returncode) from None
         mesh_stats = check_mesh(openfoam, case_dir)
         results["n_cells"] = mesh_stats.pop("n_cells")
         record["mesh"]["quality"] = mesh_stats
@@ -469,11 +573,29 @@ def run_case(
         record["status"] = "ok" if verdict.converged else "unconverged"
         record["reason"] = None if verdict.converged else f"not converged after {results['iterations']} iterations: {verdict.reason}"
     except CaseFailure as failure:
-        record["status"] = "failed"
-        record["reason"] = str(failure)
-        record["files"] = {}
+        # Judged before the clean-up frees the space the tools filled.
+        cause = environment_cause(case_dir, failure)
+        if cause is not None:
+            _interrupt(record, cause[0], f"{cause[1]}: {failure}")
+        else:
+            record.update(status="failed", reason=str(failure), files={})
+    except Exception as error:
+        kind = environment_error_kind(error)
+        if kind is not None:
+            _interrupt(record, kind, f"{type(error).__name__}: {error}")
+        else:
+            record.update(status="failed", reason=_python_failure(case_dir, error), files={})
     finally:
         results["seconds"] = round(time.monotonic() - started, 2)
-    clean_case(case_dir, results.get("iterations"))
-    atomic_write_json(case_dir / CASE_FILE, record, allow_nan=False)
+    try:
+        clean_case(case_dir, results.get("iterations"))
+        atomic_write_json(case_dir / CASE_FILE, record, allow_nan=False)
+    except OSError as error:
+        kind = environment_error_kind(error)
+        if kind is None:
+            raise
+        # A case whose clean-up or record could not be written is no result, whatever it
+        # solved to; an interrupted one keeps the first cause.
+        if record["status"] != INTERRUPTED:
+            _interrupt(record, kind, f"{type(error).__name__} while storing the case: {error}")
     return record

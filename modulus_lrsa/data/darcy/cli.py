@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import functools
 from pathlib import Path
 
@@ -14,10 +15,17 @@ from modulus_lrsa.data.darcy.generation import (
     DEFAULT_RESOLUTION,
     DEFAULT_SHARD_SIZE,
     DEFAULT_SOLVE_RESOLUTION,
+    DarcyWorkerError,
     darcy_params,
     generate_darcy,
 )
 from modulus_lrsa.io.darcy import DarcyDatasetError
+
+#: Exit status when the machine stopped the run (no space, a killed worker): sysexits'
+#: EX_TEMPFAIL; the finished shards are kept and the same command resumes.
+EXIT_RETRY = 75
+#: OS errors of the machine, not of the options: a rerun once they are fixed resumes.
+_MACHINE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.ENOMEM, errno.EIO)
 
 
 def _int_at_least(minimum: int, what: str):
@@ -45,6 +53,10 @@ def add_subparser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentPa
             "Interrupted runs resume where they stopped."
         ),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        epilog=(
+            "Exit status: 0 done, 1 error, 2 bad options, "
+            f"{EXIT_RETRY} stopped by the machine (no space left, a killed worker: rerun to resume), 130 interrupted."
+        ),
     )
     parser.add_argument("--n-train", type=_int_at_least(0, "number of samples"), default=DEFAULT_N_TRAIN, help="training samples")
     parser.add_argument("--n-test", type=_int_at_least(0, "number of samples"), default=DEFAULT_N_TEST, help="test samples")
@@ -85,7 +97,17 @@ def _run_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser) ->
             shard_size=args.shard_size,
             overwrite=args.overwrite,
         )
-    except (DarcyDatasetError, OSError) as exc:
+    except KeyboardInterrupt:
+        parser.exit(130, f"{parser.prog}: interrupted; finished shards are kept in {args.out}, "
+                         "run the same command again to resume\n")
+    except DarcyWorkerError as exc:
+        parser.exit(EXIT_RETRY, f"{parser.prog}: error: {exc}\n")
+    except OSError as exc:
+        if exc.errno in _MACHINE_ERRNOS:
+            parser.exit(EXIT_RETRY, f"{parser.prog}: error: {exc}; finished shards are kept in {args.out}: free "
+                                    "space (or fix the cause) and run the same command again to resume\n")
+        parser.exit(1, f"{parser.prog}: error: {exc}\n")
+    except DarcyDatasetError as exc:
         parser.exit(1, f"{parser.prog}: error: {exc}\n")
     return 0
 

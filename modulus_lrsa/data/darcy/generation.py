@@ -5,7 +5,13 @@
 Samples are produced in shards (``<out>/.partial/``) by worker processes, each sample from
 its own ``(seed, split, index)`` random stream (:mod:`~modulus_lrsa.data.darcy.solver`),
 then assembled into the split files of :mod:`modulus_lrsa.io.darcy`, which also reads
-them back.
+them back. While it writes, the generator holds the folder's dataset lock
+(:mod:`modulus_lrsa.data.lock`): a second generator on the same folder is refused, naming
+the first, and readers can ask :func:`~modulus_lrsa.data.lock.dataset_writer`.
+
+Nothing a failure of the machine interrupts is lost or needs more than a rerun: shards
+are written atomically, so a full disk, a killed worker or a Ctrl-C leaves the finished
+shards, and the next run with the same parameters resumes from them.
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ from modulus_lrsa.data.darcy.solver import (
     generate_sample,
     node_coordinates,
 )
+from modulus_lrsa.data.lock import DatasetLockedError, hold_dataset_lock
 from modulus_lrsa.io.darcy import (
     DATASET_NAME,
     FORMAT_VERSION,
@@ -58,6 +65,10 @@ DEFAULT_RESOLUTION = 85
 DEFAULT_SHARD_SIZE = 50
 
 _PROGRESS_FILE = "progress.json"
+
+
+class DarcyWorkerError(RuntimeError):
+    """A worker process died before finishing its shard; the finished shards are kept."""
 
 
 def _check_non_negative(value: int, name: str) -> None:
@@ -282,7 +293,7 @@ def _run_shards(partial_dir: Path, shards: list[_Shard], params: Mapping[str, in
             for future in concurrent.futures.as_completed(futures):
                 report(futures[future], future.result())
         except concurrent.futures.process.BrokenProcessPool as exc:
-            raise RuntimeError(
+            raise DarcyWorkerError(
                 "a Darcy worker process died before finishing its shard: it was killed (e.g. out of "
                 "memory), or the calling script lacks an `if __name__ == \"__main__\":` guard, which "
                 "'spawn' workers need. Finished shards are kept; rerun to resume, or use jobs=1."
@@ -365,7 +376,12 @@ def generate_darcy(
     ValueError
         For invalid parameters (see :func:`darcy_params`).
     DarcyDatasetError
-        When ``out`` holds a different dataset and ``overwrite`` is False.
+        When ``out`` holds a different dataset and ``overwrite`` is False, or another
+        generator is writing it (the message names its pid).
+    DarcyWorkerError
+        A worker process died (killed, e.g. out of memory); rerun to resume.
+    OSError
+        A file could not be written (e.g. no space left); rerun to resume.
     """
     params = darcy_params(n_train, n_test, solve_resolution, resolution, seed)
     _check_positive(jobs, "jobs")
@@ -374,7 +390,17 @@ def generate_darcy(
     if out.exists() and not out.is_dir():
         raise DarcyDatasetError(f"output path {out} exists and is not a folder")
     out.mkdir(parents=True, exist_ok=True)
+    try:
+        with hold_dataset_lock(out, "lrsa-data darcy"):
+            return _generate_locked(out, params, jobs, shard_size, overwrite)
+    except DatasetLockedError as err:
+        raise DarcyDatasetError(str(err)) from None
 
+
+def _generate_locked(out: Path, params: Mapping[str, int], jobs: int, shard_size: int, overwrite: bool) -> Path:
+    """:func:`generate_darcy` once the folder's lock is held."""
+    n_train, n_test = params["n_train"], params["n_test"]
+    solve_resolution, resolution = params["solve_resolution"], params["resolution"]
     if _prepare_output(out, params, overwrite):
         logger.info("darcy: %s is already complete (same parameters); nothing to do", out)
         return out
