@@ -265,7 +265,7 @@ def test_a_case_folder_the_settings_find_nothing_in_lists_its_files(cylinder_mod
 
 
 def test_relative_error_is_undefined_only_for_a_zero_reference():
-    from modulus_lrsa.inference.predict import absolute_l2, relative_l2
+    from modulus_lrsa.inference.common import absolute_l2, relative_l2
 
     prediction = np.array([1e-3, -2e-3])
     assert np.isnan(relative_l2(prediction, np.zeros(2))) and absolute_l2(prediction, np.zeros(2)) > 0
@@ -275,11 +275,11 @@ def test_relative_error_is_undefined_only_for_a_zero_reference():
 
 def test_a_model_of_signed_wall_distances_is_warned_about(tmp_path, caplog):
     # Cache format 1 signed mesh cells' wall distances; prediction now gives unsigned ones.
-    from modulus_lrsa.inference.predict import _warn_if_signed_wall_distances
+    from modulus_lrsa.inference.common import warn_if_signed_wall_distances
 
     for version, warned in ((1, True), (2, False)):
         caplog.clear()
         descriptor = {"kind": "mesh", "cache_index": {"has_geometry": True, "format_version": version}}
         with caplog.at_level("WARNING"):
-            _warn_if_signed_wall_distances(tmp_path / "model.mdlus", descriptor)
+            warn_if_signed_wall_distances(tmp_path / "model.mdlus", descriptor)
         assert ("model.mdlus: trained on cache format 1" in caplog.text) == warned

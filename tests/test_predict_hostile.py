@@ -33,7 +33,7 @@ from test_predict import compose_config, darcy_model, export, tiny_lrsa  # noqa:
 from modulus_lrsa import atomic
 from modulus_lrsa.atomic import OutputFolderError, atomic_folder, remove_stale_partials
 from modulus_lrsa.demos.common import METRICS_NAME, begin_result_set, copy_model
-from modulus_lrsa.inference import predict
+from modulus_lrsa.inference import cli, common, mesh
 from modulus_lrsa.inference.predict import main
 from modulus_lrsa.surrogate import descriptor_path
 from modulus_lrsa.training.data import build_training_data
@@ -80,13 +80,13 @@ def test_a_prediction_killed_midway_leaves_the_earlier_result_whole_and_the_next
     # left that file beside the old surface.vtp, prediction.vtm and quantities.json.
     killer = textwrap.dedent(f"""
         import os, signal, sys
-        from modulus_lrsa.inference import predict
-        write = predict.atomic_write_vtk
+        from modulus_lrsa.inference import mesh, predict
+        write = mesh.atomic_write_vtk
         def write_then_die(mesh, path):
             write(mesh, path)
             if path.name == "volume.vtu":
                 os.kill(os.getpid(), signal.SIGKILL)
-        predict.atomic_write_vtk = write_then_die
+        mesh.atomic_write_vtk = write_then_die
         sys.exit(predict.main([{str(model_path)!r}, {str(case)!r}, "-o", {str(out)!r}, "--condition", "aoa_deg=5"]))
     """)
     run = subprocess.run([sys.executable, "-c", killer], cwd=ROOT, capture_output=True, text=True, timeout=300)
@@ -110,7 +110,7 @@ def test_a_full_disk_while_writing_leaves_the_earlier_result_and_no_temporary(
     def disk_full(*args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(predict, "atomic_write_json", disk_full)
+    monkeypatch.setattr(mesh, "atomic_write_json", disk_full)
     assert main([str(model_path), str(case), "-o", str(out), "--condition", "aoa_deg=5"]) == 1
     assert "No space left on device" in capsys.readouterr().err
     assert snapshot(out) == before and siblings(out) == []
@@ -184,7 +184,7 @@ def test_only_partials_of_dead_processes_of_this_host_are_removed(tmp_path):
 def test_a_file_where_the_output_folder_should_be_is_refused(tmp_path):
     (tmp_path / "taken").write_text("x")
     with pytest.raises(OutputFolderError, match="exists and is not a folder"):
-        predict.check_output_folder(tmp_path / "taken")
+        common.check_output_folder(tmp_path / "taken")
 
 
 # --------------------------------------------------------------- the demos' result sets
@@ -224,7 +224,7 @@ def test_copying_a_model_never_pairs_it_with_an_older_descriptor(cylinder_model,
 @pytest.mark.parametrize("value", ["nan", "inf", "-inf", "1e999", "NaN"])
 def test_a_non_finite_condition_is_refused_by_the_parser_in_one_line(value, capsys):
     with pytest.raises(SystemExit) as stopped:
-        predict.build_parser().parse_args(["m.mdlus", "case", "-o", "out", "--condition", f"aoa_deg={value}"])
+        cli.build_parser().parse_args(["m.mdlus", "case", "-o", "out", "--condition", f"aoa_deg={value}"])
     assert stopped.value.code == 2
     last = capsys.readouterr().err.strip().splitlines()[-1]
     assert f"'aoa_deg={value}': the value must be a finite number" in last
@@ -235,7 +235,7 @@ def test_a_non_finite_condition_is_refused_by_the_parser_in_one_line(value, caps
                                          ("--sample-volume", "0")])
 def test_non_finite_or_out_of_range_settings_are_refused_by_the_parser(flag, value, capsys):
     with pytest.raises(SystemExit):
-        predict.build_parser().parse_args(["m.mdlus", "wall.stl", "-o", "out", flag, value])
+        cli.build_parser().parse_args(["m.mdlus", "wall.stl", "-o", "out", flag, value])
     assert f"argument {flag}" in capsys.readouterr().err
 
 
@@ -254,8 +254,8 @@ def test_a_condition_outside_the_training_range_is_warned_about_naming_the_range
 
 def test_a_descriptor_without_ranges_warns_beyond_three_standard_deviations():
     descriptor = {"cache_index": {"normalization": {"conditions": {"names": ["aoa_deg"], "mean": [0.0], "std": [2.0]}}}}
-    assert predict.warn_outside_training_range(descriptor, {"aoa_deg": 5.0}, Path("case")) == []
-    (warning,) = predict.warn_outside_training_range(descriptor, {"aoa_deg": 7.0}, Path("case"))
+    assert common.warn_outside_training_range(descriptor, {"aoa_deg": 5.0}, Path("case")) == []
+    (warning,) = common.warn_outside_training_range(descriptor, {"aoa_deg": 7.0}, Path("case"))
     assert "more than 3 standard deviations" in warning and "range is unknown" in warning
 
 
@@ -267,7 +267,7 @@ def test_a_descriptor_without_ranges_warns_beyond_three_standard_deviations():
 ))
 def test_fuzz_the_condition_parser_gives_a_finite_number_or_one_line(text):
     try:
-        name, value = predict._condition(text)
+        name, value = cli.parse_condition(text)
     except argparse.ArgumentTypeError as error:
         assert "\n" not in str(error) and repr(text) in str(error)
     else:

@@ -13,6 +13,7 @@ loaders: every outcome is a loaded model or a one-line refusal of the loaders' o
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import io
 import json
@@ -528,3 +529,34 @@ def test_fuzz_damaged_training_states_load_or_are_refused_in_one_line(tmp_path, 
     else:
         assert isinstance(state, dict) and isinstance(state["optimizer_state_dict"], dict)
     assert not marker.exists()
+
+
+# ------------------------------------------------------------------------ the package's own loaders
+
+
+def _calls(name: str):
+    """(file, line, call) of every call of ``...<name>(...)`` in the package's source."""
+    import modulus_lrsa
+
+    package = Path(modulus_lrsa.__file__).parent
+    for path in sorted(package.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == name:
+                yield path.relative_to(package.parent), node.lineno, node
+
+
+def test_every_torch_load_of_the_package_is_weights_only():
+    loads = list(_calls("load"))
+    torch_loads = [(path, line, node) for path, line, node in loads
+                   if isinstance(node.func.value, ast.Name) and node.func.value.id == "torch"]
+    assert torch_loads  # the scan sees them
+    for path, line, node in torch_loads:
+        keywords = {keyword.arg: keyword.value for keyword in node.keywords}
+        assert getattr(keywords.get("weights_only"), "value", None) is True, f"{path}:{line}: torch.load without weights_only=True"
+
+
+def test_no_loader_of_the_package_imports_what_a_file_names_or_unpickles_numpy_objects():
+    offenders = [f"{path}:{line}" for path, line, _ in _calls("from_checkpoint")]
+    offenders += [f"{path}:{line}" for path, line, node in _calls("load")
+                  if any(k.arg == "allow_pickle" and getattr(k.value, "value", False) is True for k in node.keywords)]
+    assert offenders == [], "use modulus_lrsa.models.trusted / allow_pickle=False instead"

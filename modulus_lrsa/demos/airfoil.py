@@ -184,13 +184,14 @@ def _predict_held_out(model_path: Path, cases: list[Path], out: Path, device: to
     The whole of ``out`` is written in a hidden sibling and swapped in at the end; the
     records name the files where they are then.
     """
-    from modulus_lrsa.inference.predict import load_model, predict_case
+    from modulus_lrsa.inference.common import RunOptions, load_model
+    from modulus_lrsa.inference.mesh import MeshOptions, predict_case
 
     model, descriptor = load_model(model_path, device)
     per_case = []
     with atomic_folder(out, _holds_only_case_folders, "a demo's predictions/ (one folder per case)") as folder:
         for index, case in enumerate(cases, 1):
-            quantities = predict_case(model, descriptor, case, folder / case.name, device=device)
+            quantities = predict_case(model, descriptor, case, folder / case.name, MeshOptions(run=RunOptions(device=device)))
             solver = quantities["forces"]["reported_by_solver"]
             predicted = quantities["forces"]["predicted"]
             per_case.append({
@@ -215,7 +216,8 @@ def _predict_from_wall(model_path: Path, case: Path, out: Path, device: torch.de
     prediction reads the case's own wall file, which the copy equals, so that its
     ``quantities.json`` names a file that stays where it is.
     """
-    from modulus_lrsa.inference.predict import load_model, predict_new_geometry
+    from modulus_lrsa.inference.common import RunOptions, load_model
+    from modulus_lrsa.inference.new_geometry import NewGeometryOptions, predict_new_geometry
 
     model, descriptor = load_model(model_path, device)
     params = json.loads((case / "case.json").read_text())["params"]
@@ -223,8 +225,9 @@ def _predict_from_wall(model_path: Path, case: Path, out: Path, device: torch.de
     wall = out / f"{case.name}_wall.vtp"
     with atomic_folder(out, _holds_only_wall_prediction, "a demo's from_wall/ (a wall file and prediction/)") as folder:
         copy_file(source, folder / wall.name)
+        conditions = {name: float(params[name]) for name in ("U", "aoa_deg")}
         quantities = predict_new_geometry(model, descriptor, source, folder / "prediction",
-                                          {name: float(params[name]) for name in ("U", "aoa_deg")}, device=device)
+                                          NewGeometryOptions(conditions=conditions, run=RunOptions(device=device)))
     return {"case": case.name, "wall_file": str(wall), "Cl": quantities["forces"]["predicted"]["Cl"],
             "Cd": quantities["forces"]["predicted"]["Cd"], "wall_p_rel_l2": quantities["rel_l2"].get("surface/p"),
             "volume_points": quantities["sampling"]["volume_points"], "prediction": str(out / "prediction")}

@@ -1,0 +1,223 @@
+# SPDX-License-Identifier: Apache-2.0
+# SPDX-FileCopyrightText: Copyright (c) 2026 The modulus-lrsa authors
+"""What every prediction mode shares: the model file, the output folder, errors and checks.
+
+* :func:`load_model`: a ``.mdlus`` through the trusted loader, with its ``.data.json``;
+* the output folder: checked before any work (:func:`check_output_folder`) and written
+  whole (:func:`output_folder`), so a killed or failed run leaves the earlier result;
+* :func:`refuse_nonfinite`: NaN or Inf is never written as a result;
+* :func:`warn_outside_training_range`: conditions beyond the training cases' range;
+* :func:`relative_l2` and :func:`absolute_l2`, the errors reported in ``quantities.json``;
+* :class:`RunOptions`: device, precision and chunk size, the same for every mode.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+import math
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from modulus_lrsa.atomic import atomic_folder, check_folder_target
+from modulus_lrsa.models.trusted import load_trusted_model
+from modulus_lrsa.surrogate import DescriptorError, ModelInputs, read_descriptor
+
+logger = logging.getLogger(__name__)
+
+
+QUANTITIES_NAME = "quantities.json"
+
+
+PREDICTION_INDEX_NAME = "prediction.vtm"
+
+
+PREDICTED_SUFFIX = "_predicted"
+
+
+ERROR_SUFFIX = "_error"
+
+
+_EARLIER_OUTPUT = f"an earlier lrsa-predict output (it holds neither {QUANTITIES_NAME} nor {PREDICTION_INDEX_NAME})"
+
+
+class PredictionError(ValueError):
+    """The model, its descriptor or the input cannot be used together."""
+
+
+@dataclasses.dataclass(frozen=True)
+class RunOptions:
+    """How the model is run, whatever the input.
+
+    Attributes
+    ----------
+    device : torch.device
+        Where the model runs.
+    precision : str
+        ``fp32``, ``bf16`` or ``fp16`` (autocast).
+    chunk_points : int
+        Samples above this many points are evaluated with the model's exact chunked inference.
+    """
+
+    device: torch.device = torch.device("cpu")
+    precision: str = "fp32"
+    chunk_points: int = 262144
+
+
+def is_prediction_output(folder: Path) -> bool:
+    """``folder`` holds an earlier prediction (``quantities.json`` or ``prediction.vtm``), so it may be replaced."""
+    return (folder / QUANTITIES_NAME).is_file() or (folder / PREDICTION_INDEX_NAME).is_file()
+
+
+def check_output_folder(output_dir: str | os.PathLike) -> Path:
+    """Refuse, before any work, an output folder that cannot be written or must not be replaced.
+
+    Returns
+    -------
+    Path
+        The absolute output folder.
+
+    Raises
+    ------
+    OutputFolderError
+        Its name or path is too long, its parent is not a writable folder, or it exists
+        and holds something other than an earlier prediction.
+    """
+    return check_folder_target(output_dir, is_prediction_output, _EARLIER_OUTPUT)
+
+
+def output_folder(output_dir: Path) -> contextlib.AbstractContextManager[Path]:
+    """The folder to write into, swapped in as ``output_dir`` when the block succeeds."""
+    return atomic_folder(output_dir, is_prediction_output, _EARLIER_OUTPUT)
+
+
+def refuse_nonfinite(where: Path, fields: Sequence[str], rows: int, total: int, output_dir: Path) -> None:
+    """NaN or Inf is never written as a result."""
+    raise PredictionError(
+        f"{where}: the model's prediction holds NaN or Inf in {', '.join(fields)} ({rows} of {total} points); "
+        f"nothing was written to {output_dir} (is the input far outside the training data, or the model damaged?)"
+    )
+
+
+def load_model(model_path: str | os.PathLike, device: torch.device) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """Load a ``.mdlus`` model and the data descriptor saved beside it.
+
+    Returns
+    -------
+    model : physicsnemo.Module
+        In eval mode on ``device``.
+    descriptor : dict
+        Contents of ``<model>.data.json``.
+    """
+    model_path = Path(model_path)
+    if not model_path.is_file():
+        raise PredictionError(f"{model_path}: model file does not exist")
+    try:
+        descriptor = read_descriptor(model_path)
+    except DescriptorError as error:
+        raise PredictionError(str(error)) from error
+    warn_if_signed_wall_distances(model_path, descriptor)
+    # Never Module.from_checkpoint: it imports whatever module the file's args.json names.
+    model = load_trusted_model(model_path).to(device).eval()
+    if not ModelInputs(model).accepts_embedding:
+        raise PredictionError(
+            f"{model_path}: {type(model).__name__} does not take the (fx, embedding) inputs of models "
+            "trained by lrsa-train (LRSA, Transolver, FLARE, GeoTransolver); this .mdlus was not exported by lrsa-train"
+        )
+    return model, descriptor
+
+
+def warn_if_signed_wall_distances(model_path: Path, descriptor: dict[str, Any]) -> None:
+    """Warn when the model learned cache format 1's signed wall distances.
+
+    Prediction computes format 2's unsigned ones: the same values around a closed body,
+    flipped in part or all of an internal flow's fluid.
+    """
+    index = descriptor.get("cache_index") or {}
+    if descriptor.get("kind") == "mesh" and index.get("has_geometry") and index.get("format_version", 1) < 2:
+        logger.warning(
+            "%s: trained on cache format %s, whose wall distances were signed by a winding number; "
+            "predictions use unsigned distances (format 2). Around a closed body (an external flow) they are "
+            "the same; for an internal flow (a channel, a duct) retrain the model",
+            model_path, index.get("format_version", 1),
+        )
+
+
+def relative_l2(predicted: np.ndarray, true: np.ndarray) -> float:
+    """``||p - y|| / ||y||`` over all entries; NaN (null in JSON) where ``||y||`` is zero.
+
+    A zero reference, e.g. U on a no-slip wall, has no relative error; :func:`absolute_l2`
+    is reported beside it. A tiny but nonzero reference keeps its (large) ratio: a wrong
+    prediction of a near-zero field must not read as undefined.
+    """
+    reference = np.linalg.norm(true)
+    if reference <= np.finfo(np.float32).tiny:
+        return float("nan")
+    return float(np.linalg.norm(predicted - true) / reference)
+
+
+def absolute_l2(predicted: np.ndarray, true: np.ndarray) -> float:
+    """``||p - y||`` over all entries, in the field's units."""
+    return float(np.linalg.norm(predicted - true))
+
+
+def finite_or_none(value: Any) -> Any:
+    """JSON has no NaN: undefined numbers are written as null."""
+    if isinstance(value, dict):
+        return {key: finite_or_none(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite_or_none(item) for item in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def number_or_none(value: Any) -> float | None:
+    """``value`` as a finite float (a number or numeric text, as in case.json), else None."""
+    if isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def warn_outside_training_range(descriptor: dict[str, Any], conditions: dict[str, float], where: Path) -> list[str]:
+    """Warn about each condition outside the range of the model's training cases; returns the warnings.
+
+    The range is the minimum and maximum the training cache recorded with the condition
+    statistics. Descriptors written before ranges were recorded hold only the mean and
+    standard deviation: there a value more than three standard deviations from the mean
+    is warned about, saying that the exact range is unknown.
+    """
+    statistics = ((descriptor.get("cache_index") or {}).get("normalization") or {}).get("conditions") or {}
+    names = list(statistics.get("names") or [])
+    warnings = []
+    for name, value in conditions.items():
+        if name not in names:
+            continue
+        column = names.index(name)
+        if "min" in statistics and "max" in statistics:
+            low, high = float(statistics["min"][column]), float(statistics["max"][column])
+            if low <= value <= high:
+                continue
+            held = " (held fixed in training)" if low == high else ""
+            message = (f"{where}: condition {name}={value:.6g} is outside the training range "
+                       f"[{low:.6g}, {high:.6g}]{held}; the prediction there is an extrapolation")
+        else:
+            mean, std = float(statistics["mean"][column]), float(statistics["std"][column])
+            if abs(value - mean) <= 3.0 * std:
+                continue
+            message = (f"{where}: condition {name}={value:.6g} is more than 3 standard deviations from the training "
+                       f"mean {mean:.6g} (std {std:.6g}); the model's descriptor predates recorded ranges, so the "
+                       "exact training range is unknown")
+        logger.warning("%s", message)
+        warnings.append(message)
+    return warnings
