@@ -6,11 +6,12 @@ PhysicsNeMo's ``signed_distance_field`` covers 3D triangle meshes (BVH closest p
 winding-number sign). Missing, and written here:
 
 * signed distance to a 2D contour (segments) with a 2D winding-number sign;
+* the value of the 3D winding number, which ``signed_distance_field`` only thresholds;
 * independent area-uniform (3D) or length-uniform (2D) random points on a surface
   (PhysicsNeMo's mesh sampler produces Poisson-disk, i.e. deliberately non-independent,
   point sets).
 
-Both run on CPU and CUDA devices; float64 keeps the winding-number sums and the
+All run on CPU and CUDA devices; float64 keeps the 2D winding-number sums and the
 cumulative-area search exact enough for meshes with millions of faces.
 """
 
@@ -70,6 +71,30 @@ def segment_signed_distance_kernel(
     closest_point[tid] = best_point
     closest_segment[tid] = best_segment
     winding_number[tid] = winding
+
+
+@wp.func_native("return wp::mesh_query_winding_number(id, point, accuracy);")
+def _mesh_winding_number(id: wp.uint64, point: wp.vec3, accuracy: float) -> float:
+    """Warp's fast winding number, the value its ``mesh_query_point_sign_winding_number`` thresholds."""
+    ...
+
+
+@wp.kernel
+def mesh_winding_number_kernel(
+    mesh: wp.uint64,
+    points: wp.array(dtype=wp.vec3),
+    accuracy: float,
+    winding_number: wp.array(dtype=wp.float32),
+):
+    """Generalised 3D winding number of a triangle mesh at each point (one thread each).
+
+    The sum of the signed solid angles of the triangles, over 4*pi (Jacobson et al. 2013),
+    evaluated hierarchically (Barill et al. 2018): triangles near the point exactly, far
+    BVH clusters by their second-order dipole expansion, ``accuracy`` setting what counts
+    as far. The mesh needs ``support_winding_number=True``.
+    """
+    tid = wp.tid()
+    winding_number[tid] = _mesh_winding_number(mesh, points[tid], accuracy)
 
 
 @wp.kernel

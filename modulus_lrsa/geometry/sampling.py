@@ -11,6 +11,8 @@ queries disagree on accepting it.
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -19,8 +21,11 @@ import torch
 import warp as wp
 
 from modulus_lrsa.geometry.kernels import sample_faces_kernel
-from modulus_lrsa.geometry.sdf import signed_distance, wall_distance, warp_stream_for
+from modulus_lrsa.geometry.quality import UNDECIDED_WINDING, WallQuality, require_fluid_side
+from modulus_lrsa.geometry.sdf import INSIDE_WINDING, wall_distance_with_winding, warp_stream_for
 from modulus_lrsa.geometry.surface import BodySurface
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -60,12 +65,16 @@ class VolumeSample:
         sampling density there, scaled so they sum to the fluid volume (area in 2D) of
         the box. Weighted sums over the points then estimate integrals over the fluid,
         as cell volumes do on a CFD mesh.
+    wall : WallQuality
+        How far the wall is from watertight, with the count of uncertain points and the
+        warnings that were logged.
     """
 
     points: torch.Tensor
     distance: torch.Tensor
     direction: torch.Tensor
     weights: torch.Tensor
+    wall: WallQuality
 
 
 def _warp_seed(seed: int, round_index: int) -> int:
@@ -144,15 +153,20 @@ def sample_volume(
 ) -> VolumeSample:
     """Draw points in a box, outside the body, optionally denser near the wall.
 
-    For an external flow: the body must be closed (or nearly so) for "outside" to mean
-    the fluid. The walls of an internal flow (a duct, a channel wall) have no outside;
-    predict on the case's own mesh there.
+    For an external flow. The body is where the generalised winding number is at least
+    1/2 (:func:`~modulus_lrsa.geometry.sdf.winding_number`), so a wall with holes, cracks,
+    overlapping or repeated parts still has its fluid side told (overlapping parts count
+    as their union); :func:`~modulus_lrsa.geometry.quality.require_fluid_side` refuses
+    the walls whose side cannot be told (half a contour, NaN coordinates, no area), and
+    what is not watertight is logged as warnings and returned in ``wall``. The walls of
+    an internal flow (a duct, a channel wall) have no outside; predict on the case's own
+    mesh there.
 
     A fraction ``1 - near_wall_fraction`` is uniform in the box; the rest starts from
     uniform surface points and moves out along the face normal by an exponentially
     distributed distance with mean ``near_wall_thickness``, so the density decays away
-    from the wall like a boundary-layer mesh. Candidates inside the body (signed
-    distance <= 0) or outside the box are rejected and redrawn.
+    from the wall like a boundary-layer mesh. Candidates inside the body, on the wall or
+    outside the box are rejected and redrawn.
 
     The sampling density at a point at wall distance ``d`` is
     ``n_u / V + n_w exp(-d / h) / (A h)`` (``n_u``, ``n_w`` uniform and near-wall counts,
@@ -183,6 +197,11 @@ def sample_volume(
     -------
     VolumeSample
         Exactly ``num_points`` points.
+
+    Raises
+    ------
+    MeshDataError
+        The wall's fluid side cannot be told (one line naming ``surface.source``).
     """
     dim = surface.dim
     lower = torch.as_tensor(box_min, dtype=torch.float64)
@@ -196,16 +215,18 @@ def sample_volume(
         raise ValueError(f"near_wall_fraction must be in [0, 1], got {near_wall_fraction}")
     if num_points < 0:
         raise ValueError(f"num_points must be >= 0, got {num_points}")
+    device = torch.device(device)
+    quality = require_fluid_side(surface, device)
     body_lower, body_upper = surface.bounds()
     if near_wall_thickness is None:
         near_wall_thickness = 0.05 * float(np.max(body_upper - body_lower))
     if near_wall_thickness <= 0:
         raise ValueError(f"near_wall_thickness must be > 0, got {near_wall_thickness}")
-    device = torch.device(device)
     generator = torch.Generator().manual_seed(seed)
     wanted_near = int(round(near_wall_fraction * num_points))
     wanted = {"uniform": num_points - wanted_near, "near_wall": wanted_near}
-    accepted: dict[str, list[torch.Tensor]] = {"uniform": [], "near_wall": []}
+    # Per kind: accepted points, their wall distance, direction and winding number.
+    accepted: dict[str, list[tuple[torch.Tensor, ...]]] = {"uniform": [], "near_wall": []}
     have = {"uniform": 0, "near_wall": 0}
     uniform_drawn = uniform_outside = 0
 
@@ -229,12 +250,17 @@ def sample_volume(
                 candidates = candidates[((candidates >= lower) & (candidates <= upper)).all(dim=1)]
             if candidates.shape[0] == 0:
                 continue
-            outside = signed_distance(surface, candidates, device=device).distance.cpu() > 0
+            # Accepted points are in the fluid: their features come out as a CFD mesh's cells do.
+            features, winding = wall_distance_with_winding(surface, candidates, device=device)
+            outside = (winding.cpu() < INSIDE_WINDING) & (features.distance.cpu() > 0)
             if kind == "uniform":
                 uniform_drawn += candidates.shape[0]
                 uniform_outside += int(outside.sum())
-            kept = candidates[outside][:count]
-            accepted[kind].append(kept)
+            kept = torch.nonzero(outside).reshape(-1)[:count]
+            on_device = kept.to(features.distance.device)
+            accepted[kind].append(
+                (candidates[kept], features.distance[on_device], features.direction[on_device], winding[on_device].cpu())
+            )
             have[kind] += kept.shape[0]
     else:
         if any(have[kind] < wanted[kind] for kind in wanted):
@@ -244,14 +270,17 @@ def sample_volume(
                 "mostly inside the body, or is the wall a duct around the fluid (an internal flow, "
                 "which has no outside to sample)?"
             )
-    points = torch.cat(
-        [torch.zeros((0, dim), dtype=torch.float64)] + accepted["uniform"] + accepted["near_wall"]
-    )
-    # Accepted points are in the fluid: their features come out as a CFD mesh's cells do.
-    features = wall_distance(surface, points, device=device)
+    parts = accepted["uniform"] + accepted["near_wall"]
+    points = torch.cat([torch.zeros((0, dim), dtype=torch.float64)] + [part[0] for part in parts])
+    wall_distances = torch.cat([torch.zeros(0, device=device)] + [part[1] for part in parts])
+    directions = torch.cat([torch.zeros((0, dim), device=device)] + [part[2] for part in parts])
+    windings = torch.cat([torch.zeros(0, dtype=torch.float64)] + [part[3] for part in parts])
+    quality = _with_uncertain_points(quality, windings)
+    for warning in quality.warnings:
+        logger.warning("%s: %s", quality.source, warning)
     box_measure = float(torch.prod(upper - lower))
     fluid_measure = box_measure * (uniform_outside / uniform_drawn if uniform_drawn else 1.0)
-    distance = features.distance.detach().cpu().to(torch.float64)
+    distance = wall_distances.detach().cpu().to(torch.float64)
     density = torch.full_like(distance, wanted["uniform"] / fluid_measure)
     if wanted["near_wall"]:
         body_measure = float(surface.face_measures().sum())
@@ -262,7 +291,21 @@ def sample_volume(
     weights *= fluid_measure / weights.sum().clamp_min(1e-300)
     return VolumeSample(
         points=points.to(device=device, dtype=torch.float32),
-        distance=features.distance,
-        direction=features.direction,
+        distance=wall_distances,
+        direction=directions,
         weights=weights.to(device=device, dtype=torch.float32),
+        wall=quality,
     )
+
+
+def _with_uncertain_points(quality: WallQuality, windings: torch.Tensor) -> WallQuality:
+    """The report with the count of sampled points whose winding number is undecided (all below the inside threshold)."""
+    low = UNDECIDED_WINDING[0]
+    uncertain = int((windings >= low).sum())
+    warnings = quality.warnings
+    if uncertain:
+        warnings += (
+            f"{uncertain} of the {windings.numel()} sampled points ({uncertain / windings.numel():.1%}) have a winding "
+            f"number between {low:g} and {INSIDE_WINDING:g}, near the wall's gaps: some of them may lie inside the body",
+        )
+    return dataclasses.replace(quality, sampled_points=int(windings.numel()), uncertain_points=uncertain, warnings=warnings)

@@ -8,6 +8,11 @@ flips where the generalised winding number crosses 1/2, i.e. across the surface 
 smoothly across its holes. 2D contours use this package's Warp kernel
 (:mod:`modulus_lrsa.geometry.kernels`), the same construction in the plane.
 
+The winding number itself (:func:`winding_number`) tells the fluid side of a wall that
+is not watertight: it sums what every face contributes, wherever it is, so holes blur
+it only near them, and overlapping or duplicated closed parts add up (at least 1 inside
+any of them): thresholded at 1/2, the body is the union of the parts.
+
 Two conventions:
 
 * :func:`signed_distance`: negative inside the body, positive in the fluid. Only a closed
@@ -20,14 +25,22 @@ Two conventions:
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 import warp as wp
 
-from modulus_lrsa.geometry.kernels import segment_signed_distance_kernel
+from modulus_lrsa.geometry.kernels import mesh_winding_number_kernel, segment_signed_distance_kernel
 from modulus_lrsa.geometry.surface import BodySurface
+
+#: Inside the body where the winding number is at least this.
+INSIDE_WINDING = 0.5
+
+#: Warp's fast winding number: clusters of triangles seen under a smaller angle than about
+#: 1/accuracy are taken by their dipole expansion (Warp's default, as PhysicsNeMo uses it).
+WINDING_ACCURACY = 2.0
 
 
 @dataclass(frozen=True)
@@ -104,7 +117,7 @@ def signed_distance(
     SignedDistance
         Tensors on ``device``; the distance is negative inside the body.
     """
-    return _distance_features(surface, points, device, signed=True)
+    return _distance_features(surface, points, device, signed=True)[0]
 
 
 def wall_distance(
@@ -132,7 +145,7 @@ def wall_distance(
         Tensors on ``device``; the distance is >= 0 and the direction points away from
         the nearest wall point.
     """
-    return _distance_features(surface, points, device, signed=False)
+    return _distance_features(surface, points, device, signed=False)[0]
 
 
 def _distance_features(
@@ -140,7 +153,9 @@ def _distance_features(
     points: np.ndarray | torch.Tensor,
     device: str | torch.device | None,
     signed: bool,
-) -> SignedDistance:
+    with_winding: bool = False,
+) -> tuple[SignedDistance, torch.Tensor | None]:
+    """The features, and the winding number where asked for (else None)."""
     queries = as_points_tensor(points, surface.dim, device)
     target = queries.device
     face_normals = torch.as_tensor(surface.face_normals(), dtype=torch.float64, device=target)
@@ -148,9 +163,10 @@ def _distance_features(
     length_scale = float(np.linalg.norm(upper - lower)) or 1.0
     if queries.shape[0] == 0:
         empty = torch.zeros((0, surface.dim), dtype=torch.float32, device=target)
-        return SignedDistance(
+        features = SignedDistance(
             torch.zeros(0, device=target), empty, empty.clone(), torch.zeros(0, dtype=torch.int64, device=target)
         )
+        return features, torch.zeros(0, dtype=torch.float64, device=target) if with_winding else None
 
     if surface.dim == 3:
         # Imported on first 3D use: loading physicsnemo.nn.functional takes seconds, and
@@ -166,23 +182,26 @@ def _distance_features(
         distance, closest = distance.to(torch.float64), closest.to(torch.float64)
         if torch.isnan(distance).any():
             raise RuntimeError("signed distance query found no surface triangle for some points")
+        winding = winding_number(surface, queries) if with_winding else None
     else:
-        distance, closest, face_index = _segment_signed_distance(surface, queries)
+        distance, closest, face_index, winding = _segment_signed_distance(surface, queries)
+        winding = winding if with_winding else None
     if not signed:
         distance = distance.abs()
 
     direction = _direction(queries, closest, distance, face_index, face_normals, length_scale)
-    return SignedDistance(
+    features = SignedDistance(
         distance=distance.to(torch.float32),
         closest_points=closest.to(torch.float32),
         direction=direction.to(torch.float32),
         face_index=face_index.to(torch.int64),
     )
+    return features, winding
 
 
 def _segment_signed_distance(
     surface: BodySurface, queries: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     wp.init()  # idempotent; device_from_torch needs an initialised runtime
     device = queries.device
     vertices = torch.as_tensor(surface.vertices, dtype=torch.float64, device=device).contiguous()
@@ -209,7 +228,80 @@ def _segment_signed_distance(
         device=wp.device_from_torch(device),
         stream=warp_stream_for(device),
     )
-    return distance, closest, face_index.to(torch.int64)
+    return distance, closest, face_index.to(torch.int64), winding
+
+
+def winding_number(
+    surface: BodySurface,
+    points: np.ndarray | torch.Tensor,
+    device: str | torch.device | None = None,
+) -> torch.Tensor:
+    """Generalised winding number of the surface at each query point.
+
+    About 1 inside a closed, outward body and 0 outside; the sum over parts where closed
+    parts overlap; in between near the holes of an open wall. Points where it is at least
+    :data:`INSIDE_WINDING` are inside the body (the sign :func:`signed_distance` gives).
+
+    * 2D: the exact sum of the signed angles the segments subtend, over 2*pi (float64).
+    * 3D: Warp's hierarchical fast winding number (float32 sums, accuracy
+      :data:`WINDING_ACCURACY`), within a few 1e-3 of the exact sum of solid angles.
+
+    Parameters
+    ----------
+    surface : BodySurface
+        Triangles (3D) or segments (2D), oriented outward; need not be closed.
+    points : np.ndarray or torch.Tensor
+        Query points, shape (N, D) with D = ``surface.dim``.
+    device : str or torch.device, optional
+        Where to compute; default: the device of ``points``.
+
+    Returns
+    -------
+    torch.Tensor
+        float64, shape (N,), on ``device``.
+    """
+    queries = as_points_tensor(points, surface.dim, device)
+    if queries.shape[0] == 0:
+        return torch.zeros(0, dtype=torch.float64, device=queries.device)
+    if surface.dim == 2:
+        return _segment_signed_distance(surface, queries)[3]
+    wp.init()  # idempotent; device_from_torch needs an initialised runtime
+    target = queries.device
+    vertices = torch.as_tensor(surface.vertices, dtype=torch.float32, device=target).contiguous()
+    indices = torch.as_tensor(surface.faces, dtype=torch.int32, device=target).reshape(-1).contiguous()
+    single = queries.to(torch.float32).contiguous()
+    winding = torch.empty(queries.shape[0], dtype=torch.float32, device=target)
+    warp_device = wp.device_from_torch(target)
+    stream = warp_stream_for(target)
+    with wp.ScopedStream(stream) if stream is not None else contextlib.nullcontext():
+        mesh = wp.Mesh(
+            points=wp.from_torch(vertices, dtype=wp.vec3),
+            indices=wp.from_torch(indices, dtype=wp.int32),
+            support_winding_number=True,
+        )
+        wp.launch(
+            mesh_winding_number_kernel,
+            dim=queries.shape[0],
+            inputs=[mesh.id, wp.from_torch(single, dtype=wp.vec3), WINDING_ACCURACY],
+            outputs=[wp.from_torch(winding, dtype=wp.float32)],
+            device=warp_device,
+            stream=stream,
+        )
+    return winding.to(torch.float64)
+
+
+def wall_distance_with_winding(
+    surface: BodySurface,
+    points: np.ndarray | torch.Tensor,
+    device: str | torch.device | None = None,
+) -> tuple[SignedDistance, torch.Tensor]:
+    """:func:`wall_distance` and :func:`winding_number` at once (one kernel launch in 2D).
+
+    For candidates whose side is not known yet: the winding number tells the fluid ones,
+    whose features are then those of :func:`wall_distance`.
+    """
+    features, winding = _distance_features(surface, points, device, signed=False, with_winding=True)
+    return features, winding
 
 
 def warp_stream_for(device: torch.device) -> wp.Stream | None:

@@ -18,18 +18,25 @@ OpenFOAM wall patches point the other way (out of the fluid domain) and STL file
 usually point outward, so the orientation is decided from the data: faces keep the
 file's ordering unless the enclosed signed volume (3D) or area (2D) comes out negative,
 in which case every face is reversed. A surface whose faces are inconsistently ordered
-among themselves is not repaired.
+among themselves is not repaired (:func:`~modulus_lrsa.geometry.quality.assess_wall`
+counts the edges where they disagree).
+
+Unusable surfaces
+-----------------
+:func:`validate_surface` refuses, in one line naming the file, what no geometry feature
+can be computed from: no face, NaN or Inf coordinates, or every face degenerate (zero
+area in 3D, zero length in 2D, relative to the surface's extent).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import vtk
 from vtk.util.numpy_support import vtk_to_numpy
 
-from modulus_lrsa.errors import EmptyMeshError, MeshDataError
+from modulus_lrsa.errors import EmptyMeshError, MeshDataError, NonFiniteFieldError
 from modulus_lrsa.io.readers import as_polydata, cell_connectivity, cell_types, point_coordinates
 
 _LINE_CELL_TYPES = (vtk.VTK_LINE, vtk.VTK_POLY_LINE)
@@ -37,6 +44,10 @@ _LINE_CELL_TYPES = (vtk.VTK_LINE, vtk.VTK_POLY_LINE)
 
 #: Share of a mesh's largest extent within which points count as lying on one plane.
 PLANAR_TOLERANCE = 1e-6
+
+#: A face is degenerate when its area (3D) or length (2D) is at most this share of the
+#: surface's largest extent squared (3D) or of that extent (2D): round-off, not geometry.
+DEGENERATE_TOLERANCE = 1e-12
 
 
 def detect_planar_axis(
@@ -141,12 +152,15 @@ class BodySurface:
         was reversed. Multiply normals computed from the file's ordering by it.
     planar_axis : int or None
         The dropped axis for 2D surfaces, None in 3D.
+    source : str
+        The file it came from, for messages.
     """
 
     vertices: np.ndarray
     faces: np.ndarray
     orientation_sign: int = 1
     planar_axis: int | None = None
+    source: str = field(default="<surface>", compare=False)
 
     @property
     def dim(self) -> int:
@@ -161,6 +175,16 @@ class BodySurface:
         return 0.5 * np.linalg.norm(
             np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0]), axis=1
         )
+
+    def degenerate_faces(self) -> np.ndarray:
+        """Mask of faces with no area (3D) or length (2D) beyond round-off, shape (F,).
+
+        The tolerance is :data:`DEGENERATE_TOLERANCE` relative to the largest extent of
+        the vertices (squared in 3D).
+        """
+        finite = self.vertices[np.isfinite(self.vertices).all(axis=1)]
+        extent = float(np.ptp(finite, axis=0).max()) if finite.size else 0.0
+        return self.face_measures() <= DEGENERATE_TOLERANCE * extent ** (self.dim - 1)
 
     def face_normals(self) -> np.ndarray:
         """Unit normals pointing out of the body, shape (F, D); zero for degenerate faces."""
@@ -193,12 +217,41 @@ class BodySurface:
         return used.min(axis=0), used.max(axis=0)
 
 
-def _oriented(vertices: np.ndarray, faces: np.ndarray, planar_axis: int | None) -> BodySurface:
-    surface = BodySurface(vertices=vertices, faces=faces, orientation_sign=1, planar_axis=planar_axis)
-    if surface.enclosed_measure() < 0:
-        surface = BodySurface(
-            vertices=vertices, faces=faces[:, ::-1].copy(), orientation_sign=-1, planar_axis=planar_axis
+def validate_surface(surface: BodySurface) -> None:
+    """Refuse a surface no geometry feature can be computed from, naming ``surface.source``.
+
+    Raises
+    ------
+    EmptyMeshError
+        No face, or every face degenerate (see :meth:`BodySurface.degenerate_faces`).
+    NonFiniteFieldError
+        A vertex coordinate is NaN or Inf.
+    MeshDataError
+        Faces of the wrong width, or vertex ids out of range.
+    """
+    source, dim = surface.source, surface.dim
+    if surface.vertices.ndim != 2 or dim not in (2, 3) or surface.faces.ndim != 2 or surface.faces.shape[1] != dim:
+        raise MeshDataError(
+            f"{source}: expected (V, D) vertices and (F, D) faces with D = 2 or 3, got "
+            f"{surface.vertices.shape} and {surface.faces.shape}"
         )
+    if surface.faces.shape[0] == 0:
+        raise EmptyMeshError(f"{source}: the surface has no {'triangle' if dim == 3 else 'segment'}")
+    if surface.faces.min() < 0 or surface.faces.max() >= surface.vertices.shape[0]:
+        raise MeshDataError(f"{source}: face vertex ids outside 0..{surface.vertices.shape[0] - 1}")
+    bad = int((~np.isfinite(surface.vertices)).any(axis=1).sum())
+    if bad:
+        raise NonFiniteFieldError(f"{source}: {bad} vertex coordinates are NaN or Inf")
+    if surface.degenerate_faces().all():
+        what = "triangle of the surface has zero area" if dim == 3 else "segment of the contour has zero length"
+        raise EmptyMeshError(f"{source}: every {what}")
+
+
+def _oriented(vertices: np.ndarray, faces: np.ndarray, planar_axis: int | None, source: str) -> BodySurface:
+    surface = BodySurface(vertices, faces, orientation_sign=1, planar_axis=planar_axis, source=source)
+    validate_surface(surface)
+    if surface.enclosed_measure() < 0:
+        surface = BodySurface(vertices, faces[:, ::-1].copy(), orientation_sign=-1, planar_axis=planar_axis, source=source)
     return surface
 
 
@@ -262,13 +315,23 @@ def surface_from_vtk(dataset: vtk.vtkDataSet, planar_axis: int | None = None, so
     Returns
     -------
     BodySurface
-        Triangles (3D) or segments (2D), oriented with normals into the fluid.
+        Triangles (3D) or segments (2D), oriented with normals into the fluid; open,
+        non-manifold or overlapping walls included (see
+        :func:`~modulus_lrsa.geometry.quality.assess_wall`).
+
+    Raises
+    ------
+    MeshDataError
+        What :func:`validate_surface` refuses, found before any geometry is built.
     """
+    bad = int((~np.isfinite(point_coordinates(dataset))).any(axis=1).sum())
+    if bad:
+        raise NonFiniteFieldError(f"{source}: {bad} point coordinates are NaN or Inf")
     if planar_axis is not None:
         vertices, faces = _contour_segments(dataset, planar_axis, source)
         if faces.shape[0] == 0:
             raise EmptyMeshError(f"{source}: the surface has no segment in the plane")
-        return _oriented(vertices, faces, planar_axis)
+        return _oriented(vertices, faces, planar_axis, source)
 
     triangulate = vtk.vtkTriangleFilter()
     triangulate.SetInputData(as_polydata(dataset))
@@ -282,11 +345,7 @@ def surface_from_vtk(dataset: vtk.vtkDataSet, planar_axis: int | None = None, so
     connectivity = vtk_to_numpy(polys.GetConnectivityArray()).astype(np.int64)
     faces = connectivity.reshape(-1, 3)
     vertices = point_coordinates(triangles_polydata)
-    surface = _oriented(vertices, faces, None)
-    degenerate = int((surface.face_measures() <= 0).sum())
-    if degenerate == faces.shape[0]:
-        raise EmptyMeshError(f"{source}: every triangle of the surface has zero area")
-    return surface
+    return _oriented(vertices, faces, None, source)
 
 
 def surface_cell_normals(
