@@ -12,11 +12,19 @@ Everything the blocks of :mod:`modulus_lrsa.models.lrsa` call to attend lives he
   :func:`torch.nn.functional.scaled_dot_product_attention`.
 
 On a GPU every attention is the plain SDPA call. On a CPU attention runs in float32 on
-heads padded to a multiple of 4, and eager bf16/fp16 attention goes through one fused
-autograd function over PyTorch's CPU flash kernel (the only place in the package that
-calls a private ``torch.ops.aten`` operator). :func:`fused_cpu_attention` is the one
-switch for that path: off, the same numbers come from the float32 path under autograd
-(tests compare the two; benchmarks measure both).
+heads padded to a multiple of 4, and eager attention goes through one fused autograd
+function over PyTorch's CPU flash kernel (the only place in the package that calls a
+private ``torch.ops.aten`` operator), with the qk norm and logit scale folded in.
+:func:`fused_cpu_attention` is the switch for its bf16/fp16 use: off, the same numbers
+come from the float32 path under autograd (tests compare the two; benchmarks measure both).
+
+:func:`fused_ops` is the switch for every eager fusion that only cuts operators (the
+float32 CPU attention function, the logit scale folded into the per-head norm, and in
+:mod:`~modulus_lrsa.models.lrsa` the hand-written linears and one-GEMM projections):
+each dispatched operator is a kernel launch or a view, and a small GPU step is bound by
+launching them. Off, every layer runs its plain modules under autograd, the path the
+tests compare the fused one against; traced code (torch.compile, export, CUDA-graph
+capture) always takes it.
 """
 
 from __future__ import annotations
@@ -30,12 +38,15 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 __all__ = [
-    "LOGIT_SCALE_RANGE", "LogitScale", "RMSNorm", "attention", "fused_cpu_attention", "head_rms_norm",
-    "is_tracing", "merge_heads", "norm_dtype", "qk_norm_attention", "split_heads",
+    "LOGIT_SCALE_RANGE", "LogitScale", "RMSNorm", "attention", "fused_cpu_attention", "fused_ops",
+    "fused_ops_active", "head_rms_norm", "is_tracing", "merge_heads", "norm_dtype", "qk_norm_attention",
+    "split_heads",
 ]
 
 #: Whether eager bf16/fp16 CPU attention takes the fused float32 kernel path (see :func:`fused_cpu_attention`).
 _FUSED_CPU_ATTENTION = True
+#: Whether eager layers take their operator-saving fused paths (see :func:`fused_ops`).
+_FUSED_OPS = True
 
 
 @contextmanager
@@ -54,9 +65,34 @@ def fused_cpu_attention(enabled: bool) -> Iterator[None]:
         _FUSED_CPU_ATTENTION = previous
 
 
+@contextmanager
+def fused_ops(enabled: bool) -> Iterator[None]:
+    """Turn the operator-saving eager fusions on or off inside the block.
+
+    On (the default), eager layers run hand-written autograd functions that give the
+    plain modules' values and gradients with fewer dispatched operators; off, the plain
+    modules run under autograd. For tests and benchmarks that compare the two paths.
+    """
+    global _FUSED_OPS
+    previous, _FUSED_OPS = _FUSED_OPS, enabled
+    try:
+        yield
+    finally:
+        _FUSED_OPS = previous
+
+
+def fused_ops_active() -> bool:
+    """Whether this call takes the fused paths: :func:`fused_ops` on and not tracing."""
+    return _FUSED_OPS and not is_tracing()
+
+
 def norm_dtype(x: torch.Tensor) -> torch.dtype:
-    """The dtype RMS statistics are computed in: at least float32."""
-    return torch.promote_types(x.dtype, torch.float32)
+    """The dtype RMS statistics are computed in: at least float32.
+
+    Decided in Python: ``torch.promote_types`` is an operator of its own, dispatched on
+    every call (7 per attention).
+    """
+    return torch.float64 if x.dtype == torch.float64 else torch.float32
 
 
 class _HeadRMSNorm(torch.autograd.Function):
@@ -67,15 +103,25 @@ class _HeadRMSNorm(torch.autograd.Function):
     N-sized norms per block), and the (..., 1) reciprocal RMS: a third of what autograd
     keeps for the same expression (input, norm, product, and the casts around them); the
     backward is :math:`g_x = r\,(g\,w - \hat x\,\overline{g\,w\,\hat x})`, in float32.
+
+    With ``log_scale`` (h,) the gain is ``gain * factor[:, None]``, the logit scale's
+    :meth:`LogitScale.factor`, formed here and differentiated by hand: under autograd
+    the clamp, exp and broadcast products around it cost a dozen operators per attention.
     """
 
     @staticmethod
-    def forward(ctx, x: torch.Tensor, gain: torch.Tensor, eps: float) -> torch.Tensor:
-        exact = x.to(norm_dtype(x))
+    def forward(ctx, x: torch.Tensor, gain: torch.Tensor, log_scale: torch.Tensor | None, eps: float) -> torch.Tensor:
+        dtype = norm_dtype(x)
+        weight, factor, in_range = gain, None, None
+        if log_scale is not None:
+            factor, in_range = _logit_factor(log_scale, x.shape[-1])
+            gain = weight * factor[:, None]
+        gain = gain.to(dtype)
+        exact = x.to(dtype)
         mean_square = torch.linalg.vector_norm(exact, dim=-1, keepdim=True).square_().div_(x.shape[-1])
         rstd = torch.rsqrt(mean_square.add_(eps))
         normalised = exact.mul_(rstd) if exact is not x else x * rstd
-        ctx.save_for_backward(normalised.to(x.dtype), rstd, gain)
+        ctx.save_for_backward(normalised.to(x.dtype), rstd, gain, None if factor is None else weight, factor, in_range)
         out = normalised * gain
         # Cast only when needed: torch 2.11's torch.compile routes the gradient of a
         # returned no-op .to() alias to the wrong output, silently (pytorch#180642).
@@ -83,9 +129,13 @@ class _HeadRMSNorm(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
-        normalised, rstd, gain = ctx.saved_tensors
-        grad_x, grad_gain = _rms_norm_backward(grad, normalised.to(rstd.dtype), rstd, gain, ctx.needs_input_grad[1])
-        return grad_x.to(grad.dtype), grad_gain, None
+        normalised, rstd, gain, weight, factor, in_range = ctx.saved_tensors
+        gain_grad = ctx.needs_input_grad[1] or ctx.needs_input_grad[2]
+        grad_x, grad_gain = _rms_norm_backward(grad, normalised.to(rstd.dtype), rstd, gain, gain_grad)
+        grad_weight, grad_log_scale = grad_gain, None
+        if factor is not None and gain_grad:
+            grad_weight, grad_log_scale = _logit_gain_backward(grad_gain, weight, factor, in_range)
+        return grad_x.to(grad.dtype), grad_weight, grad_log_scale, None
 
 
 def _rms_norm_backward(
@@ -94,12 +144,31 @@ def _rms_norm_backward(
     r"""Gradients of ``normalised * gain`` (``normalised = x * rstd``) for ``x`` and ``gain``.
 
     :math:`g_x = r\,(g\,w - \hat x\,\overline{g\,w\,\hat x})`, in ``rstd``'s dtype; the
-    gain's gradient is summed over every leading dim of ``grad`` it was broadcast over.
+    gain's gradient is summed over every leading dim of ``grad`` it was broadcast over
+    (one reduction over those dims: a reshape of transposed heads would copy them first).
     """
-    grad_gain = (grad * normalised).reshape(-1, *gain.shape).sum(0) if gain_grad else None
+    leading = tuple(range(grad.dim() - gain.dim()))
+    grad_gain = (grad * normalised).sum(leading) if gain_grad else None
     scaled = grad.to(rstd.dtype) * gain
     projection = (scaled * normalised).mean(dim=-1, keepdim=True)
     return scaled.sub_(normalised * projection).mul_(rstd), grad_gain
+
+
+def _logit_factor(log_scale: torch.Tensor, head_dim: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """:meth:`LogitScale.factor` of ``log_scale`` (the same operations), and where its clamp
+    passes gradients (inside the range, bounds included, as autograd's clamp does)."""
+    low, high = LOGIT_SCALE_RANGE
+    clamped = log_scale.clamp(math.log(low), math.log(high))
+    return clamped.exp() / math.sqrt(head_dim), clamped == log_scale
+
+
+def _logit_gain_backward(
+    grad_gain: torch.Tensor, weight: torch.Tensor, factor: torch.Tensor, in_range: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Gradients of ``weight * factor[:, None]`` (weight (d_h,), factor (h,)) for the weight
+    and the log scale, from the gradient of that (h, d_h) gain."""
+    grad_weight = (grad_gain * factor[:, None]).sum(0)
+    return grad_weight, (grad_gain * weight).sum(-1).mul_(factor).mul_(in_range)
 
 
 def head_rms_norm(heads: torch.Tensor, gain: torch.Tensor, eps: float) -> torch.Tensor:
@@ -119,7 +188,7 @@ def head_rms_norm(heads: torch.Tensor, gain: torch.Tensor, eps: float) -> torch.
     torch.Tensor
         Shaped and typed like ``heads``.
     """
-    return _HeadRMSNorm.apply(heads, gain, eps)
+    return _HeadRMSNorm.apply(heads, gain, None, eps)
 
 
 class RMSNorm(nn.RMSNorm):
@@ -139,22 +208,23 @@ class RMSNorm(nn.RMSNorm):
     def split_heads(
         self, x: torch.Tensor, n_head: int, logit_scale: LogitScale | None = None
     ) -> torch.Tensor:
-        """Normalise each head of ``x`` (B, L, h * d_h) and return (B, h, L, d_h).
+        """Normalise each head of ``x`` (B, L, h * d_h), or of heads (B, L, h, d_h), and return (B, h, L, d_h).
 
         The same function as :meth:`forward` on split heads (times ``logit_scale``'s
         factor when given), computed in the (B, L, h, d_h) layout the linear wrote:
         elementwise work on the transposed view of 10-wide heads runs several times
         slower on a CPU. One multiply applies gain and logit scale, and the backward is
         written by hand (:class:`_HeadRMSNorm`): it keeps a third of the activations
-        autograd would for these N-sized tensors.
+        autograd would for these N-sized tensors. Under :func:`fused_ops` the logit
+        scale's factor is formed and differentiated inside that function too.
         """
-        heads = x.unflatten(-1, (n_head, -1))
+        heads = x if x.dim() == 4 else x.unflatten(-1, (n_head, -1))
         dtype = norm_dtype(x)
         eps = self.resolved_eps(dtype)
+        if logit_scale is not None and fused_ops_active():
+            return _HeadRMSNorm.apply(heads, self.weight, logit_scale.log_scale, eps).transpose(1, 2)
         gain = self.weight if logit_scale is None else self.weight * logit_scale.factor()[:, None]
         return head_rms_norm(heads, gain.to(dtype), eps).transpose(1, 2)
-
-
 
 
 #: Range of the learned attention logit scale: below 1 attention is near uniform; the
@@ -277,34 +347,50 @@ def _padded_float32_heads(
     return heads
 
 
-class _ReducedPrecisionCPUAttention(torch.autograd.Function):
-    r"""bf16/fp16 attention on a CPU, in float32, with the qk RMS norm folded in.
+class _CPUAttention(torch.autograd.Function):
+    r"""Attention on a CPU in float32, with the qk RMS norm and logit scale folded in.
 
     Takes (B, L, h, d_h) heads in whatever layout the projections left them, and optional
     per-head gains: a query or key with a gain is RMS-normalised over d_h and multiplied by
-    it first. Computes in float32 on heads padded to a multiple of 4 (PyTorch's bf16 CPU
-    kernel takes about twice as long at these head widths) and returns contiguous
-    (B, L_q, h, d_h) heads in the reduced dtype.
+    it first; ``q_log_scale`` (h,) multiplies the query gain by the logit scale's factor
+    (:func:`_logit_factor`). Computes in float32 on heads padded to a multiple of 4 and
+    returns contiguous (B, L_q, h, d_h) heads in the inputs' reduced dtype, or float32.
 
-    It saves only its inputs, views of the projections that autograd keeps anyway, and
-    the (B, L, h, 1) reciprocal RMS: no normalised, cast or padded copies of the N-sized
-    heads, which cuts a bf16 training step's peak memory by a fifth (64k points). The
-    backward recomputes the float32 attention rather than using a rounded output: the
-    softmax gradient needs rowsum(dO * O), and with O rounded to bf16 the gradients of
-    near-uniform attentions (at initialisation, for example) were off by up to 10x.
+    bf16/fp16 inputs (PyTorch's bf16 CPU kernel takes about twice as long at these head
+    widths): it saves only its inputs, views of the projections that autograd keeps
+    anyway, and the (B, L, h, 1) reciprocal RMS: no normalised, cast or padded copies of
+    the N-sized heads, which cuts a bf16 training step's peak memory by a fifth (64k
+    points). The backward recomputes the float32 attention rather than using a rounded
+    output: the softmax gradient needs rowsum(dO * O), and with O rounded to bf16 the
+    gradients of near-uniform attentions (at initialisation, for example) were off by up
+    to 10x.
+
+    float32 inputs (under :func:`fused_ops`): it saves the padded heads, output and
+    log-sum-exp, what autograd keeps for the plain path (:func:`_float32_attention` after
+    :meth:`RMSNorm.split_heads`), and computes the same numbers with fewer operators:
+    no pads and slices with their backward, no autograd around the norm.
     """
 
     @staticmethod
-    def forward(ctx, q, k, v, q_gain, k_gain, attn_mask, q_eps: float, k_eps: float):
+    def forward(ctx, q, k, v, q_weight, q_log_scale, k_weight, attn_mask, q_eps: float, k_eps: float):
         with torch.autocast("cpu", enabled=False):
+            head_dim = q.shape[-1]
+            q_gain, factor, in_range = q_weight, None, None
+            if q_log_scale is not None:
+                factor, in_range = _logit_factor(q_log_scale, head_dim)
+                q_gain = q_weight * factor[:, None]
             q_rstd = None if q_gain is None else _head_rstd(q, q_eps)
-            k_rstd = None if k_gain is None else _head_rstd(k, k_eps)
-            inputs = (q, k, v, q_gain, k_gain, attn_mask, q_rstd, k_rstd)
-            ctx.save_for_backward(*inputs)
-            _, out, _, _ = _ReducedPrecisionCPUAttention._attend(*inputs)
-            reduced = next(t.dtype for t in (q, k, v) if t.dtype in (torch.bfloat16, torch.float16))
-            out = out[..., : q.shape[-1]].transpose(1, 2)
-            return out.to(reduced, memory_format=torch.contiguous_format)
+            k_rstd = None if k_weight is None else _head_rstd(k, k_eps)
+            inputs = (q, k, v, q_gain, k_weight, attn_mask, q_rstd, k_rstd)
+            heads, out, logsumexp, float_mask = _CPUAttention._attend(*inputs)
+            reduced = next((t.dtype for t in (q, k, v) if t.dtype in (torch.bfloat16, torch.float16)), None)
+            ctx.recompute = reduced is not None
+            # Recomputing, keep the mask as given (a float32 copy of a bf16 one is twice its bytes).
+            kept = () if ctx.recompute else (*heads, out, logsumexp)
+            mask = attn_mask if ctx.recompute else float_mask
+            ctx.save_for_backward(*inputs[:5], mask, q_rstd, k_rstd, q_weight, factor, in_range, *kept)
+            out = out[..., :head_dim].transpose(1, 2)
+            return out.contiguous() if reduced is None else out.to(reduced, memory_format=torch.contiguous_format)
 
     @staticmethod
     def _attend(q, k, v, q_gain, k_gain, attn_mask, q_rstd, k_rstd):
@@ -319,14 +405,20 @@ class _ReducedPrecisionCPUAttention(torch.autograd.Function):
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad: torch.Tensor):
-        q, k, v, q_gain, k_gain, _, q_rstd, k_rstd = ctx.saved_tensors
+        q, k, v, q_gain, k_gain, attn_mask, q_rstd, k_rstd, q_weight, factor, in_range, *kept = ctx.saved_tensors
         head_dim = q.shape[-1]
         with torch.autocast("cpu", enabled=False):
-            heads, out, logsumexp, attn_mask = _ReducedPrecisionCPUAttention._attend(*ctx.saved_tensors)
+            if ctx.recompute:
+                heads, out, logsumexp, attn_mask = _CPUAttention._attend(
+                    q, k, v, q_gain, k_gain, attn_mask, q_rstd, k_rstd
+                )
+            else:
+                *heads, out, logsumexp = kept
             head_grads = _CPU_FLASH_BACKWARD(
                 _padded_float32_heads(grad), *heads, out, logsumexp, 0.0, False,
                 attn_mask=attn_mask, scale=head_dim**-0.5,
             )
+            gain_needed = (ctx.needs_input_grad[3] or ctx.needs_input_grad[4], ctx.needs_input_grad[5])
             input_grads, gain_grads = [], []
             for index, (x, gain, rstd, head_grad) in enumerate(
                 zip((q, k, v), (q_gain, k_gain, None), (q_rstd, k_rstd, None), head_grads)
@@ -335,15 +427,18 @@ class _ReducedPrecisionCPUAttention(torch.autograd.Function):
                 if gain is None:
                     input_grads.append(head_grad.to(x.dtype))
                     continue
-                grad_x, grad_gain = _rms_norm_backward(head_grad, x * rstd, rstd, gain, ctx.needs_input_grad[3 + index])
+                grad_x, grad_gain = _rms_norm_backward(head_grad, x * rstd, rstd, gain, gain_needed[index])
                 input_grads.append(grad_x.to(x.dtype))
                 gain_grads.append(grad_gain)
-        gain_grads = [gain_grads.pop(0) if gain is not None else None for gain in (q_gain, k_gain)]
-        return *input_grads, *gain_grads, None, None, None
+        q_grads = [gain_grads.pop(0) if q_gain is not None else None, None]
+        if factor is not None and q_grads[0] is not None:
+            q_grads = list(_logit_gain_backward(q_grads[0], q_weight, factor, in_range))
+        k_grad = gain_grads.pop(0) if k_gain is not None else None
+        return *input_grads, *q_grads, k_grad, None, None, None
 
 
 def _reduced_precision_cpu_path(q, k, v, attn_mask, dropout_p: float) -> bool:
-    """Whether :class:`_ReducedPrecisionCPUAttention` runs: eager bf16/fp16 attention on a CPU.
+    """Whether :class:`_CPUAttention` runs on bf16/fp16: eager attention of such heads on a CPU.
 
     Dropout (a recomputed backward would need the same mask), a mask that needs a gradient,
     and torch.compile's traces get the float32 attention under autograd instead: traced,
@@ -361,6 +456,18 @@ def _reduced_precision_cpu_path(q, k, v, attn_mask, dropout_p: float) -> bool:
     )
 
 
+def _float32_cpu_path(q, k, v, attn_mask, dropout_p: float) -> bool:
+    """Whether :class:`_CPUAttention` runs on float32: eager float32 heads on a CPU under
+    :func:`fused_ops`, without dropout or a mask that needs a gradient."""
+    return (
+        q.device.type == "cpu"
+        and all(t.dtype == torch.float32 for t in (q, k, v))
+        and dropout_p == 0.0
+        and fused_ops_active()
+        and not (attn_mask is not None and attn_mask.requires_grad)
+    )
+
+
 def attention(
     q: torch.Tensor,
     k: torch.Tensor,
@@ -373,7 +480,7 @@ def attention(
     GPU heads get the plain call: its kernels pad on their own and run bf16 natively. On
     a CPU, attention runs in float32 on heads padded to a multiple of 4
     (:func:`_float32_attention`), and bf16/fp16 heads (any of q, k, v: the others are cast
-    to it) come back in that dtype, eagerly through :class:`_ReducedPrecisionCPUAttention`.
+    to it) come back in that dtype, eagerly through :class:`_CPUAttention`.
     """
     if q.device.type != "cpu":
         return F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, dropout_p=dropout_p)
@@ -386,7 +493,7 @@ def attention(
     q, k, v = (t.to(reduced[0]) for t in (q, k, v))
     if _reduced_precision_cpu_path(q, k, v, attn_mask, dropout_p):
         heads = (t.transpose(1, 2) for t in (q, k, v))
-        return _ReducedPrecisionCPUAttention.apply(*heads, None, None, attn_mask, 0.0, 0.0).transpose(1, 2)
+        return _CPUAttention.apply(*heads, None, None, None, attn_mask, 0.0, 0.0).transpose(1, 2)
     return _float32_attention(q, k, v, attn_mask, dropout_p).to(q.dtype)
 
 
@@ -400,39 +507,47 @@ def qk_norm_attention(
     logit_scale: LogitScale,
     attn_mask: torch.Tensor | None = None,
     dropout_p: float = 0.0,
+    rows: bool = False,
 ) -> torch.Tensor:
     """Attention of per-head RMS-normalised queries (times the logit scale) and keys.
 
     Parameters
     ----------
     q, k, v : torch.Tensor
-        Projections :math:`(B, L, h d_h)`, as the linears wrote them (heads not split).
+        Projections :math:`(B, L, h d_h)`, as the linears wrote them (heads not split),
+        or their heads :math:`(B, L, h, d_h)` in any layout (views of one projection).
     n_head : int
         Heads :math:`h`.
     q_norm, k_norm : RMSNorm
         Per-head norms of queries and keys; ``logit_scale`` multiplies the queries.
     attn_mask : torch.Tensor | None
         Additive float mask broadcastable to :math:`(B, h, L_q, L_k)`.
+    rows : bool
+        Return the :math:`(B L_q, h d_h)` rows of the result instead (one view less
+        for a caller that keeps its features as rows).
 
     Returns
     -------
     torch.Tensor
-        :math:`(B, L_q, h d_h)`.
+        :math:`(B, L_q, h d_h)`, or :math:`(B L_q, h d_h)` rows.
 
-    Eager bf16/fp16 on a CPU runs norm and attention in one function
-    (:class:`_ReducedPrecisionCPUAttention`) that keeps no normalised copies; otherwise
+    Eager on a CPU (bf16/fp16, or float32 under :func:`fused_ops`), norm and attention run
+    in one function (:class:`_CPUAttention`) that keeps no normalised copies; otherwise
     the heads are normalised (:meth:`RMSNorm.split_heads`) and go through :func:`attention`.
     """
-    if _reduced_precision_cpu_path(q, k, v, attn_mask, dropout_p):
-        q_gain = q_norm.weight * logit_scale.factor()[:, None]
-        heads = (t.unflatten(-1, (n_head, -1)) for t in (q, k, v))
-        out = _ReducedPrecisionCPUAttention.apply(
-            *heads, q_gain, k_norm.weight, attn_mask, q_norm.resolved_eps(), k_norm.resolved_eps()
+    heads = [t if t.dim() == 4 else t.unflatten(-1, (n_head, -1)) for t in (q, k, v)]
+    if _reduced_precision_cpu_path(q, k, v, attn_mask, dropout_p) or _float32_cpu_path(q, k, v, attn_mask, dropout_p):
+        q_weight, log_scale = q_norm.weight, logit_scale.log_scale
+        if not fused_ops_active():
+            q_weight, log_scale = q_norm.weight * logit_scale.factor()[:, None], None
+        out = _CPUAttention.apply(
+            *heads, q_weight, log_scale, k_norm.weight, attn_mask, q_norm.resolved_eps(), k_norm.resolved_eps()
         )
-        return out.flatten(-2)
+        return out.view(-1, out.shape[-2] * out.shape[-1]) if rows else out.flatten(-2)
     out = attention(
-        q_norm.split_heads(q, n_head, logit_scale), k_norm.split_heads(k, n_head), split_heads(v, n_head),
-        attn_mask=attn_mask, dropout_p=dropout_p,
+        q_norm.split_heads(heads[0], n_head, logit_scale), k_norm.split_heads(heads[1], n_head),
+        heads[2].transpose(1, 2), attn_mask=attn_mask, dropout_p=dropout_p,
     )
+    if rows:
+        return out.transpose(1, 2).reshape(-1, out.shape[1] * out.shape[-1])
     return merge_heads(out)
-
