@@ -234,6 +234,7 @@ def sample_volume(
         missing = {kind: wanted[kind] - have[kind] for kind in wanted}
         if all(value <= 0 for value in missing.values()):
             break
+        drawn: dict[str, torch.Tensor] = {}
         for kind, count in missing.items():
             if count <= 0:
                 continue
@@ -248,16 +249,21 @@ def sample_volume(
                     near_wall_thickness * offsets
                 ).unsqueeze(1)
                 candidates = candidates[((candidates >= lower) & (candidates <= upper)).all(dim=1)]
-            if candidates.shape[0] == 0:
-                continue
-            # Accepted points are in the fluid: their features come out as a CFD mesh's cells do.
-            features, winding = wall_distance_with_winding(surface, candidates, device=device)
-            outside = (winding.cpu() < INSIDE_WINDING) & (features.distance.cpu() > 0)
+            drawn[kind] = candidates
+        # One query for both kinds: each builds the wall's BVHs anew, which dominates on large walls.
+        # Accepted points are in the fluid: their features come out as a CFD mesh's cells do.
+        features, winding = wall_distance_with_winding(surface, torch.cat(list(drawn.values())), device=device)
+        outside_all = (winding.cpu() < INSIDE_WINDING) & (features.distance.cpu() > 0)
+        start = 0
+        for kind, candidates in drawn.items():
+            span = slice(start, start + candidates.shape[0])
+            start = span.stop
+            outside = outside_all[span]
             if kind == "uniform":
                 uniform_drawn += candidates.shape[0]
                 uniform_outside += int(outside.sum())
-            kept = torch.nonzero(outside).reshape(-1)[:count]
-            on_device = kept.to(features.distance.device)
+            kept = torch.nonzero(outside).reshape(-1)[: missing[kind]]
+            on_device = kept.to(features.distance.device) + span.start
             accepted[kind].append(
                 (candidates[kept], features.distance[on_device], features.direction[on_device], winding[on_device].cpu())
             )

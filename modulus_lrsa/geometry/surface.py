@@ -213,8 +213,9 @@ class BodySurface:
 
     def bounds(self) -> tuple[np.ndarray, np.ndarray]:
         """Lower and upper corners of the bounding box, each shape (D,)."""
-        used = self.vertices[np.unique(self.faces)]
-        return used.min(axis=0), used.max(axis=0)
+        used = np.zeros(self.vertices.shape[0], dtype=bool)
+        used[self.faces.reshape(-1)] = True
+        return self.vertices[used].min(axis=0), self.vertices[used].max(axis=0)
 
 
 def validate_surface(surface: BodySurface) -> None:
