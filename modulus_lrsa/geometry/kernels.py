@@ -75,7 +75,11 @@ def segment_signed_distance_kernel(
 
 @wp.func_native("return wp::mesh_query_winding_number(id, point, accuracy);")
 def _mesh_winding_number(id: wp.uint64, point: wp.vec3, accuracy: float) -> float:
-    """Warp's fast winding number, the value its ``mesh_query_point_sign_winding_number`` thresholds."""
+    """Warp's fast winding number, the value its ``mesh_query_point_sign_winding_number`` thresholds.
+
+    Warp's Python API gives only that sign, so this calls the C++ function under it (the
+    tests check it against the exact sum of solid angles).
+    """
     ...
 
 
@@ -90,8 +94,8 @@ def mesh_winding_number_kernel(
 
     The sum of the signed solid angles of the triangles, over 4*pi (Jacobson et al. 2013),
     evaluated hierarchically (Barill et al. 2018): triangles near the point exactly, far
-    BVH clusters by their second-order dipole expansion, ``accuracy`` setting what counts
-    as far. The mesh needs ``support_winding_number=True``.
+    BVH clusters (farther than ``accuracy`` times their radius) by their dipole expansion.
+    The mesh needs ``support_winding_number=True``.
     """
     tid = wp.tid()
     winding_number[tid] = _mesh_winding_number(mesh, points[tid], accuracy)

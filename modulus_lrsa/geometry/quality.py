@@ -29,17 +29,20 @@ takes as body. Its *undecided share* is the share of the region where it is at l
 1/4 where it is below 3/4, estimated from :data:`PROBES` random points in the wall's
 bounding box grown by :data:`PROBE_MARGIN` of its largest extent on every side. Walls
 above :data:`MAX_UNDECIDED_SHARE` are refused. Measured: half a circle or half an airfoil
-contour and a flat plate 1.0, a hemisphere 0.69, a circle missing a quarter 0.43; accepted
-(with a warning) are a sphere missing a cap of 45 degrees (0.19), a circle missing a sixth
-(0.24), a sphere whose two halves meet along a seam of unshared vertices (0.0) and an
-airfoil with an open trailing edge (0.0).
+contour and a flat plate 1.0, a hemisphere 0.71, a circle missing a quarter 0.44, a sphere
+missing a cap of 60 degrees 0.33; accepted (with a warning) are a circle missing a sixth
+(0.23), a sphere missing a cap of 45 degrees (0.20), a sphere whose two halves meet along
+a seam of unshared vertices (0.0) and an airfoil with an open trailing edge (0.0).
 
 Cost
 ----
 One pass of sorts over the edges, and one winding-number query of 3 :data:`PROBES`
-points. On a 200,000-triangle closed sphere on one CPU core (Warp's CPU device),
-:func:`assess_wall` takes about 0.6 s and :func:`~modulus_lrsa.geometry.sampling.sample_volume`
-of 20,000 points about 2 s; 1,000,000 triangles take about 3 s and 10 s.
+points. Measured in CPU seconds on Warp's CPU device (one core) for a closed UV sphere:
+200,000 triangles, :func:`assess_wall` 1.2 s and
+:func:`~modulus_lrsa.geometry.sampling.sample_volume` of 20,000 points (half near the
+wall, the assessment included) 3.0 s; 1,000,000 triangles, 4.2 s and 9.4 s, most of it
+building Warp's BVHs, the distance queries and the edge sorts. Both take ``device``, so a
+CUDA device runs the queries there (not measured here).
 """
 
 from __future__ import annotations

@@ -38,8 +38,8 @@ from modulus_lrsa.geometry.surface import BodySurface
 #: Inside the body where the winding number is at least this.
 INSIDE_WINDING = 0.5
 
-#: Warp's fast winding number: clusters of triangles seen under a smaller angle than about
-#: 1/accuracy are taken by their dipole expansion (Warp's default, as PhysicsNeMo uses it).
+#: Warp's fast winding number: BVH clusters of triangles farther from the point than this
+#: times their radius are taken by their dipole expansion (Warp's default, as PhysicsNeMo uses it).
 WINDING_ACCURACY = 2.0
 
 
