@@ -16,7 +16,8 @@ A relaunch compares the checkpoint's fingerprint with its own. Anything but
 normalisations, two validation sets (so the best-model choice compares unlike numbers)
 or two learning-rate schedules, so it is refused with the list of differences.
 ``training.epochs`` may change; the trainer then rebuilds the schedule for the new
-total, which extends (or shortens) the run.
+total, which extends (or shortens) the run, but not below the epoch the newest
+checkpoint has reached (:func:`ensure_epochs_reach_checkpoint`).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from modulus_lrsa.errors import ConfigError
+from modulus_lrsa.training.checkpoint import newest_saved_epoch
 from modulus_lrsa.training.data import TrainingData
 from modulus_lrsa.training.schedules import scheduler_name
 
@@ -179,3 +181,31 @@ def ensure_same_run(saved: dict[str, Any], current: dict[str, Any], checkpoint: 
             "alone may change: that extends or shortens it)."
         )
     return old_schedule["epochs"] if old_schedule["epochs"] != new_schedule["epochs"] else None
+
+
+def ensure_epochs_reach_checkpoint(epochs: int, checkpoints: Path) -> None:
+    """Refuse a launch whose ``training.epochs`` ends before the newest checkpoint in ``checkpoints``.
+
+    Such a launch would train nothing and end the run with the record of a shorter one
+    (metrics, config snapshot) written over a run that is further along. It is checked
+    before ``output_dir`` is locked, so nothing there is touched.
+
+    Parameters
+    ----------
+    epochs : int
+        ``training.epochs`` of this launch.
+    checkpoints : Path
+        ``<output_dir>/checkpoints``.
+
+    Raises
+    ------
+    ConfigError
+        One line naming both epochs and what to do.
+    """
+    newest = newest_saved_epoch(checkpoints)
+    if newest is not None and epochs < newest:
+        raise ConfigError(
+            f"training.epochs: {epochs} is below epoch {newest} of the newest checkpoint in {checkpoints}, so this "
+            f"launch would end that run without training; raise training.epochs to at least {newest} ({newest} keeps "
+            f"the run as it is, more extends it), or choose another output_dir to train {epochs} epoch(s) from scratch"
+        )

@@ -84,7 +84,12 @@ from modulus_lrsa.training.lock import RunLock, RunLockedError
 from modulus_lrsa.training.loggers import RunLogger
 from modulus_lrsa.training.metrics import FieldErrorMeter, relative_l2_loss, valid_entries
 from modulus_lrsa.training.overrides import FieldOverrideError, quote_field_selectors
-from modulus_lrsa.training.resume import FINGERPRINT_KEY, ensure_same_run, run_fingerprint
+from modulus_lrsa.training.resume import (
+    FINGERPRINT_KEY,
+    ensure_epochs_reach_checkpoint,
+    ensure_same_run,
+    run_fingerprint,
+)
 from modulus_lrsa.training.schedules import build_scheduler, param_group_settings, resume_schedule, scheduler_name
 
 #: Hydra's primary config folder: shipped inside the package, so ``lrsa-train`` works from
@@ -487,8 +492,10 @@ def run_training(cfg: DictConfig, data: TrainingData | None = None) -> dict[str,
     Raises
     ------
     ConfigError
-        A config value is unusable (raised before any training step and, for the
-        checks of :func:`validate_config`, before anything is written).
+        A config value is unusable, ``data.path`` is being written by a dataset
+        generator, or ``training.epochs`` ends before the newest checkpoint's epoch
+        (raised before any training step and, for these checks, before anything is
+        written).
     RunLockedError
         Another process is training in ``output_dir``.
     ResumeMismatchError
@@ -501,6 +508,8 @@ def run_training(cfg: DictConfig, data: TrainingData | None = None) -> dict[str,
         Training diverged (too many consecutive NaN/Inf steps).
     """
     validate_config(cfg, world_size=launch_world_size())
+    if cfg.training.resume:
+        ensure_epochs_reach_checkpoint(int(cfg.training.epochs), Path(str(cfg.output_dir)) / CHECKPOINTS_NAME)
     started_here = not DistributedManager.is_initialized()
     manager = initialize_distributed(str(cfg.training.device))
     try:
