@@ -29,6 +29,7 @@ class FieldOverrideError(ValueError):
 
 def _split_top_level(text: str, override: str) -> list[str]:
     """Split at commas outside brackets and quotes: ``U[0,1],p`` -> ``["U[0,1]", "p"]``."""
+    shown = _shown(override)
     items, current, depth, quote = [], [], 0, None
     for char in text:
         if quote:
@@ -40,22 +41,36 @@ def _split_top_level(text: str, override: str) -> list[str]:
         elif char == "]":
             depth -= 1
             if depth < 0:
-                raise FieldOverrideError(f"{override}: unbalanced ']'; write it as {_EXAMPLE}")
+                raise FieldOverrideError(f"{shown}: unbalanced ']'; write it as {_EXAMPLE}")
         elif char == "," and depth == 0:
             items.append("".join(current).strip())
             current = []
             continue
         current.append(char)
     if depth or quote:
-        raise FieldOverrideError(f"{override}: unbalanced brackets or quotes; write it as {_EXAMPLE}")
+        raise FieldOverrideError(f"{shown}: unbalanced brackets or quotes; write it as {_EXAMPLE}")
     items.append("".join(current).strip())
-    return [item for item in items if item]
+    # Empty items, quoted or not, select nothing: ``a,,b`` and ``''`` are lists without them.
+    return [item for item in items if item not in ("", "''", '""')]
+
+
+def _shown(argument: str) -> str:
+    """The argument as typed, or escaped where it holds a line break or another control character."""
+    return argument if argument.isprintable() else repr(argument)
 
 
 def _quoted(item: str) -> str:
-    if item[:1] in "'\"" and item[-1:] == item[:1]:
+    """``item`` as a double-quoted Hydra string (one plainly quoted already stays as it is).
+
+    In Hydra's quoted strings a backslash escapes only a quote or the backslashes before
+    one, so those are doubled and each quote escaped.
+    """
+    # Quoted already, and plainly: no escapes, and no inner quote that could end it early.
+    if len(item) >= 2 and item[:1] in "'\"" and item[-1:] == item[:1] and not set(item[1:-1]) & {"\\", item[0]}:
         return item
-    return '"' + item.replace('"', '\\"') + '"'
+    body = re.sub(r'(\\*)"', lambda match: match.group(1) * 2 + '\\"', item)
+    body = re.sub(r"(\\+)$", lambda match: match.group(1) * 2, body)
+    return f'"{body}"'
 
 
 def quote_field_selectors(arguments: Sequence[str]) -> list[str]:
@@ -64,7 +79,8 @@ def quote_field_selectors(arguments: Sequence[str]) -> list[str]:
     Raises
     ------
     FieldOverrideError
-        A field list with unbalanced brackets; the message shows the working spelling.
+        A field list with unbalanced brackets or quotes; the one-line message shows the
+        working spelling.
     """
     rewritten = []
     for argument in arguments:
