@@ -1,0 +1,381 @@
+# SPDX-License-Identifier: Apache-2.0
+# SPDX-FileCopyrightText: Copyright (c) 2026 The modulus-lrsa authors
+"""lrsa-train refuses bad settings in one line each, before anything is written (issue 29).
+
+Unknown keys (added with ``+`` or in a user's yaml), non-finite numbers, data settings
+that used to be refused only after ``output_dir`` and its lock existed, a relaunch whose
+``training.epochs`` ends before its checkpoint, and a dataset that ``lrsa-data`` is still
+writing. Hypothesis then mutates real composed configs and field-selector overrides: every
+outcome is accepted or refused with one line per problem, each naming its key.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import os
+import re
+import socket
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from omegaconf import DictConfig, OmegaConf
+from synthetic_cfd_cases import cylinder_dataset
+from test_training import QUIET, TINY_LRSA, compose_config
+
+from modulus_lrsa.data.darcy import generate_darcy
+from modulus_lrsa.data.lock import hold_dataset_lock
+from modulus_lrsa.errors import ConfigError
+from modulus_lrsa.training.config import known_keys, validate_config
+from modulus_lrsa.training.overrides import FieldOverrideError, quote_field_selectors
+from modulus_lrsa.training.train import CONFIG_DIR, run_training
+
+
+@pytest.fixture(scope="module")
+def darcy_folder(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("darcy_hostile") / "data"
+    generate_darcy(folder, n_train=8, n_test=4, solve_resolution=9, resolution=9, seed=3)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def cylinder_root(tmp_path_factory):
+    return cylinder_dataset(tmp_path_factory.mktemp("cylinders_hostile"))
+
+
+def darcy_overrides(folder: Path, output_dir: Path, *extra: str) -> list[str]:
+    return [f"data.path={folder}", f"output_dir={output_dir}", "training.epochs=2", "training.batch_size=4",
+            "training.eval_batch_size=4", *TINY_LRSA, *QUIET, *extra]
+
+
+def mesh_overrides(root: Path, tmp_path: Path, *extra: str) -> list[str]:
+    return ["data=airfoil", f"data.path={root}", f"data.cache_dir={tmp_path / 'cache'}", "data.volume_points=24",
+            "data.surface_points=8", f"output_dir={tmp_path / 'run'}", "training=airfoil", "training.epochs=1",
+            "training.batch_size=2", "training.scheduler.warmup_epochs=0", *TINY_LRSA, *QUIET, *extra]
+
+
+def refused_lines(config: DictConfig) -> list[str]:
+    """The problem lines of validate_config's refusal."""
+    with pytest.raises(ConfigError) as refused:
+        validate_config(config)
+    head, *lines = str(refused.value).split("\n")
+    assert head == "invalid configuration:"
+    return [line.removeprefix("  ") for line in lines]
+
+
+def files_of(folder: Path) -> dict[str, bytes]:
+    return {str(path.relative_to(folder)): path.read_bytes() for path in sorted(folder.rglob("*")) if path.is_file()}
+
+
+# ------------------------------------------------------------------ unknown keys
+
+
+@pytest.mark.parametrize(
+    "override, line",
+    [
+        ("+training.epochz=3", "training.epochz: unknown key, which nothing reads; the nearest known key is training.epochs"),
+        ("+data.pth=/x", "data.pth: unknown key, which nothing reads; the nearest known key is data.path"),
+        ("+bogus=1", "bogus: unknown key, which nothing reads; the nearest known key is "),
+        ("+logging.tensorboard.enable=true", "logging.tensorboard.enable: unknown key, which nothing reads; the nearest "
+                                              "known key is logging.tensorboard.enabled"),
+        ("+training.optimizer.lrr=0.1", "training.optimizer.lrr: torch.optim.AdamW takes no argument 'lrr'; the nearest "
+                                        "it takes is training.optimizer.lr"),
+        ("+training.scheduler.pct_stat=0.2", "training.scheduler.pct_stat: torch.optim.lr_scheduler.OneCycleLR takes no "
+                                             "argument 'pct_stat'; the nearest it takes is training.scheduler.pct_start"),
+    ],
+)
+def test_a_key_added_with_plus_that_nothing_reads_is_refused_before_anything_is_written(
+    darcy_folder, tmp_path, override, line
+):
+    config = compose_config(darcy_overrides(darcy_folder, tmp_path / "run", override))
+    with pytest.raises(ConfigError) as refused:
+        run_training(config)
+    (problem,) = str(refused.value).split("\n")[1:]
+    assert problem.strip().startswith(line)
+    assert not (tmp_path / "run").exists()
+
+
+def test_unknown_keys_in_a_user_yaml_are_named_with_the_nearest_known_key(darcy_folder, tmp_path):
+    (tmp_path / "mine.yaml").write_text(
+        "defaults:\n  - config\n  - _self_\n"
+        "training:\n  epochs: 3\n  lr: 0.01\n"
+        "data:\n  max_train_sample: 4\n"
+        "logging:\n  tensorboard:\n    dri: somewhere\n"
+    )
+    with initialize_config_dir(config_dir=str(tmp_path), version_base="1.3"):
+        config = compose(config_name="mine", overrides=[f"hydra.searchpath=[file://{CONFIG_DIR}]",
+                                                        f"data.path={darcy_folder}", f"output_dir={tmp_path / 'run'}"])
+    assert [line.split(" (fix its name")[0] for line in refused_lines(config)] == [
+        "data.max_train_sample: unknown key, which nothing reads; the nearest known key is data.max_train_samples",
+        "training.lr: unknown key, which nothing reads; the nearest known key is training.optimizer.lr",
+        "logging.tensorboard.dri: unknown key, which nothing reads; the nearest known key is logging.tensorboard.dir",
+    ]
+
+
+def test_the_known_keys_are_the_presets_keys_and_what_the_code_passes_on(darcy_folder, cylinder_root, tmp_path):
+    tree, passed_through = known_keys()
+    # From conf/: a key of every group's presets, the scheduler group inside training, Hydra left out.
+    assert {"experiment_name", "output_dir", "model", "data", "training", "logging"} == tree.keys()
+    assert {"volume_points", "view", "free_stream", "forces"} <= tree["data"].keys()
+    assert {"warmup_epochs", "pct_start", "factor"} <= tree["training"]["scheduler"].keys()
+    assert passed_through["training.scheduler"] == {"name"}
+    # MeshCacheConfig's fields that no preset sets are read all the same.
+    config = compose_config(mesh_overrides(cylinder_root, tmp_path, "+data.dimension=2", "+data.geometry_block=null"))
+    validate_config(config)
+    # Any preset composes and passes.
+    for preset in ("training/scheduler=cosine", "training/scheduler=constant", "logging=all", "training=airfoil"):
+        validate_config(compose_config(darcy_overrides(darcy_folder, tmp_path / "run", preset)))
+
+
+# ------------------------------------------------------- values checked where they enter
+
+
+@pytest.mark.parametrize(
+    "override, key",
+    [
+        ("training.optimizer.lr=inf", "training.optimizer.lr"),
+        ("training.grad_clip_norm=inf", "training.grad_clip_norm"),
+        ("training.time_limit_minutes=inf", "training.time_limit_minutes"),
+        ("training.scheduler.div_factor=inf", "training.scheduler.div_factor"),
+        ("training.scheduler.pct_start=nan", "training.scheduler.pct_start"),
+        ("model.dropout=nan", "model.dropout"),
+        ("data.forces.span=inf", "data.forces.span"),
+        ("data.test_fraction=nan", "data.test_fraction"),
+    ],
+)
+def test_non_finite_settings_are_refused_in_one_line(darcy_folder, cylinder_root, tmp_path, override, key):
+    mesh = override.startswith("data.")
+    config = compose_config(mesh_overrides(cylinder_root, tmp_path, override) if mesh
+                            else darcy_overrides(darcy_folder, tmp_path / "run", override))
+    with pytest.raises(ConfigError) as refused:
+        run_training(config)
+    assert str(refused.value).split("\n")[1:] == [f"  {key}: expected a finite number, got {override.split('=')[1]}"]
+    assert not (tmp_path / "run").exists() and not (tmp_path / "cache").exists()
+
+
+def test_volume_points_zero_is_refused_before_anything_is_written(cylinder_root, tmp_path):
+    # Volume targets only: 0 points per case used to train on nothing and stop with a NaN/shape error.
+    config = compose_config(["data=vtk_folder", f"data.path={cylinder_root}", f"data.cache_dir={tmp_path / 'cache'}",
+                             "data.volume_fields=[p]", "data.volume_file=internal.vtu", "data.volume_points=0",
+                             f"output_dir={tmp_path / 'run'}", "training.epochs=1", "training.batch_size=2",
+                             *TINY_LRSA, *QUIET])
+    with pytest.raises(ConfigError, match=r"data\.volume_points: expected an integer >= 1 or null, got 0 .*"
+                                          r"to train without them, set data\.volume_fields=\[\]"):
+        run_training(config)
+    assert not (tmp_path / "run").exists() and not (tmp_path / "cache").exists()
+
+
+@pytest.mark.parametrize(
+    "extra, key",
+    [
+        (["data.surface_points=0"], "data.surface_points"),
+        (["data.test_fraction=1.0"], "data.test_fraction"),
+        (["+data.dimension=4"], "data.dimension"),
+        (["data.free_stream.length=-1"], "data.free_stream.length"),
+        (["data.free_stream.speed=Uinf"], "data.free_stream.speed"),
+        (["data.free_stream.fields.U=speedy"], "data.free_stream.fields"),
+        (["data.forces.speed=Uinf"], "data.forces.speed"),
+        (["data.forces.pressure=pp"], "data.forces.pressure"),
+        (["data.split_seed=abc"], "data.split_seed"),
+        (["data.case_pattern=[1]"], "data.case_pattern"),
+        (["data.train_split=nosuch"], "data.train_split"),
+        (["training.optimizer.betas=[2,3]"], "training.optimizer"),
+        (["training.optimizer._target_=torch.optim.Nope"], "training.optimizer"),
+        (["training/scheduler=constant", "training.scheduler.factor=2"], "training.scheduler"),
+        (["logging.level=LOUD"], "logging.level"),
+        (["experiment_name=null"], "experiment_name"),
+    ],
+)
+def test_settings_once_refused_after_output_dir_existed_are_refused_before(
+    darcy_folder, cylinder_root, tmp_path, extra, key
+):
+    config = compose_config(mesh_overrides(cylinder_root, tmp_path, *extra) if key.startswith("data.")
+                            else darcy_overrides(darcy_folder, tmp_path / "run", *extra))
+    with pytest.raises(ConfigError) as refused:
+        run_training(config)
+    (problem,) = str(refused.value).split("\n")[1:]
+    assert problem.startswith(f"  {key}: ")
+    assert not (tmp_path / "run").exists() and not (tmp_path / "cache").exists()
+
+
+def test_an_output_dir_that_cannot_be_a_folder_is_refused(darcy_folder, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # an empty output_dir would have meant the launch folder
+    assert refused_lines(compose_config(darcy_overrides(darcy_folder, tmp_path, "output_dir=''"))) == [
+        "output_dir: expected a folder for the run, got ''"]
+    (tmp_path / "taken").write_text("a file")
+    (line,) = refused_lines(compose_config(darcy_overrides(darcy_folder, tmp_path / "taken" / "run")))
+    assert line.startswith("output_dir: ") and "is a file" in line
+    assert list(tmp_path.iterdir()) == [tmp_path / "taken"]
+
+
+# ----------------------------------------------------------- relaunch and dataset lock
+
+
+def test_a_relaunch_with_fewer_epochs_than_its_checkpoint_is_refused_and_changes_nothing(darcy_folder, tmp_path):
+    output_dir = tmp_path / "run"
+    run_training(compose_config(darcy_overrides(darcy_folder, output_dir, "training.epochs=3")))
+    before = files_of(output_dir)
+    with pytest.raises(ConfigError) as refused:
+        run_training(compose_config(darcy_overrides(darcy_folder, output_dir, "training.epochs=2")))
+    assert str(refused.value) == (
+        f"training.epochs: 2 is below epoch 3 of the newest checkpoint in {output_dir / 'checkpoints'}, so this launch "
+        "would end that run without training; raise training.epochs to at least 3 (3 keeps the run as it is, more "
+        "extends it), or choose another output_dir to train 2 epoch(s) from scratch"
+    )
+    assert files_of(output_dir) == before
+    # The same number of epochs is the finished run itself: nothing to do, nothing refused.
+    assert run_training(compose_config(darcy_overrides(darcy_folder, output_dir, "training.epochs=3")))["epochs"] == 3
+
+
+def test_a_dataset_that_a_generator_is_writing_is_refused_naming_the_writer(darcy_folder, tmp_path):
+    config = compose_config(darcy_overrides(darcy_folder, tmp_path / "run"))
+    with hold_dataset_lock(darcy_folder, "lrsa-data darcy"):
+        lines = refused_lines(config)
+        with pytest.raises(ConfigError):
+            run_training(config)
+    assert len(lines) == 1
+    assert lines[0].startswith(f"data.path: {darcy_folder.resolve()} is being written by lrsa-data darcy "
+                               f"(pid {os.getpid()} on host {socket.gethostname()}, since ")
+    assert "wait for it to finish" in lines[0]
+    assert not (tmp_path / "run").exists()
+    validate_config(config)  # the generator has finished: the same launch goes ahead
+
+
+# --------------------------------------------------------------------- fuzzing
+
+#: Values a person or a script could put in any key: wrong types, NaN/Inf, negatives, ``???``.
+HOSTILE_VALUES = st.one_of(
+    st.sampled_from([math.nan, math.inf, -math.inf, -1, 0, 1, -0.5, 0.5, 1e308, 2**63, "", "abc", "???",
+                     "${nosuch.key}", "${data.path}", "${output_dir}", True, False, None, [], [1, "x"], ["p"],
+                     {"a": 1}, "U[0,1", "p", "cell", "/", "/nonexistent", "\n"]),
+    st.integers(-10, 10**6),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=8),
+)
+#: ``_target_`` values: imported by the checks, so only names that are safe to import.
+TARGETS = st.sampled_from(["torch.optim.Nope", "nosuch_module.Class", "torch.optim.SGD", "torch.optim.AdamW",
+                           "modulus_lrsa.models.LRSA", "torch.optim.lr_scheduler.ConstantLR", "", "torch.zeros"])
+NEW_KEYS = st.from_regex(r"[a-z_][a-z0-9_]{0,8}", fullmatch=True)
+PROBLEM_LINE = re.compile(r"^  [A-Za-z_]\w*(?:\.\w+|\[\d+\])*: \S")
+
+
+def _paths(node, prefix=""):
+    """Dotted paths of every key below ``node``: (path, is a mapping)."""
+    for key in node.keys():
+        path = f"{prefix}.{key}" if prefix else str(key)
+        child = node._get_node(key)
+        mapping = isinstance(child, DictConfig) and not child._is_none() and not child._is_interpolation()
+        yield path, mapping
+        if mapping:
+            yield from _paths(child, path)
+
+
+@st.composite
+def mutations(draw, paths):
+    operations = []
+    for _ in range(draw(st.integers(1, 3))):
+        path, is_mapping = draw(st.sampled_from(paths))
+        kind = draw(st.sampled_from(["set", "set", "delete", "add"] if is_mapping else ["set", "set", "delete"]))
+        if kind == "set":
+            value = draw(TARGETS if path.endswith("_target_") else HOSTILE_VALUES)
+        else:
+            value = draw(NEW_KEYS) if kind == "add" else None
+        operations.append((kind, path, value))
+    return operations
+
+
+def _mutated(base: DictConfig, operations) -> DictConfig:
+    config = copy.deepcopy(base)
+    OmegaConf.set_struct(config, False)
+    for kind, path, value in operations:
+        parent_path, _, leaf = path.rpartition(".")
+        parent = OmegaConf.select(config, parent_path, throw_on_resolution_failure=False) if parent_path else config
+        if not isinstance(parent, DictConfig) or leaf not in parent:
+            continue  # an earlier operation removed or replaced it
+        if kind == "delete":
+            del parent[leaf]
+        elif kind == "add":
+            node = parent[leaf] if OmegaConf.is_dict(parent._get_node(leaf)) else None
+            if isinstance(node, DictConfig):
+                node[value] = 1
+        else:
+            parent[leaf] = value
+    return config
+
+
+@pytest.fixture(scope="module")
+def base_configs(darcy_folder, cylinder_root, tmp_path_factory):
+    root = tmp_path_factory.mktemp("fuzz")
+    configs = [compose_config(darcy_overrides(darcy_folder, root / "run")),
+               compose_config(mesh_overrides(cylinder_root, root))]
+    for config in configs:
+        validate_config(config)  # the unmutated configs pass
+    return root, [(config, [path for path in _paths(config) if not path[0].startswith("hydra")]) for config in configs]
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_fuzzed_configs_are_accepted_or_refused_one_key_per_line(base_configs, data):
+    root, bases = base_configs
+    base, paths = bases[data.draw(st.integers(0, len(bases) - 1))]
+    config = _mutated(base, data.draw(mutations(paths)))
+    try:
+        validate_config(config)
+    except ConfigError as error:
+        head, *lines = str(error).split("\n")
+        assert head == "invalid configuration:" and lines
+        for line in lines:
+            assert PROBLEM_LINE.match(line), line
+    assert not (root / "run").exists() and not (root / "cache").exists()  # checks never write
+
+
+#: Characters that matter to the field-selector parser and to Hydra's override grammar.
+SELECTOR_TEXT = st.text(alphabet="[](){}'\",\\ $Up0123_.=+~:\t", max_size=16)
+FIELD_KEYS = st.sampled_from(["data.volume_fields=", "+data.surface_fields=", "++data.volume_fields=",
+                              "~data.volume_fields=", "data.conditions=", "training.epochs=", "volume_fields="])
+
+
+@settings(max_examples=300, deadline=None)
+@given(key=FIELD_KEYS, value=SELECTOR_TEXT)
+def test_fuzzed_field_overrides_become_hydra_lists_or_one_line_errors(key, value):
+    argument = key + value
+    try:
+        (rewritten,) = quote_field_selectors([argument])
+    except FieldOverrideError as error:
+        message = str(error)
+        assert message and "\n" not in message, message
+        return
+    if rewritten == argument:
+        return  # not a field list (or null, empty, an interpolation): Hydra reads it as it is
+    assert re.fullmatch(r"[+~]{0,2}[\w.]*_fields=\[.*\]", rewritten, flags=re.S), rewritten
+    (override,) = OverridesParser.create().parse_overrides([rewritten])
+    selectors = override.value()
+    assert isinstance(selectors, list) and all(isinstance(item, str) and item for item in selectors), selectors
+
+
+@pytest.mark.parametrize(
+    "argument, selectors",
+    [
+        ("data.volume_fields=a\\", ["a\\"]),  # a trailing backslash no longer eats the closing quote
+        ("data.volume_fields=['a\"b',p]", ['a"b', "p"]),
+        ("data.volume_fields=x\\y,U[0,1]", ["x\\y", "U[0,1]"]),
+        ("data.surface_fields=''", []),
+        ("data.volume_fields='a\\',p", ["'a\\'", "p"]),  # quoted, but not plainly: taken as typed
+    ],
+)
+def test_backslashes_and_quotes_in_a_selector_reach_hydra_as_typed(argument, selectors):
+    (rewritten,) = quote_field_selectors([argument])
+    (override,) = OverridesParser.create().parse_overrides([rewritten])
+    assert override.value() == selectors
+
+
+def test_a_field_list_with_a_line_break_is_refused_in_one_line():
+    argument = "data.volume_fields=[U[0,1],p\n"
+    with pytest.raises(FieldOverrideError) as refused:
+        quote_field_selectors([argument])
+    assert str(refused.value) == (f"{argument!r}: unbalanced brackets or quotes; "
+                                  "write it as data.volume_fields='[U[0,1],p]'")
