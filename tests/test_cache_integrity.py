@@ -266,6 +266,17 @@ def test_a_cache_folder_below_a_file_is_named(built, tmp_path):
         build_cache(built[0], tmp_path / "file" / "cache", CONFIG)
 
 
+def test_a_failed_write_during_the_build_stops_it_and_is_not_recorded_as_a_bad_case(built, tmp_path):
+    # A folder where an entry goes makes its rename fail (for root too), after the folder checks passed.
+    root, cache_dir, entry = copy_of(built, tmp_path / "cache")
+    path = entry_path(cache_dir, entry)
+    path.unlink()
+    path.mkdir()
+    with pytest.raises(MeshDataError, match=rf"{cache_dir / 'cases'}: cannot write the preprocessing cache \(Is a directory"):
+        build_cache(root, cache_dir, CONFIG, on_error="skip")
+    assert json.loads((cache_dir / "index.json").read_text())["skipped"] == []
+
+
 def test_an_intact_cache_in_a_read_only_folder_is_used_as_it_is(built, tmp_path):
     root, cache_dir, _ = copy_of(built, tmp_path / "cache")
     with read_only(cache_dir), read_only(cache_dir / "cases"):
