@@ -27,6 +27,7 @@ except ModuleNotFoundError as exc:
     if exc.name != "modulus_lrsa.data.airfoil":
         raise
     airfoil = None
+from modulus_lrsa.data import ahmed
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -43,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     # not installed yet, so there is nothing to register.
     if airfoil is not None and getattr(airfoil, "__file__", None) is not None:
         airfoil.add_subparser(subparsers)
+    ahmed.add_subparser(subparsers)
     return parser
 
 

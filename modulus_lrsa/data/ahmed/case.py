@@ -113,7 +113,7 @@ class Preset:
     average_window: int
     check_interval: int = 50
     settle_tolerance: float = 0.02
-    residual_limit: float = 1e-3
+    residual_limit: float = 1e-2
 
     def to_dict(self) -> dict:
         return {**asdict(self), "surface_levels": list(self.surface_levels)}

@@ -32,9 +32,9 @@ SLANT_LENGTH_RATIO = 222.0 / 1044.0
 #: Facets on each quarter circle of the rounded front: a chord error of 1.2e-3 r.
 ARC_SEGMENTS = 16
 #: Largest front radius, as a share of min(width, height): the nose keeps a flat face.
-MAX_RADIUS_SHARE = 0.45
+MAX_RADIUS_SHARE = 0.48
 #: Largest slant drop, as a share of the height.
-MAX_DROP_SHARE = 0.7
+MAX_DROP_SHARE = 0.75
 
 _STL_RECORD = np.dtype([("normal", "<f4", (3,)), ("vertices", "<f4", (3, 3)), ("attribute", "<u2")])
 _STL_HEADER_BYTES = 80
