@@ -437,6 +437,12 @@ class _CPUAttention(torch.autograd.Function):
         return *input_grads, *q_grads, k_grad, None, None, None
 
 
+def _nonempty(q: torch.Tensor, k: torch.Tensor) -> bool:
+    """Whether queries and keys both have points: the CPU flash kernel dies of a
+    floating-point exception on none (a domain-parallel rank's empty shard)."""
+    return q.shape[1] > 0 and k.shape[1] > 0
+
+
 def _reduced_precision_cpu_path(q, k, v, attn_mask, dropout_p: float) -> bool:
     """Whether :class:`_CPUAttention` runs on bf16/fp16: eager attention of such heads on a CPU.
 
@@ -449,6 +455,7 @@ def _reduced_precision_cpu_path(q, k, v, attn_mask, dropout_p: float) -> bool:
     return (
         _FUSED_CPU_ATTENTION
         and q.device.type == "cpu"
+        and _nonempty(q, k)
         and any(t.dtype in (torch.bfloat16, torch.float16) for t in (q, k, v))
         and dropout_p == 0.0
         and not is_tracing()
@@ -461,6 +468,7 @@ def _float32_cpu_path(q, k, v, attn_mask, dropout_p: float) -> bool:
     :func:`fused_ops`, without dropout or a mask that needs a gradient."""
     return (
         q.device.type == "cpu"
+        and _nonempty(q, k)
         and all(t.dtype == torch.float32 for t in (q, k, v))
         and dropout_p == 0.0
         and fused_ops_active()
