@@ -11,11 +11,14 @@ outcome is accepted or refused with one line per problem, each naming its key.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import os
 import re
+import shutil
 import socket
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -210,6 +213,41 @@ def test_an_output_dir_that_cannot_be_a_folder_is_refused(darcy_folder, tmp_path
     (line,) = refused_lines(compose_config(darcy_overrides(darcy_folder, tmp_path / "taken" / "run")))
     assert line.startswith("output_dir: ") and "is a file" in line
     assert list(tmp_path.iterdir()) == [tmp_path / "taken"]
+
+
+@contextlib.contextmanager
+def unwritable(folder: Path):
+    """``folder`` made read-only in a way root cannot write through either (``chattr +i`` under root)."""
+    if os.geteuid() != 0:
+        folder.chmod(0o555)
+        undo = ["chmod", "755", str(folder)]
+    else:
+        chattr = shutil.which("chattr")
+        if chattr is None or subprocess.run([chattr, "+i", str(folder)], capture_output=True).returncode != 0:
+            pytest.skip("running as root, and chattr +i (which root cannot write through) is unavailable here")
+        undo = [chattr, "-i", str(folder)]
+    try:
+        yield folder
+    finally:
+        subprocess.run(undo, check=True)
+
+
+def test_a_read_only_data_path_says_to_set_the_cache_dir_before_anything_is_written(cylinder_root, tmp_path):
+    data = tmp_path / "data"
+    shutil.copytree(cylinder_root, data)
+    config = compose_config(mesh_overrides(data, tmp_path, f"data.cache_dir={data / '.cache'}"))
+    with unwritable(data):
+        with pytest.raises(ConfigError) as refused:
+            run_training(config)
+    assert str(refused.value).split("\n")[1:] == [
+        f"  data.cache_dir: {data / '.cache'} cannot be created: {data} is not writable (a read-only data.path?); "
+        "set data.cache_dir to a writable folder, e.g. data.cache_dir=/tmp/lrsa_cache"]
+    assert not (tmp_path / "run").exists() and not (data / ".cache").exists()
+    # Under a file, a cache folder cannot be made either.
+    cache_dir = data / "manifest.json" / "cache"
+    assert refused_lines(compose_config(mesh_overrides(data, tmp_path, f"data.cache_dir={cache_dir}"))) == [
+        f"data.cache_dir: {cache_dir} cannot be created: {data / 'manifest.json'} is not a folder; set "
+        "data.cache_dir to a writable folder, e.g. data.cache_dir=/tmp/lrsa_cache"]
 
 
 # ----------------------------------------------------------- relaunch and dataset lock

@@ -715,10 +715,11 @@ def _check_cache_dir(problems: _Problems) -> None:
     if existing == cache_dir and cache_dir.is_dir():
         return  # built before: reading it needs no write access
     if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        why = "not a folder" if not existing.is_dir() else "not writable (a read-only data.path?)"
         problems.add(
             "data.cache_dir",
-            f"{cache_dir} cannot be created: {existing} is {'not a folder' if not existing.is_dir() else 'not writable'} "
-            "(a read-only data.path?); set data.cache_dir to a writable folder, e.g. data.cache_dir=/tmp/lrsa_cache",
+            f"{cache_dir} cannot be created: {existing} is {why}; set data.cache_dir to a writable folder, "
+            "e.g. data.cache_dir=/tmp/lrsa_cache",
         )
 
 
