@@ -440,7 +440,7 @@ class _CPUAttention(torch.autograd.Function):
 def _nonempty(q: torch.Tensor, k: torch.Tensor) -> bool:
     """Whether queries and keys both have points: the CPU flash kernel dies of a
     floating-point exception on none (a domain-parallel rank's empty shard)."""
-    return q.shape[1] > 0 and k.shape[1] > 0
+    return q.numel() > 0 and k.numel() > 0
 
 
 def _reduced_precision_cpu_path(q, k, v, attn_mask, dropout_p: float) -> bool:
