@@ -28,11 +28,16 @@ N points, few enough that launching them is all the step costs, which bounds a G
 
     .venv/bin/python benchmarks/throughput.py --dispatch 64 --sizes 64 --repeats 20 \
         --out benchmarks/results/dispatch_cpu.json
+
+``--count-only`` with ``--dispatch`` counts and times nothing (a shared machine's count is
+exact, its times are not): the operators per model and precision, the most frequent ones
+by name, and LRSA's count on its plain path (``fused_ops(False)``) beside its fused one.
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
 import ctypes
 import ctypes.util
 import gc
@@ -50,6 +55,8 @@ from pathlib import Path
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import FlopCounterMode, sdpa_backward_flop_count, sdpa_flop_count
+
+from modulus_lrsa.models.attention import fused_ops
 
 ROOT = Path(__file__).resolve().parents[1]
 README_BEGIN = "<!-- throughput:begin -->"
@@ -159,14 +166,17 @@ class _OperatorCount(TorchDispatchMode):
     def __init__(self) -> None:
         super().__init__()
         self.count = 0
+        self.by_name: collections.Counter[str] = collections.Counter()
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         self.count += 1
+        self.by_name[str(func)] += 1
         return func(*args, **(kwargs or {}))
 
 
 def dispatch_cost(model, fx, embedding, dtype: torch.dtype, repeats: int) -> dict:
-    """Operators one step dispatches, and its median time on inputs too small to compute much.
+    """Operators one step dispatches, and its median time on inputs too small to compute much
+    (``None`` with no repeats), with the 12 most frequent operators.
 
     Where a GPU step is bound by launching kernels, not arithmetic, this is what it costs.
     """
@@ -178,7 +188,8 @@ def dispatch_cost(model, fx, embedding, dtype: torch.dtype, repeats: int) -> dic
         start = time.perf_counter()
         train_step(model, fx, embedding, dtype)
         times.append(time.perf_counter() - start)
-    return dict(operators=counter.count, seconds=statistics.median(times))
+    return dict(operators=counter.count, seconds=statistics.median(times) if times else None,
+                top_operators=dict(counter.by_name.most_common(12)))
 
 
 def peak_memory_mib(name: str, width: int, n_points: int, precision: str, device: str) -> float | None:
@@ -262,14 +273,19 @@ def run(args: argparse.Namespace, save) -> dict:
     if args.dispatch:
         fx, embedding = make_inputs(args.dispatch, device)
         result["dispatch"] = {"n_points": args.dispatch}
+        repeats = 0 if args.count_only else max(args.repeats, 10)
         for precision in args.precisions:
-            result["dispatch"][precision] = {
-                name: dispatch_cost(models[name], fx, embedding, DTYPES[precision], max(args.repeats, 10))
-                for name in names}
+            costs = {name: dispatch_cost(models[name], fx, embedding, DTYPES[precision], repeats) for name in names}
+            with fused_ops(False):
+                costs["LRSA plain path"] = dispatch_cost(models["LRSA"], fx, embedding, DTYPES[precision], repeats)
+            result["dispatch"][precision] = costs
             print(f"dispatch {precision} N={args.dispatch}: " + ", ".join(
-                f"{name} {cost['operators']} operators {1e3 * cost['seconds']:.1f} ms"
-                for name, cost in result["dispatch"][precision].items()), flush=True)
+                f"{name} {cost['operators']} operators"
+                + ("" if cost["seconds"] is None else f" {1e3 * cost['seconds']:.1f} ms")
+                for name, cost in costs.items()), flush=True)
         save(result)
+    if args.count_only:
+        return result
     if args.profile:
         fx, embedding = make_inputs(args.profile, device)
         result["profile"] = {"n_points": args.profile, "note": "profiler self time (adds overhead per op)"}
@@ -435,6 +451,8 @@ def main() -> None:
     parser.add_argument("--dispatch", type=int, metavar="N",
                         help="first count the operators one step dispatches and time it at N (small) "
                              "points: the per-step launch cost that bounds a GPU step at small N")
+    parser.add_argument("--count-only", action="store_true",
+                        help="with --dispatch: count the operators only, time nothing, measure no sizes")
     parser.add_argument("--compile", action="store_true",
                         help="also time LRSA and FLARE under torch.compile, and probe their memory")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -454,6 +472,8 @@ def main() -> None:
         return
     if args.repeats < 1:
         parser.error("--repeats must be >= 1")
+    if args.count_only and not args.dispatch:
+        parser.error("--count-only needs --dispatch N")
     earlier = json.loads(args.out.read_text()) if args.append and args.out.exists() else None
     args.out.parent.mkdir(parents=True, exist_ok=True)
 
@@ -467,6 +487,9 @@ def main() -> None:
     result = save(run(args, save))
     if result["parameter_spread"] > 0.10:
         print(f"warning: parameter counts differ by {result['parameter_spread']:.1%} (> 10%)")
+    if args.count_only:
+        print(f"wrote {args.out}")
+        return
     table = summary_table(result)
     print(table)
     print(f"wrote {args.out}")
