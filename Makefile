@@ -8,7 +8,7 @@ LEGACY_PY := $(LEGACY_VENV)/bin/python
 # pytest -n is not used: the suite is sized for 2 cores run serially.
 PYTEST_ARGS ?=
 
-.PHONY: venv test lint test-legacy demo demo-darcy openfoam bench clean
+.PHONY: venv test lint test-legacy demo demo-darcy openfoam bench gpu-bundle clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -58,6 +58,12 @@ openfoam:
 
 bench: $(VENV)/.installed
 	$(PY) benchmarks/throughput.py
+
+# The wheels the offline GPU machine's image lacks (PhysicsNeMo, Warp, OmegaConf, ...), for its
+# Python 3.12, packed into .gpu_bundle/partN folders that each fit one 64 MiB call beside the working
+# tree; benchmarks/gpu/run.sh installs them there and runs the GPU checks (docs/gpu.md).
+gpu-bundle: $(VENV)/.installed
+	$(PY) benchmarks/gpu/bundle.py build
 
 clean:
 	rm -rf $(VENV) $(LEGACY_VENV) outputs build *.egg-info
