@@ -84,9 +84,9 @@ class Preset:
     surface_levels : (int, int)
         snappyHexMesh refinement levels on the body (min, max: the max where the surface
         curves by more than the feature angle, and on the feature edges).
-    near_level, wake_level : int
-        Levels in the box around the body and in the wake box; the gap under the body
-        gets the surface's min level.
+    near_level, wake_level, gap_level : int
+        Levels in the box around the body, in the wake box and in the gap between the
+        underside and the ground.
     layers : int
         Prism layers on the body (0: none).
     max_iterations : int
@@ -97,10 +97,13 @@ class Preset:
         Iterations between the runner's checks (and field writes).
     settle_tolerance : float
         A case is ``ok`` when the means of Cd and Cl over the two halves of the window
-        differ by less than this share of |Cd|, and their standard deviations over the
-        window are below it too.
+        differ by less than this share of |Cd| (the averages have settled), ...
+    oscillation_tolerance : float
+        ... their standard deviations over the window are below this share of |Cd|
+        (a steady RANS of a bluff body may keep oscillating about a settled mean:
+        the mean is the result), ...
     residual_limit : float
-        Bound on the final initial residuals of an ``ok`` case.
+        ... and the final initial residuals are below this bound.
     """
 
     name: str
@@ -108,22 +111,24 @@ class Preset:
     surface_levels: tuple[int, int]
     near_level: int
     wake_level: int
+    gap_level: int
     layers: int
     max_iterations: int
     average_window: int
     check_interval: int = 50
     settle_tolerance: float = 0.02
-    residual_limit: float = 1e-2
+    oscillation_tolerance: float = 0.1
+    residual_limit: float = 0.05
 
     def to_dict(self) -> dict:
         return {**asdict(self), "surface_levels": list(self.surface_levels)}
 
 
 PRESETS = {
-    "coarse": Preset("coarse", cells_per_length=5, surface_levels=(3, 3), near_level=1, wake_level=2, layers=0,
-                     max_iterations=300, average_window=100),
-    "medium": Preset("medium", cells_per_length=7, surface_levels=(4, 4), near_level=2, wake_level=3, layers=0,
-                     max_iterations=600, average_window=200),
+    "coarse": Preset("coarse", cells_per_length=6, surface_levels=(3, 3), near_level=1, wake_level=2, gap_level=3,
+                     layers=0, max_iterations=300, average_window=100),
+    "medium": Preset("medium", cells_per_length=7, surface_levels=(4, 4), near_level=2, wake_level=3, gap_level=4,
+                     layers=0, max_iterations=500, average_window=100),
 }
 
 
@@ -229,7 +234,7 @@ def snappy_hex_mesh_dict(body: AhmedBody, preset: Preset) -> str:
     boxes = _boxes(body)
     geometry = "\n".join(f"    {name} {{ type searchableBox; min {_vec(lo)}; max {_vec(hi)}; }}" for name, (lo, hi) in boxes.items())
     lo_level, hi_level = preset.surface_levels
-    regions = {"nearBox": preset.near_level, "gapBox": lo_level, "wakeBox": preset.wake_level}
+    regions = {"nearBox": preset.near_level, "gapBox": preset.gap_level, "wakeBox": preset.wake_level}
     refinement = "\n".join(f"        {name} {{ mode inside; levels ((1e15 {level})); }}" for name, level in regions.items())
     # A point in the fluid, upstream of the nose, off every background cell face.
     inside = (-0.5 * body.length + 0.0123, 0.0137, body.clearance + 0.5 * body.height + 0.0071)

@@ -121,15 +121,20 @@ class Averages:
     std: dict[str, float]
     drift: dict[str, float]
 
-    def settled(self, tolerance: float) -> list[str]:
-        """Why the averages cannot be trusted to ``tolerance`` (relative to |Cd|); empty if they can."""
+    def settled(self, drift_tolerance: float, oscillation_tolerance: float) -> list[str]:
+        """Why the averages of Cd and Cl cannot be trusted; empty if they can.
+
+        Their means over the two halves of the window must differ by at most
+        ``drift_tolerance`` x |Cd|, their standard deviations be at most
+        ``oscillation_tolerance`` x |Cd|.
+        """
         problems = []
         for name in ("Cd", "Cl"):
-            if self.drift[name] > tolerance:
+            if self.drift[name] > drift_tolerance:
                 problems.append(f"mean {name} drifted by {self.drift[name]:.2g} x |Cd| between the halves of the "
-                                f"last {self.window} iterations > {tolerance:g}")
-            if self.std[name] > tolerance * abs(self.mean["Cd"]):
-                problems.append(f"{name} oscillates with std {self.std[name]:.2g} > {tolerance:g} x |Cd|")
+                                f"last {self.window} iterations > {drift_tolerance:g}")
+            if self.std[name] > oscillation_tolerance * abs(self.mean["Cd"]):
+                problems.append(f"{name} oscillates with std {self.std[name]:.2g} > {oscillation_tolerance:g} x |Cd|")
         return problems
 
 
@@ -312,7 +317,8 @@ def run_case(
         "solver": {
             "application": "simpleFoam", "turbulence_model": "kOmegaSST", "wall_treatment": "wall functions",
             "max_iterations": preset.max_iterations, "average_window": preset.average_window,
-            "settle_tolerance": preset.settle_tolerance, "residual_limit": preset.residual_limit,
+            "settle_tolerance": preset.settle_tolerance, "oscillation_tolerance": preset.oscillation_tolerance,
+            "residual_limit": preset.residual_limit,
             "reference": {"area": flow.body.frontal_area, "length": flow.body.length,
                           "centre_of_moments": list(centre_of_moments(flow.body))},
         },
@@ -355,7 +361,7 @@ def run_case(
         )
         if not results["Cd"] > 0.0:
             raise CaseFailure(f"non-physical drag coefficient Cd={results['Cd']:.3g}")
-        problems = averages.settled(preset.settle_tolerance)
+        problems = averages.settled(preset.settle_tolerance, preset.oscillation_tolerance)
         residuals = results["final_residuals"]
         worst = max(residuals, key=residuals.get) if residuals else None
         if worst is not None and residuals[worst] > preset.residual_limit:
