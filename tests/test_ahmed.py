@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -21,7 +22,7 @@ import numpy as np
 import psutil
 import pytest
 import vtk
-from openfoam_utils import require_openfoam  # noqa: F401  (pytest fixture)
+from openfoam_utils import require_openfoam, tutorial_folder  # noqa: F401  (pytest fixture)
 from test_airfoil_lifetime import _descendants, _name, _survivors, _wait_until
 from vtk.util.numpy_support import vtk_to_numpy
 
@@ -40,7 +41,7 @@ from modulus_lrsa.data.ahmed import (
 )
 from modulus_lrsa.data.ahmed.case import BODY_PATCH, STL_NAME, Domain, DomainLayout, control_dict, snappy_hex_mesh_dict
 from modulus_lrsa.data.ahmed.geometry import stl_bytes
-from modulus_lrsa.data.ahmed.run import average_coefficients, read_vector_table
+from modulus_lrsa.data.ahmed.run import average_coefficients, check_body_patch, export_vtk, read_vector_table
 from modulus_lrsa.data.airfoil import DatasetError
 from modulus_lrsa.data.airfoil.run import CaseFailure
 from modulus_lrsa.datapipes.cases import MeshCacheConfig, list_cases, resolve_case
@@ -338,6 +339,19 @@ def test_rerun_keeps_finished_cases_and_clears_stale_work(solved, require_openfo
     with pytest.raises(DatasetError, match="made with other settings.*preset.name: folder has \"coarse\", requested \"medium\""):
         generate_ahmed_dataset(out, cases=cases, preset="medium", test_fraction=0.5, openfoam=require_openfoam)
     assert {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in before} == before
+
+
+@pytest.mark.openfoam
+def test_a_mesh_or_export_without_the_body_patch_is_a_named_failure(require_openfoam, tmp_path):
+    # The cavity tutorial has walls but no body patch: what snappyHexMesh leaves when it
+    # meshes no body, and what foamToVTK exports when -patches matches nothing.
+    case = tmp_path / "cavity"
+    shutil.copytree(tutorial_folder("incompressible/icoFoam/cavity/cavity"), case)
+    require_openfoam.run("blockMesh", case)
+    with pytest.raises(CaseFailure, match=r"snappyHexMesh made no 'body' patch faces \(patches: \{'movingWall': 20, "):
+        check_body_patch(case)
+    with pytest.raises(CaseFailure, match=r"foamToVTK: no body patch file body.vtp \(-patches '\(body\)' matched no patch\)"):
+        export_vtk(require_openfoam, case, 0)
 
 
 MESHING_AND_SOLVING = ("surfaceFeatureExtract", "blockMesh", "snappyHexMesh", "checkMesh", "simpleFoam", "foamToVTK")
