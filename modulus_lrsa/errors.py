@@ -103,3 +103,12 @@ class UntrustedFileError(ModelFileError):
     Its ``args.json`` names a class outside the allow-list, or its weights hold objects
     other than tensors (a pickle that would run code). Nothing from the file has run.
     """
+
+
+def one_line(error: BaseException, limit: int = 200) -> str:
+    """An exception's message on one line, cut to ``limit`` characters (its type's name if empty).
+
+    For refusals that quote what a library raised: a message spanning lines or pages
+    would break the one-line rule.
+    """
+    return " ".join(str(error).split())[:limit] or type(error).__name__

@@ -31,6 +31,7 @@ from typing import Any
 import torch
 
 from modulus_lrsa.atomic import atomic_write_json
+from modulus_lrsa.errors import one_line
 
 DESCRIPTOR_FORMAT = "modulus-lrsa-data-descriptor"
 DESCRIPTOR_VERSION = 1
@@ -73,8 +74,7 @@ def read_descriptor(model_path: str | os.PathLike) -> dict[str, Any]:
     try:
         descriptor = json.loads(sidecar.read_bytes().decode("utf-8"))
     except ValueError as error:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
-        summary = " ".join(str(error).split())[:200]
-        raise DescriptorError(f"{sidecar}: not a modulus-lrsa data descriptor (not valid JSON: {summary})") from None
+        raise DescriptorError(f"{sidecar}: not a modulus-lrsa data descriptor (not valid JSON: {one_line(error)})") from None
     if not isinstance(descriptor, dict):
         raise DescriptorError(f"{sidecar}: not a modulus-lrsa data descriptor (a JSON {type(descriptor).__name__}, "
                               "not an object)")

@@ -19,6 +19,7 @@ import torch
 
 from modulus_lrsa.atomic import atomic_write_json
 from modulus_lrsa.datapipes.normalization import Normalizer
+from modulus_lrsa.errors import one_line
 from modulus_lrsa.inference.common import (
     ERROR_SUFFIX,
     PREDICTED_SUFFIX,
@@ -83,8 +84,7 @@ def _darcy_inputs(input_path: Path, split: str) -> dict[str, np.ndarray | None]:
         raise
     except (ValueError, EOFError, zipfile.BadZipFile, zlib.error) as error:
         # Object arrays (pickles) are refused by allow_pickle=False as a ValueError too.
-        summary = " ".join(str(error).split())[:200] or type(error).__name__
-        raise PredictionError(f"{input_path}: not a readable NumPy array file ({summary})") from None
+        raise PredictionError(f"{input_path}: not a readable NumPy array file ({one_line(error)})") from None
     for key, value in arrays.items():
         if key in ("coeff", "solution", "x", "y") and not (np.issubdtype(value.dtype, np.number) and np.isfinite(value).all()):
             raise PredictionError(f"{input_path}: array '{key}' must hold finite numbers (dtype {value.dtype})")

@@ -42,16 +42,16 @@ import zlib
 from collections import Counter
 from collections.abc import Collection
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import torch
 
-from modulus_lrsa.errors import ModelFileError, UntrustedFileError
+from modulus_lrsa.errors import ModelFileError, UntrustedFileError, one_line
 
 from .ablations import LatentMLPLRSA, TiedLRSA
 from .lrsa import LRSA
 
-__all__ = ["TRAINED_CLASSES", "check_model_file", "load_trusted_model", "load_trusted_weights"]
+__all__ = ["TRAINED_CLASSES", "check_model_file", "load_trusted_model", "load_trusted_weights", "refused_globals"]
 
 #: ``<__module__>.<__name__>`` of every class ``lrsa-train`` exports (conf/model/*.yaml and
 #: the ablations a ``model._target_`` override selects), as PhysicsNeMo writes them.
@@ -197,7 +197,7 @@ def _read_members(path: Path) -> dict[str, bytes]:
     except ModelFileError:
         raise
     except _ARCHIVE_ERRORS as error:
-        raise ModelFileError(f"{path}: not a readable .mdlus archive ({_one_line(error)})") from error
+        raise ModelFileError(f"{path}: not a readable .mdlus archive ({one_line(error)})") from error
     raise ModelFileError(f"{path}: not a .mdlus model file (neither a zip nor a tar archive, {size} bytes)")
 
 
@@ -261,7 +261,7 @@ def _json_object(path: Path, name: str, data: bytes) -> dict[str, Any]:
     try:
         value = json.loads(data.decode("utf-8"), parse_constant=_refuse_constant)
     except (ValueError, RecursionError) as error:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
-        raise ModelFileError(f"{path}: {name} is not valid JSON ({_one_line(error)})") from error
+        raise ModelFileError(f"{path}: {name} is not valid JSON ({one_line(error)})") from error
     if not isinstance(value, dict):
         raise ModelFileError(f"{path}: {name} holds a JSON {type(value).__name__}, not an object")
     return value
@@ -331,7 +331,7 @@ def _constructor_arguments(path: Path, cls: type, args: dict[str, Any], metadata
             return cls._backward_compat_arg_mapper(version, arguments)
         except Exception as error:  # the class's own mapping of the file's values: any refusal is the file's
             raise ModelFileError(f"{path}: {cls.__name__} cannot read args.json of file version {version} "
-                                 f"({_one_line(error)})") from error
+                                 f"({one_line(error)})") from error
     raise ModelFileError(
         f"{path}: metadata.json's mdlus_file_version {_shown(version)} is not one {cls.__name__} reads "
         f"({cls.__model_checkpoint_version__})"
@@ -343,7 +343,7 @@ def _build(path: Path, cls: type, arguments: dict[str, Any], device: torch.devic
         with device:
             return cls(**arguments)
     except Exception as error:  # the constructor runs on the file's values: any refusal is the file's
-        raise ModelFileError(f"{path}: {cls.__name__} refuses args.json's arguments ({_one_line(error)})") from error
+        raise ModelFileError(f"{path}: {cls.__name__} refuses args.json's arguments ({one_line(error)})") from error
 
 
 # --------------------------------------------------------------------------------------
@@ -357,14 +357,14 @@ def _read_weights(path: Path, data: bytes) -> dict[str, torch.Tensor]:
         state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
         # torch's message advises turning the check off: say what was refused instead.
-        refused = _refused_globals(data)
+        refused = refused_globals(io.BytesIO(data))
         if refused:
             raise UntrustedFileError(
                 f"{path}: model.pt holds objects other than tensors ({', '.join(refused)}); refused without loading them"
             ) from error
         raise ModelFileError(f"{path}: model.pt is damaged or holds objects other than tensors; refused") from error
     except Exception as error:  # the restricted unpickler fails on damaged bytes in many ways (struct.error, IndexError, ...)
-        raise ModelFileError(f"{path}: model.pt is not a readable PyTorch state dict ({_one_line(error)})") from error
+        raise ModelFileError(f"{path}: model.pt is not a readable PyTorch state dict ({one_line(error)})") from error
     if not isinstance(state, dict):
         raise ModelFileError(f"{path}: model.pt holds a {type(state).__name__}, not a state dict")
     for key, value in state.items():
@@ -374,10 +374,14 @@ def _read_weights(path: Path, data: bytes) -> dict[str, torch.Tensor]:
     return {key: value for key, value in state.items() if not key.endswith("device_buffer")}
 
 
-def _refused_globals(data: bytes) -> list[str]:
-    """The names a pickle would import that ``weights_only`` refuses, read without unpickling."""
+def refused_globals(source: str | os.PathLike | IO[bytes]) -> list[str]:
+    """The first names a pickle would import that ``weights_only`` refuses, read without unpickling.
+
+    For refusals that say what a file asked for (torch's own message advises turning the
+    check off); empty when the file is too damaged to tell.
+    """
     try:
-        return list(torch.serialization.get_unsafe_globals_in_checkpoint(io.BytesIO(data)))[:5]
+        return list(torch.serialization.get_unsafe_globals_in_checkpoint(source))[:5]
     except (RuntimeError, ValueError, EOFError, pickle.UnpicklingError):
         return []
 
@@ -387,14 +391,10 @@ def _load(path: Path, module: torch.nn.Module, state: dict[str, torch.Tensor], w
     try:
         module.load_state_dict(state, strict=True)
     except RuntimeError as error:
-        raise ModelFileError(f"{path}: model.pt does not fit {what} ({_one_line(error)})") from error
+        raise ModelFileError(f"{path}: model.pt does not fit {what} ({one_line(error)})") from error
 
 
 def _shown(value: Any, limit: int = 120) -> str:
     """``repr(value)``, cut to ``limit`` characters: one line, whatever the file holds."""
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def _one_line(error: BaseException) -> str:
-    return " ".join(str(error).split())[:200] or type(error).__name__

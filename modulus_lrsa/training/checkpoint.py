@@ -50,9 +50,9 @@ import torch.distributed as dist
 from physicsnemo.utils.checkpoint import save_checkpoint
 
 from modulus_lrsa.atomic import atomic_replace, fsync_directory
-from modulus_lrsa.errors import LaunchError, ModelFileError, UntrustedFileError
+from modulus_lrsa.errors import LaunchError, ModelFileError, UntrustedFileError, one_line
 from modulus_lrsa.models import DomainParallelLRSA
-from modulus_lrsa.models.trusted import load_trusted_weights
+from modulus_lrsa.models.trusted import load_trusted_weights, refused_globals
 
 TRAINING_STATE_PREFIX = "checkpoint"
 _STAGING_PREFIX = ".staging-"
@@ -234,15 +234,14 @@ def load_training_state(path: Path) -> dict[str, Any]:
             state = torch.load(path, map_location="cpu", weights_only=True)
         except pickle.UnpicklingError as error:
             # torch's message advises turning the check off: say what was refused instead.
-            refused = _refused_globals(path)
+            refused = ", ".join(refused_globals(path))
             raise CheckpointError(
                 f"{path}: holds objects outside the allowed training state{f' ({refused})' if refused else ''}; "
                 "refused without loading it (lrsa-train writes tensors, numbers, strings, containers and "
                 "NumPy random states only)"
             ) from error
         except Exception as error:  # the restricted unpickler fails on damaged bytes in many ways (struct.error, ...)
-            summary = " ".join(str(error).split())[:200] or type(error).__name__
-            raise CheckpointError(f"{path}: cannot be read as a training state ({summary})") from error
+            raise CheckpointError(f"{path}: cannot be read as a training state ({one_line(error)})") from error
     if not isinstance(state, dict) or not isinstance(state.get("optimizer_state_dict"), dict) or not isinstance(
         state.get("metadata", {}), dict
     ):
@@ -253,13 +252,6 @@ def load_training_state(path: Path) -> dict[str, Any]:
         )
     return state
 
-
-def _refused_globals(path: Path) -> str:
-    """The names a pickle would import beyond the allow-list, read without unpickling."""
-    try:
-        return ", ".join(torch.serialization.get_unsafe_globals_in_checkpoint(path)[:5])
-    except (RuntimeError, ValueError, EOFError, pickle.UnpicklingError):
-        return ""
 
 
 class CheckpointManager:
@@ -431,7 +423,7 @@ class CheckpointManager:
             try:
                 optimizer.load_state_dict(state["optimizer_state_dict"])
             except (RuntimeError, ValueError, KeyError, TypeError) as error:
-                summary = " ".join(str(error).split())[:300]
+                summary = one_line(error, 300)
                 raise CheckpointError(
                     f"{state_file}: does not fit the optimizer of this launch ({summary}); it was written with "
                     "other model.* or training.optimizer settings: choose another output_dir"
