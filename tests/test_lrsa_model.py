@@ -41,6 +41,9 @@ def test_latent_queries_are_orthogonal_per_head(make_lrsa):
         (dict(act="swishy"), "act must be one of"),
         (dict(norm="batch"), "norm must be one of"),
         (dict(n_latents=0), "n_latents must be >= 1"),
+        # Before: n_hidden=0 built, then divided by zero in the first forward.
+        (dict(n_hidden=0), "n_hidden must be >= 1"),
+        (dict(n_head=0), "n_head must be >= 1"),
         (dict(structured_shape=(4,)), "structured_shape"),
         (dict(n_latents=8, slice_num=16), "give one"),
         (dict(unified_pos=True), "unified_pos"),

@@ -743,8 +743,9 @@ class LRSA(Module):
         require(functional_dim + embedding_dim > 0,
                 "functional_dim + embedding_dim must be > 0: the model needs some input")
         require(n_layers >= 1, f"n_layers must be >= 1, got {n_layers}")
-        require(n_head >= 1 and n_hidden % n_head == 0,
-                f"n_hidden ({n_hidden}) must be a multiple of n_head ({n_head})")
+        require(n_hidden >= 1, f"n_hidden must be >= 1, got {n_hidden}")
+        require(n_head >= 1, f"n_head must be >= 1, got {n_head}")
+        require(n_hidden % n_head == 0, f"n_hidden ({n_hidden}) must be a multiple of n_head ({n_head})")
         require(n_latents >= 1, f"n_latents must be >= 1, got {n_latents}")
         require(mlp_ratio > 0, f"mlp_ratio must be > 0, got {mlp_ratio}")
         require(0.0 <= dropout < 1.0, f"dropout must be in [0, 1), got {dropout}")
