@@ -75,6 +75,8 @@ def test_a_new_airfoil_from_its_wall_alone_matches_the_mesh_prediction(airfoil_m
     on_mesh = json.loads((tmp_path / "mesh" / "quantities.json").read_text())
     sampled = json.loads((tmp_path / "sampled" / "quantities.json").read_text())
     assert sampled["kind"] == "new_geometry" and sampled["sampling"]["volume_points"] == 6000
+    # The wall's quality travels with the result: a closed contour, nothing warned.
+    assert sampled["wall"]["watertight"] and sampled["wall"]["warnings"] == []
     pressure_mesh, pressure_sampled = _surface_pressure(tmp_path / "mesh"), _surface_pressure(tmp_path / "sampled")
     difference = np.linalg.norm(pressure_sampled - pressure_mesh) / np.linalg.norm(pressure_mesh)
     assert difference < SURFACE_PRESSURE_TOLERANCE
@@ -102,3 +104,30 @@ def test_a_new_geometry_without_its_conditions_says_which_to_give(airfoil_model,
     assert result.returncode == 1
     assert "condition 'aoa_deg' is not given; pass --condition aoa_deg=VALUE" in result.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_a_wall_with_a_gap_predicts_and_its_warning_reaches_the_output_and_the_summary(airfoil_model, tmp_path):
+    model, case = airfoil_model
+    params = json.loads((case / "case.json").read_text())["params"]
+    reader = vtk.vtkXMLPolyDataReader()
+    reader.SetFileName(str(next(case.glob("VTK/*/boundary/airfoil.vtp"))))
+    reader.Update()
+    # A CAD export with a few faces missing near the trailing edge.
+    cells = vtk.vtkIdList()
+    for cell in range(4, reader.GetOutput().GetNumberOfCells()):
+        cells.InsertNextId(cell)
+    extract = vtk.vtkExtractCells()
+    extract.SetInputData(reader.GetOutput())
+    extract.SetCellList(cells)
+    surface = vtk.vtkDataSetSurfaceFilter()
+    surface.SetInputConnection(extract.GetOutputPort())
+    writer = vtk.vtkXMLPolyDataWriter()
+    writer.SetFileName(str(tmp_path / "gap.vtp"))
+    writer.SetInputConnection(surface.GetOutputPort())
+    writer.Write()
+    result = _cli("modulus_lrsa.inference.predict", str(model), str(tmp_path / "gap.vtp"), "--sample-volume", "3000",
+                  "--condition", f"U={params['U']}", "--condition", f"aoa_deg={params['aoa_deg']}",
+                  "-o", str(tmp_path / "out"))
+    wall = json.loads((tmp_path / "out" / "quantities.json").read_text())["wall"]
+    assert not wall["watertight"] and wall["open_edges"] > 0 and wall["warnings"]
+    assert "wall_warnings" in result.stdout and wall["warnings"][0] in result.stderr

@@ -198,6 +198,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         stack.close()
     if rank == 0:
         summary = {key: quantities[key] for key in ("mean_rel_l2", "rel_l2", "abs_l2", "forces") if key in quantities}
+        if (quantities.get("wall") or {}).get("warnings"):
+            summary["wall_warnings"] = quantities["wall"]["warnings"]
         print(json.dumps(summary, indent=2))
         print(f"wrote {args.output}")
     return 0

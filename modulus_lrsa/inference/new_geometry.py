@@ -132,7 +132,7 @@ def predict_new_geometry(
     if body.dim != dimension:
         raise PredictionError(f"{wall_path}: a {body.dim}D surface, but the model was trained on {dimension}D cases")
     sample = sample_volume(body, count, box_min, box_max, seed=options.seed, near_wall_fraction=options.near_wall_fraction,
-                           near_wall_thickness=options.near_wall_thickness)
+                           near_wall_thickness=options.near_wall_thickness, device=options.run.device)
     arrays.update(
         volume_positions=sample.points.numpy(),
         volume_targets=np.full((count, len(index["volume_channels"])), np.nan, dtype=np.float32),
@@ -150,6 +150,8 @@ def predict_new_geometry(
         "kind": "new_geometry",
         "sampling": {"volume_points": count, "near_wall_fraction": options.near_wall_fraction,
                      "near_wall_thickness": options.near_wall_thickness, "box": [box_min, box_max], "seed": options.seed},
+        # How far the wall is from watertight, and what was warned about, travel with the result.
+        "wall": sample.wall.as_dict(),
     }
     return predict_and_write(
         model, descriptor, arrays, source, config, output_dir, quantities, summary["missing_channels"], options.run
