@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: Apache-2.0
 # SPDX-FileCopyrightText: Copyright (c) 2026 The modulus-lrsa authors
-"""The data a protocol trains on: Darcy grids, OpenFOAM airfoil cases, and a held-out view
-of the airfoil training cases. Each makes its files (once) and names them to lrsa-train."""
+"""The data a protocol trains on: Darcy grids, OpenFOAM airfoil cases, a held-out view
+of the airfoil training cases, and OpenFOAM Ahmed bodies (3D). Each makes its files (once)
+and names them to lrsa-train."""
 
 from __future__ import annotations
 
@@ -85,6 +86,48 @@ class AirfoilData:
     def overrides(self) -> list[str]:
         return [
             "data=airfoil", f"data.path={paths.ROOT / self.path}",
+            f"data.volume_points={self.volume_points}", f"data.surface_points={self.surface_points}",
+            "training=airfoil", "training.eval_batch_size=1",
+        ]
+
+
+@dataclass(frozen=True)
+class AhmedData:
+    """3D Ahmed bodies over a ground made by ``lrsa-data ahmed`` (seed 0): surface and volume fields.
+
+    Training draws ``volume_points`` cells and ``surface_points`` body faces per case and
+    epoch; evaluation uses every cell and body face of the test cases, one case per batch,
+    and integrates Cd, Cl and side force from the predicted surface fields.
+    """
+
+    path: str
+    n_cases: int
+    preset: str
+    volume_points: int
+    surface_points: int
+    test_fraction: float = 0.2
+    jobs: int = 2
+    kind: str = "ahmed"
+
+    @property
+    def title(self) -> str:
+        return f"Ahmed bodies, RANS ({self.preset} mesh)"
+
+    @property
+    def size(self) -> str:
+        return f"{self.n_cases} cases ({self.test_fraction:.0%} test)"
+
+    def generate(self) -> None:
+        from modulus_lrsa.data.ahmed import generate_ahmed_dataset
+
+        generate_ahmed_dataset(
+            paths.ROOT / self.path, n_cases=self.n_cases, preset=self.preset, seed=0,
+            test_fraction=self.test_fraction, jobs=self.jobs,
+        )
+
+    def overrides(self) -> list[str]:
+        return [
+            "data=ahmed", f"data.path={paths.ROOT / self.path}",
             f"data.volume_points={self.volume_points}", f"data.surface_points={self.surface_points}",
             "training=airfoil", "training.eval_batch_size=1",
         ]

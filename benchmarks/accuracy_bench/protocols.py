@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from .datasets import AirfoilData, DarcyData, HeldOutAirfoilData
+from .datasets import AhmedData, AirfoilData, DarcyData, HeldOutAirfoilData
 
 MAIN_MODELS = ("LRSA", "Transolver", "FLARE")
 #: The airfoil protocols add PhysicsNeMo's newest CFD model, which takes the wall as context.
@@ -42,7 +42,7 @@ class Protocol:
 
     name: str
     description: str
-    data: DarcyData | AirfoilData | HeldOutAirfoilData
+    data: DarcyData | AirfoilData | HeldOutAirfoilData | AhmedData
     epochs: int
     precision_epochs: int
     batch_size: int
@@ -127,6 +127,23 @@ PROTOCOLS = {
         n_layers=4, n_head=8, n_latents=32,
         # Parameters 1.22M / 1.22M / 1.26M / 1.24M.
         widths={"LRSA": (128, 1), "Transolver": (200, 2), "FLARE": (216, 2), "GeoTransolver": (200, 2)},
+        latent_sweep=(),
+        threads=1,
+        studies=("main",),
+    ),
+    "ahmed": Protocol(
+        models=AIRFOIL_MODELS,
+        name="ahmed",
+        description=(
+            "3D: OpenFOAM Ahmed bodies over a ground (lrsa-data ahmed, coarse: ~23k cells), 60 cases; "
+            "sized so one model's 3 seeds take about 1-2 CPU-hours here"
+        ),
+        data=AhmedData("datasets/ahmed_coarse60", n_cases=60, preset="coarse", volume_points=8192, surface_points=2048),
+        epochs=100, precision_epochs=25, batch_size=2, seeds=(0, 1, 2),
+        n_layers=4, n_head=4, n_latents=32,
+        # The airfoil protocol's widths hold for the 3D inputs (1 condition, 8 embedding
+        # channels, 8 targets): 135k / 133k / 136k / 138k parameters, measured on a built dataset.
+        widths={"LRSA": (40, 1), "Transolver": (64, 2), "FLARE": (68, 2), "GeoTransolver": (64, 2)},
         latent_sweep=(),
         threads=1,
         studies=("main",),
