@@ -23,7 +23,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from modulus_lrsa.models.attention import attention, merge_heads, split_heads
-from modulus_lrsa.models.lrsa import LRSA, MLP, LRSABlock
+from modulus_lrsa.models.blocks import MLP, LRSABlock
+from modulus_lrsa.models.lrsa import LRSA
 
 __all__ = ["LatentMLPLRSA", "LatentMLPBlock", "TiedLRSA", "TiedLRSABlock", "TiedReconstruction"]
 
