@@ -1,8 +1,11 @@
 # SPDX-License-Identifier: Apache-2.0
 # SPDX-FileCopyrightText: Copyright (c) 2026 The modulus-lrsa authors
-"""Aerodynamic coefficients: lift and drag integrated from surface pressure and wall shear.
+"""Aerodynamic coefficients: lift, drag and side force integrated from surface pressure and wall shear.
 
-* :func:`force_coefficients`: the integral over the faces of one body;
+* :func:`force_coefficients`: the integral over the faces of one body, in the plane of the
+  first two coordinates (2D sections, reference area chord x span) or, given
+  :class:`BodyAxes`, in 3D (drag along the free stream, lift normal to the ground, side
+  force across, reference area the frontal area, as OpenFOAM's ``forceCoeffs``);
 * :class:`ForceSettings`: which channels and conditions hold pressure, wall shear, speed
   and angle (``data.forces``, stored in the model's data descriptor);
 * :func:`integrate_forces`: the integral of fields laid out as target channels;
@@ -15,7 +18,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,13 +32,83 @@ from modulus_lrsa.io.fields import channels_of, columns_in, place_channels
 
 @dataclass(frozen=True)
 class ForceCoefficients:
-    """Lift and drag coefficients of one body."""
+    """Lift and drag coefficients of one body; in 3D also the side force and the drag's parts.
+
+    Attributes
+    ----------
+    lift, drag : float
+    side : float, optional
+        Side-force coefficient (3D only).
+    drag_pressure, drag_viscous : float, optional
+        The pressure and wall-shear parts of ``drag`` (3D only; OpenFOAM's ``Cd(p)`` and ``Cd(v)``).
+    reference_area : float, optional
+        The area the coefficients are divided by (3D only).
+    """
 
     lift: float
     drag: float
+    side: float | None = None
+    drag_pressure: float | None = None
+    drag_viscous: float | None = None
+    reference_area: float | None = None
 
     def as_dict(self) -> dict[str, float]:
-        return {"Cl": self.lift, "Cd": self.drag}
+        values = {"Cl": self.lift, "Cd": self.drag}
+        extra = {"Cs": self.side, "Cd_pressure": self.drag_pressure, "Cd_viscous": self.drag_viscous,
+                 "reference_area": self.reference_area}
+        values.update({key: value for key, value in extra.items() if value is not None})
+        return values
+
+
+@dataclass(frozen=True)
+class BodyAxes:
+    """The 3D force directions of a body at zero angle of attack.
+
+    Attributes
+    ----------
+    drag : tuple of float
+        The free-stream direction (OpenFOAM's ``dragDir``), e.g. ``(1, 0, 0)``.
+    lift : tuple of float
+        Normal to the ground, pointing away from it (``liftDir``), e.g. ``(0, 0, 1)``;
+        orthogonal to ``drag``.
+
+    The side force is along ``lift x drag`` (``+y`` for the two above), OpenFOAM's
+    ``Cs`` direction. An angle of attack turns drag and lift about that axis.
+    """
+
+    drag: tuple[float, float, float]
+    lift: tuple[float, float, float]
+
+    def __post_init__(self) -> None:
+        unit = {}
+        for name in ("drag", "lift"):
+            vector = np.asarray(getattr(self, name), dtype=np.float64).reshape(-1)
+            norm = float(np.linalg.norm(vector)) if vector.shape == (3,) and np.isfinite(vector).all() else 0.0
+            if norm == 0.0:
+                raise ValueError(f"BodyAxes.{name}: expected 3 finite numbers, not all zero, got {getattr(self, name)!r}")
+            unit[name] = vector / norm
+            object.__setattr__(self, name, tuple(float(v) for v in unit[name]))
+        if abs(float(unit["drag"] @ unit["lift"])) > 1e-6:
+            raise ValueError(f"BodyAxes: drag {self.drag} and lift {self.lift} must be orthogonal")
+
+    def turned(self, angle_of_attack_deg: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Unit drag, lift and side directions with the free stream turned by the angle towards lift."""
+        angle = math.radians(angle_of_attack_deg)
+        drag0, lift0 = np.array(self.drag), np.array(self.lift)
+        drag = math.cos(angle) * drag0 + math.sin(angle) * lift0
+        lift = -math.sin(angle) * drag0 + math.cos(angle) * lift0
+        return drag, lift, np.cross(lift0, drag0)
+
+
+def frontal_area(normals: np.ndarray, areas: np.ndarray, direction: Sequence[float]) -> float:
+    """Area of a closed body projected on the plane normal to ``direction``: ``0.5 sum |n . e| A``.
+
+    Exact where every line along ``direction`` crosses the surface twice (an Ahmed body, a
+    car without overhangs that shadow other parts); above the true shadow where the body
+    hides parts of itself (then give the area as ``reference_area``).
+    """
+    unit = np.asarray(direction, dtype=np.float64) / np.linalg.norm(direction)
+    return float(0.5 * np.sum(np.abs(np.asarray(normals, dtype=np.float64) @ unit) * np.asarray(areas, dtype=np.float64)))
 
 
 def force_coefficients(
@@ -48,8 +121,10 @@ def force_coefficients(
     span: float,
     wall_shear: np.ndarray | None = None,
     wall_shear_sign: float = -1.0,
+    axes: BodyAxes | None = None,
+    reference_area: float | None = None,
 ) -> ForceCoefficients:
-    """Integrate surface pressure and wall shear into lift and drag coefficients.
+    """Integrate surface pressure and wall shear into lift and drag (and, in 3D, side-force) coefficients.
 
     The force on the body is ``F = sum_f (-p_f n_f + s * tau_f) A_f`` with ``n`` the unit
     normal pointing out of the body into the fluid. ``p`` and ``tau`` are kinematic
@@ -57,6 +132,12 @@ def force_coefficients(
     span)`` and ``Cd = F . e_drag / (...)`` need no density. The drag direction is the
     free stream ``(cos a, sin a)`` and the lift direction ``(-sin a, cos a)``, in the
     plane of the first two coordinates; a 3D body is projected onto that plane.
+
+    With ``axes`` (3D), drag, lift and side force are along :meth:`BodyAxes.turned`,
+    divided by ``0.5 U^2 A_ref`` with ``A_ref`` the ``reference_area`` or, without it,
+    the body's :func:`frontal_area` seen along the free stream (``chord`` and ``span``
+    are then not used); the drag is also returned split into its pressure and
+    wall-shear parts, as OpenFOAM's ``forceCoeffs`` writes them.
 
     Parameters
     ----------
@@ -78,6 +159,10 @@ def force_coefficients(
     wall_shear_sign : float
         ``-1`` for OpenFOAM's ``wallShearStress`` (the stress the wall exerts on the
         fluid), ``+1`` for a field that is already the traction on the body.
+    axes : BodyAxes, optional
+        The 3D directions; None: the 2D plane of the first two coordinates.
+    reference_area : float, optional
+        3D only: the reference area; None: the frontal area measured on the faces.
 
     Returns
     -------
@@ -93,11 +178,30 @@ def force_coefficients(
         )
     if speed <= 0 or chord <= 0 or span <= 0:
         raise ValueError(f"speed, chord and span must be > 0, got {speed}, {chord}, {span}")
-    traction = -pressure[:, None] * normals
+    pressure_traction = -pressure[:, None] * normals
+    viscous_traction = np.zeros_like(pressure_traction)
     if wall_shear is not None:
         wall_shear = np.asarray(wall_shear, dtype=np.float64).reshape(pressure.shape[0], -1)
-        traction[:, : wall_shear.shape[1]] += wall_shear_sign * wall_shear
-    force = (traction * areas[:, None]).sum(axis=0)
+        viscous_traction[:, : wall_shear.shape[1]] = wall_shear_sign * wall_shear
+    pressure_force = (pressure_traction * areas[:, None]).sum(axis=0)
+    viscous_force = (viscous_traction * areas[:, None]).sum(axis=0)
+    force = pressure_force + viscous_force
+    if axes is not None:
+        if normals.shape[1] != 3:
+            raise ValueError(f"3D force axes need (Ns, 3) normals, got {normals.shape}")
+        drag_direction, lift_direction, side_direction = axes.turned(angle_of_attack_deg)
+        area = frontal_area(normals, areas, drag_direction) if reference_area is None else float(reference_area)
+        if not area > 0:
+            raise ValueError(f"reference area must be > 0, got {area} (a surface with no frontal area?)")
+        dynamic = 0.5 * speed**2 * area
+        return ForceCoefficients(
+            lift=float(force @ lift_direction / dynamic),
+            drag=float(force @ drag_direction / dynamic),
+            side=float(force @ side_direction / dynamic),
+            drag_pressure=float(pressure_force @ drag_direction / dynamic),
+            drag_viscous=float(viscous_force @ drag_direction / dynamic),
+            reference_area=area,
+        )
     angle = math.radians(angle_of_attack_deg)
     drag_direction = np.array([math.cos(angle), math.sin(angle)])
     lift_direction = np.array([-math.sin(angle), math.cos(angle)])
@@ -117,8 +221,8 @@ def integrate_forces(
     speed: float,
     angle_of_attack_deg: float,
 ) -> ForceCoefficients:
-    """Lift and drag of surface fields laid out as ``channels`` (the pressure and wall-shear
-    channels named by ``settings``); see :func:`force_coefficients`."""
+    """Lift and drag (3D: and side force) of surface fields laid out as ``channels`` (the
+    pressure and wall-shear channels named by ``settings``); see :func:`force_coefficients`."""
     shear_columns = columns_in(channels, settings.wall_shear_channels(channels))
     return force_coefficients(
         pressure=surface_values[:, list(channels).index(settings.pressure)],
@@ -130,6 +234,8 @@ def integrate_forces(
         span=settings.span,
         wall_shear=surface_values[:, shear_columns] if shear_columns else None,
         wall_shear_sign=settings.wall_shear_sign,
+        axes=settings.axes,
+        reference_area=settings.reference_area,
     )
 
 
@@ -146,19 +252,63 @@ class ForceSettings:
         ``wallShearStress[0]``, ``wallShearStress[1]``); None: pressure only.
     wall_shear_sign : float
         -1 for OpenFOAM's wall-on-fluid convention, +1 for traction on the body.
-    speed, angle_of_attack_deg : str
-        Condition names holding the free-stream speed and angle of attack (degrees).
+    speed : str
+        Condition name holding the free-stream speed.
+    angle_of_attack_deg : str or None
+        Condition name holding the angle of attack (degrees); None: zero (a 3D body at a
+        fixed attitude, e.g. an Ahmed body).
     chord, span : float
-        Reference length and span.
+        2D: reference length and span.
+    drag_direction, lift_direction : list of float, optional
+        3D: the free stream and the ground normal (:class:`BodyAxes`), e.g. ``[1, 0, 0]``
+        and ``[0, 0, 1]``; both None (the default, and every descriptor written before
+        they existed): the 2D integral in the plane of the first two coordinates.
+    reference_area : float, optional
+        3D: the reference area; None: each body's frontal area, measured on its faces
+        (:func:`frontal_area`; OpenFOAM's ``Aref`` of the ``lrsa-data ahmed`` cases is
+        ``width * height``, which that equals).
     """
 
     pressure: str
     wall_shear: str | None
     wall_shear_sign: float
     speed: str
-    angle_of_attack_deg: str
+    angle_of_attack_deg: str | None
     chord: float
     span: float
+    drag_direction: list[float] | None = None
+    lift_direction: list[float] | None = None
+    reference_area: float | None = None
+
+    def __post_init__(self) -> None:
+        if (self.drag_direction is None) != (self.lift_direction is None):
+            raise ValueError("ForceSettings: drag_direction and lift_direction are given together (3D) or not at all (2D)")
+        if self.reference_area is not None and not (math.isfinite(self.reference_area) and self.reference_area > 0):
+            raise ValueError(f"ForceSettings.reference_area must be a positive number or None, got {self.reference_area!r}")
+        if self.drag_direction is not None:
+            # Stored as plain lists (JSON in the descriptor); checked here.
+            object.__setattr__(self, "drag_direction", [float(v) for v in self.drag_direction])
+            object.__setattr__(self, "lift_direction", [float(v) for v in self.lift_direction])
+            BodyAxes(tuple(self.drag_direction), tuple(self.lift_direction))
+
+    @property
+    def axes(self) -> BodyAxes | None:
+        """The 3D directions; None for the 2D integral."""
+        if self.drag_direction is None:
+            return None
+        return BodyAxes(tuple(self.drag_direction), tuple(self.lift_direction))
+
+    @classmethod
+    def ground_vehicle(cls, speed: str, pressure: str = "p", wall_shear: str | None = "wallShearStress",
+                       reference_area: float | None = None) -> ForceSettings:
+        """3D settings of a body over a ground ``z = 0`` in a free stream along ``+x`` (``lrsa-data ahmed``)."""
+        return cls(pressure=pressure, wall_shear=wall_shear, wall_shear_sign=-1.0, speed=speed, angle_of_attack_deg=None,
+                   chord=1.0, span=1.0, drag_direction=[1.0, 0.0, 0.0], lift_direction=[0.0, 0.0, 1.0],
+                   reference_area=reference_area)
+
+    def angle_of(self, conditions: Mapping[str, float]) -> float:
+        """The angle of attack in ``conditions`` (degrees); 0 where the settings name none."""
+        return 0.0 if self.angle_of_attack_deg is None else float(conditions[self.angle_of_attack_deg])
 
     @classmethod
     def from_config(cls, forces: DictConfig | dict[str, Any]) -> ForceSettings:
@@ -216,13 +366,15 @@ class SurfaceForceEvaluator:
         conditions = cache.condition_names
         for key in ("speed", "angle_of_attack_deg"):
             name = getattr(settings, key)
+            if name is None and key == "angle_of_attack_deg":
+                continue
             if name not in conditions:
                 raise ConfigError(
                     f"{source}.{key}: condition '{name}' is not among data.conditions {conditions}; "
                     "the free stream must be an input of the model"
                 )
         self._speed_index = conditions.index(settings.speed)
-        self._angle_index = conditions.index(settings.angle_of_attack_deg)
+        self._angle_index = None if settings.angle_of_attack_deg is None else conditions.index(settings.angle_of_attack_deg)
         self._case_arrays: dict[str, dict[str, np.ndarray]] = {}
 
     def _arrays(self, case_id: str) -> dict[str, np.ndarray]:
@@ -242,7 +394,7 @@ class SurfaceForceEvaluator:
             normals=arrays["surface_normals"],
             areas=arrays["surface_weights"],
             speed=float(conditions[self._speed_index]),
-            angle_of_attack_deg=float(conditions[self._angle_index]),
+            angle_of_attack_deg=0.0 if self._angle_index is None else float(conditions[self._angle_index]),
         )
 
     def true_surface_values(self, case_id: str) -> np.ndarray:
