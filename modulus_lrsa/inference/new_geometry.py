@@ -1,6 +1,13 @@
 # SPDX-License-Identifier: Apache-2.0
 # SPDX-FileCopyrightText: Copyright (c) 2026 The modulus-lrsa authors
-"""Prediction around a geometry without a CFD mesh: its wall surface, the conditions, sampled volume points."""
+"""Prediction around a geometry without a CFD mesh: its wall surface, the conditions, sampled volume points.
+
+In 3D (an STL of a body over a ground, as ``lrsa-data ahmed`` makes), the body is checked
+against the training domain before anything runs (a body in other units, one through the
+ground, one outside the domain are refused in one line), the volume is sampled in the
+training domain's box, whose floor is the ground, and drag, lift and side force are
+integrated on the STL's own faces (:func:`wall_force_coefficients`).
+"""
 
 from __future__ import annotations
 
@@ -13,17 +20,37 @@ from typing import Any
 
 import numpy as np
 import torch
+import vtk
+from vtk.util.numpy_support import vtk_to_numpy
 
+from modulus_lrsa.atomic import atomic_write_json
 from modulus_lrsa.datapipes.cache import extract_case
 from modulus_lrsa.datapipes.cases import (
     CaseSource,
     FileRef,
 )
+from modulus_lrsa.forces import ForceCoefficients, ForceSettings, force_coefficients
 from modulus_lrsa.geometry.sampling import sample_volume
-from modulus_lrsa.geometry.surface import surface_from_vtk
-from modulus_lrsa.inference.common import PredictionError, RunOptions, check_output_folder, warn_outside_training_range
+from modulus_lrsa.geometry.surface import BodySurface, polygon_area_vectors, surface_cell_normals, surface_from_vtk
+from modulus_lrsa.inference.common import (
+    PREDICTED_SUFFIX,
+    QUANTITIES_NAME,
+    PredictionError,
+    RunOptions,
+    check_output_folder,
+    finite_or_none,
+    output_folder,
+    warn_outside_training_range,
+)
 from modulus_lrsa.inference.mesh import MeshModelNeeds, check_layout, condition_values, near_case_json, predict_and_write, prediction_config
-from modulus_lrsa.io.readers import read_vtk
+from modulus_lrsa.io.readers import cell_connectivity, point_coordinates, read_vtk
+from modulus_lrsa.io.writers import add_array, atomic_write_vtk
+
+#: A body whose extent along an axis is more than this share of the sampling box's has no
+#: room for the flow around it (the ``lrsa-data ahmed`` bodies fill 14-19 % of their domain).
+MAX_BODY_SHARE = 0.5
+#: Unit factors a body in other units than the training cases' (metres) is most likely off by.
+_UNIT_FACTORS = ((1000.0, "millimetres"), (100.0, "centimetres"), (1.0 / 0.0254, "inches"))
 
 logger = logging.getLogger(__name__)
 
@@ -131,6 +158,9 @@ def predict_new_geometry(
     body = surface_from_vtk(read_vtk(wall_path), planar_axis, str(wall_path))
     if body.dim != dimension:
         raise PredictionError(f"{wall_path}: a {body.dim}D surface, but the model was trained on {dimension}D cases")
+    forces = _force_settings_3d(descriptor, index) if dimension == 3 else None
+    if dimension == 3:
+        check_body_in_domain(body, box_min, box_max, wall_path, ground_axis=_ground_axis(forces))
     sample = sample_volume(body, count, box_min, box_max, seed=options.seed, near_wall_fraction=options.near_wall_fraction,
                            near_wall_thickness=options.near_wall_thickness, device=options.run.device)
     arrays.update(
@@ -153,6 +183,152 @@ def predict_new_geometry(
         # How far the wall is from watertight, and what was warned about, travel with the result.
         "wall": sample.wall.as_dict(),
     }
-    return predict_and_write(
-        model, descriptor, arrays, source, config, output_dir, quantities, summary["missing_channels"], options.run
+    if forces is None:
+        return predict_and_write(
+            model, descriptor, arrays, source, config, output_dir, quantities, summary["missing_channels"], options.run
+        )
+    # 3D: the fields are predicted and written as for any case, then the forces, Cp and Cf are
+    # added, all in one folder swapped in whole.
+    with output_folder(output_dir) as folder:
+        staged = folder / ".fields"
+        quantities = predict_and_write(
+            model, {**descriptor, "forces": None}, arrays, source, config, staged, quantities,
+            summary["missing_channels"], options.run,
+        )
+        for entry in staged.iterdir():
+            entry.rename(folder / entry.name)
+        staged.rmdir()
+        quantities["forces"] = _add_wall_forces(folder / quantities["files"]["surface"], forces, source.conditions, wall_path)
+        atomic_write_json(folder / QUANTITIES_NAME, finite_or_none(quantities), allow_nan=False)
+    return quantities
+
+
+def _force_settings_3d(descriptor: dict[str, Any], index: dict[str, Any]) -> ForceSettings | None:
+    """How a 3D model's wall fields become forces: the descriptor's 3D ``data.forces``, else a ground vehicle's.
+
+    None where the model predicts no pressure on the wall (nothing to integrate) or its
+    descriptor holds 2D settings (integrated as before, projected on the first two axes).
+    """
+    stored = descriptor.get("forces")
+    if stored:
+        settings = ForceSettings(**stored)
+        return settings if settings.axes is not None else None
+    surface = list(index.get("surface_channels") or [])
+    if not descriptor.get("uses_surface", True) or "p" not in surface:
+        return None
+    free_stream = (index.get("settings") or {}).get("free_stream") or {}
+    conditions = list(index.get("condition_names") or [])
+    speed = free_stream.get("speed") if free_stream.get("enabled") else None
+    speed = speed or ("U" if "U" in conditions else None)
+    if speed is None or speed not in conditions:
+        return None
+    shear = "wallShearStress" if any(name.split("[")[0] == "wallShearStress" for name in surface) else None
+    return ForceSettings.ground_vehicle(speed=speed, wall_shear=shear)
+
+
+def _ground_axis(forces: ForceSettings | None) -> int | None:
+    """The axis normal to the ground (the lift direction's largest component); None without 3D forces."""
+    if forces is None or forces.axes is None:
+        return None
+    return int(np.argmax(np.abs(forces.axes.lift)))
+
+
+def check_body_in_domain(
+    body: BodySurface,
+    box_min: Sequence[float],
+    box_max: Sequence[float],
+    where: Path,
+    ground_axis: int | None = None,
+) -> None:
+    """Refuse a 3D body that the training domain cannot hold, in one line naming the file.
+
+    * a body much larger than the box (more than :data:`MAX_BODY_SHARE` of it along an
+      axis): another unit than the training cases' (an STL in millimetres beside a domain
+      in metres) is named with the factor;
+    * a body through the ground: the box's floor along ``ground_axis`` (z = 0 for
+      ``lrsa-data ahmed``) is the ground, and the body must lie above it;
+    * a body not inside the box.
+
+    Raises
+    ------
+    PredictionError
+    """
+    lower, upper = (np.asarray(bound, dtype=np.float64) for bound in body.bounds())
+    box_lower, box_upper = np.asarray(box_min, dtype=np.float64), np.asarray(box_max, dtype=np.float64)
+    share = (upper - lower) / (box_upper - box_lower)
+    worst = int(np.argmax(share))
+    names = "xyz"
+    if share[worst] > MAX_BODY_SHARE:
+        size = " x ".join(f"{extent:.4g}" for extent in upper - lower)
+        box = " x ".join(f"{extent:.4g}" for extent in box_upper - box_lower)
+        units = [(factor, name) for factor, name in _UNIT_FACTORS if 0.01 < share[worst] / factor <= MAX_BODY_SHARE]
+        hint = (f"it looks like {units[0][1]} beside a training domain in metres: scale the STL by {1.0 / units[0][0]:g}"
+                if units else "is it in the training cases' units (metres)?")
+        raise PredictionError(
+            f"{where}: the body is {size} (along {names[worst]} {share[worst]:.3g} times the training domain's "
+            f"{box}), too large for the model's domain; {hint}"
+        )
+    if ground_axis is not None and lower[ground_axis] <= box_lower[ground_axis]:
+        raise PredictionError(
+            f"{where}: the body reaches {names[ground_axis]} = {lower[ground_axis]:.4g}, at or below the ground at "
+            f"{names[ground_axis]} = {box_lower[ground_axis]:.4g} (the training domain's floor): it passes through the "
+            "ground; move it up so that its underside clears the ground, as the training bodies do"
+        )
+    outside = [names[axis] for axis in range(3) if lower[axis] < box_lower[axis] or upper[axis] > box_upper[axis]]
+    if outside:
+        raise PredictionError(
+            f"{where}: the body ({lower.round(4).tolist()} .. {upper.round(4).tolist()}) leaves the training domain "
+            f"({box_lower.round(4).tolist()} .. {box_upper.round(4).tolist()}) along {', '.join(outside)}; place it "
+            "as the training bodies are placed, or give a sampling box with --box"
+        )
+
+
+def wall_force_coefficients(
+    surface: vtk.vtkDataSet,
+    settings: ForceSettings,
+    conditions: Mapping[str, float],
+    suffix: str = PREDICTED_SUFFIX,
+    where: str = "<surface>",
+) -> ForceCoefficients:
+    """Forces of a 3D wall's cell fields ``<pressure><suffix>`` and ``<wall_shear><suffix>`` on its own faces.
+
+    The faces' outward normals and areas come from the surface itself (an STL, the
+    ``surface.vtp`` of a prediction on an OpenFOAM body patch), so a prediction from an STL
+    and one on a CFD mesh are integrated alike. ``suffix=""`` integrates the CFD fields.
+    """
+    cell_data = surface.GetCellData()
+
+    def field(name: str) -> np.ndarray:
+        array = cell_data.GetArray(name)
+        if array is None:
+            raise PredictionError(f"{where}: no cell field '{name}' to integrate the forces from")
+        return vtk_to_numpy(array).astype(np.float64)
+
+    body = surface_from_vtk(surface, None, where)
+    normals = surface_cell_normals(surface, body, where)
+    areas = np.linalg.norm(polygon_area_vectors(point_coordinates(surface), *cell_connectivity(surface)), axis=1)
+    return force_coefficients(
+        field(settings.pressure + suffix), normals, areas, speed=float(conditions[settings.speed]),
+        angle_of_attack_deg=settings.angle_of(conditions), chord=settings.chord, span=settings.span,
+        wall_shear=field(settings.wall_shear + suffix) if settings.wall_shear else None,
+        wall_shear_sign=settings.wall_shear_sign, axes=settings.axes, reference_area=settings.reference_area,
     )
+
+
+def _add_wall_forces(path: Path, settings: ForceSettings, conditions: Mapping[str, float], where: Path) -> dict[str, Any]:
+    """Integrate the predicted wall fields of ``path``, add Cp and Cf to it, and return the ``forces`` record."""
+    reader = vtk.vtkXMLPolyDataReader()
+    reader.SetFileName(str(path))
+    reader.Update()
+    surface = reader.GetOutput()
+    coefficients = wall_force_coefficients(surface, settings, conditions, where=str(where))
+    dynamic = 0.5 * float(conditions[settings.speed]) ** 2
+    cell_data = surface.GetCellData()
+    add_array(surface, f"Cp{PREDICTED_SUFFIX}", vtk_to_numpy(cell_data.GetArray(settings.pressure + PREDICTED_SUFFIX)) / dynamic,
+              "cell")
+    if settings.wall_shear:
+        # The skin-friction coefficient as a vector: the wall shear over the dynamic pressure.
+        shear = vtk_to_numpy(cell_data.GetArray(settings.wall_shear + PREDICTED_SUFFIX))
+        add_array(surface, f"Cf{PREDICTED_SUFFIX}", shear / dynamic, "cell")
+    atomic_write_vtk(surface, path)
+    return {"predicted": coefficients.as_dict(), "settings": settings.as_dict()}
