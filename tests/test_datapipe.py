@@ -189,7 +189,7 @@ def test_rerun_reuses_cache_and_changes_rebuild(tmp_path):
     # Different settings rebuild everything, with the new layout.
     other = MeshCacheConfig(volume_fields=["p", "U[0]"], volume_file="internal.vtu", case_pattern="case*")
     rebuilt = build_cache(root, cache_dir, other)
-    assert rebuilt.index["settings_hash"] != first.index["settings_hash"]
+    assert rebuilt.index.settings_hash != first.index.settings_hash
     assert rebuilt.target_channels == ["p", "U[0]"]
     assert rebuilt.load_case("case0")["volume_targets"].shape[1] == 2
     assert all(path.stat().st_mtime_ns != stamps[case] for case, path in files.items())
@@ -443,7 +443,7 @@ def test_one_file_per_case_is_the_volume_only(tmp_path):
     for index in range(3):
         write_xml(box_volume(4, 1.0 + index), root / f"case{index}.vtu")
     cache = build_cache(root, tmp_path / "cache", MeshCacheConfig(volume_fields=["p"], test_fraction=0.0))
-    assert cache.index["has_geometry"] is False
+    assert cache.index.has_geometry is False
     assert not cache.load_case("case0")["volume_distance"].any()
     both = MeshCacheConfig(volume_fields=["p"], surface_fields=["p"], test_fraction=0.0)
     with pytest.raises(MeshDataError, match=r"case0.vtu: a case given as one file .* both .*one folder per case"):
@@ -486,7 +486,7 @@ def test_one_surface_file_per_case_trains_the_wall_alone(tmp_path):
         write_xml(sphere_wall(1.0 + index), root / f"body{index}.vtp")
     cache = build_cache(root, tmp_path / "cache", MeshCacheConfig(surface_fields=["p"], test_fraction=0.0))
     arrays = cache.load_case("body0")
-    assert cache.index["has_geometry"] is True and arrays["volume_positions"].shape == (0, 3)
+    assert cache.index.has_geometry is True and arrays["volume_positions"].shape == (0, 3)
     positions, normals = arrays["surface_positions"], arrays["surface_normals"]
     # The wall's normals point out of the sphere, into the fluid.
     assert (np.einsum("ij,ij->i", normals, positions) > 0).all()
@@ -614,7 +614,7 @@ def test_run_folders_of_the_drivaerml_layout(tmp_path):
                                                    r"boundary_1.vtp, volume_1.vtu: e.g. data.surface_file='boundary_\*.vtp'"):
         build_cache(root, tmp_path / "cache", dataclasses.replace(config, surface_file="wall_*.vtp"))
     cache = build_cache(root, tmp_path / "cache", config)
-    assert [case["case_id"] for case in cache.cases()] == ["run_1", "run_2", "run_3"] and cache.index["has_geometry"]
+    assert [case["case_id"] for case in cache.cases()] == ["run_1", "run_2", "run_3"] and cache.index.has_geometry
     # One run folder given as the data folder: its files are no cases of their own.
     with pytest.raises(CaseConfigError, match=r"run_1: holds files .* but no case folder.*MeshCacheConfig.volume_file="
                                               r"'volume_\*.vtu' looks inside case folders"):
@@ -661,7 +661,7 @@ def test_parallel_build_matches_serial(tmp_path):
     config = MeshCacheConfig(volume_fields=["p", "U"], volume_file="internal.vtu", case_pattern="case*")
     serial = build_cache(root, tmp_path / "serial", config, num_workers=0)
     parallel = build_cache(root, tmp_path / "parallel", config, num_workers=2)
-    assert serial.index["normalization"] == parallel.index["normalization"]
+    assert serial.index.normalization == parallel.index.normalization
     for entry in serial.cases():
         one, other = serial.load_case(entry["case_id"]), parallel.load_case(entry["case_id"])
         assert one.keys() == other.keys()
@@ -839,7 +839,7 @@ def test_free_stream_scaled_targets_round_trip_to_physical_units(case_root, tmp_
     config = dataclasses.replace(CONFIG, free_stream=free_stream)
     cache = build_cache(case_root, tmp_path / "cache", config)
     plain = build_cache(case_root, tmp_path / "plain", CONFIG)
-    assert cache.index["settings_hash"] != plain.index["settings_hash"]
+    assert cache.index.settings_hash != plain.index.settings_hash
     dataset = MeshPointDataset(cache, split=None, volume_points=None, surface_points=None)
     for index, entry in enumerate(dataset.case_entries):
         sample = dataset[index]
@@ -853,7 +853,7 @@ def test_free_stream_scaled_targets_round_trip_to_physical_units(case_root, tmp_
         volume = physical[: entry["num_volume_points"]][:, [dataset.target_names.index(c) for c in cache.volume_channels]]
         np.testing.assert_allclose(volume.numpy(), arrays["volume_targets"], rtol=1e-5, atol=1e-5)
     # The statistics are those of the scaled targets (here: the first case's p / (0.5 U^2)).
-    scales = free_stream_scales(cache.index["settings"]["free_stream"], ["p"], cache.condition_names,
+    scales = free_stream_scales(cache.index.settings["free_stream"], ["p"], cache.condition_names,
                                 cache.load_case(cache.cases("train")[0])["conditions"])
     assert scales[0] == pytest.approx(0.5 * float(cache.load_case(cache.cases("train")[0])["conditions"][0]) ** 2)
     assert not np.allclose(cache.normalizer("target").std, plain.normalizer("target").std)

@@ -5,7 +5,7 @@
 :func:`build_cache` reads every case once (in a process pool), computes its geometry
 features with Warp, and writes ``<cache_dir>/cases/<case>.npz`` plus
 ``<cache_dir>/index.json``: settings, channel layout, per-case point counts and
-per-case moments, skipped cases with reasons, and normalisation statistics of the
+per-case moments, skipped cases with reasons, and normalization statistics of the
 training split. All writes are atomic.
 
 Re-running with the same settings and unchanged input files (size and modification
@@ -32,26 +32,14 @@ build, adopted if intact (their size and checksum are then recorded) and rebuilt
 not. The format version stays 2 because the arrays did not change, and the version is
 part of the settings hash: bumping it would rebuild every existing cache for nothing.
 
-Per-case arrays (float32 unless noted; D = 2 or 3; absent parts have 0 rows):
-
-============================  =============  ===============================================
-``volume_positions``          (Nv, D)        cell centres or mesh points
-``volume_targets``            (Nv, Cv)       ``config.volume_fields``, physical units (always)
-``volume_weights``            (Nv,)          cell volumes (lumped for point data)
-``volume_distance``           (Nv,)          distance to the wall, >= 0 (0 if no geometry)
-``volume_direction``          (Nv, D)        unit direction away from the nearest wall point
-``surface_positions``         (Ns, D)        wall face centres or wall points
-``surface_targets``           (Ns, Cs)       ``config.surface_fields``
-``surface_weights``           (Ns,)          face areas (lengths x thickness in 2D)
-``surface_normals``           (Ns, D)        unit normals out of the body
-``conditions``                (G,) float64   ``config.conditions``
-============================  =============  ===============================================
+Each entry holds the arrays of one case, :class:`~modulus_lrsa.datapipes.features.CaseArrays`
+(made by :func:`~modulus_lrsa.datapipes.features.extract_features`); the index is a
+:class:`~modulus_lrsa.datapipes.index.CacheIndex`.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
-import dataclasses
 import hashlib
 import json
 import logging
@@ -74,39 +62,25 @@ from modulus_lrsa.atomic import atomic_save_npz, atomic_write_json, temporary_si
 from modulus_lrsa.datapipes.cases import (
     CaseEntry,
     CaseSource,
-    FileRef,
     MeshCacheConfig,
-    check_export_has_results,
     free_stream_scales,
     list_cases,
     resolve_case,
 )
-from modulus_lrsa.datapipes.normalization import Normalizer, RunningMoments
-from modulus_lrsa.errors import CaseConfigError, MeshDataError, SurfaceAsVolumeError
-from modulus_lrsa.geometry.sdf import wall_distance
-from modulus_lrsa.geometry.surface import (
-    PLANAR_TOLERANCE,
-    detect_planar_axis,
-    in_plane_axes,
-    lumped_vertex_normals,
-    project,
-    surface_cell_normals,
-    surface_from_vtk,
+from modulus_lrsa.datapipes.features import (
+    CaseArrays,
+    extract_case,  # noqa: F401  (inference.new_geometry imports the dict form from here; see its docstring)
+    extract_features,
 )
-from modulus_lrsa.io.fields import FieldSelector, place_channels, target_layout
-from modulus_lrsa.io.readers import available_fields, cell_dimension, extract_point_set, point_coordinates, read_vtk
+from modulus_lrsa.datapipes.index import CACHE_FORMAT_VERSION, CacheIndex, assemble_index, disagreements, format_change
+from modulus_lrsa.datapipes.normalization import Normalizer, RunningMoments
+from modulus_lrsa.errors import MeshDataError
+from modulus_lrsa.io.fields import target_layout
 
 logger = logging.getLogger(__name__)
 
-CACHE_FORMAT_VERSION = 2
-#: Why a cache of an older format is rebuilt, by the format it has.
-_FORMAT_CHANGES = {
-    1: "format 1 signed the wall distance of mesh cells by winding number, negative across much of "
-       "an internal flow's fluid; format 2 stores the unsigned distance",
-}
 INDEX_NAME = "index.json"
 CASES_FOLDER = "cases"
-AXIS_NAMES = ("x", "y", "z")
 ON_ERROR_CHOICES = ("raise", "skip")
 
 
@@ -181,21 +155,9 @@ _ARCHIVE_ERRORS = (zipfile.BadZipFile, OSError, EOFError, ValueError, KeyError, 
 
 
 def _entry_layout(case: dict[str, Any]) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
-    """Shape and dtype of every array of a case's entry, from its index entry (see the module docstring)."""
-    volume, surface, dim = case["num_volume_points"], case["num_surface_points"], case["dimension"]
-    f32 = np.dtype("<f4")
-    return {
-        "volume_positions": ((volume, dim), f32),
-        "volume_targets": ((volume, len(case["volume_channels"])), f32),
-        "volume_weights": ((volume,), f32),
-        "volume_distance": ((volume,), f32),
-        "volume_direction": ((volume, dim), f32),
-        "surface_positions": ((surface, dim), f32),
-        "surface_targets": ((surface, len(case["surface_channels"])), f32),
-        "surface_weights": ((surface,), f32),
-        "surface_normals": ((surface, dim), f32),
-        "conditions": ((len(case["conditions"]),), np.dtype("<f8")),
-    }
+    """Shape and dtype of every array of a case's entry, from its index entry."""
+    return CaseArrays.layout(case["num_volume_points"], case["num_surface_points"], case["dimension"],
+                             len(case["volume_channels"]), len(case["surface_channels"]), len(case["conditions"]))
 
 
 def _read_into(stream: Any, array: np.ndarray) -> int:
@@ -283,303 +245,13 @@ def _reuse_problem(path: Path, case: dict[str, Any]) -> str | None:
     return None
 
 
-def _describe(ref: FileRef) -> str:
-    return f"{ref.path}" + (f" (block '{ref.block}')" if ref.block else "")
-
-
-def _warn_if_initial_export(path: Path, export_time: float | None) -> None:
-    """Warn when a file given by itself is an OpenFOAM case's initial conditions and it has results.
-
-    A case folder with such an export is refused (:func:`check_export_has_results`); a file
-    named by itself (``lrsa-predict VTK/case_0.vtm``) may be an early time on purpose, but
-    a serial foamToVTK of an unreconstructed parallel run exports nothing else.
-    """
-    # The case folder holds VTK/<case>_<t>.vtm (VTK/<case>_<t>/internal.vtu for a block file).
-    case = next((folder for folder in list(path.parents)[:3] if (folder / "system" / "controlDict").is_file()), None)
-    if case is None:
-        return
-    try:
-        check_export_has_results(case, path, export_time)
-    except CaseConfigError as error:
-        logger.warning("%s (used, as it was given by name)", error)
-
-
-def _export_time(dataset: Any) -> float | None:
-    """The time foamToVTK stamps on every file it writes (field data ``TimeValue``), if any."""
-    array = dataset.GetFieldData().GetArray("TimeValue")
-    return float(array.GetTuple1(0)) if array is not None and array.GetNumberOfTuples() else None
-
-
-def _planar_axis(points: np.ndarray, dimension: str | int, source: str) -> int | None:
-    if dimension == 3:
-        return None
-    # With 2D known, a lone wall patch may be a slab thicker than the body it wraps.
-    axis = detect_planar_axis(points, require_thin=dimension != 2)
-    if dimension == 2 and axis is None:
-        raise MeshDataError(
-            f"{source}: dimension=2 was requested but the mesh is not one cell thick "
-            "(its points do not all lie on two planes normal to one axis)"
-        )
-    return axis
-
-
-def _volume_cell_dimension(points: np.ndarray, planar_axis: int | None) -> int:
-    """Dimension of a volume's cells: 2 for a flat 2D mesh, else 3.
-
-    A one-cell-thick mesh is 2D, yet its cells span the thickness; its wall faces do too,
-    so only the cells' own dimension tells the mesh from its wall patch.
-    """
-    if planar_axis is None:
-        return 3
-    extent = np.ptp(points, axis=0)
-    return 2 if extent[planar_axis] <= PLANAR_TOLERANCE * extent.max() else 3
-
-
-def _front_plane(positions: np.ndarray, axis: int) -> np.ndarray:
-    """Point data of a one-cell-thick mesh: mask of the front plane's points (the 2D nodes).
-
-    Every 2D node appears twice, on the front and back planes, so keeping the front
-    copies and doubling their lumped weights keeps the quadrature total unchanged.
-    """
-    lower = positions[:, axis].min()
-    extent = np.ptp(positions[:, axis])
-    return np.abs(positions[:, axis] - lower) <= 0.5 * extent
-
-
-def _check_body_fits(body: Any, volume_positions: np.ndarray, body_where: str, volume_where: str) -> None:
-    """Refuse a body that cannot be the wall of this volume: in other units, or somewhere else.
-
-    An STL in millimetres beside a mesh in metres (or the other way round) would give
-    every cell a distance to a wall that is not there. A body is at most a few times the
-    size of the fluid around it (an internal flow's walls enclose it) and at least 1e-4 of
-    it: an external flow's far field lies tens to a thousand body lengths away (2D airfoil
-    grids reach 500 chords), while a millimetre body in a metre domain of tens of body
-    lengths comes out near 1e-5. It must also lie where the fluid is.
-    """
-    body_low, body_high = body.bounds()
-    low, high = volume_positions.min(axis=0), volume_positions.max(axis=0)
-    body_extent, extent = float(np.max(body_high - body_low)), float(np.max(high - low))
-    ratio = body_extent / extent if extent > 0 else 1.0
-    if not 1e-4 <= ratio <= 10.0:
-        raise MeshDataError(
-            f"{body_where}: the body (extent {body_extent:.3g}) is {ratio:.3g} times the size of the volume "
-            f"{volume_where} (extent {extent:.3g}); are they in different units (mm and m)? Scale one to the "
-            "other: the body gives the wall distances"
-        )
-    margin = 0.05 * extent
-    if (body_low > high + margin).any() or (body_high < low - margin).any():
-        raise MeshDataError(
-            f"{body_where}: the body's bounding box {np.round(body_low, 6).tolist()} .. {np.round(body_high, 6).tolist()} "
-            f"does not overlap the volume's {np.round(low, 6).tolist()} .. {np.round(high, 6).tolist()} "
-            f"({volume_where}); are they in different coordinate frames or units?"
-        )
-
-
-def in_plane_selectors(
-    selectors: Sequence[str], dataset: Any, location: str, planar_axis: int | None
-) -> list[str]:
-    """Selectors with 3-vector fields of a 2D case reduced to their in-plane components.
-
-    A one-cell-thick mesh is treated as 2D: coordinates and directions drop the empty
-    axis, so a whole vector field (``"U"``) drops its out-of-plane component too, which
-    is zero everywhere and carries nothing to learn. Explicit components (``"U[0,1,2]"``)
-    are kept as given.
-    """
-    if planar_axis is None:
-        return list(selectors)
-    components = available_fields(dataset)[location]
-    reduced = []
-    for text in selectors:
-        selector = FieldSelector.parse(text)
-        if selector.components is None and components.get(selector.name) == 3:
-            selector = FieldSelector(selector.name, tuple(in_plane_axes(planar_axis)))
-        reduced.append(str(selector))
-    return reduced
-
-
-def _selected_fields(
-    dataset: Any,
-    selectors: Sequence[str],
-    location: str,
-    where: str,
-    expected_channels: Sequence[str] | None,
-) -> tuple[Any, list[str]]:
-    """The selected fields, or, for prediction (``expected_channels`` given), the ones the
-    file has, laid out as ``expected_channels`` with NaN columns for fields it lacks."""
-    if expected_channels is None:
-        return extract_point_set(dataset, selectors, location, where), []
-    present = available_fields(dataset)[location]
-    have = [text for text in selectors if FieldSelector.parse(text).name in present]
-    point_set = extract_point_set(dataset, have, location, where)
-    values = place_channels(point_set.values, point_set.channel_names, expected_channels, dtype=np.float32)
-    missing = [name for name in expected_channels if name not in point_set.channel_names]
-    return dataclasses.replace(point_set, values=values, channel_names=list(expected_channels)), missing
-
-
-def extract_case(
-    source: CaseSource,
-    config: MeshCacheConfig,
-    device: str = "cpu",
-    expected_channels: tuple[Sequence[str], Sequence[str]] | None = None,
-) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    """Read one case and compute its geometry features: the one feature path of training and prediction.
-
-    Parameters
-    ----------
-    source : CaseSource
-        The resolved case.
-    config : MeshCacheConfig
-        What to extract.
-    device : str
-        Warp/torch device of the distance queries.
-    expected_channels : (volume channels, surface channels), optional
-        Prediction mode: target fields the files lack are allowed and come back as NaN
-        columns in this layout (a new design has no CFD results). None (the cache):
-        every target field must be present.
-
-    Returns
-    -------
-    arrays : dict
-        The per-case arrays of the module docstring.
-    summary : dict
-        Point counts, channel names, dimension, planar axis, ``has_geometry`` and, in
-        prediction mode, ``missing_channels``.
-
-    Raises
-    ------
-    MeshDataError
-        Anything wrong with the case's files or fields (message names the file).
-    """
-    datasets: dict[FileRef, Any] = {}
-
-    files_read: dict[Path, Any] = {}
-
-    def load(ref: FileRef):
-        if ref not in datasets:
-            datasets[ref] = read_vtk(ref.path, ref.block, files_read=files_read)
-        return datasets[ref]
-
-    axis_source = source.volume or source.surface
-    axis_dataset = load(axis_source)
-    if source.location.is_dir():
-        check_export_has_results(source.location, axis_source.path, _export_time(axis_dataset))
-    else:
-        _warn_if_initial_export(source.location, _export_time(axis_dataset))
-    planar_axis = _planar_axis(point_coordinates(axis_dataset), config.dimension, _describe(axis_source))
-    dim = 2 if planar_axis is not None else 3
-    expected_volume, expected_surface = expected_channels if expected_channels is not None else (None, None)
-
-    body = None
-    if source.geometry is not None:
-        body = surface_from_vtk(load(source.geometry), planar_axis, _describe(source.geometry))
-
-    arrays: dict[str, np.ndarray] = {}
-    volume_channels: list[str] = []
-    missing: list[str] = []
-    if source.volume is not None:
-        where = _describe(source.volume)
-        dataset = load(source.volume)
-        cells, needed = cell_dimension(dataset), _volume_cell_dimension(point_coordinates(dataset), planar_axis)
-        if cells < needed:
-            shape = "one-cell-thick 2D" if needed > dim else f"{dim}D"
-            raise SurfaceAsVolumeError(
-                f"{where}: the volume is made of {cells}D cells, a surface in this {shape} case; "
-                f"a volume needs {needed}D cells: is this the wall file? (MeshCacheConfig.volume_file, case_pattern)",
-                source.volume.path, cells, needed,
-            )
-        selectors = in_plane_selectors(config.volume_fields, dataset, config.volume_location, planar_axis)
-        point_set, absent = _selected_fields(dataset, selectors, config.volume_location, where, expected_volume)
-        missing += absent
-        positions, values, weights = point_set.positions, point_set.values, point_set.weights
-        if planar_axis is not None and config.volume_location == "point":
-            front = _front_plane(positions, planar_axis)
-            positions, values, weights = positions[front], values[front], 2.0 * weights[front]
-        volume_positions = project(positions, planar_axis)
-        if body is not None:
-            _check_body_fits(body, volume_positions, _describe(source.geometry), where)
-            # Mesh cells are fluid by construction: unsigned, for internal and external flows alike.
-            features = wall_distance(body, volume_positions, device=device)
-            distance = features.distance.cpu().numpy()
-            direction = features.direction.cpu().numpy()
-        else:
-            distance = np.zeros(len(volume_positions), dtype=np.float32)
-            direction = np.zeros((len(volume_positions), dim), dtype=np.float32)
-        volume_channels = point_set.channel_names
-        arrays.update(
-            volume_positions=volume_positions.astype(np.float32),
-            volume_targets=values,
-            volume_weights=weights.astype(np.float32),
-            volume_distance=distance.astype(np.float32),
-            volume_direction=direction.astype(np.float32),
-        )
-    else:
-        arrays.update(
-            volume_positions=np.zeros((0, dim), np.float32),
-            volume_targets=np.zeros((0, 0), np.float32),
-            volume_weights=np.zeros(0, np.float32),
-            volume_distance=np.zeros(0, np.float32),
-            volume_direction=np.zeros((0, dim), np.float32),
-        )
-
-    surface_channels: list[str] = []
-    if source.surface is not None and config.surface_fields:
-        where = _describe(source.surface)
-        surface_dataset = load(source.surface)
-        selectors = in_plane_selectors(config.surface_fields, surface_dataset, config.surface_location, planar_axis)
-        point_set, absent = _selected_fields(surface_dataset, selectors, config.surface_location, where, expected_surface)
-        missing += [name for name in absent if name not in missing]
-        # Normals follow the orientation decided for this surface's own faces.
-        own_body = body if source.geometry == source.surface else surface_from_vtk(surface_dataset, planar_axis, where)
-        if config.surface_location == "cell":
-            normals = surface_cell_normals(surface_dataset, own_body, where)
-        else:
-            normals = lumped_vertex_normals(surface_dataset, own_body, where)
-        positions, values, weights = point_set.positions, point_set.values, point_set.weights
-        if planar_axis is not None and config.surface_location == "point":
-            front = _front_plane(positions, planar_axis)
-            positions, values, weights, normals = positions[front], values[front], 2.0 * weights[front], normals[front]
-        surface_channels = point_set.channel_names
-        arrays.update(
-            surface_positions=project(positions, planar_axis).astype(np.float32),
-            surface_targets=values,
-            surface_weights=weights.astype(np.float32),
-            surface_normals=normals.astype(np.float32),
-        )
-    else:
-        arrays.update(
-            surface_positions=np.zeros((0, dim), np.float32),
-            surface_targets=np.zeros((0, 0), np.float32),
-            surface_weights=np.zeros(0, np.float32),
-            surface_normals=np.zeros((0, dim), np.float32),
-        )
-    arrays["conditions"] = np.array([source.conditions[name] for name in config.conditions], dtype=np.float64)
-    summary = {
-        "case_id": source.case_id,
-        "planar_axis": planar_axis,
-        "dimension": dim,
-        "has_geometry": body is not None,
-        "num_volume_points": int(arrays["volume_positions"].shape[0]),
-        "num_surface_points": int(arrays["surface_positions"].shape[0]),
-        "volume_channels": volume_channels,
-        "surface_channels": surface_channels,
-        "conditions": arrays["conditions"].tolist(),
-    }
-    if arrays["volume_positions"].shape[0]:
-        summary["volume_bounds"] = [
-            arrays["volume_positions"].min(axis=0).tolist(), arrays["volume_positions"].max(axis=0).tolist()
-        ]
-    if expected_channels is not None:
-        summary["missing_channels"] = missing
-    return arrays, summary
-
-
 def process_case(source: CaseSource, config: MeshCacheConfig, output_file: Path, device: str = "cpu") -> dict[str, Any]:
-    """Extract one case (:func:`extract_case`) and write its ``.npz`` atomically.
+    """Extract one case (:func:`~modulus_lrsa.datapipes.features.extract_features`) and write its ``.npz`` atomically.
 
     Returns
     -------
     dict
-        The summary of :func:`extract_case` plus the per-case moments and the file's
+        The summary of :func:`~modulus_lrsa.datapipes.features.extract_features` plus the per-case moments and the file's
         ``size`` and ``sha256``.
 
     Raises
@@ -587,11 +259,11 @@ def process_case(source: CaseSource, config: MeshCacheConfig, output_file: Path,
     CacheFolderError
         The file cannot be written (no space, read-only folder).
     """
-    arrays, summary = extract_case(source, config, device)
+    arrays, summary = extract_features(source, config, device)
     moments = _case_moments(arrays, summary["volume_channels"], summary["surface_channels"], summary["dimension"],
                             config)
     try:
-        atomic_save_npz(output_file, arrays)
+        atomic_save_npz(output_file, arrays.to_dict())
         digest = _file_digest(output_file)
     except OSError as error:
         raise _cannot_write(output_file.parent, error) from None
@@ -599,15 +271,14 @@ def process_case(source: CaseSource, config: MeshCacheConfig, output_file: Path,
 
 
 def _case_moments(
-    arrays: dict[str, np.ndarray], volume_channels: list[str], surface_channels: list[str], dim: int,
-    config: MeshCacheConfig,
+    arrays: CaseArrays, volume_channels: list[str], surface_channels: list[str], dim: int, config: MeshCacheConfig,
 ) -> dict[str, RunningMoments]:
     names = target_layout(volume_channels, surface_channels)
     # Statistics of what the model learns: targets divided by their free-stream scales.
-    scales = free_stream_scales(config.free_stream, names, config.conditions, arrays["conditions"])
+    scales = free_stream_scales(config.free_stream, names, config.conditions, arrays.conditions)
     target = RunningMoments(len(names))
     for prefix, channels in (("volume", volume_channels), ("surface", surface_channels)):
-        values = arrays[f"{prefix}_targets"]
+        values = arrays.part(prefix)["targets"]
         if values.shape[0] == 0 or not channels:
             continue
         placed = np.zeros((values.shape[0], len(names)))
@@ -617,12 +288,12 @@ def _case_moments(
         valid[:, columns] = True
         target.update(placed, valid)
     coordinates = RunningMoments(dim)
-    for prefix in ("volume", "surface"):
-        if arrays[f"{prefix}_positions"].shape[0]:
-            coordinates.update(arrays[f"{prefix}_positions"])
+    for positions in (arrays.volume_positions, arrays.surface_positions):
+        if positions.shape[0]:
+            coordinates.update(positions)
     distance = RunningMoments(1)
-    if arrays["volume_distance"].shape[0]:
-        distance.update(arrays["volume_distance"][:, None])
+    if arrays.volume_distance.shape[0]:
+        distance.update(arrays.volume_distance[:, None])
     return {"target": target, "coordinates": coordinates, "distance": distance}
 
 
@@ -659,7 +330,7 @@ def build_cache(
         log it, record it under ``skipped`` in the index and go on. Other exceptions
         (bugs) always propagate.
     stats_split : str
-        Split whose cases define the normalisation statistics.
+        Split whose cases define the normalization statistics.
     device : str
         Device of the Warp distance queries (``"cuda"`` only with ``num_workers=0``).
 
@@ -729,11 +400,11 @@ def build_cache(
     ordered = [kept_summaries[entry.case_id] for entry in entries if entry.case_id in kept_summaries]
     locations = {entry.case_id: entry.location for entry in entries}
     disagreeing = set()
-    for summary, disagreement in _disagreements(ordered):
+    for summary, disagreement in disagreements(ordered):
         reject(summary["case_id"], MeshDataError(f"{locations[summary['case_id']]}: {disagreement}"))
         disagreeing.add(summary["case_id"])
     ordered = [summary for summary in ordered if summary["case_id"] not in disagreeing]
-    index = _assemble_index(ordered, skipped, config, settings, stats_split)
+    index = assemble_index(ordered, skipped, config, settings, stats_split)
     _write_index(cache_dir, index, stored, {summary["file"] for summary in ordered})
     logger.info("cache %s: %d case(s) ready, %d skipped", cache_dir, len(ordered), len(skipped))
     return MeshCache(cache_dir, index)
@@ -744,7 +415,7 @@ def _without_checksums(index: dict[str, Any]) -> dict[str, Any]:
                                for case in index.get("cases", [])]}
 
 
-def _write_index(cache_dir: Path, index: dict[str, Any], stored: dict[str, Any] | None, keep: set[str]) -> None:
+def _write_index(cache_dir: Path, index: CacheIndex, stored: dict[str, Any] | None, keep: set[str]) -> None:
     """Remove the entries no case uses and write the index, unless nothing changed.
 
     Writing nothing then keeps an up-to-date cache usable in a read-only folder; one whose
@@ -752,14 +423,17 @@ def _write_index(cache_dir: Path, index: dict[str, Any], stored: dict[str, Any] 
     """
     folder = cache_dir / CASES_FOLDER
     stale = [path for path in folder.glob("*.npz") if path.name not in keep] if folder.is_dir() else []
-    if not stale and json.loads(json.dumps(index)) == stored:
+    payload = index.to_dict()
+    # As it would read back (tuples as lists), to compare with the stored index.
+    written = json.loads(json.dumps(payload))
+    if not stale and written == stored:
         return
     try:
         for path in stale:
             path.unlink()
-        atomic_write_json(cache_dir / INDEX_NAME, index)
+        atomic_write_json(cache_dir / INDEX_NAME, payload)
     except OSError as error:
-        if stale or stored is None or _without_checksums(json.loads(json.dumps(index))) != _without_checksums(stored):
+        if stale or stored is None or _without_checksums(written) != _without_checksums(stored):
             raise _cannot_write(cache_dir, error) from None
         logger.warning("%s: cannot record the entries' checksums (%s); they were verified by reading them, "
                        "as they will be at every build until they can be recorded", cache_dir, error.strerror)
@@ -831,7 +505,7 @@ def _load_previous_index(cache_dir: Path, settings: str) -> tuple[dict[str, Any]
         logger.warning("cache index %s is not a JSON object; rebuilding every case", index_path)
         return None, {}
     if index.get("format_version") != CACHE_FORMAT_VERSION:
-        logger.warning("cache %s: %s; rebuilding every case", cache_dir, _format_change(index))
+        logger.warning("cache %s: %s; rebuilding every case", cache_dir, format_change(index))
         return index, {}
     if index.get("settings_hash") != settings:
         logger.info("cache %s was built with other settings; rebuilding every case", cache_dir)
@@ -839,152 +513,20 @@ def _load_previous_index(cache_dir: Path, settings: str) -> tuple[dict[str, Any]
     return index, {case["case_id"]: case for case in index.get("cases", [])}
 
 
-def _format_change(index: dict[str, Any]) -> str:
-    """Why a cache index of another format cannot be used as it is."""
-    version = index.get("format_version")
-    reason = _FORMAT_CHANGES.get(version, f"this version reads format {CACHE_FORMAT_VERSION} only")
-    return f"cache format {version} is not the supported {CACHE_FORMAT_VERSION} ({reason})"
-
-
-#: What every case must share, and how a message names it.
-_LAYOUT_KEYS = (
-    ("dimension", "dimension"),
-    ("planar_axis", "planar axis"),
-    ("volume_channels", "volume channels"),
-    ("surface_channels", "surface channels"),
-    ("has_geometry", "a body surface (has_geometry)"),
-)
-
-
-def _disagreements(summaries: list[dict[str, Any]]) -> list[tuple[dict[str, Any], str]]:
-    """The cases whose layout differs from the most common one (ties: the first case's), each with why.
-
-    Comparing with the majority names the odd case out, wherever it sorts.
-    """
-    layouts = [json.dumps([summary[key] for key, _ in _LAYOUT_KEYS]) for summary in summaries]
-    if len(set(layouts)) <= 1:
-        return []
-    reference = max(layouts, key=lambda layout: (layouts.count(layout), -layouts.index(layout)))
-    agreeing = layouts.count(reference)
-    expected = summaries[layouts.index(reference)]
-    found = []
-    for summary, layout in zip(summaries, layouts):
-        if layout != reference:
-            differences = "; ".join(
-                f"{what} {summary[key]}, but the {agreeing} other case(s) have {expected[key]}"
-                for key, what in _LAYOUT_KEYS if summary[key] != expected[key]
-            )
-            found.append((summary, f"case '{summary['case_id']}' has {differences}; every case must agree"))
-    return found
-
-
-def _reject_constant_targets(names: Sequence[str], moments: RunningMoments, num_cases: int, split: str) -> None:
-    """A target that never varies cannot be learnt, and its relative error is undefined."""
-    scale = np.maximum(np.abs(moments.mean), 1.0)
-    constant = [name for name, std, ref in zip(names, moments.std, scale) if std <= 1e-7 * ref]
-    if constant:
-        values = ", ".join(f"{name} = {moments.mean[names.index(name)]:.6g}" for name in constant)
-        raise MeshDataError(
-            f"target channel(s) {constant} are constant over the {num_cases} '{split}' case(s) ({values}); "
-            "they carry nothing to learn. Leave them out of data.volume_fields / data.surface_fields, "
-            "e.g. U[0,1] keeps two components of U"
-        )
-
-
-def _training_domain(cases: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """Bounding box and typical point count of the training volumes: where, and how densely,
-    ``lrsa-predict`` samples query points around a new geometry. None without volume data."""
-    bounds = [case["volume_bounds"] for case in cases if "volume_bounds" in case]
-    if not bounds or len(bounds) != len(cases):
-        return None
-    return {
-        "min": np.min([low for low, _ in bounds], axis=0).tolist(),
-        "max": np.max([high for _, high in bounds], axis=0).tolist(),
-        "median_volume_points": int(np.median([case["num_volume_points"] for case in cases])),
-    }
-
-
-def _assemble_index(
-    summaries: list[dict[str, Any]],
-    skipped: list[dict[str, str]],
-    config: MeshCacheConfig,
-    settings: str,
-    stats_split: str,
-) -> dict[str, Any]:
-    if not summaries:
-        raise MeshDataError(f"no usable case ({len(skipped)} skipped): " + "; ".join(s["reason"] for s in skipped[:3]))
-    # Every case agrees on these (build_cache rejected the others).
-    dimension, planar_axis, volume_channels, surface_channels, has_geometry = (
-        summaries[0][key] for key, _ in _LAYOUT_KEYS
-    )
-    targets = target_layout(volume_channels, surface_channels)
-    coordinate_names = [AXIS_NAMES[axis] for axis in range(3) if axis != planar_axis]
-
-    stats_cases = [summary for summary in summaries if summary["split"] == stats_split]
-    if not stats_cases:
-        splits = sorted({summary["split"] for summary in summaries})
-        raise MeshDataError(f"no case in split '{stats_split}' to compute normalisation statistics (splits: {splits})")
-    merged = {
-        "target": RunningMoments(len(targets)),
-        "coordinates": RunningMoments(dimension),
-        "distance": RunningMoments(1),
-    }
-    conditions = RunningMoments(len(config.conditions))
-    for summary in stats_cases:
-        for key, accumulator in merged.items():
-            accumulator.merge(RunningMoments.from_dict(summary["moments"][key]))
-        if config.conditions:
-            conditions.update(np.asarray(summary["conditions"])[None, :])
-
-    _reject_constant_targets(targets, merged["target"], len(stats_cases), stats_split)
-    coordinate_scale = float(np.sqrt(merged["coordinates"].variance.mean())) or 1.0
-    distance_moments = merged["distance"]
-    distance_rms = float(np.sqrt(distance_moments.variance[0] + distance_moments.mean[0] ** 2)) or 1.0
-    normalization = {
-        "target": Normalizer.from_moments(targets, merged["target"]).to_dict(),
-        "conditions": Normalizer.from_moments(list(config.conditions), conditions).to_dict()
-        if config.conditions
-        else Normalizer.identity([]).to_dict(),
-        # One scale for all axes keeps shapes undistorted and matches the unit directions.
-        "coordinates": Normalizer(
-            names=coordinate_names, mean=merged["coordinates"].mean, std=np.full(dimension, coordinate_scale)
-        ).to_dict(),
-        # Scale only: the distance keeps its zero on the wall.
-        "distance": Normalizer(names=["distance"], mean=np.zeros(1), std=np.array([distance_rms])).to_dict(),
-    }
-    return {
-        "format_version": CACHE_FORMAT_VERSION,
-        "settings_hash": settings,
-        "training_domain": _training_domain(stats_cases),
-        "settings": config.to_dict(),
-        "dimension": dimension,
-        "planar_axis": planar_axis,
-        "coordinate_names": coordinate_names,
-        "volume_channels": volume_channels,
-        "surface_channels": surface_channels,
-        "target_channels": targets,
-        "condition_names": list(config.conditions),
-        "has_geometry": has_geometry,
-        "stats_split": stats_split,
-        "cases": summaries,
-        "skipped": skipped,
-        "normalization": normalization,
-    }
-
 
 @dataclass
 class MeshCache:
-    """An opened preprocessing cache: index, normalisers and per-case arrays.
+    """An opened preprocessing cache: its index and per-case arrays.
 
     Attributes
     ----------
     cache_dir : Path
-    index : dict
-        Contents of ``index.json``.
+    index : CacheIndex
+        Contents of ``index.json``, the one typed form of the index.
     """
 
     cache_dir: Path
-    index: dict[str, Any]
+    index: CacheIndex
 
     @classmethod
     def open(cls, cache_dir: str | os.PathLike) -> MeshCache:
@@ -996,52 +538,53 @@ class MeshCache:
         index = json.loads(index_path.read_text())
         if index.get("format_version") != CACHE_FORMAT_VERSION:
             raise MeshDataError(
-                f"{index_path}: {_format_change(index)}; rebuild it with build_cache (lrsa-train does so by itself)"
+                f"{index_path}: {format_change(index)}; rebuild it with build_cache (lrsa-train does so by itself)"
             )
-        return cls(cache_dir, index)
+        return cls(cache_dir, CacheIndex.from_dict(index, str(index_path)))
 
+    # Shortcuts to fields of the index for the callers that predate CacheIndex (forces, training.data).
     @property
     def dimension(self) -> int:
-        return int(self.index["dimension"])
+        return self.index.dimension
 
     @property
     def coordinate_names(self) -> list[str]:
-        return list(self.index["coordinate_names"])
+        return list(self.index.coordinate_names)
 
     @property
     def target_channels(self) -> list[str]:
-        return list(self.index["target_channels"])
+        return list(self.index.target_channels)
 
     @property
     def volume_channels(self) -> list[str]:
-        return list(self.index["volume_channels"])
+        return list(self.index.volume_channels)
 
     @property
     def surface_channels(self) -> list[str]:
-        return list(self.index["surface_channels"])
+        return list(self.index.surface_channels)
 
     @property
     def condition_names(self) -> list[str]:
-        return list(self.index["condition_names"])
+        return list(self.index.condition_names)
 
     @property
     def skipped(self) -> list[dict[str, str]]:
         """Cases left out, each ``{"case_id", "reason"}``."""
-        return list(self.index["skipped"])
+        return list(self.index.skipped)
 
     def normalizer(self, kind: str) -> Normalizer:
-        """Normaliser of ``"target"``, ``"conditions"``, ``"coordinates"`` or ``"distance"``."""
-        return Normalizer.from_dict(self.index["normalization"][kind])
+        """Normalizer of ``"target"``, ``"conditions"``, ``"coordinates"`` or ``"distance"``."""
+        return self.index.normalizer(kind)
 
     def cases(self, split: str | Sequence[str] | None = None) -> list[dict[str, Any]]:
         """Index entries of the cases in ``split`` (one name, several, or all when None)."""
         if split is None:
-            return list(self.index["cases"])
+            return list(self.index.cases)
         wanted = {split} if isinstance(split, str) else set(split)
-        return [case for case in self.index["cases"] if case["split"] in wanted]
+        return [case for case in self.index.cases if case["split"] in wanted]
 
     def load_case(self, case: str | dict[str, Any]) -> dict[str, np.ndarray]:
-        """Arrays of one case (by id or index entry); see the module docstring for keys.
+        """Arrays of one case (by id or index entry), by name (:meth:`CaseArrays.to_dict`'s keys).
 
         Raises
         ------
@@ -1050,7 +593,7 @@ class MeshCache:
             array's CRC-32 fails, or its layout is not the index's): one line naming it.
         """
         if isinstance(case, str):
-            matches = [entry for entry in self.index["cases"] if entry["case_id"] == case]
+            matches = [entry for entry in self.index.cases if entry["case_id"] == case]
             if not matches:
                 raise KeyError(f"case '{case}' is not in the cache {self.cache_dir}")
             case = matches[0]

@@ -12,7 +12,7 @@ returned at full resolution in file order (evaluation).
 Sample layout (N = number of points, volume points first, then surface points)
 --------------------------------------------------------------------------------
 ``fx`` (N, G)
-    Global conditions (``MeshCacheConfig.conditions``), normalised, broadcast to every
+    Global conditions (``MeshCacheConfig.conditions``), normalized, broadcast to every
     point. G may be 0.
 ``embedding`` (N, E)
     ``coordinates`` (D, centred, one common scale), then, when the cases have a body
@@ -23,7 +23,7 @@ Sample layout (N = number of points, volume points first, then surface points)
 ``target`` (N, C)
     ``dataset.target_names``: volume channels, then surface channels not among them;
     a channel present in both (e.g. ``p``) is one column. Divided by ``target_scale``,
-    normalised; 0 where undefined.
+    normalized; 0 where undefined.
 ``target_mask`` (N, C) bool
     Which target entries are defined: volume channels on volume points, surface
     channels on surface points. Losses and metrics must use it.
@@ -36,7 +36,7 @@ Sample layout (N = number of points, volume points first, then surface points)
     Which points are surface points.
 ``target_scale`` (C,) float32
     The case's free-stream scale of each target channel (``MeshCacheConfig.free_stream``;
-    all 1 without it): ``target`` is normalised ``physical / target_scale``, so physical
+    all 1 without it): ``target`` is normalized ``physical / target_scale``, so physical
     units are ``denormalize(prediction) * target_scale``.
 ``case_id`` str
 """
@@ -53,6 +53,8 @@ from torch.utils.data import Dataset
 
 from modulus_lrsa.datapipes.cache import MeshCache
 from modulus_lrsa.datapipes.cases import free_stream_scales
+from modulus_lrsa.datapipes.features import CaseArrays
+from modulus_lrsa.datapipes.index import CacheIndex
 from modulus_lrsa.datapipes.normalization import Normalizer
 from modulus_lrsa.io.fields import columns_in
 
@@ -95,34 +97,34 @@ def _choose(rng: np.random.Generator, available: int, wanted: int | None) -> np.
 
 
 class CaseFeatures:
-    """Turns a case's arrays (from the cache or :func:`~modulus_lrsa.datapipes.cache.extract_case`)
+    """Turns a case's arrays (from the cache or :func:`~modulus_lrsa.datapipes.features.extract_features`)
     into a model sample: the one place that defines ``fx``, ``embedding`` and ``target``.
 
     Training (:class:`MeshPointDataset`) and prediction (``lrsa-predict``) both build
-    their samples here, from the normalisation statistics of the training cache index.
+    their samples here, from the normalization statistics of the training cache index.
 
     Parameters
     ----------
-    index : dict
-        A cache index (``index.json``): channel layout, geometry flag, normalisation.
+    index : CacheIndex
+        A cache index (``index.json``): channel layout, geometry flag, normalization.
     uses_volume, uses_surface : bool
         Which point sets the samples hold.
     normalize : bool
-        Normalise with the index statistics (False: physical units, identity scaling).
+        Normalize with the index statistics (False: physical units, identity scaling).
     """
 
-    def __init__(self, index: dict[str, Any], uses_volume: bool, uses_surface: bool, normalize: bool = True) -> None:
-        self.has_geometry = bool(index["has_geometry"])
+    def __init__(self, index: CacheIndex, uses_volume: bool, uses_surface: bool, normalize: bool = True) -> None:
+        self.has_geometry = bool(index.has_geometry)
         self.uses_volume, self.uses_surface = uses_volume, uses_surface
-        self.coordinate_names = list(index["coordinate_names"])
-        self.condition_names = list(index["condition_names"])
-        self.target_names = list(index["target_channels"])
-        self.volume_columns = columns_in(self.target_names, index["volume_channels"])
-        self.surface_columns = columns_in(self.target_names, index["surface_channels"])
-        self.free_stream = index["settings"].get("free_stream")
+        self.coordinate_names = list(index.coordinate_names)
+        self.condition_names = list(index.condition_names)
+        self.target_names = list(index.target_channels)
+        self.volume_columns = columns_in(self.target_names, index.volume_channels)
+        self.surface_columns = columns_in(self.target_names, index.surface_channels)
+        self.free_stream = index.settings.get("free_stream")
 
         def normalizer(kind: str, names: Sequence[str]) -> Normalizer:
-            return Normalizer.from_dict(index["normalization"][kind]) if normalize else Normalizer.identity(names)
+            return index.normalizer(kind) if normalize else Normalizer.identity(names)
 
         self.target_normalizer = normalizer("target", self.target_names)
         self.condition_normalizer = normalizer("conditions", self.condition_names)
@@ -140,7 +142,7 @@ class CaseFeatures:
 
     def sample(
         self,
-        arrays: dict[str, np.ndarray],
+        arrays: CaseArrays,
         case_id: str,
         volume_rows: np.ndarray | None = None,
         surface_rows: np.ndarray | None = None,
@@ -150,37 +152,37 @@ class CaseFeatures:
         Target entries that are NaN (fields a prediction input lacks) are left out of
         ``target_mask`` and set to 0.
         """
-        scales = free_stream_scales(self.free_stream, self.target_names, self.condition_names, arrays["conditions"])
+        scales = free_stream_scales(self.free_stream, self.target_names, self.condition_names, arrays.conditions)
         parts: list[dict[str, np.ndarray]] = []
         if self.uses_volume:
-            rows = np.arange(arrays["volume_positions"].shape[0]) if volume_rows is None else volume_rows
+            rows = np.arange(arrays.volume_positions.shape[0]) if volume_rows is None else volume_rows
             parts.append(
                 self._point_block(
-                    positions=arrays["volume_positions"][rows],
-                    distance=arrays["volume_distance"][rows],
-                    direction=arrays["volume_direction"][rows],
-                    values=arrays["volume_targets"][rows] / scales[self.volume_columns],
+                    positions=arrays.volume_positions[rows],
+                    distance=arrays.volume_distance[rows],
+                    direction=arrays.volume_direction[rows],
+                    values=arrays.volume_targets[rows] / scales[self.volume_columns],
                     columns=self.volume_columns,
-                    weights=arrays["volume_weights"][rows],
+                    weights=arrays.volume_weights[rows],
                     is_surface=False,
                 )
             )
         if self.uses_surface:
-            rows = np.arange(arrays["surface_positions"].shape[0]) if surface_rows is None else surface_rows
+            rows = np.arange(arrays.surface_positions.shape[0]) if surface_rows is None else surface_rows
             parts.append(
                 self._point_block(
-                    positions=arrays["surface_positions"][rows],
+                    positions=arrays.surface_positions[rows],
                     distance=np.zeros(len(rows), dtype=np.float32),
-                    direction=arrays["surface_normals"][rows],
-                    values=arrays["surface_targets"][rows] / scales[self.surface_columns],
+                    direction=arrays.surface_normals[rows],
+                    values=arrays.surface_targets[rows] / scales[self.surface_columns],
                     columns=self.surface_columns,
-                    weights=arrays["surface_weights"][rows],
+                    weights=arrays.surface_weights[rows],
                     is_surface=True,
                 )
             )
         merged = {key: np.concatenate([part[key] for part in parts]) for key in parts[0]}
         count = merged["embedding"].shape[0]
-        conditions = self.condition_normalizer.normalize(arrays["conditions"].astype(np.float64)).astype(np.float32)
+        conditions = self.condition_normalizer.normalize(arrays.conditions.astype(np.float64)).astype(np.float32)
         fx = np.repeat(conditions[None, :], count, axis=0)
         return {
             "fx": torch.from_numpy(fx),
@@ -242,7 +244,7 @@ class MeshPointDataset(EpochSeededDataset):
     seed : int
         Base seed of the point subsets.
     normalize : bool
-        Normalise fx, embedding and target with the cache's training statistics.
+        Normalize fx, embedding and target with the cache's training statistics.
 
     Examples
     --------
@@ -278,8 +280,8 @@ class MeshPointDataset(EpochSeededDataset):
         self.surface_points = surface_points
         self.normalize = normalize
         index = self.cache.index
-        self.uses_volume = bool(index["volume_channels"]) and volume_points != 0
-        self.uses_surface = bool(index["surface_channels"]) and surface_points != 0
+        self.uses_volume = bool(index.volume_channels) and volume_points != 0
+        self.uses_surface = bool(index.surface_channels) and surface_points != 0
         if not (self.uses_volume or self.uses_surface):
             raise ValueError("volume_points and surface_points leave no point to sample")
         self.features = CaseFeatures(index, self.uses_volume, self.uses_surface, normalize)
@@ -288,7 +290,7 @@ class MeshPointDataset(EpochSeededDataset):
 
     @property
     def fx_names(self) -> list[str]:
-        return self.cache.condition_names
+        return list(self.cache.index.condition_names)
 
     @property
     def embedding_names(self) -> list[str]:
@@ -314,8 +316,8 @@ class MeshPointDataset(EpochSeededDataset):
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         entry = self.case_entries[index]
-        arrays = self.cache.load_case(entry)
+        arrays = CaseArrays.from_dict(self.cache.load_case(entry))
         rng = self.rng(index)
-        volume_rows = _choose(rng, arrays["volume_positions"].shape[0], self.volume_points) if self.uses_volume else None
-        surface_rows = _choose(rng, arrays["surface_positions"].shape[0], self.surface_points) if self.uses_surface else None
+        volume_rows = _choose(rng, arrays.volume_positions.shape[0], self.volume_points) if self.uses_volume else None
+        surface_rows = _choose(rng, arrays.surface_positions.shape[0], self.surface_points) if self.uses_surface else None
         return self.features.sample(arrays, entry["case_id"], volume_rows, surface_rows)

@@ -3,7 +3,7 @@
 """Prediction on a CFD case: a case folder, one VTK file or a ``.vtm``, on its own mesh.
 
 The input is found with the training's file settings, read through the cache's own
-feature extraction (:func:`~modulus_lrsa.datapipes.cache.extract_case`) so it is
+feature extraction (:func:`~modulus_lrsa.datapipes.features.extract_features`) so it is
 preprocessed exactly like the training data, and the predicted fields (with errors
 where the case holds CFD results, Cp, lift and drag) are written onto the case's own
 volume mesh and wall patch. :func:`predict_and_write` is shared with
@@ -26,7 +26,6 @@ import vtk
 from vtk.util.numpy_support import vtk_to_numpy
 
 from modulus_lrsa.atomic import atomic_write_json
-from modulus_lrsa.datapipes.cache import extract_case
 from modulus_lrsa.datapipes.cases import (
     CASE_JSON_NAME,
     FOAM_TO_VTK_GLOB,
@@ -41,6 +40,8 @@ from modulus_lrsa.datapipes.cases import (
 )
 from modulus_lrsa.datapipes.collate import pad_collate
 from modulus_lrsa.datapipes.dataset import CaseFeatures
+from modulus_lrsa.datapipes.features import CaseArrays, extract_features
+from modulus_lrsa.datapipes.index import CacheIndex
 from modulus_lrsa.errors import MissingCaseFileError, SurfaceAsVolumeError
 from modulus_lrsa.forces import ForceCoefficients, ForceSettings, integrate_forces
 from modulus_lrsa.inference.common import (
@@ -335,7 +336,7 @@ def predict_case(
     """Predict every field of one CFD case and write VTK plus ``quantities.json``.
 
     The input goes through the cache's own feature extraction
-    (:func:`~modulus_lrsa.datapipes.cache.extract_case` and
+    (:func:`~modulus_lrsa.datapipes.features.extract_features` and
     :class:`~modulus_lrsa.datapipes.dataset.CaseFeatures`), so it is preprocessed exactly
     like the training data; fields it lacks (a new design has no CFD results) are simply
     not compared.
@@ -365,14 +366,12 @@ def predict_case(
         raise PredictionError(f"{case_path}: case does not exist")
     if case_path.is_file() and case_path.suffix.lower() not in SUPPORTED_SUFFIXES:
         raise PredictionError(f"{case_path}: expected a case folder or one of {', '.join(SUPPORTED_SUFFIXES)}")
-    index = descriptor["cache_index"]
+    index = CacheIndex.from_dict(descriptor["cache_index"], "the model's data descriptor (cache_index)")
     source, config, stale = resolve_prediction_input(
         descriptor, case_path, dict(options.conditions), options.blocks, options.surface
     )
     try:
-        arrays, summary = extract_case(
-            source, config, expected_channels=(index["volume_channels"], index["surface_channels"])
-        )
+        arrays, summary = extract_features(source, config, expected_channels=(index.volume_channels, index.surface_channels))
     except SurfaceAsVolumeError as error:
         raise PredictionError(
             f"{error.path}: a surface ({error.cells}D cells), given as the volume; the model predicts on a "
@@ -380,13 +379,13 @@ def predict_case(
             "(foamToVTK's VTK/<case>_<time>.vtm) or its volume file (VTK/<case>_<time>/internal.vtu), "
             "with a wall file as --surface"
         ) from error
-    check_layout(summary, index, case_path)
+    check_layout(summary, descriptor["cache_index"], case_path)
     if stale:
         # The CFD fields on disk belong to the case's own conditions, not to the given ones.
-        for key in ("volume_targets", "surface_targets"):
-            arrays[key] = np.full_like(arrays[key], np.nan)
+        arrays = dataclasses.replace(arrays, volume_targets=np.full_like(arrays.volume_targets, np.nan),
+                                     surface_targets=np.full_like(arrays.surface_targets, np.nan))
     quantities = {"input": str(case_path), "kind": "mesh"}
-    without_results = set(summary["missing_channels"]) | (set(index["target_channels"]) if stale else set())
+    without_results = set(summary["missing_channels"]) | (set(index.target_channels) if stale else set())
     return predict_and_write(
         model, descriptor, arrays, source, config, output_dir, quantities, sorted(without_results), options.run
     )
@@ -395,7 +394,7 @@ def predict_case(
 def predict_and_write(
     model: torch.nn.Module,
     descriptor: dict[str, Any],
-    arrays: dict[str, np.ndarray],
+    arrays: CaseArrays | Mapping[str, np.ndarray],
     source: CaseSource,
     config: MeshCacheConfig,
     output_dir: Path,
@@ -406,9 +405,13 @@ def predict_and_write(
     """Run the model on a case's arrays and write the VTK files and ``quantities.json``.
 
     The volume goes onto its own mesh (``source.volume``) when it has one, else onto a
-    point cloud; NaN targets mean "no CFD result here" and are not compared.
+    point cloud; NaN targets mean "no CFD result here" and are not compared. ``arrays`` may
+    also come by name (:meth:`CaseArrays.to_dict`), as the new-geometry prediction still
+    assembles them.
     """
-    index = descriptor["cache_index"]
+    if not isinstance(arrays, CaseArrays):
+        arrays = CaseArrays.from_dict(arrays)
+    index = CacheIndex.from_dict(descriptor["cache_index"], "the model's data descriptor (cache_index)")
     needs = MeshModelNeeds.of(descriptor)
     features = CaseFeatures(index, uses_volume=needs.volume, uses_surface=needs.surface)
     sample = features.sample(arrays, source.case_id)
@@ -416,7 +419,7 @@ def predict_and_write(
     scale = sample["target_scale"].numpy().astype(np.float64)
     predicted = features.target_normalizer.denormalize(output[0].numpy().astype(np.float64)) * scale
     is_surface = sample["is_surface"].numpy()
-    targets = index["target_channels"]
+    targets = index.target_channels
     finite = np.isfinite(predicted)
     if not finite.all():
         refuse_nonfinite(source.location, [targets[c] for c in np.flatnonzero(~finite.all(axis=0))],
@@ -433,24 +436,24 @@ def predict_and_write(
         quantities["without_cfd_results"] = list(without_results)
     written: dict[str, str] = {}
     meshes: list[tuple[str, vtk.vtkDataSet]] = []
-    parts = [("volume", source.volume, config.volume_location, index["volume_channels"], ~is_surface)]
+    parts = [("volume", source.volume, config.volume_location, index.volume_channels, ~is_surface)]
     if needs.surface:
-        parts.append(("surface", source.surface, config.surface_location, index["surface_channels"], is_surface))
+        parts.append(("surface", source.surface, config.surface_location, index.surface_channels, is_surface))
     for label, ref, location, channels, rows in parts:
         if not channels or not rows.any():
             continue
         values = predicted[rows][:, columns_in(targets, channels)]
-        truth = arrays[f"{label}_targets"].astype(np.float64)
+        part = arrays.part(label)
+        truth = part["targets"].astype(np.float64)
         if ref is None:
-            mesh, used_location = point_cloud(arrays[f"{label}_positions"]), "point"
+            mesh, used_location = point_cloud(part["positions"]), "point"
         else:
             mesh, used_location = _output_dataset(
-                read_vtk(ref.path, ref.block), location, int(rows.sum()), arrays[f"{label}_positions"],
-                surface=label == "surface",
+                read_vtk(ref.path, ref.block), location, int(rows.sum()), part["positions"], surface=label == "surface",
             )
         add_fields(mesh, channels, values, used_location, PREDICTED_SUFFIX)
         if ref is None:
-            add_array(mesh, "quadrature_weight", arrays[f"{label}_weights"], used_location)
+            add_array(mesh, "quadrature_weight", part["weights"], used_location)
         known = [column for column in range(len(channels)) if np.isfinite(truth[:, column]).all()]
         if known:
             add_fields(mesh, [channels[i] for i in known], values[:, known] - truth[:, known], used_location, ERROR_SUFFIX)
@@ -498,7 +501,7 @@ def _nonfinite_predictions(mesh: vtk.vtkDataSet) -> list[str]:
 
 
 def _forces(
-    arrays: dict[str, np.ndarray],
+    arrays: CaseArrays,
     source: CaseSource,
     settings: ForceSettings,
     channels: Sequence[str],
@@ -510,7 +513,7 @@ def _forces(
 
     def integrate(values: np.ndarray) -> ForceCoefficients:
         return integrate_forces(
-            settings, channels, values, arrays["surface_normals"], arrays["surface_weights"],
+            settings, channels, values, arrays.surface_normals, arrays.surface_weights,
             speed=source.conditions[settings.speed], angle_of_attack_deg=source.conditions[settings.angle_of_attack_deg],
         )
 

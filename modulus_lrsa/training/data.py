@@ -268,7 +268,7 @@ def build_mesh_data(
     forces_cfg = data_cfg.get("forces")
     if forces_cfg is not None and forces_cfg.get("enabled", False):
         forces = SurfaceForceEvaluator(cache, ForceSettings.from_config(forces_cfg))
-    index_layout = {key: value for key, value in cache.index.items() if key not in _CASE_SPECIFIC_INDEX_KEYS}
+    index_layout = {key: value for key, value in cache.index.to_dict().items() if key not in _CASE_SPECIFIC_INDEX_KEYS}
     descriptor = {
         "format": DESCRIPTOR_FORMAT,
         "version": DESCRIPTOR_VERSION,
