@@ -6,22 +6,26 @@ The arrays come from :func:`~modulus_lrsa.io.darcy.load_darcy` (``coeff`` and
 ``solution`` of shape (S, R, R), node coordinates ``x`` and ``y``; ``[i, j]`` is the node
 ``(x[i], y[j])``).
 
-Normalisation: one mean and one standard deviation per channel (the coefficient, the
+Normalization: one mean and one standard deviation per channel (the coefficient, the
 solution), taken over every node of every training sample (global, not per node), with
 the streaming moments of :mod:`~modulus_lrsa.datapipes.normalization`. The test split is
-normalised with the training statistics; ``dataset.target_normalizer.denormalize``
+normalized with the training statistics; ``dataset.target_normalizer.denormalize``
 returns predictions in physical units for relative-L2 reporting. Coordinates are used
 as they are (already in [0, 1]).
 
 Views
 -----
-``"grid"``: ``fx`` (R, R, 1) normalised coefficient, ``embedding`` (R, R, 2) node
-coordinates, ``target`` (R, R, 1) normalised solution; for LRSA with
+``"grid"``: ``fx`` (R, R, 1) normalized coefficient, ``embedding`` (R, R, 2) node
+coordinates, ``target`` (R, R, 1) normalized solution; for LRSA with
 ``structured_shape=(R, R)``. No mask or weights (every node is real, uniform spacing).
 
 ``"points"``: the same values flattened to N = R*R points in ``[i, j]`` row-major order
 (``fx`` (N, 1), ``embedding`` (N, 2), ``target`` (N, 1)), plus ``mask`` (N,) True and
 ``weights`` (N,) ones; ``num_points`` draws a random subset per epoch instead.
+
+Training (:class:`DarcyDataset`) and Darcy prediction (``lrsa-predict``) build the model
+inputs with the same functions: :meth:`DarcyNormalizers.coefficient_features`,
+:func:`node_coordinates` and :func:`as_points`.
 """
 
 from __future__ import annotations
@@ -39,6 +43,17 @@ from modulus_lrsa.errors import NonFiniteFieldError
 from modulus_lrsa.io.darcy import load_darcy, split_file
 
 GRID_VIEWS = ("grid", "points")
+
+
+def node_coordinates(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """The ``embedding`` of the grid view: (R, R, 2) float32, ``[i, j]`` the node ``(x[i], y[j])``."""
+    grid_x, grid_y = np.meshgrid(x, y, indexing="ij")
+    return np.stack([grid_x, grid_y], axis=-1).astype(np.float32)
+
+
+def as_points(values: np.ndarray) -> np.ndarray:
+    """Grid-view values (..., R, R, C) as the points view has them: (..., R*R, C) in ``[i, j]`` row-major order."""
+    return values.reshape(*values.shape[:-3], -1, values.shape[-1])
 
 
 def _load(folder: str | os.PathLike, split: str) -> dict[str, Any]:
@@ -91,16 +106,29 @@ class DarcyNormalizers:
         )
 
     @classmethod
+    def from_dict(cls, payload: dict[str, Any]) -> DarcyNormalizers:
+        """Read :meth:`to_dict`'s payload (a Darcy model descriptor's ``normalization``)."""
+        return cls(coefficient=Normalizer.from_dict(payload["coefficient"]), solution=Normalizer.from_dict(payload["solution"]))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Both normalizers' payloads, by name (``coefficient``, ``solution``)."""
+        return {"coefficient": self.coefficient.to_dict(), "solution": self.solution.to_dict()}
+
+    def coefficient_features(self, coeff: np.ndarray) -> np.ndarray:
+        """The ``fx`` of the grid view: coefficients (..., R, R) normalized, as (..., R, R, 1) float32."""
+        return self.coefficient.normalize(coeff[..., None]).astype(np.float32)
+
+    @classmethod
     def from_folder(cls, folder: str | os.PathLike) -> DarcyNormalizers:
         """Statistics of the ``train`` split of a dataset folder."""
         train = _load(folder, "train")
         if train["coeff"].shape[0] == 0:
-            raise ValueError(f"{folder}: the train split is empty; cannot compute normalisation statistics")
+            raise ValueError(f"{folder}: the train split is empty; cannot compute normalization statistics")
         return cls.from_arrays(train["coeff"], train["solution"])
 
 
 class DarcyDataset(EpochSeededDataset):
-    """One split of a Darcy dataset, normalised with training statistics.
+    """One split of a Darcy dataset, normalized with training statistics.
 
     Parameters
     ----------
@@ -144,10 +172,9 @@ class DarcyDataset(EpochSeededDataset):
                 else DarcyNormalizers.from_folder(folder)
             )
         self.normalizers = normalizers
-        self.coeff = normalizers.coefficient.normalize(data["coeff"][..., None]).astype(np.float32)
+        self.coeff = normalizers.coefficient_features(data["coeff"])
         self.solution = normalizers.solution.normalize(data["solution"][..., None]).astype(np.float32)
-        grid_x, grid_y = np.meshgrid(data["x"], data["y"], indexing="ij")
-        self.coordinates = np.stack([grid_x, grid_y], axis=-1).astype(np.float32)
+        self.coordinates = node_coordinates(data["x"], data["y"])
 
     @property
     def resolution(self) -> int:
@@ -184,9 +211,9 @@ class DarcyDataset(EpochSeededDataset):
         else:
             chosen = np.sort(self.rng(index).choice(count, size=self.num_points, replace=False))
         return {
-            "fx": torch.from_numpy(self.coeff[index].reshape(count, 1)[chosen]),
-            "embedding": torch.from_numpy(self.coordinates.reshape(count, 2)[chosen]),
-            "target": torch.from_numpy(self.solution[index].reshape(count, 1)[chosen]),
+            "fx": torch.from_numpy(as_points(self.coeff[index])[chosen]),
+            "embedding": torch.from_numpy(as_points(self.coordinates)[chosen]),
+            "target": torch.from_numpy(as_points(self.solution[index])[chosen]),
             "mask": torch.ones(len(chosen), dtype=torch.bool),
             "weights": torch.ones(len(chosen), dtype=torch.float32),
             "sample_index": index,

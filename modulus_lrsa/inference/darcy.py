@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from modulus_lrsa.atomic import atomic_write_json
-from modulus_lrsa.datapipes.normalization import Normalizer
+from modulus_lrsa.datapipes.grid import DarcyNormalizers, as_points, node_coordinates
 from modulus_lrsa.errors import one_line
 from modulus_lrsa.inference.common import (
     ERROR_SUFFIX,
@@ -142,21 +142,20 @@ def predict_darcy(
     bad = [i for i in indices if not 0 <= i < coeff.shape[0]]
     if bad:
         raise PredictionError(f"{input_path}: sample indices {bad} are out of range (0..{coeff.shape[0] - 1})")
-    coefficient_norm = Normalizer.from_dict(descriptor["normalization"]["coefficient"])
-    solution_norm = Normalizer.from_dict(descriptor["normalization"]["solution"])
-    grid_x, grid_y = np.meshgrid(x, y, indexing="ij")
-    coordinates = torch.from_numpy(np.stack([grid_x, grid_y], axis=-1).astype(np.float32))
+    # The inputs are built as DarcyDataset builds them in training.
+    normalizers = DarcyNormalizers.from_dict(descriptor["normalization"])
+    coordinates = node_coordinates(x, y)
     results: list[dict[str, Any]] = []
     with output_folder(output_dir) as folder:
         for start in range(0, len(indices), options.batch_size):
             chosen = indices[start : start + options.batch_size]
-            fx = torch.from_numpy(coefficient_norm.normalize(coeff[chosen][..., None]).astype(np.float32))
-            embedding = coordinates.expand(len(chosen), -1, -1, -1)
+            fx = normalizers.coefficient_features(coeff[chosen])
+            embedding = np.repeat(coordinates[None], len(chosen), axis=0)
             if view == "points":
-                fx, embedding = fx.reshape(len(chosen), -1, 1), embedding.reshape(len(chosen), -1, 2)
-            output = run_model(model, {"fx": fx, "embedding": embedding}, options.run.device, chunk_points=1 << 62,
-                               precision=options.run.precision)
-            predicted = solution_norm.denormalize(output.numpy().reshape(len(chosen), resolution, resolution, 1))[..., 0]
+                fx, embedding = as_points(fx), as_points(embedding)
+            inputs = {"fx": torch.from_numpy(fx), "embedding": torch.from_numpy(embedding)}
+            output = run_model(model, inputs, options.run.device, chunk_points=1 << 62, precision=options.run.precision)
+            predicted = normalizers.solution.denormalize(output.numpy().reshape(len(chosen), resolution, resolution, 1))[..., 0]
             finite = np.isfinite(predicted).reshape(len(chosen), -1)
             if not finite.all():
                 bad = [index for index, row in zip(chosen, finite) if not row.all()]
