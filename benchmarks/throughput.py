@@ -14,7 +14,16 @@ size (VmHWM, reset just before the step) of a fresh child process per measuremen
 
 Widths: the reference models run at ``--width`` (128 or 256); LRSA's width is chosen so its
 parameter count lands within 10% of Transolver's (its block holds three attentions and three
-FFNs, so it is narrower at equal parameters).
+FFNs, so it is narrower at equal parameters). ``--same-width`` builds LRSA at ``--width`` too,
+every model at one width (``--width 128 --same-width``: all at 128):
+
+    .venv/bin/python benchmarks/throughput.py --width 128 --same-width --out benchmarks/results/throughput_w128.json
+
+``--cuda-graphs`` (on a GPU) adds, per model, the whole training step of ``lrsa-train``
+(:class:`~modulus_lrsa.training.step.TrainingStep`: relative L2 loss, backward, clipping,
+fused AdamW) run eagerly and captured in one CUDA graph (``training.cuda_graphs=true``),
+timed in the same interleaved loop. The JSON and the table name the device (the GPU's name,
+or the CPU model from ``/proc/cpuinfo``).
 
 How far from the hardware: each model's matmul and attention FLOPs of one step are counted
 (``torch.utils.flop_counter``; CPU flash attention by the same formula torch uses on GPUs)
@@ -38,6 +47,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import copy
 import ctypes
 import ctypes.util
 import gc
@@ -57,6 +67,8 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import FlopCounterMode, sdpa_backward_flop_count, sdpa_flop_count
 
 from modulus_lrsa.models.attention import fused_ops
+from modulus_lrsa.surrogate import ModelInputs
+from modulus_lrsa.training.step import WARMUP_STEPS, TrainingStep
 
 ROOT = Path(__file__).resolve().parents[1]
 README_BEGIN = "<!-- throughput:begin -->"
@@ -66,12 +78,13 @@ DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
 LRSA_WIDTH = {128: 80, 256: 160}
 
 
-def build_model(name: str, width: int) -> torch.nn.Module:
+def build_model(name: str, width: int, same_width: bool = False) -> torch.nn.Module:
+    """One of the compared models; LRSA at its matched-parameter width, or at ``width`` with ``same_width``."""
     common = dict(functional_dim=1, out_dim=1, embedding_dim=2, n_layers=8, n_head=8)
     if name == "LRSA":
         from modulus_lrsa.models import LRSA
 
-        return LRSA(**common, n_hidden=LRSA_WIDTH[width], n_latents=64, mlp_ratio=1.0)
+        return LRSA(**common, n_hidden=width if same_width else LRSA_WIDTH[width], n_latents=64, mlp_ratio=1.0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if name == "Transolver":
@@ -81,6 +94,18 @@ def build_model(name: str, width: int) -> torch.nn.Module:
         from physicsnemo.models.flare import FLARE
 
         return FLARE(**common, n_hidden=width, mlp_ratio=2, slice_num=64)
+
+
+def device_name(device: torch.device) -> str:
+    """The GPU's name, or the CPU's model as /proc/cpuinfo gives it."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
 
 
 def make_inputs(n_points: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -124,6 +149,50 @@ def step_flops(model, fx, embedding, dtype: torch.dtype) -> int:
     with FlopCounterMode(display=False, custom_mapping=CPU_ATTENTION_FLOPS) as counter:
         train_step(model, fx, embedding, dtype)
     return counter.get_total_flops()
+
+
+#: Suffixes of the ``--cuda-graphs`` rows: lrsa-train's whole step, eager and captured.
+STEP_EAGER, STEP_GRAPH = " step", " graph"
+
+
+def training_steps(model: torch.nn.Module, precision: str) -> dict[str, TrainingStep]:
+    """lrsa-train's step on two copies of ``model``, eager and captured, each with fused AdamW."""
+    steps = {}
+    for suffix, graphs in ((STEP_EAGER, False), (STEP_GRAPH, True)):
+        twin = copy.deepcopy(model)
+        optimizer = torch.optim.AdamW(twin.parameters(), lr=1e-4, fused=True)
+        scaler = torch.amp.GradScaler("cuda", enabled=False)
+        steps[suffix] = TrainingStep(twin, ModelInputs(twin), optimizer, precision, scaler, 1.0,
+                                     agree=lambda ok: ok, cuda_graphs=graphs)
+    return steps
+
+
+def step_seconds(step: TrainingStep, batch: dict) -> float:
+    # The step reads its loss back to the host, so it has finished when it returns.
+    start = time.perf_counter()
+    step(batch)
+    return time.perf_counter() - start
+
+
+def time_training_steps(models: dict, names: list[str], precision: str, fx, embedding, repeats: int) -> dict:
+    """Median seconds of the eager and the captured training step per model (None: out of memory)."""
+    batch = {"fx": fx, "embedding": embedding, "target": torch.randn_like(fx)}
+    steps, times = {}, {}
+    for name in names:
+        try:
+            for suffix, step in training_steps(models[name], precision).items():
+                for _ in range(WARMUP_STEPS + 1):  # warm-up, then (for the graph) the capture
+                    step(batch)
+                steps[name + suffix], times[name + suffix] = step, []
+        except torch.cuda.OutOfMemoryError:
+            times.update({name + STEP_EAGER: None, name + STEP_GRAPH: None})
+            steps.pop(name + STEP_EAGER, None)
+    for _ in range(repeats):
+        for key, step in steps.items():
+            times[key].append(step_seconds(step, batch))
+    del steps
+    torch.cuda.empty_cache()
+    return times
 
 
 def matmul_seconds(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -192,11 +261,12 @@ def dispatch_cost(model, fx, embedding, dtype: torch.dtype, repeats: int) -> dic
                 top_operators=dict(counter.by_name.most_common(12)))
 
 
-def peak_memory_mib(name: str, width: int, n_points: int, precision: str, device: str) -> float | None:
+def peak_memory_mib(name: str, width: int, n_points: int, precision: str, device: str,
+                    same_width: bool = False) -> float | None:
     """Extra memory of one training step (MiB), or None when the step runs out of memory."""
     compiled = name.endswith(COMPILED)
     if device == "cuda":
-        model = build_model(name.removesuffix(COMPILED), width).to(device)
+        model = build_model(name.removesuffix(COMPILED), width, same_width).to(device)
         fx, embedding = make_inputs(n_points, torch.device(device))
         if compiled:
             model = torch.compile(model)
@@ -211,7 +281,7 @@ def peak_memory_mib(name: str, width: int, n_points: int, precision: str, device
         return (torch.cuda.max_memory_allocated() - base) / 2**20
     child = subprocess.run(
         [sys.executable, __file__, "--child-memory", name.removesuffix(COMPILED), str(width), str(n_points),
-         precision, *(["--compiled"] if compiled else [])],
+         precision, *(["--compiled"] if compiled else []), *(["--same-width"] if same_width else [])],
         capture_output=True, text=True,
     )
     if child.returncode == -signal.SIGKILL:  # the kernel's out-of-memory killer
@@ -228,8 +298,8 @@ def _resident_kib(field: str) -> int:
     raise RuntimeError(f"/proc/self/status has no {field}")
 
 
-def child_memory(name: str, width: int, n_points: int, precision: str, compiled: bool) -> None:
-    model = build_model(name, width)
+def child_memory(name: str, width: int, n_points: int, precision: str, compiled: bool, same_width: bool) -> None:
+    model = build_model(name, width, same_width)
     fx, embedding = make_inputs(n_points, torch.device("cpu"))
     if compiled:  # compile and warm up first, then give what the steps freed back to the system
         model = torch.compile(model)
@@ -249,7 +319,7 @@ def run(args: argparse.Namespace, save) -> dict:
     """Measure every (precision, N); ``save(result)`` is called after each so far."""
     device = torch.device(args.device)
     names = ["LRSA", "Transolver", "FLARE"]
-    models = {name: build_model(name, args.width).to(device) for name in names}
+    models = {name: build_model(name, args.width, args.same_width).to(device) for name in names}
     params = {name: sum(p.numel() for p in m.parameters()) for name, m in models.items()}
     compiled = [name + COMPILED for name in COMPILED_MODELS] if args.compile else []
     if args.compile:
@@ -257,16 +327,20 @@ def run(args: argparse.Namespace, save) -> dict:
             print("note: on an H200 (torch 2.11) compiled LRSA's gradients were wrong "
                   "(tests/test_lrsa_cuda.py); its time here is not a training speed lrsa-train offers")
         for name in COMPILED_MODELS:
-            twin = build_model(name, args.width).to(device)
+            twin = build_model(name, args.width, args.same_width).to(device)
             twin.load_state_dict(models[name].state_dict())
             models[name + COMPILED] = torch.compile(twin)
-    widths = sorted({args.width, LRSA_WIDTH[args.width]})
+    lrsa_width = args.width if args.same_width else LRSA_WIDTH[args.width]
+    widths = sorted({args.width, lrsa_width})
+    graphs = args.cuda_graphs and device.type == "cuda"
+    if args.cuda_graphs and not graphs:
+        print(f"note: --cuda-graphs times captured steps on a CUDA device only; {device} times none")
     result = dict(
         command="benchmarks/throughput.py " + " ".join(sys.argv[1:]),
         machine=dict(platform=platform.platform(), processor=platform.processor(),
-                     torch=torch.__version__, device=args.device,
+                     torch=torch.__version__, device=args.device, device_name=device_name(device),
                      threads=torch.get_num_threads()),
-        width=args.width, lrsa_width=LRSA_WIDTH[args.width], parameters=params,
+        width=args.width, lrsa_width=lrsa_width, same_width=args.same_width, parameters=params,
         parameter_spread=max(params.values()) / min(params.values()) - 1,
         repeats=args.repeats, rows=[],
     )
@@ -302,7 +376,7 @@ def run(args: argparse.Namespace, save) -> dict:
             # Memory first, each in a fresh process: a model that does not fit is recorded
             # as out of memory and left out of the timing instead of killing the run.
             dtype = DTYPES[precision]
-            peak = {name: peak_memory_mib(name, args.width, n_points, precision, args.device)
+            peak = {name: peak_memory_mib(name, args.width, n_points, precision, args.device, args.same_width)
                     for name in [*names, *compiled]}
             fits = [name for name in [*names, *compiled] if peak[name] is not None]
             fx, embedding = make_inputs(n_points, device)
@@ -323,8 +397,14 @@ def run(args: argparse.Namespace, save) -> dict:
                 for d, (a, b) in operands.items():
                     matmul[d].append(matmul_seconds(a, b))
             matmul_gflops = {str(d): 2 * n_points * d * d / statistics.median(t) / 1e9 for d, t in matmul.items()}
-            for name in [*names, *compiled]:
-                median = statistics.median(times[name]) if name in times else None
+            if graphs:
+                times.update(time_training_steps(models, [n for n in names if n in fits], precision, fx, embedding,
+                                                 args.repeats))
+            stepped = [name + suffix for name in names for suffix in (STEP_EAGER, STEP_GRAPH)] if graphs else []
+            for name in stepped:  # the model's arithmetic; the loss and the update add next to nothing
+                flops[name] = flops.get(name.rsplit(" ", 1)[0])
+            for name in [*names, *compiled, *stepped]:
+                median = statistics.median(times[name]) if times.get(name) else None
                 counted = flops.get(name)
                 result["rows"].append(dict(
                     model=name, precision=precision, n_points=n_points, seconds=median,
@@ -334,9 +414,10 @@ def run(args: argparse.Namespace, save) -> dict:
                     gflops_per_s=None if median is None or counted is None else counted / median / 1e9,
                     matmul_gflops_per_s=matmul_gflops,
                 ))
+                memory = f"  {_fmt(peak[name], '9.1f')} MiB" if name in peak else ""
+                rate = result["rows"][-1]["gflops_per_s"]
                 shown = "out of memory" if median is None else (
-                    f"{median:8.3f} s  {_fmt(peak[name], '9.1f')} MiB"
-                    f"  {result['rows'][-1]['gflops_per_s']:6.1f} GFLOP/s")
+                    f"{median:8.3f} s{memory}" + ("" if rate is None else f"  {rate:6.1f} GFLOP/s"))
                 print(f"{precision:5s} N={n_points:7d} {name:14s} {shown}", flush=True)
             print(f"{precision:5s} N={n_points:7d} matmul (N, d) @ (d, d): "
                   + ", ".join(f"d={d} {rate:.1f} GFLOP/s" for d, rate in matmul_gflops.items()), flush=True)
@@ -398,15 +479,33 @@ def summary_table(result: dict) -> str:
                 f"| {precision} | {n_points:,} | {_fmt(c['seconds'], '.3f')} | {_fmt(fc['seconds'], '.3f')} | "
                 f"{_ratio(c['seconds'], fc['seconds'])} | {_ratio(c['seconds'], row['seconds'])} | "
                 f"{_fmt(c['peak_mib'], '.0f')} | {_fmt(fc['peak_mib'], '.0f')} | {_ratio(c['peak_mib'], t['peak_mib'])} |")
+    graph_rows = [
+        "| precision | N | model | eager step ms | graph step ms | graph / eager | graph TFLOP/s | "
+        "LRSA graph / this model's graph |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for (model, precision, n_points), row in by_key.items():
+        if not model.endswith(STEP_GRAPH):
+            continue
+        name = model.removesuffix(STEP_GRAPH)
+        eager = by_key.get((name + STEP_EAGER, precision, n_points), {})
+        lrsa = by_key.get(("LRSA" + STEP_GRAPH, precision, n_points), {})
+        rate = row.get("gflops_per_s")
+        graph_rows.append(
+            f"| {precision} | {n_points:,} | {name} | {_fmt(_ms(eager.get('seconds')), '.2f')} | "
+            f"{_fmt(_ms(row['seconds']), '.2f')} | {_ratio(row['seconds'], eager.get('seconds'))} | "
+            f"{'n/a' if rate is None else format(rate / 1e3, '.1f')} | {_ratio(lrsa.get('seconds'), row['seconds'])} |")
     p = result["parameters"]
+    machine = result["machine"]
+    named = f"{machine['device_name']} ({machine['device']})" if machine.get("device_name") else machine["device"]
+    widths = (f"all at width {result['width']}" if result.get("same_width") else "matched parameters")
     lines.append("")
     lines.append(
-        f"Parameters: LRSA {p['LRSA']:,} (width {result['lrsa_width']}, mlp_ratio 1), "
+        f"Parameters ({widths}): LRSA {p['LRSA']:,} (width {result['lrsa_width']}, mlp_ratio 1), "
         f"Transolver {p['Transolver']:,} and FLARE {p['FLARE']:,} (width {result['width']}, "
         f"mlp_ratio 2); 8 layers, 8 heads, 64 latents/slices. Forward+backward of one sample, "
         f"median of {result['repeats']} interleaved repeats; peak = extra memory of the step. "
-        f"Machine: {result['machine']['device']}, torch {result['machine']['torch']}, "
-        f"{result['machine']['threads']} threads."
+        f"Machine: {named}, torch {machine['torch']}, {machine['threads']} threads."
     )
     if len(rates) > 2:
         lines += ["", *rates, "",
@@ -417,7 +516,17 @@ def summary_table(result: dict) -> str:
                   "Compiled: torch.compile (what training.compile=true runs), timed in the same loop after "
                   "compiling; memory of a third step after two, with freed memory handed back to the system "
                   "first (the eager probes measure a fresh process's first step)."]
+    if len(graph_rows) > 2:
+        lines += ["", *graph_rows, "",
+                  "Steps: lrsa-train's whole training step (relative L2 loss, backward, clipping to norm 1, fused "
+                  "AdamW) on one sample, eager and captured in one CUDA graph (training.cuda_graphs=true), timed "
+                  "in the same loop after warm-up and capture; TFLOP/s: the model's counted FLOPs over the graph "
+                  "step's time."]
     return "\n".join(lines)
+
+
+def _ms(seconds: float | None) -> float | None:
+    return None if seconds is None else 1e3 * seconds
 
 
 def _fmt(value: float | None, spec: str) -> str:
@@ -445,6 +554,11 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[4096, 16384, 65536, 262144])
     parser.add_argument("--precisions", nargs="+", choices=sorted(DTYPES), default=["fp32", "bf16"])
     parser.add_argument("--width", type=int, choices=sorted(LRSA_WIDTH), default=128)
+    parser.add_argument("--same-width", action="store_true",
+                        help="build LRSA at --width too (every model at one width) instead of at matched parameters")
+    parser.add_argument("--cuda-graphs", action="store_true",
+                        help="on a GPU, also time lrsa-train's whole training step per model, eager and captured "
+                             "in one CUDA graph (training.cuda_graphs=true)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--profile", type=int, metavar="N",
                         help="first profile one step of each model at N points: self time by group")
@@ -468,7 +582,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.child_memory:
         name, width, n_points, precision = args.child_memory
-        child_memory(name, int(width), int(n_points), precision, args.compiled)
+        child_memory(name, int(width), int(n_points), precision, args.compiled, args.same_width)
         return
     if args.repeats < 1:
         parser.error("--repeats must be >= 1")
@@ -485,7 +599,7 @@ def main() -> None:
         return merged
 
     result = save(run(args, save))
-    if result["parameter_spread"] > 0.10:
+    if result["parameter_spread"] > 0.10 and not args.same_width:
         print(f"warning: parameter counts differ by {result['parameter_spread']:.1%} (> 10%)")
     if args.count_only:
         print(f"wrote {args.out}")
