@@ -304,6 +304,20 @@ def _init_worker() -> None:
     torch.set_num_threads(1)
 
 
+def _reused_summary(entry: CaseEntry, old: dict[str, Any] | None, fingerprint: str, cache_dir: Path) -> dict[str, Any] | None:
+    """The index entry of a case whose cached entry is still good (same fingerprint, intact file), or None."""
+    if old is None or old["fingerprint"] != fingerprint:
+        return None
+    path = cache_dir / CASES_FOLDER / old["file"]
+    problem = _reuse_problem(path, old)
+    if problem is not None:
+        logger.warning("%s: the cache entry of case '%s' is damaged (%s); rebuilding it from %s",
+                       path, entry.case_id, problem, entry.location)
+        return None
+    # An entry recorded before checksums were, verified by reading it, gets them now.
+    return {**old, "split": entry.split, **({} if "sha256" in old else _file_digest(path))}
+
+
 def build_cache(
     root: str | os.PathLike,
     cache_dir: str | os.PathLike,
@@ -366,17 +380,11 @@ def build_cache(
             reject(entry.case_id, error)
             continue
         fingerprint = case_fingerprint(source, settings)
-        old = previous.get(entry.case_id)
-        if old is not None and old["fingerprint"] == fingerprint:
-            path = cache_dir / CASES_FOLDER / old["file"]
-            problem = _reuse_problem(path, old)
-            if problem is None:
-                # An entry recorded before checksums were, verified by reading it, gets them now.
-                kept_summaries[entry.case_id] = {**old, "split": entry.split, **({} if "sha256" in old else _file_digest(path))}
-                continue
-            logger.warning("%s: the cache entry of case '%s' is damaged (%s); rebuilding it from %s",
-                           path, entry.case_id, problem, entry.location)
-        pending.append((entry, source, fingerprint))
+        reused = _reused_summary(entry, previous.get(entry.case_id), fingerprint, cache_dir)
+        if reused is not None:
+            kept_summaries[entry.case_id] = reused
+        else:
+            pending.append((entry, source, fingerprint))
 
     logger.info(
         "cache %s: %d case(s) reused, %d to build, %d rejected before reading",

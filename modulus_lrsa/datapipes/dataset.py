@@ -15,7 +15,7 @@ Sample layout (N = number of points, volume points first, then surface points)
     Global conditions (``MeshCacheConfig.conditions``), normalized, broadcast to every
     point. G may be 0.
 ``embedding`` (N, E)
-    ``coordinates`` (D, centred, one common scale), then, when the cases have a body
+    ``coordinates`` (D, centered, one common scale), then, when the cases have a body
     surface, ``distance`` (1, wall distance / its RMS, >= 0; 0 on surface points) and
     ``direction`` (D, unit direction away from the nearest wall point; the wall normal
     into the fluid on surface points), then, when both volume and surface points exist, ``is_surface`` (1, 0/1).
