@@ -46,6 +46,11 @@ demo: $(VENV)/.installed openfoam
 demo-darcy: $(VENV)/.installed
 	$(PY) -m modulus_lrsa.demos.darcy
 
+# The 3D job: OpenFOAM Ahmed bodies in, a trained surrogate, its predictions and a new STL's forces out (docs/demo_3d.md).
+.PHONY: demo-3d
+demo-3d: $(VENV)/.installed openfoam
+	$(PY) -m modulus_lrsa.demos.ahmed
+
 # OpenFOAM v1912 from Debian; only installed when simpleFoam is not already available.
 openfoam:
 	@if command -v simpleFoam >/dev/null 2>&1 || ls /usr/lib/openfoam/*/bin/simpleFoam >/dev/null 2>&1 || ls /usr/bin/simpleFoam >/dev/null 2>&1; then \
