@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import numbers
 import warnings
 from dataclasses import dataclass
 from typing import ClassVar
@@ -92,6 +93,31 @@ GEOTRANSOLVER_KEYS = (
     "geometry_dim", "global_dim", "include_local_features", "radii", "neighbors_in_radius",
     "n_hidden_local", "attention_type", "state_mixing_mode", "concrete_dropout",
 )
+
+
+#: The most sinusoidal frequencies per embedding channel: the frequency :math:`2^k \pi`
+#: of :class:`~modulus_lrsa.models.blocks.FourierFeatures` is infinite in float32 beyond.
+MAX_FREQUENCIES = 127
+
+
+def _require_int(name: str, value, low: int) -> None:
+    """Raise a ValueError naming ``name`` unless ``value`` is an integer (not a bool) >= ``low``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ValueError(f"LRSA: {name} must be an integer, got {value!r} ({type(value).__name__})")
+    if value < low:
+        raise ValueError(f"LRSA: {name} must be >= {low}, got {value}")
+
+
+def _require_real(name: str, value) -> None:
+    """Raise a ValueError naming ``name`` unless ``value`` is a finite real number (not a bool)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+        raise ValueError(f"LRSA: {name} must be a finite number, got {value!r}")
+
+
+def _require_bool(name: str, value) -> None:
+    """Raise a ValueError naming ``name`` unless ``value`` is True or False."""
+    if not isinstance(value, bool):
+        raise ValueError(f"LRSA: {name} must be True or False, got {value!r}")
 
 
 def _reject_unknown_keys(name: str, accepted: set[str], kwargs: dict) -> None:
@@ -194,7 +220,9 @@ class LRSA(Module):
     plus : bool, optional, default=False
         Transolver++ slicing has no LRSA counterpart; must be False.
 
-    Any other key raises a ``TypeError`` naming it before anything is built. Keys of
+    An argument of the wrong type or out of range raises a ``ValueError`` naming it and
+    what it must be; any other key raises a ``TypeError`` naming it; both before
+    anything is built. Keys of
     PhysicsNeMo's ``GeoTransolver`` (``geometry_dim``, ``global_dim``,
     ``include_local_features``, ...) describe its separate geometry and global inputs,
     which LRSA does not take: the error says to start from the recipe's Transolver or
@@ -279,9 +307,9 @@ class LRSA(Module):
         super().__init__(meta=MetaData())
         embedding_dim = embedding_dim or 0
         n_latents = self._resolve_transolver_args(n_latents, slice_num, unified_pos, use_te, plus)
-        self._check_config(
-            functional_dim, out_dim, embedding_dim, n_layers, n_hidden, n_head, n_latents,
-            mlp_ratio, dropout, act, norm, structured_shape, n_frequencies, qk_gain, logit_scale,
+        structured_shape = self._check_config(
+            functional_dim, out_dim, embedding_dim, n_layers, n_hidden, n_head, n_latents, mlp_ratio, dropout, act,
+            norm, structured_shape, n_frequencies, qk_gain, logit_scale, time_input, activation_checkpointing,
         )
         if qk_gain != 1.0:
             logit_scale = qk_gain * math.sqrt(n_hidden // n_head)
@@ -294,7 +322,7 @@ class LRSA(Module):
         self.functional_dim = functional_dim
         self.embedding_dim = embedding_dim
         self.out_dim = out_dim
-        self.structured_shape = tuple(structured_shape) if structured_shape else None
+        self.structured_shape = structured_shape
         self.time_input = time_input
         self.activation_checkpointing = activation_checkpointing
 
@@ -315,6 +343,11 @@ class LRSA(Module):
 
     @staticmethod
     def _resolve_transolver_args(n_latents, slice_num, unified_pos, use_te, plus) -> int:
+        for name, flag in (("unified_pos", unified_pos), ("use_te", use_te), ("plus", plus)):
+            _require_bool(name, flag)
+        for name, count in (("n_latents", n_latents), ("slice_num", slice_num)):
+            if count is not None:
+                _require_int(name, count, 1)
         if n_latents is not None and slice_num is not None and n_latents != slice_num:
             raise ValueError(
                 f"LRSA: n_latents ({n_latents}) and slice_num ({slice_num}) both set the "
@@ -337,34 +370,53 @@ class LRSA(Module):
 
     @staticmethod
     def _check_config(
-        functional_dim, out_dim, embedding_dim, n_layers, n_hidden, n_head, n_latents,
-        mlp_ratio, dropout, act, norm, structured_shape, n_frequencies, qk_gain, logit_scale,
-    ) -> None:
+        functional_dim, out_dim, embedding_dim, n_layers, n_hidden, n_head, n_latents, mlp_ratio, dropout, act, norm,
+        structured_shape, n_frequencies, qk_gain, logit_scale, time_input, activation_checkpointing,
+    ) -> tuple[int, ...] | None:
+        """Raise a ValueError naming the first argument that is of the wrong type or out of
+        range, before anything is built; return ``structured_shape`` as a tuple (or None)."""
+        for name, value, low in (("functional_dim", functional_dim, 0), ("out_dim", out_dim, 1),
+                                 ("embedding_dim", embedding_dim, 0), ("n_layers", n_layers, 1),
+                                 ("n_hidden", n_hidden, 1), ("n_head", n_head, 1), ("n_latents", n_latents, 1),
+                                 ("n_frequencies", n_frequencies, 0)):
+            _require_int(name, value, low)
+        for name, value in (("mlp_ratio", mlp_ratio), ("dropout", dropout), ("qk_gain", qk_gain),
+                            ("logit_scale", logit_scale)):
+            _require_real(name, value)
+        _require_bool("time_input", time_input)
+        _require_bool("activation_checkpointing", activation_checkpointing)
+
         def require(ok: bool, message: str) -> None:
             if not ok:
                 raise ValueError(f"LRSA: {message}")
 
-        require(functional_dim >= 0, f"functional_dim must be >= 0, got {functional_dim}")
-        require(out_dim > 0, f"out_dim must be > 0, got {out_dim}")
-        require(embedding_dim >= 0, f"embedding_dim must be >= 0, got {embedding_dim}")
         require(functional_dim + embedding_dim > 0,
                 "functional_dim + embedding_dim must be > 0: the model needs some input")
-        require(n_layers >= 1, f"n_layers must be >= 1, got {n_layers}")
-        require(n_hidden >= 1, f"n_hidden must be >= 1, got {n_hidden}")
-        require(n_head >= 1, f"n_head must be >= 1, got {n_head}")
         require(n_hidden % n_head == 0, f"n_hidden ({n_hidden}) must be a multiple of n_head ({n_head})")
-        require(n_latents >= 1, f"n_latents must be >= 1, got {n_latents}")
-        require(mlp_ratio > 0, f"mlp_ratio must be > 0, got {mlp_ratio}")
+        require(mlp_ratio > 0 and int(n_hidden * mlp_ratio) >= 1,
+                f"mlp_ratio must be > 0 and leave the FFNs at least one hidden unit (int(n_hidden * mlp_ratio) >= 1), "
+                f"got {mlp_ratio} at n_hidden={n_hidden}")
         require(0.0 <= dropout < 1.0, f"dropout must be in [0, 1), got {dropout}")
-        require(act in ACTIVATIONS, f"act must be one of {sorted(ACTIVATIONS)}, got {act!r}")
-        require(norm in NORMS, f"norm must be one of {sorted(NORMS)}, got {norm!r}")
-        require(n_frequencies >= 0, f"n_frequencies must be >= 0, got {n_frequencies}")
+        require(isinstance(act, str) and act in ACTIVATIONS, f"act must be one of {sorted(ACTIVATIONS)}, got {act!r}")
+        require(isinstance(norm, str) and norm in NORMS, f"norm must be one of {sorted(NORMS)}, got {norm!r}")
+        require(n_frequencies <= MAX_FREQUENCIES,
+                f"n_frequencies must be <= {MAX_FREQUENCIES} (the frequency 2^k pi overflows float32 beyond), "
+                f"got {n_frequencies}")
         require(qk_gain > 0, f"qk_gain must be > 0, got {qk_gain}")
         low, high = LOGIT_SCALE_RANGE
         require(low <= logit_scale <= high, f"logit_scale must be in [{low:g}, {high:g}], got {logit_scale}")
-        if structured_shape is not None:
-            require(len(structured_shape) in (2, 3) and all(int(s) > 0 for s in structured_shape),
-                    f"structured_shape must be 2 or 3 positive sizes, got {structured_shape}")
+        if qk_gain != 1.0:
+            implied = qk_gain * math.sqrt(n_hidden // n_head)
+            require(low <= implied <= high, f"qk_gain={qk_gain:g} at head width {n_hidden // n_head} is logit_scale="
+                                            f"{implied:.4g}, outside [{low:g}, {high:g}]")
+        if structured_shape is None:
+            return None
+        iterable = hasattr(structured_shape, "__iter__") and not isinstance(structured_shape, (str, bytes))
+        sizes = tuple(structured_shape) if iterable else ()
+        require(len(sizes) in (2, 3) and all(isinstance(n, numbers.Integral) and not isinstance(n, bool) and n > 0
+                                             for n in sizes),
+                f"structured_shape must be 2 or 3 positive integer sizes, got {structured_shape!r}")
+        return tuple(int(n) for n in sizes)
 
     def reset_parameters(self) -> None:
         """Truncated-normal (std 0.02) linear weights, zero biases, orthogonal latent
