@@ -32,8 +32,8 @@ __all__ = ["LatentMLPLRSA", "LatentMLPBlock", "TiedLRSA", "TiedLRSABlock", "Tied
 class TiedReconstruction(nn.Module):
     """Points attend to the latents with the compression's own scores.
 
-    The queries are the points' (normalised) compression keys and the keys are the
-    (normalised) latent queries, so the scores equal the compression scores transposed
+    The queries are the points' (normalized) compression keys and the keys are the
+    (normalized) latent queries, so the scores equal the compression scores transposed
     and the softmax runs over the M latents. Values come from the processed latents.
     """
 
@@ -61,7 +61,7 @@ class TiedLRSABlock(LRSABlock):
         self.reconstruct = TiedReconstruction(dim, n_head)
 
     def _point_keys(self, hn: torch.Tensor) -> torch.Tensor:
-        """The compression's normalised point keys (the key half of its ``to_kv``)."""
+        """The compression's normalized point keys (the key half of its ``to_kv``)."""
         compress = self.compress
         dim = hn.shape[-1]
         keys = F.linear(hn, compress.to_kv.weight[:dim], compress.to_kv.bias[:dim])

@@ -6,7 +6,7 @@ Everything the blocks of :mod:`modulus_lrsa.models.lrsa` call to attend lives he
 
 * :class:`RMSNorm` (statistics in at least float32) and its per-head form
   :meth:`RMSNorm.split_heads`, with a hand-written backward (:func:`head_rms_norm`);
-* :class:`LogitScale`, the learned per-head scale of qk-normalised logits;
+* :class:`LogitScale`, the learned per-head scale of qk-normalized logits;
 * :func:`split_heads` / :func:`merge_heads`, between (B, L, h d_h) and (B, h, L, d_h);
 * :func:`attention` and :func:`qk_norm_attention`, the calls into
   :func:`torch.nn.functional.scaled_dot_product_attention`.
@@ -98,7 +98,7 @@ def norm_dtype(x: torch.Tensor) -> torch.dtype:
 class _HeadRMSNorm(torch.autograd.Function):
     r"""``x / rms(x) * gain`` over the last dim, with a hand-written backward.
 
-    Computes in at least float32 and returns ``x``'s dtype. Saves the normalised input,
+    Computes in at least float32 and returns ``x``'s dtype. Saves the normalized input,
     in ``x``'s dtype (bf16 under autocast: half the bytes of a float32 copy, for two
     N-sized norms per block), and the (..., 1) reciprocal RMS: a third of what autograd
     keeps for the same expression (input, norm, product, and the casts around them); the
@@ -120,18 +120,18 @@ class _HeadRMSNorm(torch.autograd.Function):
         exact = x.to(dtype)
         mean_square = torch.linalg.vector_norm(exact, dim=-1, keepdim=True).square_().div_(x.shape[-1])
         rstd = torch.rsqrt(mean_square.add_(eps))
-        normalised = exact.mul_(rstd) if exact is not x else x * rstd
-        ctx.save_for_backward(normalised.to(x.dtype), rstd, gain, None if factor is None else weight, factor, in_range)
-        out = normalised * gain
+        normalized = exact.mul_(rstd) if exact is not x else x * rstd
+        ctx.save_for_backward(normalized.to(x.dtype), rstd, gain, None if factor is None else weight, factor, in_range)
+        out = normalized * gain
         # Cast only when needed: torch 2.11's torch.compile routes the gradient of a
         # returned no-op .to() alias to the wrong output, silently (pytorch#180642).
         return out if out.dtype == x.dtype else out.to(x.dtype)
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
-        normalised, rstd, gain, weight, factor, in_range = ctx.saved_tensors
+        normalized, rstd, gain, weight, factor, in_range = ctx.saved_tensors
         gain_grad = ctx.needs_input_grad[1] or ctx.needs_input_grad[2]
-        grad_x, grad_gain = _rms_norm_backward(grad, normalised.to(rstd.dtype), rstd, gain, gain_grad)
+        grad_x, grad_gain = _rms_norm_backward(grad, normalized.to(rstd.dtype), rstd, gain, gain_grad)
         grad_weight, grad_log_scale = grad_gain, None
         if factor is not None and gain_grad:
             grad_weight, grad_log_scale = _logit_gain_backward(grad_gain, weight, factor, in_range)
@@ -139,19 +139,19 @@ class _HeadRMSNorm(torch.autograd.Function):
 
 
 def _rms_norm_backward(
-    grad: torch.Tensor, normalised: torch.Tensor, rstd: torch.Tensor, gain: torch.Tensor, gain_grad: bool
+    grad: torch.Tensor, normalized: torch.Tensor, rstd: torch.Tensor, gain: torch.Tensor, gain_grad: bool
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
-    r"""Gradients of ``normalised * gain`` (``normalised = x * rstd``) for ``x`` and ``gain``.
+    r"""Gradients of ``normalized * gain`` (``normalized = x * rstd``) for ``x`` and ``gain``.
 
     :math:`g_x = r\,(g\,w - \hat x\,\overline{g\,w\,\hat x})`, in ``rstd``'s dtype; the
     gain's gradient is summed over every leading dim of ``grad`` it was broadcast over
     (one reduction over those dims: a reshape of transposed heads would copy them first).
     """
     leading = tuple(range(grad.dim() - gain.dim()))
-    grad_gain = (grad * normalised).sum(leading) if gain_grad else None
+    grad_gain = (grad * normalized).sum(leading) if gain_grad else None
     scaled = grad.to(rstd.dtype) * gain
-    projection = (scaled * normalised).mean(dim=-1, keepdim=True)
-    return scaled.sub_(normalised * projection).mul_(rstd), grad_gain
+    projection = (scaled * normalized).mean(dim=-1, keepdim=True)
+    return scaled.sub_(normalized * projection).mul_(rstd), grad_gain
 
 
 def _logit_factor(log_scale: torch.Tensor, head_dim: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -208,7 +208,7 @@ class RMSNorm(nn.RMSNorm):
     def split_heads(
         self, x: torch.Tensor, n_head: int, logit_scale: LogitScale | None = None
     ) -> torch.Tensor:
-        """Normalise each head of ``x`` (B, L, h * d_h), or of heads (B, L, h, d_h), and return (B, h, L, d_h).
+        """Normalize each head of ``x`` (B, L, h * d_h), or of heads (B, L, h, d_h), and return (B, h, L, d_h).
 
         The same function as :meth:`forward` on split heads (times ``logit_scale``'s
         factor when given), computed in the (B, L, h, d_h) layout the linear wrote:
@@ -233,9 +233,9 @@ LOGIT_SCALE_RANGE = (1.0, 100.0)
 
 
 class LogitScale(nn.Module):
-    r"""Learned per-head scale :math:`\tau_h` of qk-normalised attention logits.
+    r"""Learned per-head scale :math:`\tau_h` of qk-normalized attention logits.
 
-    Applied to RMS-normalised queries before SDPA's :math:`1/\sqrt{d_h}`, it makes the
+    Applied to RMS-normalized queries before SDPA's :math:`1/\sqrt{d_h}`, it makes the
     logits :math:`\tau_h\, \hat q \cdot \hat k / d_h`, bounded by :math:`\tau_h` (times the
     learned norm gains) whatever the head width. Plain qk-norm bounds them by
     :math:`\sqrt{d_h}` instead, 3.2 at :math:`d_h = 10`, too flat for a latent to focus
@@ -266,7 +266,7 @@ class LogitScale(nn.Module):
         return self.scale / math.sqrt(self.head_dim)
 
     def forward(self, q: torch.Tensor) -> torch.Tensor:
-        """Scale normalised queries (h, L, d_h) or (B, h, L, d_h), head on dim -3."""
+        """Scale normalized queries (h, L, d_h) or (B, h, L, d_h), head on dim -3."""
         return q * self.factor().to(q.dtype).view(-1, 1, 1)
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
@@ -333,7 +333,7 @@ def _padded_float32_heads(
     x: torch.Tensor, rstd: torch.Tensor | None = None, gain: torch.Tensor | None = None
 ) -> torch.Tensor:
     """(B, L, h, d_h) heads in any layout -> (B, h, L, d_p) float32, contiguous, zero-padded
-    to a multiple of 4 (the CPU kernel's input layout), and normalised (``x * rstd * gain``)
+    to a multiple of 4 (the CPU kernel's input layout), and normalized (``x * rstd * gain``)
     on the way when ``rstd`` is given: one write per element, no intermediate copies."""
     batch, length, n_head, head_dim = x.shape
     width = head_dim + (-head_dim % 4)
@@ -351,18 +351,18 @@ class _CPUAttention(torch.autograd.Function):
     r"""Attention on a CPU in float32, with the qk RMS norm and logit scale folded in.
 
     Takes (B, L, h, d_h) heads in whatever layout the projections left them, and optional
-    per-head gains: a query or key with a gain is RMS-normalised over d_h and multiplied by
+    per-head gains: a query or key with a gain is RMS-normalized over d_h and multiplied by
     it first; ``q_log_scale`` (h,) multiplies the query gain by the logit scale's factor
     (:func:`_logit_factor`). Computes in float32 on heads padded to a multiple of 4 and
     returns contiguous (B, L_q, h, d_h) heads in the inputs' reduced dtype, or float32.
 
     bf16/fp16 inputs (PyTorch's bf16 CPU kernel takes about twice as long at these head
     widths): it saves only its inputs, views of the projections that autograd keeps
-    anyway, and the (B, L, h, 1) reciprocal RMS: no normalised, cast or padded copies of
+    anyway, and the (B, L, h, 1) reciprocal RMS: no normalized, cast or padded copies of
     the N-sized heads, which cuts a bf16 training step's peak memory by a fifth (64k
     points). The backward recomputes the float32 attention rather than using a rounded
     output: the softmax gradient needs rowsum(dO * O), and with O rounded to bf16 the
-    gradients of near-uniform attentions (at initialisation, for example) were off by up
+    gradients of near-uniform attentions (at initialization, for example) were off by up
     to 10x.
 
     float32 inputs (under :func:`fused_ops`): it saves the padded heads, output and
@@ -517,7 +517,7 @@ def qk_norm_attention(
     dropout_p: float = 0.0,
     rows: bool = False,
 ) -> torch.Tensor:
-    """Attention of per-head RMS-normalised queries (times the logit scale) and keys.
+    """Attention of per-head RMS-normalized queries (times the logit scale) and keys.
 
     Parameters
     ----------
@@ -540,8 +540,8 @@ def qk_norm_attention(
         :math:`(B, L_q, h d_h)`, or :math:`(B L_q, h d_h)` rows.
 
     Eager on a CPU (bf16/fp16, or float32 under :func:`fused_ops`), norm and attention run
-    in one function (:class:`_CPUAttention`) that keeps no normalised copies; otherwise
-    the heads are normalised (:meth:`RMSNorm.split_heads`) and go through :func:`attention`.
+    in one function (:class:`_CPUAttention`) that keeps no normalized copies; otherwise
+    the heads are normalized (:meth:`RMSNorm.split_heads`) and go through :func:`attention`.
     """
     heads = [t if t.dim() == 4 else t.unflatten(-1, (n_head, -1)) for t in (q, k, v)]
     if _reduced_precision_cpu_path(q, k, v, attn_mask, dropout_p) or _float32_cpu_path(q, k, v, attn_mask, dropout_p):

@@ -187,11 +187,11 @@ class LatentCompression(nn.Module):
         return self.latent_queries.transpose(0, 1).expand(batch, -1, -1, -1)
 
     def queries(self, batch: int) -> torch.Tensor:
-        """Normalised, logit-scaled latent query heads (B, h, M, d_h)."""
+        """Normalized, logit-scaled latent query heads (B, h, M, d_h)."""
         return self.q_norm.split_heads(self.query_projections(batch), self.n_head, self.logit_scale)
 
     def keys_values(self, hn: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Normalised point key heads and value heads, each (B, h, N, d_h)."""
+        """Normalized point key heads and value heads, each (B, h, N, d_h)."""
         k, v = self.to_kv(hn).chunk(2, dim=-1)
         return self.k_norm.split_heads(k, self.n_head), split_heads(v, self.n_head)
 
@@ -219,7 +219,7 @@ class LatentCompression(nn.Module):
         r"""Softmax statistics of one chunk of points, for an exact online merge.
 
         Returns the running maximum :math:`m` (B, h, M, 1), the sum of
-        :math:`\exp(s - m)` (B, h, M, 1) and the unnormalised weighted values (B, h, M, d_h).
+        :math:`\exp(s - m)` (B, h, M, 1) and the unnormalized weighted values (B, h, M, d_h).
         """
         scores, v = self.scores(hn, bias)
         row_max = scores.amax(dim=-1, keepdim=True)
@@ -239,9 +239,9 @@ class LatentCompression(nn.Module):
         scores = (q @ k.transpose(-1, -2)) / math.sqrt(q.shape[-1])
         return (scores if bias is None else scores + bias.to(scores.dtype)), v
 
-    def finish(self, weighted_values: torch.Tensor, normaliser: torch.Tensor) -> torch.Tensor:
+    def finish(self, weighted_values: torch.Tensor, normalizer: torch.Tensor) -> torch.Tensor:
         """Project merged chunk statistics to latent tokens (B, M, d)."""
-        return linear(merge_heads(weighted_values / normaliser), self.proj)
+        return linear(merge_heads(weighted_values / normalizer), self.proj)
 
 
 class PointReconstruction(nn.Module):
@@ -259,7 +259,7 @@ class PointReconstruction(nn.Module):
 
     def latent_keys_values(self, sn: torch.Tensor, batch: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """The latents' key and value projections as (B, M, h, d_h) heads, computed once per
-        block, from normalised latents (B, M, d) or their (B M, d) rows of ``batch`` samples."""
+        block, from normalized latents (B, M, d) or their (B M, d) rows of ``batch`` samples."""
         k, v = _heads(linear(sn, self.to_kv), 2, self.n_head, batch)
         return k, v
 
@@ -392,7 +392,7 @@ class LRSABlock(nn.Module):
     def _fused_forward(self, h: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
         """:meth:`forward` with fewer operators: features as (B N, d) and (B M, d) rows,
         whose linears need no reshapes, and one Linear(d, 3d) for the reconstruction
-        queries and the compression keys and values, which read the same normalised points."""
+        queries and the compression keys and values, which read the same normalized points."""
         batch, n_points, dim = h.shape
         h = h.reshape(batch * n_points, dim)
         hn = self.point_norm(h)
@@ -408,7 +408,7 @@ class FourierFeatures(nn.Module):
     r"""Sinusoidal features of coordinates: :math:`[x, \sin(2^k \pi x), \cos(2^k \pi x)]`.
 
     Frequencies :math:`2^k \pi` for :math:`k = 0 .. F-1` suit coordinates scaled to about
-    unit range (the datapipes normalise them).
+    unit range (the datapipes normalize them).
     """
 
     def __init__(self, n_frequencies: int) -> None:

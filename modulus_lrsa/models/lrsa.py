@@ -181,7 +181,7 @@ class LRSA(Module):
     act : str, optional, default="gelu"
         Activation: ``"gelu"``, ``"silu"``, ``"relu"`` or ``"tanh"``.
     norm : str, optional, default="layer"
-        Normalisation: ``"layer"`` (LayerNorm) or ``"rms"`` (RMSNorm).
+        Normalization: ``"layer"`` (LayerNorm) or ``"rms"`` (RMSNorm).
     structured_shape : tuple[int, ...] | None, optional, default=None
         Grid shape ``(H, W)`` or ``(H, W, D)`` for structured data; the point FFN then
         uses a dense 3x3 (3x3x3) convolution. ``None`` for meshes and point clouds.
@@ -660,7 +660,7 @@ class LRSA(Module):
         if self.structured_shape is not None:
             raise ValueError(
                 "LRSA.forward_chunked: structured grids use a convolutional point FFN that "
-                "needs neighbours across chunks; call forward() instead"
+                "needs neighbors across chunks; call forward() instead"
             )
         if chunk_size < 1:
             raise ValueError(f"LRSA.forward_chunked: chunk_size must be >= 1, got {chunk_size}")
@@ -688,21 +688,21 @@ class LRSA(Module):
             h[:, c] = lifted
             del lifted
         for block in self.blocks:
-            running_max = normaliser = weighted = None
+            running_max = normalizer = weighted = None
             for c in chunks:
                 chunk_max, chunk_sum, chunk_weighted = block.compress.partial_softmax(
                     block.point_norm(h[:, c]), None if bias is None else bias[..., c]
                 )
                 if running_max is None:
-                    running_max, normaliser, weighted = chunk_max, chunk_sum, chunk_weighted
+                    running_max, normalizer, weighted = chunk_max, chunk_sum, chunk_weighted
                     continue
                 new_max = torch.maximum(running_max, chunk_max)
                 old_scale = torch.exp(running_max - new_max)
                 new_scale = torch.exp(chunk_max - new_max)
-                normaliser = normaliser * old_scale + chunk_sum * new_scale
+                normalizer = normalizer * old_scale + chunk_sum * new_scale
                 weighted = weighted * old_scale + chunk_weighted * new_scale
                 running_max = new_max
-            latent_kv = block.process_latents(block.compress.finish(weighted, normaliser))
+            latent_kv = block.process_latents(block.compress.finish(weighted, normalizer))
             for c in chunks:
                 h[:, c] = block.expand(h[:, c], block.point_norm(h[:, c]), latent_kv)
         for c in chunks:
