@@ -8,6 +8,7 @@ Rooms, from the bottom up (README.md, "Layout"):
 ``modulus_lrsa``   the package itself: ``__version__`` only
 ``errors``         the exceptions every layer raises
 ``atomic``         atomic file writes
+``distributed``    process-group start-up and the model-wrapper protocols
 ``io``             VTK readers and writers, the Darcy files, field selectors and channel layouts
 ``geometry``       Warp signed distances, normals, samplers
 ``data``           the dataset generators
@@ -32,7 +33,7 @@ from pathlib import Path
 import modulus_lrsa
 
 ROOMS = (
-    "modulus_lrsa", "errors", "atomic", "io", "geometry", "data", "datapipes", "models", "forces",
+    "modulus_lrsa", "errors", "atomic", "distributed", "io", "geometry", "data", "datapipes", "models", "forces",
     "surrogate", "training", "inference", "demos",
 )
 #: Modules that belong to a room of another name.

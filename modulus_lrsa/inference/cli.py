@@ -7,7 +7,8 @@ in its range stops the run there, in one line); the output folder is checked bef
 model is loaded, on every rank alike; the model's descriptor picks the mode
 (:mod:`~modulus_lrsa.inference.darcy`, :mod:`~modulus_lrsa.inference.new_geometry` with
 ``--sample-volume``, else :mod:`~modulus_lrsa.inference.mesh`). Under torchrun,
-``--domain-parallel`` splits a case's points over the ranks, and rank 0 writes.
+``--domain-parallel`` splits a case's points over the ranks, and rank 0 writes; the
+process group starts as ``lrsa-train``'s does (:func:`modulus_lrsa.distributed.process_group`).
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ import argparse
 import contextlib
 import json
 import math
-import os
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -25,6 +25,7 @@ from pathlib import Path
 import torch
 
 from modulus_lrsa.atomic import OutputFolderError
+from modulus_lrsa.distributed import launcher_layout, process_group
 from modulus_lrsa.errors import MeshDataError, ModelFileError
 from modulus_lrsa.inference.common import PredictionError, RunOptions, check_output_folder, load_model
 from modulus_lrsa.inference.darcy import DarcyOptions, predict_darcy
@@ -128,22 +129,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _start_domain_parallel(device: torch.device, output: Path, stack: contextlib.ExitStack) -> tuple[torch.device, Path]:
-    """Join the torchrun process group; every rank but 0 writes into a folder it discards."""
+def _start_domain_parallel(device: torch.device, output: Path, stack: contextlib.ExitStack) -> tuple[torch.device, int, Path]:
+    """Join the launcher's process group through PhysicsNeMo's DistributedManager, as lrsa-train does.
+
+    Returns this rank's device (``cuda:<local rank>`` on GPUs), its rank, and where it
+    writes: every rank but 0 writes into a folder it discards.
+    """
     import torch.distributed as dist
 
-    if not dist.is_initialized():
-        if "WORLD_SIZE" not in os.environ:
-            raise PredictionError("--domain-parallel runs under torchrun (e.g. torchrun --nproc_per_node=4 -m "
-                                  "modulus_lrsa.inference.predict ... --domain-parallel)")
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-        stack.callback(dist.destroy_process_group)
-    if device.type == "cuda":
-        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
-        torch.cuda.set_device(device)
-    if dist.get_rank() != 0:
+    if not dist.is_initialized() and launcher_layout() is None:
+        raise PredictionError("--domain-parallel runs under torchrun (e.g. torchrun --nproc_per_node=4 -m "
+                              "modulus_lrsa.inference.predict ... --domain-parallel)")
+    manager = stack.enter_context(process_group("cpu" if device.type == "cpu" else "cuda"))
+    if manager.rank != 0:
         output = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="lrsa-predict-rank-")))
-    return device, output
+    return manager.device, manager.rank, output
 
 
 def _domain_parallel_model(model: torch.nn.Module) -> torch.nn.Module:
@@ -170,8 +170,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         check_output_folder(args.output)
         output, rank = args.output, 0
         if args.domain_parallel:
-            device, output = _start_domain_parallel(device, args.output, stack)
-            rank = torch.distributed.get_rank()
+            device, rank, output = _start_domain_parallel(device, args.output, stack)
         args.output = output
         model, descriptor = load_model(args.model, device)
         if args.domain_parallel:

@@ -34,12 +34,17 @@ bucketed all-reduce of their gradients, the bridge ShardTensor's ``Replicate``
 promotion provides per op). ``ShardTensor`` and ``DeviceMesh`` are the interface: the
 wrapper takes a 1-D ``DeviceMesh`` (or a process group) and accepts and returns
 ``ShardTensor``\ s sharded over the point dim, uneven shards included.
+
+The trainer reaches the wrapper without importing a model, through the contract of
+:mod:`modulus_lrsa.distributed`: :class:`DomainParallelMixin` gives a model
+``domain_parallel(mesh, reduce_gradients)``, and both wrappers give the model back with
+``unwrap()``.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import torch
 import torch.distributed as dist
@@ -47,7 +52,10 @@ import torch.nn as nn
 from jaxtyping import Bool, Float
 from torch.utils.checkpoint import checkpoint
 
-from .lrsa import LRSA
+from modulus_lrsa.distributed import shard_sizes
+
+if TYPE_CHECKING:  # lrsa.py imports DomainParallelMixin from here
+    from .lrsa import LRSA
 
 try:
     from torch.distributed.device_mesh import DeviceMesh
@@ -59,7 +67,7 @@ try:
 except ImportError:  # legacy host (nvidia-modulus 0.9) or torch < 2.6: plain shards only
     ShardTensor = None
 
-__all__ = ["DomainParallelLRSA", "GatheredDomainParallelLRSA", "all_reduce_sum", "shard_sizes"]
+__all__ = ["DomainParallelLRSA", "DomainParallelMixin", "GatheredDomainParallelLRSA", "all_reduce_sum", "shard_sizes"]
 
 
 class _AllReduceSum(torch.autograd.Function):
@@ -296,6 +304,8 @@ class DomainParallelLRSA(nn.Module):
         reduce_gradients: bool = True,
     ) -> None:
         super().__init__()
+        from .lrsa import LRSA  # at call time: lrsa.py imports this module
+
         if not isinstance(model, LRSA):
             raise TypeError(f"DomainParallelLRSA: model must be an LRSA, got {type(model).__name__}")
         if model.structured_shape is not None:
@@ -324,6 +334,10 @@ class DomainParallelLRSA(nn.Module):
     def world_size(self) -> int:
         """Number of ranks the points are split over."""
         return dist.get_world_size(self.group)
+
+    def unwrap(self) -> LRSA:
+        """The sharded model, whose state checkpoints and exported models hold."""
+        return self.model
 
     def forward(
         self,
@@ -414,9 +428,21 @@ def _is_shard_tensor(tensor) -> bool:
     return ShardTensor is not None and isinstance(tensor, ShardTensor)
 
 
-def shard_sizes(n_points: int, n_ranks: int) -> Sequence[int]:
-    """Contiguous shard sizes for ``n_points`` over ``n_ranks`` (``torch.chunk`` style)."""
-    return [len(part) for part in torch.arange(n_points).tensor_split(n_ranks)]
+class DomainParallelMixin:
+    """Gives a model :class:`~modulus_lrsa.distributed.SupportsDomainParallel`'s
+    ``domain_parallel``, so that a trainer can shard it without importing it."""
+
+    def domain_parallel(
+        self, mesh: DeviceMesh | dist.ProcessGroup | None = None, reduce_gradients: bool = True
+    ) -> DomainParallelLRSA:
+        """This model with each sample's points sharded over ``mesh`` (:class:`DomainParallelLRSA`).
+
+        Raises
+        ------
+        ValueError
+            The model runs on a structured grid, whose convolution needs neighbors across shards.
+        """
+        return DomainParallelLRSA(self, mesh, reduce_gradients)
 
 
 class GatheredDomainParallelLRSA(nn.Module):
@@ -441,6 +467,10 @@ class GatheredDomainParallelLRSA(nn.Module):
     def __init__(self, model: LRSA, mesh: DeviceMesh | dist.ProcessGroup | None = None) -> None:
         super().__init__()
         self.sharded = DomainParallelLRSA(model, mesh, reduce_gradients=False)
+
+    def unwrap(self) -> LRSA:
+        """The model whose shards every rank computes."""
+        return self.sharded.model
 
     @torch.no_grad()
     def forward(

@@ -50,8 +50,8 @@ import torch.distributed as dist
 from physicsnemo.utils.checkpoint import save_checkpoint
 
 from modulus_lrsa.atomic import atomic_replace, fsync_directory
+from modulus_lrsa.distributed import Unwrappable
 from modulus_lrsa.errors import LaunchError, ModelFileError, UntrustedFileError, one_line
-from modulus_lrsa.models import DomainParallelLRSA
 from modulus_lrsa.models.trusted import load_trusted_weights, refused_globals
 
 TRAINING_STATE_PREFIX = "checkpoint"
@@ -155,8 +155,8 @@ def unwrap_model(model: torch.nn.Module) -> torch.nn.Module:
     while True:  # e.g. torch.compile(DistributedDataParallel(model)), as lrsa-train wraps it
         if isinstance(model, torch.nn.parallel.DistributedDataParallel):
             model = model.module
-        elif isinstance(model, DomainParallelLRSA):
-            model = model.model
+        elif isinstance(model, Unwrappable):  # e.g. DomainParallelLRSA
+            model = model.unwrap()
         elif hasattr(model, "_orig_mod"):  # torch.compile
             model = model._orig_mod
         else:

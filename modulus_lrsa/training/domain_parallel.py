@@ -11,9 +11,11 @@ communicates every block stays within a node when ``k`` divides the GPUs per nod
   only; every rank of a domain group loads the same samples and keeps a contiguous
   shard of their points (:meth:`DomainParallelism.shard`, uneven shards allowed;
   ``mask``, ``weights`` and every other per-point tensor are cut with the points).
-* Model: :class:`~modulus_lrsa.models.DomainParallelLRSA` over the domain group,
-  with ``reduce_gradients=False``: after the backward each rank holds its own share
-  of the gradient of its data group's loss.
+* Model: the model's own domain-parallel wrapper over the domain group (LRSA's
+  :class:`~modulus_lrsa.models.DomainParallelLRSA`), reached through
+  :class:`~modulus_lrsa.distributed.SupportsDomainParallel` rather than an import of
+  the model, with ``reduce_gradients=False``: after the backward each rank holds its
+  own share of the gradient of its data group's loss.
 * Loss: the per-sample sums of squares are summed over the domain group
   (:func:`~modulus_lrsa.training.metrics.sum_over_shards`), so every rank of a group
   computes the single-process loss of its samples.
@@ -34,9 +36,14 @@ import torch.distributed as dist
 from torch.distributed.device_mesh import DeviceMesh, init_device_mesh
 
 from modulus_lrsa.datapipes.collate import POINT_KEYS
+from modulus_lrsa.distributed import SupportsDomainParallel, shard_sizes
 from modulus_lrsa.errors import ConfigError
-from modulus_lrsa.models import LRSA, DomainParallelLRSA
-from modulus_lrsa.models.domain_parallel import shard_sizes
+
+# Transitional, until models/lrsa.py's LRSA inherits DomainParallelMixin (then it satisfies
+# SupportsDomainParallel itself): these two imports and _shardable go, and wrap() calls
+# model.domain_parallel directly.
+from modulus_lrsa.models import LRSA
+from modulus_lrsa.models.domain_parallel import DomainParallelMixin
 
 #: Names of the mesh dims, PhysicsNeMo's convention for ShardTensor meshes.
 MESH_DIMS = ("data", "domain")
@@ -90,32 +97,37 @@ class DomainParallelism:
         """The ranks that share this rank's samples."""
         return self.mesh.get_group("domain")
 
-    def wrap(self, model: torch.nn.Module) -> DomainParallelLRSA:
+    def wrap(self, model: torch.nn.Module) -> torch.nn.Module:
         """``model`` with rank 0's parameters everywhere, sharded over the domain group.
+
+        Returns
+        -------
+        torch.nn.Module
+            The model's domain-parallel wrapper, an :class:`~modulus_lrsa.distributed.Unwrappable`.
 
         Raises
         ------
         ConfigError
-            The model cannot be sharded (not an LRSA, or a structured grid).
+            The model cannot be sharded (no ``domain_parallel``, i.e. not an LRSA, or a structured grid).
         """
-        if not isinstance(model, LRSA):
+        if _shardable(model) is None:
             raise ConfigError(
                 f"training.domain_parallel_size: {self.domain_size} shards each sample's points, which only LRSA "
                 f"models support; {type(model).__name__} trains with training.domain_parallel_size=1"
             )
-        # Every rank seeded its own initialisation; the replicas must start equal (as DDP does).
+        # Every rank seeded its own initialization; the replicas must start equal (as DDP does).
         with torch.no_grad():
             for tensor in [*model.parameters(), *model.buffers()]:
                 dist.broadcast(tensor, src=0)
         try:
-            return DomainParallelLRSA(model, self.mesh["domain"], reduce_gradients=False)
+            return _shardable(model)(self.mesh["domain"], reduce_gradients=False)
         except ValueError as error:
             raise ConfigError(f"training.domain_parallel_size: {error}") from error
 
     def shard(self, batch: dict[str, Any]) -> dict[str, Any]:
         """This rank's contiguous part of every per-point tensor of ``batch`` (B, N, ...).
 
-        The split is :func:`~modulus_lrsa.models.domain_parallel.shard_sizes` of the
+        The split is :func:`~modulus_lrsa.distributed.shard_sizes` of the
         padded point count, the one ``lrsa-predict --domain-parallel`` uses. Per-sample
         entries (``target_scale``, case ids) are kept whole.
         """
@@ -148,6 +160,15 @@ class DomainParallelism:
             grads /= self.data_size
             for p, grad, flag in zip(group, grads.split([p.numel() for p in group]), present.tolist()):
                 p.grad = grad.view_as(p) if flag > 0 else None
+
+
+def _shardable(model: torch.nn.Module):
+    """``model``'s ``domain_parallel`` method, or None when it has none."""
+    if isinstance(model, SupportsDomainParallel):
+        return model.domain_parallel
+    if isinstance(model, LRSA):
+        return DomainParallelMixin.domain_parallel.__get__(model)
+    return None
 
 
 def data_replica(domain: DomainParallelism | None, world_size: int, rank: int) -> tuple[int, int]:

@@ -1,38 +1,51 @@
 # SPDX-License-Identifier: Apache-2.0
 # SPDX-FileCopyrightText: Copyright (c) 2026 The modulus-lrsa authors
-"""What a checkpoint was trained on, so that a relaunch resumes the same run and nothing else.
+"""The resume protocol: a relaunch continues the same run from its newest readable checkpoint, and nothing else.
 
 Every checkpoint carries a *fingerprint* of its run:
 
 * data: the ``data.*`` settings (with ``data.path`` made absolute), the data descriptor
-  (feature layout and normalisation statistics of the training split) and the number of
+  (feature layout and normalization statistics of the training split) and the number of
   training and validation samples;
 * model: the model config with the widths taken from the data;
 * schedule: ``training.epochs``, the global batch, the steps per epoch and the
-  optimiser and scheduler settings (``training.scheduler``, its ``_target_`` included).
+  optimizer and scheduler settings (``training.scheduler``, its ``_target_`` included).
 
 A relaunch compares the checkpoint's fingerprint with its own. Anything but
 ``training.epochs`` that differs means another run: resuming would mix two
-normalisations, two validation sets (so the best-model choice compares unlike numbers)
+normalizations, two validation sets (so the best-model choice compares unlike numbers)
 or two learning-rate schedules, so it is refused with the list of differences.
 ``training.epochs`` may change; the trainer then rebuilds the schedule for the new
 total, which extends (or shortens) the run, but not below the epoch the newest
 checkpoint has reached (:func:`ensure_epochs_reach_checkpoint`).
+
+:class:`RunCheckpoints` is the protocol in one place, for the trainer to call in order:
+:meth:`~RunCheckpoints.resume` restores model, optimizer, scaler, step counters, the
+run's record and every rank's random streams (or starts a fresh run, or refuses);
+:meth:`~RunCheckpoints.scheduler` builds the learning-rate schedule and brings it to the
+restored step; :meth:`~RunCheckpoints.save` writes what ``resume`` reads back.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import torch
+import torch.distributed as dist
 from omegaconf import DictConfig, OmegaConf
+from torch.optim.lr_scheduler import LRScheduler
 
 from modulus_lrsa.errors import ConfigError
-from modulus_lrsa.training.checkpoint import newest_saved_epoch
+from modulus_lrsa.training.checkpoint import CheckpointManager, gather_rng_states, newest_saved_epoch, restore_rng_state
 from modulus_lrsa.training.data import TrainingData
-from modulus_lrsa.training.schedules import scheduler_name
+from modulus_lrsa.training.loggers import RunLogger
+from modulus_lrsa.training.schedules import build_scheduler, param_group_settings, resume_schedule, scheduler_name
 
+#: The checkpoint folder in ``output_dir``.
+CHECKPOINTS_NAME = "checkpoints"
 #: Key of the fingerprint in a checkpoint's metadata.
 FINGERPRINT_KEY = "fingerprint"
 #: ``data.*`` keys that say where or how fast the data is prepared, not what it is.
@@ -175,7 +188,7 @@ def ensure_same_run(saved: dict[str, Any], current: dict[str, Any], checkpoint: 
         raise ResumeMismatchError(
             f"training.resume: {checkpoint} was written by a run with other settings "
             "(checkpoint -> this launch):\n  " + "\n  ".join(listed) + "\n"
-            "Resuming would mix the two runs (normalisation, validation set, learning-rate schedule, "
+            "Resuming would mix the two runs (normalization, validation set, learning-rate schedule, "
             f"best model). To train these settings from scratch, choose another output_dir; to continue "
             f"the run in {checkpoint.parent.parent}, launch it with its own settings (training.epochs "
             "alone may change: that extends or shortens it)."
@@ -209,3 +222,194 @@ def ensure_epochs_reach_checkpoint(epochs: int, checkpoints: Path) -> None:
             f"launch would end that run without training; raise training.epochs to at least {newest} ({newest} keeps "
             f"the run as it is, more extends it), or choose another output_dir to train {epochs} epoch(s) from scratch"
         )
+
+
+@dataclass
+class StepCounters:
+    """Optimizer-step bookkeeping carried across epochs (and checkpoints)."""
+
+    global_step: int = 0
+    skipped_steps: int = 0
+    consecutive_nonfinite: int = 0
+
+
+@dataclass
+class RunState:
+    """Where a run stands and its record, as a checkpoint carries them.
+
+    Attributes
+    ----------
+    epoch : int
+        The last finished epoch (0 for a fresh run).
+    counters : StepCounters
+        Optimizer steps so far.
+    best_metric, best_epoch : float or None, int or None
+        The best validation so far and its epoch.
+    history : list of dict
+        Every validation's metrics.
+    scheduler_state : dict or None
+        The checkpoint's learning-rate schedule, for :meth:`RunCheckpoints.scheduler`.
+    checkpoint_epochs : int or None
+        The checkpoint's ``training.epochs`` when this launch changes it.
+    resumed : bool
+        Whether a checkpoint was restored.
+    """
+
+    epoch: int = 0
+    counters: StepCounters = field(default_factory=StepCounters)
+    best_metric: float | None = None
+    best_epoch: int | None = None
+    history: list[dict[str, float]] = field(default_factory=list)
+    scheduler_state: dict[str, Any] | None = None
+    checkpoint_epochs: int | None = None
+    resumed: bool = False
+
+
+class RunCheckpoints:
+    """The checkpoints of one run in ``directory``: resumed only by the same run, saved on every rank's behalf.
+
+    Parameters
+    ----------
+    directory : Path
+        ``<output_dir>/checkpoints``.
+    keep_last : int
+        ``training.keep_checkpoints``.
+    fingerprint : dict
+        This launch's :func:`run_fingerprint`.
+    rank, world_size : int
+        This process's place; rank 0 writes.
+    log : RunLogger
+        Where resume notes and warnings go.
+    """
+
+    def __init__(self, directory: Path, keep_last: int, fingerprint: dict[str, Any], rank: int, world_size: int,
+                 log: RunLogger) -> None:
+        self.manager = CheckpointManager(directory, keep_last, writer=rank == 0)
+        self.fingerprint = fingerprint
+        self.rank = rank
+        self.world_size = world_size
+        self.log = log
+
+    @property
+    def directory(self) -> Path:
+        return self.manager.directory
+
+    def resume(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler,
+               allowed: bool) -> RunState:
+        """Restore the newest readable checkpoint of this run into ``model``, ``optimizer`` and ``scaler``.
+
+        Parameters
+        ----------
+        allowed : bool
+            ``training.resume``; with False, a folder that holds checkpoints is refused.
+
+        Returns
+        -------
+        RunState
+            The restored state (this rank's random streams restored too), or a fresh one
+            when the folder holds no checkpoint.
+
+        Raises
+        ------
+        ConfigError
+            Checkpoints exist but ``training.resume`` is false.
+        ResumeMismatchError
+            The checkpoints belong to a run with other settings.
+        CheckpointError
+            None of the checkpoints reads back.
+        """
+        latest = self.manager.latest_epoch(model)
+        if latest is None:
+            return RunState()
+        if not allowed:
+            raise ConfigError(
+                f"training.resume: false, but {self.directory} holds checkpoints up to epoch {latest}; "
+                "they are never overwritten: choose another output_dir or delete that folder"
+            )
+        state = RunState(resumed=True)
+
+        def same_run(epoch: int, metadata: dict[str, Any]) -> None:
+            if FINGERPRINT_KEY not in metadata:
+                self.log.warning(
+                    f"the checkpoint of epoch {epoch} in {self.directory} records no run settings "
+                    "(an older lrsa-train wrote it): resuming without checking that data and model match"
+                )
+                return
+            state.checkpoint_epochs = ensure_same_run(
+                metadata[FINGERPRINT_KEY], self.fingerprint, self.manager.training_state_file(epoch)
+            )
+
+        resumed = self.manager.load_newest(model, optimizer, scaler, same_run)
+        metadata = resumed.metadata
+        state.epoch = resumed.epoch
+        state.scheduler_state = resumed.scheduler_state
+        state.counters = StepCounters(metadata["global_step"], metadata["skipped_steps"], 0)
+        state.best_metric, state.best_epoch, state.history = (metadata[key] for key in ("best_metric", "best_epoch", "history"))
+        for problem in resumed.damaged:
+            self.log.warning(f"damaged checkpoint file, skipped: {problem}")
+        rng_states = metadata.get("rng_states", [])
+        if len(rng_states) == self.world_size:
+            restore_rng_state(rng_states[self.rank])
+        else:
+            self.log.warning(
+                f"checkpoint was written by {len(rng_states)} rank(s), this run has {self.world_size}: "
+                "random streams restart from the seed (results will differ from an uninterrupted run)"
+            )
+        fallback = f"; damaged newer checkpoints: epochs up to {latest} are trained again" if resumed.damaged else ""
+        self.log.info(
+            f"resumed from {self.directory} at epoch {state.epoch} (step {state.counters.global_step}){fallback}"
+        )
+        return state
+
+    def scheduler(self, cfg: DictConfig, optimizer: torch.optim.Optimizer, steps_per_epoch: int,
+                  state: RunState) -> LRScheduler:
+        """``training.scheduler`` for ``training.epochs``, at the restored step of a resumed run.
+
+        A checkpoint of a run with other ``training.epochs`` continues on the schedule
+        recomputed for the new total (said in a warning), and so does one whose schedule
+        state an older lrsa-train wrote for another scheduler class (replayed).
+        """
+        epochs = int(cfg.training.epochs)
+        lr_before = optimizer.param_groups[0]["lr"]
+        restored_groups = param_group_settings(optimizer)
+        scheduler = build_scheduler(
+            cfg.training.scheduler, optimizer, epochs, steps_per_epoch,
+            peak_lr=float(cfg.training.optimizer.lr), warn=self.log.warning,
+        )
+        step = state.counters.global_step
+        if state.resumed:
+            how = resume_schedule(scheduler, state.scheduler_state, step,
+                                  same_length=state.checkpoint_epochs is None, restored_groups=restored_groups)
+            if how == "replayed" and state.checkpoint_epochs is None:
+                self.log.warning(
+                    f"the learning-rate schedule state in {self.directory} was written for another "
+                    f"scheduler class (an older lrsa-train): replayed {step} step(s) of "
+                    f"training.scheduler instead (learning rate {optimizer.param_groups[0]['lr']:.3g})"
+                )
+        if state.checkpoint_epochs is not None:
+            self.log.warning(
+                f"training.epochs: {state.checkpoint_epochs} -> {epochs}: continuing from epoch {state.epoch} on the "
+                f"{scheduler_name(cfg.training.scheduler)} schedule recomputed for {epochs} epochs (learning rate "
+                f"{lr_before:.3g} -> {optimizer.param_groups[0]['lr']:.3g} at step {step})"
+            )
+        return scheduler
+
+    def save(self, epoch: int, model: torch.nn.Module, optimizer: torch.optim.Optimizer, scheduler: LRScheduler,
+             scaler: torch.amp.GradScaler, state: RunState) -> None:
+        """Checkpoint ``epoch`` with what :meth:`resume` reads back (a collective: every rank calls it)."""
+        # Gathered on every rank, written by rank 0 only.
+        metadata = {
+            "best_metric": state.best_metric,
+            "best_epoch": state.best_epoch,
+            "history": state.history,
+            FINGERPRINT_KEY: self.fingerprint,
+            "global_step": state.counters.global_step,
+            "skipped_steps": state.counters.skipped_steps,
+            "world_size": self.world_size,
+            "rng_states": gather_rng_states(self.world_size),
+        }
+        saved = self.manager.save(epoch, model, optimizer, scheduler, scaler, metadata)
+        if saved:
+            self.log.info(f"checkpoint of epoch {epoch}: {', '.join(str(path) for path in saved)}")
+        if self.world_size > 1:
+            dist.barrier()

@@ -35,7 +35,6 @@ checkpoint of another run) print as one message without a traceback, on rank 0 o
 from __future__ import annotations
 
 import math
-import os
 import signal
 import sys
 import threading
@@ -54,50 +53,39 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from physicsnemo.distributed import DistributedManager
-from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler
 from tqdm import tqdm
 
 from modulus_lrsa.atomic import atomic_write_json, atomic_write_text
 from modulus_lrsa.datapipes.collate import pad_collate
 from modulus_lrsa.datapipes.sampler import CaseShardSampler
-from modulus_lrsa.errors import ConfigError, LaunchError, MeshDataError
-from modulus_lrsa.surrogate import ModelInputs, autocast, takes_geometry_context, to_device, write_descriptor
-from modulus_lrsa.training.checkpoint import (
-    CheckpointManager,
-    atomic_save_module,
-    gather_rng_states,
-    newest_saved_epoch,
-    restore_rng_state,
-    unwrap_model,
-)
+from modulus_lrsa.distributed import all_ranks_agree, launch_world_size, process_group
+from modulus_lrsa.errors import ConfigError, LaunchError
+from modulus_lrsa.surrogate import ModelInputs, autocast, to_device, write_descriptor
+from modulus_lrsa.training.checkpoint import atomic_save_module, unwrap_model
 from modulus_lrsa.training.config import validate_config
-from modulus_lrsa.training.data import TrainingData, build_training_data, in_config_terms
-from modulus_lrsa.training.distributed import (
-    all_ranks_agree,
-    initialize_distributed,
-    launch_rank,
-    launch_world_size,
-)
+from modulus_lrsa.training.data import TrainingData, build_training_data
 from modulus_lrsa.training.domain_parallel import DomainParallelism, data_replica
 from modulus_lrsa.training.lock import RunLock, RunLockedError
 from modulus_lrsa.training.loggers import RunLogger
 from modulus_lrsa.training.metrics import FieldErrorMeter, relative_l2_loss, valid_entries
+from modulus_lrsa.training.model_setup import build_model, model_config_for
 from modulus_lrsa.training.overrides import FieldOverrideError, quote_field_selectors
+from modulus_lrsa.training.reporting import Terminated, reported_errors
 from modulus_lrsa.training.resume import (
-    FINGERPRINT_KEY,
+    CHECKPOINTS_NAME,
+    RunCheckpoints,
+    RunState,
+    StepCounters,
     ensure_epochs_reach_checkpoint,
-    ensure_same_run,
     run_fingerprint,
 )
-from modulus_lrsa.training.schedules import build_scheduler, param_group_settings, resume_schedule, scheduler_name
 
 #: Hydra's primary config folder: shipped inside the package, so ``lrsa-train`` works from
 #: any folder and from an installed wheel (the checkout's ``conf/`` links to it).
 CONFIG_DIR = str(Path(__file__).resolve().parents[1] / "conf")
 BEST_MODEL_NAME = "best_model.mdlus"
 METRICS_NAME = "metrics.json"
-CHECKPOINTS_NAME = "checkpoints"
 #: The composed config of the latest launch, where Hydra would put it (``hydra/config.yaml``).
 CONFIG_SNAPSHOT_NAME = "hydra"
 #: Validation metric that selects the exported model (lower is better).
@@ -144,59 +132,6 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def model_config_for(model_cfg: DictConfig, data: TrainingData) -> DictConfig:
-    """The model config with its data-dependent keys filled in from the dataset.
-
-    ``functional_dim``, ``out_dim`` and ``embedding_dim`` left as ``???`` take the
-    dataset's widths (for a geometry-context model, ``functional_dim`` is fx and
-    embedding together and ``geometry_dim`` the embedding's), and so does
-    ``structured_shape`` (when null) for grid data. A value given explicitly must agree
-    with the data.
-
-    Raises
-    ------
-    ConfigError
-        An explicit value disagrees with the data; the message names ``model.<key>``.
-    """
-    resolved = OmegaConf.create(OmegaConf.to_container(model_cfg, resolve=True))
-    widths = {
-        "functional_dim": (data.functional_dim, data.fx_names),
-        "out_dim": (data.out_dim, data.target_names),
-        "embedding_dim": (data.embedding_dim, data.embedding_names),
-    }
-    if takes_geometry_context(resolved.keys()):
-        # GeoTransolver reads fx and embedding together, and the wall's embedding as context.
-        widths["functional_dim"] = (data.functional_dim + data.embedding_dim, [*data.fx_names, *data.embedding_names])
-        widths["geometry_dim"] = (data.embedding_dim, data.embedding_names)
-    for key, (width, names) in widths.items():
-        if key not in resolved.keys():
-            continue
-        if OmegaConf.is_missing(resolved, key):
-            resolved[key] = width if (width or key != "embedding_dim") else None
-        elif (resolved[key] or 0) != width:
-            raise ConfigError(
-                f"model.{key}: set to {resolved[key]} but the data '{data.name}' has {width} "
-                f"channel(s) ({', '.join(names) or 'none'}); leave it as ??? to take it from the data"
-            )
-    if "structured_shape" in resolved.keys():
-        configured = resolved.structured_shape
-        configured = tuple(configured) if configured is not None else None
-        if data.structured_shape is not None and configured is None:
-            resolved.structured_shape = list(data.structured_shape)
-        elif configured != data.structured_shape:
-            raise ConfigError(
-                f"model.structured_shape: set to {configured} but the data gives "
-                f"{'grids of shape ' + str(data.structured_shape) if data.structured_shape else 'point clouds'}; "
-                "leave it null to take it from the data"
-            )
-    elif data.structured_shape is not None:
-        raise ConfigError(
-            f"model: {model_cfg.get('_target_')} has no structured_shape, but data.view=grid gives "
-            f"grids of shape {data.structured_shape}; use data.view=points"
-        )
-    return resolved
-
-
 def _mean_over_ranks(values: dict[str, float], device: torch.device) -> dict[str, float]:
     if not (dist.is_available() and dist.is_initialized()) or not values:
         return values
@@ -215,15 +150,6 @@ def _flat(tensor: torch.Tensor) -> torch.Tensor:
 # --------------------------------------------------------------------------------------
 # One epoch of training, one pass of validation
 # --------------------------------------------------------------------------------------
-
-
-@dataclass
-class StepCounters:
-    """Optimizer-step bookkeeping carried across epochs (and checkpoints)."""
-
-    global_step: int = 0
-    skipped_steps: int = 0
-    consecutive_nonfinite: int = 0
 
 
 def train_one_epoch(
@@ -510,14 +436,8 @@ def run_training(cfg: DictConfig, data: TrainingData | None = None) -> dict[str,
     validate_config(cfg, world_size=launch_world_size())
     if cfg.training.resume:
         ensure_epochs_reach_checkpoint(int(cfg.training.epochs), Path(str(cfg.output_dir)) / CHECKPOINTS_NAME)
-    started_here = not DistributedManager.is_initialized()
-    manager = initialize_distributed(str(cfg.training.device))
-    try:
-        with _locked_output_dir(Path(str(cfg.output_dir)), manager):
-            return _train(cfg, manager, data)
-    finally:
-        if started_here:
-            DistributedManager.cleanup()
+    with process_group(str(cfg.training.device)) as manager, _locked_output_dir(Path(str(cfg.output_dir)), manager):
+        return _train(cfg, manager, data)
 
 
 @contextmanager
@@ -552,22 +472,9 @@ def _write_config_snapshot(cfg: DictConfig, output_dir: Path) -> None:
         atomic_write_text(folder / "overrides.yaml", OmegaConf.to_yaml(HydraConfig.get().overrides.task))
 
 
-def _instantiate_model(model_cfg: DictConfig) -> torch.nn.Module:
-    """The model of ``model_cfg``; a constructor's refusal becomes a message about ``model.*``."""
-    try:
-        return instantiate(model_cfg, _convert_="partial")
-    except Exception as error:
-        # Hydra wraps the constructor's TypeError/ValueError in InstantiationException.
-        cause = error.__cause__ or error
-        if not isinstance(cause, (TypeError, ValueError)):
-            raise
-        raise ConfigError(f"model: {model_cfg._target_} refused the model.* settings: {cause}") from error
-
-
 def _train(cfg: DictConfig, manager: DistributedManager, data: TrainingData | None) -> dict[str, Any]:
     output_dir = Path(str(cfg.output_dir))
     device = manager.device
-    is_root = manager.rank == 0
     domain_size = int(cfg.training.domain_parallel_size)
     domain = DomainParallelism.start(domain_size, manager.world_size, device) if domain_size > 1 else None
     replicas, replica = data_replica(domain, manager.world_size, manager.rank)
@@ -591,208 +498,42 @@ def _train(cfg: DictConfig, manager: DistributedManager, data: TrainingData | No
         # Data, then the model sized by it.
         if data is None:
             data = build_training_data(
-                cfg.data, int(cfg.training.seed), is_writer=is_root,
+                cfg.data, int(cfg.training.seed), is_writer=manager.rank == 0,
                 all_ranks_agree=lambda ok: all_ranks_agree(ok, device),
             )
         if len(data.train) < replicas:
             raise ConfigError(f"data: {len(data.train)} training sample(s) cannot feed {replicas} data replicas")
         model_cfg = model_config_for(cfg.model, data)
-        model = _instantiate_model(model_cfg).to(device)
-        inputs = ModelInputs(model)
-        log.info(
-            f"model {type(model).__name__}: {sum(p.numel() for p in model.parameters()):,} parameters; "
-            f"inputs fx={data.fx_names} embedding={data.embedding_names} -> {data.target_names}; "
-            f"{len(data.train)} training / {len(data.validation)} validation samples"
-        )
-        if domain is not None:
-            model = domain.wrap(model)
-        elif manager.world_size > 1:
-            model = DistributedDataParallel(
-                model,
-                device_ids=[device] if device.type == "cuda" else None,
-                find_unused_parameters=manager.find_unused_parameters,
-            )
-        if cfg.training.compile:
-            # Around DDP, so that its graph breaks at gradient buckets keep communication overlapped.
-            # Static shapes: a graph per point count, never a symbolic one (inductor's dynamic
-            # path failed on the grid model's convolution after another model's compile).
-            model = torch.compile(model, dynamic=False)
+        model, inputs = build_model(model_cfg, data, cfg, manager, domain, log)
         train_loader, train_sampler, val_loader = _loaders(data, cfg, manager, domain)
         optimizer = instantiate(cfg.training.optimizer)(model.parameters())
-        epochs = int(cfg.training.epochs)
-        fingerprint = run_fingerprint(cfg, data, model_cfg, len(train_loader))
 
         # Resume from the newest readable checkpoint, if it belongs to this run.
-        checkpoints = CheckpointManager(
-            output_dir / CHECKPOINTS_NAME, int(cfg.training.keep_checkpoints), writer=is_root
+        checkpoints = RunCheckpoints(
+            output_dir / CHECKPOINTS_NAME, int(cfg.training.keep_checkpoints),
+            run_fingerprint(cfg, data, model_cfg, len(train_loader)), manager.rank, manager.world_size, log,
         )
-        counters = StepCounters()
-        state: dict[str, Any] = {"best_metric": None, "best_epoch": None, "history": []}
-        start_epoch = 0
-        latest = checkpoints.latest_epoch(model)
-        if latest is not None and not cfg.training.resume:
-            raise ConfigError(
-                f"training.resume: false, but {checkpoints.directory} holds checkpoints up to epoch {latest}; "
-                "they are never overwritten: choose another output_dir or delete that folder"
-            )
-        checkpoint_epochs: int | None = None
-
-        def same_run(epoch: int, metadata: dict[str, Any]) -> None:
-            nonlocal checkpoint_epochs
-            if FINGERPRINT_KEY not in metadata:
-                log.warning(
-                    f"the checkpoint of epoch {epoch} in {checkpoints.directory} records no run settings "
-                    "(an older lrsa-train wrote it): resuming without checking that data and model match"
-                )
-                return
-            checkpoint_epochs = ensure_same_run(
-                metadata[FINGERPRINT_KEY], fingerprint, checkpoints.training_state_file(epoch)
-            )
-
-        resumed = checkpoints.load_newest(model, optimizer, precision.scaler, same_run) if latest is not None else None
-        if resumed is not None:
-            metadata = resumed.metadata
-            start_epoch = resumed.epoch
-            for problem in resumed.damaged:
-                log.warning(f"damaged checkpoint file, skipped: {problem}")
-            counters = StepCounters(metadata["global_step"], metadata["skipped_steps"], 0)
-            state = {key: metadata[key] for key in ("best_metric", "best_epoch", "history")}
-            rng_states = metadata.get("rng_states", [])
-            if len(rng_states) == manager.world_size:
-                restore_rng_state(rng_states[manager.rank])
-            else:
-                log.warning(
-                    f"checkpoint was written by {len(rng_states)} rank(s), this run has {manager.world_size}: "
-                    "random streams restart from the seed (results will differ from an uninterrupted run)"
-                )
-            fallback = f"; damaged newer checkpoints: epochs up to {latest} are trained again" if resumed.damaged else ""
-            log.info(
-                f"resumed from {checkpoints.directory} at epoch {start_epoch} (step {counters.global_step}){fallback}"
-            )
-        if start_epoch >= epochs:
-            log.info(f"training already finished ({start_epoch}/{epochs} epochs); nothing to do")
+        state = checkpoints.resume(model, optimizer, precision.scaler, allowed=bool(cfg.training.resume))
+        epochs = int(cfg.training.epochs)
+        scheduler = None
+        if state.epoch >= epochs:
+            log.info(f"training already finished ({state.epoch}/{epochs} epochs); nothing to do")
         else:
-            lr_before = optimizer.param_groups[0]["lr"]
-            restored_groups = param_group_settings(optimizer)
-            scheduler = build_scheduler(
-                cfg.training.scheduler, optimizer, epochs, len(train_loader),
-                peak_lr=float(cfg.training.optimizer.lr), warn=log.warning,
-            )
-            if resumed is not None:
-                how = resume_schedule(scheduler, resumed.scheduler_state, counters.global_step,
-                                      same_length=checkpoint_epochs is None, restored_groups=restored_groups)
-                if how == "replayed" and checkpoint_epochs is None:
-                    log.warning(
-                        f"the learning-rate schedule state in {checkpoints.directory} was written for another "
-                        f"scheduler class (an older lrsa-train): replayed {counters.global_step} step(s) of "
-                        f"training.scheduler instead (learning rate {optimizer.param_groups[0]['lr']:.3g})"
-                    )
-            if checkpoint_epochs is not None:
-                log.warning(
-                    f"training.epochs: {checkpoint_epochs} -> {epochs}: continuing from epoch {start_epoch} on the "
-                    f"{scheduler_name(cfg.training.scheduler)} schedule recomputed for {epochs} epochs (learning rate "
-                    f"{lr_before:.3g} -> {optimizer.param_groups[0]['lr']:.3g} at step {counters.global_step})"
-                )
-        if is_root:
+            scheduler = checkpoints.scheduler(cfg, optimizer, len(train_loader), state)
+        if manager.rank == 0:
             _write_config_snapshot(cfg, output_dir)
 
-        last_validation: dict[str, float] = state["history"][-1] if state["history"] else {}
-        validation_seconds = 0.0
-
-        def validate(epoch: int, summary: dict[str, float]) -> str:
-            """Validate, record, export the model if best; returns a note for the epoch line."""
-            nonlocal last_validation, validation_seconds
-            validation_started = time.monotonic()
-            last_validation = evaluate(
-                model, inputs, val_loader, data, precision, device, int(cfg.training.eval_chunk_points)
-            )
-            last_validation["train/loss"] = summary["train/loss"]
-            last_validation["epoch"] = epoch
-            state["history"].append(last_validation)
-            validation_seconds = time.monotonic() - validation_started
-            log.scalars({k: v for k, v in last_validation.items() if k.startswith("val/")}, counters.global_step)
-            note = f"; val rel L2 {last_validation[BEST_METRIC]:.4f}"
-            improved = state["best_metric"] is None or last_validation[BEST_METRIC] < state["best_metric"]
-            if improved and math.isfinite(last_validation[BEST_METRIC]):
-                state["best_metric"], state["best_epoch"] = last_validation[BEST_METRIC], epoch
-                if is_root:
-                    _export_best(model, data, output_dir, epoch, last_validation)
-                note += " (best so far, exported)"
-            return note
-
-        def checkpoint(epoch: int) -> None:
-            # Gathered on every rank (a collective), written by rank 0 only.
-            rng_states = gather_rng_states(manager.world_size)
-            metadata = {
-                **state,
-                FINGERPRINT_KEY: fingerprint,
-                "global_step": counters.global_step,
-                "skipped_steps": counters.skipped_steps,
-                "world_size": manager.world_size,
-                "rng_states": rng_states,
-            }
-            saved = checkpoints.save(epoch, model, optimizer, scheduler, precision.scaler, metadata)
-            if saved:
-                log.info(f"checkpoint of epoch {epoch}: {', '.join(str(path) for path in saved)}")
-            if manager.world_size > 1:
-                dist.barrier()
-
-        time_limit = cfg.training.get("time_limit_minutes")
-        deadline = time.monotonic() + 60.0 * float(time_limit) if time_limit else None
-        stopped_by_time_limit = False
-        for epoch in range(start_epoch + 1, epochs + 1):
-            epoch_started = time.monotonic()
-            train_sampler.set_epoch(epoch)
-            data.set_epoch(epoch)
-            summary = train_one_epoch(
-                epoch, model, inputs, train_loader, optimizer, scheduler, precision, counters,
-                cfg, log, device, manager.world_size, domain,
-            )
-            log.scalars(summary, counters.global_step)
-            message = (
-                f"epoch {epoch}/{epochs}: train loss {summary['train/loss']:.4f}, "
-                f"{summary['train/samples_per_s']:.1f} samples/s, {summary['train/epoch_time_s']:.1f} s"
-            )
-            # Stop before an epoch that would not finish in time (same decision on every rank);
-            # what is still due: maybe this epoch's validation, the next epoch, maybe its validation.
-            still_needed = time.monotonic() - epoch_started + 2.0 * validation_seconds
-            next_epoch_fits = deadline is None or time.monotonic() + still_needed <= deadline
-            stopped_by_time_limit = epoch < epochs and not all_ranks_agree(next_epoch_fits, device)
-            last_epoch = epoch == epochs or stopped_by_time_limit
-            if last_epoch or epoch % int(cfg.training.validate_every_epochs) == 0:
-                message += validate(epoch, summary)
-            log.info(message)
-            if last_epoch or epoch % int(cfg.training.checkpoint_every_epochs) == 0:
-                checkpoint(epoch)
-            if stopped_by_time_limit:
-                log.warning(
-                    f"training.time_limit_minutes={time_limit}: epoch {epoch + 1} would end after the limit; "
-                    f"stopped after epoch {epoch} with a checkpoint. Launch the same command again to continue."
-                )
-                break
-
-        result = {
-            "experiment_name": str(cfg.experiment_name),
-            "model": str(cfg.model._target_),
-            "data": data.name,
-            "epochs": epochs,
-            "global_step": counters.global_step,
-            "skipped_steps": counters.skipped_steps,
-            "stopped_by_time_limit": stopped_by_time_limit,
-            "best_epoch": state["best_epoch"],
-            "best_metric": {BEST_METRIC: state["best_metric"]},
-            "best_model": str(output_dir / BEST_MODEL_NAME) if state["best_epoch"] is not None else None,
-            "last_validation": last_validation,
-            "history": state["history"],
-        }
-        if is_root:
+        run = _Run(cfg, manager, log, data, model, inputs, optimizer, scheduler, precision, domain, checkpoints, state)
+        stopped_by_time_limit = run.train_epochs(train_loader, train_sampler, val_loader)
+        result = run.result(stopped_by_time_limit)
+        if manager.rank == 0:
             atomic_write_json(output_dir / METRICS_NAME, result)
             log.artifact(output_dir / METRICS_NAME)
-            if state["best_epoch"] is not None:
+            if state.best_epoch is not None:
                 log.artifact(output_dir / BEST_MODEL_NAME)
         log.success(
-            f"done: best {BEST_METRIC} = {state['best_metric']} at epoch {state['best_epoch']}; "
-            f"{counters.skipped_steps} step(s) skipped; model {output_dir / BEST_MODEL_NAME}"
+            f"done: best {BEST_METRIC} = {state.best_metric} at epoch {state.best_epoch}; "
+            f"{state.counters.skipped_steps} step(s) skipped; model {output_dir / BEST_MODEL_NAME}"
         )
         status = "FINISHED"
         return result
@@ -800,29 +541,105 @@ def _train(cfg: DictConfig, manager: DistributedManager, data: TrainingData | No
         log.close(status)
 
 
-#: Errors whose message says all a user needs: printed without a traceback.
-REPORTED_ERRORS = (LaunchError, MeshDataError)
+@dataclass
+class _Run:
+    """One launch once built and resumed: the epochs it trains, validates and checkpoints, and their record."""
 
+    cfg: DictConfig
+    manager: DistributedManager
+    log: RunLogger
+    data: TrainingData
+    model: torch.nn.Module
+    inputs: ModelInputs
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None
+    precision: Precision
+    domain: DomainParallelism | None
+    checkpoints: RunCheckpoints
+    state: RunState
+    validation_seconds: float = 0.0
 
-def _print_on_rank_zero(message: str) -> None:
-    # Every rank raises the same launch errors (checks, lock and resume are collective),
-    # so one copy of the message is enough.
-    if launch_rank() == 0:
-        print(message, file=sys.stderr, flush=True)
+    @property
+    def last_validation(self) -> dict[str, float]:
+        return self.state.history[-1] if self.state.history else {}
 
+    def train_epochs(self, train_loader: DataLoader, train_sampler: DistributedSampler, val_loader: DataLoader) -> bool:
+        """Train from the restored epoch to ``training.epochs``; returns whether the time limit stopped it first."""
+        cfg, log, state, device = self.cfg, self.log, self.state, self.manager.device
+        epochs = int(cfg.training.epochs)
+        time_limit = cfg.training.get("time_limit_minutes")
+        deadline = time.monotonic() + 60.0 * float(time_limit) if time_limit else None
+        for epoch in range(state.epoch + 1, epochs + 1):
+            epoch_started = time.monotonic()
+            train_sampler.set_epoch(epoch)
+            self.data.set_epoch(epoch)
+            # Looked up in this module at call time, so that a benchmark can observe it.
+            summary = train_one_epoch(
+                epoch, self.model, self.inputs, train_loader, self.optimizer, self.scheduler, self.precision,
+                state.counters, cfg, log, device, self.manager.world_size, self.domain,
+            )
+            log.scalars(summary, state.counters.global_step)
+            message = (
+                f"epoch {epoch}/{epochs}: train loss {summary['train/loss']:.4f}, "
+                f"{summary['train/samples_per_s']:.1f} samples/s, {summary['train/epoch_time_s']:.1f} s"
+            )
+            # Stop before an epoch that would not finish in time (same decision on every rank);
+            # what is still due: maybe this epoch's validation, the next epoch, maybe its validation.
+            still_needed = time.monotonic() - epoch_started + 2.0 * self.validation_seconds
+            next_epoch_fits = deadline is None or time.monotonic() + still_needed <= deadline
+            stopped_by_time_limit = epoch < epochs and not all_ranks_agree(next_epoch_fits, device)
+            last_epoch = epoch == epochs or stopped_by_time_limit
+            if last_epoch or epoch % int(cfg.training.validate_every_epochs) == 0:
+                message += self.validate(epoch, summary, val_loader)
+            log.info(message)
+            if last_epoch or epoch % int(cfg.training.checkpoint_every_epochs) == 0:
+                self.checkpoints.save(epoch, self.model, self.optimizer, self.scheduler, self.precision.scaler, state)
+            if stopped_by_time_limit:
+                log.warning(
+                    f"training.time_limit_minutes={time_limit}: epoch {epoch + 1} would end after the limit; "
+                    f"stopped after epoch {epoch} with a checkpoint. Launch the same command again to continue."
+                )
+                return True
+        return False
 
-def _resume_hint(output_dir: Path) -> str:
-    epoch = newest_saved_epoch(output_dir / CHECKPOINTS_NAME)
-    if epoch is None:
-        return "lrsa-train: interrupted before the first checkpoint; launching the same command again starts over"
-    return (
-        f"lrsa-train: interrupted; launch the same command again to resume from the checkpoint of epoch "
-        f"{epoch} in {output_dir / CHECKPOINTS_NAME}"
-    )
+    def validate(self, epoch: int, summary: dict[str, float], val_loader: DataLoader) -> str:
+        """Validate, record, export the model if best; returns a note for the epoch line."""
+        started = time.monotonic()
+        metrics = evaluate(self.model, self.inputs, val_loader, self.data, self.precision, self.manager.device,
+                           int(self.cfg.training.eval_chunk_points))
+        metrics["train/loss"] = summary["train/loss"]
+        metrics["epoch"] = epoch
+        state = self.state
+        state.history.append(metrics)
+        self.validation_seconds = time.monotonic() - started
+        self.log.scalars({k: v for k, v in metrics.items() if k.startswith("val/")}, state.counters.global_step)
+        note = f"; val rel L2 {metrics[BEST_METRIC]:.4f}"
+        improved = state.best_metric is None or metrics[BEST_METRIC] < state.best_metric
+        if improved and math.isfinite(metrics[BEST_METRIC]):
+            state.best_metric, state.best_epoch = metrics[BEST_METRIC], epoch
+            if self.manager.rank == 0:
+                _export_best(self.model, self.data, Path(str(self.cfg.output_dir)), epoch, metrics)
+            note += " (best so far, exported)"
+        return note
 
-
-class Terminated(KeyboardInterrupt):
-    """SIGTERM (``kill``, a scheduler's preemption or time limit), handled like Ctrl-C."""
+    def result(self, stopped_by_time_limit: bool) -> dict[str, Any]:
+        """What ``metrics.json`` holds."""
+        cfg, state = self.cfg, self.state
+        best_model = Path(str(cfg.output_dir)) / BEST_MODEL_NAME
+        return {
+            "experiment_name": str(cfg.experiment_name),
+            "model": str(cfg.model._target_),
+            "data": self.data.name,
+            "epochs": int(cfg.training.epochs),
+            "global_step": state.counters.global_step,
+            "skipped_steps": state.counters.skipped_steps,
+            "stopped_by_time_limit": stopped_by_time_limit,
+            "best_epoch": state.best_epoch,
+            "best_metric": {BEST_METRIC: state.best_metric},
+            "best_model": str(best_model) if state.best_epoch is not None else None,
+            "last_validation": self.last_validation,
+            "history": state.history,
+        }
 
 
 def _raise_terminated(signum: int, frame: Any) -> None:
@@ -846,31 +663,9 @@ def _sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-@contextmanager
-def reported_errors(cfg: DictConfig) -> Iterator[None]:
-    """Turn launch errors, Ctrl-C and SIGTERM into one message on stderr and an exit status.
-
-    Exit status 1 after an error, 130 after Ctrl-C, 143 after SIGTERM.
-    ``HYDRA_FULL_ERROR=1`` lets the exception through instead, traceback and all (Hydra's
-    own switch for the same thing).
-    """
-    with _sigterm_as_interrupt():
-        if os.environ.get("HYDRA_FULL_ERROR") == "1":
-            yield
-            return
-        try:
-            yield
-        except REPORTED_ERRORS as error:
-            _print_on_rank_zero(f"lrsa-train: error: {in_config_terms(str(error))}")
-            sys.exit(1)
-        except KeyboardInterrupt as interrupt:
-            _print_on_rank_zero(_resume_hint(Path(str(cfg.output_dir))))
-            sys.exit(128 + signal.SIGTERM if isinstance(interrupt, Terminated) else 130)
-
-
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="config")
 def _hydra_entry(cfg: DictConfig) -> None:
-    with reported_errors(cfg):
+    with _sigterm_as_interrupt(), reported_errors(cfg):
         run_training(cfg)
 
 
