@@ -11,8 +11,10 @@ outcome is accepted or refused with one line per problem, each naming its key.
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import copy
+import dataclasses
 import math
 import os
 import re
@@ -32,9 +34,13 @@ from test_training import QUIET, TINY_LRSA, compose_config
 
 from modulus_lrsa.data.darcy import generate_darcy
 from modulus_lrsa.data.lock import hold_dataset_lock
+from modulus_lrsa.datapipes.cases import MeshCacheConfig
 from modulus_lrsa.errors import ConfigError
-from modulus_lrsa.training.config import known_keys, validate_config
+from modulus_lrsa.training import config as config_module
+from modulus_lrsa.training import schema as schema_module
+from modulus_lrsa.training.config import validate_config
 from modulus_lrsa.training.overrides import FieldOverrideError, quote_field_selectors
+from modulus_lrsa.training.schema import DATA_SCHEMAS, MeshData, Training
 from modulus_lrsa.training.train import CONFIG_DIR, run_training
 
 
@@ -119,19 +125,86 @@ def test_unknown_keys_in_a_user_yaml_are_named_with_the_nearest_known_key(darcy_
     ]
 
 
-def test_the_known_keys_are_the_presets_keys_and_what_the_code_passes_on(darcy_folder, cylinder_root, tmp_path):
-    tree, passed_through = known_keys()
-    # From conf/: a key of every group's presets, the scheduler group inside training, Hydra left out.
-    assert {"experiment_name", "output_dir", "model", "data", "training", "logging"} == tree.keys()
-    assert {"volume_points", "view", "free_stream", "forces"} <= tree["data"].keys()
-    assert {"warmup_epochs", "pct_start", "factor"} <= tree["training"]["scheduler"].keys()
-    assert passed_through["training.scheduler"] == {"name"}
-    # MeshCacheConfig's fields that no preset sets are read all the same.
+def test_the_schemas_hold_every_preset_key_and_require_only_what_every_preset_sets(darcy_folder, cylinder_root, tmp_path):
+    # A data preset's keys are fields of its kind's schema; a field without a default is set by every preset of that kind.
+    for path in sorted((Path(CONFIG_DIR) / "data").glob("*.yaml")):
+        preset = OmegaConf.to_container(OmegaConf.load(path), resolve=False)
+        fields = {item.name: item for item in dataclasses.fields(DATA_SCHEMAS[preset["kind"]])}
+        assert preset.keys() <= fields.keys(), path.name
+        assert {name for name, item in fields.items() if item.default == "???"} <= preset.keys(), path.name
+    # mesh_cache_config passes every MeshCacheConfig field on, so each is a data key, preset or not.
+    assert {item.name for item in dataclasses.fields(MeshCacheConfig)} <= {item.name for item in dataclasses.fields(MeshData)}
     config = compose_config(mesh_overrides(cylinder_root, tmp_path, "+data.dimension=2", "+data.geometry_block=null"))
     validate_config(config)
-    # Any preset composes and passes.
-    for preset in ("training/scheduler=cosine", "training/scheduler=constant", "logging=all", "training=airfoil"):
+    # Every training, schedule and logging preset composes and passes: none has a key the schema lacks or lacks one it needs.
+    for preset in ("training/scheduler=cosine", "training/scheduler=constant", "logging=all", "logging=mlflow",
+                   "logging=console", "training=airfoil"):
         validate_config(compose_config(darcy_overrides(darcy_folder, tmp_path / "run", preset)))
+
+
+def test_training_cuda_graphs_is_a_known_bool_that_defaults_to_off(darcy_folder, tmp_path):
+    assert Training.cuda_graphs is False
+    for value in ("true", "false"):
+        validate_config(compose_config(darcy_overrides(darcy_folder, tmp_path / "run", f"++training.cuda_graphs={value}")))
+    without = compose_config(darcy_overrides(darcy_folder, tmp_path / "run"))
+    OmegaConf.set_struct(without, False)
+    without.training.pop("cuda_graphs", None)
+    validate_config(without)  # a config from before the key existed reads it as off
+    assert refused_lines(compose_config(darcy_overrides(darcy_folder, tmp_path / "run", "++training.cuda_graphs=1"))) == [
+        "training.cuda_graphs: expected true or false, got 1"]
+
+
+@pytest.mark.parametrize(
+    "override, line",
+    [
+        # OmegaConf would convert these; the run reads the value as given, so each is refused.
+        ("training.resume=yes", "training.resume: expected true or false, got 'yes'"),
+        ("training.epochs='3'", "training.epochs: expected an integer >= 1, got '3'"),
+        ("training.grad_clip_norm='1.0'", "training.grad_clip_norm: expected a number > 0.0 or null, got '1.0'"),
+        ("data.name=5", "data.name: expected a non-empty string, got 5"),
+        ("model.time_input=1", "model.time_input: expected true or false, got 1"),
+        ("model.n_layers=2.5", "model.n_layers: expected an integer, got 2.5"),
+        ("training.optimizer.lr='0.1'", "training.optimizer.lr: expected a number > 0.0, got '0.1'"),
+        ("+model.n_layer=2", "model.n_layer: modulus_lrsa.models.LRSA takes no argument 'n_layer'; the nearest it takes "
+                             "is model.n_layers"),
+        ("~training.seed", "training.seed: is missing from the config"),
+        ("training.optimizer=null", "training.optimizer: expected a mapping (_target_, _partial_, lr, ...), got None"),
+    ],
+)
+def test_values_omegaconf_would_convert_and_keys_the_schema_lacks_are_refused_in_one_line(
+    darcy_folder, tmp_path, override, line
+):
+    (problem,) = refused_lines(compose_config(darcy_overrides(darcy_folder, tmp_path / "run", override)))
+    assert problem.startswith(line)
+
+
+def test_settings_behind_a_switch_that_is_off_are_not_read(darcy_folder, cylinder_root, tmp_path):
+    # logging.mlflow is off in the tensorboard preset: its settings are not read, so they are not checked.
+    validate_config(compose_config(darcy_overrides(darcy_folder, tmp_path / "run", "logging.mlflow.experiment_name=null")))
+    assert refused_lines(compose_config(darcy_overrides(
+        darcy_folder, tmp_path / "run", "logging=mlflow", "logging.mlflow.experiment_name=null"))) == [
+        "logging.mlflow.experiment_name: expected a non-empty string, got None"]
+    # Enabled lift and drag need every setting ForceSettings takes; disabled, none but the switch.
+    assert refused_lines(compose_config(mesh_overrides(cylinder_root, tmp_path, "~data.forces.chord"))) == [
+        "data.forces.chord: is required when data.forces.enabled is true"]
+    validate_config(compose_config(mesh_overrides(cylinder_root, tmp_path, "~data.forces.chord", "data.forces.enabled=false")))
+    # A key that nothing reads is named whatever the switch says.
+    (line,) = refused_lines(compose_config(mesh_overrides(cylinder_root, tmp_path, "data.forces.enabled=false",
+                                                          "+data.forces.chrod=1")))
+    assert line.startswith("data.forces.chrod: unknown key, which nothing reads; the nearest known key is data.forces.chord")
+
+
+def test_a_subclass_of_lrsa_may_be_sharded_and_the_checks_do_not_import_the_models(darcy_folder, tmp_path):
+    overrides = [override for override in darcy_overrides(darcy_folder, tmp_path / "run") if not override.startswith("model.")]
+    overrides += ["model._target_=modulus_lrsa.models.ablations.TiedLRSA", "model.n_layers=1", "model.n_hidden=16",
+                  "model.n_head=2", "model.n_latents=4", "training.domain_parallel_size=2", "data.view=points"]
+    validate_config(compose_config(overrides), world_size=2)
+    # The training checks reach the model by its _target_ only (issue 30: training does not import models).
+    for module in (config_module, schema_module):
+        tree = ast.parse(Path(module.__file__).read_text())
+        imported = [node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module]
+        imported += [alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names]
+        assert not [name for name in imported if name.startswith("modulus_lrsa.models")], module.__name__
 
 
 # ------------------------------------------------------- values checked where they enter

@@ -7,20 +7,20 @@ check here names the offending key (``training.precision``, ``data.path``...), t
 value it got and what it expected, and all problems are reported together, one line
 each, before ``output_dir`` or its lock exist.
 
-What is checked:
+What is checked, in two passes:
 
-* every key is one that lrsa-train reads: the keys of the presets in ``conf/`` (their
-  union, so a key of one data preset is known to all), the arguments of each
-  ``_target_`` (optimizer, scheduler, model) and the fields of
-  :class:`~modulus_lrsa.datapipes.cases.MeshCacheConfig`; a key added with ``+`` or in a
-  user's yaml that nothing reads is refused with the nearest known key;
-* every value resolves (interpolations), every number is finite, and each key has the
-  type and range its reader needs;
-* what the data keys say holds for ``data.path`` as far as it can be told without
-  reading a case: the folder is there, no generator is writing it, the splits exist,
-  the lift/drag channels are among the fields;
-* the optimizer and the schedule accept their settings (built once on a dummy
-  parameter), and ``output_dir`` can be a folder.
+* the schemas (:mod:`modulus_lrsa.training.schema`): every value is set onto its
+  OmegaConf structured config one key at a time, so OmegaConf refuses unknown keys and
+  wrong types (and this module refuses the conversions it would make silently, ``'3'``
+  to 3, ``yes`` to true, as the run reads the values as given), each refusal becoming
+  one line naming the key, the value and what was expected. Unknown keys are named
+  with the nearest known key; a key of a ``_target_`` mapping must be an argument of
+  the target. Every value resolves (interpolations) and every number is finite;
+* what one key cannot say alone: the batch against the launch's ranks, what domain
+  parallelism can shard, ``data.path`` as far as it can be told without reading a case
+  (the folder is there, no generator is writing it, the splits exist, the lift/drag
+  channels are among the fields), the optimizer and the schedule (built once on a
+  dummy parameter), and whether ``output_dir`` and ``data.cache_dir`` can be folders.
 """
 
 from __future__ import annotations
@@ -29,7 +29,6 @@ import dataclasses
 import difflib
 import functools
 import inspect
-import logging
 import math
 import os
 import types
@@ -40,30 +39,29 @@ from typing import Any
 import torch
 from hydra.utils import get_class, get_method, instantiate
 from omegaconf import DictConfig, ListConfig, OmegaConf
-from omegaconf.errors import InterpolationToMissingValueError, OmegaConfBaseException
+from omegaconf.errors import InterpolationToMissingValueError, MissingMandatoryValue, OmegaConfBaseException
 
 from modulus_lrsa.data.lock import dataset_writer
-from modulus_lrsa.datapipes.cache import ON_ERROR_CHOICES
 from modulus_lrsa.datapipes.cases import MANIFEST_NAME, MeshCacheConfig, list_cases
-from modulus_lrsa.datapipes.grid import GRID_VIEWS
 from modulus_lrsa.errors import ConfigError, MeshDataError
+from modulus_lrsa.forces import ForceSettings
 from modulus_lrsa.io.darcy import METADATA_FILE
-from modulus_lrsa.io.fields import FIELD_LOCATIONS, FieldSelector
-from modulus_lrsa.models import LRSA
-from modulus_lrsa.surrogate import PRECISIONS
+from modulus_lrsa.io.fields import FieldSelector
 from modulus_lrsa.training.data import in_config_terms, mesh_cache_config
 from modulus_lrsa.training.schedules import build_scheduler
+from modulus_lrsa.training.schema import DATA_KINDS, DATA_SCHEMAS, Config, signature_schema
 
-DEVICES = ("auto", "cpu", "cuda")
-#: lrsa-train's config folder: its presets define which keys exist.
+#: lrsa-train's config folder.
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 #: The schedule presets, ``training/scheduler=<file name>``.
 SCHEDULER_PRESETS = CONF_DIR / "training" / "scheduler"
-DATA_KINDS = ("darcy", "mesh")
-#: Mappings whose keys are names from the data (field names), not settings.
-_NAMED_ENTRIES = ("data.free_stream.fields",)
 #: Arguments lrsa-train passes to a ``_target_`` itself; a config never sets them.
 _PASSED_BY_LRSA_TRAIN = ("self", "params", "optimizer")
+#: The model class whose points ``DomainParallelLRSA`` shards, and its subclasses (the
+#: ablations). Named, not imported: the training checks do not reach into ``models``.
+_POINT_SHARDED_MODEL = "modulus_lrsa.models.lrsa.LRSA"
+#: Any key goes: the ``_target_`` takes ``**kwargs``, or cannot be imported (its check says so).
+_ANY_KEY = None
 
 
 class _Problems:
@@ -83,19 +81,6 @@ class _Problems:
         """Whether a line names ``prefix`` or a key below it."""
         return any(line.startswith((f"{prefix}:", f"{prefix}.", f"{prefix}[")) for line in self.lines)
 
-    def value(self, key: str) -> Any:
-        """The value at a dotted key, or :data:`REPORTED` after reporting it as absent or ``???``."""
-        parent, _, leaf = key.rpartition(".")
-        node = self.get(parent) if parent else self.cfg
-        if not isinstance(node, DictConfig) or leaf not in node.keys():
-            where = f" ({parent} is {node!r}, not a mapping)" if node is not None and not isinstance(node, DictConfig) else ""
-            self.add(key, f"is missing from the config{where}")
-            return REPORTED
-        if OmegaConf.is_missing(node, leaf):
-            self.add(key, f"is required (still ??? in the config); set it on the command line, e.g. {key}=...")
-            return REPORTED
-        return node[leaf]
-
     def get(self, key: str, default: Any = None) -> Any:
         """The value at a dotted key, or ``default`` where the path does not lead to one (a list on the way)."""
         try:
@@ -103,59 +88,10 @@ class _Problems:
         except OmegaConfBaseException:
             return default
 
-    def integer(self, key: str, minimum: int, allow_none: bool = False, hint: str = "") -> None:
-        value = self.value(key)
-        if value is REPORTED or (allow_none and value is None) or _non_finite(value):
-            return
-        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-            self.add(key, f"expected an integer >= {minimum}{' or null' if allow_none else ''}, got {value!r}{hint}")
-
-    def number(self, key: str, minimum: float, inclusive: bool = True, allow_none: bool = False) -> None:
-        value = self.value(key)
-        if value is REPORTED or (allow_none and value is None) or _non_finite(value):
-            return
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-        if ok:
-            ok = value >= minimum if inclusive else value > minimum
-        if not ok:
-            relation = ">=" if inclusive else ">"
-            self.add(key, f"expected a number {relation} {minimum}, got {value!r}")
-
-    def choice(self, key: str, choices: tuple[str, ...]) -> None:
-        value = self.value(key)
-        if value is not REPORTED and value not in choices:
-            self.add(key, f"expected one of {', '.join(choices)}, got {value!r}")
-
-    def boolean(self, key: str) -> None:
-        value = self.value(key)
-        if value is not REPORTED and not isinstance(value, bool):
-            self.add(key, f"expected true or false, got {value!r}")
-
-    def string(self, key: str, allow_none: bool = False) -> None:
-        value = self.value(key)
-        if value is REPORTED or (allow_none and value is None):
-            return
-        if not isinstance(value, str) or not value.strip():
-            self.add(key, f"expected a non-empty string{' or null' if allow_none else ''}, got {value!r}")
-
-    def strings(self, key: str, example: str) -> None:
-        """A list of non-empty strings."""
-        value = self.value(key)
-        if value is REPORTED:
-            return
-        if not OmegaConf.is_list(value):
-            self.add(key, f"expected a list of names, e.g. {example}, got {value!r}")
-        elif not all(isinstance(item, str) and item.strip() for item in value):
-            self.add(key, f"expected a list of non-empty names, e.g. {example}, got {list(value)!r}")
-
 
 def _non_finite(value: Any) -> bool:
     """NaN or +-Inf (reported once, by :func:`_check_finite`)."""
     return isinstance(value, float) and not math.isfinite(value)
-
-
-#: Returned by :meth:`_Problems.value` for a key already reported as absent or missing.
-REPORTED = object()
 
 
 #: What importing a ``_target_`` named in a config may raise.
@@ -177,81 +113,17 @@ def _target_arguments(target: str) -> frozenset[str] | None:
     return frozenset(parameter.name for parameter in parameters)
 
 
-def _preset(path: Path) -> tuple[dict[str, Any], list[str]]:
-    """A preset's keys (unresolved) and the config groups its defaults list pulls in below it."""
-    content = OmegaConf.to_container(OmegaConf.load(path), resolve=False)
-    groups = []
-    for entry in content.pop("defaults", []) or []:
-        # ``- scheduler: onecycle`` pulls in a group; ``- override ...``, ``- _self_`` and
-        # ``- default`` (another preset of the same folder) add no key of their own.
-        if isinstance(entry, dict):
-            groups += [str(name) for name in entry if not str(name).startswith("override ")]
-    return content, groups
+# ------------------------------------------------------------- the schemas
 
 
-def _merge_keys(tree: dict[str, Any], preset: dict[str, Any], prefix: str, passed_through: dict[str, set[str]]) -> None:
-    """Add a preset's keys to ``tree`` (a mapping is a dict of its keys, a value None).
-
-    A mapping with a ``_target_`` also records its keys that are not arguments of the
-    target: lrsa-train reads them itself (``training.scheduler.name``).
-    """
-    target = preset.get("_target_")
-    if isinstance(target, str):
-        arguments = _target_arguments(target) or frozenset()
-        passed_through.setdefault(prefix, set()).update(
-            key for key in preset if not str(key).startswith("_") and key not in arguments
-        )
-    for key, value in preset.items():
-        if isinstance(value, dict):
-            child = tree.get(key)
-            if not isinstance(child, dict):
-                child = tree[key] = {}
-            _merge_keys(child, value, f"{prefix}.{key}" if prefix else str(key), passed_through)
-        else:
-            tree.setdefault(key, None)
-
-
-def _group_keys(folder: Path, prefix: str, passed_through: dict[str, set[str]]) -> dict[str, Any]:
-    """The union of the keys of every preset in a config group's folder, its sub-groups included."""
+def _key_tree(schema: type) -> dict[str, Any]:
+    """A schema's keys: a dict per nested schema, None for a value (for the nearest-key advice)."""
+    hints = typing.get_type_hints(schema)
     tree: dict[str, Any] = {}
-    for path in sorted(folder.glob("*.yaml")):
-        content, groups = _preset(path)
-        _merge_keys(tree, content, prefix, passed_through)
-        for group in groups:
-            if (folder / group).is_dir():
-                child = tree.setdefault(group, {})
-                _merge_keys(child, _group_keys(folder / group, f"{prefix}.{group}", passed_through),
-                            f"{prefix}.{group}", passed_through)
+    for item in dataclasses.fields(schema):
+        kind = _unwrapped(hints[item.name])[0]
+        tree[item.name] = _key_tree(kind) if dataclasses.is_dataclass(kind) else None
     return tree
-
-
-@functools.cache
-def known_keys() -> tuple[dict[str, Any], dict[str, frozenset[str]]]:
-    """The keys lrsa-train reads, from its presets in ``conf/``, so that the list cannot fall behind them.
-
-    Returns
-    -------
-    tuple
-        The key tree (a dict per mapping, None for a value) and, per dotted key of a
-        mapping with a ``_target_``, the keys of it that lrsa-train reads itself rather
-        than passing them to the target.
-
-    Notes
-    -----
-    ``model`` is a value here: its keys are the arguments of ``model._target_``, which
-    :func:`_check_model` checks. ``data`` also takes every field of
-    :class:`~modulus_lrsa.datapipes.cases.MeshCacheConfig`, all of which
-    :func:`~modulus_lrsa.training.data.mesh_cache_config` passes on.
-    """
-    passed_through: dict[str, set[str]] = {}
-    root, groups = _preset(CONF_DIR / "config.yaml")
-    root.pop("hydra", None)
-    tree: dict[str, Any] = {key: None for key in root}
-    for group in groups:
-        tree[group] = None if group == "model" else _group_keys(CONF_DIR / group, group, passed_through)
-    for mesh_field in dataclasses.fields(MeshCacheConfig):
-        tree["data"].setdefault(mesh_field.name, None)
-    return tree, {key: frozenset(keys) for key, keys in passed_through.items()}
 
 
 def _descendants(known: dict[str, Any], prefix: str = "") -> list[str]:
@@ -278,31 +150,212 @@ def _unknown(problems: _Problems, dotted: str, key: str, known: dict[str, Any], 
                          "or yaml that adds it)")
 
 
-def _check_keys(problems: _Problems, node: dict[str, Any], known: dict[str, Any], prefix: str) -> None:
-    """Every key of ``node`` is in ``known``, or an argument of the node's ``_target_``."""
+def _unwrapped(hint: Any) -> tuple[Any, bool]:
+    """(the type inside ``Optional``, whether None is allowed)."""
+    arguments = typing.get_args(hint)
+    if typing.get_origin(hint) in (typing.Union, types.UnionType) and type(None) in arguments:
+        (kind,) = [argument for argument in arguments if argument is not type(None)]
+        return kind, True
+    return hint, False
+
+
+def _expected(hint: Any, metadata: typing.Mapping[str, Any]) -> str:
+    """What a field's refusal says it expects: ``an integer >= 1 or null``, ``one of fp32, bf16, fp16``..."""
+    kind, nullable = _unwrapped(hint)
+    item = typing.get_args(kind)[0] if typing.get_origin(kind) is list else None
+    if metadata.get("expected"):
+        text = metadata["expected"]
+    elif metadata.get("choices"):
+        text = "one of " + ", ".join(str(choice) for choice in metadata["choices"])
+    elif kind in (int, float):
+        text = "an integer" if kind is int else "a number"
+        if metadata.get("minimum") is not None:
+            text += f" >= {metadata['minimum']}"
+        elif metadata.get("above") is not None:
+            text += f" > {metadata['above']}"
+    elif kind is bool:
+        text = "true or false"
+    elif kind is str:
+        text = "a non-empty string"
+    elif item is str:
+        text = f"a list of non-empty names, e.g. {metadata.get('example') or '[a, b]'}"
+    elif item is not None:
+        text = f"a list of {_expected(item, {}).removeprefix('a ').removeprefix('an ')}s"
+    elif dataclasses.is_dataclass(kind):
+        text = f"a mapping ({', '.join(field.name for field in dataclasses.fields(kind)[:3])}, ...)"
+    else:
+        text = f"a value of type {getattr(kind, '__name__', kind)}"
+    return text + (" or null" if nullable else "")
+
+
+def _accepted(hint: Any, metadata: typing.Mapping[str, Any], value: Any) -> bool:
+    """Whether a value of the field's type is also in its range, among its choices, not blank."""
+    kind = _unwrapped(hint)[0]
+    if metadata.get("choices") is not None and value not in metadata["choices"]:
+        return False
+    if metadata.get("minimum") is not None and value < metadata["minimum"]:
+        return False
+    if metadata.get("above") is not None and value <= metadata["above"]:
+        return False
+    if kind is str and not value.strip():
+        return False
+    if typing.get_origin(kind) is list and typing.get_args(kind)[0] is str and not all(item.strip() for item in value):
+        return False
+    return metadata.get("accepts") is None or bool(metadata["accepts"](value))
+
+
+def _same_kind(given: Any, converted: Any) -> bool:
+    """Whether OmegaConf kept ``given`` as it is (an integer may become a float): the run reads the value as given."""
+    if isinstance(given, dict):
+        return isinstance(converted, dict) and given.keys() == converted.keys() and all(
+            _same_kind(given[key], converted[key]) for key in given)
+    if isinstance(given, list):
+        return isinstance(converted, list) and len(given) == len(converted) and all(map(_same_kind, given, converted))
+    return type(given) is type(converted) or (type(given) is int and type(converted) is float)
+
+
+def _target_keys(schema: type, target: Any, fields: dict[str, dataclasses.Field]) -> list[str] | None:
+    """The keys a ``_target_`` mapping takes: the target's arguments and the keys lrsa-train reads itself.
+
+    A schema made from the target's signature has the arguments as its fields.
+    """
+    if getattr(schema, "CHECKS_PRESENT_KEYS_ONLY", False):
+        return _ANY_KEY if schema.TAKES_ANY_KEY else sorted(name for name in fields if not name.startswith("_"))
+    try:
+        arguments = _target_arguments(str(target))
+    except _IMPORT_ERRORS:
+        return _ANY_KEY  # the checks of the optimizer, scheduler and model name the target
+    if arguments is None:
+        return _ANY_KEY
+    own = {name for name, item in fields.items() if item.metadata.get("read_by_lrsa_train")}
+    return sorted((arguments - set(_PASSED_BY_LRSA_TRAIN)) | own)
+
+
+def _check_node(problems: _Problems, schema: type, values: dict[str, Any], prefix: str,
+                delegated: dict[str, typing.Callable[[_Problems, Any], None]] | None = None) -> None:
+    """Set ``values`` onto the structured config of ``schema`` key by key, reporting each refusal.
+
+    OmegaConf refuses the keys the schema lacks and the values its types cannot hold; the
+    field metadata adds ranges and choices. A mapping with a ``_target_`` takes the
+    target's arguments besides its fields; one with ``enabled: false`` is read for that
+    switch alone (``logging.mlflow``, ``data.forces``). A schema made from a signature
+    (:func:`~modulus_lrsa.training.schema.signature_schema`) checks the keys that are
+    there: absent and ``???`` ones are the target's business. ``delegated`` checks the
+    keys it names with schemas of their own, in their place in the config (so the lines
+    keep its order).
+    """
+    node = OmegaConf.structured(schema)
+    fields = {item.name: item for item in dataclasses.fields(schema)}
+    hints = typing.get_type_hints(schema)
     where = f"{prefix}." if prefix else ""
-    target = node.get("_target_")
-    if "_target_" in known and isinstance(target, str):
-        try:
-            arguments = _target_arguments(target)
-        except _IMPORT_ERRORS:
-            return  # the checks of the optimizer, scheduler and model name the target
-        if arguments is None:
-            return
-        accepted = sorted((arguments - set(_PASSED_BY_LRSA_TRAIN)) | known_keys()[1].get(prefix, frozenset()))
-        for key in node:
-            if not str(key).startswith("_") and key not in accepted:
-                nearest = difflib.get_close_matches(str(key), accepted, n=1, cutoff=0.0)
-                problems.add(f"{where}{key}", f"{target} takes no argument '{key}'"
-                             + (f"; the nearest it takes is {where}{nearest[0]}" if nearest else "")
-                             + f" (it takes: {', '.join(accepted)})")
-        return
-    for key, value in node.items():
+    present_only = getattr(schema, "CHECKS_PRESENT_KEYS_ONLY", False)
+    if "enabled" in fields and values.get("enabled", fields["enabled"].default) is False:
+        # Switched off: only the switch is read (unknown keys are still named).
+        values = {key: value for key, value in values.items() if key == "enabled" or key not in fields}
+        present_only = True
+    target = "_target_" in fields and values.get("_target_")
+    accepted = _target_keys(schema, target, fields) if target else _ANY_KEY
+    for key, value in values.items():
         dotted = f"{where}{key}"
-        if key not in known:
-            _unknown(problems, dotted, str(key), known, where)
-        elif isinstance(known[key], dict) and isinstance(value, dict) and dotted not in _NAMED_ENTRIES:
-            _check_keys(problems, value, known[key], dotted)
+        if target and str(key).startswith("_"):
+            continue  # Hydra's instantiation keys: the optimizer, scheduler and model checks read them
+        if accepted is not _ANY_KEY and key not in accepted:
+            nearest = difflib.get_close_matches(str(key), accepted, n=1, cutoff=0.0)
+            problems.add(dotted, f"{target} takes no argument '{key}'"
+                         + (f"; the nearest it takes is {where}{nearest[0]}" if nearest else "")
+                         + f" (it takes: {', '.join(accepted)})")
+        elif key not in fields:
+            if not target:
+                _unknown(problems, dotted, str(key), _key_tree(schema), where)
+        elif value == "???":
+            if not present_only:
+                problems.add(dotted, f"is required (still ??? in the config); set it on the command line, e.g. {dotted}=...")
+        elif delegated and key in delegated:
+            delegated[key](problems, value)
+        elif not _non_finite(value):
+            _check_value(problems, node, key, hints[key], fields[key].metadata, value, dotted)
+    if not present_only:
+        for key, item in fields.items():
+            nested = dataclasses.is_dataclass(_unwrapped(hints[key])[0])
+            required = item.default == "???" or (item.default is dataclasses.MISSING and nested)
+            if required and key not in values and not key.startswith("_"):
+                problems.add(f"{where}{key}", "is missing from the config")
+
+
+def _check_value(problems: _Problems, node: DictConfig, key: str, hint: Any, metadata: typing.Mapping[str, Any],
+                 value: Any, dotted: str) -> None:
+    """One value onto its field of ``node``: a nested schema is checked key by key."""
+    kind, nullable = _unwrapped(hint)
+    if value is None and nullable:
+        return
+    if dataclasses.is_dataclass(kind):
+        if isinstance(value, dict):
+            _check_node(problems, kind, value, dotted)
+        else:
+            problems.add(dotted, f"expected {_expected(hint, metadata)}, got {value!r}")
+        return
+    try:
+        node[key] = value
+        converted = node[key]
+        if isinstance(converted, (DictConfig, ListConfig)):
+            converted = OmegaConf.to_container(converted)
+        ok = _same_kind(value, converted) and (value is None or _accepted(hint, metadata, value))
+    except OmegaConfBaseException:
+        ok = False
+    if not ok:
+        problems.add(dotted, f"expected {_expected(hint, metadata)}, got {value!r}")
+
+
+@functools.cache
+def _model_schema(model_class: type) -> type:
+    """The schema of ``model.*``: the class's ``__init__`` arguments, typed as annotated.
+
+    Raises
+    ------
+    NameError, TypeError, ValueError
+        The annotations do not evaluate here.
+    """
+    return signature_schema(f"{model_class.__name__}Settings", model_class.__init__,
+                            {"_target_": (str, dataclasses.field(default="???"))})
+
+
+def _check_model(problems: _Problems, model: Any) -> None:
+    """The class exists and takes every ``model.*`` key, with values of the annotated types."""
+    target = model.get("_target_")
+    if not target:
+        problems.add("model._target_", "the model config names no class to instantiate (e.g. model=lrsa)")
+        return
+    try:
+        model_class = get_class(str(target))
+    except (ImportError, ValueError, AttributeError) as error:
+        problems.add("model._target_", f"cannot import {target} ({error})")
+        return
+    try:
+        schema = _model_schema(model_class)
+    except (NameError, TypeError, ValueError):
+        return  # annotations that do not evaluate here: instantiation reports what is wrong
+    _check_node(problems, schema, model, "model")
+
+
+def _check_data_schema(problems: _Problems, data: Any) -> None:
+    """``data`` against the schema of its ``data.kind``."""
+    kind = data.get("kind")
+    if "kind" not in data:
+        problems.add("data.kind", "is missing from the config")
+    elif kind == "???":
+        problems.add("data.kind", "is required (still ??? in the config); set it on the command line, e.g. data.kind=...")
+    elif isinstance(kind, str) and kind in DATA_KINDS:
+        _check_node(problems, DATA_SCHEMAS[kind], data, "data")
+    else:
+        problems.add("data.kind", f"expected one of {', '.join(DATA_KINDS)}, got {kind!r}")
+
+
+def _check_schemas(problems: _Problems, resolved: dict[str, Any]) -> None:
+    """Every key against :class:`~modulus_lrsa.training.schema.Config`, the model's signature and the data kind's schema.
+
+    :func:`validate_config` has made sure that ``model`` and ``data`` are mappings.
+    """
+    _check_node(problems, Config, resolved, "", delegated={"model": _check_model, "data": _check_data_schema})
 
 
 def _resolved(node: DictConfig | ListConfig, prefix: str, problems: _Problems) -> Any:
@@ -348,13 +401,15 @@ def _check_finite(problems: _Problems, node: Any, prefix: str) -> None:
             _check_finite(problems, value, dotted)
 
 
+
+# ------------------------------------------------------- across the keys
+
+
 def _check_training(problems: _Problems, world_size: int) -> None:
-    problems.integer("training.seed", 0)
-    problems.integer("training.epochs", 1)
-    problems.integer("training.batch_size", 1)
+    """The batch against the launch, the device against the machine, the optimizer and the schedule built."""
     data_ranks = _check_domain_parallel(problems, world_size)
     batch_size = problems.get("training.batch_size", None)
-    if isinstance(batch_size, int) and batch_size >= 1 and batch_size % data_ranks:
+    if not problems.reported("training.batch_size") and isinstance(batch_size, int) and batch_size % data_ranks:
         ranks = (
             f"{data_ranks} ranks of this launch" if data_ranks == world_size
             else f"{data_ranks} data groups of this launch ({world_size} ranks / training.domain_parallel_size)"
@@ -365,17 +420,6 @@ def _check_training(problems: _Problems, world_size: int) -> None:
             f"(each takes training.batch_size / {data_ranks} samples per step); use a multiple of "
             f"{data_ranks}, e.g. training.batch_size={data_ranks * math.ceil(batch_size / data_ranks)}",
         )
-    problems.integer("training.eval_batch_size", 1)
-    problems.integer("training.num_workers", 0)
-    problems.number("training.optimizer.lr", 0.0, inclusive=False)
-    problems.number("training.optimizer.weight_decay", 0.0)
-    _check_scheduler(problems)
-    pct_start = problems.get("training.scheduler.pct_start", None)
-    if isinstance(pct_start, (int, float)) and not _non_finite(pct_start) and not 0.0 < pct_start < 1.0:
-        problems.add("training.scheduler.pct_start", f"expected a fraction in (0, 1), got {pct_start!r}")
-    problems.number("training.grad_clip_norm", 0.0, inclusive=False, allow_none=True)
-    problems.choice("training.precision", PRECISIONS)
-    problems.choice("training.device", DEVICES)
     if problems.get("training.device", None) == "cuda" and not torch.cuda.is_available():
         problems.add(
             "training.device",
@@ -383,14 +427,7 @@ def _check_training(problems: _Problems, world_size: int) -> None:
             f"{os.environ.get('CUDA_VISIBLE_DEVICES', '<unset>')!r}); use training.device=auto to train on "
             "what this machine has, or training.device=cpu",
         )
-    problems.integer("training.checkpoint_every_epochs", 1)
-    problems.integer("training.validate_every_epochs", 1)
-    problems.integer("training.keep_checkpoints", 1)
-    problems.integer("training.max_consecutive_nonfinite", 1)
-    problems.integer("training.eval_chunk_points", 1)
-    problems.boolean("training.resume")
-    problems.boolean("training.compile")
-    problems.number("training.time_limit_minutes", 0.0, inclusive=False, allow_none=True)
+    _check_scheduler(problems)
     _build_optimizer_and_schedule(problems)
 
 
@@ -433,6 +470,15 @@ def _one_line(error: BaseException) -> str:
     return f"{type(cause).__name__}: {text[0] if text else ''}".rstrip(": ")
 
 
+def _shards_points(target: str) -> bool | None:
+    """Whether ``DomainParallelLRSA`` can shard the model class ``target``; None when it cannot be imported."""
+    try:
+        model_class = get_class(target)
+    except (ImportError, ValueError, AttributeError):
+        return None
+    return any(f"{base.__module__}.{base.__qualname__}" == _POINT_SHARDED_MODEL for base in model_class.__mro__)
+
+
 def _check_domain_parallel(problems: _Problems, world_size: int) -> int:
     """``training.domain_parallel_size`` against the launch and the model; returns the data ranks.
 
@@ -442,7 +488,6 @@ def _check_domain_parallel(problems: _Problems, world_size: int) -> int:
     domain group, so every rank would have to draw the same masks).
     """
     key = "training.domain_parallel_size"
-    problems.integer(key, 1)
     domain = problems.get(key, 1)
     if isinstance(domain, bool) or not isinstance(domain, int) or domain < 1:
         return world_size
@@ -457,11 +502,10 @@ def _check_domain_parallel(problems: _Problems, world_size: int) -> int:
     if domain == 1:
         return world_size
     target = str(problems.get("model._target_", None))
-    try:
-        is_lrsa = issubclass(get_class(target), LRSA)
-    except (ImportError, ValueError, AttributeError):
+    shards_points = _shards_points(target)
+    if shards_points is None:
         return world_size // domain  # _check_model reports the target
-    if not is_lrsa:
+    if not shards_points:
         problems.add(
             key,
             f"{domain} shards each sample's points, which only LRSA models support (DomainParallelLRSA); "
@@ -474,7 +518,7 @@ def _check_domain_parallel(problems: _Problems, world_size: int) -> int:
         problems.add(
             key,
             f"{domain} shards point clouds only: a structured grid's convolutional point FFN needs "
-            "neighbours across shard borders; use data.view=points (and model.structured_shape=null)",
+            "neighbors across shard borders; use data.view=points (and model.structured_shape=null)",
         )
     if problems.get("training.compile", False) is True:
         problems.add(
@@ -510,11 +554,12 @@ def _check_scheduler(problems: _Problems) -> None:
     targets = _scheduler_targets()
     choose = f"choose a schedule with training/scheduler=<{' | '.join(targets)}> (a config group)"
     if not isinstance(scheduler, DictConfig) or not scheduler.get("_target_"):
-        problems.add("training.scheduler._target_", f"names no scheduler; {choose}")
+        if not problems.reported("training.scheduler"):
+            problems.add("training.scheduler._target_", f"names no scheduler; {choose}")
         return
     target = str(scheduler._target_)
     name = scheduler.get("name")
-    if name is not None and targets.get(name) != target and (name in targets or target in targets.values()):
+    if isinstance(name, str) and targets.get(name) != target and (name in targets or target in targets.values()):
         if name in targets:
             problems.add(
                 "training.scheduler.name",
@@ -529,31 +574,19 @@ def _check_scheduler(problems: _Problems) -> None:
         _target_arguments(target)
     except _IMPORT_ERRORS as error:
         problems.add("training.scheduler._target_", f"cannot import {target} ({_one_line(error)})")
-        return
-    for key, minimum, inclusive in (
-        ("pct_start", 0.0, False), ("div_factor", 0.0, False), ("final_div_factor", 0.0, False),
-        ("warmup_epochs", 0.0, True), ("min_lr", 0.0, True),
-    ):
-        if key in scheduler.keys():
-            problems.number(f"training.scheduler.{key}", minimum, inclusive=inclusive)
 
 
 def _check_data(problems: _Problems) -> None:
-    kind = problems.value("data.kind")
-    if kind is REPORTED:
+    """The dataset folder and, for meshes, what the data keys say about each other and about the cases."""
+    kind = problems.get("data.kind", None)
+    if problems.reported("data.kind") or kind not in DATA_KINDS:
         return
-    if kind not in DATA_KINDS:
-        problems.add("data.kind", f"expected one of {', '.join(DATA_KINDS)}, got {kind!r}")
-        return
-    problems.string("data.name")
     folder = _check_data_path(problems, kind)
     if kind == "darcy":
-        problems.choice("data.view", GRID_VIEWS)
-        for key in ("data.train_points", "data.max_train_samples", "data.max_val_samples"):
-            problems.integer(key, 1, allow_none=True)
         if (
             problems.get("data.train_points", None) is not None
             and problems.get("data.view", None) == "grid"
+            and not problems.reported("data.train_points")
         ):
             problems.add("data.train_points", "random point subsets need data.view=points (the grid view keeps every node)")
         return
@@ -579,11 +612,8 @@ def _check_data(problems: _Problems) -> None:
 
 def _check_data_path(problems: _Problems, kind: str) -> Path | None:
     """``data.path`` is a dataset folder that no generator is writing; returns it, or None if not."""
-    path = problems.value("data.path")
-    if path is REPORTED:
-        return None
-    if not isinstance(path, str) or not path.strip():
-        problems.add("data.path", f"expected a folder, got {path!r}")
+    path = problems.get("data.path", None)
+    if problems.reported("data.path") or not isinstance(path, str):
         return None
     folder = Path(path)
     if not folder.is_dir():
@@ -613,10 +643,7 @@ def _check_data_path(problems: _Problems, kind: str) -> Path | None:
 
 
 def _check_mesh_settings(problems: _Problems) -> None:
-    """Types and ranges of the ``kind: mesh`` keys, each field selector parsed."""
-    problems.strings("data.volume_fields", "[p, 'U[0,1]']")
-    problems.strings("data.surface_fields", "[p, 'U[0,1]']")
-    problems.strings("data.conditions", "[U, aoa_deg]")
+    """Each field selector parses, there is something to learn, and points are drawn for every target listed."""
     for key in ("data.volume_fields", "data.surface_fields"):
         selectors = problems.get(key, None)
         if OmegaConf.is_list(selectors) and not problems.reported(key):
@@ -631,56 +658,11 @@ def _check_mesh_settings(problems: _Problems) -> None:
     if OmegaConf.is_list(volume) and OmegaConf.is_list(surface) and not volume and not surface:
         problems.add("data.volume_fields", "volume_fields and surface_fields are both empty: there is nothing to learn")
     for where, fields in (("volume", volume), ("surface", surface)):
-        if OmegaConf.is_list(fields) and fields:
-            # Training draws points per case; 0 would train on none of the targets validation scores.
-            problems.integer(
-                f"data.{where}_points", 1, allow_none=True,
-                hint=f" (points per case and epoch; null: all), as data.{where}_fields lists {where} targets; "
-                     f"to train without them, set data.{where}_fields=[]",
-            )
-        else:
-            problems.integer(f"data.{where}_points", 0, allow_none=True)
-    problems.choice("data.volume_location", FIELD_LOCATIONS)
-    problems.choice("data.surface_location", FIELD_LOCATIONS)
-    problems.choice("data.on_error", ON_ERROR_CHOICES)
-    problems.integer("data.preprocess_workers", 0)
-    problems.number("data.test_fraction", 0.0)
-    problems.integer("data.split_seed", 0)
-    for key in ("data.cache_dir", "data.case_pattern", "data.train_split", "data.val_split"):
-        problems.string(key)
-    for key in ("data.volume_file", "data.surface_file", "data.geometry_file", "data.volume_block", "data.surface_block"):
-        problems.string(key, allow_none=True)
-    data = problems.cfg.data
-    for key in ("geometry_block", "accepted_statuses", "condition_values"):
-        if key not in data.keys():
-            continue  # optional MeshCacheConfig fields, defaults unless set with +data.<key>
-        value = data[key]
-        if key == "geometry_block":
-            problems.string("data.geometry_block", allow_none=True)
-        elif key == "accepted_statuses":
-            problems.strings("data.accepted_statuses", "[ok, converged]")
-        elif value is not None and not (
-            OmegaConf.is_dict(value) and all(
-                OmegaConf.is_dict(values) and all(_is_number(number) for number in values.values())
-                for values in value.values()
-            )
-        ):
-            problems.add("data.condition_values", f"expected {{case id: {{condition: number}}}}, got {value!r}")
-    free_stream = data.get("free_stream")
-    if free_stream is not None and not OmegaConf.is_dict(free_stream):
-        problems.add("data.free_stream", f"expected a mapping (speed, length, fields) or null, got {free_stream!r}")
-    elif free_stream is not None:
-        if "enabled" in free_stream.keys():
-            problems.boolean("data.free_stream.enabled")
-        fields = free_stream.get("fields")
-        if fields is not None and not OmegaConf.is_dict(fields):
-            problems.add("data.free_stream.fields", f"expected {{field name: velocity | pressure | viscosity}}, got {fields!r}")
-        if "length" in free_stream.keys():
-            problems.number("data.free_stream.length", 0.0, inclusive=False)
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+        key = f"data.{where}_points"
+        # Training draws points per case; 0 would train on none of the targets validation scores.
+        if OmegaConf.is_list(fields) and fields and problems.get(key, None) == 0 and not problems.reported(key):
+            problems.add(key, f"expected an integer >= 1 or null, got 0 (points per case and epoch; null: all), as "
+                              f"data.{where}_fields lists {where} targets; to train without them, set data.{where}_fields=[]")
 
 
 def _check_splits(problems: _Problems, folder: Path, config: MeshCacheConfig) -> None:
@@ -724,29 +706,21 @@ def _check_cache_dir(problems: _Problems) -> None:
 
 
 def _check_forces(problems: _Problems) -> None:
-    """The lift/drag settings name channels and conditions that the data has (as far as the config tells)."""
+    """Enabled lift/drag settings build, and name channels and conditions that the data has (as far as the config tells)."""
     forces = problems.cfg.data.get("forces")
-    if forces is None:
+    if not OmegaConf.is_dict(forces) or forces.get("enabled") is not True or problems.reported("data.forces"):
         return
-    if not OmegaConf.is_dict(forces):
-        problems.add("data.forces", f"expected a mapping (enabled, pressure, ...) or null, got {forces!r}")
+    try:
+        ForceSettings.from_config(forces)
+    except MissingMandatoryValue as error:
+        problems.add(f"data.forces.{error.full_key}", "is required when data.forces.enabled is true")
         return
-    problems.boolean("data.forces.enabled")
-    if forces.get("enabled") is not True:
-        return
-    problems.number("data.forces.chord", 0.0, inclusive=False)
-    problems.number("data.forces.span", 0.0, inclusive=False)
-    for key in ("pressure", "speed", "angle_of_attack_deg"):
-        problems.string(f"data.forces.{key}")
-    problems.string("data.forces.wall_shear", allow_none=True)
-    sign = forces.get("wall_shear_sign")
-    if isinstance(sign, bool) or sign not in (1, -1):
-        problems.add("data.forces.wall_shear_sign", f"expected 1 or -1, got {sign!r}")
-    if problems.reported("data.forces"):
+    except (ValueError, OmegaConfBaseException) as error:
+        problems.add("data.forces", _one_line(error))
         return
     conditions = list(problems.cfg.data.conditions)
     for key in ("speed", "angle_of_attack_deg"):
-        if forces[key] not in conditions:
+        if forces[key] is not None and forces[key] not in conditions:
             problems.add(f"data.forces.{key}", f"condition '{forces[key]}' is not among data.conditions {conditions}; "
                                                "the free stream must be an input of the model")
     surface = sorted({FieldSelector.parse(selector).name for selector in problems.cfg.data.surface_fields})
@@ -756,31 +730,10 @@ def _check_forces(problems: _Problems) -> None:
                                                "(data.surface_fields); name one, or set data.forces.enabled=false")
 
 
-def _check_logging(problems: _Problems) -> None:
-    problems.integer("logging.log_every_steps", 1)
-    problems.boolean("logging.progress_bar")
-    level = problems.value("logging.level")
-    if level is not REPORTED and (not isinstance(level, str) or level.upper() not in logging.getLevelNamesMapping()):
-        problems.add("logging.level", f"expected one of DEBUG, INFO, WARNING, ERROR, CRITICAL, got {level!r}")
-    problems.boolean("logging.tensorboard.enabled")
-    problems.boolean("logging.mlflow.enabled")
-    if problems.get("logging.tensorboard.enabled", False) is True:
-        problems.string("logging.tensorboard.dir")
-    if problems.get("logging.mlflow.enabled", False) is True:
-        problems.string("logging.mlflow.tracking_dir")
-        problems.string("logging.mlflow.experiment_name")
-        problems.string("logging.mlflow.run_name", allow_none=True)
-        problems.string("logging.mlflow.user", allow_none=True)
-
-
 def _check_output_dir(problems: _Problems) -> None:
     """``output_dir`` is, or can become, a folder (the lock creates it once every check passed)."""
-    problems.string("experiment_name")
-    path = problems.value("output_dir")
-    if path is REPORTED:
-        return
-    if not isinstance(path, str) or not path.strip():
-        problems.add("output_dir", f"expected a folder for the run, got {path!r}")
+    path = problems.get("output_dir", None)
+    if problems.reported("output_dir") or not isinstance(path, str):
         return
     folder = existing = Path(path)
     while not existing.exists() and existing != existing.parent:
@@ -789,65 +742,6 @@ def _check_output_dir(problems: _Problems) -> None:
         problems.add("output_dir", f"{folder} cannot be a folder: {existing} is a file; choose another output_dir")
     elif existing != folder and not os.access(existing, os.W_OK | os.X_OK):
         problems.add("output_dir", f"{folder} cannot be created: {existing} is not writable; choose another output_dir")
-
-
-#: Descriptions of the argument types the model check understands.
-_SIMPLE_TYPES = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
-
-
-def _simple_types(annotation: Any) -> tuple[list[type], bool] | None:
-    """(types, None allowed) of an ``int``/``float``/``bool``/``str`` annotation or a union of them."""
-    union = typing.get_origin(annotation) in (typing.Union, types.UnionType)
-    members = typing.get_args(annotation) if union else (annotation,)
-    kinds = [member for member in members if member is not type(None)]
-    if not kinds or any(kind not in _SIMPLE_TYPES for kind in kinds):
-        return None
-    return kinds, len(kinds) < len(members)
-
-
-def _matches(value: Any, kind: type) -> bool:
-    if isinstance(value, bool):
-        return kind is bool
-    if kind is float:
-        return isinstance(value, (int, float))
-    return isinstance(value, kind)
-
-
-def _check_model(problems: _Problems) -> None:
-    """The class exists and takes every ``model.*`` key, with values of the annotated types."""
-    target = problems.get("model._target_", None)
-    if not target:
-        problems.add("model._target_", "the model config names no class to instantiate (e.g. model=lrsa)")
-        return
-    try:
-        model_class = get_class(str(target))
-    except (ImportError, ValueError, AttributeError) as error:
-        problems.add("model._target_", f"cannot import {target} ({error})")
-        return
-    try:
-        parameters = inspect.signature(model_class.__init__, eval_str=True).parameters
-    except (NameError, TypeError, ValueError):
-        # Annotations that do not evaluate here: instantiation reports what is wrong.
-        return
-    takes_any = any(parameter.kind is inspect.Parameter.VAR_KEYWORD for parameter in parameters.values())
-    model_cfg = problems.cfg.model
-    for key in model_cfg.keys():
-        if str(key).startswith("_") or OmegaConf.is_missing(model_cfg, key):
-            continue
-        if key not in parameters:
-            if not takes_any:
-                accepted = ", ".join(name for name in parameters if name != "self")
-                problems.add(f"model.{key}", f"{target} takes no argument '{key}' (it takes: {accepted})")
-            continue
-        accepted_types = _simple_types(parameters[key].annotation)
-        if accepted_types is None:
-            continue
-        kinds, allows_none = accepted_types
-        value = model_cfg[key]
-        if (value is None and allows_none) or any(_matches(value, kind) for kind in kinds):
-            continue
-        expected = " or ".join(_SIMPLE_TYPES[kind] for kind in kinds) + (" or null" if allows_none else "")
-        problems.add(f"model.{key}", f"expected {expected}, got {value!r}")
 
 
 def validate_config(cfg: DictConfig, world_size: int = 1) -> None:
@@ -875,13 +769,11 @@ def validate_config(cfg: DictConfig, world_size: int = 1) -> None:
     if problems.lines:
         # Unresolvable or misplaced settings: the other checks would only repeat them.
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems.lines))
-    _check_keys(problems, resolved, known_keys()[0], "")
     _check_finite(problems, resolved, "")
+    _check_schemas(problems, resolved)
     problems.cfg = OmegaConf.create(resolved)
     _check_output_dir(problems)
-    _check_model(problems)
     _check_training(problems, world_size)
     _check_data(problems)
-    _check_logging(problems)
     if problems.lines:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(problems.lines))
