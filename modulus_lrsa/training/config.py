@@ -26,18 +26,14 @@ What is checked, in two passes:
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import functools
-import inspect
 import math
 import os
-import types
-import typing
 from pathlib import Path
 from typing import Any
 
 import torch
-from hydra.utils import get_class, get_method, instantiate
+from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import InterpolationToMissingValueError, MissingMandatoryValue, OmegaConfBaseException
 
@@ -49,19 +45,24 @@ from modulus_lrsa.io.darcy import METADATA_FILE
 from modulus_lrsa.io.fields import FieldSelector
 from modulus_lrsa.training.data import in_config_terms, mesh_cache_config
 from modulus_lrsa.training.schedules import build_scheduler
-from modulus_lrsa.training.schema import DATA_KINDS, DATA_SCHEMAS, Config, signature_schema
+from modulus_lrsa.training.schema import (
+    DATA_KINDS,
+    DATA_SCHEMAS,
+    IMPORT_ERRORS,
+    Config,
+    check_against,
+    non_finite,
+    signature_schema,
+    target_arguments,
+)
 
 #: lrsa-train's config folder.
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 #: The schedule presets, ``training/scheduler=<file name>``.
 SCHEDULER_PRESETS = CONF_DIR / "training" / "scheduler"
-#: Arguments lrsa-train passes to a ``_target_`` itself; a config never sets them.
-_PASSED_BY_LRSA_TRAIN = ("self", "params", "optimizer")
 #: The model class whose points ``DomainParallelLRSA`` shards, and its subclasses (the
 #: ablations). Named, not imported: the training checks do not reach into ``models``.
 _POINT_SHARDED_MODEL = "modulus_lrsa.models.lrsa.LRSA"
-#: Any key goes: the ``_target_`` takes ``**kwargs``, or cannot be imported (its check says so).
-_ANY_KEY = None
 
 
 class _Problems:
@@ -89,221 +90,12 @@ class _Problems:
             return default
 
 
-def _non_finite(value: Any) -> bool:
-    """NaN or +-Inf (reported once, by :func:`_check_finite`)."""
-    return isinstance(value, float) and not math.isfinite(value)
 
 
-#: What importing a ``_target_`` named in a config may raise.
-_IMPORT_ERRORS = (ImportError, ValueError, AttributeError, TypeError)
 
-
-@functools.cache
-def _target_arguments(target: str) -> frozenset[str] | None:
-    """The keyword arguments the class or function ``target`` takes; None when it takes any (``**kwargs``).
-
-    Raises
-    ------
-    ImportError, ValueError, AttributeError, TypeError
-        ``target`` cannot be imported or has no signature.
-    """
-    parameters = inspect.signature(get_method(target)).parameters.values()
-    if any(parameter.kind is inspect.Parameter.VAR_KEYWORD for parameter in parameters):
-        return None
-    return frozenset(parameter.name for parameter in parameters)
 
 
 # ------------------------------------------------------------- the schemas
-
-
-def _key_tree(schema: type) -> dict[str, Any]:
-    """A schema's keys: a dict per nested schema, None for a value (for the nearest-key advice)."""
-    hints = typing.get_type_hints(schema)
-    tree: dict[str, Any] = {}
-    for item in dataclasses.fields(schema):
-        kind = _unwrapped(hints[item.name])[0]
-        tree[item.name] = _key_tree(kind) if dataclasses.is_dataclass(kind) else None
-    return tree
-
-
-def _descendants(known: dict[str, Any], prefix: str = "") -> list[str]:
-    """Dotted keys below the mappings of ``known`` (``optimizer.lr``...)."""
-    keys = []
-    for key, child in known.items():
-        if isinstance(child, dict):
-            keys += [f"{prefix}{key}.{name}" for name in child]
-            keys += _descendants(child, f"{prefix}{key}.")
-    return keys
-
-
-def _unknown(problems: _Problems, dotted: str, key: str, known: dict[str, Any], where: str) -> None:
-    """Report ``dotted``, naming the nearest known key: a sibling, else one further down that it resembles."""
-    siblings = [str(name) for name in known]
-    nearest = difflib.get_close_matches(key, siblings, n=1, cutoff=0.6)
-    if not nearest:
-        # ``training.lr`` most likely meant ``training.optimizer.lr``.
-        deeper = {name.rpartition(".")[2]: name for name in reversed(_descendants(known))}
-        close = difflib.get_close_matches(key, list(deeper), n=1, cutoff=0.6)
-        nearest = [deeper[close[0]]] if close else difflib.get_close_matches(key, siblings, n=1, cutoff=0.0)
-    suggestion = f"; the nearest known key is {where}{nearest[0]}" if nearest else ""
-    problems.add(dotted, f"unknown key, which nothing reads{suggestion} (fix its name, or remove it from the override "
-                         "or yaml that adds it)")
-
-
-def _unwrapped(hint: Any) -> tuple[Any, bool]:
-    """(the type inside ``Optional``, whether None is allowed)."""
-    arguments = typing.get_args(hint)
-    if typing.get_origin(hint) in (typing.Union, types.UnionType) and type(None) in arguments:
-        (kind,) = [argument for argument in arguments if argument is not type(None)]
-        return kind, True
-    return hint, False
-
-
-def _expected(hint: Any, metadata: typing.Mapping[str, Any]) -> str:
-    """What a field's refusal says it expects: ``an integer >= 1 or null``, ``one of fp32, bf16, fp16``..."""
-    kind, nullable = _unwrapped(hint)
-    item = typing.get_args(kind)[0] if typing.get_origin(kind) is list else None
-    if metadata.get("expected"):
-        text = metadata["expected"]
-    elif metadata.get("choices"):
-        text = "one of " + ", ".join(str(choice) for choice in metadata["choices"])
-    elif kind in (int, float):
-        text = "an integer" if kind is int else "a number"
-        if metadata.get("minimum") is not None:
-            text += f" >= {metadata['minimum']}"
-        elif metadata.get("above") is not None:
-            text += f" > {metadata['above']}"
-    elif kind is bool:
-        text = "true or false"
-    elif kind is str:
-        text = "a non-empty string"
-    elif item is str:
-        text = f"a list of non-empty names, e.g. {metadata.get('example') or '[a, b]'}"
-    elif item is not None:
-        text = f"a list of {_expected(item, {}).removeprefix('a ').removeprefix('an ')}s"
-    elif dataclasses.is_dataclass(kind):
-        text = f"a mapping ({', '.join(field.name for field in dataclasses.fields(kind)[:3])}, ...)"
-    else:
-        text = f"a value of type {getattr(kind, '__name__', kind)}"
-    return text + (" or null" if nullable else "")
-
-
-def _accepted(hint: Any, metadata: typing.Mapping[str, Any], value: Any) -> bool:
-    """Whether a value of the field's type is also in its range, among its choices, not blank."""
-    kind = _unwrapped(hint)[0]
-    if metadata.get("choices") is not None and value not in metadata["choices"]:
-        return False
-    if metadata.get("minimum") is not None and value < metadata["minimum"]:
-        return False
-    if metadata.get("above") is not None and value <= metadata["above"]:
-        return False
-    if kind is str and not value.strip():
-        return False
-    if typing.get_origin(kind) is list and typing.get_args(kind)[0] is str and not all(item.strip() for item in value):
-        return False
-    return metadata.get("accepts") is None or bool(metadata["accepts"](value))
-
-
-def _same_kind(given: Any, converted: Any) -> bool:
-    """Whether OmegaConf kept ``given`` as it is (an integer may become a float): the run reads the value as given."""
-    if isinstance(given, dict):
-        return isinstance(converted, dict) and given.keys() == converted.keys() and all(
-            _same_kind(given[key], converted[key]) for key in given)
-    if isinstance(given, list):
-        return isinstance(converted, list) and len(given) == len(converted) and all(map(_same_kind, given, converted))
-    return type(given) is type(converted) or (type(given) is int and type(converted) is float)
-
-
-def _target_keys(schema: type, target: Any, fields: dict[str, dataclasses.Field]) -> list[str] | None:
-    """The keys a ``_target_`` mapping takes: the target's arguments and the keys lrsa-train reads itself.
-
-    A schema made from the target's signature has the arguments as its fields.
-    """
-    if getattr(schema, "CHECKS_PRESENT_KEYS_ONLY", False):
-        return _ANY_KEY if schema.TAKES_ANY_KEY else sorted(name for name in fields if not name.startswith("_"))
-    try:
-        arguments = _target_arguments(str(target))
-    except _IMPORT_ERRORS:
-        return _ANY_KEY  # the checks of the optimizer, scheduler and model name the target
-    if arguments is None:
-        return _ANY_KEY
-    own = {name for name, item in fields.items() if item.metadata.get("read_by_lrsa_train")}
-    return sorted((arguments - set(_PASSED_BY_LRSA_TRAIN)) | own)
-
-
-def _check_node(problems: _Problems, schema: type, values: dict[str, Any], prefix: str,
-                delegated: dict[str, typing.Callable[[_Problems, Any], None]] | None = None) -> None:
-    """Set ``values`` onto the structured config of ``schema`` key by key, reporting each refusal.
-
-    OmegaConf refuses the keys the schema lacks and the values its types cannot hold; the
-    field metadata adds ranges and choices. A mapping with a ``_target_`` takes the
-    target's arguments besides its fields; one with ``enabled: false`` is read for that
-    switch alone (``logging.mlflow``, ``data.forces``). A schema made from a signature
-    (:func:`~modulus_lrsa.training.schema.signature_schema`) checks the keys that are
-    there: absent and ``???`` ones are the target's business. ``delegated`` checks the
-    keys it names with schemas of their own, in their place in the config (so the lines
-    keep its order).
-    """
-    node = OmegaConf.structured(schema)
-    fields = {item.name: item for item in dataclasses.fields(schema)}
-    hints = typing.get_type_hints(schema)
-    where = f"{prefix}." if prefix else ""
-    present_only = getattr(schema, "CHECKS_PRESENT_KEYS_ONLY", False)
-    if "enabled" in fields and values.get("enabled", fields["enabled"].default) is False:
-        # Switched off: only the switch is read (unknown keys are still named).
-        values = {key: value for key, value in values.items() if key == "enabled" or key not in fields}
-        present_only = True
-    target = "_target_" in fields and values.get("_target_")
-    accepted = _target_keys(schema, target, fields) if target else _ANY_KEY
-    for key, value in values.items():
-        dotted = f"{where}{key}"
-        if target and str(key).startswith("_"):
-            continue  # Hydra's instantiation keys: the optimizer, scheduler and model checks read them
-        if accepted is not _ANY_KEY and key not in accepted:
-            nearest = difflib.get_close_matches(str(key), accepted, n=1, cutoff=0.0)
-            problems.add(dotted, f"{target} takes no argument '{key}'"
-                         + (f"; the nearest it takes is {where}{nearest[0]}" if nearest else "")
-                         + f" (it takes: {', '.join(accepted)})")
-        elif key not in fields:
-            if not target:
-                _unknown(problems, dotted, str(key), _key_tree(schema), where)
-        elif value == "???":
-            if not present_only:
-                problems.add(dotted, f"is required (still ??? in the config); set it on the command line, e.g. {dotted}=...")
-        elif delegated and key in delegated:
-            delegated[key](problems, value)
-        elif not _non_finite(value):
-            _check_value(problems, node, key, hints[key], fields[key].metadata, value, dotted)
-    if not present_only:
-        for key, item in fields.items():
-            nested = dataclasses.is_dataclass(_unwrapped(hints[key])[0])
-            required = item.default == "???" or (item.default is dataclasses.MISSING and nested)
-            if required and key not in values and not key.startswith("_"):
-                problems.add(f"{where}{key}", "is missing from the config")
-
-
-def _check_value(problems: _Problems, node: DictConfig, key: str, hint: Any, metadata: typing.Mapping[str, Any],
-                 value: Any, dotted: str) -> None:
-    """One value onto its field of ``node``: a nested schema is checked key by key."""
-    kind, nullable = _unwrapped(hint)
-    if value is None and nullable:
-        return
-    if dataclasses.is_dataclass(kind):
-        if isinstance(value, dict):
-            _check_node(problems, kind, value, dotted)
-        else:
-            problems.add(dotted, f"expected {_expected(hint, metadata)}, got {value!r}")
-        return
-    try:
-        node[key] = value
-        converted = node[key]
-        if isinstance(converted, (DictConfig, ListConfig)):
-            converted = OmegaConf.to_container(converted)
-        ok = _same_kind(value, converted) and (value is None or _accepted(hint, metadata, value))
-    except OmegaConfBaseException:
-        ok = False
-    if not ok:
-        problems.add(dotted, f"expected {_expected(hint, metadata)}, got {value!r}")
 
 
 @functools.cache
@@ -334,7 +126,7 @@ def _check_model(problems: _Problems, model: Any) -> None:
         schema = _model_schema(model_class)
     except (NameError, TypeError, ValueError):
         return  # annotations that do not evaluate here: instantiation reports what is wrong
-    _check_node(problems, schema, model, "model")
+    check_against(problems.add, schema, model, "model")
 
 
 def _check_data_schema(problems: _Problems, data: Any) -> None:
@@ -345,7 +137,7 @@ def _check_data_schema(problems: _Problems, data: Any) -> None:
     elif kind == "???":
         problems.add("data.kind", "is required (still ??? in the config); set it on the command line, e.g. data.kind=...")
     elif isinstance(kind, str) and kind in DATA_KINDS:
-        _check_node(problems, DATA_SCHEMAS[kind], data, "data")
+        check_against(problems.add, DATA_SCHEMAS[kind], data, "data")
     else:
         problems.add("data.kind", f"expected one of {', '.join(DATA_KINDS)}, got {kind!r}")
 
@@ -355,7 +147,8 @@ def _check_schemas(problems: _Problems, resolved: dict[str, Any]) -> None:
 
     :func:`validate_config` has made sure that ``model`` and ``data`` are mappings.
     """
-    _check_node(problems, Config, resolved, "", delegated={"model": _check_model, "data": _check_data_schema})
+    check_against(problems.add, Config, resolved, "", delegated={
+        "model": functools.partial(_check_model, problems), "data": functools.partial(_check_data_schema, problems)})
 
 
 def _resolved(node: DictConfig | ListConfig, prefix: str, problems: _Problems) -> Any:
@@ -395,7 +188,7 @@ def _check_finite(problems: _Problems, node: Any, prefix: str) -> None:
     items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
     for key, value in items:
         dotted = (f"{prefix}.{key}" if prefix else str(key)) if isinstance(node, dict) else f"{prefix}[{key}]"
-        if _non_finite(value):
+        if non_finite(value):
             problems.add(dotted, f"expected a finite number, got {value}")
         else:
             _check_finite(problems, value, dotted)
@@ -571,8 +364,8 @@ def _check_scheduler(problems: _Problems) -> None:
     if not scheduler.get("_partial_", False):
         problems.add("training.scheduler._partial_", "must be true: lrsa-train passes the optimizer and the run length")
     try:
-        _target_arguments(target)
-    except _IMPORT_ERRORS as error:
+        target_arguments(target)
+    except IMPORT_ERRORS as error:
         problems.add("training.scheduler._target_", f"cannot import {target} ({_one_line(error)})")
 
 
