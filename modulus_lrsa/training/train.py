@@ -68,7 +68,7 @@ from modulus_lrsa.training.data import TrainingData, build_training_data
 from modulus_lrsa.training.domain_parallel import DomainParallelism, data_replica
 from modulus_lrsa.training.lock import RunLock, RunLockedError
 from modulus_lrsa.training.loggers import RunLogger
-from modulus_lrsa.training.metrics import FieldErrorMeter, relative_l2_loss, valid_entries
+from modulus_lrsa.training.metrics import FieldErrorMeter, valid_entries
 from modulus_lrsa.training.model_setup import build_model, model_config_for
 from modulus_lrsa.training.overrides import FieldOverrideError, quote_field_selectors
 from modulus_lrsa.training.reporting import Terminated, reported_errors
@@ -80,6 +80,7 @@ from modulus_lrsa.training.resume import (
     ensure_epochs_reach_checkpoint,
     run_fingerprint,
 )
+from modulus_lrsa.training.step import TrainingStep, flat_points
 
 #: Hydra's primary config folder: shipped inside the package, so ``lrsa-train`` works from
 #: any folder and from an installed wheel (the checkout's ``conf/`` links to it).
@@ -142,11 +143,6 @@ def _mean_over_ranks(values: dict[str, float], device: torch.device) -> dict[str
     return dict(zip(keys, tensor.tolist()))
 
 
-def _flat(tensor: torch.Tensor) -> torch.Tensor:
-    """(B, *S, C) -> (B, N, C)."""
-    return tensor.reshape(tensor.shape[0], -1, tensor.shape[-1])
-
-
 # --------------------------------------------------------------------------------------
 # One epoch of training, one pass of validation
 # --------------------------------------------------------------------------------------
@@ -155,11 +151,9 @@ def _flat(tensor: torch.Tensor) -> torch.Tensor:
 def train_one_epoch(
     epoch: int,
     model: torch.nn.Module,
-    inputs: ModelInputs,
+    step: TrainingStep,
     loader: DataLoader,
-    optimizer: torch.optim.Optimizer,
     scheduler: torch.optim.lr_scheduler.LRScheduler,
-    precision: Precision,
     counters: StepCounters,
     cfg: DictConfig,
     log: RunLogger,
@@ -177,16 +171,14 @@ def train_one_epoch(
     update); so is an fp32/bf16 step whose gradient norm is not finite. After
     ``training.max_consecutive_nonfinite`` such steps in a row the run stops with
     :class:`NonFiniteLossError`. fp16 overflows are the GradScaler's business: it skips
-    the update and lowers the scale.
+    the update and lowers the scale. ``step`` takes each step, eagerly or replaying a
+    CUDA graph (``training.cuda_graphs``), by these same rules.
     """
     model.train()
-    clip = cfg.training.grad_clip_norm
     max_bad = int(cfg.training.max_consecutive_nonfinite)
     log_every = int(cfg.logging.log_every_steps)
-    parameters = [p for p in model.parameters() if p.requires_grad]
     # A domain group trains one set of samples: they count once, their points once per shard.
     sample_replicas = world_size if domain is None else domain.data_size
-    loss_group = None if domain is None else domain.domain_group
     loss_sum, loss_steps, samples, points = 0.0, 0, 0, 0
     started = time.perf_counter()
     progress = tqdm(
@@ -201,36 +193,18 @@ def train_one_epoch(
         batch = to_device(batch, device)
         if domain is not None:
             batch = domain.shard(batch)
-        if inputs.padding_ignored(batch):
+        if step.inputs.padding_ignored(batch):
             log.warning(
                 "the model's forward takes no mask, so padded points of differently sized "
                 "cases take part in its attention; use eval/training batches of one case per rank "
                 "or equal point counts for exact results"
             )
-        with precision.autocast():
-            prediction = inputs(model, batch)
-        target = _flat(batch["target"])
-        loss = relative_l2_loss(_flat(prediction), target, valid_entries(batch, target), loss_group)
-        optimizer.zero_grad(set_to_none=True)
-        step_ok = all_ranks_agree(bool(torch.isfinite(loss.detach())), device)
-        grad_norm = float("nan")
-        if step_ok:
-            precision.scaler.scale(loss).backward()
-            if domain is not None:
-                domain.average_gradients(parameters)
-            precision.scaler.unscale_(optimizer)
-            grad_norm = float(torch.nn.utils.clip_grad_norm_(parameters, clip if clip is not None else math.inf))
-            if math.isfinite(grad_norm) or precision.scaler.is_enabled():
-                # With fp16 the scaler itself skips an overflowing step.
-                precision.scaler.step(optimizer)
-                precision.scaler.update()
-            else:
-                step_ok = False
+        result = step(batch)
         scheduler.step()
         counters.global_step += 1
-        if step_ok:
+        if result.step_ok:
             counters.consecutive_nonfinite = 0
-            loss_sum += float(loss.detach())
+            loss_sum += result.loss
             loss_steps += 1
         else:
             counters.skipped_steps += 1
@@ -238,8 +212,8 @@ def train_one_epoch(
             cases = batch.get("case_id", batch.get("sample_index"))
             log.warning(
                 f"epoch {epoch}, step {counters.global_step}: non-finite "
-                f"{'loss' if not math.isfinite(float(loss.detach())) else 'gradient'} "
-                f"({float(loss.detach()):.3g}); step skipped, parameters unchanged (samples: {cases})"
+                f"{'loss' if not math.isfinite(result.loss) else 'gradient'} "
+                f"({result.loss:.3g}); step skipped, parameters unchanged (samples: {cases})"
             )
             if counters.consecutive_nonfinite >= max_bad:
                 raise NonFiniteLossError(
@@ -249,9 +223,8 @@ def train_one_epoch(
                     "samples above, lower training.optimizer.lr, keep training.grad_clip_norm set, or use "
                     "training.precision=bf16/fp32 (limit: training.max_consecutive_nonfinite)"
                 )
-        batch_points = int(batch["mask"].sum()) if "mask" in batch else target.shape[0] * target.shape[1]
-        samples += target.shape[0]
-        points += batch_points
+        samples += result.samples
+        points += result.points
         progress.update(1)
         if progress.n % 10 == 0 or progress.n == len(loader):
             elapsed = max(time.perf_counter() - started, 1e-9)
@@ -260,9 +233,9 @@ def train_one_epoch(
                 lr=f"{scheduler.get_last_lr()[0]:.2e}",
                 samples_s=f"{samples * sample_replicas / elapsed:.1f}",
             )
-        if counters.global_step % log_every == 0 and step_ok:
+        if counters.global_step % log_every == 0 and result.step_ok:
             log.scalars(
-                {"train/step_loss": float(loss.detach()), "train/lr": scheduler.get_last_lr()[0], "train/grad_norm": grad_norm},
+                {"train/step_loss": result.loss, "train/lr": scheduler.get_last_lr()[0], "train/grad_norm": result.grad_norm},
                 counters.global_step,
             )
     progress.close()
@@ -310,8 +283,8 @@ def evaluate(
         batch = to_device(batch, device)
         with precision.autocast():
             prediction = inputs.evaluate(unwrap_model(model), batch, chunk_points)
-        prediction = _flat(prediction).float()
-        target = _flat(batch["target"]).float()
+        prediction = flat_points(prediction).float()
+        target = flat_points(batch["target"]).float()
         valid = valid_entries(batch, target)
         normalised.update(prediction, target, valid)
         # Free-stream scaled targets (airfoils: Cp, U / U_inf) back to physical units.
@@ -569,13 +542,20 @@ class _Run:
         epochs = int(cfg.training.epochs)
         time_limit = cfg.training.get("time_limit_minutes")
         deadline = time.monotonic() + 60.0 * float(time_limit) if time_limit else None
+        # Built once the checkpoint is loaded (a captured step switches the optimizer to fused AdamW),
+        # and kept across epochs, so a graph is captured once per launch.
+        step = TrainingStep(
+            self.model, self.inputs, self.optimizer, self.precision.name, self.precision.scaler,
+            cfg.training.grad_clip_norm, agree=lambda ok: all_ranks_agree(ok, device), domain=self.domain,
+            cuda_graphs=bool(cfg.training.cuda_graphs), warn=log.warning,
+        )
         for epoch in range(state.epoch + 1, epochs + 1):
             epoch_started = time.monotonic()
             train_sampler.set_epoch(epoch)
             self.data.set_epoch(epoch)
             # Looked up in this module at call time, so that a benchmark can observe it.
             summary = train_one_epoch(
-                epoch, self.model, self.inputs, train_loader, self.optimizer, self.scheduler, self.precision,
+                epoch, self.model, step, train_loader, self.scheduler,
                 state.counters, cfg, log, device, self.manager.world_size, self.domain,
             )
             log.scalars(summary, state.counters.global_step)
