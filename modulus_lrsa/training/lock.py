@@ -9,7 +9,7 @@ lasts; the kernel drops it when the process ends, however it ends (SIGKILL inclu
 so a crashed run never leaves a stale lock. The holder writes its pid, host, start time
 and command line into the file, so a refused launch can say who is training there.
 Under torchrun only rank 0 takes it, and every rank learns the outcome (see
-:func:`modulus_lrsa.training.distributed.all_ranks_agree`).
+:func:`modulus_lrsa.distributed.all_ranks_agree`).
 """
 
 from __future__ import annotations
