@@ -55,6 +55,7 @@ from modulus_lrsa.training.schema import (
     signature_schema,
     target_arguments,
 )
+from modulus_lrsa.training.step import check_cuda_graphs
 
 #: lrsa-train's config folder.
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
@@ -220,6 +221,8 @@ def _check_training(problems: _Problems, world_size: int) -> None:
             f"{os.environ.get('CUDA_VISIBLE_DEVICES', '<unset>')!r}); use training.device=auto to train on "
             "what this machine has, or training.device=cpu",
         )
+    if not problems.reported("training.cuda_graphs"):
+        check_cuda_graphs(problems.cfg, world_size, problems.add)
     _check_scheduler(problems)
     _build_optimizer_and_schedule(problems)
 
