@@ -265,8 +265,8 @@ def check_body_in_domain(
         hint = (f"it looks like {units[0][1]} beside a training domain in metres: scale the STL by {1.0 / units[0][0]:g}"
                 if units else "is it in the training cases' units (metres)?")
         raise PredictionError(
-            f"{where}: the body is {size} (along {names[worst]} {share[worst]:.3g} times the training domain's "
-            f"{box}), too large for the model's domain; {hint}"
+            f"{where}: the body is {size}, along {names[worst]} {share[worst]:.3g} times the extent of the training "
+            f"domain ({box}): too large for the model's domain; {hint}"
         )
     if ground_axis is not None and lower[ground_axis] <= box_lower[ground_axis]:
         raise PredictionError(
