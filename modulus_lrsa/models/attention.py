@@ -146,12 +146,13 @@ def _rms_norm_backward(
     :math:`g_x = r\,(g\,w - \hat x\,\overline{g\,w\,\hat x})`, in ``rstd``'s dtype; the
     gain's gradient is summed over every leading dim of ``grad`` it was broadcast over
     (one reduction over those dims: a reshape of transposed heads would copy them first).
+    The mean's 1/d_h rides on one ``addcmul_`` (an operator less than product and subtraction).
     """
     leading = tuple(range(grad.dim() - gain.dim()))
     grad_gain = (grad * normalized).sum(leading) if gain_grad else None
     scaled = grad.to(rstd.dtype) * gain
-    projection = (scaled * normalized).mean(dim=-1, keepdim=True)
-    return scaled.sub_(normalized * projection).mul_(rstd), grad_gain
+    projection = (scaled * normalized).sum(dim=-1, keepdim=True)
+    return scaled.addcmul_(normalized, projection, value=-1.0 / normalized.shape[-1]).mul_(rstd), grad_gain
 
 
 def _logit_factor(log_scale: torch.Tensor, head_dim: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -166,9 +167,11 @@ def _logit_gain_backward(
     grad_gain: torch.Tensor, weight: torch.Tensor, factor: torch.Tensor, in_range: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Gradients of ``weight * factor[:, None]`` (weight (d_h,), factor (h,)) for the weight
-    and the log scale, from the gradient of that (h, d_h) gain."""
-    grad_weight = (grad_gain * factor[:, None]).sum(0)
-    return grad_weight, (grad_gain * weight).sum(-1).mul_(factor).mul_(in_range)
+    and the log scale, from the gradient of that (h, d_h) gain: each product-and-sum is
+    one matrix-vector product."""
+    weight, factor = weight.to(grad_gain.dtype), factor.to(grad_gain.dtype)
+    grad_weight = torch.mv(grad_gain.t(), factor)
+    return grad_weight, torch.mv(grad_gain, weight).mul_(factor).mul_(in_range)
 
 
 def head_rms_norm(heads: torch.Tensor, gain: torch.Tensor, eps: float) -> torch.Tensor:
