@@ -52,6 +52,7 @@ from .blocks import (  # noqa: F401 (LatentSelfAttention, PointReconstruction, S
     TimeEmbedding,
     linear,
 )
+from .domain_parallel import DomainParallelMixin
 
 try:
     from physicsnemo.core.meta import ModelMetaData
@@ -149,7 +150,7 @@ def _reject_unknown_keys(name: str, accepted: set[str], kwargs: dict) -> None:
     raise TypeError(f"{name}: unexpected constructor argument(s) {listed}; {advice}")
 
 
-class LRSA(Module):
+class LRSA(DomainParallelMixin, Module):
     r"""Low-Rank Spatial Attention neural operator.
 
     A drop-in for PhysicsNeMo's ``Transolver`` and ``FLARE``: the constructor uses their

@@ -61,11 +61,6 @@ from modulus_lrsa.training.step import check_cuda_graphs
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 #: The schedule presets, ``training/scheduler=<file name>``.
 SCHEDULER_PRESETS = CONF_DIR / "training" / "scheduler"
-#: The model class whose points ``DomainParallelLRSA`` shards, and its subclasses (the
-#: ablations). Named, not imported: the training checks do not reach into ``models``.
-_POINT_SHARDED_MODEL = "modulus_lrsa.models.lrsa.LRSA"
-
-
 class _Problems:
     """Collects ``key: message`` lines so that one run reports every mistake at once."""
 
@@ -267,12 +262,14 @@ def _one_line(error: BaseException) -> str:
 
 
 def _shards_points(target: str) -> bool | None:
-    """Whether ``DomainParallelLRSA`` can shard the model class ``target``; None when it cannot be imported."""
+    """Whether the model class ``target`` can shard its points (it has ``domain_parallel``, the
+    :class:`~modulus_lrsa.distributed.SupportsDomainParallel` protocol, as LRSA and its ablations
+    do); None when it cannot be imported. Asked of the class, so the check imports no model room."""
     try:
         model_class = get_class(target)
     except (ImportError, ValueError, AttributeError):
         return None
-    return any(f"{base.__module__}.{base.__qualname__}" == _POINT_SHARDED_MODEL for base in model_class.__mro__)
+    return callable(getattr(model_class, "domain_parallel", None))
 
 
 def _check_domain_parallel(problems: _Problems, world_size: int) -> int:

@@ -39,12 +39,6 @@ from modulus_lrsa.datapipes.collate import POINT_KEYS
 from modulus_lrsa.distributed import SupportsDomainParallel, shard_sizes
 from modulus_lrsa.errors import ConfigError
 
-# Transitional, until models/lrsa.py's LRSA inherits DomainParallelMixin (then it satisfies
-# SupportsDomainParallel itself): these two imports and _shardable go, and wrap() calls
-# model.domain_parallel directly.
-from modulus_lrsa.models import LRSA
-from modulus_lrsa.models.domain_parallel import DomainParallelMixin
-
 #: Names of the mesh dims, PhysicsNeMo's convention for ShardTensor meshes.
 MESH_DIMS = ("data", "domain")
 
@@ -110,7 +104,7 @@ class DomainParallelism:
         ConfigError
             The model cannot be sharded (no ``domain_parallel``, i.e. not an LRSA, or a structured grid).
         """
-        if _shardable(model) is None:
+        if not isinstance(model, SupportsDomainParallel):
             raise ConfigError(
                 f"training.domain_parallel_size: {self.domain_size} shards each sample's points, which only LRSA "
                 f"models support; {type(model).__name__} trains with training.domain_parallel_size=1"
@@ -120,7 +114,7 @@ class DomainParallelism:
             for tensor in [*model.parameters(), *model.buffers()]:
                 dist.broadcast(tensor, src=0)
         try:
-            return _shardable(model)(self.mesh["domain"], reduce_gradients=False)
+            return model.domain_parallel(self.mesh["domain"], reduce_gradients=False)
         except ValueError as error:
             raise ConfigError(f"training.domain_parallel_size: {error}") from error
 
@@ -160,15 +154,6 @@ class DomainParallelism:
             grads /= self.data_size
             for p, grad, flag in zip(group, grads.split([p.numel() for p in group]), present.tolist()):
                 p.grad = grad.view_as(p) if flag > 0 else None
-
-
-def _shardable(model: torch.nn.Module):
-    """``model``'s ``domain_parallel`` method, or None when it has none."""
-    if isinstance(model, SupportsDomainParallel):
-        return model.domain_parallel
-    if isinstance(model, LRSA):
-        return DomainParallelMixin.domain_parallel.__get__(model)
-    return None
 
 
 def data_replica(domain: DomainParallelism | None, world_size: int, rank: int) -> tuple[int, int]:
