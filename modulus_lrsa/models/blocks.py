@@ -33,7 +33,7 @@ from .attention import (
 )
 
 __all__ = [
-    "ACTIVATIONS", "NORMS", "FourierFeatures", "LRSABlock", "LatentCompression", "LatentSelfAttention", "MLP",
+    "ACTIVATIONS", "MAX_FREQUENCIES", "NORMS", "FourierFeatures", "LRSABlock", "LatentCompression", "LatentSelfAttention", "MLP",
     "PointReconstruction", "StructuredPointFFN", "TimeEmbedding", "linear",
 ]
 
@@ -405,6 +405,11 @@ class LRSABlock(nn.Module):
         latent_kv = self.process_latents(self.compress.attend(k, v, bias, rows=True), batch)
         h = self._update_points(h, self.reconstruct.attend(q, latent_kv, rows=True))
         return h.view(batch, n_points, dim)
+
+
+#: The most sinusoidal frequencies per embedding channel: the frequency :math:`2^k \pi`
+#: of :class:`FourierFeatures` is infinite in float32 beyond.
+MAX_FREQUENCIES = 127
 
 
 class FourierFeatures(nn.Module):

@@ -39,8 +39,9 @@ from jaxtyping import Bool, Float
 from torch.utils.checkpoint import checkpoint
 
 from .attention import LOGIT_SCALE_RANGE, LogitScale, is_tracing, norm_dtype
-from .blocks import (  # noqa: F401 (LatentSelfAttention, PointReconstruction, StructuredPointFFN, linear: re-exported)
+from .blocks import (  # noqa: F401 (LatentSelfAttention, PointReconstruction, StructuredPointFFN, linear: kept importable here)
     ACTIVATIONS,
+    MAX_FREQUENCIES,
     MLP,
     NORMS,
     FourierFeatures,
@@ -85,8 +86,6 @@ class MetaData(ModelMetaData):
     auto_grad: bool = True
 
 
-
-
 #: Constructor keys of PhysicsNeMo's GeoTransolver (not Transolver's or FLARE's): its
 #: separate geometry point cloud, global conditioning tokens, local ball-query features
 #: and GALE attention variants, none of which LRSA has.
@@ -94,11 +93,6 @@ GEOTRANSOLVER_KEYS = (
     "geometry_dim", "global_dim", "include_local_features", "radii", "neighbors_in_radius",
     "n_hidden_local", "attention_type", "state_mixing_mode", "concrete_dropout",
 )
-
-
-#: The most sinusoidal frequencies per embedding channel: the frequency :math:`2^k \pi`
-#: of :class:`~modulus_lrsa.models.blocks.FourierFeatures` is infinite in float32 beyond.
-MAX_FREQUENCIES = 127
 
 
 def _require_int(name: str, value, low: int) -> None:
