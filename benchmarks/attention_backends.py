@@ -24,10 +24,10 @@ backward alone after an untimed forward. Candidates:
   with the scores computed from float32 heads;
 * reconstruction only, ``chunked<C>-<backend>``: the points cut into chunks of C queries
   folded into the batch dimension, the latent keys and values repeated per chunk. FlashAttention-2's
-  backward parallelises over key blocks, and the 64 latents are one block per batch and head.
+  backward parallelizes over key blocks, and the 64 latents are one block per batch and head.
 
 Inputs are laid out as the model's projections are, (B, L, h d_h) viewed as heads, with
-qk-normalised queries and keys at the model's initial logit scale (10); every candidate
+qk-normalized queries and keys at the model's initial logit scale (10); every candidate
 returns merged heads (B, L, h d_h), as the model needs them. The head widths default to
 the throughput benchmark's LRSA at matched parameters (80 wide, 8 heads: d_h = 10) and at
 width 128 (d_h = 16). ``--compression-bias`` adds compression with the (B, 1, 1, N) log-weight
@@ -196,7 +196,7 @@ def candidates(problem: Problem, chunk_sizes: list[int]) -> dict[str, Attend]:
 def make_inputs(problem: Problem, device: torch.device, seed: int) -> dict[str, torch.Tensor | None]:
     """Float32 projections (B, L, h d_h) as the model feeds attention, an upstream gradient, and the bias.
 
-    Queries and keys are RMS-normalised per head and the queries carry the logit scale's
+    Queries and keys are RMS-normalized per head and the queries carry the logit scale's
     factor tau / sqrt(d_h), so the logits have the model's range; values are unit normal.
     The bias (compression only) holds log quadrature weights over their mean, and -inf on
     the last sixteenth of the points, as padding.

@@ -18,7 +18,7 @@ at the same N show it) while time grows with it: on a slow machine the memory sl
 come from 1-layer runs and the time per point from an 8-layer run.
 
 Projections to sizes that were not run (10M points by default) are linear in N from the
-measured slope and time per point, and are labelled as projections.
+measured slope and time per point, and are labeled as projections.
 """
 
 from __future__ import annotations
@@ -82,7 +82,7 @@ def measure(n_points: int, precision: str, chunk_size: int, n_layers: int) -> di
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def summarise(runs: list[dict], project_to: int, n_layers: int) -> dict:
+def summarize(runs: list[dict], project_to: int, n_layers: int) -> dict:
     """Per precision: slope of peak memory per point (the two largest sizes of the layer
     count with the most sizes), time per point (largest run at ``n_layers``), and linear
     projections to ``project_to`` points at ``n_layers``."""
@@ -144,7 +144,7 @@ def main() -> None:
             print(f"{n_layers:>6} {n_points:>10} {precision:>9} {run['seconds']:>9.1f} "
                   f"{1e6 * run['seconds'] / n_points:>9.1f} {run['peak_rss_bytes'] / 1e9:>12.3f} "
                   f"{run['rss_before_forward_bytes'] / 1e9:>14.3f}", flush=True)
-    summary = summarise(runs, args.project_to, args.layers)
+    summary = summarize(runs, args.project_to, args.layers)
     for precision, s in summary.items():
         p = s["projection"]
         print(f"{precision}: {s['peak_bytes_per_point']:.0f} B/point peak-memory slope "

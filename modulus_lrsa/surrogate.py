@@ -5,7 +5,7 @@
 Training, ``lrsa-predict`` and the demos all call models through this module:
 
 * the *data descriptor* ``<model>.data.json``, written beside every exported ``.mdlus``
-  (normalisation statistics and feature layout, so a new case is preprocessed exactly
+  (normalization statistics and feature layout, so a new case is preprocessed exactly
   like the training data): :func:`descriptor_path`, :func:`write_descriptor`,
   :func:`read_descriptor`;
 * :class:`ModelInputs`: passes a batch's ``mask`` and ``weights`` only to models whose
@@ -69,7 +69,7 @@ def read_descriptor(model_path: str | os.PathLike) -> dict[str, Any]:
     if not sidecar.is_file():
         raise DescriptorError(
             f"{sidecar}: missing; lrsa-train writes it beside every exported model with the "
-            "normalisation statistics needed to predict (copy it along with the .mdlus file)"
+            "normalization statistics needed to predict (copy it along with the .mdlus file)"
         )
     try:
         descriptor = json.loads(sidecar.read_bytes().decode("utf-8"))

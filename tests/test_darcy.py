@@ -88,7 +88,7 @@ def test_operator_matches_stencil_at_one_node():
     assert row[i * n + (j - 1)] == pytest.approx(-east)
     assert row[(i - 2) * n + (j - 1)] == pytest.approx(-west)
     assert row[(i - 1) * n + j] == pytest.approx(-north)
-    assert np.count_nonzero(row) == 4  # the south neighbour (2, 0) is on the boundary
+    assert np.count_nonzero(row) == 4  # the south neighbor (2, 0) is on the boundary
 
 
 def test_solution_is_positive_inside_and_zero_on_boundary():
@@ -368,7 +368,7 @@ def test_cli_refuses_other_params_with_exit_status_1(reference, tmp_path, capsys
         (["--resolution", "2"], "argument --resolution: must be >= 3"),
         (["--resolution", "12"], "Resolutions that work with solve_resolution 21"),
         (["--jobs", "two"], "argument --jobs: expected an integer"),
-        (["--colour", "blue"], "unrecognized arguments: --colour"),
+        (["--color", "blue"], "unrecognized arguments: --color"),
     ],
 )
 def test_cli_rejects_bad_options_like_argparse(tmp_path, capsys, options, message):

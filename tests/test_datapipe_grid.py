@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
 # SPDX-FileCopyrightText: Copyright (c) 2026 The modulus-lrsa authors
-"""Darcy datasets: grid and point-cloud views, training statistics, de-normalisation."""
+"""Darcy datasets: grid and point-cloud views, training statistics, de-normalization."""
 
 import numpy as np
 import pytest
@@ -41,7 +41,7 @@ def test_grid_view_and_denormalisation(darcy_folder):
     assert sample["target"].shape == (RESOLUTION, RESOLUTION, 1)
     # embedding[i, j] = (x[i], y[j])
     assert sample["embedding"][3, 7].tolist() == pytest.approx([raw["x"][3], raw["y"][7]])
-    # The test split uses the training statistics, and de-normalising gives back the solution.
+    # The test split uses the training statistics, and de-normalizing gives back the solution.
     train_stats = DarcyNormalizers.from_folder(darcy_folder)
     assert dataset.target_normalizer.mean[0] == train_stats.solution.mean[0]
     physical = dataset.target_normalizer.denormalize(sample["target"].double())[..., 0].numpy()

@@ -356,7 +356,7 @@ def test_channel_names_and_layouts_have_one_parser():
 
 @pytest.mark.parametrize("width", [2, 3])
 def test_point_cloud_writes_one_vertex_cell_per_point(tmp_path, width):
-    """The vectorised point cloud (whole offset and connectivity arrays) is the same
+    """The vectorized point cloud (whole offset and connectivity arrays) is the same
     dataset the per-point InsertNextCell loop built: vertex i holds point i, 2D points get
     z = 0, and ParaView's reader gets it back from the .vtp."""
     from modulus_lrsa.io.writers import add_array, atomic_write_vtk, point_cloud

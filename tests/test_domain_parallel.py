@@ -270,7 +270,7 @@ def test_three_ranks_uneven_shards_masks_weights_and_an_empty_shard():
 def test_constructor_rejects_structured_grids_and_uninitialised_distributed():
     from modulus_lrsa.models import DomainParallelLRSA
 
-    with pytest.raises(RuntimeError, match="torch.distributed must be initialised"):
+    with pytest.raises(RuntimeError, match="torch.distributed must be initialized"):
         DomainParallelLRSA(_model())
     with pytest.raises(TypeError, match="must be an LRSA"):
         DomainParallelLRSA(torch.nn.Linear(2, 2))

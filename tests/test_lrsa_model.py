@@ -106,7 +106,7 @@ def test_qk_gain_is_deprecated_and_keeps_its_logit_bound(make_lrsa):
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float64])
 def test_split_head_norm_equals_rms_norm_of_each_head_times_the_logit_scale(dtype):
-    """The fast path (normalise in the linear's layout, one multiply for gain and scale)
+    """The fast path (normalize in the linear's layout, one multiply for gain and scale)
     is the plain per-head RMS norm and logit scale, values and gradients alike."""
     from modulus_lrsa.models.attention import LogitScale, RMSNorm, split_heads
 
@@ -140,7 +140,7 @@ def test_split_head_norm_equals_rms_norm_of_each_head_times_the_logit_scale(dtyp
 
 
 def test_split_head_norm_keeps_bf16_heads_in_bf16():
-    """Under autocast the N-sized normalised heads are kept in bf16 for the backward (half
+    """Under autocast the N-sized normalized heads are kept in bf16 for the backward (half
     of a float32 copy); only the (..., 1) reciprocal RMS and the gain stay float32."""
     from modulus_lrsa.models.attention import RMSNorm
 
@@ -217,7 +217,7 @@ def test_reduced_precision_cpu_attention_is_float32_attention_rounded_once(dtype
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
 def test_reduced_precision_qk_norm_attention_is_float32_rounded_once(dtype):
     """Eager bf16/fp16 on a CPU: qk norm and attention in one function equal the float32
-    path (normalised heads, then attention) on the same inputs, rounded once, with the
+    path (normalized heads, then attention) on the same inputs, rounded once, with the
     gradients of inputs, norm gains and logit scale. That holds where the true gradient is
     tiny too (values nearly equal, so the queries barely matter), which a backward from the
     rounded output would miss by orders of magnitude. It keeps its inputs and the keys'

@@ -306,7 +306,7 @@ def test_recipe_checkpoint_round_trip(tmp_path):
     path = tmp_path / "checkpoints"
     save_checkpoint(path, models=model, optimizer=optimizer, scheduler=scheduler, epoch=1)
 
-    torch.manual_seed(123)  # a different initialisation, so equality below comes from the file
+    torch.manual_seed(123)  # a different initialization, so equality below comes from the file
     restored, restored_optimizer, restored_scheduler = fresh()
     assert load_checkpoint(path, models=restored, optimizer=restored_optimizer, scheduler=restored_scheduler) == 1
     model.eval()

@@ -149,7 +149,7 @@ def test_case_prediction_writes_volume_and_surface_vtk_with_errors_and_forces(cy
     batch = pad_collate([sample])
     with torch.no_grad():
         output = model(batch["fx"], batch["embedding"], mask=batch["mask"], weights=batch["weights"])[0]
-    # The airfoil config learns free-stream scaled targets: physical = denormalised * scale.
+    # The airfoil config learns free-stream scaled targets: physical = denormalized * scale.
     expected = (data.target_normalizer.denormalize(output.double()) * sample["target_scale"].double()).numpy()
     on_surface = sample["is_surface"].numpy()
     names = data.target_names

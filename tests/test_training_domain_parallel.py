@@ -28,7 +28,7 @@ from modulus_lrsa.errors import ConfigError
 from modulus_lrsa.training.config import validate_config
 from modulus_lrsa.training.train import run_training
 
-# Plain SGD, unclipped: Adam's normalisation and gradient clipping would hide a gradient
+# Plain SGD, unclipped: Adam's normalization and gradient clipping would hide a gradient
 # off by a constant factor (a loss counted once per shard, say).
 SGD = [
     "training.optimizer._target_=torch.optim.SGD", "~training.optimizer.betas", "training.optimizer.lr=0.05",

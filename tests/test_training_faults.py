@@ -196,7 +196,7 @@ def test_resuming_on_other_data_is_refused_with_what_changed(darcy_folder, tmp_p
     assert "data: 8 -> 12 training samples" in message
     assert "choose another output_dir" in message
 
-    # Same path, other files: the normalisation statistics give it away.
+    # Same path, other files: the normalization statistics give it away.
     changed = tmp_path / "changed"
     shutil.copytree(darcy_folder, changed)
     train(changed, tmp_path / "run2")

@@ -5,7 +5,7 @@
 Every run goes through the project's own trainer (:func:`run_training` with Hydra
 overrides), so the numbers measure the product: the same AdamW (lr 1e-3, weight decay
 1e-5), schedule (OneCycle on Darcy, warm-up + cosine on the airfoils), relative-L2 loss
-on normalised targets, gradient clipping, batch size, epochs, data and seeds for every
+on normalized targets, gradient clipping, batch size, epochs, data and seeds for every
 model. Each run is a fresh child process,
 so its peak memory and wall time are its own.
 

@@ -190,7 +190,7 @@ def tuning_table(protocol: Protocol, results: dict[str, Any]) -> list[str]:
     lines = [
         "",
         f"**LRSA settings** (fp32, seed {protocol.seeds[0]}, {protocol.epochs} epochs; "
-        f"{protocol.data.title}: {protocol.data.size}; loss = relative L2 on normalised targets, "
+        f"{protocol.data.title}: {protocol.data.size}; loss = relative L2 on normalized targets, "
         "the training loss averaged over the last epoch's random points):",
         "",
         "| n_frequencies | logit_scale | validation rel. L2 | volume p | surface p | abs. Cl error | training loss | "

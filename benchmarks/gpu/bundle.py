@@ -81,7 +81,7 @@ class BundleError(Exception):
 
 
 def canonical(name: str) -> str:
-    """PEP 503 normalised distribution name."""
+    """PEP 503 normalized distribution name."""
     return re.sub(r"[-_.]+", "-", name).lower()
 
 

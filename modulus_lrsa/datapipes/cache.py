@@ -467,7 +467,7 @@ def _run_cases(
             yield entry, finish(entry, fingerprint, summary), None
         return
 
-    # Spawned workers: forking a process that already initialised CUDA or Warp is unsafe.
+    # Spawned workers: forking a process that already initialized CUDA or Warp is unsafe.
     context = multiprocessing.get_context("spawn")
     pool = concurrent.futures.ProcessPoolExecutor(
         max_workers=min(num_workers, len(pending)), mp_context=context, initializer=_init_worker

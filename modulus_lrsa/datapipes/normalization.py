@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
 # SPDX-FileCopyrightText: Copyright (c) 2026 The modulus-lrsa authors
-"""Per-channel normalisation statistics, computed in one streaming pass.
+"""Per-channel normalization statistics, computed in one streaming pass.
 
 :class:`RunningMoments` accumulates count, mean and sum of squared deviations per
 channel with Welford's update inside a chunk and Chan et al.'s pairwise formula to
@@ -222,7 +222,7 @@ class Normalizer:
             )
 
     def normalize(self, values: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
-        """Physical -> normalised. Shape (..., C) in, same shape out."""
+        """Physical -> normalized. Shape (..., C) in, same shape out."""
         self._check(values)
         if isinstance(values, torch.Tensor):
             mean, std = self._parameters(values)
@@ -230,7 +230,7 @@ class Normalizer:
         return ((values - self.mean) / self.std).astype(np.asarray(values).dtype, copy=False)
 
     def denormalize(self, values: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
-        """Normalised -> physical units. Shape (..., C) in, same shape out."""
+        """Normalized -> physical units. Shape (..., C) in, same shape out."""
         self._check(values)
         if isinstance(values, torch.Tensor):
             mean, std = self._parameters(values)
@@ -238,7 +238,7 @@ class Normalizer:
         return (values * self.std + self.mean).astype(np.asarray(values).dtype, copy=False)
 
     def subset(self, names: Sequence[str]) -> Normalizer:
-        """The normaliser of a subset of channels, by name."""
+        """The normalizer of a subset of channels, by name."""
         missing = [name for name in names if name not in self.names]
         if missing:
             raise KeyError(f"channels {missing} not among {self.names}")

@@ -27,9 +27,9 @@ class CaseShardSampler(Sampler[int]):
     data_source : Sized or int
         The dataset (or its length).
     num_replicas : int, optional
-        World size; default: from ``torch.distributed`` if initialised, else 1.
+        World size; default: from ``torch.distributed`` if initialized, else 1.
     rank : int, optional
-        This rank; default: from ``torch.distributed`` if initialised, else 0.
+        This rank; default: from ``torch.distributed`` if initialized, else 0.
     shuffle : bool
         Shuffle with a permutation seeded by ``(seed, epoch)``; call :meth:`set_epoch`
         every epoch. False keeps case order (evaluation).

@@ -153,7 +153,7 @@ def _plan_epochs(args: argparse.Namespace, elapsed: float, seconds_per_sample: f
     return int(min(args.max_epochs, max(1, epochs)))
 
 
-def _summarise(per_case: list[dict[str, Any]]) -> dict[str, Any]:
+def _summarize(per_case: list[dict[str, Any]]) -> dict[str, Any]:
     """Mean and worst of every error over the held-out cases."""
     fields = sorted({key for case in per_case for key in case["rel_l2"]})
     summary: dict[str, Any] = {"rel_l2": {}}
@@ -311,9 +311,9 @@ def _plot_fields(case: dict[str, Any], path: Path) -> None:
             low, high = np.percentile(truth, [1, 99])
             panels = [(truth, "viridis", (low, high)), (predicted, "viridis", (low, high)),
                       (np.abs(predicted - truth), "magma", (0, np.percentile(np.abs(predicted - truth), 99)))]
-            for column, (values, colour_map, (vmin, vmax)) in enumerate(panels):
+            for column, (values, color_map, (vmin, vmax)) in enumerate(panels):
                 axis = axes[row, column]
-                image = axis.tripcolor(triangulation, values, shading="gouraud", cmap=colour_map, vmin=vmin, vmax=vmax)
+                image = axis.tripcolor(triangulation, values, shading="gouraud", cmap=color_map, vmin=vmin, vmax=vmax)
                 axis.fill(contour[:, 0], contour[:, 1], color="0.85")
                 axis.set_xlim(limits[:2])
                 axis.set_ylim(limits[2:])
@@ -398,7 +398,7 @@ def run_demo(args: argparse.Namespace) -> dict[str, Any]:
     parameters = sum(p.numel() for p in load_trusted_model(model_path).parameters())
     first_case = data.train.cache.cases()[0]
     metrics = {
-        "held_out": _summarise(per_case),
+        "held_out": _summarize(per_case),
         "held_out_cases": per_case,
         "from_wall_only": from_wall,
         "cases": {"train": len(data.train), "held_out": len(per_case), "cells_per_case": first_case["num_volume_points"],

@@ -151,7 +151,7 @@ def copy_model(source: Path, target: Path) -> None:
 
     The target's old descriptor is removed first: a copy cut short leaves a model without
     a descriptor, which ``lrsa-predict`` refuses, never a new model beside the old one's
-    normalisation statistics.
+    normalization statistics.
     """
     from modulus_lrsa.surrogate import descriptor_path
 

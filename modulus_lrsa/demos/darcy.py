@@ -197,10 +197,10 @@ def _plot(results: dict[str, np.ndarray], errors: np.ndarray, path: Path) -> Non
         truth, prediction = results["truth"][sample], results["prediction"][sample]
         panels = [results["coefficient"][sample], truth, prediction, np.abs(prediction - truth)]
         limits = [(None, None), (truth.min(), truth.max()), (truth.min(), truth.max()), (0, None)]
-        colour_maps = ["cividis", "viridis", "viridis", "magma"]
-        for column, (panel, (low, high), colour_map) in enumerate(zip(panels, limits, colour_maps)):
+        color_maps = ["cividis", "viridis", "viridis", "magma"]
+        for column, (panel, (low, high), color_map) in enumerate(zip(panels, limits, color_maps)):
             axis = axes[row, column]
-            image = axis.imshow(panel.T, origin="lower", extent=(0, 1, 0, 1), vmin=low, vmax=high, cmap=colour_map)
+            image = axis.imshow(panel.T, origin="lower", extent=(0, 1, 0, 1), vmin=low, vmax=high, cmap=color_map)
             figure.colorbar(image, ax=axis, shrink=0.85)
             axis.set_xticks([])
             axis.set_yticks([])

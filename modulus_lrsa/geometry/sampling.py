@@ -119,7 +119,7 @@ def sample_surface(
     points = torch.empty((num_points, 3), dtype=torch.float64, device=device)
     face_index = torch.empty(num_points, dtype=torch.int32, device=device)
     if num_points:
-        wp.init()  # idempotent; device_from_torch needs an initialised runtime
+        wp.init()  # idempotent; device_from_torch needs an initialized runtime
         wp.launch(
             sample_faces_kernel,
             dim=num_points,

@@ -202,7 +202,7 @@ def _distance_features(
 def _segment_signed_distance(
     surface: BodySurface, queries: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    wp.init()  # idempotent; device_from_torch needs an initialised runtime
+    wp.init()  # idempotent; device_from_torch needs an initialized runtime
     device = queries.device
     vertices = torch.as_tensor(surface.vertices, dtype=torch.float64, device=device).contiguous()
     segments = torch.as_tensor(surface.faces, dtype=torch.int32, device=device).contiguous()
@@ -265,7 +265,7 @@ def winding_number(
         return torch.zeros(0, dtype=torch.float64, device=queries.device)
     if surface.dim == 2:
         return _segment_signed_distance(surface, queries)[3]
-    wp.init()  # idempotent; device_from_torch needs an initialised runtime
+    wp.init()  # idempotent; device_from_torch needs an initialized runtime
     target = queries.device
     vertices = torch.as_tensor(surface.vertices, dtype=torch.float32, device=target).contiguous()
     indices = torch.as_tensor(surface.faces, dtype=torch.int32, device=target).reshape(-1).contiguous()

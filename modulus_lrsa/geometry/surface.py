@@ -5,7 +5,7 @@
 How 2D is handled
 -----------------
 OpenFOAM runs 2D cases on a mesh one cell thick, with ``empty`` front and back patches.
-:func:`detect_planar_axis` recognises such a mesh (every point lies on one of two planes
+:func:`detect_planar_axis` recognizes such a mesh (every point lies on one of two planes
 normal to one axis), and the case is then treated as truly 2D: coordinates drop that
 axis, and the wall patch (a ribbon of faces spanning the thickness) is reduced to its
 2D contour, one segment per face. Distances and winding numbers are computed in the
@@ -132,7 +132,7 @@ def polygon_area_vectors(points: np.ndarray, connectivity: np.ndarray, offsets: 
     return area_vectors
 
 
-def _normalise(vectors: np.ndarray) -> np.ndarray:
+def _normalize(vectors: np.ndarray) -> np.ndarray:
     lengths = np.linalg.norm(vectors, axis=-1, keepdims=True)
     return np.divide(vectors, lengths, out=np.zeros_like(vectors), where=lengths > 0)
 
@@ -192,8 +192,8 @@ class BodySurface:
         if self.dim == 2:
             tangent = corners[:, 1] - corners[:, 0]
             # Counter-clockwise contour: the body is on the left, the outside on the right.
-            return _normalise(np.stack([tangent[:, 1], -tangent[:, 0]], axis=1))
-        return _normalise(np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0]))
+            return _normalize(np.stack([tangent[:, 1], -tangent[:, 0]], axis=1))
+        return _normalize(np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0]))
 
     def face_centroids(self) -> np.ndarray:
         """Face centroids, shape (F, D)."""
@@ -387,7 +387,7 @@ def surface_cell_normals(
     normals = project(area_vectors, surface.planar_axis) * surface.orientation_sign
     if (np.linalg.norm(normals, axis=1) == 0).any():
         raise MeshDataError(f"{source}: some surface cells are degenerate (no normal direction)")
-    return _normalise(normals)
+    return _normalize(normals)
 
 
 def lumped_vertex_normals(dataset: vtk.vtkDataSet, surface: BodySurface, source: str = "<surface>") -> np.ndarray:
@@ -401,4 +401,4 @@ def lumped_vertex_normals(dataset: vtk.vtkDataSet, surface: BodySurface, source:
     contributions = np.repeat(cell_normals * weights[:, None], sizes, axis=0)
     accumulated = np.zeros((dataset.GetNumberOfPoints(), cell_normals.shape[1]))
     np.add.at(accumulated, connectivity, contributions)
-    return _normalise(accumulated)
+    return _normalize(accumulated)

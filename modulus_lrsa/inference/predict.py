@@ -10,9 +10,9 @@
 
 The model comes from its ``.mdlus`` file, through :func:`~modulus_lrsa.models.trusted.load_trusted_model`
 (which, unlike ``physicsnemo.Module.from_checkpoint``, imports nothing the file names); the
-``<model>.data.json`` written beside it by ``lrsa-train`` holds the normalisation
+``<model>.data.json`` written beside it by ``lrsa-train`` holds the normalization
 statistics and feature layout, so a new case is preprocessed exactly like the training
-data. Predictions are de-normalised to physical units.
+data. Predictions are de-normalized to physical units.
 
 Mesh cases produce, in the output folder, ``volume.vtu`` and ``surface.vtp`` (the case's
 own mesh and wall patch with ``<field>_predicted`` arrays, plus ``<field>_error`` =

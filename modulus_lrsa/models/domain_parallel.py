@@ -199,8 +199,8 @@ class _ShardedForward(nn.Module):
     def _compression_statistics(self, compress, parts, batch: int) -> torch.Tensor:
         r"""Merged softmax statistics over all ranks' points, :math:`(B, h, M, 1 + d_h)`.
 
-        Channel 0 is the denominator, the rest the unnormalised weighted values, both
-        against the global maximum logit. The maxima are only shifts (the normalised
+        Channel 0 is the denominator, the rest the unnormalized weighted values, both
+        against the global maximum logit. The maxima are only shifts (the normalized
         result does not depend on them), so they are detached. The statistics travel in
         at least float32 (bf16 compute sends float32).
         """
@@ -276,7 +276,7 @@ class DomainParallelLRSA(nn.Module):
         :math:`(B, N_r)` bool, True on real points. A shard may hold only padding;
         every sample needs a real point somewhere on the mesh.
     weights : torch.Tensor | ShardTensor | None
-        :math:`(B, N_r)` positive quadrature weights; normalised by their mean over all
+        :math:`(B, N_r)` positive quadrature weights; normalized by their mean over all
         ranks' real points, as in the single-process model.
     chunk_size : int | None
         Without gradients, process the local points this many at a time (as
@@ -311,10 +311,10 @@ class DomainParallelLRSA(nn.Module):
         if model.structured_shape is not None:
             raise ValueError(
                 "DomainParallelLRSA: structured grids use a convolutional point FFN that needs "
-                "neighbours across shards; shard meshes or point clouds instead"
+                "neighbors across shards; shard meshes or point clouds instead"
             )
         if not dist.is_available() or not dist.is_initialized():
-            raise RuntimeError("DomainParallelLRSA: torch.distributed must be initialised first")
+            raise RuntimeError("DomainParallelLRSA: torch.distributed must be initialized first")
         self.model = model
         self.reduce_gradients = reduce_gradients
         self.device_mesh = None

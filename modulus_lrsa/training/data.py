@@ -7,7 +7,7 @@ This is a thin adapter over :mod:`modulus_lrsa.datapipes`: Darcy folders become
 preprocessing cache (:func:`~modulus_lrsa.datapipes.cache.build_cache`) served by
 :class:`~modulus_lrsa.datapipes.dataset.MeshPointDataset`. It adds what a training run
 needs on top: the model's input/output widths, a JSON *data descriptor* saved next to
-every exported model (normalisation statistics and feature layout, so that
+every exported model (normalization statistics and feature layout, so that
 ``lrsa-predict`` rebuilds exactly the training inputs for a new case), and the lift and
 drag evaluation (:mod:`modulus_lrsa.forces`) for aerodynamic data.
 """
@@ -62,7 +62,7 @@ class TrainingData:
         Samples following the datapipes contract (``fx``, ``embedding``, ``target``,
         optional ``mask``, ``weights``, ``target_mask``, ``is_surface``, ``case_id``).
     target_normalizer : Normalizer
-        Maps normalised model outputs to physical units.
+        Maps normalized model outputs to physical units.
     fx_names, embedding_names, target_names : list of str
         Channel layout of the model's inputs and outputs.
     structured_shape : tuple of int or None

@@ -167,7 +167,7 @@ class RunLogger:
 
 
 class _PlainFormatter(logging.Formatter):
-    """Drops the terminal colour codes PythonLogger adds, for the log file."""
+    """Drops the terminal color codes PythonLogger adds, for the log file."""
 
     _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 

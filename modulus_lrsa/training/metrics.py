@@ -118,7 +118,7 @@ def relative_l2_loss(
     Parameters
     ----------
     prediction, target : torch.Tensor
-        (B, N, C), normalised.
+        (B, N, C), normalized.
     valid : torch.Tensor
         (B, N, C) bool.
     group : torch.distributed.ProcessGroup, optional

@@ -18,7 +18,7 @@
 
 A graph replays fixed tensor shapes. The trainer samples a fixed number of points per
 case, so its batches repeat one shape; the first ``warmup_steps`` steps of a shape run
-eagerly on a side stream (real steps, which also initialise cuBLAS, the allocator and
+eagerly on a side stream (real steps, which also initialize cuBLAS, the allocator and
 the model's own once-per-shape input checks), and the next step of the same shape is
 captured. A batch of another shape (the smaller last batch of an epoch, a case with fewer
 points than sampled) runs the eager step instead, on the same gradient buffers: exact,
@@ -349,7 +349,7 @@ class TrainingStep:
                        "the training set) replay the graph")
 
     def _warmup(self, batch: dict[str, Any]) -> StepResult:
-        # Side stream: what the first steps initialise lazily belongs to no stream the capture uses.
+        # Side stream: what the first steps initialize lazily belongs to no stream the capture uses.
         self._side_stream.wait_stream(torch.cuda.current_stream(self.device))
         with torch.cuda.stream(self._side_stream):
             result = self._eager(batch)

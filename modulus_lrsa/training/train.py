@@ -264,7 +264,7 @@ def evaluate(
     Returns
     -------
     dict
-        ``val/loss`` (the training loss on normalised targets), ``val/rel_l2/<field>``
+        ``val/loss`` (the training loss on normalized targets), ``val/rel_l2/<field>``
         (relative L2 per field in physical units) and their mean ``val/rel_l2/mean``;
         for data with both, the same split into ``val/volume_rel_l2/<field>`` and
         ``val/surface_rel_l2/<field>`` (volume cells / wall faces only);
@@ -273,7 +273,7 @@ def evaluate(
     """
     model.eval()
     physical = FieldErrorMeter(data.target_names, device)
-    normalised = FieldErrorMeter(data.target_names, device)
+    normalized = FieldErrorMeter(data.target_names, device)
     surface = FieldErrorMeter(data.target_names, device)
     volume = FieldErrorMeter(data.target_names, device)
     # Sums of |dCl|, |dCd|, |dCd|/|Cd| and the number of cases.
@@ -286,7 +286,7 @@ def evaluate(
         prediction = flat_points(prediction).float()
         target = flat_points(batch["target"]).float()
         valid = valid_entries(batch, target)
-        normalised.update(prediction, target, valid)
+        normalized.update(prediction, target, valid)
         # Free-stream scaled targets (airfoils: Cp, U / U_inf) back to physical units.
         scale = batch["target_scale"][:, None, :].float() if "target_scale" in batch else 1.0
         predicted_physical = normalizer.denormalize(prediction) * scale
@@ -306,9 +306,9 @@ def evaluate(
                      abs(predicted.drag - true.drag) / max(abs(true.drag), 1e-12), 1.0],
                     dtype=torch.float64, device=device,
                 )
-    for meter in (physical, normalised, surface, volume):
+    for meter in (physical, normalized, surface, volume):
         meter.all_reduce()
-    metrics = {f"{prefix}loss": float((normalised.sums.sum() / normalised.counts.sum().clamp_min(1)).item())}
+    metrics = {f"{prefix}loss": float((normalized.sums.sum() / normalized.counts.sum().clamp_min(1)).item())}
     field_errors = physical.results(f"{prefix}rel_l2/")
     metrics.update(field_errors)
     metrics[f"{prefix}rel_l2/mean"] = float(np.mean(list(field_errors.values())))

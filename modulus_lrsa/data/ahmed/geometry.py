@@ -286,7 +286,7 @@ def check_closed_surface(vertices: np.ndarray, faces: np.ndarray, name: str = "s
     if np.any(directed_counts != 1):
         raise GeometryError(
             f"{name}: inconsistent orientation: {int(np.sum(directed_counts > 1))} edges are traversed twice in the same "
-            "direction, so neighbouring faces point to opposite sides"
+            "direction, so neighboring faces point to opposite sides"
         )
     used = np.unique(faces)
     euler = len(used) - len(edge_counts) + len(faces)

@@ -21,7 +21,7 @@ edge TE, and a wake block from TE to the outlet. The airfoil surfaces are ``spli
 edges through densely sampled surface points. Cell sizes are geometric series: the
 wall-normal direction starts at ``wall_spacing`` on the airfoil; along the surface the
 cells start at ``le_spacing`` at the leading edge and each block continues the spacing
-of its upstream neighbour, so the size changes smoothly across block interfaces.
+of its upstream neighbor, so the size changes smoothly across block interfaces.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ with covariance ``(-Laplace + 9 I)^-2`` (zero Neumann conditions) is non-negativ
 ``a = 3`` elsewhere. The field is sampled through its cosine (Karhunen-Loeve) expansion in
 the eigenfunctions of the Neumann Laplacian, and the PDE is discretised with second-order
 finite differences on a node grid that includes the boundary, the face coefficients being
-the mean of the two neighbouring nodes. The benchmark solves on 421 x 421 nodes and keeps
+the mean of the two neighboring nodes. The benchmark solves on 421 x 421 nodes and keeps
 every 5th node (85 x 85); solving directly at 85 x 85 is the cheap variant.
 
 Every sample draws its random numbers from a generator seeded by ``(seed, split, index)``,
@@ -127,7 +127,7 @@ def assemble_darcy_operator(coeff: np.ndarray) -> scipy.sparse.csc_matrix:
 
     The grid is the node grid of the unit square, spacing ``h = 1 / (R - 1)``. The unknowns
     are the interior nodes, numbered row-major over ``(i, j)`` with ``i`` along ``x``.
-    The flux through the face between two neighbouring nodes uses the mean of their
+    The flux through the face between two neighboring nodes uses the mean of their
     coefficients, which keeps the matrix symmetric and the scheme second-order accurate
     for smooth ``a``.
 
@@ -154,7 +154,7 @@ def assemble_darcy_operator(coeff: np.ndarray) -> scipy.sparse.csc_matrix:
     face_x = 0.5 * (coeff[1:, :] + coeff[:-1, :])
     face_y = 0.5 * (coeff[:, 1:] + coeff[:, :-1])
     diagonal = face_x[:-1, 1:-1] + face_x[1:, 1:-1] + face_y[1:-1, :-1] + face_y[1:-1, 1:]
-    # Couplings between interior neighbours only; boundary neighbours carry u = 0.
+    # Couplings between interior neighbors only; boundary neighbors carry u = 0.
     coupling_x = -face_x[1:-1, 1:-1]  # (n - 1, n): interior i to i + 1
     coupling_y = np.zeros((n_interior, n_interior))
     coupling_y[:, :-1] = -face_y[1:-1, 1:-1]  # last column would wrap to the next row: stays 0
