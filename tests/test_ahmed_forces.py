@@ -19,20 +19,20 @@ from modulus_lrsa.forces import BodyAxes, ForceSettings, force_coefficients, fro
 
 
 def _box(lower, upper):
-    """The six faces of a box: centres, outward unit normals and areas."""
+    """The six faces of a box: centers, outward unit normals and areas."""
     lower, upper = np.asarray(lower, float), np.asarray(upper, float)
-    size, centre = upper - lower, 0.5 * (lower + upper)
-    centres, normals, areas = [], [], []
+    size, center = upper - lower, 0.5 * (lower + upper)
+    centers, normals, areas = [], [], []
     for axis in range(3):
         for sign in (-1.0, 1.0):
             normal = np.zeros(3)
             normal[axis] = sign
-            face = centre.copy()
+            face = center.copy()
             face[axis] = upper[axis] if sign > 0 else lower[axis]
-            centres.append(face)
+            centers.append(face)
             normals.append(normal)
             areas.append(np.prod(np.delete(size, axis)))
-    return np.array(centres), np.array(normals), np.array(areas)
+    return np.array(centers), np.array(normals), np.array(areas)
 
 
 def _ahmed_faces(body: AhmedBody):
@@ -49,10 +49,10 @@ GROUND_VEHICLE = BodyAxes(drag=(1.0, 0.0, 0.0), lift=(0.0, 0.0, 1.0))
 def test_linear_pressure_on_a_closed_box_gives_the_divergence_theorem_forces():
     # p = a x + b y + c z: the force on the body is -grad(p) times its volume (exact on planar faces).
     lower, upper = (0.0, -0.2, 0.05), (1.0, 0.2, 0.35)
-    centres, normals, areas = _box(lower, upper)
+    centers, normals, areas = _box(lower, upper)
     volume = 1.0 * 0.4 * 0.3
     a, b, c, speed = 3.0, -2.0, 5.0, 20.0
-    pressure = centres @ np.array([a, b, c])
+    pressure = centers @ np.array([a, b, c])
     result = force_coefficients(pressure, normals, areas, speed, 0.0, 1.0, 1.0, axes=GROUND_VEHICLE)
     dynamic_area = 0.5 * speed**2 * 0.4 * 0.3  # frontal area of the box: width x height
     assert result.reference_area == pytest.approx(0.4 * 0.3, rel=1e-12)
@@ -68,7 +68,7 @@ def test_linear_pressure_on_a_closed_box_gives_the_divergence_theorem_forces():
 
 
 def test_wall_shear_is_friction_drag_and_the_angle_turns_drag_towards_lift():
-    centres, normals, areas = _box((0.0, -0.2, 0.05), (1.0, 0.2, 0.35))
+    centers, normals, areas = _box((0.0, -0.2, 0.05), (1.0, 0.2, 0.35))
     speed = 10.0
     # OpenFOAM's wallShearStress (wall on fluid) of -0.4 along x: the fluid drags the body downstream.
     shear = np.tile([-0.4, 0.0, 0.0], (len(areas), 1))
@@ -78,7 +78,7 @@ def test_wall_shear_is_friction_drag_and_the_angle_turns_drag_towards_lift():
     assert result.drag == pytest.approx(expected, rel=1e-12) and result.drag_viscous == pytest.approx(expected)
     assert result.drag_pressure == 0.0
     # A lift-only force (p = c z) turned by 90 degrees becomes drag; the reference area follows the stream.
-    pressure = 4.0 * centres[:, 2]
+    pressure = 4.0 * centers[:, 2]
     level = force_coefficients(pressure, normals, areas, speed, 0.0, 1.0, 1.0, axes=GROUND_VEHICLE, reference_area=1.0)
     turned = force_coefficients(pressure, normals, areas, speed, 90.0, 1.0, 1.0, axes=GROUND_VEHICLE, reference_area=1.0)
     assert turned.drag == pytest.approx(level.lift, rel=1e-12) and abs(turned.lift) < 1e-12
@@ -92,8 +92,8 @@ def test_frontal_area_of_the_ahmed_stl_is_width_times_height(body):
 
 
 def test_a_symmetric_body_in_a_uniform_stream_has_no_side_force():
-    centres, normals, areas = _ahmed_faces(AhmedBody())
-    pressure = 1.0 - centres[:, 0] ** 2 + 0.3 * centres[:, 2]  # symmetric in y
+    centers, normals, areas = _ahmed_faces(AhmedBody())
+    pressure = 1.0 - centers[:, 0] ** 2 + 0.3 * centers[:, 2]  # symmetric in y
     result = force_coefficients(pressure, normals, areas, 40.0, 0.0, 1.0, 1.0, axes=GROUND_VEHICLE)
     assert abs(result.side) < 1e-9 * (abs(result.drag) + abs(result.lift))
 
@@ -105,8 +105,8 @@ def test_a_descriptor_written_before_3d_keeps_the_2d_integral():
     settings = ForceSettings(**stored)
     assert settings.axes is None and settings.reference_area is None
     assert ForceSettings.from_config(OmegaConf.create({"enabled": True, **stored})) == settings
-    centres, normals, areas = _box((0.0, -0.2, 0.05), (1.0, 0.2, 0.35))
-    values = np.stack([centres @ [1.0, 2.0, 3.0], np.full(6, 0.1), np.zeros(6), np.zeros(6)], axis=1)
+    centers, normals, areas = _box((0.0, -0.2, 0.05), (1.0, 0.2, 0.35))
+    values = np.stack([centers @ [1.0, 2.0, 3.0], np.full(6, 0.1), np.zeros(6), np.zeros(6)], axis=1)
     channels = ["p", "wallShearStress[0]", "wallShearStress[1]", "wallShearStress[2]"]
     old = integrate_forces(settings, channels, values, normals, areas, speed=5.0, angle_of_attack_deg=10.0)
     planar = force_coefficients(values[:, 0], normals, areas, 5.0, 10.0, 1.0, 0.5, values[:, 1:], -1.0)

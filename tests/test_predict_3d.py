@@ -152,10 +152,10 @@ def test_a_non_watertight_multi_part_stl_predicts_with_a_warning(ahmed_model, tm
 
 
 @pytest.mark.parametrize("name, change, message", [
-    # The body in millimetres beside a training domain in metres.
+    # The body in millimeters beside a training domain in meters.
     ("mm", lambda v: v * 1000.0, r"mm.stl: the body is 1044 x 389 x 288, along z 1\d\d times the extent of the training domain "
-                           r"\([\d.]+ x [\d.]+ x [\d.]+\): too large for the model's domain; it looks like millimetres beside a "
-                           r"training domain in metres: scale the STL by 0.001"),
+                           r"\([\d.]+ x [\d.]+ x [\d.]+\): too large for the model's domain; it looks like millimeters beside a "
+                           r"training domain in meters: scale the STL by 0.001"),
     # The body lowered by 0.1 m: its underside is 0.05 m below the ground.
     ("low", lambda v: v - np.array([0.0, 0.0, 0.1]), r"low.stl: the body reaches z = -0.05, at or below the ground at z = .* "
                                               r"\(the training domain's floor\): it passes through the ground"),

@@ -296,16 +296,16 @@ def _render_surface_pressure(surface_path: Path, speed: float, title: str, path:
     width, height = 560, 420
     window.SetSize(width * len(panels), height)
     bounds = surface.GetBounds()
-    centre = [(bounds[0] + bounds[1]) / 2, (bounds[2] + bounds[3]) / 2, (bounds[4] + bounds[5]) / 2]
+    center = [(bounds[0] + bounds[1]) / 2, (bounds[2] + bounds[3]) / 2, (bounds[4] + bounds[5]) / 2]
     length = bounds[1] - bounds[0]
-    for index, (name, values, colours) in enumerate(panels):
+    for index, (name, values, colors) in enumerate(panels):
         copy = vtk.vtkPolyData()
         copy.ShallowCopy(surface)
         array = numpy_to_vtk(np.ascontiguousarray(values), deep=True)
         array.SetName(name)
         copy.GetCellData().SetScalars(array)
         lookup = vtk.vtkLookupTable()
-        if colours == "cool":
+        if colors == "cool":
             lookup.SetHueRange(0.667, 0.0)
             lookup.SetTableRange(low, high)
         else:
@@ -348,8 +348,8 @@ def _render_surface_pressure(surface_path: Path, speed: float, title: str, path:
         renderer.AddViewProp(text)
         # From above, behind and beside: the roof, the slant, one side and the base.
         camera = renderer.GetActiveCamera()
-        camera.SetFocalPoint(*centre)
-        camera.SetPosition(centre[0] + 1.2 * length, centre[1] - 1.4 * length, centre[2] + 1.6 * length)
+        camera.SetFocalPoint(*center)
+        camera.SetPosition(center[0] + 1.2 * length, center[1] - 1.4 * length, center[2] + 1.6 * length)
         camera.SetViewUp(0.0, 0.0, 1.0)
         renderer.ResetCamera()
         camera.Zoom(1.15)

@@ -49,8 +49,8 @@ from modulus_lrsa.io.writers import add_array, atomic_write_vtk
 #: A body whose extent along an axis is more than this share of the sampling box's has no
 #: room for the flow around it (the ``lrsa-data ahmed`` bodies fill 14-19 % of their domain).
 MAX_BODY_SHARE = 0.5
-#: Unit factors a body in other units than the training cases' (metres) is most likely off by.
-_UNIT_FACTORS = ((1000.0, "millimetres"), (100.0, "centimetres"), (1.0 / 0.0254, "inches"))
+#: Unit factors a body in other units than the training cases' (meters) is most likely off by.
+_UNIT_FACTORS = ((1000.0, "millimeters"), (100.0, "centimeters"), (1.0 / 0.0254, "inches"))
 
 logger = logging.getLogger(__name__)
 
@@ -243,8 +243,8 @@ def check_body_in_domain(
     """Refuse a 3D body that the training domain cannot hold, in one line naming the file.
 
     * a body much larger than the box (more than :data:`MAX_BODY_SHARE` of it along an
-      axis): another unit than the training cases' (an STL in millimetres beside a domain
-      in metres) is named with the factor;
+      axis): another unit than the training cases' (an STL in millimeters beside a domain
+      in meters) is named with the factor;
     * a body through the ground: the box's floor along ``ground_axis`` (z = 0 for
       ``lrsa-data ahmed``) is the ground, and the body must lie above it;
     * a body not inside the box.
@@ -262,8 +262,8 @@ def check_body_in_domain(
         size = " x ".join(f"{extent:.4g}" for extent in upper - lower)
         box = " x ".join(f"{extent:.4g}" for extent in box_upper - box_lower)
         units = [(factor, name) for factor, name in _UNIT_FACTORS if 0.01 < share[worst] / factor <= MAX_BODY_SHARE]
-        hint = (f"it looks like {units[0][1]} beside a training domain in metres: scale the STL by {1.0 / units[0][0]:g}"
-                if units else "is it in the training cases' units (metres)?")
+        hint = (f"it looks like {units[0][1]} beside a training domain in meters: scale the STL by {1.0 / units[0][0]:g}"
+                if units else "is it in the training cases' units (meters)?")
         raise PredictionError(
             f"{where}: the body is {size}, along {names[worst]} {share[worst]:.3g} times the extent of the training "
             f"domain ({box}): too large for the model's domain; {hint}"
