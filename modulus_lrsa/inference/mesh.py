@@ -514,7 +514,7 @@ def _forces(
     def integrate(values: np.ndarray) -> ForceCoefficients:
         return integrate_forces(
             settings, channels, values, arrays.surface_normals, arrays.surface_weights,
-            speed=source.conditions[settings.speed], angle_of_attack_deg=source.conditions[settings.angle_of_attack_deg],
+            speed=source.conditions[settings.speed], angle_of_attack_deg=settings.angle_of(source.conditions),
         )
 
     predicted_coefficients = integrate(predicted)
@@ -522,14 +522,16 @@ def _forces(
     if np.isfinite(truth[:, used]).all():
         from_fields = integrate(truth)
         forces["from_cfd_fields"] = from_fields.as_dict()
+        # Every coefficient both integrals have (3D adds Cs and the drag's parts).
         forces["abs_error"] = {
-            "Cl": abs(predicted_coefficients.lift - from_fields.lift),
-            "Cd": abs(predicted_coefficients.drag - from_fields.drag),
+            key: abs(value - forces["from_cfd_fields"][key])
+            for key, value in forces["predicted"].items()
+            if key in forces["from_cfd_fields"] and key != "reference_area"
         }
         case_json = source.location / CASE_JSON_NAME if source.location.is_dir() else None
         if case_json is not None and case_json.is_file():
             results = json.loads(case_json.read_text()).get("results") or {}
-            reported = {key: float(results[key]) for key in ("Cl", "Cd") if isinstance(results.get(key), (int, float))}
+            reported = {key: float(results[key]) for key in ("Cl", "Cd", "Cs") if isinstance(results.get(key), (int, float))}
             if reported:
                 forces["reported_by_solver"] = reported
     return forces
