@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import math
 import shutil
 import sys
@@ -54,10 +53,14 @@ from modulus_lrsa.demos.common import (
     METRICS_NAME,
     add_run_arguments,
     begin_result_set,
+    compose_config,
     copy_model,
+    generator_progress,
     log,
     measure_speed,
+    openfoam_demo_main,
     save_figure,
+    training_overrides,
 )
 
 MODEL_NAME = "lrsa_ahmed_demo.mdlus"
@@ -107,54 +110,26 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _config(args: argparse.Namespace, data_folder: Path, training_dir: Path, epochs: int,
             time_limit_s: float | None = None):
-    from hydra import compose, initialize_config_dir
-
-    from modulus_lrsa.training.train import CONFIG_DIR
-
-    overrides = [
+    return compose_config([
         "data=ahmed",
         f"data.path={data_folder}",
         f"data.volume_points={DEMO_VOLUME_POINTS}",
         f"data.surface_points={DEMO_SURFACE_POINTS}",
-        f"output_dir={training_dir}",
-        "experiment_name=ahmed_demo",
-        f"training.seed={args.seed}",
-        f"training.epochs={epochs}",
-        f"training.batch_size={DEMO_BATCH_SIZE}",
-        "training.eval_batch_size=1",
         "training.num_workers=0",
-        f"training.optimizer.lr={DEMO_LR}",
         # One validation, after the last epoch: the held-out bodies never choose a checkpoint.
         f"training.validate_every_epochs={epochs}",
-        f"training.checkpoint_every_epochs={max(1, epochs // 4)}",
-        f"training.time_limit_minutes={time_limit_s / 60.0 if time_limit_s else 'null'}",
-        "logging=tensorboard",
-        "logging.progress_bar=false",
-        *[f"model.{key}={value}" for key, value in DEMO_MODEL.items()],
-        *[f"model.{item}" for item in args.model],
-    ]
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        return compose(config_name="config", overrides=overrides)
+        *training_overrides(args, training_dir, "ahmed_demo", epochs, DEMO_BATCH_SIZE, 1, DEMO_LR, time_limit_s,
+                            DEMO_MODEL),
+    ])
 
 
 def _solve_cases(args: argparse.Namespace, folder: Path) -> tuple[dict[str, Any], float]:
     from modulus_lrsa.data.ahmed import generate_ahmed_dataset
-    from modulus_lrsa.training.loggers import ConsoleHandler
 
     started = time.perf_counter()
-    # Show the generator's line per case while it runs, leaving no handler behind.
-    generator_log = logging.getLogger("modulus_lrsa.data")
-    handler = ConsoleHandler()
-    handler.setFormatter(logging.Formatter("[demo] %(message)s"))
-    previous_level = generator_log.level
-    generator_log.addHandler(handler)
-    generator_log.setLevel(logging.INFO)
-    try:
+    with generator_progress():
         manifest = generate_ahmed_dataset(folder, n_cases=args.n_cases, seed=args.seed, preset="coarse",
                                           test_fraction=0.25, ranges=_demo_ranges(), jobs=args.jobs)
-    finally:
-        generator_log.removeHandler(handler)
-        generator_log.setLevel(previous_level)
     return manifest, time.perf_counter() - started
 
 
@@ -485,26 +460,7 @@ def summary(metrics: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from modulus_lrsa.data.airfoil.openfoam import OpenFOAMNotFoundError
-
-    args = build_parser().parse_args(argv)
-    for name in ("n_cases", "max_epochs", "jobs", "epochs"):
-        value = getattr(args, name)
-        if value is not None and value < 1:
-            print(f"demo-3d: error: --{name.replace('_', '-')} must be >= 1, got {value}", file=sys.stderr)
-            return 2
-    if args.n_cases < 4:
-        print("demo-3d: error: --n-cases must be >= 4 (a quarter of them is held out)", file=sys.stderr)
-        return 2
-    try:
-        metrics = run_demo(args)
-    except OpenFOAMNotFoundError as error:
-        print(f"demo-3d: error: {error}. Install it with `make openfoam` (as root), or put simpleFoam on PATH.",
-              file=sys.stderr)
-        return 3
-    print()
-    print(summary(metrics))
-    return 0
+    return openfoam_demo_main("demo-3d", build_parser().parse_args(argv), run_demo, summary, 4, "a quarter")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
 # SPDX-FileCopyrightText: Copyright (c) 2026 The modulus-lrsa authors
-"""Pieces both demos share: progress lines, step timing and thread choice, file copies, figures.
+"""Pieces the demos share: the command line and its checks, the training config, progress lines,
+step timing and thread choice, file copies, figures.
 
 A demo's output folder holds one result set: ``metrics.json``, the figures, the model
 and its predictions. A rerun never leaves it mixed from two runs, at these grains:
@@ -18,10 +19,13 @@ and its predictions. A rerun never leaves it mixed from two runs, at these grain
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import shutil
+import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +50,80 @@ def add_run_arguments(parser, out: str, time_budget: float, max_epochs: int, job
     parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1), help=f"{jobs_help} (default: up to 2)")
     parser.add_argument("--model", nargs="*", default=[], metavar="KEY=VALUE",
                         help="extra model overrides, e.g. n_hidden=32 (Hydra syntax without the model. prefix)")
+
+
+def training_overrides(args, training_dir: Path, experiment: str, epochs: int, batch_size: int, eval_batch_size: int,
+                       lr: float, time_limit_s: float | None, model: dict[str, Any]) -> list[str]:
+    """The lrsa-train overrides every demo sets: run folder, seed, budget, batches, logging, and the
+    demo's model followed by the user's ``--model`` overrides (last, so they win)."""
+    return [
+        f"output_dir={training_dir}",
+        f"experiment_name={experiment}",
+        f"training.seed={args.seed}",
+        f"training.epochs={epochs}",
+        f"training.batch_size={batch_size}",
+        f"training.eval_batch_size={eval_batch_size}",
+        f"training.optimizer.lr={lr}",
+        f"training.checkpoint_every_epochs={max(1, epochs // 4)}",
+        f"training.time_limit_minutes={time_limit_s / 60.0 if time_limit_s else 'null'}",
+        "logging=tensorboard",
+        "logging.progress_bar=false",
+        *[f"model.{key}={value}" for key, value in model.items()],
+        *[f"model.{item}" for item in args.model],
+    ]
+
+
+def compose_config(overrides: Sequence[str]):
+    """lrsa-train's config (its own ``conf/``) composed with ``overrides``."""
+    from hydra import compose, initialize_config_dir
+
+    from modulus_lrsa.training.train import CONFIG_DIR
+
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        return compose(config_name="config", overrides=list(overrides))
+
+
+@contextlib.contextmanager
+def generator_progress() -> Iterator[None]:
+    """Show the dataset generator's line per case ("[k/n] case ... ok") while it runs, without
+    leaving a handler behind on the global logging tree."""
+    from modulus_lrsa.training.loggers import ConsoleHandler
+
+    generator_log = logging.getLogger("modulus_lrsa.data")
+    handler = ConsoleHandler()
+    handler.setFormatter(logging.Formatter("[demo] %(message)s"))
+    previous_level = generator_log.level
+    generator_log.addHandler(handler)
+    generator_log.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        generator_log.removeHandler(handler)
+        generator_log.setLevel(previous_level)
+
+
+def openfoam_demo_main(name: str, args, run_demo: Callable[[Any], dict[str, Any]], summary: Callable[[dict[str, Any]], str],
+                       min_cases: int, held_out_share: str) -> int:
+    """An OpenFOAM demo's command: its counts checked (exit 2), OpenFOAM found (exit 3), the run and its summary."""
+    from modulus_lrsa.data.airfoil.openfoam import OpenFOAMNotFoundError
+
+    for option in ("n_cases", "max_epochs", "jobs", "epochs"):
+        value = getattr(args, option)
+        if value is not None and value < 1:
+            print(f"{name}: error: --{option.replace('_', '-')} must be >= 1, got {value}", file=sys.stderr)
+            return 2
+    if args.n_cases < min_cases:
+        print(f"{name}: error: --n-cases must be >= {min_cases} ({held_out_share} of them is held out)", file=sys.stderr)
+        return 2
+    try:
+        metrics = run_demo(args)
+    except OpenFOAMNotFoundError as error:
+        print(f"{name}: error: {error}. Install it with `make openfoam` (as root), or put simpleFoam on PATH.",
+              file=sys.stderr)
+        return 3
+    print()
+    print(summary(metrics))
+    return 0
 
 
 def log(message: str) -> None:

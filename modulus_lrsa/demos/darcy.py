@@ -45,10 +45,12 @@ from modulus_lrsa.demos.common import (
     METRICS_NAME,
     add_run_arguments,
     begin_result_set,
+    compose_config,
     copy_model,
     log,
     measure_speed,
     save_figure,
+    training_overrides,
 )
 
 #: The exported model, beside its data descriptor.
@@ -104,33 +106,16 @@ def _generate_data(folder: Path, args: argparse.Namespace) -> float:
 def _config(
     args: argparse.Namespace, data_folder: Path, training_dir: Path, epochs: int, time_limit_s: float | None = None
 ):
-    from hydra import compose, initialize_config_dir
-
-    from modulus_lrsa.training.train import CONFIG_DIR
-
-    overrides = [
+    return compose_config([
         f"data.path={data_folder}",
         "data.view=points",
         f"data.train_points={min(DEMO_TRAIN_POINTS, args.resolution**2)}",
-        f"output_dir={training_dir}",
-        "experiment_name=darcy_demo",
-        f"training.seed={args.seed}",
-        f"training.epochs={epochs}",
-        f"training.batch_size={DEMO_BATCH_SIZE}",
-        "training.eval_batch_size=10",
         "training.num_workers=0",
-        f"training.optimizer.lr={DEMO_LR}",
         "training.scheduler.pct_start=0.1",
         f"training.validate_every_epochs={max(1, epochs // 2)}",
-        f"training.checkpoint_every_epochs={max(1, epochs // 4)}",
-        f"training.time_limit_minutes={time_limit_s / 60.0 if time_limit_s else 'null'}",
-        "logging=tensorboard",
-        "logging.progress_bar=false",
-        *[f"model.{key}={value}" for key, value in DEMO_MODEL.items()],
-        *[f"model.{item}" for item in args.model],
-    ]
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        return compose(config_name="config", overrides=overrides)
+        *training_overrides(args, training_dir, "darcy_demo", epochs, DEMO_BATCH_SIZE, 10, DEMO_LR, time_limit_s,
+                            DEMO_MODEL),
+    ])
 
 
 def _plan_epochs(args: argparse.Namespace, elapsed: float, seconds_per_sample: float, n_train: int,
