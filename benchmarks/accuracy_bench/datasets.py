@@ -50,6 +50,15 @@ class DarcyData:
         ]
 
 
+def _mesh_overrides(data: AirfoilData | AhmedData) -> list[str]:
+    """OpenFOAM case data: its preset, the points drawn per case, whole test cases one per batch."""
+    return [
+        f"data={data.kind}", f"data.path={paths.ROOT / data.path}",
+        f"data.volume_points={data.volume_points}", f"data.surface_points={data.surface_points}",
+        "training=airfoil", "training.eval_batch_size=1",
+    ]
+
+
 @dataclass(frozen=True)
 class AirfoilData:
     """OpenFOAM airfoil cases made by ``lrsa-data airfoil`` (seed 0): surface and volume fields.
@@ -84,11 +93,7 @@ class AirfoilData:
         )
 
     def overrides(self) -> list[str]:
-        return [
-            "data=airfoil", f"data.path={paths.ROOT / self.path}",
-            f"data.volume_points={self.volume_points}", f"data.surface_points={self.surface_points}",
-            "training=airfoil", "training.eval_batch_size=1",
-        ]
+        return _mesh_overrides(self)
 
 
 @dataclass(frozen=True)
@@ -126,11 +131,7 @@ class AhmedData:
         )
 
     def overrides(self) -> list[str]:
-        return [
-            "data=ahmed", f"data.path={paths.ROOT / self.path}",
-            f"data.volume_points={self.volume_points}", f"data.surface_points={self.surface_points}",
-            "training=airfoil", "training.eval_batch_size=1",
-        ]
+        return _mesh_overrides(self)
 
 
 @dataclass(frozen=True)
