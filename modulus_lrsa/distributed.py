@@ -27,11 +27,13 @@ import os
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import torch
 import torch.distributed as dist
-from physicsnemo.distributed import DistributedManager
+
+if TYPE_CHECKING:
+    from physicsnemo.distributed import DistributedManager
 
 _SINGLE_PROCESS_WARNING = "Could not initialize using ENV, SLURM or OPENMPI methods"
 
@@ -98,8 +100,17 @@ def all_ranks_agree(flag: bool, device: torch.device) -> bool:
     return bool(value.item() > 0.5)
 
 
+def _manager_class() -> type[DistributedManager]:
+    # Imported on first use: the models import this module's contract (Unwrappable,
+    # shard_sizes), and the legacy host (nvidia-modulus 0.9) that loads them has no physicsnemo.
+    from physicsnemo.distributed import DistributedManager
+
+    return DistributedManager
+
+
 def _record_in_manager(rank: int, world_size: int, local_rank: int, device: torch.device) -> DistributedManager:
     """Mark the manager initialized for a world group started here or by the caller."""
+    DistributedManager = _manager_class()
     DistributedManager._shared_state["_is_initialized"] = True
     manager = DistributedManager()
     manager._distributed = True
@@ -127,6 +138,7 @@ def initialize_distributed(device: str = "auto") -> DistributedManager:
         single-process run gets rank 0 of 1 on ``cuda:0`` or the CPU. A world group the
         caller started already (``torch.distributed.init_process_group``) is taken over.
     """
+    DistributedManager = _manager_class()
     if DistributedManager.is_initialized():
         return DistributedManager()
     on_cpu = device == "cpu" or not torch.cuda.is_available()
@@ -165,6 +177,7 @@ def process_group(device: str = "auto") -> Iterator[DistributedManager]:
     the way out; a manager that was initialized already, by a caller that runs several
     commands in one process, is left as it is, and so is a process group the caller started.
     """
+    DistributedManager = _manager_class()
     started_here = not DistributedManager.is_initialized()
     callers_group = dist.is_available() and dist.is_initialized()
     manager = initialize_distributed(device)
