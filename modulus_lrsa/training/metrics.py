@@ -11,8 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 import torch.distributed as dist
+from scipy.stats import spearmanr
+
+from modulus_lrsa.forces import ForceCoefficients
 
 #: Keeps the relative error finite for a channel that is identically zero in one sample.
 _EPS = 1e-12
@@ -166,3 +170,56 @@ class FieldErrorMeter:
         """``{prefix + name: mean error}`` for every field seen at least once."""
         means = (self.sums / self.counts.clamp_min(1)).tolist()
         return {f"{prefix}{name}": value for name, value, count in zip(self.names, means, self.counts.tolist()) if count}
+
+
+class ForceErrorMeter:
+    """Force coefficients of each validation case, predicted against the CFD's, over ranks.
+
+    Drag is judged case by case (mean errors) and across the family: a surrogate that ranks
+    designs must follow how Cd changes from one body to the next, which R^2 and Spearman's
+    rank correlation over the cases measure.
+    """
+
+    def __init__(self) -> None:
+        self.cases: list[tuple[dict[str, float], dict[str, float]]] = []
+
+    def update(self, predicted: ForceCoefficients, true: ForceCoefficients) -> None:
+        """Add one case's coefficients (``Cl``, ``Cd``; in 3D also ``Cs`` and the drag's parts)."""
+        self.cases.append((predicted.as_dict(), true.as_dict()))
+
+    def all_gather(self) -> None:
+        """Collect every rank's cases on every rank (a few floats per case)."""
+        if dist.is_available() and dist.is_initialized():
+            parts: list = [None] * dist.get_world_size()
+            dist.all_gather_object(parts, self.cases)
+            self.cases = [case for part in parts for case in part]
+
+    def results(self, prefix: str = "") -> dict[str, float]:
+        """Errors over the cases seen, in coefficient units (1e-4 is one drag count).
+
+        Returns
+        -------
+        dict
+            ``<C>_abs_error`` (mean |predicted - true|) for ``Cl``, ``Cd`` and, where the
+            integral gives them, ``Cs``, ``Cd_pressure`` and ``Cd_viscous``;
+            ``Cd_rel_error`` (mean |dCd| / |Cd|); and, with at least three cases whose true
+            values differ, ``Cl_r2``/``Cd_r2`` (1 - residual / total sum of squares about
+            the true mean) and ``Cl_spearman``/``Cd_spearman``.
+        """
+        if not self.cases:
+            return {}
+        metrics: dict[str, float] = {}
+        for name in ("Cl", "Cd", "Cs", "Cd_pressure", "Cd_viscous"):
+            pairs = np.array([(p[name], t[name]) for p, t in self.cases if name in p and name in t], dtype=np.float64)
+            if not len(pairs):
+                continue
+            predicted, true = pairs[:, 0], pairs[:, 1]
+            metrics[f"{prefix}{name}_abs_error"] = float(np.abs(predicted - true).mean())
+            if name == "Cd":
+                metrics[f"{prefix}Cd_rel_error"] = float((np.abs(predicted - true) / np.maximum(np.abs(true), _EPS)).mean())
+            spread = float(((true - true.mean()) ** 2).sum())
+            if name in ("Cl", "Cd") and len(true) >= 3 and spread > 0:
+                metrics[f"{prefix}{name}_r2"] = 1.0 - float(((predicted - true) ** 2).sum()) / spread
+                if np.ptp(predicted) > 0:
+                    metrics[f"{prefix}{name}_spearman"] = float(spearmanr(predicted, true).statistic)
+        return metrics

@@ -68,7 +68,7 @@ from modulus_lrsa.training.data import TrainingData, build_training_data
 from modulus_lrsa.training.domain_parallel import DomainParallelism, data_replica
 from modulus_lrsa.training.lock import RunLock, RunLockedError
 from modulus_lrsa.training.loggers import RunLogger
-from modulus_lrsa.training.metrics import FieldErrorMeter, valid_entries
+from modulus_lrsa.training.metrics import FieldErrorMeter, ForceErrorMeter, valid_entries
 from modulus_lrsa.training.model_setup import build_model, model_config_for
 from modulus_lrsa.training.overrides import FieldOverrideError, quote_field_selectors
 from modulus_lrsa.training.reporting import Terminated, reported_errors
@@ -268,16 +268,16 @@ def evaluate(
         (relative L2 per field in physical units) and their mean ``val/rel_l2/mean``;
         for data with both, the same split into ``val/volume_rel_l2/<field>`` and
         ``val/surface_rel_l2/<field>`` (volume cells / wall faces only);
-        with lift/drag configured, ``val/Cl_abs_error``, ``val/Cd_abs_error`` and
-        ``val/Cd_rel_error`` (against coefficients integrated from the CFD fields).
+        with lift/drag configured, the force errors of
+        :meth:`~modulus_lrsa.training.metrics.ForceErrorMeter.results` (``val/Cd_abs_error``,
+        ``val/Cd_r2``, ...; against coefficients integrated from the CFD fields).
     """
     model.eval()
     physical = FieldErrorMeter(data.target_names, device)
     normalized = FieldErrorMeter(data.target_names, device)
     surface = FieldErrorMeter(data.target_names, device)
     volume = FieldErrorMeter(data.target_names, device)
-    # Sums of |dCl|, |dCd|, |dCd|/|Cd| and the number of cases.
-    force_sums = torch.zeros(4, dtype=torch.float64, device=device)
+    forces = ForceErrorMeter()
     normalizer = data.target_normalizer
     for batch in loader:
         batch = to_device(batch, device)
@@ -300,12 +300,7 @@ def evaluate(
             rows = batch["is_surface"] & batch["mask"]
             for sample, case_id in enumerate(batch["case_id"]):
                 values = predicted_physical[sample][rows[sample]].double().cpu().numpy()
-                predicted, true = data.forces.coefficients(case_id, values)
-                force_sums += torch.tensor(
-                    [abs(predicted.lift - true.lift), abs(predicted.drag - true.drag),
-                     abs(predicted.drag - true.drag) / max(abs(true.drag), 1e-12), 1.0],
-                    dtype=torch.float64, device=device,
-                )
+                forces.update(*data.forces.coefficients(case_id, values))
     for meter in (physical, normalized, surface, volume):
         meter.all_reduce()
     metrics = {f"{prefix}loss": float((normalized.sums.sum() / normalized.counts.sum().clamp_min(1)).item())}
@@ -316,12 +311,8 @@ def evaluate(
         metrics.update(volume.results(f"{prefix}volume_rel_l2/"))
         metrics.update(surface.results(f"{prefix}surface_rel_l2/"))
     if data.forces is not None:
-        if dist.is_available() and dist.is_initialized():
-            dist.all_reduce(force_sums)
-        cases = max(force_sums[3].item(), 1.0)
-        metrics[f"{prefix}Cl_abs_error"] = force_sums[0].item() / cases
-        metrics[f"{prefix}Cd_abs_error"] = force_sums[1].item() / cases
-        metrics[f"{prefix}Cd_rel_error"] = force_sums[2].item() / cases
+        forces.all_gather()
+        metrics.update(forces.results(prefix))
     model.train()
     return metrics
 
