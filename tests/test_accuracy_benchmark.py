@@ -111,6 +111,113 @@ def test_airfoil_report_splits_volume_and_surface_and_compares_with_transolver(a
     assert "| abs. Cl error | rel. Cd error | fp16 training |" in readme
 
 
+def _stored_body_run(accuracy, protocol, model, seed, surface_p, cd_error, cd_r2):
+    """A finished 3D run as the results JSON stores it: per-channel errors, then the force metrics."""
+    spec = accuracy.protocols.RunSpec(model, seed, "fp32", protocol.n_latents, protocol.epochs)
+    channels = {"U[0]": 0.05, "U[1]": 0.3, "U[2]": 0.4, "p": surface_p, "nut": 0.53,
+                "wallShearStress[0]": 0.1, "wallShearStress[1]": 0.2, "wallShearStress[2]": 0.3}
+    metrics = {f"volume_rel_l2/{name}": channels[name] for name in ("U[0]", "U[1]", "U[2]", "p", "nut")}
+    metrics.update({f"surface_rel_l2/{name}": channels[name] for name in ("p", *(f"wallShearStress[{i}]" for i in range(3)))})
+    metrics.update({
+        "Cd_abs_error": cd_error, "Cd_pressure_abs_error": 0.8 * cd_error, "Cd_viscous_abs_error": 0.2 * cd_error,
+        "Cl_abs_error": 0.003, "Cs_abs_error": 0.0005, "Cd_rel_error": 0.02, "Cd_r2": cd_r2, "Cd_spearman": 0.9,
+        "Cl_r2": 0.7, "Cl_spearman": 0.8,
+    })
+    return spec.run_id, {
+        "run_id": spec.run_id, "spec": {"seed": seed}, "parameters": 135000, "diverged": False,
+        "test_rel_l2": channels, "test_metrics": metrics, "epoch_seconds_median": 15.0, "peak_memory_mib": 300.0,
+        "val_history": [], "skipped_steps": 0,
+    }
+
+
+def _row(text, start):
+    return next(line for line in text.splitlines() if line.startswith(start))
+
+
+def test_ahmed_report_states_seeds_finished_drag_counts_family_fit_and_the_aims(accuracy):
+    protocol = accuracy.protocols.PROTOCOLS["ahmed"]
+    # Partial: LRSA 1 seed, Transolver 2, GeoTransolver 3, FLARE none yet.
+    runs = dict(
+        [_stored_body_run(accuracy, protocol, "LRSA", 0, 0.06, 0.0030, 0.95)]
+        + [_stored_body_run(accuracy, protocol, "Transolver", s, 0.12, 0.0060, 0.8) for s in (0, 1)]
+        + [_stored_body_run(accuracy, protocol, "GeoTransolver", s, 0.09 + 0.02 * s, 0.0040, 0.85) for s in (0, 1, 2)]
+    )
+    text = accuracy.tables.tables(protocol, {"runs": runs})
+    assert "| model | seeds | surface p | wall shear, mean of 3 components | volume U, mean of 3 components | volume p |" in text
+    # Wall shear (0.1 + 0.2 + 0.3) / 3 and U (0.05 + 0.3 + 0.4) / 3; one seed gives no spread.
+    assert _row(text, "| LRSA | 1 of 3 | 0.0600 |") == "| LRSA | 1 of 3 | 0.0600 | 0.2000 | 0.2500 | 0.0600 | 0.2425 |"
+    assert _row(text, "| FLARE | 0 of 3 |").count("n/a") == 5
+    # 0.0030 of Cd is 30 drag counts; its parts 24 and 6; Cl 30, Cs 5.
+    assert "| LRSA | 1 of 3 | 30.0 | 24.0 | 6.0 | 30.0 | 5.0 | 0.0200 |" in text
+    assert "| Transolver | 2 of 3 | 60.0 ± 0.0 | 48.0 ± 0.0 |" in text
+    assert "| LRSA | 1 of 3 | 0.950 | 0.900 | 0.700 | 0.800 |" in text
+    # GeoTransolver's surface p over seeds: 0.09, 0.11, 0.13, so the best peer's mean is 0.11.
+    assert "- Surface p relative L2: LRSA 0.0600, best peer GeoTransolver 0.1100: 0.545x (aim ≤ 0.75x: met)." in text
+    assert "- Cd R^2: LRSA 0.9500 (aim ≥ 0.9: met; stretch ≥ 0.97: not met)." in text
+    assert ("- Cd error lower than every peer's: LRSA 30.0 counts against Transolver 60.0, GeoTransolver 40.0: "
+            "met among the peers finished (FLARE not run).") in text
+    assert "LRSA 1 of 3, Transolver 2 of 3, FLARE 0 of 3, GeoTransolver 3 of 3; provisional" in text
+    assert "PARTIAL: 6 run(s) not finished" in text
+    readme = accuracy.docs.readme_table(protocol, {"runs": runs})
+    assert "| LRSA | 135,000 | 1 of 3 | 0.0600 | 0.2000 | 0.2500 | 0.0600 | 0.2425 | 30.0 | 0.950 | 0.900 |" in readme
+    assert "wall shear as the mean of its 3 components'" in readme and "- Cd R^2: LRSA 0.9500" in readme
+    # The airfoil protocol keeps its own tables: no drag counts, no aims.
+    airfoil = accuracy.protocols.PROTOCOLS["airfoil"]
+    airfoil_runs = dict([_stored_run(accuracy, airfoil, "LRSA", 0, 0.1, 0.2, 0.01)])
+    assert "drag counts" not in accuracy.tables.tables(airfoil, {"runs": airfoil_runs})
+
+
+def test_ahmed_aims_report_what_fails_and_what_is_not_measured(accuracy):
+    protocol = accuracy.protocols.PROTOCOLS["ahmed"]
+    # Every seed of every model: LRSA has the better fields and R^2 but more drag error than FLARE.
+    runs = {}
+    for seed in protocol.seeds:
+        runs.update([
+            _stored_body_run(accuracy, protocol, "LRSA", seed, 0.08, 0.0050, 0.98),
+            _stored_body_run(accuracy, protocol, "Transolver", seed, 0.12, 0.0060, 0.8),
+            _stored_body_run(accuracy, protocol, "FLARE", seed, 0.10, 0.0045, 0.9),
+            _stored_body_run(accuracy, protocol, "GeoTransolver", seed, 0.16, 0.0070, 0.85),
+        ])
+    text = accuracy.tables.tables(protocol, {"runs": runs})
+    assert "provisional" not in text and "PARTIAL" not in text
+    assert "best peer FLARE 0.1000: 0.800x (aim ≤ 0.75x: not met)" in text
+    assert "- Cd R^2: LRSA 0.9800 (aim ≥ 0.9: met; stretch ≥ 0.97: met)." in text
+    assert ("LRSA 50.0 counts against Transolver 60.0, FLARE 45.0, GeoTransolver 70.0: not met.") in text
+    # Before LRSA finishes a run nothing is claimed for it.
+    peers_only = {key: run for key, run in runs.items() if not key.startswith("LRSA")}
+    early = accuracy.tables.tables(protocol, {"runs": peers_only})
+    assert "- Surface p relative L2: not measured (LRSA has no finished run)." in early
+    assert "- Cd R^2 (aim ≥ 0.9): not measured" in early
+    lrsa_only = {key: run for key, run in runs.items() if key.startswith("LRSA")}
+    alone = accuracy.tables.tables(protocol, {"runs": lrsa_only})
+    assert "- Cd error lower than every peer's: not measured (no peer has a finished run)." in alone
+
+
+def test_update_docs_adds_a_new_protocols_block_once_and_rewrites_only_it(accuracy, tmp_path, monkeypatch):
+    monkeypatch.setattr(accuracy.paths, "ROOT", tmp_path)
+    docs_path = tmp_path / "docs" / "benchmarks.md"
+    docs_path.parent.mkdir()
+    other = "<!-- accuracy:begin airfoil -->\nairfoil table\n<!-- accuracy:end airfoil -->"
+    docs_path.write_text(f"# Benchmarks\n\n{other}\n\nclosing words\n")
+    monkeypatch.setattr(accuracy.paths, "DOCS_PATH", docs_path)
+    protocol = accuracy.protocols.PROTOCOLS["ahmed"]
+    runs = dict([_stored_body_run(accuracy, protocol, "LRSA", 0, 0.06, 0.0030, 0.95)])
+    accuracy.docs.update_docs(protocol, {"runs": runs})
+    first = docs_path.read_text()
+    assert first.startswith(f"# Benchmarks\n\n{other}\n\nclosing words\n\n## Results: `ahmed` protocol")
+    assert first.count("<!-- accuracy:begin ahmed -->") == 1 and "| LRSA | 1 of 3 | 30.0 |" in first
+    runs.update([_stored_body_run(accuracy, protocol, "LRSA", 1, 0.06, 0.0040, 0.95)])
+    accuracy.docs.update_docs(protocol, {"runs": runs})
+    second = docs_path.read_text()
+    assert second.count("<!-- accuracy:begin ahmed -->") == 1 and "| LRSA | 2 of 3 | 35.0 ± 7.1 |" in second
+    assert second.split("<!-- accuracy:begin ahmed -->")[0] == first.split("<!-- accuracy:begin ahmed -->")[0]
+    # Half a block is a hand edit gone wrong: refused, the file left as it was.
+    docs_path.write_text("<!-- accuracy:begin ahmed -->\nno end marker\n")
+    with pytest.raises(SystemExit, match="only one of '<!-- accuracy:begin ahmed -->'"):
+        accuracy.docs.update_docs(protocol, {"runs": runs})
+    assert docs_path.read_text() == "<!-- accuracy:begin ahmed -->\nno end marker\n"
+
+
 def test_held_out_view_validates_on_training_cases_and_never_sees_the_test_cases(accuracy, tmp_path, monkeypatch):
     source_root = tmp_path / "datasets" / "airfoil"
     cases = [

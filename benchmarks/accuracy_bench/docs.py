@@ -9,10 +9,12 @@ import math
 import statistics
 from typing import Any
 
+from modulus_lrsa.atomic import atomic_write_text
+
 from . import paths
 from .protocols import Protocol, studies
-from .summary import compared_runs, run_error
-from .tables import format_count, mean_std, tables
+from .summary import compared_runs, component_count, field_errors, is_3d, metric_values, run_error
+from .tables import aims, correlation, counts, format_count, mean_std, seeds_cell, tables
 
 DOCS_BEGIN = "<!-- accuracy:begin -->"
 DOCS_END = "<!-- accuracy:end -->"
@@ -24,6 +26,8 @@ def readme_table(protocol: Protocol, results: dict[str, Any]) -> str:
     if "main" not in all_studies:
         raise SystemExit(f"protocol '{protocol.name}' has no main comparison for the README")
     main = compared_runs(protocol, results)
+    if is_3d(protocol):
+        return body_readme_table(protocol, results, main)
     reference = statistics.mean(run_error(r) for r in main["Transolver"]) if main["Transolver"] else math.nan
     fp16 = {
         spec.model: results["runs"][spec.run_id]
@@ -59,12 +63,52 @@ def readme_table(protocol: Protocol, results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def body_readme_table(protocol: Protocol, results: dict[str, Any], main: dict[str, list[dict[str, Any]]]) -> str:
+    """The README's 3D table: the fields and drag the issue names, seeds finished per model, then the aims."""
+    runs = [r for group in main.values() for r in group]
+    vectors = [f"{label} as the mean of its {n} components'" for label, n in (
+        ("wall shear", component_count(runs, "surface_rel_l2/", "wallShearStress")),
+        ("volume U", component_count(runs, "volume_rel_l2/", "U")),
+    ) if n > 1]
+    lines = [
+        f"{protocol.data.title}, {protocol.data.size}, {protocol.epochs} epochs, seeds finished per model in "
+        f"'seeds' (`benchmarks/accuracy.py --protocol {protocol.name}`, docs/benchmarks.md). Test relative L2 on the "
+        "held-out bodies" + "".join(f", {text}" for text in vectors)
+        + "; Cd error in drag counts (1e-4); mean ± sample std over seeds:",
+        "",
+        "| model | parameters | seeds | surface p | wall shear | volume U | volume p | mean rel. L2 | Cd error (counts) | "
+        "Cd R^2 | Cd Spearman |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, group in main.items():
+        cells = [
+            seeds_cell(group, protocol),
+            mean_std(field_errors(group, "surface_rel_l2/", "p")),
+            mean_std(field_errors(group, "surface_rel_l2/", "wallShearStress")),
+            mean_std(field_errors(group, "volume_rel_l2/", "U")),
+            mean_std(field_errors(group, "volume_rel_l2/", "p")),
+            mean_std([e for e in (run_error(r) for r in group) if math.isfinite(e)]),
+            counts(metric_values(group, "Cd_abs_error")),
+            correlation(metric_values(group, "Cd_r2")),
+            correlation(metric_values(group, "Cd_spearman")),
+        ]
+        parameters = group[0]["parameters"] if group else results.get("parameters", {}).get(name)
+        lines.append(f"| {name} | {format_count(parameters)} | " + " | ".join(cells) + " |")
+    return "\n".join([*lines, "", *aims(protocol, main)])
+
+
 def update_docs(protocol: Protocol, results: dict[str, Any]) -> None:
-    """Rewrite the protocol's generated block of docs/benchmarks.md with :func:`tables.tables`."""
+    """Rewrite the protocol's generated block of docs/benchmarks.md with :func:`tables.tables`.
+
+    A protocol without a block yet (its first results) gets one appended at the end of the file.
+    """
     text = paths.DOCS_PATH.read_text()
     begin, end = f"{DOCS_BEGIN[:-4]} {protocol.name} -->", f"{DOCS_END[:-4]} {protocol.name} -->"
+    if begin not in text and end not in text:
+        # A protocol's first results: its block goes at the end, under its own heading, to be moved by hand at will.
+        text = f"{text.rstrip()}\n\n## Results: `{protocol.name}` protocol ({protocol.data.title})\n\n{begin}\n{end}\n"
     if begin not in text or end not in text:
-        raise SystemExit(f"{paths.DOCS_PATH} has no '{begin}' ... '{end}' block to rewrite")
+        raise SystemExit(f"{paths.DOCS_PATH} has only one of '{begin}' and '{end}'; add the other around the block")
     head, rest = text.split(begin, 1)
     _, tail = rest.split(end, 1)
     command = f"`.venv/bin/python {results.get('command', 'benchmarks/accuracy.py')}`"
@@ -73,4 +117,4 @@ def update_docs(protocol: Protocol, results: dict[str, Any]) -> None:
         f"from {paths.results_path(protocol.name).relative_to(paths.ROOT)}; do not edit by hand -->\n\n"
         f"Produced by {command}.\n\n{tables(protocol, results)}\n{end}"
     )
-    paths.DOCS_PATH.write_text(head + block + tail)
+    atomic_write_text(paths.DOCS_PATH, head + block + tail)

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import math
 import statistics
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from typing import Any
 
+from .datasets import AhmedData
 from .protocols import Protocol, RunSpec, studies
 
 
@@ -40,3 +41,70 @@ def tuned_label(protocol: Protocol) -> str:
     chosen = protocol.tuned_lrsa
     settings = [f"{key} {value:g}" for key, value in asdict(chosen).items() if value is not None]
     return f"LRSA, {', '.join(settings)}"
+
+
+def is_3d(protocol: Protocol) -> bool:
+    """Whether the protocol's report is the 3D body's (drag counts, R^2, the issue's aims)."""
+    return isinstance(protocol.data, AhmedData)
+
+
+def metric_values(runs: list[dict[str, Any]], key: str) -> list[float]:
+    """``test_metrics[key]`` of each run that measured it, in run order."""
+    return [r["test_metrics"][key] for r in runs if key in r.get("test_metrics", {})]
+
+
+def field_error(run: dict[str, Any], prefix: str, field: str) -> float | None:
+    """A field's test relative L2 over the points ``prefix`` names (``surface_rel_l2/``, ``volume_rel_l2/``).
+
+    A vector field is stored per component (``wallShearStress[0]`` ...), each component's
+    relative L2 per case then averaged over the cases; its error here is the plain mean of
+    its components' (the stored numbers cannot give the vector norm's). None where the
+    run did not measure the field.
+    """
+    metrics = run.get("test_metrics", {})
+    if f"{prefix}{field}" in metrics:
+        return metrics[f"{prefix}{field}"]
+    components = [value for key, value in metrics.items() if key.startswith(f"{prefix}{field}[")]
+    return statistics.mean(components) if components else None
+
+
+def field_errors(runs: list[dict[str, Any]], prefix: str, field: str) -> list[float]:
+    """:func:`field_error` of each run that measured the field."""
+    return [e for e in (field_error(r, prefix, field) for r in runs) if e is not None]
+
+
+def component_count(runs: list[dict[str, Any]], prefix: str, field: str) -> int:
+    """How many components of ``field`` the runs measured (1 for a scalar; 0: none)."""
+    keys = {key for r in runs for key in r.get("test_metrics", {})}
+    return 1 if f"{prefix}{field}" in keys else sum(key.startswith(f"{prefix}{field}[") for key in keys)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """LRSA's mean over its finished seeds against each peer's, for one error (lower is better)."""
+
+    lrsa: float | None
+    #: Peer -> mean over its finished seeds; peers with no finished run are left out.
+    peers: dict[str, float]
+
+    @property
+    def best_peer(self) -> tuple[str, float] | None:
+        finite = {name: value for name, value in self.peers.items() if math.isfinite(value)}
+        return min(finite.items(), key=lambda item: item[1]) if finite else None
+
+    @property
+    def ratio(self) -> float | None:
+        """LRSA over the best peer (None where either is missing)."""
+        best = self.best_peer
+        return None if self.lrsa is None or best is None or best[1] == 0 else self.lrsa / best[1]
+
+
+def compare(protocol: Protocol, main: dict[str, list[dict[str, Any]]], values) -> Comparison:
+    """LRSA against the protocol's other models under ``values`` (runs -> per-seed numbers)."""
+
+    def mean(runs: list[dict[str, Any]]) -> float | None:
+        numbers = values(runs)
+        return statistics.mean(numbers) if numbers else None
+
+    peers = {name: mean(main[name]) for name in protocol.models if name != "LRSA"}
+    return Comparison(mean(main["LRSA"]), {name: value for name, value in peers.items() if value is not None})

@@ -10,7 +10,18 @@ from typing import Any
 
 from .datasets import HeldOutAirfoilData
 from .protocols import ABLATIONS, Protocol, ordered_runs, studies
-from .summary import compared_runs, finished_runs, run_error, tuned_label
+from .summary import (
+    Comparison,
+    compare,
+    compared_runs,
+    component_count,
+    field_errors,
+    finished_runs,
+    is_3d,
+    metric_values,
+    run_error,
+    tuned_label,
+)
 
 
 def _mean_spread(values: list[float]) -> str:
@@ -96,30 +107,15 @@ def main_tables(protocol: Protocol, results: dict[str, Any]) -> list[str]:
                 f"{statistics.median(ratios):.2f}x ({min(ratios):.2f}-{max(ratios):.2f}) |"
             )
         lines.append(f"\nLRSA / Transolver time per epoch: {statistics.median(paired):.2f}x (median of rounds).")
-    return lines + field_tables(main)
+    return lines + (body_tables(protocol, main) if is_3d(protocol) else field_tables(main))
 
 
 def field_tables(main: dict[str, list[dict[str, Any]]]) -> list[str]:
     """Per-field errors (volume cells and wall faces apart) and Cl/Cd errors, where measured."""
-    runs = [r for group in main.values() for r in group]
-    if not any("volume_rel_l2/" in key for r in runs for key in r.get("test_metrics", {})):
+    lines = per_field_table(main)
+    if not lines:
         return []
-    # Volume columns, then surface columns, each in the trainer's channel order.
-    seen = dict.fromkeys(key for r in runs for key in r["test_metrics"])
-    columns = [key for key in seen if key.startswith("volume_rel_l2/")]
-    columns += [key for key in seen if key.startswith("surface_rel_l2/")]
     forces = ["Cl_abs_error", "Cd_abs_error", "Cd_rel_error"]
-    lines = [
-        "",
-        "**Per field** (test relative L2 after the last epoch, per case then averaged; volume = cells, "
-        "surface = wall faces; mean ± sample std over seeds):",
-        "",
-        "| model | " + " | ".join(key.replace("_rel_l2/", " ") for key in columns) + " |",
-        "|---|" + "---|" * len(columns),
-    ]
-    for name, group in main.items():
-        cells = [mean_std([r["test_metrics"][key] for r in group if key in r["test_metrics"]]) for key in columns]
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
     lines += [
         "",
         "**Lift and drag** from the predicted surface pressure and wall shear, against the same integral of "
@@ -130,6 +126,29 @@ def field_tables(main: dict[str, list[dict[str, Any]]]) -> list[str]:
     ]
     for name, group in main.items():
         cells = [mean_std([r["test_metrics"][key] for r in group if key in r["test_metrics"]]) for key in forces]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def per_field_table(main: dict[str, list[dict[str, Any]]]) -> list[str]:
+    """Every target channel's error, volume cells and wall faces apart (nothing where not measured)."""
+    runs = [r for group in main.values() for r in group]
+    if not any("volume_rel_l2/" in key for r in runs for key in r.get("test_metrics", {})):
+        return []
+    # Volume columns, then surface columns, each in the trainer's channel order.
+    seen = dict.fromkeys(key for r in runs for key in r["test_metrics"])
+    columns = [key for key in seen if key.startswith("volume_rel_l2/")]
+    columns += [key for key in seen if key.startswith("surface_rel_l2/")]
+    lines = [
+        "",
+        "**Per field** (test relative L2 after the last epoch, per case then averaged; volume = cells, "
+        "surface = wall faces; mean ± sample std over seeds):",
+        "",
+        "| model | " + " | ".join(key.replace("_rel_l2/", " ") for key in columns) + " |",
+        "|---|" + "---|" * len(columns),
+    ]
+    for name, group in main.items():
+        cells = [mean_std([r["test_metrics"][key] for r in group if key in r["test_metrics"]]) for key in columns]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return lines
 
@@ -278,3 +297,150 @@ def ablation_table(protocol: Protocol, results: dict[str, Any]) -> list[str]:
         )
         lines.append(f"| {name} | {what} | {runs[0]['parameters']:,} | {len(runs)} | {_mean_spread(errors)} | {change} |")
     return lines
+
+
+#: The issue's aims for default LRSA on the 3D bodies (issue 27, item 2).
+AIM_ERROR_RATIO = 0.75
+AIM_CD_R2 = 0.9
+STRETCH_CD_R2 = 0.97
+#: One drag count is 1e-4 of a force coefficient.
+DRAG_COUNT = 1e-4
+
+
+def seeds_cell(runs: list[dict[str, Any]], protocol: Protocol) -> str:
+    """Seeds finished of the protocol's, so a partial table never reads as the full protocol."""
+    return f"{len(runs)} of {len(protocol.seeds)}"
+
+
+def counts(values: list[float]) -> str:
+    """Coefficient errors in drag counts, mean ± sample std over seeds."""
+    if not values:
+        return "n/a"
+    if len(values) == 1:
+        return f"{values[0] / DRAG_COUNT:.1f}"
+    return f"{statistics.mean(values) / DRAG_COUNT:.1f} ± {statistics.stdev(values) / DRAG_COUNT:.1f}"
+
+
+def correlation(values: list[float]) -> str:
+    """R^2 or a rank correlation, mean ± sample std over seeds."""
+    if not values:
+        return "n/a"
+    if len(values) == 1:
+        return f"{values[0]:.3f}"
+    return f"{statistics.mean(values):.3f} ± {statistics.stdev(values):.3f}"
+
+
+def _vector_label(runs: list[dict[str, Any]], prefix: str, field: str, name: str) -> str:
+    n = component_count(runs, prefix, field)
+    return f"{name}, mean of {n} components" if n > 1 else name
+
+
+def body_tables(protocol: Protocol, main: dict[str, list[dict[str, Any]]]) -> list[str]:
+    """The 3D body's report: the fields the issue names, forces in drag counts, Cd across the family, the aims."""
+    runs = [r for group in main.values() for r in group]
+    wall_shear = _vector_label(runs, "surface_rel_l2/", "wallShearStress", "wall shear")
+    velocity = _vector_label(runs, "volume_rel_l2/", "U", "volume U")
+    channels = {len(r["test_rel_l2"]) for r in runs}
+    mean_label = f"mean of the {channels.pop()} channels" if len(channels) == 1 else "mean of the channels"
+    lines = [
+        "",
+        "**Fields on the held-out bodies** (test relative L2 after the last epoch, per case then averaged over the "
+        "test cases; surface = body faces, volume = cells; a vector's number is the plain mean of its components' "
+        "relative L2, not the error of the vector; mean ± sample std over the seeds finished, counted in 'seeds'):",
+        "",
+        f"| model | seeds | surface p | {wall_shear} | {velocity} | volume p | {mean_label} |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, group in main.items():
+        cells = [
+            mean_std(field_errors(group, "surface_rel_l2/", "p")),
+            mean_std(field_errors(group, "surface_rel_l2/", "wallShearStress")),
+            mean_std(field_errors(group, "volume_rel_l2/", "U")),
+            mean_std(field_errors(group, "volume_rel_l2/", "p")),
+            mean_std([e for e in (run_error(r) for r in group) if math.isfinite(e)]),
+        ]
+        lines.append(f"| {name} | {seeds_cell(group, protocol)} | " + " | ".join(cells) + " |")
+    lines += per_field_table(main)
+    lines += [
+        "",
+        "**Forces on the held-out bodies** in drag counts (1 count = 0.0001 of the coefficient), integrated from the "
+        "predicted surface pressure and wall shear against the same integral of the OpenFOAM fields: mean absolute "
+        "error over the test cases, Cd also split into its pressure and friction (viscous) parts; rel. Cd = mean "
+        "|ΔCd| / Cd; mean ± sample std over seeds:",
+        "",
+        "| model | seeds | Cd | Cd pressure part | Cd friction part | Cl | side force Cs | rel. Cd error |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for name, group in main.items():
+        cells = [counts(metric_values(group, f"{c}_abs_error")) for c in ("Cd", "Cd_pressure", "Cd_viscous", "Cl", "Cs")]
+        cells.append(mean_std(metric_values(group, "Cd_rel_error")))
+        lines.append(f"| {name} | {seeds_cell(group, protocol)} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "**Drag and lift across the family** (over the test bodies: R^2 = 1 - residual / total sum of squares about "
+        "the true mean, Spearman's rank correlation of predicted with true; mean ± sample std over seeds):",
+        "",
+        "| model | seeds | Cd R^2 | Cd Spearman | Cl R^2 | Cl Spearman |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, group in main.items():
+        cells = [correlation(metric_values(group, key)) for key in ("Cd_r2", "Cd_spearman", "Cl_r2", "Cl_spearman")]
+        lines.append(f"| {name} | {seeds_cell(group, protocol)} | " + " | ".join(cells) + " |")
+    return lines + ["", *aims(protocol, main)]
+
+
+def aims(protocol: Protocol, main: dict[str, list[dict[str, Any]]]) -> list[str]:
+    """The issue's aims for default LRSA, each as the measured numbers and whether they meet it."""
+    finished = [f"{name} {seeds_cell(runs, protocol)}" for name, runs in main.items() if name in protocol.models]
+    incomplete = any(len(main[name]) < len(protocol.seeds) for name in protocol.models)
+    lines = [
+        f"**The issue's aims for default LRSA** (means over the seeds finished, seeds per model: {', '.join(finished)}"
+        + ("; provisional until every model has all its seeds" if incomplete else "") + "):",
+        "",
+    ]
+    surface = compare(protocol, main, lambda runs: field_errors(runs, "surface_rel_l2/", "p"))
+    mean = compare(protocol, main, lambda runs: [e for e in (run_error(r) for r in runs) if math.isfinite(e)])
+    lines.append(f"- Surface p relative L2: {_ratio_aim(surface)}.")
+    lines.append(f"- Mean relative L2 over the channels: {_ratio_aim(mean)}.")
+    r2 = metric_values(main["LRSA"], "Cd_r2")
+    if r2:
+        value = statistics.mean(r2)
+        lines.append(
+            f"- Cd R^2: LRSA {value:.4f} (aim ≥ {AIM_CD_R2:g}: {_verdict(value >= AIM_CD_R2)}; "
+            f"stretch ≥ {STRETCH_CD_R2:g}: {_verdict(value >= STRETCH_CD_R2)})."
+        )
+    else:
+        lines.append(f"- Cd R^2 (aim ≥ {AIM_CD_R2:g}): not measured (LRSA has no finished run with Cd R^2).")
+    drag = compare(protocol, main, lambda runs: metric_values(runs, "Cd_abs_error"))
+    lines.append(f"- Cd error lower than every peer's: {_lower_aim(protocol, drag)}.")
+    return lines
+
+
+def _verdict(met: bool) -> str:
+    return "met" if met else "not met"
+
+
+def _not_measured(comparison: Comparison) -> str:
+    return "not measured (" + ("LRSA has no finished run" if comparison.lrsa is None else "no peer has a finished run") + ")"
+
+
+def _ratio_aim(comparison: Comparison) -> str:
+    best = comparison.best_peer
+    if comparison.lrsa is None or best is None:
+        return _not_measured(comparison)
+    return (
+        f"LRSA {comparison.lrsa:.4f}, best peer {best[0]} {best[1]:.4f}: {comparison.ratio:.3f}x "
+        f"(aim ≤ {AIM_ERROR_RATIO:g}x: {_verdict(comparison.ratio <= AIM_ERROR_RATIO)})"
+    )
+
+
+def _lower_aim(protocol: Protocol, comparison: Comparison) -> str:
+    if comparison.lrsa is None or not comparison.peers:
+        return _not_measured(comparison)
+    peers = ", ".join(f"{name} {value / DRAG_COUNT:.1f}" for name, value in comparison.peers.items())
+    missing = [name for name in protocol.models if name != "LRSA" and name not in comparison.peers]
+    met = all(comparison.lrsa < value for value in comparison.peers.values())
+    return (
+        f"LRSA {comparison.lrsa / DRAG_COUNT:.1f} counts against {peers}: {_verdict(met)}"
+        + (f" among the peers finished ({', '.join(missing)} not run)" if missing and met else "")
+    )
