@@ -6,6 +6,10 @@
   first two coordinates (2D sections, reference area chord x span) or, given
   :class:`BodyAxes`, in 3D (drag along the free stream, lift normal to the ground, side
   force across, reference area the frontal area, as OpenFOAM's ``forceCoeffs``);
+* :func:`surface_force`: the sum over faces both integrals are made of, in torch
+  (batched and differentiable, so the training loss of ``training.loss.force_weight``
+  integrates predictions with it too), and :func:`coefficient_frame`: the directions and
+  the dynamic pressure x reference area the force is projected on and divided by;
 * :class:`ForceSettings`: which channels and conditions hold pressure, wall shear, speed
   and angle (``data.forces``, stored in the model's data descriptor);
 * :func:`integrate_forces`: the integral of fields laid out as target channels;
@@ -23,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import torch
 from omegaconf import DictConfig, OmegaConf
 
 from modulus_lrsa.datapipes.cache import MeshCache
@@ -111,6 +116,98 @@ def frontal_area(normals: np.ndarray, areas: np.ndarray, direction: Sequence[flo
     return float(0.5 * np.sum(np.abs(np.asarray(normals, dtype=np.float64) @ unit) * np.asarray(areas, dtype=np.float64)))
 
 
+def surface_force(
+    pressure: torch.Tensor,
+    normals: torch.Tensor,
+    areas: torch.Tensor,
+    wall_shear: torch.Tensor | None = None,
+    wall_shear_sign: float = -1.0,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The pressure and wall-shear forces on a surface: ``sum_f -p_f n_f A_f`` and ``sum_f s tau_f A_f``.
+
+    The one place the force integral is written: :func:`force_coefficients` calls it on
+    float64 copies of its arrays, the training loss on batches of predictions (any
+    leading axes, differentiable; a face with ``A_f = 0`` adds nothing, so padding and
+    volume points drop out).
+
+    Parameters
+    ----------
+    pressure : torch.Tensor
+        (..., Ns) kinematic pressure.
+    normals : torch.Tensor
+        (..., Ns, D) unit normals out of the body into the fluid.
+    areas : torch.Tensor
+        (..., Ns) face areas (or any quadrature weights over the faces).
+    wall_shear : torch.Tensor, optional
+        (..., Ns, D') kinematic wall shear, D' <= D leading components; None: pressure only.
+    wall_shear_sign : float
+        -1 for OpenFOAM's wall-on-fluid ``wallShearStress``, +1 for a traction on the body.
+
+    Returns
+    -------
+    pressure_force, viscous_force : torch.Tensor
+        (..., D) each (the viscous one zero without ``wall_shear``).
+    """
+    pressure_force = -((pressure * areas).unsqueeze(-1) * normals).sum(dim=-2)
+    if wall_shear is not None and wall_shear.shape[-1] > normals.shape[-1]:
+        raise ValueError(f"wall shear {tuple(wall_shear.shape)} has more components than the normals {tuple(normals.shape)}")
+    if wall_shear is None:
+        return pressure_force, torch.zeros_like(pressure_force)
+    viscous = wall_shear_sign * (wall_shear * areas.unsqueeze(-1)).sum(dim=-2)
+    return pressure_force, torch.nn.functional.pad(viscous, (0, normals.shape[-1] - wall_shear.shape[-1]))
+
+
+def coefficient_frame(
+    normals: np.ndarray,
+    areas: np.ndarray,
+    speed: float,
+    angle_of_attack_deg: float,
+    chord: float,
+    span: float,
+    axes: BodyAxes | None = None,
+    reference_area: float | None = None,
+) -> tuple[np.ndarray, float, float | None]:
+    """What turns a body's force into its coefficients: ``C_k = F . e_k / dynamic``.
+
+    Parameters
+    ----------
+    normals, areas, speed, angle_of_attack_deg, chord, span, axes, reference_area
+        As :func:`force_coefficients` takes them; the normals and areas only size the
+        directions and, in 3D without ``reference_area``, give the frontal area.
+
+    Returns
+    -------
+    directions : np.ndarray
+        (K, D) float64 unit rows: drag and lift (2D, in the plane of the first two
+        coordinates, zero beyond them), and in 3D also the side force.
+    dynamic : float
+        ``0.5 U^2 A_ref``: ``chord * span`` in 2D, the reference area in 3D.
+    area : float or None
+        The 3D reference area (None in 2D).
+
+    Raises
+    ------
+    ValueError
+        Non-positive speed, chord or span; 3D axes without 3D normals; no frontal area.
+    """
+    if speed <= 0 or chord <= 0 or span <= 0:
+        raise ValueError(f"speed, chord and span must be > 0, got {speed}, {chord}, {span}")
+    dimension = normals.shape[1]
+    if axes is not None:
+        if dimension != 3:
+            raise ValueError(f"3D force axes need (Ns, 3) normals, got {normals.shape}")
+        directions = np.stack(axes.turned(angle_of_attack_deg))
+        area = frontal_area(normals, areas, directions[0]) if reference_area is None else float(reference_area)
+        if not area > 0:
+            raise ValueError(f"reference area must be > 0, got {area} (a surface with no frontal area?)")
+        return directions, 0.5 * speed**2 * area, area
+    angle = math.radians(angle_of_attack_deg)
+    directions = np.zeros((2, dimension))
+    directions[0, :2] = math.cos(angle), math.sin(angle)
+    directions[1, :2] = -math.sin(angle), math.cos(angle)
+    return directions, 0.5 * speed**2 * chord * span, None
+
+
 def force_coefficients(
     pressure: np.ndarray,
     normals: np.ndarray,
@@ -176,39 +273,24 @@ def force_coefficients(
             f"pressure {pressure.shape}, normals {normals.shape} and areas {areas.shape} "
             "must describe the same surface faces"
         )
-    if speed <= 0 or chord <= 0 or span <= 0:
-        raise ValueError(f"speed, chord and span must be > 0, got {speed}, {chord}, {span}")
-    pressure_traction = -pressure[:, None] * normals
-    viscous_traction = np.zeros_like(pressure_traction)
+    directions, dynamic, area = coefficient_frame(normals, areas, speed, angle_of_attack_deg, chord, span, axes, reference_area)
+    shear = None
     if wall_shear is not None:
-        wall_shear = np.asarray(wall_shear, dtype=np.float64).reshape(pressure.shape[0], -1)
-        viscous_traction[:, : wall_shear.shape[1]] = wall_shear_sign * wall_shear
-    pressure_force = (pressure_traction * areas[:, None]).sum(axis=0)
-    viscous_force = (viscous_traction * areas[:, None]).sum(axis=0)
-    force = pressure_force + viscous_force
-    if axes is not None:
-        if normals.shape[1] != 3:
-            raise ValueError(f"3D force axes need (Ns, 3) normals, got {normals.shape}")
-        drag_direction, lift_direction, side_direction = axes.turned(angle_of_attack_deg)
-        area = frontal_area(normals, areas, drag_direction) if reference_area is None else float(reference_area)
-        if not area > 0:
-            raise ValueError(f"reference area must be > 0, got {area} (a surface with no frontal area?)")
-        dynamic = 0.5 * speed**2 * area
-        return ForceCoefficients(
-            lift=float(force @ lift_direction / dynamic),
-            drag=float(force @ drag_direction / dynamic),
-            side=float(force @ side_direction / dynamic),
-            drag_pressure=float(pressure_force @ drag_direction / dynamic),
-            drag_viscous=float(viscous_force @ drag_direction / dynamic),
-            reference_area=area,
-        )
-    angle = math.radians(angle_of_attack_deg)
-    drag_direction = np.array([math.cos(angle), math.sin(angle)])
-    lift_direction = np.array([-math.sin(angle), math.cos(angle)])
-    dynamic_pressure_area = 0.5 * speed**2 * chord * span
+        shear = torch.from_numpy(np.asarray(wall_shear, dtype=np.float64).reshape(pressure.shape[0], -1))
+    pressure_force, viscous_force = (
+        part.numpy() for part in surface_force(torch.from_numpy(pressure), torch.from_numpy(normals),
+                                               torch.from_numpy(areas), shear, wall_shear_sign)
+    )
+    drag, lift, *side = (pressure_force + viscous_force) @ directions.T / dynamic
+    if axes is None:
+        return ForceCoefficients(lift=float(lift), drag=float(drag))
     return ForceCoefficients(
-        lift=float(force[:2] @ lift_direction / dynamic_pressure_area),
-        drag=float(force[:2] @ drag_direction / dynamic_pressure_area),
+        lift=float(lift),
+        drag=float(drag),
+        side=float(side[0]),
+        drag_pressure=float(pressure_force @ directions[0] / dynamic),
+        drag_viscous=float(viscous_force @ directions[0] / dynamic),
+        reference_area=area,
     )
 
 
@@ -351,7 +433,7 @@ class SurfaceForceEvaluator:
     def __init__(self, cache: MeshCache, settings: ForceSettings, source: str = "data.forces") -> None:
         self.cache = cache
         self.settings = settings
-        surface = cache.surface_channels
+        surface = cache.index.surface_channels
         if settings.pressure not in surface:
             raise ConfigError(
                 f"{source}.pressure: '{settings.pressure}' is not a surface target channel; "
@@ -363,7 +445,7 @@ class SurfaceForceEvaluator:
                 f"'{settings.wall_shear}[i]'; surface channels are {surface} (set it to null "
                 "for a pressure-only estimate)"
             )
-        conditions = cache.condition_names
+        conditions = cache.index.condition_names
         for key in ("speed", "angle_of_attack_deg"):
             name = getattr(settings, key)
             if name is None and key == "angle_of_attack_deg":
@@ -376,6 +458,7 @@ class SurfaceForceEvaluator:
         self._speed_index = conditions.index(settings.speed)
         self._angle_index = None if settings.angle_of_attack_deg is None else conditions.index(settings.angle_of_attack_deg)
         self._case_arrays: dict[str, dict[str, np.ndarray]] = {}
+        self._frames: dict[str, tuple[np.ndarray, float]] = {}
 
     def _arrays(self, case_id: str) -> dict[str, np.ndarray]:
         if case_id not in self._case_arrays:
@@ -389,7 +472,7 @@ class SurfaceForceEvaluator:
         conditions = arrays["conditions"]
         return integrate_forces(
             self.settings,
-            self.cache.target_channels,
+            self.cache.index.target_channels,
             surface_values,
             normals=arrays["surface_normals"],
             areas=arrays["surface_weights"],
@@ -397,10 +480,30 @@ class SurfaceForceEvaluator:
             angle_of_attack_deg=0.0 if self._angle_index is None else float(conditions[self._angle_index]),
         )
 
+    def frame(self, case_id: str) -> tuple[np.ndarray, float]:
+        """The case's coefficient directions (K, D) and ``0.5 U^2 A_ref`` (:func:`coefficient_frame`).
+
+        What the training loss of ``training.loss.force_weight`` projects and divides each
+        case's force by; kept per case (a few numbers), the case's arrays are not.
+        """
+        if case_id not in self._frames:
+            arrays = self._case_arrays.get(case_id) or self.cache.load_case(case_id)
+            conditions = arrays["conditions"]
+            settings = self.settings
+            directions, dynamic, _ = coefficient_frame(
+                np.asarray(arrays["surface_normals"], dtype=np.float64),
+                np.asarray(arrays["surface_weights"], dtype=np.float64),
+                speed=float(conditions[self._speed_index]),
+                angle_of_attack_deg=0.0 if self._angle_index is None else float(conditions[self._angle_index]),
+                chord=settings.chord, span=settings.span, axes=settings.axes, reference_area=settings.reference_area,
+            )
+            self._frames[case_id] = (directions, dynamic)
+        return self._frames[case_id]
+
     def true_surface_values(self, case_id: str) -> np.ndarray:
         """The case's CFD surface fields in the target layout, (Ns, C), NaN where undefined."""
         arrays = self._arrays(case_id)
-        return place_channels(arrays["surface_targets"], self.cache.surface_channels, self.cache.target_channels)
+        return place_channels(arrays["surface_targets"], self.cache.index.surface_channels, self.cache.index.target_channels)
 
     def coefficients(self, case_id: str, surface_prediction: np.ndarray) -> tuple[ForceCoefficients, ForceCoefficients]:
         """Coefficients from a prediction and from the CFD fields of the same case.

@@ -4,7 +4,7 @@
 
 Mesh cases differ in size (and evaluation yields whole cases), so a batch is padded to
 the largest point count N_max. Padded rows hold zeros, ``mask`` is False there and
-``weights`` is 0, so a quadrature sum ``(weights * f).sum(1)`` ignores them; the LRSA
+``weights`` (and ``face_area``) is 0, so a quadrature sum ``(weights * f).sum(1)`` ignores them; the LRSA
 model excludes them from its compression via ``mask``.
 """
 
@@ -16,7 +16,7 @@ from typing import Any
 import torch
 
 #: Per-point keys of the sample contract, padded along their first axis.
-POINT_KEYS = ("fx", "embedding", "target", "mask", "weights", "target_mask", "is_surface")
+POINT_KEYS = ("fx", "embedding", "target", "mask", "weights", "target_mask", "is_surface", "face_area", "face_normal")
 
 
 def pad_collate(samples: Sequence[dict[str, Any]], point_keys: Iterable[str] = POINT_KEYS) -> dict[str, Any]:

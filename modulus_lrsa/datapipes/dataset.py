@@ -34,6 +34,13 @@ Sample layout (N = number of points, volume points first, then surface points)
     rescaled to mean 1 within each point set of the sample.
 ``is_surface`` (N,) bool
     Which points are surface points.
+``face_area`` (N,) float32
+    Surface points: the face area in physical units times (faces of the case / faces in
+    the sample), so that a sum over a sample's surface points is an unbiased estimate of
+    the integral over the whole surface (exact when every face is in the sample); 0 on
+    volume points. The force loss of ``training.loss.force_weight`` integrates with it.
+``face_normal`` (N, D) float32
+    Surface points: the unit normal out of the body (into the fluid); 0 on volume points.
 ``target_scale`` (C,) float32
     The case's free-stream scale of each target channel (``MeshCacheConfig.free_stream``;
     all 1 without it): ``target`` is normalized ``physical / target_scale``, so physical
@@ -153,33 +160,39 @@ class CaseFeatures:
         ``target_mask`` and set to 0.
         """
         scales = free_stream_scales(self.free_stream, self.target_names, self.condition_names, arrays.conditions)
+        dimension = len(self.coordinate_names)
         parts: list[dict[str, np.ndarray]] = []
         if self.uses_volume:
             rows = np.arange(arrays.volume_positions.shape[0]) if volume_rows is None else volume_rows
-            parts.append(
-                self._point_block(
-                    positions=arrays.volume_positions[rows],
-                    distance=arrays.volume_distance[rows],
-                    direction=arrays.volume_direction[rows],
-                    values=arrays.volume_targets[rows] / scales[self.volume_columns],
-                    columns=self.volume_columns,
-                    weights=arrays.volume_weights[rows],
-                    is_surface=False,
-                )
+            volume = self._point_block(
+                positions=arrays.volume_positions[rows],
+                distance=arrays.volume_distance[rows],
+                direction=arrays.volume_direction[rows],
+                values=arrays.volume_targets[rows] / scales[self.volume_columns],
+                columns=self.volume_columns,
+                weights=arrays.volume_weights[rows],
+                is_surface=False,
             )
+            volume["face_area"] = np.zeros(len(rows), dtype=np.float32)
+            volume["face_normal"] = np.zeros((len(rows), dimension), dtype=np.float32)
+            parts.append(volume)
         if self.uses_surface:
-            rows = np.arange(arrays.surface_positions.shape[0]) if surface_rows is None else surface_rows
-            parts.append(
-                self._point_block(
-                    positions=arrays.surface_positions[rows],
-                    distance=np.zeros(len(rows), dtype=np.float32),
-                    direction=arrays.surface_normals[rows],
-                    values=arrays.surface_targets[rows] / scales[self.surface_columns],
-                    columns=self.surface_columns,
-                    weights=arrays.surface_weights[rows],
-                    is_surface=True,
-                )
+            faces = arrays.surface_positions.shape[0]
+            rows = np.arange(faces) if surface_rows is None else surface_rows
+            surface = self._point_block(
+                positions=arrays.surface_positions[rows],
+                distance=np.zeros(len(rows), dtype=np.float32),
+                direction=arrays.surface_normals[rows],
+                values=arrays.surface_targets[rows] / scales[self.surface_columns],
+                columns=self.surface_columns,
+                weights=arrays.surface_weights[rows],
+                is_surface=True,
             )
+            # Uniform sampling without replacement: each face is drawn with probability sampled / faces.
+            scale = faces / len(rows) if len(rows) else 0.0
+            surface["face_area"] = (arrays.surface_weights[rows].astype(np.float64) * scale).astype(np.float32)
+            surface["face_normal"] = arrays.surface_normals[rows].astype(np.float32).reshape(len(rows), dimension)
+            parts.append(surface)
         merged = {key: np.concatenate([part[key] for part in parts]) for key in parts[0]}
         count = merged["embedding"].shape[0]
         conditions = self.condition_normalizer.normalize(arrays.conditions.astype(np.float64)).astype(np.float32)
@@ -192,6 +205,8 @@ class CaseFeatures:
             "mask": torch.ones(count, dtype=torch.bool),
             "weights": torch.from_numpy(merged["weights"]),
             "is_surface": torch.from_numpy(merged["is_surface"]),
+            "face_area": torch.from_numpy(merged["face_area"]),
+            "face_normal": torch.from_numpy(merged["face_normal"]),
             "target_scale": torch.from_numpy(scales.astype(np.float32)),
             "case_id": case_id,
         }

@@ -5,18 +5,25 @@
 Shapes: B samples, N points (padded), C target channels. A ``valid`` tensor of shape
 (B, N, C) marks the entries that exist: real points (``mask``) where the channel is
 defined (``target_mask``; e.g. wall shear only on surface points).
+
+:class:`TrainingLoss` is the objective of ``lrsa-train``: :func:`relative_l2_loss` on the
+normalized targets and, opt-in (``training.loss``), surface errors weighted by face area
+and the force-consistency term :func:`force_coefficient_error`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
 import torch.distributed as dist
 from scipy.stats import spearmanr
 
-from modulus_lrsa.forces import ForceCoefficients
+from modulus_lrsa.datapipes.normalization import Normalizer
+from modulus_lrsa.forces import ForceCoefficients, SurfaceForceEvaluator, surface_force
+from modulus_lrsa.io.fields import columns_in
 
 #: Keeps the relative error finite for a channel that is identically zero in one sample.
 _EPS = 1e-12
@@ -73,6 +80,7 @@ def per_sample_relative_l2(
     target: torch.Tensor,
     valid: torch.Tensor,
     group: dist.ProcessGroup | None = None,
+    point_weights: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Relative L2 error of each sample and channel over its valid points.
 
@@ -85,6 +93,9 @@ def per_sample_relative_l2(
     group : torch.distributed.ProcessGroup, optional
         The ranks each sample's points are split over (domain parallelism); the sums of
         squares are then over all of them (:func:`sum_over_shards`).
+    point_weights : torch.Tensor, optional
+        (B, N) weights of each point's squared error and squared norm (a quadrature:
+        ``||f||^2 = sum_i w_i f_i^2``); None: every valid point weighs 1.
 
     Returns
     -------
@@ -96,6 +107,8 @@ def per_sample_relative_l2(
     prediction = prediction.float()
     target = target.float()
     weight = valid.float()
+    if point_weights is not None:
+        weight = weight * point_weights.float().reshape(valid.shape[0], -1, 1)
     # Squared error, squared norm and valid-point count per sample and channel: (3, B, C).
     sums = torch.stack([((prediction - target) ** 2 * weight).sum(dim=1), (target**2 * weight).sum(dim=1),
                         weight.sum(dim=1)])
@@ -103,7 +116,7 @@ def per_sample_relative_l2(
         sums = sum_over_shards(sums, group)
     squared_error, squared_norm, count = sums.unbind()
     errors = torch.sqrt(squared_error) / torch.sqrt(squared_norm + _EPS)
-    present = count > 0
+    present = count > 0  # with point weights: a positive total weight
     return torch.where(present, errors, torch.zeros_like(errors)), present
 
 
@@ -112,6 +125,7 @@ def relative_l2_loss(
     target: torch.Tensor,
     valid: torch.Tensor,
     group: dist.ProcessGroup | None = None,
+    point_weights: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Mean over samples and channels of the per-channel relative L2 error.
 
@@ -128,14 +142,193 @@ def relative_l2_loss(
     group : torch.distributed.ProcessGroup, optional
         The ranks each sample's points are split over; the loss is then that of the
         whole samples, the same on every rank of the group.
+    point_weights : torch.Tensor, optional
+        (B, N) quadrature weights of the points (:func:`per_sample_relative_l2`).
 
     Returns
     -------
     torch.Tensor
         Scalar, float32.
     """
-    errors, present = per_sample_relative_l2(prediction, target, valid, group)
+    errors, present = per_sample_relative_l2(prediction, target, valid, group, point_weights)
     return errors.sum() / present.sum().clamp_min(1)
+
+
+def surface_area_weights(batch: dict[str, Any]) -> torch.Tensor:
+    """(B, N) point weights: each surface point's face area (the batch's ``weights``, mean 1 over the
+    sample's surface points), 1 on volume points, so that a finely meshed region of the wall weighs
+    by its area, not by its number of faces."""
+    return torch.where(batch["is_surface"], batch["weights"], torch.ones_like(batch["weights"]))
+
+
+def force_coefficient_error(
+    prediction: torch.Tensor,
+    target: torch.Tensor,
+    valid: torch.Tensor,
+    face_area: torch.Tensor,
+    face_normal: torch.Tensor,
+    directions: torch.Tensor,
+    dynamic: torch.Tensor,
+    pressure_column: int,
+    shear_columns: Sequence[int],
+    wall_shear_sign: float,
+    group: dist.ProcessGroup | None = None,
+) -> torch.Tensor:
+    """Mean |C_predicted - C_true| of the force coefficients integrated over each sample's surface points.
+
+    Both forces are :func:`~modulus_lrsa.forces.surface_force` over the same faces, with
+    the same weights, so the way the faces were sampled cancels in the difference: with
+    ``face_area`` scaled by (faces / sampled faces), as the dataset does, the difference
+    is an unbiased estimate of the one over the whole surface, and equal to it when
+    every face is in the sample. An entry that ``valid`` leaves out (padding, a channel
+    undefined there) adds nothing to either integral.
+
+    Parameters
+    ----------
+    prediction, target : torch.Tensor
+        (B, N, C) in physical units (the kinematic pressure and wall shear).
+    valid : torch.Tensor
+        (B, N, C) bool.
+    face_area : torch.Tensor
+        (B, N): surface points' quadrature weights, 0 on volume points and padding.
+    face_normal : torch.Tensor
+        (B, N, D) unit normals out of the body.
+    directions : torch.Tensor
+        (B, K, D): each case's drag, lift (and 3D side) directions
+        (:func:`~modulus_lrsa.forces.coefficient_frame`).
+    dynamic : torch.Tensor
+        (B,): each case's ``0.5 U^2 A_ref``.
+    pressure_column : int
+        Channel of the pressure.
+    shear_columns : sequence of int
+        Channels of the wall-shear components (empty: pressure only).
+    wall_shear_sign : float
+        :class:`~modulus_lrsa.forces.ForceSettings` ``wall_shear_sign``.
+    group : torch.distributed.ProcessGroup, optional
+        The ranks each sample's points are split over; the forces are summed over them
+        (:func:`sum_over_shards`) before the coefficients are compared.
+
+    Returns
+    -------
+    torch.Tensor
+        Scalar float32 in coefficient units (1e-4 is one drag count), averaged over the
+        samples and the K coefficients.
+    """
+    shear_columns = list(shear_columns)
+    zero = torch.zeros((), dtype=torch.float32, device=prediction.device)
+    area = face_area.float()
+    normal = face_normal.float()
+    forces = []
+    for values in (prediction.float(), target.float()):
+        pressure = torch.where(valid[..., pressure_column], values[..., pressure_column], zero)
+        shear = torch.where(valid[..., shear_columns], values[..., shear_columns], zero) if shear_columns else None
+        pressure_force, viscous_force = surface_force(pressure, normal, area, shear, wall_shear_sign)
+        forces.append(pressure_force + viscous_force)
+    force = torch.stack(forces)  # (2, B, D): predicted, true
+    if group is not None:
+        force = sum_over_shards(force, group)
+    coefficients = torch.einsum("sbd,bkd->sbk", force, directions.float()) / dynamic.float()[None, :, None]
+    return (coefficients[0] - coefficients[1]).abs().mean()
+
+
+class TrainingLoss:
+    """The training objective: relative L2 on the normalized targets, plus the opt-in terms of ``training.loss``.
+
+    With both options off (the default) the loss is exactly :func:`relative_l2_loss` of
+    the step as it always was, computed by the same operations.
+
+    Parameters
+    ----------
+    force_weight : float
+        Weight of :func:`force_coefficient_error` (0: off). Needs ``forces``.
+    surface_area_weighted : bool
+        Weight each surface point's squared error (and squared norm) by its face area
+        (:func:`surface_area_weights`).
+    forces : SurfaceForceEvaluator, optional
+        The data's lift/drag settings and each case's frame (``data.forces``).
+    target_names : sequence of str, optional
+        The model's output channels (needed with ``forces``).
+    target_normalizer : Normalizer, optional
+        Normalized -> physical units, before ``target_scale`` (needed with ``forces``).
+
+    Raises
+    ------
+    ValueError
+        ``force_weight`` < 0 or not finite, or > 0 without ``forces``.
+    """
+
+    def __init__(
+        self,
+        force_weight: float = 0.0,
+        surface_area_weighted: bool = False,
+        forces: SurfaceForceEvaluator | None = None,
+        target_names: Sequence[str] = (),
+        target_normalizer: Normalizer | None = None,
+    ) -> None:
+        if not (np.isfinite(force_weight) and force_weight >= 0):
+            raise ValueError(f"training.loss.force_weight: expected a finite number >= 0, got {force_weight!r}")
+        if force_weight > 0 and (forces is None or target_normalizer is None):
+            raise ValueError("training.loss.force_weight > 0 needs the data's lift/drag settings (data.forces.enabled=true)")
+        self.force_weight = float(force_weight)
+        self.surface_area_weighted = bool(surface_area_weighted)
+        self.forces = forces if self.force_weight > 0 else None
+        self.target_normalizer = target_normalizer
+        keys: list[str] = []
+        if self.surface_area_weighted:
+            keys += ["is_surface"]
+        if self.forces is not None:
+            settings = self.forces.settings
+            names = list(target_names)
+            self.pressure_column = names.index(settings.pressure)
+            self.shear_columns = columns_in(names, settings.wall_shear_channels(names))
+            keys += ["is_surface", "face_area", "face_normal", "target_scale", "force_directions", "force_dynamic"]
+        #: Batch entries the loss reads besides the step's (for the captured step's static buffers).
+        self.batch_keys = tuple(dict.fromkeys(keys))
+
+    @property
+    def terms(self) -> tuple[str, ...]:
+        """The names of the extra terms each call reports (``force_loss``)."""
+        return ("force_loss",) if self.forces is not None else ()
+
+    def prepare(self, batch: dict[str, Any]) -> dict[str, Any]:
+        """``batch`` with each case's force directions (B, K, D) and ``0.5 U^2 A_ref`` (B,) added where the
+        force term is on; unchanged otherwise. Called on the host side of the step (it reads ``case_id``)."""
+        if self.forces is None:
+            return batch
+        frames = [self.forces.frame(case_id) for case_id in batch["case_id"]]
+        device = batch["target"].device
+        return {
+            **batch,
+            "force_directions": torch.as_tensor(np.stack([frame[0] for frame in frames]), dtype=torch.float32, device=device),
+            "force_dynamic": torch.tensor([frame[1] for frame in frames], dtype=torch.float32, device=device),
+        }
+
+    def __call__(
+        self, prediction: torch.Tensor, batch: dict[str, Any], group: dist.ProcessGroup | None = None
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The loss of a batch and its extra terms (unweighted), from (B, N, C) normalized predictions.
+
+        Returns
+        -------
+        loss : torch.Tensor
+            Scalar: the field loss plus ``force_weight`` x the force term.
+        terms : dict
+            ``{"force_loss": ...}`` where it is on (detach before reading).
+        """
+        target = batch["target"].reshape(prediction.shape)
+        valid = valid_entries(batch, target)
+        weights = surface_area_weights(batch) if self.surface_area_weighted else None
+        loss = relative_l2_loss(prediction, target, valid, group, weights)
+        if self.forces is None:
+            return loss, {}
+        scale = batch["target_scale"][:, None, :].float()
+        force = force_coefficient_error(
+            self.target_normalizer.denormalize(prediction.float()) * scale,
+            self.target_normalizer.denormalize(target.float()) * scale,
+            valid, batch["face_area"], batch["face_normal"], batch["force_directions"], batch["force_dynamic"],
+            self.pressure_column, self.shear_columns, self.forces.settings.wall_shear_sign, group,
+        )
+        return loss + self.force_weight * force, {"force_loss": force}
 
 
 class FieldErrorMeter:

@@ -38,7 +38,7 @@ import inspect
 import math
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -48,14 +48,15 @@ from torch.nn.parallel import DistributedDataParallel
 
 from modulus_lrsa.errors import ConfigError
 from modulus_lrsa.surrogate import PRECISION_DTYPES, ModelInputs, autocast, takes_geometry_context
-from modulus_lrsa.training.metrics import relative_l2_loss, valid_entries
+from modulus_lrsa.training.metrics import TrainingLoss
 
 if TYPE_CHECKING:
     from modulus_lrsa.training.domain_parallel import DomainParallelism
 
 CUDA_GRAPHS_KEY = "training.cuda_graphs"
 #: Batch entries the step reads (the model's inputs, the target and the masks); the rest
-#: (case ids, surface flags, target scales) stays out of the graph's static buffers.
+#: (case ids, surface flags, target scales) stays out of the graph's static buffers, except
+#: those the opt-in loss terms read (:attr:`TrainingLoss.batch_keys`).
 STEP_KEYS = ("fx", "embedding", "mask", "weights", "target", "target_mask")
 #: Eager steps of one batch shape before that shape is captured (PyTorch's recipe uses 3;
 #: under DDP it would need 11, but a captured step runs in one process only).
@@ -83,6 +84,8 @@ class StepResult:
         Samples in the batch.
     points : int
         Real (unpadded) points in the batch.
+    terms : dict
+        The loss's extra terms, unweighted (``force_loss``; empty with ``training.loss`` off).
     """
 
     loss: float
@@ -90,6 +93,7 @@ class StepResult:
     grad_norm: float
     samples: int
     points: int
+    terms: dict[str, float] = field(default_factory=dict)
 
 
 def use_fused_adam(optimizer: torch.optim.Optimizer) -> bool:
@@ -216,6 +220,8 @@ class TrainingStep:
     warn : callable, optional
         Receives a one-line note, once, when a batch's shape differs from the one
         captured or being warmed up (that batch runs eagerly).
+    loss : TrainingLoss, optional
+        The objective (``training.loss``); default: the relative L2 of the fields alone.
 
     Raises
     ------
@@ -237,8 +243,11 @@ class TrainingStep:
         cuda_graphs: bool = False,
         warmup_steps: int = WARMUP_STEPS,
         warn: Callable[[str], None] | None = None,
+        loss: TrainingLoss | None = None,
     ) -> None:
         self.model = model
+        self.loss = TrainingLoss() if loss is None else loss
+        self.keys = tuple(dict.fromkeys(STEP_KEYS + self.loss.batch_keys))
         self.inputs = inputs
         self.optimizer = optimizer
         self.precision = precision
@@ -284,6 +293,7 @@ class TrainingStep:
 
     def __call__(self, batch: dict[str, Any]) -> StepResult:
         """One optimizer step on ``batch`` (on the model's device); the scheduler is the caller's."""
+        batch = self.loss.prepare(batch)
         if not self.cuda_graphs:
             return self._eager(batch)
         signature = self._signature_of(batch)
@@ -309,7 +319,7 @@ class TrainingStep:
         with autocast(self.precision, self.device):
             prediction = self.inputs(self.model, batch)
         target = flat_points(batch["target"])
-        loss = relative_l2_loss(flat_points(prediction), target, valid_entries(batch, target), self.loss_group)
+        loss, terms = self.loss(flat_points(prediction), batch, self.loss_group)
         # keep_grads: zero the captured graph's gradient buffers in place; the backward adds into them.
         self.optimizer.zero_grad(set_to_none=not keep_grads)
         step_ok = self.agree(bool(torch.isfinite(loss.detach())))
@@ -322,7 +332,8 @@ class TrainingStep:
             grad_norm = float(torch.nn.utils.clip_grad_norm_(self.parameters, self.clip))
             step_ok = self._update(grad_norm)
         points = int(batch["mask"].sum()) if "mask" in batch else target.shape[0] * target.shape[1]
-        return StepResult(float(loss.detach()), step_ok, grad_norm, target.shape[0], points)
+        terms = {name: float(value.detach()) for name, value in terms.items()}
+        return StepResult(float(loss.detach()), step_ok, grad_norm, target.shape[0], points, terms)
 
     def _update(self, grad_norm: float) -> bool:
         """The update after a finite loss; False where a non-finite fp32/bf16 gradient skips it."""
@@ -338,7 +349,7 @@ class TrainingStep:
     def _signature_of(self, batch: dict[str, Any]) -> tuple:
         return (self.model.training, *(
             (key, tuple(batch[key].shape), batch[key].dtype)
-            for key in STEP_KEYS if isinstance(batch.get(key), torch.Tensor)
+            for key in self.keys if isinstance(batch.get(key), torch.Tensor)
         ))
 
     def _note(self, what: str) -> None:
@@ -357,19 +368,20 @@ class TrainingStep:
         return result
 
     def _forward_backward_clip(self, static: dict[str, torch.Tensor]) -> torch.Tensor:
-        """The captured part: loss, gradient norm (and real points where masked) as float64, on the device."""
+        """The captured part: loss, gradient norm (and real points where masked), then the loss's
+        extra terms, as float64, on the device."""
         with _graph_autocast(self.precision, self.device):
             prediction = self.inputs(self.model, static)
-        target = flat_points(static["target"])
-        loss = relative_l2_loss(flat_points(prediction), target, valid_entries(static, target))
+        loss, terms = self.loss(flat_points(prediction), static)
         self.scaler.scale(loss).backward()
         self.scaler.unscale_(self.optimizer)
         grad_norm = torch.nn.utils.clip_grad_norm_(self.parameters, self.clip)
         checks = [loss.detach(), grad_norm] + ([static["mask"].sum()] if "mask" in static else [])
+        checks += [terms[name].detach() for name in self.loss.terms]
         return torch.stack([value.double() for value in checks])
 
     def _capture(self, batch: dict[str, Any], signature: tuple) -> None:
-        self._static = {key: batch[key].clone() for key in STEP_KEYS if isinstance(batch.get(key), torch.Tensor)}
+        self._static = {key: batch[key].clone() for key in self.keys if isinstance(batch.get(key), torch.Tensor)}
         # Gradients are allocated inside the graph's pool, and every replay writes them.
         self.optimizer.zero_grad(set_to_none=True)
         torch.cuda.synchronize(self.device)
@@ -394,7 +406,9 @@ class TrainingStep:
             buffer.copy_(batch[key], non_blocking=True)
         self._bind_grads()
         self._graph.replay()
-        loss, norm, *masked = self._checks.tolist()  # the step's one host read
+        loss, norm, *rest = self._checks.tolist()  # the step's one host read
+        masked = rest[: int("mask" in self._static)]
+        terms = dict(zip(self.loss.terms, rest[len(masked):]))
         target = self._static["target"]
         points = int(masked[0]) if masked else target.shape[0] * math.prod(target.shape[1:-1])
         step_ok = self.agree(math.isfinite(loss))
@@ -405,7 +419,7 @@ class TrainingStep:
                 self.scaler._per_optimizer_states[id(self.optimizer)] = {
                     "stage": OptState.UNSCALED, "found_inf_per_device": dict(self._scaler_state["found_inf_per_device"])}
             step_ok = self._update(grad_norm)
-        return StepResult(loss, step_ok, grad_norm, target.shape[0], points)
+        return StepResult(loss, step_ok, grad_norm, target.shape[0], points, terms)
 
 
 def _shapes(signature: tuple | None) -> str:
