@@ -34,8 +34,13 @@ def _status_kib(name: str) -> int:
     raise RuntimeError(f"/proc/self/status has no {name}")
 
 
-def run_child(protocol: Protocol, spec: RunSpec) -> dict[str, Any]:
-    """Train one run with lrsa-train's run_training and return what the tables need."""
+def run_child(protocol: Protocol, spec: RunSpec, time_limit_s: float | None = None) -> dict[str, Any]:
+    """Train one run with lrsa-train's run_training and return what the tables need.
+
+    With ``time_limit_s`` this launch is one slice of a wall-clock run: lrsa-train stops
+    before an epoch that would end after the limit, with a checkpoint the next launch of
+    the same run resumes from (``stopped_by_time_limit`` in the result).
+    """
     import torch
     from hydra.utils import instantiate
 
@@ -45,7 +50,7 @@ def run_child(protocol: Protocol, spec: RunSpec) -> dict[str, Any]:
 
     if protocol.threads is not None:
         torch.set_num_threads(protocol.threads)
-    cfg = training_config(protocol, spec)
+    cfg = training_config(protocol, spec, time_limit_s)
     data = build_training_data(cfg.data, spec.seed)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -93,8 +98,12 @@ def run_child(protocol: Protocol, spec: RunSpec) -> dict[str, Any]:
         "definition": run_definition(protocol, spec),
         "target": str(cfg.model._target_),
         "parameters": parameters,
-        "overrides": overrides(protocol, spec),
+        "overrides": overrides(protocol, spec, time_limit_s),
+        # Which data: the selection dataset settings are chosen on, or a confirmation one.
+        "dataset": protocol.data.record(),
         "diverged": diverged,
+        "stopped_by_time_limit": bool(metrics.get("stopped_by_time_limit", False)),
+        "epochs_done": last.get("epoch"),
         "error": error,
         "test_rel_l2": field_errors,
         # Everything the last validation measured (volume/surface split, Cl/Cd errors).

@@ -15,8 +15,9 @@ def output_dir(protocol: Protocol, spec: RunSpec) -> Path:
     return paths.protocol_outputs(protocol.name) / spec.run_id
 
 
-def overrides(protocol: Protocol, spec: RunSpec) -> list[str]:
-    """Hydra overrides of conf/config.yaml for one run."""
+def overrides(protocol: Protocol, spec: RunSpec, time_limit_s: float | None = None) -> list[str]:
+    """Hydra overrides of conf/config.yaml for one run; ``time_limit_s`` ends this launch
+    (one slice of a wall-clock run) before an epoch that would finish after it."""
     group, target = MODELS[spec.model]
     width, mlp_ratio = protocol.widths["LRSA" if group == "lrsa" else spec.model]
     latent_key = "n_latents" if group == "lrsa" else "slice_num"
@@ -48,6 +49,8 @@ def overrides(protocol: Protocol, spec: RunSpec) -> list[str]:
         items.append(f"model.logit_scale={spec.logit_scale}")
     if not spec.free_stream:
         items.append("data.free_stream=null")
+    if time_limit_s is not None:
+        items.append(f"training.time_limit_minutes={time_limit_s / 60.0!r}")
     return items
 
 
@@ -75,11 +78,11 @@ def without_paths(definition: dict[str, Any]) -> dict[str, Any]:
     return {**definition, "data": data}
 
 
-def training_config(protocol: Protocol, spec: RunSpec):
+def training_config(protocol: Protocol, spec: RunSpec, time_limit_s: float | None = None):
     """lrsa-train's composed config for one run (its own configs plus :func:`overrides`)."""
     import hydra
 
     from modulus_lrsa.training.train import CONFIG_DIR
 
     with hydra.initialize_config_dir(CONFIG_DIR, version_base="1.3"):
-        return hydra.compose(config_name="config", overrides=overrides(protocol, spec))
+        return hydra.compose(config_name="config", overrides=overrides(protocol, spec, time_limit_s))

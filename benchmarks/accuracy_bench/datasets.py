@@ -2,17 +2,32 @@
 # SPDX-FileCopyrightText: Copyright (c) 2026 The modulus-lrsa authors
 """The data a protocol trains on: Darcy grids, OpenFOAM airfoil cases, a held-out view
 of the airfoil training cases, and OpenFOAM Ahmed bodies (3D). Each makes its files (once)
-and names them to lrsa-train."""
+and names them to lrsa-train.
+
+Every dataset has a role. The generator seed :data:`SELECTION_SEED` makes the *selection*
+data: the datasets on which settings were and may be chosen. An airfoil dataset drawn with
+any other generator seed is a *confirmation* dataset (other cases, another train/test
+split): it only re-measures settings chosen elsewhere, and the held-out tuning view refuses
+it. :meth:`AirfoilData.record` is what the results JSON stores about it.
+"""
 
 from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
 from modulus_lrsa.atomic import atomic_write_text
 
 from . import paths
+
+#: The generator seed of every dataset settings are chosen on.
+SELECTION_SEED = 0
+
+
+def _record(role: str, generator_seed: int, path: str) -> dict[str, Any]:
+    return {"role": role, "generator_seed": generator_seed, "path": path}
 
 
 @dataclass(frozen=True)
@@ -34,6 +49,10 @@ class DarcyData:
     @property
     def size(self) -> str:
         return f"{self.n_train}/{self.n_test} samples"
+
+    def record(self) -> dict[str, Any]:
+        """The dataset as each run's JSON records it: role, generator seed, folder."""
+        return _record("selection", SELECTION_SEED, self.path)
 
     def generate(self) -> None:
         from modulus_lrsa.data.darcy import generate_darcy
@@ -61,10 +80,12 @@ def _mesh_overrides(data: AirfoilData | AhmedData) -> list[str]:
 
 @dataclass(frozen=True)
 class AirfoilData:
-    """OpenFOAM airfoil cases made by ``lrsa-data airfoil`` (seed 0): surface and volume fields.
+    """OpenFOAM airfoil cases made by ``lrsa-data airfoil --seed <seed>``: surface and volume fields.
 
     Training draws ``volume_points`` cells and ``surface_points`` wall faces per case and
     epoch; evaluation uses every cell and wall face of the test cases, one case per batch.
+    The generator seed draws the cases' flow parameters and the test split; any seed but
+    :data:`SELECTION_SEED` makes a confirmation dataset (see the module docstring).
     """
 
     path: str
@@ -75,10 +96,29 @@ class AirfoilData:
     test_fraction: float = 0.2
     jobs: int = 2
     kind: str = "airfoil"
+    seed: int = SELECTION_SEED
+
+    @property
+    def role(self) -> str:
+        """``selection`` (settings may be chosen on it) or ``confirmation`` (never)."""
+        return "selection" if self.seed == SELECTION_SEED else "confirmation"
 
     @property
     def title(self) -> str:
-        return f"airfoil RANS ({self.mesh} mesh)"
+        title = f"airfoil RANS ({self.mesh} mesh)"
+        return title if self.role == "selection" else f"{title}, generator seed {self.seed} ({self.role} dataset)"
+
+    def with_seed(self, seed: int) -> AirfoilData:
+        """This selection dataset drawn with generator seed ``seed`` instead, in its own folder ``<path>_seed<seed>``."""
+        if self.role != "selection":
+            raise ValueError(f"{self.path} is already drawn with generator seed {self.seed}; derive from the seed-0 dataset")
+        if seed < 0:
+            raise ValueError(f"dataset generator seed: expected an integer >= 0, got {seed}")
+        return self if seed == SELECTION_SEED else replace(self, seed=seed, path=f"{self.path}_seed{seed}")
+
+    def record(self) -> dict[str, Any]:
+        """The dataset as each run's JSON records it: role, generator seed, folder."""
+        return _record(self.role, self.seed, self.path)
 
     @property
     def size(self) -> str:
@@ -88,7 +128,7 @@ class AirfoilData:
         from modulus_lrsa.data.airfoil import generate_airfoil_dataset
 
         generate_airfoil_dataset(
-            paths.ROOT / self.path, n_cases=self.n_cases, resolution=self.mesh, seed=0,
+            paths.ROOT / self.path, n_cases=self.n_cases, resolution=self.mesh, seed=self.seed,
             test_fraction=self.test_fraction, jobs=self.jobs,
         )
 
@@ -122,6 +162,10 @@ class AhmedData:
     def size(self) -> str:
         return f"{self.n_cases} cases ({self.test_fraction:.0%} test)"
 
+    def record(self) -> dict[str, Any]:
+        """The dataset as each run's JSON records it: role, generator seed, folder."""
+        return _record("selection", SELECTION_SEED, self.path)
+
     def generate(self) -> None:
         from modulus_lrsa.data.ahmed import generate_ahmed_dataset
 
@@ -140,6 +184,9 @@ class HeldOutAirfoilData:
     training cases (seeded draw) become the validation split, the rest stay for training,
     and the test cases are left out. ``path`` holds only a manifest (and the cache) that
     points at the source's case folders.
+
+    Its runs choose settings, so the source must be a selection dataset: a confirmation
+    dataset is refused here, before anything is drawn or trained.
     """
 
     source: AirfoilData
@@ -147,6 +194,17 @@ class HeldOutAirfoilData:
     n_validation: int
     seed: int = 0
     kind: str = "airfoil"
+
+    def __post_init__(self) -> None:
+        if self.source.role != "selection":
+            raise ValueError(
+                f"held-out tuning data {self.path}: its source {self.source.path} is a {self.source.role} dataset "
+                f"(generator seed {self.source.seed}); settings are chosen on generator seed {SELECTION_SEED} only"
+            )
+
+    def record(self) -> dict[str, Any]:
+        """The dataset as each run's JSON records it: role, the source's generator seed, folder."""
+        return {**_record("selection", self.source.seed, self.path), "held_out_from": self.source.path}
 
     @property
     def title(self) -> str:

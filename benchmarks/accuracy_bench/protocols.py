@@ -1,14 +1,27 @@
 # SPDX-License-Identifier: Apache-2.0
 # SPDX-FileCopyrightText: Copyright (c) 2026 The modulus-lrsa authors
 """The benchmark's definitions: compared models, protocols (data, budget, model sizes,
-seeds, studies) and the runs each study makes of a protocol."""
+seeds, studies) and the runs each study makes of a protocol.
+
+Confirmation protocols: every protocol that trains on a seed-0 airfoil dataset has a twin,
+``<name>-seed<N>`` (:func:`confirmation_protocol`; ``-seed1`` is registered), that runs the
+same studies on the dataset ``lrsa-data airfoil --seed N`` draws, minus the studies that
+choose settings (:data:`SELECTION_STUDIES`). It writes its own results file and output
+folder, and every run records its dataset's role and generator seed.
+
+The ``wall-clock`` study (:func:`plan_wall_clock`) gives every compared model the same
+training seconds instead of the same epochs; :func:`runner.run_wall_clock` runs it.
+"""
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+import re
+import statistics
+from dataclasses import dataclass, replace
+from typing import Any
 
-from .datasets import AhmedData, AirfoilData, DarcyData, HeldOutAirfoilData
+from .datasets import SELECTION_SEED, AhmedData, AirfoilData, DarcyData, HeldOutAirfoilData
 
 MAIN_MODELS = ("LRSA", "Transolver", "FLARE")
 #: The airfoil protocols add PhysicsNeMo's newest CFD model, which takes the wall as context.
@@ -34,6 +47,12 @@ class LRSASettings:
 
     n_frequencies: int | None = None
     logit_scale: float | None = None
+
+
+#: Studies whose results choose settings: never run on a confirmation dataset.
+SELECTION_STUDIES = ("tuning", "latents")
+#: The generator seed of the registered confirmation twins (``<name>-seed1``).
+CONFIRMATION_SEED = 1
 
 
 @dataclass(frozen=True)
@@ -67,6 +86,15 @@ class Protocol:
     tuned_lrsa: LRSASettings | None = None
     #: Where ``tuned_lrsa`` was chosen (shown in the tables).
     tuned_from: str = ""
+
+    def __post_init__(self) -> None:
+        role = self.data.record()["role"]
+        choosing = [name for name in self.studies if name in SELECTION_STUDIES]
+        if role != "selection" and choosing:
+            raise ValueError(
+                f"protocol '{self.name}': studies {choosing} choose settings, but {self.data.path} is a {role} dataset; "
+                "settings are chosen on the selection data only"
+            )
 
 
 AIRFOIL_COARSE = AirfoilData(
@@ -116,7 +144,7 @@ PROTOCOLS = {
         widths={"LRSA": (40, 1), "Transolver": (64, 2), "FLARE": (68, 2), "GeoTransolver": (64, 2)},
         latent_sweep=(),
         threads=1,
-        studies=("main", "precision", "raw-targets", "timing"),
+        studies=("main", "precision", "raw-targets", "timing", "wall-clock"),
     ),
     "airfoil-large": Protocol(
         models=AIRFOIL_MODELS,
@@ -129,7 +157,7 @@ PROTOCOLS = {
         widths={"LRSA": (128, 1), "Transolver": (200, 2), "FLARE": (216, 2), "GeoTransolver": (200, 2)},
         latent_sweep=(),
         threads=1,
-        studies=("main",),
+        studies=("main", "wall-clock"),
     ),
     "ahmed": Protocol(
         models=AIRFOIL_MODELS,
@@ -184,12 +212,16 @@ class RunSpec:
     logit_scale: float | None = None
     #: False trains on physical-unit targets (``data.free_stream=null``).
     free_stream: bool = True
+    #: A run of the ``wall-clock`` study: ``epochs`` planned from the side-by-side timing,
+    #: trained in time slices taking turns with the other models' runs.
+    wall_clock: bool = False
 
     @property
     def run_id(self) -> str:
         settings = "" if self.n_frequencies is None else f"-F{self.n_frequencies}"
         settings += "" if self.logit_scale is None else f"-L{self.logit_scale:.3g}"
         settings += "" if self.free_stream else "-raw"
+        settings += "-wallclock" if self.wall_clock else ""
         return f"{self.model.replace(' ', '_')}-M{self.n_latents}{settings}-{self.precision}-e{self.epochs}-s{self.seed}"
 
 
@@ -227,3 +259,118 @@ def ordered_runs(protocol: Protocol) -> list[RunSpec]:
         for spec in runs:
             seen.setdefault(spec.run_id, spec)
     return list(seen.values())
+
+
+def confirmation_protocol(protocol: Protocol, seed: int) -> Protocol:
+    """``protocol`` on the airfoil dataset drawn with generator seed ``seed``, named ``<name>-seed<seed>``.
+
+    Everything but the data stays, so its numbers re-measure the protocol on other cases
+    and another test split; the studies that choose settings are dropped.
+    """
+    data = protocol.data
+    if isinstance(data, HeldOutAirfoilData):
+        raise ValueError(
+            f"protocol '{protocol.name}' chooses settings (held-out tuning), so it never runs on a confirmation dataset "
+            f"(generator seed {seed}); run the chosen settings on one as the 'tuned' study of a confirmation protocol"
+        )
+    if not isinstance(data, AirfoilData) or data.role != "selection":
+        raise ValueError(f"protocol '{protocol.name}' trains on {data.title}, not on a seed-0 airfoil dataset; "
+                         "only those have a confirmation dataset")
+    if seed == SELECTION_SEED:
+        raise ValueError(f"dataset generator seed {seed} makes the selection dataset; a confirmation dataset needs another")
+    return replace(
+        protocol,
+        name=f"{protocol.name}-seed{seed}",
+        description=f"{protocol.description}; confirmation dataset: generator seed {seed}, never used to choose settings",
+        data=data.with_seed(seed),
+        studies=tuple(name for name in protocol.studies if name not in SELECTION_STUDIES),
+        latent_sweep=(),
+        lrsa_settings=(),
+    )
+
+
+for _name, _protocol in list(PROTOCOLS.items()):
+    if isinstance(_protocol.data, AirfoilData):
+        PROTOCOLS[f"{_name}-seed{CONFIRMATION_SEED}"] = confirmation_protocol(_protocol, CONFIRMATION_SEED)
+
+
+def protocol_named(name: str, dataset_seed: int | None = None) -> Protocol:
+    """The protocol ``name`` (``<airfoil protocol>-seed<N>`` included), on generator seed ``dataset_seed`` if given."""
+    match = re.fullmatch(r"(.+)-seed(\d+)", name)
+    if name in PROTOCOLS:
+        protocol = PROTOCOLS[name]
+    elif match and match.group(1) in PROTOCOLS:
+        protocol = confirmation_protocol(PROTOCOLS[match.group(1)], int(match.group(2)))
+    else:
+        raise ValueError(f"protocol '{name}': expected one of {', '.join(sorted(PROTOCOLS))}, or <airfoil protocol>-seed<N>")
+    if dataset_seed is None or dataset_seed == protocol.data.record()["generator_seed"]:
+        return protocol
+    if protocol.data.record()["role"] != "selection":
+        raise ValueError(f"protocol '{name}' already runs on generator seed {protocol.data.record()['generator_seed']}; "
+                         f"name the seed-0 protocol with --dataset-seed {dataset_seed}")
+    return confirmation_protocol(protocol, dataset_seed)
+
+
+#: Time slices of each wall-clock run: the runs take turns, one slice each per round.
+WALL_CLOCK_SLICES = 5
+
+
+def plan_wall_clock(protocol: Protocol, epoch_seconds: dict[str, list[float]]) -> dict[str, Any]:
+    """Epochs per model for equal training seconds, from the models' side-by-side epoch times.
+
+    lrsa-train can stop at a wall-clock limit (``training.time_limit_minutes``), but its
+    schedule is laid out over ``training.epochs``, so a run cut short would end mid-schedule
+    with its learning rate still high: the comparison would measure the cut, not the model.
+    So the budget is spent in whole epochs planned beforehand: the fastest model (smallest
+    median side-by-side epoch time) trains the protocol's epochs, which sets the budget,
+    and every other model trains the most whole epochs whose planned time fits it; each
+    run's warm-up + cosine schedule is laid out over its own planned epochs and completes.
+    The budget is the fastest model's so the study costs no more than the main comparison.
+
+    Parameters
+    ----------
+    protocol : Protocol
+        Its models and epochs.
+    epoch_seconds : dict
+        Model -> training seconds per epoch, one per side-by-side round
+        (:func:`child.time_epochs_child`).
+
+    Returns
+    -------
+    dict
+        ``budget_seconds``, ``reference_model``, the median ``epoch_seconds`` and planned
+        ``epochs`` per model, ``planned_seconds`` (epochs times median), ``slices`` and
+        ``slice_seconds`` (the turns each run trains in), and the ``rule`` in words.
+    """
+    medians = {}
+    for model in protocol.models:
+        times = epoch_seconds.get(model) or []
+        if not times or not all(math.isfinite(t) and t > 0 for t in times):
+            raise ValueError(f"wall-clock plan: epoch times of {model}: expected positive seconds, got {times}")
+        medians[model] = statistics.median(times)
+    reference = min(protocol.models, key=medians.__getitem__)
+    budget = protocol.epochs * medians[reference]
+    # The reference trains exactly the protocol's epochs (no floating-point rounding down).
+    epochs = {
+        model: protocol.epochs if model == reference else max(1, math.floor(budget / medians[model]))
+        for model in protocol.models
+    }
+    return {
+        "rule": (f"budget = {protocol.epochs} epochs of the fastest model at its median side-by-side epoch time; "
+                 "each model trains the most whole epochs that fit, its LR schedule laid out over them"),
+        "reference_model": reference,
+        "budget_seconds": budget,
+        "epoch_seconds": medians,
+        "epochs": epochs,
+        "planned_seconds": {model: epochs[model] * medians[model] for model in protocol.models},
+        "slices": WALL_CLOCK_SLICES,
+        "slice_seconds": budget / WALL_CLOCK_SLICES,
+    }
+
+
+def wall_clock_runs(protocol: Protocol, plan: dict[str, Any]) -> list[RunSpec]:
+    """The wall-clock study's runs: every model and seed, fp32, at the planned epochs."""
+    return [
+        RunSpec(model, seed, "fp32", protocol.n_latents, int(plan["epochs"][model]), wall_clock=True)
+        for seed in protocol.seeds for model in protocol.models
+    ]

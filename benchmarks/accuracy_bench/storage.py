@@ -17,13 +17,28 @@ from modulus_lrsa.atomic import atomic_write_text
 
 from . import paths
 from .configs import run_definition, without_paths
-from .protocols import Protocol, ordered_runs
+from .protocols import Protocol, RunSpec, ordered_runs
 
 #: Protocol fields that change what a stored run means. The others (seeds, studies,
 #: sweeps, tuned settings, descriptions) only add or drop runs, whose ids carry their
 #: own settings, so results stay valid when those change.
 RUN_DEFINING_FIELDS = ("data", "epochs", "precision_epochs", "batch_size", "n_layers", "n_head", "n_latents",
                        "widths", "threads")
+#: Dataset fields added after results were stored, with the value every older file meant:
+#: results written before the generator seed was a field were all made on seed 0.
+ADDED_DATA_FIELDS = {"seed": 0}
+
+
+def _with_added_fields(stored: Any, current: Any) -> Any:
+    """``stored`` (a protocol's data as a file holds it) with the fields it predates filled in
+    where the current definition has their old value; nested datasets (a held-out view's source) too."""
+    if not isinstance(stored, dict) or not isinstance(current, dict):
+        return stored
+    filled = {key: _with_added_fields(value, current.get(key)) for key, value in stored.items()}
+    for key, value in ADDED_DATA_FIELDS.items():
+        if key not in filled and current.get(key) == value:
+            filled[key] = value
+    return filled
 
 
 def load_results(protocol: Protocol) -> dict[str, Any]:
@@ -32,6 +47,7 @@ def load_results(protocol: Protocol) -> dict[str, Any]:
     current = protocol_dict(protocol)
     if path.exists():
         stored = json.loads(path.read_text())
+        stored["protocol"]["data"] = _with_added_fields(stored["protocol"].get("data"), current["data"])
         changed = [key for key in RUN_DEFINING_FIELDS if stored["protocol"].get(key) != current[key]]
         if changed:
             raise SystemExit(
@@ -45,10 +61,16 @@ def load_results(protocol: Protocol) -> dict[str, Any]:
 
 
 def _check_runs_current(protocol: Protocol, results: dict[str, Any], path: Path) -> None:
-    """Stop if a stored run was trained under configs that no longer compose the same."""
+    """Stop if a stored run was trained under configs that no longer compose the same.
+
+    The wall-clock study's runs (planned from a timing, so not among the protocol's own
+    runs) are checked against the spec each one stored.
+    """
     specs = {spec.run_id: spec for spec in ordered_runs(protocol)}
+    wall_clock = results.get("wall_clock", {}).get("runs", {})
+    specs.update({run_id: RunSpec(**run["spec"]) for run_id, run in wall_clock.items() if "spec" in run})
     stale = []
-    for run_id, run in results["runs"].items():
+    for run_id, run in [*results["runs"].items(), *wall_clock.items()]:
         if run_id not in specs:
             continue
         stored = run.get("definition")
