@@ -218,8 +218,40 @@ def _check_training(problems: _Problems, world_size: int) -> None:
         )
     if not problems.reported("training.cuda_graphs"):
         check_cuda_graphs(problems.cfg, world_size, problems.add)
+    _check_loss(problems)
     _check_scheduler(problems)
     _build_optimizer_and_schedule(problems)
+
+
+def _check_loss(problems: _Problems) -> None:
+    """``training.loss``'s terms against the data: both integrate over a body's surface points.
+
+    The force term also needs ``data.forces`` (which channels hold the pressure and wall
+    shear, the free stream, the reference area), whose own check names its channels.
+    """
+    if problems.reported("training.loss"):
+        return
+    weight = problems.get("training.loss.force_weight", 0.0)
+    area_weighted = problems.get("training.loss.surface_area_weighted", False)
+    asked = [(key, what) for key, what, on in (
+        ("training.loss.force_weight", f"{weight} integrates the forces", isinstance(weight, (int, float)) and weight > 0),
+        ("training.loss.surface_area_weighted", "true weights the surface errors", area_weighted is True),
+    ) if on]
+    if not asked:
+        return
+    kind = problems.get("data.kind", None)
+    surface = problems.get("data.surface_fields", None)
+    for key, what in asked:
+        off = f"{key.rpartition('.')[2]}={'0' if key.endswith('weight') else 'false'}"
+        if kind != "mesh":
+            problems.add(key, f"{what} over a body's surface points, and data.kind={kind} has none; "
+                              f"use mesh data with data.surface_fields, or training.loss.{off}")
+        elif OmegaConf.is_list(surface) and not surface:
+            problems.add(key, f"{what} over the surface points, and data.surface_fields is empty; "
+                              f"list the surface fields (e.g. data.surface_fields=[p]), or training.loss.{off}")
+        elif key.endswith("force_weight") and problems.get("data.forces.enabled", False) is not True:
+            problems.add(key, f"{what} with the data's lift/drag settings, and data.forces is not enabled; "
+                              f"set data.forces.enabled=true (and its pressure, speed, ... keys), or training.loss.{off}")
 
 
 def _build_optimizer_and_schedule(problems: _Problems) -> None:

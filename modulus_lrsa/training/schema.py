@@ -178,6 +178,18 @@ class Scheduler:
 
 
 @dataclass
+class Loss:
+    """``training.loss``: the opt-in terms of the objective (:class:`~modulus_lrsa.training.metrics.TrainingLoss`).
+
+    Read with these fallbacks, so a config without the mapping trains on the relative L2
+    of the fields alone, as before the terms existed.
+    """
+
+    force_weight: float = setting(0.0, minimum=0.0)
+    surface_area_weighted: bool = False
+
+
+@dataclass
 class Training:
     """``training`` (``conf/training/default.yaml``)."""
 
@@ -202,6 +214,7 @@ class Training:
     resume: bool = MISSING
     time_limit_minutes: float | None = setting(above=0.0)
     eval_chunk_points: int = setting(minimum=1)
+    loss: Loss | None = setting(None, expected="a mapping (force_weight, surface_area_weighted)")
 
 
 # ---------------------------------------------------------------------- data

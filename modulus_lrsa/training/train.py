@@ -68,7 +68,7 @@ from modulus_lrsa.training.data import TrainingData, build_training_data
 from modulus_lrsa.training.domain_parallel import DomainParallelism, data_replica
 from modulus_lrsa.training.lock import RunLock, RunLockedError
 from modulus_lrsa.training.loggers import RunLogger
-from modulus_lrsa.training.metrics import FieldErrorMeter, ForceErrorMeter, valid_entries
+from modulus_lrsa.training.metrics import FieldErrorMeter, ForceErrorMeter, TrainingLoss, valid_entries
 from modulus_lrsa.training.model_setup import build_model, model_config_for
 from modulus_lrsa.training.overrides import FieldOverrideError, quote_field_selectors
 from modulus_lrsa.training.reporting import Terminated, reported_errors
@@ -161,7 +161,8 @@ def train_one_epoch(
     world_size: int,
     domain: DomainParallelism | None = None,
 ) -> dict[str, float]:
-    """Run one epoch of optimizer steps; returns ``train/loss`` and throughput.
+    """Run one epoch of optimizer steps; returns ``train/loss`` (and each opt-in loss term, e.g.
+    ``train/force_loss``, unweighted) and throughput.
 
     With ``domain`` (``training.domain_parallel_size`` > 1) each batch is cut to this
     rank's shard of the points, the loss is that of the whole samples, and the
@@ -180,6 +181,7 @@ def train_one_epoch(
     # A domain group trains one set of samples: they count once, their points once per shard.
     sample_replicas = world_size if domain is None else domain.data_size
     loss_sum, loss_steps, samples, points = 0.0, 0, 0, 0
+    term_sums = dict.fromkeys(step.loss.terms, 0.0)
     started = time.perf_counter()
     progress = tqdm(
         total=len(loader),
@@ -206,6 +208,8 @@ def train_one_epoch(
             counters.consecutive_nonfinite = 0
             loss_sum += result.loss
             loss_steps += 1
+            for name, value in result.terms.items():
+                term_sums[name] += value
         else:
             counters.skipped_steps += 1
             counters.consecutive_nonfinite += 1
@@ -240,7 +244,9 @@ def train_one_epoch(
             )
     progress.close()
     elapsed = time.perf_counter() - started
-    summary = _mean_over_ranks({"train/loss": loss_sum / loss_steps if loss_steps else float("nan")}, device)
+    means = {"train/loss": loss_sum}
+    means.update({f"train/{name}": value for name, value in term_sums.items()})
+    summary = _mean_over_ranks({key: value / loss_steps if loss_steps else float("nan") for key, value in means.items()}, device)
     summary["train/samples_per_s"] = samples * sample_replicas / elapsed
     summary["train/points_per_s"] = points * world_size / elapsed
     summary["train/epoch_time_s"] = elapsed
@@ -353,6 +359,28 @@ def _loaders(
         pin_memory=pin,
     )
     return train_loader, train_sampler, val_loader
+
+
+def training_loss(cfg: DictConfig, data: TrainingData) -> TrainingLoss:
+    """The objective of ``training.loss`` on this data (the relative L2 of the fields without the mapping).
+
+    Raises
+    ------
+    ConfigError
+        A term the data cannot serve (data built outside the config check: no lift/drag
+        settings for the force term, no surface points for either).
+    """
+    settings = cfg.training.get("loss") or {}
+    weight = float(settings.get("force_weight", 0.0))
+    area_weighted = bool(settings.get("surface_area_weighted", False))
+    # The descriptor says whether the samples hold surface points, as evaluate() reads it.
+    if (weight > 0 or area_weighted) and not data.descriptor.get("uses_surface"):
+        raise ConfigError(f"training.loss: the force term and the area weights need surface points, and data "
+                          f"'{data.name}' has none; use training.loss.force_weight=0 and surface_area_weighted=false")
+    try:
+        return TrainingLoss(weight, area_weighted, data.forces, data.target_names, data.target_normalizer)
+    except ValueError as error:
+        raise ConfigError(str(error)) from error
 
 
 def _export_best(
@@ -468,6 +496,7 @@ def _train(cfg: DictConfig, manager: DistributedManager, data: TrainingData | No
         if len(data.train) < replicas:
             raise ConfigError(f"data: {len(data.train)} training sample(s) cannot feed {replicas} data replicas")
         model_cfg = model_config_for(cfg.model, data)
+        loss = training_loss(cfg, data)
         model, inputs = build_model(model_cfg, data, cfg, manager, domain, log)
         train_loader, train_sampler, val_loader = _loaders(data, cfg, manager, domain)
         optimizer = instantiate(cfg.training.optimizer)(model.parameters())
@@ -487,7 +516,7 @@ def _train(cfg: DictConfig, manager: DistributedManager, data: TrainingData | No
         if manager.rank == 0:
             _write_config_snapshot(cfg, output_dir)
 
-        run = _Run(cfg, manager, log, data, model, inputs, optimizer, scheduler, precision, domain, checkpoints, state)
+        run = _Run(cfg, manager, log, data, model, inputs, optimizer, scheduler, precision, domain, checkpoints, state, loss)
         stopped_by_time_limit = run.train_epochs(train_loader, train_sampler, val_loader)
         result = run.result(stopped_by_time_limit)
         if manager.rank == 0:
@@ -521,6 +550,7 @@ class _Run:
     domain: DomainParallelism | None
     checkpoints: RunCheckpoints
     state: RunState
+    loss: TrainingLoss = field(default_factory=TrainingLoss)
     validation_seconds: float = 0.0
 
     @property
@@ -538,7 +568,7 @@ class _Run:
         step = TrainingStep(
             self.model, self.inputs, self.optimizer, self.precision.name, self.precision.scaler,
             cfg.training.grad_clip_norm, agree=lambda ok: all_ranks_agree(ok, device), domain=self.domain,
-            cuda_graphs=bool(cfg.training.cuda_graphs), warn=log.warning,
+            cuda_graphs=bool(cfg.training.cuda_graphs), warn=log.warning, loss=self.loss,
         )
         for epoch in range(state.epoch + 1, epochs + 1):
             epoch_started = time.monotonic()
@@ -578,7 +608,7 @@ class _Run:
         started = time.monotonic()
         metrics = evaluate(self.model, self.inputs, val_loader, self.data, self.precision, self.manager.device,
                            int(self.cfg.training.eval_chunk_points))
-        metrics["train/loss"] = summary["train/loss"]
+        metrics.update({key: value for key, value in summary.items() if key.endswith("loss")})
         metrics["epoch"] = epoch
         state = self.state
         state.history.append(metrics)
