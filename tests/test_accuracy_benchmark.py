@@ -111,6 +111,21 @@ def test_airfoil_report_splits_volume_and_surface_and_compares_with_transolver(a
     assert "| abs. Cl error | rel. Cd error | fp16 training |" in readme
 
 
+def test_a_diverged_run_is_counted_not_averaged_in_the_main_comparison(accuracy):
+    # Its NaN error used to stop the whole report (statistics.stdev cannot take a NaN).
+    protocol = accuracy.protocols.PROTOCOLS["airfoil"]
+    runs = dict([_stored_run(accuracy, protocol, "LRSA", s, 0.1, 0.2, 0.01) for s in (0, 1)]
+                + [_stored_run(accuracy, protocol, "Transolver", s, 0.2, 0.4, 0.02) for s in (0, 1)])
+    diverged_id = next(key for key in runs if key.startswith("Transolver") and key.endswith("s1"))
+    runs[diverged_id] = {**runs[diverged_id], "diverged": True}
+    text = accuracy.tables.tables(protocol, {"runs": runs})
+    transolver = _row(text, "| Transolver | 64 / 2 |")
+    assert "| 2 | 0.2500 (1 seed, 1 diverged) | 1.00x |" in transolver
+    assert "0.70x" in _row(text, "| LRSA | 40 / 1 |")
+    readme = accuracy.docs.readme_table(protocol, {"runs": runs})
+    assert "| Transolver | 1,000 | n/a | 1.00x |" in readme and "| LRSA | 1,000 | 0.1750 ± 0.0000 | 0.70x |" in readme
+
+
 def _stored_body_run(accuracy, protocol, model, seed, surface_p, cd_error, cd_r2):
     """A finished 3D run as the results JSON stores it: per-channel errors, then the force metrics."""
     spec = accuracy.protocols.RunSpec(model, seed, "fp32", protocol.n_latents, protocol.epochs)
@@ -178,8 +193,12 @@ def test_ahmed_aims_report_what_fails_and_what_is_not_measured(accuracy):
             _stored_body_run(accuracy, protocol, "FLARE", seed, 0.10, 0.0045, 0.9),
             _stored_body_run(accuracy, protocol, "GeoTransolver", seed, 0.16, 0.0070, 0.85),
         ])
+    # A diverged seed is counted apart, and its numbers (here deceptively small) are no model's accuracy.
+    flare_run_id, diverged = _stored_body_run(accuracy, protocol, "FLARE", 2, 0.001, 0.0001, 0.99)
+    runs[flare_run_id] = {**diverged, "diverged": True}
     text = accuracy.tables.tables(protocol, {"runs": runs})
     assert "provisional" not in text and "PARTIAL" not in text
+    assert "| FLARE | 2 of 3 (+1 diverged, left out) | 0.1000 ± 0.0000 |" in text
     assert "best peer FLARE 0.1000: 0.800x (aim ≤ 0.75x: not met)" in text
     assert "- Cd R^2: LRSA 0.9800 (aim ≥ 0.9: met; stretch ≥ 0.97: met)." in text
     assert ("LRSA 50.0 counts against Transolver 60.0, FLARE 45.0, GeoTransolver 70.0: not met.") in text

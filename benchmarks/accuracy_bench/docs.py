@@ -13,7 +13,7 @@ from modulus_lrsa.atomic import atomic_write_text
 
 from . import paths
 from .protocols import Protocol, studies
-from .summary import compared_runs, component_count, field_errors, is_3d, metric_values, run_error
+from .summary import compared_runs, component_count, field_errors, is_3d, metric_values, run_error, scored
 from .tables import aims, correlation, counts, format_count, mean_std, seeds_cell, tables
 
 DOCS_BEGIN = "<!-- accuracy:begin -->"
@@ -28,7 +28,9 @@ def readme_table(protocol: Protocol, results: dict[str, Any]) -> str:
     main = compared_runs(protocol, results)
     if is_3d(protocol):
         return body_readme_table(protocol, results, main)
-    reference = statistics.mean(run_error(r) for r in main["Transolver"]) if main["Transolver"] else math.nan
+    # Diverged runs (NaN) are no model's accuracy; the full report counts them.
+    finite = {name: [e for e in (run_error(r) for r in runs) if math.isfinite(e)] for name, runs in main.items()}
+    reference = statistics.mean(finite["Transolver"]) if finite["Transolver"] else math.nan
     fp16 = {
         spec.model: results["runs"][spec.run_id]
         for spec in all_studies.get("precision", [])
@@ -47,7 +49,7 @@ def readme_table(protocol: Protocol, results: dict[str, Any]) -> str:
         "|---|---|---|---|" + "---|" * len(extra),
     ]
     for name, runs in main.items():
-        errors = [run_error(r) for r in runs]
+        errors = finite[name]
         cells = [
             f"{statistics.mean(errors):.4f} ± {statistics.stdev(errors):.4f}" if len(errors) > 1 else "n/a",
             f"{statistics.mean(errors) / reference:.2f}x" if errors and math.isfinite(reference) else "n/a",
@@ -65,7 +67,8 @@ def readme_table(protocol: Protocol, results: dict[str, Any]) -> str:
 
 def body_readme_table(protocol: Protocol, results: dict[str, Any], main: dict[str, list[dict[str, Any]]]) -> str:
     """The README's 3D table: the fields and drag the issue names, seeds finished per model, then the aims."""
-    runs = [r for group in main.values() for r in group]
+    kept = scored(main)
+    runs = [r for group in kept.values() for r in group]
     vectors = [f"{label} as the mean of its {n} components'" for label, n in (
         ("wall shear", component_count(runs, "surface_rel_l2/", "wallShearStress")),
         ("volume U", component_count(runs, "volume_rel_l2/", "U")),
@@ -80,19 +83,19 @@ def body_readme_table(protocol: Protocol, results: dict[str, Any], main: dict[st
         "Cd R^2 | Cd Spearman |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for name, group in main.items():
+    for name, group in kept.items():
         cells = [
-            seeds_cell(group, protocol),
+            seeds_cell(main[name], protocol),
             mean_std(field_errors(group, "surface_rel_l2/", "p")),
             mean_std(field_errors(group, "surface_rel_l2/", "wallShearStress")),
             mean_std(field_errors(group, "volume_rel_l2/", "U")),
             mean_std(field_errors(group, "volume_rel_l2/", "p")),
-            mean_std([e for e in (run_error(r) for r in group) if math.isfinite(e)]),
+            mean_std([run_error(r) for r in group]),
             counts(metric_values(group, "Cd_abs_error")),
             correlation(metric_values(group, "Cd_r2")),
             correlation(metric_values(group, "Cd_spearman")),
         ]
-        parameters = group[0]["parameters"] if group else results.get("parameters", {}).get(name)
+        parameters = main[name][0]["parameters"] if main[name] else results.get("parameters", {}).get(name)
         lines.append(f"| {name} | {format_count(parameters)} | " + " | ".join(cells) + " |")
     return "\n".join([*lines, "", *aims(protocol, main)])
 

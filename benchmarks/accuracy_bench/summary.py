@@ -48,6 +48,11 @@ def is_3d(protocol: Protocol) -> bool:
     return isinstance(protocol.data, AhmedData)
 
 
+def scored(main: dict[str, list[dict[str, Any]]]) -> dict[str, list[dict[str, Any]]]:
+    """The rows' runs that did not diverge: a diverged run's numbers are no model's accuracy."""
+    return {name: [r for r in runs if not r["diverged"]] for name, runs in main.items()}
+
+
 def metric_values(runs: list[dict[str, Any]], key: str) -> list[float]:
     """``test_metrics[key]`` of each run that measured it, in run order."""
     return [r["test_metrics"][key] for r in runs if key in r.get("test_metrics", {})]

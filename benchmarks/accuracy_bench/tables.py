@@ -20,16 +20,20 @@ from .summary import (
     is_3d,
     metric_values,
     run_error,
+    scored,
     tuned_label,
 )
 
 
 def _mean_spread(values: list[float]) -> str:
-    if not values:
-        return "n/a"
-    if len(values) == 1:
-        return f"{values[0]:.4f} (1 seed)"
-    return f"{statistics.mean(values):.4f} ± {statistics.stdev(values):.4f} (min {min(values):.4f}, max {max(values):.4f})"
+    """Mean ± std (min, max) over seeds; a diverged run's NaN is counted, not averaged."""
+    finite = [v for v in values if math.isfinite(v)]
+    note = f", {len(values) - len(finite)} diverged" if len(finite) < len(values) else ""
+    if not finite:
+        return "diverged" if values else "n/a"
+    if len(finite) == 1:
+        return f"{finite[0]:.4f} (1 seed{note})"
+    return f"{statistics.mean(finite):.4f} ± {statistics.stdev(finite):.4f} (min {min(finite):.4f}, max {max(finite):.4f}{note})"
 
 
 def tables(protocol: Protocol, results: dict[str, Any]) -> str:
@@ -56,9 +60,10 @@ def main_tables(protocol: Protocol, results: dict[str, Any]) -> list[str]:
     """The models side by side: errors, time, memory, per-field and Cl/Cd errors."""
     lines: list[str] = []
     main = compared_runs(protocol, results)
-    reference_errors = [run_error(r) for r in main["Transolver"]]
+    reference_errors = [e for e in (run_error(r) for r in main["Transolver"]) if math.isfinite(e)]
 
     def versus_transolver(values: list[float], reference: list[float]) -> str:
+        values = [v for v in values if math.isfinite(v)]
         return f"{statistics.mean(values) / statistics.mean(reference):.2f}x" if values and reference else "n/a"
 
     lines += [
@@ -308,8 +313,10 @@ DRAG_COUNT = 1e-4
 
 
 def seeds_cell(runs: list[dict[str, Any]], protocol: Protocol) -> str:
-    """Seeds finished of the protocol's, so a partial table never reads as the full protocol."""
-    return f"{len(runs)} of {len(protocol.seeds)}"
+    """Seeds the numbers are over, of the protocol's, so a partial table never reads as the full
+    protocol; diverged runs are counted apart (their numbers are left out)."""
+    diverged = sum(bool(r["diverged"]) for r in runs)
+    return f"{len(runs) - diverged} of {len(protocol.seeds)}" + (f" (+{diverged} diverged, left out)" if diverged else "")
 
 
 def counts(values: list[float]) -> str:
@@ -337,7 +344,8 @@ def _vector_label(runs: list[dict[str, Any]], prefix: str, field: str, name: str
 
 def body_tables(protocol: Protocol, main: dict[str, list[dict[str, Any]]]) -> list[str]:
     """The 3D body's report: the fields the issue names, forces in drag counts, Cd across the family, the aims."""
-    runs = [r for group in main.values() for r in group]
+    kept = scored(main)
+    runs = [r for group in kept.values() for r in group]
     wall_shear = _vector_label(runs, "surface_rel_l2/", "wallShearStress", "wall shear")
     velocity = _vector_label(runs, "volume_rel_l2/", "U", "volume U")
     channels = {len(r["test_rel_l2"]) for r in runs}
@@ -351,16 +359,16 @@ def body_tables(protocol: Protocol, main: dict[str, list[dict[str, Any]]]) -> li
         f"| model | seeds | surface p | {wall_shear} | {velocity} | volume p | {mean_label} |",
         "|---|---|---|---|---|---|---|",
     ]
-    for name, group in main.items():
+    for name, group in kept.items():
         cells = [
             mean_std(field_errors(group, "surface_rel_l2/", "p")),
             mean_std(field_errors(group, "surface_rel_l2/", "wallShearStress")),
             mean_std(field_errors(group, "volume_rel_l2/", "U")),
             mean_std(field_errors(group, "volume_rel_l2/", "p")),
-            mean_std([e for e in (run_error(r) for r in group) if math.isfinite(e)]),
+            mean_std([run_error(r) for r in group]),
         ]
-        lines.append(f"| {name} | {seeds_cell(group, protocol)} | " + " | ".join(cells) + " |")
-    lines += per_field_table(main)
+        lines.append(f"| {name} | {seeds_cell(main[name], protocol)} | " + " | ".join(cells) + " |")
+    lines += per_field_table(kept)
     lines += [
         "",
         "**Forces on the held-out bodies** in drag counts (1 count = 0.0001 of the coefficient), integrated from the "
@@ -371,10 +379,10 @@ def body_tables(protocol: Protocol, main: dict[str, list[dict[str, Any]]]) -> li
         "| model | seeds | Cd | Cd pressure part | Cd friction part | Cl | side force Cs | rel. Cd error |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    for name, group in main.items():
+    for name, group in kept.items():
         cells = [counts(metric_values(group, f"{c}_abs_error")) for c in ("Cd", "Cd_pressure", "Cd_viscous", "Cl", "Cs")]
         cells.append(mean_std(metric_values(group, "Cd_rel_error")))
-        lines.append(f"| {name} | {seeds_cell(group, protocol)} | " + " | ".join(cells) + " |")
+        lines.append(f"| {name} | {seeds_cell(main[name], protocol)} | " + " | ".join(cells) + " |")
     lines += [
         "",
         "**Drag and lift across the family** (over the test bodies: R^2 = 1 - residual / total sum of squares about "
@@ -383,14 +391,17 @@ def body_tables(protocol: Protocol, main: dict[str, list[dict[str, Any]]]) -> li
         "| model | seeds | Cd R^2 | Cd Spearman | Cl R^2 | Cl Spearman |",
         "|---|---|---|---|---|---|",
     ]
-    for name, group in main.items():
+    for name, group in kept.items():
         cells = [correlation(metric_values(group, key)) for key in ("Cd_r2", "Cd_spearman", "Cl_r2", "Cl_spearman")]
-        lines.append(f"| {name} | {seeds_cell(group, protocol)} | " + " | ".join(cells) + " |")
+        lines.append(f"| {name} | {seeds_cell(main[name], protocol)} | " + " | ".join(cells) + " |")
     return lines + ["", *aims(protocol, main)]
 
 
 def aims(protocol: Protocol, main: dict[str, list[dict[str, Any]]]) -> list[str]:
-    """The issue's aims for default LRSA, each as the measured numbers and whether they meet it."""
+    """The issue's aims for default LRSA, each as the measured numbers and whether they meet it.
+
+    Means over each model's seeds that did not diverge; the heading counts them.
+    """
     finished = [f"{name} {seeds_cell(runs, protocol)}" for name, runs in main.items() if name in protocol.models]
     incomplete = any(len(main[name]) < len(protocol.seeds) for name in protocol.models)
     lines = [
@@ -398,11 +409,12 @@ def aims(protocol: Protocol, main: dict[str, list[dict[str, Any]]]) -> list[str]
         + ("; provisional until every model has all its seeds" if incomplete else "") + "):",
         "",
     ]
-    surface = compare(protocol, main, lambda runs: field_errors(runs, "surface_rel_l2/", "p"))
-    mean = compare(protocol, main, lambda runs: [e for e in (run_error(r) for r in runs) if math.isfinite(e)])
+    kept = scored(main)
+    surface = compare(protocol, kept, lambda runs: field_errors(runs, "surface_rel_l2/", "p"))
+    mean = compare(protocol, kept, lambda runs: [run_error(r) for r in runs])
     lines.append(f"- Surface p relative L2: {_ratio_aim(surface)}.")
     lines.append(f"- Mean relative L2 over the channels: {_ratio_aim(mean)}.")
-    r2 = metric_values(main["LRSA"], "Cd_r2")
+    r2 = metric_values(kept["LRSA"], "Cd_r2")
     if r2:
         value = statistics.mean(r2)
         lines.append(
@@ -411,7 +423,7 @@ def aims(protocol: Protocol, main: dict[str, list[dict[str, Any]]]) -> list[str]
         )
     else:
         lines.append(f"- Cd R^2 (aim ≥ {AIM_CD_R2:g}): not measured (LRSA has no finished run with Cd R^2).")
-    drag = compare(protocol, main, lambda runs: metric_values(runs, "Cd_abs_error"))
+    drag = compare(protocol, kept, lambda runs: metric_values(runs, "Cd_abs_error"))
     lines.append(f"- Cd error lower than every peer's: {_lower_aim(protocol, drag)}.")
     return lines
 
