@@ -161,9 +161,8 @@ def surface_area_weights(batch: dict[str, Any]) -> torch.Tensor:
     return torch.where(batch["is_surface"], batch["weights"], torch.ones_like(batch["weights"]))
 
 
-def force_coefficient_error(
-    prediction: torch.Tensor,
-    target: torch.Tensor,
+def surface_coefficients(
+    values: torch.Tensor,
     valid: torch.Tensor,
     face_area: torch.Tensor,
     face_normal: torch.Tensor,
@@ -174,23 +173,24 @@ def force_coefficient_error(
     wall_shear_sign: float,
     group: dist.ProcessGroup | None = None,
 ) -> torch.Tensor:
-    """Mean |C_predicted - C_true| of the force coefficients integrated over each sample's surface points.
+    """Force coefficients of each sample, integrated over its surface points (differentiable).
 
-    Both forces are :func:`~modulus_lrsa.forces.surface_force` over the same faces, with
-    the same weights, so the way the faces were sampled cancels in the difference: with
-    ``face_area`` scaled by (faces / sampled faces), as the dataset does, the difference
-    is an unbiased estimate of the one over the whole surface, and equal to it when
-    every face is in the sample. An entry that ``valid`` leaves out (padding, a channel
-    undefined there) adds nothing to either integral.
+    :func:`~modulus_lrsa.forces.surface_force` over the points' ``face_area`` and
+    ``face_normal``, projected on each case's directions and divided by its
+    ``0.5 U^2 A_ref``; with every face of a case in the sample, the coefficients of
+    :func:`~modulus_lrsa.forces.force_coefficients`. An entry that ``valid`` leaves out
+    (padding, a channel undefined there) adds nothing.
 
     Parameters
     ----------
-    prediction, target : torch.Tensor
-        (B, N, C) in physical units (the kinematic pressure and wall shear).
+    values : torch.Tensor
+        (..., B, N, C) in physical units (the kinematic pressure and wall shear); leading
+        axes (predicted and true fields stacked) share the rest.
     valid : torch.Tensor
         (B, N, C) bool.
     face_area : torch.Tensor
-        (B, N): surface points' quadrature weights, 0 on volume points and padding.
+        (B, N): the surface points' quadrature weights (the dataset's, scaled for the
+        faces it drew), 0 on volume points and padding.
     face_normal : torch.Tensor
         (B, N, D) unit normals out of the body.
     directions : torch.Tensor
@@ -206,7 +206,51 @@ def force_coefficient_error(
         :class:`~modulus_lrsa.forces.ForceSettings` ``wall_shear_sign``.
     group : torch.distributed.ProcessGroup, optional
         The ranks each sample's points are split over; the forces are summed over them
-        (:func:`sum_over_shards`) before the coefficients are compared.
+        (:func:`sum_over_shards`).
+
+    Returns
+    -------
+    torch.Tensor
+        (..., B, K) float32: Cd, Cl (and Cs), in the order of ``directions``.
+    """
+    values = values.float()
+    shear_columns = list(shear_columns)
+    zero = torch.zeros((), dtype=values.dtype, device=values.device)
+    pressure = torch.where(valid[..., pressure_column], values[..., pressure_column], zero)
+    shear = torch.where(valid[..., shear_columns], values[..., shear_columns], zero) if shear_columns else None
+    pressure_force, viscous_force = surface_force(pressure, face_normal.float(), face_area.float(), shear, wall_shear_sign)
+    force = pressure_force + viscous_force
+    if group is not None:
+        force = sum_over_shards(force, group)
+    return torch.einsum("...bd,bkd->...bk", force, directions.float()) / dynamic.float()[:, None]
+
+
+def force_coefficient_error(
+    prediction: torch.Tensor,
+    target: torch.Tensor,
+    valid: torch.Tensor,
+    face_area: torch.Tensor,
+    face_normal: torch.Tensor,
+    directions: torch.Tensor,
+    dynamic: torch.Tensor,
+    pressure_column: int,
+    shear_columns: Sequence[int],
+    wall_shear_sign: float,
+    group: dist.ProcessGroup | None = None,
+) -> torch.Tensor:
+    """Mean |C_predicted - C_true| of the force coefficients of each sample (:func:`surface_coefficients`).
+
+    Both coefficients are integrated over the same faces with the same weights, so the
+    way the faces were drawn cancels in the difference: with ``face_area`` scaled by
+    (faces / faces drawn), as the dataset does, the force difference is an unbiased
+    estimate of the one over the whole surface, and equal to it when every face is drawn.
+
+    Parameters
+    ----------
+    prediction, target : torch.Tensor
+        (B, N, C) in physical units.
+    valid, face_area, face_normal, directions, dynamic, pressure_column, shear_columns, wall_shear_sign, group
+        As :func:`surface_coefficients` takes them.
 
     Returns
     -------
@@ -214,20 +258,10 @@ def force_coefficient_error(
         Scalar float32 in coefficient units (1e-4 is one drag count), averaged over the
         samples and the K coefficients.
     """
-    shear_columns = list(shear_columns)
-    zero = torch.zeros((), dtype=torch.float32, device=prediction.device)
-    area = face_area.float()
-    normal = face_normal.float()
-    forces = []
-    for values in (prediction.float(), target.float()):
-        pressure = torch.where(valid[..., pressure_column], values[..., pressure_column], zero)
-        shear = torch.where(valid[..., shear_columns], values[..., shear_columns], zero) if shear_columns else None
-        pressure_force, viscous_force = surface_force(pressure, normal, area, shear, wall_shear_sign)
-        forces.append(pressure_force + viscous_force)
-    force = torch.stack(forces)  # (2, B, D): predicted, true
-    if group is not None:
-        force = sum_over_shards(force, group)
-    coefficients = torch.einsum("sbd,bkd->sbk", force, directions.float()) / dynamic.float()[None, :, None]
+    coefficients = surface_coefficients(
+        torch.stack([prediction.float(), target.float()]), valid, face_area, face_normal, directions, dynamic,
+        pressure_column, shear_columns, wall_shear_sign, group,
+    )
     return (coefficients[0] - coefficients[1]).abs().mean()
 
 
