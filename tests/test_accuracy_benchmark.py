@@ -173,6 +173,7 @@ def test_ahmed_report_states_seeds_finished_drag_counts_family_fit_and_the_aims(
             "met among the peers finished (FLARE not run).") in text
     assert "LRSA 1 of 3, Transolver 2 of 3, FLARE 0 of 3, GeoTransolver 3 of 3; provisional" in text
     assert "PARTIAL: 6 run(s) not finished" in text
+    assert "seeds [0, 1, 2], those finished per model in 'seeds';" in text
     readme = accuracy.docs.readme_table(protocol, {"runs": runs})
     assert "| LRSA | 135,000 | 1 of 3 | 0.0600 | 0.2000 | 0.2500 | 0.0600 | 0.2425 | 30.0 | 0.950 | 0.900 |" in readme
     assert "wall shear as the mean of its 3 components'" in readme and "- Cd R^2: LRSA 0.9500" in readme

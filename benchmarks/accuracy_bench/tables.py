@@ -67,7 +67,8 @@ def main_tables(protocol: Protocol, results: dict[str, Any]) -> list[str]:
         return f"{statistics.mean(values) / statistics.mean(reference):.2f}x" if values and reference else "n/a"
 
     lines += [
-        f"**Main comparison** (fp32, {protocol.epochs} epochs, seeds {list(protocol.seeds)}; "
+        f"**Main comparison** (fp32, {protocol.epochs} epochs, seeds {list(protocol.seeds)}"
+        + (", those finished per model in 'seeds'; " if is_3d(protocol) else "; ") +
         "test relative L2 after the last epoch: mean ± sample std over seeds; training time per "
         "epoch: median over seeds of each run's median epoch, min-max; runs at different times see "
         "different machine load, so compare times in the side-by-side table):",
