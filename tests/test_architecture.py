@@ -15,7 +15,8 @@ Rooms, from the bottom up (README.md, "Layout"):
 ``datapipes``      case discovery, cache, datasets
 ``models``         LRSA
 ``forces``         lift and drag from surface fields
-``surrogate``      calling a trained model: descriptor, inputs, precision, device
+``surrogate``      calling a trained model: the descriptor file, inputs, precision, device
+``descriptor``     the typed data descriptor (``ModelDescriptor``): training's output, prediction's input
 ``training``       ``lrsa-train`` (and ``python -m modulus_lrsa.train``)
 ``inference``      ``lrsa-predict``
 ``demos``          ``make demo``, ``make demo-darcy``
@@ -34,7 +35,7 @@ import modulus_lrsa
 
 ROOMS = (
     "modulus_lrsa", "errors", "atomic", "distributed", "io", "geometry", "data", "datapipes", "models", "forces",
-    "surrogate", "training", "inference", "demos",
+    "surrogate", "descriptor", "training", "inference", "demos",
 )
 #: Modules that belong to a room of another name.
 ALIASES = {"train": "training"}

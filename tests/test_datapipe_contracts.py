@@ -109,7 +109,7 @@ def test_darcy_points_prediction_takes_the_inputs_the_dataset_serves(tmp_path):
     torch.manual_seed(1)
     model = LRSA(functional_dim=1, out_dim=1, embedding_dim=2, n_layers=1, n_hidden=16, n_head=2, n_latents=4,
                  n_frequencies=2).eval()
-    quantities = predict_darcy(model, data.descriptor, tmp_path / "data", tmp_path / "out", DarcyOptions(samples=[1]))
+    quantities = predict_darcy(model, data.model_descriptor, tmp_path / "data", tmp_path / "out", DarcyOptions(samples=[1]))
     sample = data.validation[1]
     with torch.no_grad():
         output = model(sample["fx"][None], sample["embedding"][None])[0]

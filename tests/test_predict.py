@@ -9,7 +9,9 @@ which pins down that a new case is preprocessed exactly like the training data.
 
 from __future__ import annotations
 
+import dataclasses
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -21,6 +23,7 @@ from vtk.util.numpy_support import vtk_to_numpy
 
 from modulus_lrsa.data.darcy import generate_darcy
 from modulus_lrsa.datapipes.collate import pad_collate
+from modulus_lrsa.descriptor import ModelDescriptor
 from modulus_lrsa.inference.predict import main
 from modulus_lrsa.models import LRSA
 from modulus_lrsa.surrogate import write_descriptor
@@ -277,9 +280,11 @@ def test_a_model_of_signed_wall_distances_is_warned_about(tmp_path, caplog):
     # Cache format 1 signed mesh cells' wall distances; prediction now gives unsigned ones.
     from modulus_lrsa.inference.common import warn_if_signed_wall_distances
 
+    stored = ModelDescriptor.read(Path(__file__).parent / "data" / "descriptor_v1" / "mesh.mdlus")
     for version, warned in ((1, True), (2, False)):
         caplog.clear()
-        descriptor = {"kind": "mesh", "cache_index": {"has_geometry": True, "format_version": version}}
+        index = dataclasses.replace(stored.cache_index, has_geometry=True, format_version=version)
+        descriptor = dataclasses.replace(stored, cache_index=index)
         with caplog.at_level("WARNING"):
             warn_if_signed_wall_distances(tmp_path / "model.mdlus", descriptor)
         assert ("model.mdlus: trained on cache format 1" in caplog.text) == warned

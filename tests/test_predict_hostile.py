@@ -32,6 +32,7 @@ from test_predict import compose_config, darcy_model, export, tiny_lrsa  # noqa:
 
 from modulus_lrsa import atomic
 from modulus_lrsa.atomic import OutputFolderError, atomic_folder, remove_stale_partials
+from modulus_lrsa.datapipes.normalization import Normalizer
 from modulus_lrsa.demos.common import METRICS_NAME, begin_result_set, copy_model
 from modulus_lrsa.inference import cli, common, mesh
 from modulus_lrsa.inference.predict import main
@@ -253,9 +254,9 @@ def test_a_condition_outside_the_training_range_is_warned_about_naming_the_range
 
 
 def test_a_descriptor_without_ranges_warns_beyond_three_standard_deviations():
-    descriptor = {"cache_index": {"normalization": {"conditions": {"names": ["aoa_deg"], "mean": [0.0], "std": [2.0]}}}}
-    assert common.warn_outside_training_range(descriptor, {"aoa_deg": 5.0}, Path("case")) == []
-    (warning,) = common.warn_outside_training_range(descriptor, {"aoa_deg": 7.0}, Path("case"))
+    statistics = Normalizer.from_dict({"names": ["aoa_deg"], "mean": [0.0], "std": [2.0]})
+    assert common.warn_outside_training_range(statistics, {"aoa_deg": 5.0}, Path("case")) == []
+    (warning,) = common.warn_outside_training_range(statistics, {"aoa_deg": 7.0}, Path("case"))
     assert "more than 3 standard deviations" in warning and "range is unknown" in warning
 
 

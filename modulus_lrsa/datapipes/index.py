@@ -32,6 +32,36 @@ _FORMAT_CHANGES = {
 AXIS_NAMES = ("x", "y", "z")
 
 
+def _is_names(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(item, str) for item in value)
+
+
+def _is_records(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(item, dict) for item in value)
+
+
+#: Each key's check and how a message names it: ``index.json`` and a model descriptor's copy
+#: come from files, so a wrong type is named where it is read, not met deep in a prediction.
+_INDEX_TYPES: dict[str, tuple[Any, str]] = {
+    "format_version": (lambda value: isinstance(value, int) and not isinstance(value, bool), "an integer"),
+    "settings_hash": (lambda value: isinstance(value, str), "a string"),
+    "training_domain": (lambda value: value is None or isinstance(value, dict), "null or an object"),
+    "settings": (lambda value: isinstance(value, dict), "an object"),
+    "dimension": (lambda value: value in (2, 3) and not isinstance(value, bool), "2 or 3"),
+    "planar_axis": (lambda value: value is None or (value in (0, 1, 2) and not isinstance(value, bool)), "null, 0, 1 or 2"),
+    "coordinate_names": (_is_names, "a list of strings"),
+    "volume_channels": (_is_names, "a list of strings"),
+    "surface_channels": (_is_names, "a list of strings"),
+    "target_channels": (_is_names, "a list of strings"),
+    "condition_names": (_is_names, "a list of strings"),
+    "has_geometry": (lambda value: isinstance(value, bool), "true or false"),
+    "stats_split": (lambda value: isinstance(value, str), "a string"),
+    "cases": (_is_records, "a list of objects"),
+    "skipped": (_is_records, "a list of objects"),
+    "normalization": (lambda value: isinstance(value, dict), "an object"),
+}
+
+
 @dataclasses.dataclass(kw_only=True)
 class CacheIndex:
     """The contents of a cache's ``index.json``.
@@ -91,7 +121,7 @@ class CacheIndex:
         Raises
         ------
         MeshDataError
-            A key is missing or unknown: one line naming ``where`` and the keys.
+            A key is missing, unknown or of another type: one line naming ``where`` and the keys.
         """
         fields = dataclasses.fields(cls)
         required = [field.name for field in fields
@@ -101,6 +131,11 @@ class CacheIndex:
         if missing or unknown:
             raise MeshDataError(f"{where}: not a cache index of this version (missing keys {missing}, unknown keys "
                                 f"{unknown}); rebuild the cache with build_cache (lrsa-train does so by itself)")
+        for key, value in payload.items():
+            check, expected = _INDEX_TYPES[key]
+            if not check(value):
+                found = repr(value)[:60] if isinstance(value, (str, int, float)) or value is None else type(value).__name__
+                raise MeshDataError(f"{where}: '{key}' must be {expected}, got {found}; rebuild the cache with build_cache")
         return cls(**payload)
 
     def to_dict(self, cases: bool = True) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from pathlib import Path
 import torch
 
 from modulus_lrsa.atomic import OutputFolderError
+from modulus_lrsa.descriptor import DarcyDescriptor
 from modulus_lrsa.distributed import launcher_layout, process_group
 from modulus_lrsa.errors import MeshDataError, ModelFileError
 from modulus_lrsa.inference.common import PredictionError, RunOptions, check_output_folder, load_model
@@ -176,7 +177,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.domain_parallel:
             model = _domain_parallel_model(model)
         run = RunOptions(device=device, precision=args.precision, chunk_points=args.chunk_points)
-        if descriptor["kind"] == "darcy":
+        if isinstance(descriptor, DarcyDescriptor):
             quantities = predict_darcy(model, descriptor, args.input, args.output,
                                        DarcyOptions(split=args.split, samples=args.samples, run=run))
         elif args.sample_volume is not None:

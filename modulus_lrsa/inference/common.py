@@ -26,8 +26,10 @@ import numpy as np
 import torch
 
 from modulus_lrsa.atomic import atomic_folder, check_folder_target
+from modulus_lrsa.datapipes.normalization import Normalizer
+from modulus_lrsa.descriptor import MeshDescriptor, ModelDescriptor
 from modulus_lrsa.models.trusted import load_trusted_model
-from modulus_lrsa.surrogate import DescriptorError, ModelInputs, read_descriptor
+from modulus_lrsa.surrogate import DescriptorError, ModelInputs
 
 logger = logging.getLogger(__name__)
 
@@ -105,21 +107,22 @@ def refuse_nonfinite(where: Path, fields: Sequence[str], rows: int, total: int, 
     )
 
 
-def load_model(model_path: str | os.PathLike, device: torch.device) -> tuple[torch.nn.Module, dict[str, Any]]:
+def load_model(model_path: str | os.PathLike, device: torch.device) -> tuple[torch.nn.Module, ModelDescriptor]:
     """Load a ``.mdlus`` model and the data descriptor saved beside it.
 
     Returns
     -------
     model : physicsnemo.Module
         In eval mode on ``device``.
-    descriptor : dict
-        Contents of ``<model>.data.json``.
+    descriptor : MeshDescriptor or DarcyDescriptor
+        ``<model>.data.json``, every key checked (a bad one is a one-line
+        :class:`PredictionError` naming the file and the key).
     """
     model_path = Path(model_path)
     if not model_path.is_file():
         raise PredictionError(f"{model_path}: model file does not exist")
     try:
-        descriptor = read_descriptor(model_path)
+        descriptor = ModelDescriptor.read(model_path)
     except DescriptorError as error:
         raise PredictionError(str(error)) from error
     warn_if_signed_wall_distances(model_path, descriptor)
@@ -133,19 +136,21 @@ def load_model(model_path: str | os.PathLike, device: torch.device) -> tuple[tor
     return model, descriptor
 
 
-def warn_if_signed_wall_distances(model_path: Path, descriptor: dict[str, Any]) -> None:
+def warn_if_signed_wall_distances(model_path: Path, descriptor: ModelDescriptor) -> None:
     """Warn when the model learned cache format 1's signed wall distances.
 
     Prediction computes format 2's unsigned ones: the same values around a closed body,
     flipped in part or all of an internal flow's fluid.
     """
-    index = descriptor.get("cache_index") or {}
-    if descriptor.get("kind") == "mesh" and index.get("has_geometry") and index.get("format_version", 1) < 2:
+    if not isinstance(descriptor, MeshDescriptor):
+        return
+    index = descriptor.cache_index
+    if index.has_geometry and index.format_version < 2:
         logger.warning(
             "%s: trained on cache format %s, whose wall distances were signed by a winding number; "
             "predictions use unsigned distances (format 2). Around a closed body (an external flow) they are "
             "the same; for an internal flow (a channel, a duct) retrain the model",
-            model_path, index.get("format_version", 1),
+            model_path, index.format_version,
         )
 
 
@@ -189,30 +194,30 @@ def number_or_none(value: Any) -> float | None:
     return number if math.isfinite(number) else None
 
 
-def warn_outside_training_range(descriptor: dict[str, Any], conditions: dict[str, float], where: Path) -> list[str]:
+def warn_outside_training_range(statistics: Normalizer, conditions: dict[str, float], where: Path) -> list[str]:
     """Warn about each condition outside the range of the model's training cases; returns the warnings.
 
-    The range is the minimum and maximum the training cache recorded with the condition
-    statistics. Descriptors written before ranges were recorded hold only the mean and
-    standard deviation: there a value more than three standard deviations from the mean
-    is warned about, saying that the exact range is unknown.
+    ``statistics`` is the training cache's condition normalizer
+    (``descriptor.cache_index.normalizer("conditions")``); the range is the minimum and
+    maximum recorded with it. Descriptors written before ranges were recorded hold only
+    the mean and standard deviation: there a value more than three standard deviations
+    from the mean is warned about, saying that the exact range is unknown.
     """
-    statistics = ((descriptor.get("cache_index") or {}).get("normalization") or {}).get("conditions") or {}
-    names = list(statistics.get("names") or [])
+    names = list(statistics.names)
     warnings = []
     for name, value in conditions.items():
         if name not in names:
             continue
         column = names.index(name)
-        if "min" in statistics and "max" in statistics:
-            low, high = float(statistics["min"][column]), float(statistics["max"][column])
+        if statistics.minimum is not None:
+            low, high = float(statistics.minimum[column]), float(statistics.maximum[column])
             if low <= value <= high:
                 continue
             held = " (held fixed in training)" if low == high else ""
             message = (f"{where}: condition {name}={value:.6g} is outside the training range "
                        f"[{low:.6g}, {high:.6g}]{held}; the prediction there is an extrapolation")
         else:
-            mean, std = float(statistics["mean"][column]), float(statistics["std"][column])
+            mean, std = float(statistics.mean[column]), float(statistics.std[column])
             if abs(value - mean) <= 3.0 * std:
                 continue
             message = (f"{where}: condition {name}={value:.6g} is more than 3 standard deviations from the training "

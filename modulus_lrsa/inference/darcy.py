@@ -18,7 +18,8 @@ import numpy as np
 import torch
 
 from modulus_lrsa.atomic import atomic_write_json
-from modulus_lrsa.datapipes.grid import DarcyNormalizers, as_points, node_coordinates
+from modulus_lrsa.datapipes.grid import as_points, node_coordinates
+from modulus_lrsa.descriptor import DarcyDescriptor
 from modulus_lrsa.errors import one_line
 from modulus_lrsa.inference.common import (
     ERROR_SUFFIX,
@@ -93,7 +94,7 @@ def _darcy_inputs(input_path: Path, split: str) -> dict[str, np.ndarray | None]:
 
 def predict_darcy(
     model: torch.nn.Module,
-    descriptor: dict[str, Any],
+    descriptor: DarcyDescriptor,
     input_path: str | os.PathLike,
     output_dir: str | os.PathLike,
     options: DarcyOptions = DarcyOptions(),
@@ -129,11 +130,11 @@ def predict_darcy(
     if coeff.ndim != 3 or coeff.shape[1] != coeff.shape[2]:
         raise PredictionError(f"{input_path}: coeff must be (R, R) or (S, R, R), got {coeff.shape}")
     resolution = coeff.shape[1]
-    view = descriptor["view"]
-    if view == "grid" and resolution != descriptor["resolution"]:
+    view = descriptor.view
+    if view == "grid" and resolution != descriptor.resolution:
         raise PredictionError(
             f"{input_path}: {resolution}x{resolution} grid, but the model was trained on the grid view at "
-            f"{descriptor['resolution']}x{descriptor['resolution']} (its convolution is tied to that grid); "
+            f"{descriptor.resolution}x{descriptor.resolution} (its convolution is tied to that grid); "
             "train with data.view=points to predict at other resolutions"
         )
     x = np.linspace(0.0, 1.0, resolution) if arrays["x"] is None else np.asarray(arrays["x"], dtype=np.float64)
@@ -143,7 +144,7 @@ def predict_darcy(
     if bad:
         raise PredictionError(f"{input_path}: sample indices {bad} are out of range (0..{coeff.shape[0] - 1})")
     # The inputs are built as DarcyDataset builds them in training.
-    normalizers = DarcyNormalizers.from_dict(descriptor["normalization"])
+    normalizers = descriptor.normalization
     coordinates = node_coordinates(x, y)
     results: list[dict[str, Any]] = []
     with output_folder(output_dir) as folder:

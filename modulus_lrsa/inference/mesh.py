@@ -42,6 +42,7 @@ from modulus_lrsa.datapipes.collate import pad_collate
 from modulus_lrsa.datapipes.dataset import CaseFeatures
 from modulus_lrsa.datapipes.features import CaseArrays, extract_features
 from modulus_lrsa.datapipes.index import CacheIndex
+from modulus_lrsa.descriptor import MeshDescriptor
 from modulus_lrsa.errors import MissingCaseFileError, SurfaceAsVolumeError
 from modulus_lrsa.forces import ForceCoefficients, ForceSettings, integrate_forces
 from modulus_lrsa.inference.common import (
@@ -113,13 +114,13 @@ class MeshModelNeeds:
     conditions: tuple[str, ...]
 
     @classmethod
-    def of(cls, descriptor: dict[str, Any]) -> MeshModelNeeds:
-        index = descriptor["cache_index"]
+    def of(cls, descriptor: MeshDescriptor) -> MeshModelNeeds:
+        index = descriptor.cache_index
         return cls(
-            volume=bool(index["volume_channels"]),
-            surface=bool(descriptor["uses_surface"]),
-            geometry=bool(index["has_geometry"]),
-            conditions=tuple(index["condition_names"]),
+            volume=bool(index.volume_channels),
+            surface=descriptor.uses_surface,
+            geometry=index.has_geometry,
+            conditions=tuple(index.condition_names),
         )
 
     @property
@@ -163,7 +164,7 @@ def _wall_block(vtm: Path, volume_block: str, config: MeshCacheConfig) -> str:
 
 
 def resolve_prediction_input(
-    descriptor: dict[str, Any],
+    descriptor: MeshDescriptor,
     case_path: Path,
     conditions: dict[str, float],
     blocks: dict[str, str | None],
@@ -190,7 +191,7 @@ def resolve_prediction_input(
         Something the model needs is missing; the message says how to supply it.
     """
     needs = MeshModelNeeds.of(descriptor)
-    config = prediction_config(descriptor["cache_index"], blocks)
+    config = prediction_config(descriptor.cache_index, blocks)
     case_id = case_path.stem if case_path.is_file() else case_path.name
     if case_path.is_dir():
         entry = CaseEntry(case_id=case_id, split="predict", location=case_path)
@@ -228,7 +229,7 @@ def resolve_prediction_input(
             "give it with --surface WALL.vtp"
         )
     values = condition_values(needs, conditions, params, case_path)
-    warn_outside_training_range(descriptor, values, case_path)
+    warn_outside_training_range(descriptor.cache_index.normalizer("conditions"), values, case_path)
     stale = any(name in params and number_or_none(params[name]) != value for name, value in conditions.items())
     return dataclasses.replace(source, conditions=values), config, stale
 
@@ -260,10 +261,10 @@ def _missing_case_file_message(case_path: Path, error: MissingCaseFileError, nee
     return message
 
 
-def prediction_config(index: dict[str, Any], blocks: dict[str, str | None]) -> MeshCacheConfig:
+def prediction_config(index: CacheIndex, blocks: dict[str, str | None]) -> MeshCacheConfig:
     """The training settings, with the model's dimension fixed and any blocks given here."""
     # The model fixes the dimension: a lone 2D wall patch need not look one cell thick.
-    config = MeshCacheConfig(**{**index["settings"], "dimension": int(index["dimension"])})
+    config = MeshCacheConfig(**{**index.settings, "dimension": index.dimension})
     return dataclasses.replace(config, **{f"{part}_block": name for part, name in blocks.items() if name is not None})
 
 
@@ -300,15 +301,17 @@ def condition_values(
     return values
 
 
-def check_layout(summary: dict[str, Any], index: dict[str, Any], case_path: Path) -> None:
+def check_layout(summary: dict[str, Any], index: CacheIndex, case_path: Path) -> None:
+    """Refuse a case of another dimension or planar axis than the training cases."""
     for key, hint in (
         ("dimension", "a 2D (one-cell-thick) or 3D mesh like the training cases"),
         ("planar_axis", "the same empty axis as the training cases"),
     ):
-        if summary[key] != index[key]:
+        trained = getattr(index, key)
+        if summary[key] != trained:
             raise PredictionError(
                 f"{case_path}: {key} is {summary[key]!r} but the model was trained on cases with "
-                f"{index[key]!r}; it needs {hint}"
+                f"{trained!r}; it needs {hint}"
             )
 
 
@@ -328,7 +331,7 @@ def _output_dataset(
 
 def predict_case(
     model: torch.nn.Module,
-    descriptor: dict[str, Any],
+    descriptor: MeshDescriptor,
     case_path: str | os.PathLike,
     output_dir: str | os.PathLike,
     options: MeshOptions = MeshOptions(),
@@ -366,7 +369,7 @@ def predict_case(
         raise PredictionError(f"{case_path}: case does not exist")
     if case_path.is_file() and case_path.suffix.lower() not in SUPPORTED_SUFFIXES:
         raise PredictionError(f"{case_path}: expected a case folder or one of {', '.join(SUPPORTED_SUFFIXES)}")
-    index = CacheIndex.from_dict(descriptor["cache_index"], "the model's data descriptor (cache_index)")
+    index = descriptor.cache_index
     source, config, stale = resolve_prediction_input(
         descriptor, case_path, dict(options.conditions), options.blocks, options.surface
     )
@@ -379,7 +382,7 @@ def predict_case(
             "(foamToVTK's VTK/<case>_<time>.vtm) or its volume file (VTK/<case>_<time>/internal.vtu), "
             "with a wall file as --surface"
         ) from error
-    check_layout(summary, descriptor["cache_index"], case_path)
+    check_layout(summary, index, case_path)
     if stale:
         # The CFD fields on disk belong to the case's own conditions, not to the given ones.
         arrays = dataclasses.replace(arrays, volume_targets=np.full_like(arrays.volume_targets, np.nan),
@@ -393,8 +396,8 @@ def predict_case(
 
 def predict_and_write(
     model: torch.nn.Module,
-    descriptor: dict[str, Any],
-    arrays: CaseArrays | Mapping[str, np.ndarray],
+    descriptor: MeshDescriptor,
+    arrays: CaseArrays,
     source: CaseSource,
     config: MeshCacheConfig,
     output_dir: Path,
@@ -405,13 +408,10 @@ def predict_and_write(
     """Run the model on a case's arrays and write the VTK files and ``quantities.json``.
 
     The volume goes onto its own mesh (``source.volume``) when it has one, else onto a
-    point cloud; NaN targets mean "no CFD result here" and are not compared. ``arrays`` may
-    also come by name (:meth:`CaseArrays.to_dict`), as the new-geometry prediction still
-    assembles them.
+    point cloud; NaN targets mean "no CFD result here" and are not compared. Lift and drag
+    are integrated where ``descriptor.forces`` is set.
     """
-    if not isinstance(arrays, CaseArrays):
-        arrays = CaseArrays.from_dict(arrays)
-    index = CacheIndex.from_dict(descriptor["cache_index"], "the model's data descriptor (cache_index)")
+    index = descriptor.cache_index
     needs = MeshModelNeeds.of(descriptor)
     features = CaseFeatures(index, uses_volume=needs.volume, uses_surface=needs.surface)
     sample = features.sample(arrays, source.case_id)
@@ -461,8 +461,8 @@ def predict_and_write(
                 key = channels[column] if label == "volume" else f"surface/{channels[column]}"
                 quantities["rel_l2"][key] = relative_l2(values[:, column], truth[:, column])
                 quantities["abs_l2"][key] = absolute_l2(values[:, column], truth[:, column])
-        if label == "surface" and descriptor.get("forces"):
-            settings = ForceSettings(**descriptor["forces"])
+        if label == "surface" and descriptor.forces is not None:
+            settings = descriptor.forces
             speed = source.conditions[settings.speed]
             pressure_column = channels.index(settings.pressure)
             add_array(mesh, f"Cp{PREDICTED_SUFFIX}", values[:, pressure_column] / (0.5 * speed**2), used_location)

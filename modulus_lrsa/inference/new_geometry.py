@@ -24,11 +24,9 @@ import vtk
 from vtk.util.numpy_support import vtk_to_numpy
 
 from modulus_lrsa.atomic import atomic_write_json
-from modulus_lrsa.datapipes.cache import extract_case
-from modulus_lrsa.datapipes.cases import (
-    CaseSource,
-    FileRef,
-)
+from modulus_lrsa.datapipes.cases import CaseSource, FileRef
+from modulus_lrsa.datapipes.features import CaseArrays, extract_features
+from modulus_lrsa.descriptor import MeshDescriptor
 from modulus_lrsa.forces import ForceCoefficients, ForceSettings, force_coefficients
 from modulus_lrsa.geometry.sampling import sample_volume
 from modulus_lrsa.geometry.surface import BodySurface, polygon_area_vectors, surface_cell_normals, surface_from_vtk
@@ -88,7 +86,7 @@ class NewGeometryOptions:
 
 def predict_new_geometry(
     model: torch.nn.Module,
-    descriptor: dict[str, Any],
+    descriptor: MeshDescriptor,
     wall_path: str | os.PathLike,
     output_dir: str | os.PathLike,
     options: NewGeometryOptions,
@@ -118,29 +116,30 @@ def predict_new_geometry(
     check_output_folder(output_dir)
     if not wall_path.is_file():
         raise PredictionError(f"{wall_path}: wall surface file does not exist")
-    index = descriptor["cache_index"]
+    index = descriptor.cache_index
     needs = MeshModelNeeds.of(descriptor)
     if not needs.volume:
         raise PredictionError(
             f"--sample-volume: the model predicts wall fields only (it was trained without volume fields), so there "
             f"is no volume to sample; predict on the wall itself: lrsa-predict MODEL {wall_path} -o OUTPUT"
         )
-    dimension = int(index["dimension"])
+    dimension = index.dimension
     wall = FileRef(wall_path)
     config = prediction_config(index, {})
     # The conditions come from the user (or a case.json near the wall file).
     values = condition_values(needs, dict(options.conditions), near_case_json(wall_path).get("params") or {}, wall_path)
-    warn_outside_training_range(descriptor, values, wall_path)
+    warn_outside_training_range(index.normalizer("conditions"), values, wall_path)
     source = CaseSource(case_id=wall_path.stem, split="predict", location=wall_path, volume=None,
                         surface=wall if needs.surface else None, geometry=wall, conditions=values)
+    # The wall through the training's own feature path; the volume is sampled below.
+    wall_part = None
     if needs.surface:
-        arrays, summary = extract_case(
-            source, config, expected_channels=(index["volume_channels"], index["surface_channels"])
-        )
+        extracted, summary = extract_features(source, config, expected_channels=(index.volume_channels, index.surface_channels))
         check_layout(summary, index, wall_path)
+        wall_part = extracted.part("surface")
     else:
-        arrays, summary = {}, {"missing_channels": list(index["target_channels"])}
-    domain = index.get("training_domain")
+        summary = {"missing_channels": list(index.target_channels)}
+    domain = index.training_domain
     box = options.box
     if box is not None:
         if len(box) != 2 * dimension:
@@ -154,27 +153,24 @@ def predict_new_geometry(
             f"with --box ({2 * dimension} numbers), or rebuild the cache and retrain"
         )
     count = options.volume_points or (domain or {}).get("median_volume_points") or 8192
-    planar_axis = index["planar_axis"]
-    body = surface_from_vtk(read_vtk(wall_path), planar_axis, str(wall_path))
+    body = surface_from_vtk(read_vtk(wall_path), index.planar_axis, str(wall_path))
     if body.dim != dimension:
         raise PredictionError(f"{wall_path}: a {body.dim}D surface, but the model was trained on {dimension}D cases")
-    forces = _force_settings_3d(descriptor, index) if dimension == 3 else None
+    forces = _force_settings_3d(descriptor) if dimension == 3 else None
     if dimension == 3:
         check_body_in_domain(body, box_min, box_max, wall_path, ground_axis=_ground_axis(forces))
     sample = sample_volume(body, count, box_min, box_max, seed=options.seed, near_wall_fraction=options.near_wall_fraction,
                            near_wall_thickness=options.near_wall_thickness, device=options.run.device)
-    arrays.update(
-        volume_positions=sample.points.numpy(),
-        volume_targets=np.full((count, len(index["volume_channels"])), np.nan, dtype=np.float32),
-        volume_weights=sample.weights.numpy(),
-        volume_distance=sample.distance.numpy(),
-        volume_direction=sample.direction.numpy(),
-        conditions=np.array([source.conditions[name] for name in index["condition_names"]], dtype=np.float64),
-    )
-    for key, width in (("surface_positions", dimension), ("surface_normals", dimension)):
-        arrays.setdefault(key, np.zeros((0, width), np.float32))
-    arrays.setdefault("surface_targets", np.zeros((0, len(index["surface_channels"])), np.float32))
-    arrays.setdefault("surface_weights", np.zeros(0, np.float32))
+    # The query points have no CFD result: NaN targets, never compared.
+    volume = {
+        "positions": sample.points.numpy(),
+        "targets": np.full((count, len(index.volume_channels)), np.nan, dtype=np.float32),
+        "weights": sample.weights.numpy(),
+        "distance": sample.distance.numpy(),
+        "direction": sample.direction.numpy(),
+    }
+    arrays = CaseArrays.from_parts(dimension, [source.conditions[name] for name in index.condition_names],
+                                   volume=volume, surface=wall_part, surface_channels=len(index.surface_channels))
     quantities = {
         "input": str(wall_path),
         "kind": "new_geometry",
@@ -192,7 +188,7 @@ def predict_new_geometry(
     with output_folder(output_dir) as folder:
         staged = folder / ".fields"
         quantities = predict_and_write(
-            model, {**descriptor, "forces": None}, arrays, source, config, staged, quantities,
+            model, dataclasses.replace(descriptor, forces=None), arrays, source, config, staged, quantities,
             summary["missing_channels"], options.run,
         )
         for entry in staged.iterdir():
@@ -203,21 +199,20 @@ def predict_new_geometry(
     return quantities
 
 
-def _force_settings_3d(descriptor: dict[str, Any], index: dict[str, Any]) -> ForceSettings | None:
+def _force_settings_3d(descriptor: MeshDescriptor) -> ForceSettings | None:
     """How a 3D model's wall fields become forces: the descriptor's 3D ``data.forces``, else a ground vehicle's.
 
     None where the model predicts no pressure on the wall (nothing to integrate) or its
     descriptor holds 2D settings (integrated as before, projected on the first two axes).
     """
-    stored = descriptor.get("forces")
-    if stored:
-        settings = ForceSettings(**stored)
-        return settings if settings.axes is not None else None
-    surface = list(index.get("surface_channels") or [])
-    if not descriptor.get("uses_surface", True) or "p" not in surface:
+    if descriptor.forces is not None:
+        return descriptor.forces if descriptor.forces.axes is not None else None
+    index = descriptor.cache_index
+    surface = list(index.surface_channels)
+    if not descriptor.uses_surface or "p" not in surface:
         return None
-    free_stream = (index.get("settings") or {}).get("free_stream") or {}
-    conditions = list(index.get("condition_names") or [])
+    free_stream = index.settings.get("free_stream") or {}
+    conditions = list(index.condition_names)
     speed = free_stream.get("speed") if free_stream.get("enabled") else None
     speed = speed or ("U" if "U" in conditions else None)
     if speed is None or speed not in conditions:

@@ -29,13 +29,11 @@ from modulus_lrsa.datapipes.cases import MANIFEST_NAME, MeshCacheConfig
 from modulus_lrsa.datapipes.dataset import MeshPointDataset
 from modulus_lrsa.datapipes.grid import DarcyDataset
 from modulus_lrsa.datapipes.normalization import Normalizer
+from modulus_lrsa.descriptor import DarcyDescriptor, MeshDescriptor, ModelDescriptor
 from modulus_lrsa.errors import ConfigError, LaunchError, MeshDataError
 from modulus_lrsa.forces import ForceSettings, SurfaceForceEvaluator
 from modulus_lrsa.io.darcy import DarcyDatasetError
-from modulus_lrsa.surrogate import DESCRIPTOR_FORMAT, DESCRIPTOR_VERSION
 
-#: Keys of the cache index that describe one particular set of cases, not the layout.
-_CASE_SPECIFIC_INDEX_KEYS = ("cases", "skipped")
 #: The datapipes name settings as fields of MeshCacheConfig; the ``data`` group uses the same names.
 _API_SETTING = re.compile(r"\bMeshCacheConfig\.(\w+)")
 _API_SETTING_ALIAS = re.compile(r" \(MeshCacheConfig\.\w+\)")
@@ -67,8 +65,9 @@ class TrainingData:
         Channel layout of the model's inputs and outputs.
     structured_shape : tuple of int or None
         Grid shape when samples are structured grids.
-    descriptor : dict
-        JSON-ready description saved beside exported models (see :func:`write_descriptor`).
+    model_descriptor : ModelDescriptor
+        What is saved beside exported models (:meth:`ModelDescriptor.write`);
+        :attr:`descriptor` is its JSON object.
     forces : SurfaceForceEvaluator or None
         Lift/drag evaluation, when configured.
     set_epoch : callable
@@ -83,9 +82,14 @@ class TrainingData:
     embedding_names: list[str]
     target_names: list[str]
     structured_shape: tuple[int, ...] | None
-    descriptor: dict[str, Any]
+    model_descriptor: ModelDescriptor
     forces: SurfaceForceEvaluator | None = None
     set_epoch: Callable[[int], None] = field(default=lambda epoch: None)
+
+    @property
+    def descriptor(self) -> dict[str, Any]:
+        """The JSON object of :attr:`model_descriptor`, as the run fingerprint records it."""
+        return self.model_descriptor.to_dict()
 
     @property
     def functional_dim(self) -> int:
@@ -129,31 +133,20 @@ def build_darcy_data(data_cfg: DictConfig, seed: int) -> TrainingData:
             f"data.path: {folder} has train resolution {train.resolution} but test resolution "
             f"{validation.resolution}; regenerate it"
         )
-    descriptor = {
-        "format": DESCRIPTOR_FORMAT,
-        "version": DESCRIPTOR_VERSION,
-        "kind": "darcy",
-        "name": str(data_cfg.name),
-        "view": view,
-        "resolution": train.resolution,
-        "fx_names": ["coeff"],
-        "embedding_names": ["x", "y"],
-        "target_names": ["solution"],
-        "normalization": {
-            "coefficient": normalizers.coefficient.to_dict(),
-            "solution": normalizers.solution.to_dict(),
-        },
-    }
+    descriptor = DarcyDescriptor(
+        name=str(data_cfg.name), view=view, resolution=train.resolution, fx_names=["coeff"],
+        embedding_names=["x", "y"], target_names=["solution"], normalization=normalizers,
+    )
     return TrainingData(
         name=str(data_cfg.name),
         train=_first(train, data_cfg.get("max_train_samples")),
         validation=_first(validation, data_cfg.get("max_val_samples")),
         target_normalizer=train.target_normalizer,
-        fx_names=list(descriptor["fx_names"]),
-        embedding_names=list(descriptor["embedding_names"]),
-        target_names=list(descriptor["target_names"]),
+        fx_names=list(descriptor.fx_names),
+        embedding_names=list(descriptor.embedding_names),
+        target_names=list(descriptor.target_names),
         structured_shape=train.structured_shape if view == "grid" else None,
-        descriptor=descriptor,
+        model_descriptor=descriptor,
         set_epoch=train.set_epoch,
     )
 
@@ -239,20 +232,20 @@ def build_mesh_data(
             if str(data_cfg[key]) == "test" and not (Path(str(data_cfg.path)) / MANIFEST_NAME).is_file():
                 # Without a manifest the test split is round(test_fraction x cases) of them, drawn
                 # before bad cases are skipped (on_error=skip): the held-out ones may all be bad.
-                listed = len(cache.cases()) + len(cache.skipped)
+                listed = len(cache.cases()) + len(cache.index.skipped)
                 held_out = round(float(data_cfg.test_fraction) * listed)
                 if held_out == 0:
                     hint = (f"; data.test_fraction={data_cfg.test_fraction} holds out none of the {listed} "
                             "cases: raise it so that at least one case is held out for validation")
                 else:
-                    reasons = "; ".join(f"'{case['case_id']}': {case['reason']}" for case in cache.skipped[:3])
+                    reasons = "; ".join(f"'{case['case_id']}': {case['reason']}" for case in cache.index.skipped[:3])
                     hint = (f"; the {held_out} case(s) of {listed} that data.test_fraction={data_cfg.test_fraction} "
                             f"holds out were skipped as bad (data.on_error={data_cfg.on_error}): fix them, or remove "
                             f"them from data.path; the reasons are under 'skipped' in {cache_dir / INDEX_NAME} "
-                            f"({reasons}{'; ...' if len(cache.skipped) > 3 else ''})")
+                            f"({reasons}{'; ...' if len(cache.index.skipped) > 3 else ''})")
             raise ConfigError(
                 f"data.{key}: no case of split '{data_cfg[key]}' in {data_cfg.path} "
-                f"(splits present: {sorted(splits)}; skipped cases: {len(cache.skipped)}){hint}"
+                f"(splits present: {sorted(splits)}; skipped cases: {len(cache.index.skipped)}){hint}"
             )
     train = MeshPointDataset(
         cache,
@@ -268,20 +261,13 @@ def build_mesh_data(
     forces_cfg = data_cfg.get("forces")
     if forces_cfg is not None and forces_cfg.get("enabled", False):
         forces = SurfaceForceEvaluator(cache, ForceSettings.from_config(forces_cfg))
-    index_layout = {key: value for key, value in cache.index.to_dict().items() if key not in _CASE_SPECIFIC_INDEX_KEYS}
-    descriptor = {
-        "format": DESCRIPTOR_FORMAT,
-        "version": DESCRIPTOR_VERSION,
-        "kind": "mesh",
-        "name": str(data_cfg.name),
-        "cache_index": index_layout,
-        "uses_volume": train.uses_volume,
-        "uses_surface": train.uses_surface,
-        "fx_names": train.fx_names,
-        "embedding_names": train.embedding_names,
-        "target_names": train.target_names,
-        "forces": forces.settings.as_dict() if forces is not None else None,
-    }
+    # The layout without the cases: what prediction rebuilds a case's inputs from.
+    layout = dataclasses.replace(cache.index, cases=[], skipped=[])
+    descriptor = MeshDescriptor(
+        name=str(data_cfg.name), cache_index=layout, uses_volume=train.uses_volume, uses_surface=train.uses_surface,
+        fx_names=train.fx_names, embedding_names=train.embedding_names, target_names=train.target_names,
+        forces=forces.settings if forces is not None else None,
+    )
     return TrainingData(
         name=str(data_cfg.name),
         train=train,
@@ -291,7 +277,7 @@ def build_mesh_data(
         embedding_names=train.embedding_names,
         target_names=train.target_names,
         structured_shape=None,
-        descriptor=descriptor,
+        model_descriptor=descriptor,
         forces=forces,
         set_epoch=train.set_epoch,
     )

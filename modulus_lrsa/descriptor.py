@@ -1,0 +1,333 @@
+# SPDX-License-Identifier: Apache-2.0
+# SPDX-FileCopyrightText: Copyright (c) 2026 The modulus-lrsa authors
+"""The data descriptor beside a ``.mdlus``, typed: what training hands to prediction.
+
+``lrsa-train`` writes ``<model>.data.json`` beside every exported model (the file itself,
+its name and its ``format`` marker are :mod:`modulus_lrsa.surrogate`'s); this module is
+its one typed form. :class:`MeshDescriptor` (``kind: mesh``) carries the channel names,
+the training cache's layout and statistics (a :class:`~modulus_lrsa.datapipes.index.CacheIndex`
+without its cases), which parts the model uses and the force settings;
+:class:`DarcyDescriptor` (``kind: darcy``) the view, the grid resolution and the two
+normalizers. :meth:`ModelDescriptor.from_dict` reads either, :meth:`ModelDescriptor.to_dict`
+writes the JSON object key for key and in the order earlier versions wrote it, so files
+written before this type existed read and write unchanged.
+
+The file travels with a model from elsewhere, so it is untrusted (``docs/security.md``):
+every key is checked for its type where it is read, and a missing, unknown or
+wrong-typed key is one :class:`~modulus_lrsa.surrogate.DescriptorError` line naming the
+file and the key, never a ``KeyError`` deep in a prediction.
+
+The room sits above ``surrogate`` (which owns the file) and ``forces`` (whose
+:class:`~modulus_lrsa.forces.ForceSettings` it holds), below ``training`` and
+``inference``, its writer and its readers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, ClassVar
+
+from omegaconf.errors import OmegaConfBaseException
+
+from modulus_lrsa.datapipes.cases import MeshCacheConfig
+from modulus_lrsa.datapipes.grid import GRID_VIEWS, DarcyNormalizers
+from modulus_lrsa.datapipes.index import CacheIndex
+from modulus_lrsa.errors import MeshDataError, one_line
+from modulus_lrsa.forces import ForceSettings
+from modulus_lrsa.surrogate import (
+    DESCRIPTOR_FORMAT,
+    DESCRIPTOR_VERSION,
+    DescriptorError,
+    descriptor_path,
+    read_descriptor,
+    write_descriptor,
+)
+
+#: The normalizers a mesh descriptor's cache index holds (CacheIndex.normalizer's kinds).
+_MESH_NORMALIZERS = ("target", "conditions", "coordinates", "distance")
+#: How a message names a parsed JSON value's type.
+_JSON_TYPES = {dict: "object", list: "list"}
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_names(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(item, str) for item in value)
+
+
+def _is_metrics(value: Any) -> bool:
+    # Validation metrics: numbers, null where undefined (JSON has no NaN).
+    return isinstance(value, dict) and all(
+        isinstance(key, str) and (item is None or _is_int(item) or isinstance(item, float)) for key, item in value.items()
+    )
+
+
+#: Each stored key's check and how a message names what it expects.
+_CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "format": (lambda value: value == DESCRIPTOR_FORMAT, repr(DESCRIPTOR_FORMAT)),
+    "version": (_is_int, "an integer"),
+    "kind": (lambda value: value in ("darcy", "mesh"), "'darcy' or 'mesh'"),
+    "name": (lambda value: isinstance(value, str), "a string"),
+    "fx_names": (_is_names, "a list of strings"),
+    "embedding_names": (_is_names, "a list of strings"),
+    "target_names": (_is_names, "a list of strings"),
+    "epoch": (_is_int, "an integer"),
+    "metrics": (_is_metrics, "an object of numbers"),
+    "cache_index": (lambda value: isinstance(value, dict), "an object (the training cache index)"),
+    "uses_volume": (lambda value: isinstance(value, bool), "true or false"),
+    "uses_surface": (lambda value: isinstance(value, bool), "true or false"),
+    "forces": (lambda value: value is None or isinstance(value, dict), "null or an object (data.forces)"),
+    "view": (lambda value: value in GRID_VIEWS, f"one of {list(GRID_VIEWS)}"),
+    "resolution": (lambda value: _is_int(value) and value > 0, "a positive integer"),
+    "normalization": (lambda value: isinstance(value, dict), "an object of the coefficient and solution normalizers"),
+}
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ModelDescriptor:
+    """What a trained model needs to be fed and to be read: the contents of ``<model>.data.json``.
+
+    Build one of :class:`MeshDescriptor` or :class:`DarcyDescriptor`; this base holds
+    what both have and reads either (:meth:`from_dict`, :meth:`read`).
+
+    Attributes
+    ----------
+    name : str
+        ``data.name`` of the training run.
+    fx_names, embedding_names, target_names : tuple of str
+        The channels of the model's inputs and outputs.
+    version : int
+        ``DESCRIPTOR_VERSION`` of the writer.
+    epoch : int, optional
+        The epoch of the exported model (None before export).
+    metrics : dict, optional
+        Its validation metrics (None before export).
+    """
+
+    #: The ``kind`` key of this class's descriptors.
+    KIND: ClassVar[str] = ""
+
+    name: str
+    fx_names: tuple[str, ...]
+    embedding_names: tuple[str, ...]
+    target_names: tuple[str, ...]
+    version: int = DESCRIPTOR_VERSION
+    epoch: int | None = None
+    metrics: Mapping[str, float | None] | None = None
+
+    def __post_init__(self) -> None:
+        for key in ("fx_names", "embedding_names", "target_names"):
+            object.__setattr__(self, key, tuple(getattr(self, key)))
+
+    @property
+    def kind(self) -> str:
+        """``mesh`` or ``darcy``."""
+        return self.KIND
+
+    # ------------------------------------------------------------------ reading
+
+    @classmethod
+    def from_dict(cls, payload: Mapping[str, Any], where: str = "data descriptor") -> ModelDescriptor:
+        """Read the JSON object :meth:`to_dict` writes, as the class its ``kind`` names.
+
+        Parameters
+        ----------
+        payload : mapping
+            The parsed ``<model>.data.json``.
+        where : str
+            How messages name the file.
+
+        Raises
+        ------
+        DescriptorError
+            Not a descriptor, or a key is missing, unknown or of the wrong type: one line
+            naming ``where`` and the key.
+        """
+        if not isinstance(payload, Mapping):
+            raise DescriptorError(f"{where}: not a modulus-lrsa data descriptor (a {type(payload).__name__}, not an object)")
+        for key in ("format", "kind"):
+            _check_key(payload, key, where)
+        subclass = next(kind for kind in (MeshDescriptor, DarcyDescriptor) if kind.KIND == payload["kind"])
+        if cls is not ModelDescriptor and cls is not subclass:
+            raise DescriptorError(f"{where}: a {payload['kind']} model's descriptor, not a {cls.KIND} one")
+        keys = subclass._stored_keys()
+        required = [key for key in keys if key not in ("epoch", "metrics")]
+        missing = [key for key in required if key not in payload]
+        unknown = sorted(str(key) for key in set(payload) - set(keys))
+        if missing or unknown:
+            raise DescriptorError(f"{where}: not a modulus-lrsa data descriptor of this version (missing keys {missing}, "
+                                  f"unknown keys {unknown}); export the model again with this version's lrsa-train")
+        for key in payload:
+            if key not in ("epoch", "metrics") or payload[key] is not None:
+                _check_key(payload, key, where)
+        common = {key: payload[key] for key in ("name", "fx_names", "embedding_names", "target_names", "version")}
+        common.update(epoch=payload.get("epoch"), metrics=payload.get("metrics"))
+        return subclass._from_payload(payload, common, where)
+
+    @classmethod
+    def read(cls, model_path: str | os.PathLike) -> ModelDescriptor:
+        """The descriptor saved beside ``model_path`` (``<model>.data.json``).
+
+        Raises
+        ------
+        DescriptorError
+            It is missing, is not JSON, or is not a descriptor of this version (the
+            message names the file and the key).
+        """
+        return cls.from_dict(read_descriptor(model_path), str(descriptor_path(model_path)))
+
+    # ------------------------------------------------------------------ writing
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON object of ``<model>.data.json``, keys in the order earlier versions wrote them."""
+        payload: dict[str, Any] = {"format": DESCRIPTOR_FORMAT, "version": self.version, "kind": self.KIND, "name": self.name}
+        payload.update(self._kind_payload())
+        # lrsa-train adds these last, at export.
+        if self.epoch is not None:
+            payload["epoch"] = self.epoch
+        if self.metrics is not None:
+            payload["metrics"] = dict(self.metrics)
+        return payload
+
+    def write(self, model_path: str | os.PathLike) -> Path:
+        """Write ``<model>.data.json`` beside ``model_path``, atomically; returns its path."""
+        return write_descriptor(self.to_dict(), model_path)
+
+    def _names(self) -> dict[str, list[str]]:
+        return {key: list(getattr(self, key)) for key in ("fx_names", "embedding_names", "target_names")}
+
+    # ------------------------------------------------------------------ per kind
+
+    @classmethod
+    def _stored_keys(cls) -> tuple[str, ...]:
+        raise NotImplementedError
+
+    @classmethod
+    def _from_payload(cls, payload: Mapping[str, Any], common: dict[str, Any], where: str) -> ModelDescriptor:
+        raise NotImplementedError
+
+    def _kind_payload(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class MeshDescriptor(ModelDescriptor):
+    """The descriptor of a model trained on CFD cases (``kind: mesh``).
+
+    Attributes
+    ----------
+    cache_index : CacheIndex
+        The training cache's index without its cases: settings, channel layout,
+        normalization statistics, the training domain.
+    uses_volume, uses_surface : bool
+        Whether the model was trained on volume points, on wall points.
+    forces : ForceSettings or None
+        ``data.forces`` when lift and drag were evaluated.
+    """
+
+    KIND: ClassVar[str] = "mesh"
+
+    cache_index: CacheIndex
+    uses_volume: bool
+    uses_surface: bool
+    forces: ForceSettings | None = None
+
+    @classmethod
+    def _stored_keys(cls) -> tuple[str, ...]:
+        return ("format", "version", "kind", "name", "cache_index", "uses_volume", "uses_surface", "fx_names",
+                "embedding_names", "target_names", "forces", "epoch", "metrics")
+
+    @classmethod
+    def _from_payload(cls, payload: Mapping[str, Any], common: dict[str, Any], where: str) -> MeshDescriptor:
+        try:
+            index = CacheIndex.from_dict(payload["cache_index"], f"{where} (cache_index)")
+        except MeshDataError as error:
+            raise DescriptorError(str(error)) from None
+        # Checked here, not at the first prediction: the settings and statistics prediction rebuilds.
+        for kind in _MESH_NORMALIZERS:
+            try:
+                index.normalizer(kind)
+            except (KeyError, TypeError, ValueError) as error:
+                raise DescriptorError(f"{where}: cache_index.normalization.{kind} is not a normalizer "
+                                      f"({one_line(error)})") from None
+        try:
+            MeshCacheConfig(**{**index.settings, "dimension": index.dimension})
+        except (TypeError, ValueError) as error:
+            raise DescriptorError(f"{where}: cache_index.settings are not the data settings of this version "
+                                  f"({one_line(error)})") from None
+        forces = None
+        if payload["forces"] is not None:
+            try:
+                forces = ForceSettings.from_config(payload["forces"])
+            except (ValueError, TypeError, OmegaConfBaseException) as error:
+                raise DescriptorError(f"{where}: forces are not force settings ({one_line(error)})") from None
+        return cls(**common, cache_index=index, uses_volume=payload["uses_volume"], uses_surface=payload["uses_surface"],
+                   forces=forces)
+
+    def _kind_payload(self) -> dict[str, Any]:
+        return {
+            "cache_index": self.cache_index.to_dict(cases=False),
+            "uses_volume": self.uses_volume,
+            "uses_surface": self.uses_surface,
+            **self._names(),
+            "forces": self.forces.as_dict() if self.forces is not None else None,
+        }
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class DarcyDescriptor(ModelDescriptor):
+    """The descriptor of a model trained on Darcy flow (``kind: darcy``).
+
+    Attributes
+    ----------
+    view : str
+        ``grid`` or ``points`` (:data:`~modulus_lrsa.datapipes.grid.GRID_VIEWS`).
+    resolution : int
+        The training grid's side.
+    normalization : DarcyNormalizers
+        The coefficient and solution statistics of the training split.
+    """
+
+    KIND: ClassVar[str] = "darcy"
+
+    view: str
+    resolution: int
+    normalization: DarcyNormalizers
+
+    @classmethod
+    def _stored_keys(cls) -> tuple[str, ...]:
+        return ("format", "version", "kind", "name", "view", "resolution", "fx_names", "embedding_names", "target_names",
+                "normalization", "epoch", "metrics")
+
+    @classmethod
+    def _from_payload(cls, payload: Mapping[str, Any], common: dict[str, Any], where: str) -> DarcyDescriptor:
+        try:
+            normalization = DarcyNormalizers.from_dict(payload["normalization"])
+        except (KeyError, TypeError, ValueError) as error:
+            raise DescriptorError(f"{where}: normalization is not the coefficient and solution normalizers "
+                                  f"({one_line(error)})") from None
+        return cls(**common, view=payload["view"], resolution=payload["resolution"], normalization=normalization)
+
+    def _kind_payload(self) -> dict[str, Any]:
+        return {"view": self.view, "resolution": self.resolution, **self._names(),
+                "normalization": self.normalization.to_dict()}
+
+
+def _check_key(payload: Mapping[str, Any], key: str, where: str) -> None:
+    """One line naming ``where`` and ``key`` unless ``payload[key]`` is of its stored type."""
+    check, expected = _CHECKS[key]
+    if key not in payload:
+        raise DescriptorError(f"{where}: not a modulus-lrsa data descriptor (no '{key}' key)")
+    value = payload[key]
+    if not check(value):
+        plain = isinstance(value, (str, int, float, bool)) or value is None
+        found = repr(value) if plain else f"a JSON {_JSON_TYPES.get(type(value), type(value).__name__)}"
+        if key == "format":
+            # The wording read_descriptor has always used for another file.
+            raise DescriptorError(f"{where}: not a modulus-lrsa data descriptor (format {value!r})")
+        raise DescriptorError(f"{where}: '{key}' must be {expected}, got {found[:80]}")
