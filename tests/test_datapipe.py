@@ -122,8 +122,8 @@ def cache(case_root, tmp_path_factory):
 
 
 def test_cache_holds_the_case_arrays(cache):
-    assert cache.dimension == 3
-    assert cache.target_channels == ["p", "U[0]", "U[1]", "U[2]", "tau[0]", "tau[1]"]
+    assert cache.index.dimension == 3
+    assert cache.index.target_channels == ["p", "U[0]", "U[1]", "U[2]", "tau[0]", "tau[1]"]
     assert len(cache.cases("train")) == 6 and len(cache.cases("test")) == 2
     entry = cache.cases()[3]
     arrays = cache.load_case(entry)
@@ -148,7 +148,7 @@ def test_statistics_match_numpy_over_the_training_cases(cache):
     train = [cache.load_case(entry) for entry in cache.cases("train")]
     volume = np.concatenate([case["volume_targets"] for case in train]).astype(np.float64)
     surface = np.concatenate([case["surface_targets"] for case in train]).astype(np.float64)
-    target = cache.normalizer("target")
+    target = cache.index.normalizer("target")
     # 'p' is one column fed by volume and wall points alike.
     pressure = np.concatenate([volume[:, 0], surface[:, 0]])
     np.testing.assert_allclose(target.mean[0], pressure.mean(), rtol=1e-10)
@@ -158,10 +158,10 @@ def test_statistics_match_numpy_over_the_training_cases(cache):
     assert target.std[1] == pytest.approx(volume[:, 1].std(), rel=1e-10)
     np.testing.assert_allclose(target.std[4:], surface[:, 1:].std(0), rtol=1e-10)
     conditions = np.array([case["conditions"] for case in train])
-    np.testing.assert_allclose(cache.normalizer("conditions").mean, conditions.mean(0), rtol=1e-12)
-    np.testing.assert_allclose(cache.normalizer("conditions").std, conditions.std(0), rtol=1e-12)
+    np.testing.assert_allclose(cache.index.normalizer("conditions").mean, conditions.mean(0), rtol=1e-12)
+    np.testing.assert_allclose(cache.index.normalizer("conditions").std, conditions.std(0), rtol=1e-12)
     positions = np.concatenate([np.concatenate([c["volume_positions"], c["surface_positions"]]) for c in train]).astype(np.float64)
-    coordinates = cache.normalizer("coordinates")
+    coordinates = cache.index.normalizer("coordinates")
     np.testing.assert_allclose(coordinates.mean, positions.mean(0), atol=1e-9)
     np.testing.assert_allclose(coordinates.std, np.sqrt(positions.var(0).mean()), rtol=1e-9)
 
@@ -220,7 +220,7 @@ def test_bad_cases_are_skipped_logged_and_counted(tmp_path, caplog):
     _bad_case_root(root)
     with caplog.at_level(logging.WARNING, logger="modulus_lrsa.datapipes.cache"):
         cache = build_cache(root, tmp_path / "cache", CONFIG, on_error="skip")
-    reasons = {entry["case_id"]: entry["reason"] for entry in cache.skipped}
+    reasons = {entry["case_id"]: entry["reason"] for entry in cache.index.skipped}
     assert set(reasons) == {"case_nan", "case_truncated", "case_missing_field", "case_empty", "case_no_condition"}
     assert "case_nan/internal.vtu: cell field 'p' has NaN/Inf values at 1 of 64 cells" in reasons["case_nan"]
     assert "case_truncated/internal.vtu" in reasons["case_truncated"] and "truncated" in reasons["case_truncated"]
@@ -234,7 +234,7 @@ def test_bad_cases_are_skipped_logged_and_counted(tmp_path, caplog):
     good = [cache.load_case(e) for e in cache.cases("train")]
     volume_p = np.concatenate([case["volume_targets"][:, 0] for case in good])
     surface_p = np.concatenate([case["surface_targets"][:, 0] for case in good])
-    assert cache.normalizer("target").mean[0] == pytest.approx(np.concatenate([volume_p, surface_p]).mean())
+    assert cache.index.normalizer("target").mean[0] == pytest.approx(np.concatenate([volume_p, surface_p]).mean())
 
 
 def test_bad_case_raises_by_default_naming_file_and_case(tmp_path):
@@ -265,8 +265,8 @@ def test_manifest_layout_with_case_json_files(tmp_path):
     cache = build_cache(root, tmp_path / "cache", config, on_error="skip")
     assert [entry["case_id"] for entry in cache.cases("train")] == ["naca0012_a0", "naca0012_a1"]
     assert [entry["case_id"] for entry in cache.cases("test")] == ["naca0012_a2"]
-    assert cache.skipped[0]["case_id"] == "naca0012_a3" and "manifest status is 'failed'" in cache.skipped[0]["reason"]
-    assert cache.target_channels == ["p"]
+    assert cache.index.skipped[0]["case_id"] == "naca0012_a3" and "manifest status is 'failed'" in cache.index.skipped[0]["reason"]
+    assert cache.index.target_channels == ["p"]
 
 
 def test_glob_takes_the_latest_time_folder(tmp_path):
@@ -421,8 +421,8 @@ def test_an_export_of_the_initial_conditions_is_refused_when_the_case_has_result
 def test_an_initial_export_given_by_name_is_used_with_a_warning(tmp_path, caplog):
     # lrsa-predict VTK/case0_0/internal.vtu of an unreconstructed parallel run: the file was
     # asked for by name, so it is read, but the warning says the results are elsewhere.
-    from modulus_lrsa.datapipes.cache import extract_case
     from modulus_lrsa.datapipes.cases import CaseEntry, resolve_case
+    from modulus_lrsa.datapipes.features import extract_features
 
     folder = tmp_path / "case0"
     _touch(folder, "system/controlDict", "0/U", "processor0/0/U", "processor0/0.5/U")
@@ -431,7 +431,7 @@ def test_an_initial_export_given_by_name_is_used_with_a_warning(tmp_path, caplog
     config = MeshCacheConfig(volume_fields=["p"], volume_file=path.name, dimension=3)
     source = resolve_case(CaseEntry("case0", "predict", path), config)
     with caplog.at_level("WARNING"):
-        extract_case(source, config)
+        extract_features(source, config)
     assert "internal.vtu: holds time 0, the initial conditions" in caplog.text and "run reconstructPar" in caplog.text
 
 
@@ -545,7 +545,7 @@ def test_internal_flow_cells_get_their_distance_to_the_nearest_wall(tmp_path, wa
     config = MeshCacheConfig(volume_fields=["p"], volume_file="internal.vtu", geometry_file="walls.vtp",
                              test_fraction=0.0)
     cache = build_cache(tmp_path / "cases", tmp_path / "cache", config)
-    assert cache.dimension == 2
+    assert cache.index.dimension == 2
     arrays = cache.load_case("channel")
     np.testing.assert_allclose(arrays["volume_positions"], centres, atol=1e-6)
     x, y = centres.T
@@ -594,7 +594,7 @@ def test_a_small_body_in_a_far_field_of_a_thousand_body_lengths_is_accepted(tmp_
     write_xml(shrunk.GetOutput(), folder / "walls.vtp")
     config = MeshCacheConfig(volume_fields=["p"], volume_file="internal.vtu", geometry_file="walls.vtp")
     cache = build_cache(root, tmp_path / "cache", config)
-    assert [case["case_id"] for case in cache.cases()] == ["case0"] and not cache.skipped
+    assert [case["case_id"] for case in cache.cases()] == ["case0"] and not cache.index.skipped
 
 
 def test_run_folders_of_the_drivaerml_layout(tmp_path):
@@ -639,7 +639,7 @@ def test_a_case_with_other_fields_is_skipped_or_named_against_the_majority(tmp_p
         build_cache(root, tmp_path / "cache", config)
     cache = build_cache(root, tmp_path / "cache", config, on_error="skip")
     assert [case["case_id"] for case in cache.cases()] == ["case1", "case2"]
-    assert cache.skipped[0]["case_id"] == "case0" and "every case must agree" in cache.skipped[0]["reason"]
+    assert cache.index.skipped[0]["case_id"] == "case0" and "every case must agree" in cache.index.skipped[0]["reason"]
 
 
 def test_constant_target_channel_is_refused_naming_it(tmp_path):
@@ -844,19 +844,19 @@ def test_free_stream_scaled_targets_round_trip_to_physical_units(case_root, tmp_
     for index, entry in enumerate(dataset.case_entries):
         sample = dataset[index]
         arrays = cache.load_case(entry)
-        speed = float(arrays["conditions"][cache.condition_names.index("U")])
+        speed = float(arrays["conditions"][cache.index.condition_names.index("U")])
         expected = {"p": 0.5 * speed**2, "U[0]": speed, "U[1]": speed, "U[2]": speed,
                     "tau[0]": 0.5 * speed**2, "tau[1]": 0.5 * speed**2}
         np.testing.assert_allclose(sample["target_scale"].numpy(), [expected[n] for n in dataset.target_names], rtol=1e-6)
         # What the model learns, scaled back, is the cached physical field, exactly.
         physical = dataset.target_normalizer.denormalize(sample["target"].double()) * sample["target_scale"].double()
-        volume = physical[: entry["num_volume_points"]][:, [dataset.target_names.index(c) for c in cache.volume_channels]]
+        volume = physical[: entry["num_volume_points"]][:, [dataset.target_names.index(c) for c in cache.index.volume_channels]]
         np.testing.assert_allclose(volume.numpy(), arrays["volume_targets"], rtol=1e-5, atol=1e-5)
     # The statistics are those of the scaled targets (here: the first case's p / (0.5 U^2)).
-    scales = free_stream_scales(cache.index.settings["free_stream"], ["p"], cache.condition_names,
+    scales = free_stream_scales(cache.index.settings["free_stream"], ["p"], cache.index.condition_names,
                                 cache.load_case(cache.cases("train")[0])["conditions"])
     assert scales[0] == pytest.approx(0.5 * float(cache.load_case(cache.cases("train")[0])["conditions"][0]) ** 2)
-    assert not np.allclose(cache.normalizer("target").std, plain.normalizer("target").std)
+    assert not np.allclose(cache.index.normalizer("target").std, plain.index.normalizer("target").std)
 
 
 def test_free_stream_speed_must_be_a_condition():

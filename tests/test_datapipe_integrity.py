@@ -249,8 +249,8 @@ def test_a_truncated_case_is_skipped_and_counted_never_cached(tmp_path):
     config = MeshCacheConfig(volume_fields=["p", "U"], volume_file="mesh.vtk", case_pattern="case*", test_fraction=0.0)
     cache = build_cache(root, tmp_path / "cache", config, on_error="skip")
     assert [case["case_id"] for case in cache.cases()] == ["case0", "case2"]
-    assert len(cache.skipped) == 1 and cache.skipped[0]["case_id"] == "case1"
-    assert "mesh.vtk" in cache.skipped[0]["reason"] and "truncated" in cache.skipped[0]["reason"]
+    assert len(cache.index.skipped) == 1 and cache.index.skipped[0]["case_id"] == "case1"
+    assert "mesh.vtk" in cache.index.skipped[0]["reason"] and "truncated" in cache.index.skipped[0]["reason"]
     with pytest.raises(CorruptFileError, match="case1/mesh.vtk"):
         build_cache(root, tmp_path / "cache_raise", config, on_error="raise")
 

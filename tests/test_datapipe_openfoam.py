@@ -57,8 +57,8 @@ CONFIG = MeshCacheConfig(
 
 def test_airfoil_case_is_cached_as_2d_with_openfoam_volumes(airfoil_root, tmp_path):
     cache = build_cache(airfoil_root, tmp_path / "cache", CONFIG)
-    assert cache.dimension == 2 and cache.index.planar_axis == 2
-    assert cache.coordinate_names == ["x", "y"]
+    assert cache.index.dimension == 2 and cache.index.planar_axis == 2
+    assert cache.index.coordinate_names == ["x", "y"]
     entry = cache.cases("train")[0]
     assert (entry["num_volume_points"], entry["num_surface_points"]) == (AIRFOIL_CELLS, AIRFOIL_WALL_FACES)
     arrays = cache.load_case(entry)

@@ -262,8 +262,8 @@ def test_several_wall_patches_exported_as_one_boundary_are_one_wall(trained, req
     # The documented way to learn several wall patches at once (pitzDaily's upperWall and
     # lowerWall, the cavity's movingWall and fixedWalls): foamToVTK -patches (...) -one-boundary.
     from modulus_lrsa.datapipes import MeshCacheConfig
-    from modulus_lrsa.datapipes.cache import extract_case
     from modulus_lrsa.datapipes.cases import CaseEntry, resolve_case
+    from modulus_lrsa.datapipes.features import extract_features
 
     cases, _, _ = trained
     case = tmp_path / "lid2"
@@ -271,5 +271,5 @@ def test_several_wall_patches_exported_as_one_boundary_are_one_wall(trained, req
     require_openfoam.run("foamToVTK", case, ("-latestTime", "-patches", "(movingWall fixedWalls)", "-one-boundary"))
     config = MeshCacheConfig(volume_fields=["p"], volume_file="VTK/*_*.vtm", surface_fields=["p"],
                              surface_block="boundary")
-    _, summary = extract_case(resolve_case(CaseEntry("lid2", "train", case), config), config)
+    _, summary = extract_features(resolve_case(CaseEntry("lid2", "train", case), config), config)
     assert summary["has_geometry"] and summary["num_surface_points"] == 4 * 20  # the cavity's four sides

@@ -42,7 +42,7 @@ def test_a_cache_written_before_unsigned_wall_distances_is_rebuilt_and_says_why(
     with caplog.at_level(logging.WARNING, logger="modulus_lrsa.datapipes.cache"):
         cache = build_cache(root, tmp_path / "cache", MeshCacheConfig(**old["settings"]))
     assert "cache format 1" in caplog.text and "rebuilding every case" in caplog.text
-    assert cache.target_channels == ["U[0]", "U[1]", "p", "nut"]
+    assert cache.index.target_channels == ["U[0]", "U[1]", "p", "nut"]
     # External flows: every cell is outside the cylinder, so nothing changes beyond rounding.
     for case in cache.cases():
         with np.load(fixture / "cases" / case["file"]) as stored:

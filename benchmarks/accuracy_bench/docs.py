@@ -109,7 +109,7 @@ def update_docs(protocol: Protocol, results: dict[str, Any]) -> None:
     begin, end = f"{DOCS_BEGIN[:-4]} {protocol.name} -->", f"{DOCS_END[:-4]} {protocol.name} -->"
     if begin not in text and end not in text:
         # A protocol's first results: its block goes at the end, under its own heading, to be moved by hand at will.
-        text = f"{text.rstrip()}\n\n## Results: `{protocol.name}` protocol ({protocol.data.title})\n\n{begin}\n{end}\n"
+        text = f"{text.rstrip()}\n\n## Results: `{protocol.name}` protocol, {protocol.data.title}\n\n{begin}\n{end}\n"
     if begin not in text or end not in text:
         raise SystemExit(f"{paths.DOCS_PATH} has only one of '{begin}' and '{end}'; add the other around the block")
     head, rest = text.split(begin, 1)

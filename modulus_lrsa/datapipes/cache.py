@@ -67,13 +67,9 @@ from modulus_lrsa.datapipes.cases import (
     list_cases,
     resolve_case,
 )
-from modulus_lrsa.datapipes.features import (
-    CaseArrays,
-    extract_case,  # noqa: F401  (inference.new_geometry imports the dict form from here; see its docstring)
-    extract_features,
-)
+from modulus_lrsa.datapipes.features import CaseArrays, extract_features
 from modulus_lrsa.datapipes.index import CACHE_FORMAT_VERSION, CacheIndex, assemble_index, disagreements, format_change
-from modulus_lrsa.datapipes.normalization import Normalizer, RunningMoments
+from modulus_lrsa.datapipes.normalization import RunningMoments
 from modulus_lrsa.errors import MeshDataError
 from modulus_lrsa.io.fields import target_layout
 
@@ -530,7 +526,9 @@ class MeshCache:
     ----------
     cache_dir : Path
     index : CacheIndex
-        Contents of ``index.json``, the one typed form of the index.
+        Contents of ``index.json``, the one typed form of the index: its layout, statistics
+        and skipped cases are read there (``cache.index.target_channels``,
+        ``cache.index.normalizer("target")``), not through shortcuts of their own.
     """
 
     cache_dir: Path
@@ -549,40 +547,6 @@ class MeshCache:
                 f"{index_path}: {format_change(index)}; rebuild it with build_cache (lrsa-train does so by itself)"
             )
         return cls(cache_dir, CacheIndex.from_dict(index, str(index_path)))
-
-    # Shortcuts to fields of the index for the callers that predate CacheIndex (forces, training.data).
-    @property
-    def dimension(self) -> int:
-        return self.index.dimension
-
-    @property
-    def coordinate_names(self) -> list[str]:
-        return list(self.index.coordinate_names)
-
-    @property
-    def target_channels(self) -> list[str]:
-        return list(self.index.target_channels)
-
-    @property
-    def volume_channels(self) -> list[str]:
-        return list(self.index.volume_channels)
-
-    @property
-    def surface_channels(self) -> list[str]:
-        return list(self.index.surface_channels)
-
-    @property
-    def condition_names(self) -> list[str]:
-        return list(self.index.condition_names)
-
-    @property
-    def skipped(self) -> list[dict[str, str]]:
-        """Cases left out, each ``{"case_id", "reason"}``."""
-        return list(self.index.skipped)
-
-    def normalizer(self, kind: str) -> Normalizer:
-        """Normalizer of ``"target"``, ``"conditions"``, ``"coordinates"`` or ``"distance"``."""
-        return self.index.normalizer(kind)
 
     def cases(self, split: str | Sequence[str] | None = None) -> list[dict[str, Any]]:
         """Index entries of the cases in ``split`` (one name, several, or all when None)."""

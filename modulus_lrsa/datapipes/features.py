@@ -491,17 +491,3 @@ def extract_features(
         summary["missing_channels"] = missing
     return arrays, summary
 
-
-def extract_case(
-    source: CaseSource,
-    config: MeshCacheConfig,
-    device: str = "cpu",
-    expected_channels: tuple[Sequence[str], Sequence[str]] | None = None,
-) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    """:func:`extract_features` with the arrays as a dict by name (:meth:`CaseArrays.to_dict`).
-
-    Kept for :mod:`~modulus_lrsa.inference.new_geometry`, which still completes the dict
-    by hand; it goes once that builds its arrays with :meth:`CaseArrays.from_parts`.
-    """
-    arrays, summary = extract_features(source, config, device, expected_channels)
-    return arrays.to_dict(), summary
