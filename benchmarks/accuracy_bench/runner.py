@@ -184,8 +184,7 @@ def run_wall_clock(protocol: Protocol, results: dict[str, Any], log_dir: Path, m
           f"{len(pending)} run(s) to go, {plan['slice_seconds']:.0f} s slices", flush=True)
     while pending:
         sliced = {entry["run_id"] for entry in study["slices"] if entry["round"] == round_index}
-        shift = round_index % len(pending)
-        for spec in pending[shift:] + pending[:shift]:
+        for spec in turn_order(pending, round_index):
             if spec.run_id in sliced:  # done before an interruption
                 continue
             result = train_slice(protocol, spec, float(plan["slice_seconds"]), log_dir / f"{spec.run_id}-r{round_index}.log")
@@ -208,6 +207,13 @@ def run_wall_clock(protocol: Protocol, results: dict[str, Any], log_dir: Path, m
                   f"{result['epochs_done']}/{spec.epochs}{' (finished)' if entry['finished'] else ''}", flush=True)
         pending = [spec for spec in pending if spec.run_id not in study["runs"]]
         round_index += 1
+
+
+def turn_order(pending: list[RunSpec], round_index: int) -> list[RunSpec]:
+    """The order the unfinished runs take their slices in this round: rotated by one each
+    round, so that no run always goes first (right after another run's start-up, say)."""
+    shift = round_index % len(pending) if pending else 0
+    return pending[shift:] + pending[:shift]
 
 
 def train_slice(protocol: Protocol, spec: RunSpec, seconds: float, log_path: Path) -> dict[str, Any]:
