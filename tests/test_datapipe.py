@@ -190,7 +190,7 @@ def test_rerun_reuses_cache_and_changes_rebuild(tmp_path):
     other = MeshCacheConfig(volume_fields=["p", "U[0]"], volume_file="internal.vtu", case_pattern="case*")
     rebuilt = build_cache(root, cache_dir, other)
     assert rebuilt.index.settings_hash != first.index.settings_hash
-    assert rebuilt.target_channels == ["p", "U[0]"]
+    assert rebuilt.index.target_channels == ["p", "U[0]"]
     assert rebuilt.load_case("case0")["volume_targets"].shape[1] == 2
     assert all(path.stat().st_mtime_ns != stamps[case] for case, path in files.items())
 
