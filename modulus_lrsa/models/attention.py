@@ -337,17 +337,18 @@ def _padded_float32_heads(
 ) -> torch.Tensor:
     """(B, L, h, d_h) heads in any layout -> (B, h, L, d_p) float32, contiguous, zero-padded
     to a multiple of 4 (the CPU kernel's input layout), and normalized (``x * rstd * gain``)
-    on the way when ``rstd`` is given: one write per element, no intermediate copies."""
-    batch, length, n_head, head_dim = x.shape
-    width = head_dim + (-head_dim % 4)
-    allocate = torch.zeros if width != head_dim else torch.empty
-    heads = allocate(batch, n_head, length, width, dtype=torch.float32, device=x.device)
-    target = heads[..., :head_dim].transpose(1, 2)
-    if rstd is None:
-        target.copy_(x)
-    else:
-        torch.mul(x, rstd, out=target).mul_(gain)
-    return heads
+    on the way when ``rstd`` is given.
+
+    One pad of the transposed heads (a cast first if they are not float32) writes the
+    kernel's layout: two or three operators where zeros, slice and copy took four.
+    """
+    if rstd is not None:
+        x = torch.mul(x, rstd).mul_(gain)  # float32: rstd is
+    heads = x.transpose(1, 2)
+    if heads.dtype != torch.float32:
+        heads = heads.float()
+    pad = -x.shape[-1] % 4
+    return F.pad(heads, (0, pad)) if pad else heads.contiguous()
 
 
 class _CPUAttention(torch.autograd.Function):
