@@ -35,6 +35,7 @@ from omegaconf.errors import OmegaConfBaseException
 from modulus_lrsa.datapipes.cases import MeshCacheConfig
 from modulus_lrsa.datapipes.grid import GRID_VIEWS, DarcyNormalizers
 from modulus_lrsa.datapipes.index import CacheIndex
+from modulus_lrsa.datapipes.normalization import Normalizer
 from modulus_lrsa.errors import MeshDataError, one_line
 from modulus_lrsa.forces import ForceSettings
 from modulus_lrsa.surrogate import (
@@ -58,6 +59,30 @@ def _is_int(value: Any) -> bool:
 
 def _is_names(value: Any) -> bool:
     return isinstance(value, list) and all(isinstance(item, str) for item in value)
+
+
+def _is_numbers(value: Any) -> bool:
+    return isinstance(value, list) and all(_is_int(item) or isinstance(item, float) for item in value)
+
+
+def _checked_normalizer(payload: Any) -> Normalizer:
+    """A normalizer's stored payload, its keys and their types checked before it is built.
+
+    Raises
+    ------
+    ValueError
+        What is wrong, for the caller's one line.
+    """
+    if not isinstance(payload, dict):
+        raise ValueError(f"a JSON {_JSON_TYPES.get(type(payload), type(payload).__name__)}, not an object")
+    unknown = sorted(str(key) for key in set(payload) - {"names", "mean", "std", "min", "max"})
+    if unknown or not _is_names(payload.get("names")):
+        raise ValueError(f"expected names (a list of strings), mean, std and optionally min and max; unknown keys {unknown}")
+    bad = [key for key in ("mean", "std", "min", "max") if (key in payload or key in ("mean", "std"))
+           and not _is_numbers(payload.get(key))]
+    if bad:
+        raise ValueError(f"{', '.join(bad)} must be lists of numbers")
+    return Normalizer.from_dict(payload)
 
 
 def _is_metrics(value: Any) -> bool:
@@ -251,8 +276,8 @@ class MeshDescriptor(ModelDescriptor):
         # Checked here, not at the first prediction: the settings and statistics prediction rebuilds.
         for kind in _MESH_NORMALIZERS:
             try:
-                index.normalizer(kind)
-            except (KeyError, TypeError, ValueError) as error:
+                _checked_normalizer(index.normalization.get(kind))
+            except ValueError as error:
                 raise DescriptorError(f"{where}: cache_index.normalization.{kind} is not a normalizer "
                                       f"({one_line(error)})") from None
         try:
@@ -306,9 +331,12 @@ class DarcyDescriptor(ModelDescriptor):
 
     @classmethod
     def _from_payload(cls, payload: Mapping[str, Any], common: dict[str, Any], where: str) -> DarcyDescriptor:
+        stored = payload["normalization"]
         try:
-            normalization = DarcyNormalizers.from_dict(payload["normalization"])
-        except (KeyError, TypeError, ValueError) as error:
+            if sorted(stored) != ["coefficient", "solution"]:
+                raise ValueError(f"keys {sorted(stored)}, not ['coefficient', 'solution']")
+            normalization = DarcyNormalizers(**{key: _checked_normalizer(stored[key]) for key in stored})
+        except ValueError as error:
             raise DescriptorError(f"{where}: normalization is not the coefficient and solution normalizers "
                                   f"({one_line(error)})") from None
         return cls(**common, view=payload["view"], resolution=payload["resolution"], normalization=normalization)
