@@ -6,10 +6,15 @@
     .venv/bin/python benchmarks/accuracy.py --protocol airfoil --jobs 2   # CPU: OpenFOAM data, then training
     .venv/bin/python benchmarks/accuracy.py --protocol paper              # GPU: Darcy 85x85, 500 epochs
     .venv/bin/python benchmarks/accuracy.py --protocol reduced --report --figures --update-docs
+    .venv/bin/python benchmarks/accuracy.py --protocol airfoil --study wall-clock  # equal training seconds
+    .venv/bin/python benchmarks/accuracy.py --protocol airfoil-seed1 --jobs 2     # confirmation dataset
+    .venv/bin/python benchmarks/accuracy.py --protocol airfoil --dataset-seed 2   # = airfoil-seed2
 
 The benchmark is the package ``benchmarks/accuracy_bench/``, whose docstring describes the
-protocols, studies, results files and what each run reports. This file is its command
-line, which every child run executes too.
+protocols (the ``<name>-seed<N>`` confirmation twins of the airfoil protocols, on a
+dataset drawn with another generator seed and never used to choose settings, included),
+studies (the interleaved equal wall-clock study included), results files and what each
+run reports. This file is its command line, which every child run executes too.
 """
 
 from accuracy_bench.cli import main

@@ -238,6 +238,103 @@ def test_update_docs_adds_a_new_protocols_block_once_and_rewrites_only_it(accura
     assert docs_path.read_text() == "<!-- accuracy:begin ahmed -->\nno end marker\n"
 
 
+
+def _wall_clock_study(accuracy, protocol):
+    """A wall-clock study as the runner stores it, half done: a real plan (LRSA fastest at 2 s/epoch,
+    a 200 s budget), LRSA's and Transolver's three seeds finished (Transolver's seed 2 diverged),
+    FLARE's seed 0 finished and seed 1 at epoch 24 of 40, GeoTransolver not started, over 3 rounds."""
+    plan = accuracy.protocols.plan_wall_clock(
+        protocol, {"LRSA": [2.0, 2.2, 1.8], "Transolver": [4.0], "FLARE": [5.0], "GeoTransolver": [4.0]})
+    runs, slices = {}, []
+    finished = {("LRSA", 0): 0.10, ("LRSA", 1): 0.12, ("LRSA", 2): 0.11,
+                ("Transolver", 0): 0.20, ("Transolver", 1): 0.24, ("Transolver", 2): math.nan, ("FLARE", 0): 0.16}
+    for spec in accuracy.protocols.wall_clock_runs(protocol, plan):
+        error = finished.get((spec.model, spec.seed))
+        if spec.model == "GeoTransolver":
+            continue
+        for round_index in range(3):
+            done = spec.epochs if error is not None and round_index == 2 else (round_index + 1) * 12
+            slices.append({"round": round_index, "run_id": spec.run_id, "epochs_done": done, "train_seconds": 40.0,
+                           "finished": done == spec.epochs})
+            if error is None and round_index == 1:
+                break  # FLARE's unfinished seeds stopped after round 1 (epoch 24)
+        if error is None:
+            continue
+        metrics = {"surface_rel_l2/p": error * 2, "Cl_abs_error": error / 10, "Cd_abs_error": 0.001, "Cd_rel_error": 0.1}
+        runs[spec.run_id] = {
+            "run_id": spec.run_id, "spec": dataclasses.asdict(spec), "parameters": 1000,
+            "diverged": not math.isfinite(error), "test_rel_l2": {"p": error}, "test_metrics": metrics,
+            "train_seconds": 190.0 + spec.seed * 5, "epochs_timed": spec.epochs, "train_history": [],
+        }
+    return {"epoch_timing": {"rounds": 3, "seconds": {}, "device": "cpu", "torch_threads": 1},
+            "plan": plan, "slices": slices, "runs": runs}
+
+
+def test_the_wall_clock_study_reports_errors_at_equal_training_seconds_and_what_is_missing(accuracy):
+    protocol = accuracy.protocols.PROTOCOLS["airfoil"]
+    study = _wall_clock_study(accuracy, protocol)
+    report = accuracy.tables.tables(protocol, {"runs": {}, "wall_clock": study})
+    text = report.split("**Equal training wall-clock**", 1)[1]  # the main comparison's rows start alike
+    assert "one budget of 200.0 s of training" in text
+    assert ("| model | planned epochs | planned s | train s (of budget) | seeds | test rel. L2 | vs best peer | "
+            "vs Transolver | surface p | abs. Cl error | abs. Cd error | rel. Cd error |") in text
+    # LRSA (mean 0.11) against FLARE's one seed (0.16, the best peer) and Transolver's two finite seeds (0.22).
+    assert _row(text, "| LRSA |") == (
+        "| LRSA | 100 | 200.0 | 195.0 (0.97x) | 3 of 3 | 0.1100 ± 0.0100 | 0.69x FLARE | 0.50x | "
+        "0.2200 ± 0.0200 | 0.0110 ± 0.0010 | 0.0010 ± 0.0000 | 0.1000 ± 0.0000 |")
+    # A diverged seed is counted, left out of every number.
+    assert _row(text, "| Transolver |").startswith(
+        "| Transolver | 50 | 200.0 | 192.5 (0.96x) | 2 of 3 (+1 diverged, left out) | 0.2200 ± 0.0283 | 2.00x LRSA | 1.00x |")
+    assert _row(text, "| FLARE |").startswith("| FLARE | 40 | 200.0 | 190.0 (0.95x) | 1 of 3 | 0.1600 | 1.45x LRSA | 0.73x |")
+    assert _row(text, "| GeoTransolver |").startswith("| GeoTransolver | 50 | 200.0 | n/a | 0 of 3 | n/a | n/a | n/a |")
+    plan_line = _row(text, "Plan: ")
+    assert plan_line.startswith(f"Plan: {study['plan']['rule']}. Reference model LRSA: 100 epochs at 2.00 s/epoch")
+    assert "cpu, 1 thread(s), 3 rounds" in plan_line and plan_line.endswith(
+        "5 slices of 40.0 s per run; the slices took 3 round(s) so far.")
+    partial = _row(text, "PARTIAL: 5 of 12 planned wall-clock run(s)")
+    assert "FLARE-M32-wallclock-fp32-e40-s1 (epoch 24 of 40)" in partial
+    assert "GeoTransolver-M32-wallclock-fp32-e50-s2 (not started)" in partial
+    assert "LRSA-M32" not in partial
+    # The protocol's own runs (12 main, 6 precision, 4 raw-targets) are still named apart, in the report's last line.
+    assert report.splitlines()[-1].startswith("PARTIAL: 22 run(s) not finished")
+
+
+def test_a_finished_wall_clock_study_has_no_partial_line_and_reaches_the_docs_block(accuracy, tmp_path, monkeypatch):
+    protocol = accuracy.protocols.PROTOCOLS["airfoil-large"]
+    study = _wall_clock_study(accuracy, protocol)
+    study["plan"]["epochs"].pop("GeoTransolver")  # a model the stored plan has no epochs for
+    for run_id in [key for key, run in study["runs"].items() if run["spec"]["model"] == "FLARE"]:
+        del study["runs"][run_id]
+    study["runs"] = {key: run for key, run in study["runs"].items() if run["spec"]["model"] in ("LRSA", "Transolver")}
+    text = accuracy.tables.wall_clock_table(
+        dataclasses.replace(protocol, models=("LRSA", "Transolver", "GeoTransolver")), study)
+    joined = "\n".join(text)
+    assert "PARTIAL" not in joined and "| FLARE |" not in joined and "| GeoTransolver |" not in joined
+    assert "stored plan has no epochs for (not run in this study): GeoTransolver." in joined
+    assert joined.split("\n")[-3].endswith("the slices took 3 round(s).")
+    # Without a plan (the timing that makes it not stored yet) it says so instead of a table.
+    assert accuracy.tables.wall_clock_table(protocol, {"runs": {}, "slices": []})[-1].startswith(
+        "**Equal training wall-clock**: not planned yet")
+    docs_path = tmp_path / "benchmarks.md"
+    docs_path.write_text("# Benchmarks\n")
+    monkeypatch.setattr(accuracy.paths, "DOCS_PATH", docs_path)
+    accuracy.docs.update_docs(protocol, {"runs": {}, "wall_clock": _wall_clock_study(accuracy, protocol)})
+    assert "**Equal training wall-clock**" in docs_path.read_text()
+
+
+def test_the_report_names_the_dataset_its_role_and_generator_seed(accuracy):
+    twin = accuracy.protocols.PROTOCOLS["airfoil-seed1"]
+    results = {"runs": {}, "dataset": twin.data.record()}
+    first = accuracy.tables.tables(twin, results).splitlines()[0]
+    assert first == ("**Dataset**: `datasets/airfoil_coarse120_seed1`, generator seed 1: confirmation dataset "
+                     "(drawn with another generator seed to re-measure settings chosen elsewhere, never used to choose them).")
+    held_out = accuracy.protocols.PROTOCOLS["airfoil-heldout"]
+    first = accuracy.tables.tables(held_out, {"runs": {}, "dataset": held_out.data.record()}).splitlines()[0]
+    assert first.startswith("**Dataset**: `") and ", held out from datasets/airfoil_coarse120, generator seed 0: " in first
+    assert first.endswith("selection dataset (the dataset settings are chosen on).")
+    # A file written before the dataset was recorded opens with the main comparison, as it always did.
+    assert accuracy.tables.tables(twin, {"runs": {}}).startswith("**Main comparison**")
+
 def test_held_out_view_validates_on_training_cases_and_never_sees_the_test_cases(accuracy, tmp_path, monkeypatch):
     source_root = tmp_path / "datasets" / "airfoil"
     cases = [

@@ -23,6 +23,16 @@ doubles as validation, as in the Darcy benchmark. ``airfoil-large`` is the same 
 (and compares its ablations) without the test cases: part of the airfoil training cases
 validate.
 
+Confirmation protocols: every protocol on the seed-0 airfoil dataset (``airfoil``,
+``airfoil-large``) has a twin ``<name>-seed<N>`` on the dataset ``lrsa-data airfoil --seed N``
+draws (other flow parameters, another train/test split); ``-seed1`` is registered, and
+``--protocol <name> --dataset-seed N`` names the twin on any seed. A twin runs the same
+studies minus those that choose settings (``tuning``, ``latents``; ``airfoil-heldout`` has
+no twin), with its own results file (``accuracy_<name>_seed<N>.json``) and outputs. Every
+run, and the file (``dataset`` at the top), records the dataset's ``role`` (``selection``:
+settings are chosen on it; ``confirmation``: never), ``generator_seed`` and ``path``; the
+report names them in its first line.
+
 Studies:
 
 * ``main``: LRSA, Transolver (use_te=False), FLARE (and GeoTransolver on the airfoils) at matched parameter counts (within
@@ -39,6 +49,14 @@ Studies:
   this protocol's test split), every seed, as an extra row of the main comparison.
 * ``timing``: after the training runs, alone, the compared models take turns (one
   training epoch each per round) in one process, so machine-load changes hit them alike.
+* ``wall-clock`` (``airfoil``, ``airfoil-large`` and their twins): every model gets the same
+  training seconds instead of the same epochs. A fresh side-by-side timing plans it: the
+  budget is the protocol's epochs of the fastest model, every other model trains the most
+  whole epochs that fit, each run's schedule laid out over its own epochs. The runs are
+  interleaved, taking turns in time slices, and resume after an interruption. Stored under
+  ``wall_clock`` (``epoch_timing``, ``plan``, ``slices``, ``runs``: each run's errors with its
+  ``train_seconds``); the report's equal wall-clock table gives each model's planned epochs,
+  training seconds against the budget and errors against the best peer and Transolver.
 
 Results are written to ``benchmarks/results/accuracy_<protocol>.json`` after every run;
 runs already there are skipped, and an interrupted run resumes from the trainer's

@@ -6,15 +6,17 @@ from __future__ import annotations
 
 import math
 import statistics
+from dataclasses import replace
 from typing import Any
 
 from .datasets import HeldOutAirfoilData
-from .protocols import ABLATIONS, Protocol, ordered_runs, studies
+from .protocols import ABLATIONS, Protocol, ordered_runs, studies, wall_clock_runs
 from .summary import (
     Comparison,
     compare,
     compared_runs,
     component_count,
+    field_error,
     field_errors,
     finished_runs,
     is_3d,
@@ -37,9 +39,11 @@ def _mean_spread(values: list[float]) -> str:
 
 
 def tables(protocol: Protocol, results: dict[str, Any]) -> str:
-    """The report: a table per study the protocol runs, then a PARTIAL line naming the unfinished runs."""
+    """The report: which dataset (where the file records it), a table per study the protocol runs,
+    the equal wall-clock study where stored, then a PARTIAL line naming the unfinished runs."""
     all_studies = studies(protocol)
-    lines = main_tables(protocol, results) if "main" in all_studies else []
+    lines = dataset_header(results)
+    lines += main_tables(protocol, results) if "main" in all_studies else []
     if "precision" in all_studies:
         lines += precision_table(protocol, results)
     if "latents" in all_studies:
@@ -50,10 +54,30 @@ def tables(protocol: Protocol, results: dict[str, Any]) -> str:
         lines += tuning_table(protocol, results)
     if "raw-targets" in all_studies:
         lines += raw_targets_table(protocol, results)
+    if "wall_clock" in results:
+        lines += wall_clock_table(protocol, results["wall_clock"])
     missing = [s.run_id for s in ordered_runs(protocol) if s.run_id not in results["runs"]]
     if missing:
         lines += ["", f"PARTIAL: {len(missing)} run(s) not finished: {', '.join(missing)}"]
     return "\n".join(lines).strip("\n")
+
+
+def dataset_header(results: dict[str, Any]) -> list[str]:
+    """One line naming the dataset's role and generator seed (files written before they were recorded: none)."""
+    dataset = results.get("dataset")
+    if not dataset:
+        return []
+    role = dataset.get("role", "unrecorded")
+    meaning = {
+        "selection": "the dataset settings are chosen on",
+        "confirmation": "drawn with another generator seed to re-measure settings chosen elsewhere, never used to choose them",
+    }.get(role, "a role this report does not know")
+    source = f", held out from {dataset['held_out_from']}" if dataset.get("held_out_from") else ""
+    return [
+        f"**Dataset**: `{dataset.get('path', 'n/a')}`{source}, generator seed {dataset.get('generator_seed', 'n/a')}: "
+        f"{role} dataset ({meaning}).",
+        "",
+    ]
 
 
 def main_tables(protocol: Protocol, results: dict[str, Any]) -> list[str]:
@@ -264,6 +288,89 @@ def raw_targets_table(protocol: Protocol, results: dict[str, Any]) -> list[str]:
                      ("volume_rel_l2/p", "surface_rel_l2/p", "volume_rel_l2/nut", "Cl_abs_error")]
             lines.append(f"| {model} | {label} | {run_error(run):.4f} | {ratio} | "
                          + " | ".join(f"{value:.4f}" for value in cells) + " |")
+    return lines
+
+
+def wall_clock_table(protocol: Protocol, study: dict[str, Any]) -> list[str]:
+    """The equal wall-clock study (``results["wall_clock"]``): each model's errors after the same training seconds.
+
+    Per model: its planned epochs and seconds, its training seconds (median over the seeds
+    finished) against the budget, and its test errors over the seeds finished (diverged
+    seeds counted in 'seeds', left out of the numbers), the mean set against the best other
+    model's and Transolver's. Then the plan in one line, and a PARTIAL line naming the
+    planned runs without results and how far each got.
+    """
+    plan = study.get("plan")
+    if not plan:
+        return ["", "**Equal training wall-clock**: not planned yet (the side-by-side timing that plans it is not stored)."]
+    planned = [model for model in protocol.models if model in plan["epochs"]]
+    specs = wall_clock_runs(replace(protocol, models=tuple(planned)), plan)
+    stored = study.get("runs", {})
+    by_model = {model: [stored[s.run_id] for s in specs if s.model == model and s.run_id in stored] for model in planned}
+    kept = scored(by_model)
+    means = {model: statistics.mean(run_error(r) for r in runs) for model, runs in kept.items() if runs}
+    budget = float(plan["budget_seconds"])
+    runs = [r for group in kept.values() for r in group]
+    surface = any(field_error(r, "surface_rel_l2/", "p") is not None for r in runs)
+    forces = [key for key in ("Cl_abs_error", "Cd_abs_error", "Cd_rel_error") if metric_values(runs, key)]
+    labels = {"Cl_abs_error": "abs. Cl error", "Cd_abs_error": "abs. Cd error", "Cd_rel_error": "rel. Cd error"}
+    extra = (["surface p"] if surface else []) + [labels[key] for key in forces]
+    lines = [
+        "",
+        f"**Equal training wall-clock** (interleaved runs on one machine, fp32, seeds {list(protocol.seeds)}: every "
+        f"model trains the whole epochs that fit one budget of {budget:.1f} s of training, its LR schedule laid out "
+        "over them; planned s = planned epochs times the model's median side-by-side s/epoch; train s = training "
+        "time summed over a run's time slices, validation excluded, median over the "
+        "seeds finished; test relative L2 after the last epoch, mean ± sample std over the seeds finished, counted "
+        "in 'seeds'; vs = ratio of means):",
+        "",
+        "| model | planned epochs | planned s | train s (of budget) | seeds | test rel. L2 | vs best peer | "
+        "vs Transolver |" + "".join(f" {label} |" for label in extra),
+        "|---|---|---|---|---|---|---|---|" + "---|" * len(extra),
+    ]
+    for model in planned:
+        group = kept[model]
+        seconds = [r["train_seconds"] for r in group if r.get("train_seconds") is not None]
+        peers = {name: value for name, value in means.items() if name != model and math.isfinite(value)}
+        best = min(peers.items(), key=lambda item: item[1]) if peers else None
+        mean = means.get(model)
+        cells = [
+            str(plan["epochs"][model]),
+            f"{plan['planned_seconds'][model]:.1f}",
+            f"{statistics.median(seconds):.1f} ({statistics.median(seconds) / budget:.2f}x)" if seconds else "n/a",
+            seeds_cell(by_model[model], protocol),
+            mean_std([run_error(r) for r in group]),
+            f"{mean / best[1]:.2f}x {best[0]}" if mean is not None and best and best[1] > 0 else "n/a",
+            f"{mean / means['Transolver']:.2f}x" if mean is not None and means.get("Transolver") else "n/a",
+        ]
+        if surface:
+            cells.append(mean_std(field_errors(group, "surface_rel_l2/", "p")))
+        cells += [mean_std(metric_values(group, key)) for key in forces]
+        lines.append(f"| {model} | " + " | ".join(cells) + " |")
+    slices = study.get("slices", [])
+    rounds = len({entry["round"] for entry in slices})
+    missing = [s for s in specs if s.run_id not in stored]
+    reference = plan["reference_model"]
+    timing = study.get("epoch_timing", {})
+    timed = (f" on {timing['device']}, {timing['torch_threads']} thread(s), {timing['rounds']} rounds"
+             if {"device", "torch_threads", "rounds"} <= set(timing) else "")
+    lines += [
+        "",
+        f"Plan: {plan['rule']}. Reference model {reference}: {plan['epochs'][reference]} epochs at "
+        f"{plan['epoch_seconds'][reference]:.2f} s/epoch (median, timed side by side{timed}) = the budget; "
+        f"{plan['slices']} slices of {plan['slice_seconds']:.1f} s per run; the slices took {rounds} round(s)"
+        + (" so far." if missing else "."),
+    ]
+    unplanned = [model for model in protocol.models if model not in plan["epochs"]]
+    if unplanned:
+        lines.append(f"\nModels the stored plan has no epochs for (not run in this study): {', '.join(unplanned)}.")
+    if missing:
+        progress = []
+        for spec in missing:
+            done = [entry["epochs_done"] or 0 for entry in slices if entry["run_id"] == spec.run_id]
+            progress.append(f"{spec.run_id} ({f'epoch {max(done)} of {spec.epochs}' if done else 'not started'})")
+        lines += ["", f"PARTIAL: {len(missing)} of {len(specs)} planned wall-clock run(s) without results: "
+                  + ", ".join(progress)]
     return lines
 
 
