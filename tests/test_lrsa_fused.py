@@ -238,7 +238,7 @@ def test_padded_heads_are_the_zero_padded_float32_layout_in_few_operators(head_d
     """The CPU kernel's input: (B, L, h, d_h) heads, a strided view of a projection,
     as contiguous float32 (B, h, L, d_p) zero-padded to a multiple of 4, normalized on the
     way when given a reciprocal RMS and a gain; float32 values take two operators."""
-    from modulus_lrsa.models.attention import _padded_float32_heads
+    from modulus_lrsa.models.attention import padded_float32_heads
 
     generator = torch.Generator().manual_seed(6)
     projection = torch.randn(2, 7, 3, 4, head_dim, generator=generator).to(dtype)
@@ -250,7 +250,7 @@ def test_padded_heads_are_the_zero_padded_float32_layout_in_few_operators(head_d
         want = torch.zeros(2, 4, 7, width)
         want[..., :head_dim] = values.transpose(1, 2)
         with _Count() as counter:
-            heads = _padded_float32_heads(x, *given)
+            heads = padded_float32_heads(x, *given)
         assert heads.dtype == torch.float32 and heads.is_contiguous()
         torch.testing.assert_close(heads, want, atol=0, rtol=0)
         if dtype == torch.float32 and not given:

@@ -39,7 +39,7 @@ import torch.nn.functional as F
 
 __all__ = [
     "LOGIT_SCALE_RANGE", "LogitScale", "RMSNorm", "attention", "fused_cpu_attention", "fused_ops",
-    "fused_ops_active", "head_rms_norm", "is_tracing", "merge_heads", "norm_dtype", "qk_norm_attention",
+    "fused_ops_active", "head_rms_norm", "is_tracing", "merge_heads", "norm_dtype", "padded_float32_heads", "qk_norm_attention",
     "split_heads",
 ]
 
@@ -332,7 +332,7 @@ def _head_rstd(x: torch.Tensor, eps: float) -> torch.Tensor:
     return mean_square.div_(x.shape[-1]).add_(eps).rsqrt_()
 
 
-def _padded_float32_heads(
+def padded_float32_heads(
     x: torch.Tensor, rstd: torch.Tensor | None = None, gain: torch.Tensor | None = None
 ) -> torch.Tensor:
     """(B, L, h, d_h) heads in any layout -> (B, h, L, d_p) float32, contiguous, zero-padded
@@ -399,8 +399,8 @@ class _CPUAttention(torch.autograd.Function):
     @staticmethod
     def _attend(q, k, v, q_gain, k_gain, attn_mask, q_rstd, k_rstd):
         """Float32 padded heads, the kernel's output and log-sum-exp, and the float32 mask."""
-        heads = (_padded_float32_heads(q, q_rstd, q_gain), _padded_float32_heads(k, k_rstd, k_gain),
-                 _padded_float32_heads(v))
+        heads = (padded_float32_heads(q, q_rstd, q_gain), padded_float32_heads(k, k_rstd, k_gain),
+                 padded_float32_heads(v))
         if attn_mask is not None and attn_mask.is_floating_point():
             attn_mask = attn_mask.float()
         out, logsumexp = _CPU_FLASH(*heads, attn_mask=attn_mask, scale=q.shape[-1] ** -0.5)
@@ -419,7 +419,7 @@ class _CPUAttention(torch.autograd.Function):
             else:
                 *heads, out, logsumexp = kept
             head_grads = _CPU_FLASH_BACKWARD(
-                _padded_float32_heads(grad), *heads, out, logsumexp, 0.0, False,
+                padded_float32_heads(grad), *heads, out, logsumexp, 0.0, False,
                 attn_mask=attn_mask, scale=head_dim**-0.5,
             )
             gain_needed = (ctx.needs_input_grad[3] or ctx.needs_input_grad[4], ctx.needs_input_grad[5])
