@@ -102,7 +102,7 @@ def time_cache_build(root: Path, cache_dir: Path, config: MeshCacheConfig, worke
     return {
         "workers": workers,
         "cases": cases,
-        "skipped": len(cache.skipped),
+        "skipped": len(cache.index.skipped),
         "seconds": build_seconds,
         "cases_per_second": cases / build_seconds,
         "reuse_seconds": reuse_seconds,

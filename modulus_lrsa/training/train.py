@@ -41,7 +41,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -59,9 +59,10 @@ from tqdm import tqdm
 from modulus_lrsa.atomic import atomic_write_json, atomic_write_text
 from modulus_lrsa.datapipes.collate import pad_collate
 from modulus_lrsa.datapipes.sampler import CaseShardSampler
+from modulus_lrsa.descriptor import MeshDescriptor
 from modulus_lrsa.distributed import all_ranks_agree, launch_world_size, process_group
 from modulus_lrsa.errors import ConfigError, LaunchError
-from modulus_lrsa.surrogate import ModelInputs, autocast, to_device, write_descriptor
+from modulus_lrsa.surrogate import ModelInputs, autocast, to_device
 from modulus_lrsa.training.checkpoint import atomic_save_module, unwrap_model
 from modulus_lrsa.training.config import validate_config
 from modulus_lrsa.training.data import TrainingData, build_training_data
@@ -313,7 +314,7 @@ def evaluate(
     field_errors = physical.results(f"{prefix}rel_l2/")
     metrics.update(field_errors)
     metrics[f"{prefix}rel_l2/mean"] = float(np.mean(list(field_errors.values())))
-    if data.descriptor.get("uses_volume") and data.descriptor.get("uses_surface"):
+    if isinstance(mesh := data.model_descriptor, MeshDescriptor) and mesh.uses_volume and mesh.uses_surface:
         metrics.update(volume.results(f"{prefix}volume_rel_l2/"))
         metrics.update(surface.results(f"{prefix}surface_rel_l2/"))
     if data.forces is not None:
@@ -374,7 +375,7 @@ def training_loss(cfg: DictConfig, data: TrainingData) -> TrainingLoss:
     weight = float(settings.get("force_weight", 0.0))
     area_weighted = bool(settings.get("surface_area_weighted", False))
     # The descriptor says whether the samples hold surface points, as evaluate() reads it.
-    if (weight > 0 or area_weighted) and not data.descriptor.get("uses_surface"):
+    if (weight > 0 or area_weighted) and not (isinstance(mesh := data.model_descriptor, MeshDescriptor) and mesh.uses_surface):
         raise ConfigError(f"training.loss: the force term and the area weights need surface points, and data "
                           f"'{data.name}' has none; use training.loss.force_weight=0 and surface_area_weighted=false")
     try:
@@ -387,7 +388,7 @@ def _export_best(
     model: torch.nn.Module, data: TrainingData, output_dir: Path, epoch: int, metrics: dict[str, float]
 ) -> Path:
     path = atomic_save_module(model, output_dir / BEST_MODEL_NAME)
-    write_descriptor({**data.descriptor, "epoch": epoch, "metrics": metrics}, path)
+    replace(data.model_descriptor, epoch=epoch, metrics=metrics).write(path)
     return path
 
 
