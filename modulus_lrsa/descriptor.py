@@ -2,9 +2,10 @@
 # SPDX-FileCopyrightText: Copyright (c) 2026 The modulus-lrsa authors
 """The data descriptor beside a ``.mdlus``, typed: what training hands to prediction.
 
-``lrsa-train`` writes ``<model>.data.json`` beside every exported model (the file itself,
-its name and its ``format`` marker are :mod:`modulus_lrsa.surrogate`'s); this module is
-its one typed form. :class:`MeshDescriptor` (``kind: mesh``) carries the channel names,
+``lrsa-train`` writes ``<model>.data.json`` beside every exported model (normalization
+statistics and feature layout, so a new case is preprocessed exactly like the training
+data); this module is its one home: where it lives (:func:`descriptor_path`), the file
+(:func:`write_descriptor`, :func:`read_descriptor`) and its typed form. :class:`MeshDescriptor` (``kind: mesh``) carries the channel names,
 the training cache's layout and statistics (a :class:`~modulus_lrsa.datapipes.index.CacheIndex`
 without its cases), which parts the model uses and the force settings;
 :class:`DarcyDescriptor` (``kind: darcy``) the view, the grid resolution and the two
@@ -14,17 +15,17 @@ written before this type existed read and write unchanged.
 
 The file travels with a model from elsewhere, so it is untrusted (``docs/security.md``):
 every key is checked for its type where it is read, and a missing, unknown or
-wrong-typed key is one :class:`~modulus_lrsa.surrogate.DescriptorError` line naming the
+wrong-typed key is one :class:`DescriptorError` line naming the
 file and the key, never a ``KeyError`` deep in a prediction.
 
-The room sits above ``surrogate`` (which owns the file) and ``forces`` (whose
-:class:`~modulus_lrsa.forces.ForceSettings` it holds), below ``training`` and
-``inference``, its writer and its readers.
+The room sits above ``forces`` (whose :class:`~modulus_lrsa.forces.ForceSettings` it
+holds), below ``training`` and ``inference``, its writer and its readers.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -32,20 +33,60 @@ from typing import Any, ClassVar
 
 from omegaconf.errors import OmegaConfBaseException
 
+from modulus_lrsa.atomic import atomic_write_json
 from modulus_lrsa.datapipes.cases import MeshCacheConfig
 from modulus_lrsa.datapipes.grid import GRID_VIEWS, DarcyNormalizers
 from modulus_lrsa.datapipes.index import CacheIndex
 from modulus_lrsa.datapipes.normalization import Normalizer
 from modulus_lrsa.errors import MeshDataError, one_line
 from modulus_lrsa.forces import ForceSettings
-from modulus_lrsa.surrogate import (
-    DESCRIPTOR_FORMAT,
-    DESCRIPTOR_VERSION,
-    DescriptorError,
-    descriptor_path,
-    read_descriptor,
-    write_descriptor,
-)
+
+DESCRIPTOR_FORMAT = "modulus-lrsa-data-descriptor"
+DESCRIPTOR_VERSION = 1
+
+
+class DescriptorError(ValueError):
+    """A model's data descriptor is missing or is not one."""
+
+
+def descriptor_path(model_path: str | os.PathLike) -> Path:
+    """Where the data descriptor of ``model.mdlus`` lives: ``model.data.json``."""
+    model_path = Path(model_path)
+    return model_path.with_name(model_path.stem + ".data.json")
+
+
+def write_descriptor(descriptor: dict[str, Any], model_path: str | os.PathLike) -> Path:
+    """Write the data descriptor next to an exported model, atomically; returns its path."""
+    path = descriptor_path(model_path)
+    atomic_write_json(path, descriptor)
+    return path
+
+
+def read_descriptor(model_path: str | os.PathLike) -> dict[str, Any]:
+    """The data descriptor saved beside ``model_path``.
+
+    Raises
+    ------
+    DescriptorError
+        It is missing, or the file is not a modulus-lrsa data descriptor.
+    """
+    sidecar = descriptor_path(model_path)
+    if not sidecar.is_file():
+        raise DescriptorError(
+            f"{sidecar}: missing; lrsa-train writes it beside every exported model with the "
+            "normalization statistics needed to predict (copy it along with the .mdlus file)"
+        )
+    try:
+        descriptor = json.loads(sidecar.read_bytes().decode("utf-8"))
+    except ValueError as error:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        raise DescriptorError(f"{sidecar}: not a modulus-lrsa data descriptor (not valid JSON: {one_line(error)})") from None
+    if not isinstance(descriptor, dict):
+        raise DescriptorError(f"{sidecar}: not a modulus-lrsa data descriptor (a JSON {type(descriptor).__name__}, "
+                              "not an object)")
+    if descriptor.get("format") != DESCRIPTOR_FORMAT:
+        raise DescriptorError(f"{sidecar}: not a modulus-lrsa data descriptor (format {descriptor.get('format')!r})")
+    return descriptor
+
 
 #: The normalizers a mesh descriptor's cache index holds (CacheIndex.normalizer's kinds).
 _MESH_NORMALIZERS = ("target", "conditions", "coordinates", "distance")

@@ -1,13 +1,9 @@
 # SPDX-License-Identifier: Apache-2.0
 # SPDX-FileCopyrightText: Copyright (c) 2026 The modulus-lrsa authors
-"""Calling a trained operator: its data descriptor, its inputs, its precision and device.
+"""Calling a trained operator: its inputs, its precision and device.
 
 Training, ``lrsa-predict`` and the demos all call models through this module:
 
-* the *data descriptor* ``<model>.data.json``, written beside every exported ``.mdlus``
-  (normalization statistics and feature layout, so a new case is preprocessed exactly
-  like the training data): :func:`descriptor_path`, :func:`write_descriptor`,
-  :func:`read_descriptor`;
 * :class:`ModelInputs`: passes a batch's ``mask`` and ``weights`` only to models whose
   ``forward`` takes them (LRSA does; PhysicsNeMo's Transolver and FLARE take
   ``(fx, embedding)``), gives geometry-context models (PhysicsNeMo's GeoTransolver) the
@@ -21,66 +17,15 @@ Training, ``lrsa-predict`` and the demos all call models through this module:
 from __future__ import annotations
 
 import inspect
-import json
 import math
-import os
 from contextlib import AbstractContextManager, nullcontext
-from pathlib import Path
 from typing import Any
 
 import torch
 
-from modulus_lrsa.atomic import atomic_write_json
-from modulus_lrsa.errors import one_line
-
-DESCRIPTOR_FORMAT = "modulus-lrsa-data-descriptor"
-DESCRIPTOR_VERSION = 1
 #: Precision names and their autocast dtypes (None: no autocast).
 PRECISION_DTYPES: dict[str, torch.dtype | None] = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 PRECISIONS = tuple(PRECISION_DTYPES)
-
-
-class DescriptorError(ValueError):
-    """A model's data descriptor is missing or is not one."""
-
-
-def descriptor_path(model_path: str | os.PathLike) -> Path:
-    """Where the data descriptor of ``model.mdlus`` lives: ``model.data.json``."""
-    model_path = Path(model_path)
-    return model_path.with_name(model_path.stem + ".data.json")
-
-
-def write_descriptor(descriptor: dict[str, Any], model_path: str | os.PathLike) -> Path:
-    """Write the data descriptor next to an exported model, atomically; returns its path."""
-    path = descriptor_path(model_path)
-    atomic_write_json(path, descriptor)
-    return path
-
-
-def read_descriptor(model_path: str | os.PathLike) -> dict[str, Any]:
-    """The data descriptor saved beside ``model_path``.
-
-    Raises
-    ------
-    DescriptorError
-        It is missing, or the file is not a modulus-lrsa data descriptor.
-    """
-    sidecar = descriptor_path(model_path)
-    if not sidecar.is_file():
-        raise DescriptorError(
-            f"{sidecar}: missing; lrsa-train writes it beside every exported model with the "
-            "normalization statistics needed to predict (copy it along with the .mdlus file)"
-        )
-    try:
-        descriptor = json.loads(sidecar.read_bytes().decode("utf-8"))
-    except ValueError as error:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
-        raise DescriptorError(f"{sidecar}: not a modulus-lrsa data descriptor (not valid JSON: {one_line(error)})") from None
-    if not isinstance(descriptor, dict):
-        raise DescriptorError(f"{sidecar}: not a modulus-lrsa data descriptor (a JSON {type(descriptor).__name__}, "
-                              "not an object)")
-    if descriptor.get("format") != DESCRIPTOR_FORMAT:
-        raise DescriptorError(f"{sidecar}: not a modulus-lrsa data descriptor (format {descriptor.get('format')!r})")
-    return descriptor
 
 
 def autocast(precision: str, device: torch.device) -> AbstractContextManager:

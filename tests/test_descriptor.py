@@ -20,9 +20,8 @@ from hypothesis import strategies as st
 
 from modulus_lrsa.datapipes.grid import DarcyNormalizers
 from modulus_lrsa.datapipes.index import CacheIndex
-from modulus_lrsa.descriptor import DarcyDescriptor, MeshDescriptor, ModelDescriptor
+from modulus_lrsa.descriptor import DarcyDescriptor, DescriptorError, MeshDescriptor, ModelDescriptor, descriptor_path
 from modulus_lrsa.forces import ForceSettings
-from modulus_lrsa.surrogate import DescriptorError, descriptor_path
 
 STORED = Path(__file__).parent / "data" / "descriptor_v1"
 PAYLOADS = {kind: json.loads((STORED / f"{kind}.data.json").read_text()) for kind in ("mesh", "darcy")}

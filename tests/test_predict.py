@@ -23,10 +23,9 @@ from vtk.util.numpy_support import vtk_to_numpy
 
 from modulus_lrsa.data.darcy import generate_darcy
 from modulus_lrsa.datapipes.collate import pad_collate
-from modulus_lrsa.descriptor import ModelDescriptor
+from modulus_lrsa.descriptor import ModelDescriptor, write_descriptor
 from modulus_lrsa.inference.predict import main
 from modulus_lrsa.models import LRSA
-from modulus_lrsa.surrogate import write_descriptor
 from modulus_lrsa.training.checkpoint import atomic_save_module
 from modulus_lrsa.training.data import build_training_data
 from modulus_lrsa.training.train import CONFIG_DIR

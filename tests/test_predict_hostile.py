@@ -34,9 +34,9 @@ from modulus_lrsa import atomic
 from modulus_lrsa.atomic import OutputFolderError, atomic_folder, remove_stale_partials
 from modulus_lrsa.datapipes.normalization import Normalizer
 from modulus_lrsa.demos.common import METRICS_NAME, begin_result_set, copy_model
+from modulus_lrsa.descriptor import descriptor_path
 from modulus_lrsa.inference import cli, common, mesh
 from modulus_lrsa.inference.predict import main
-from modulus_lrsa.surrogate import descriptor_path
 from modulus_lrsa.training.data import build_training_data
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -25,9 +25,10 @@ from torch.utils.data import Dataset
 
 from modulus_lrsa.data.darcy import generate_darcy
 from modulus_lrsa.datapipes.collate import pad_collate
+from modulus_lrsa.descriptor import descriptor_path
 from modulus_lrsa.errors import ConfigError
 from modulus_lrsa.forces import force_coefficients
-from modulus_lrsa.surrogate import descriptor_path, run_model
+from modulus_lrsa.surrogate import run_model
 from modulus_lrsa.training.config import validate_config
 from modulus_lrsa.training.data import build_training_data
 from modulus_lrsa.training.train import CONFIG_DIR, NonFiniteLossError, run_training

@@ -348,8 +348,8 @@ def run_demo(args: argparse.Namespace) -> dict[str, Any]:
     """Every step of the demo; returns what is written to ``metrics.json``."""
     from modulus_lrsa.atomic import atomic_write_json
     from modulus_lrsa.data.ahmed import AhmedBody
+    from modulus_lrsa.descriptor import descriptor_path
     from modulus_lrsa.models.trusted import load_trusted_model
-    from modulus_lrsa.surrogate import descriptor_path
     from modulus_lrsa.training.data import build_training_data
     from modulus_lrsa.training.train import run_training
 

@@ -231,7 +231,7 @@ def copy_model(source: Path, target: Path) -> None:
     a descriptor, which ``lrsa-predict`` refuses, never a new model beside the old one's
     normalization statistics.
     """
-    from modulus_lrsa.surrogate import descriptor_path
+    from modulus_lrsa.descriptor import descriptor_path
 
     remove_result(descriptor_path(target))
     for origin, destination in ((source, target), (descriptor_path(source), descriptor_path(target))):

@@ -199,7 +199,7 @@ def _plot(results: dict[str, np.ndarray], errors: np.ndarray, path: Path) -> Non
 def run_demo(args: argparse.Namespace) -> dict[str, Any]:
     """Run every step of the demo; returns what is written to ``metrics.json``."""
     from modulus_lrsa.atomic import atomic_write_json
-    from modulus_lrsa.surrogate import descriptor_path
+    from modulus_lrsa.descriptor import descriptor_path
     from modulus_lrsa.training.data import build_training_data
     from modulus_lrsa.training.train import run_training
 

@@ -27,9 +27,9 @@ import torch
 
 from modulus_lrsa.atomic import atomic_folder, check_folder_target
 from modulus_lrsa.datapipes.normalization import Normalizer
-from modulus_lrsa.descriptor import MeshDescriptor, ModelDescriptor
+from modulus_lrsa.descriptor import DescriptorError, MeshDescriptor, ModelDescriptor
 from modulus_lrsa.models.trusted import load_trusted_model
-from modulus_lrsa.surrogate import DescriptorError, ModelInputs
+from modulus_lrsa.surrogate import ModelInputs
 
 logger = logging.getLogger(__name__)
 
