@@ -443,3 +443,17 @@ def test_attention_focus_reports_how_far_latents_concentrate(make_lrsa):
         assert row["max_weight_over_uniform_median"] >= 1.0 and row["wall_points_share"] == pytest.approx(0.1)
     # Same weights apart from the logit scales: the default's larger bound focuses the first block.
     assert rows[default][0]["effective_points_share_median"] < rows[plain][0]["effective_points_share_median"]
+
+
+def test_3d_runs_with_per_case_forces_draw_predicted_against_true_drag(accuracy, tmp_path, monkeypatch):
+    protocol = accuracy.protocols.PROTOCOLS["ahmed"]
+    monkeypatch.setattr(accuracy.paths, "FIGURES", tmp_path)
+    runs = dict(_stored_body_run(accuracy, protocol, name, 0, 0.1, 0.003, 0.9) for name in ("LRSA", "FLARE"))
+    cases = [{"case_id": f"case_{k}", "predicted": {"Cd": 0.3 + 0.01 * k}, "true": {"Cd": 0.31 + 0.01 * k}} for k in range(4)]
+    runs[next(iter(runs))]["test_cases"] = cases  # FLARE's run predates per-case records: no panel
+    written = accuracy.figures.figures(protocol, {"runs": runs})
+    assert tmp_path / "accuracy_ahmed_cd_predicted_vs_true.png" in written
+    assert all(path.stat().st_size > 0 for path in written)
+    # Without per-case records, no drag figure.
+    del runs[next(iter(runs))]["test_cases"]
+    assert tmp_path / "accuracy_ahmed_cd_predicted_vs_true.png" not in accuracy.figures.figures(protocol, {"runs": runs})

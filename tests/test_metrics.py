@@ -68,3 +68,13 @@ def test_force_correlations_need_three_cases_that_differ():
     assert "Cd_r2" not in same and "Cd_spearman" not in same
     assert same["Cd_abs_error"] == pytest.approx(0.01)
     assert ForceErrorMeter().results() == {}
+
+
+def test_each_cases_coefficients_are_kept_by_case_id_in_case_order():
+    meter = ForceErrorMeter()
+    for case_id, cd in (("case_2", 0.30), ("case_0", 0.35), ("case_1", 0.33)):
+        meter.update(ForceCoefficients(lift=0.1, drag=cd + 0.01), ForceCoefficients(lift=0.12, drag=cd), case_id=case_id)
+    cases = meter.per_case()
+    assert [case["case_id"] for case in cases] == ["case_0", "case_1", "case_2"]
+    assert cases[0]["true"]["Cd"] == pytest.approx(0.35) and cases[0]["predicted"]["Cd"] == pytest.approx(0.36)
+    assert cases[2]["predicted"]["Cl"] == pytest.approx(0.1)

@@ -352,6 +352,11 @@ def test_airfoil_cases_train_with_field_errors_and_force_coefficients(cylinder_r
     assert "val/surface_rel_l2/nut" not in validation
     for key in ("val/Cl_abs_error", "val/Cd_abs_error", "val/Cd_rel_error"):
         assert math.isfinite(validation[key]), key
+    # Each validation case's coefficients, whose mean error is the logged one.
+    cases = result["last_validation_cases"]
+    assert cases and all(math.isfinite(case[side]["Cd"]) for case in cases for side in ("predicted", "true"))
+    cd_error = sum(abs(case["predicted"]["Cd"] - case["true"]["Cd"]) for case in cases) / len(cases)
+    assert cd_error == pytest.approx(validation["val/Cd_abs_error"])
     descriptor = json.loads(descriptor_path(tmp_path / "run" / "best_model.mdlus").read_text())
     assert descriptor["kind"] == "mesh"
     assert descriptor["target_names"] == ["U[0]", "U[1]", "p", "nut", "wallShearStress[0]", "wallShearStress[1]"]

@@ -108,6 +108,8 @@ def run_child(protocol: Protocol, spec: RunSpec, time_limit_s: float | None = No
         "test_rel_l2": field_errors,
         # Everything the last validation measured (volume/surface split, Cl/Cd errors).
         "test_metrics": {k.removeprefix("val/"): v for k, v in last.items()},
+        # With forces on: each test case's coefficients, predicted and from the CFD.
+        "test_cases": metrics.get("last_validation_cases", []),
         "skipped_steps": metrics.get("skipped_steps"),
         "val_history": [
             {"epoch": h["epoch"], "rel_l2": h["val/rel_l2/mean"], "loss": h["val/loss"]}
@@ -185,3 +187,51 @@ def time_epochs_child(protocol: Protocol, rounds: int) -> dict[str, Any]:
         for name in order:
             seconds[name].append(one_epoch(name))
     return {"rounds": rounds, "seconds": seconds, "device": device.type, "torch_threads": torch.get_num_threads()}
+
+
+def recorded_output_dir(run: dict[str, Any]) -> Path:
+    """The trainer's output folder of a stored run, as its launch named it."""
+    for override in run["overrides"]:
+        if override.startswith("output_dir="):
+            return Path(override.removeprefix("output_dir="))
+    raise ValueError(f"run {run['run_id']}: its overrides name no output_dir")
+
+
+def evaluate_test_cases(protocol: Protocol, run: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each test case's force coefficients from a finished run's last model, for runs stored before
+    ``test_cases`` was recorded.
+
+    The model is the checkpoint of the run's last epoch, the one its ``test_metrics`` come
+    from; evaluated again through lrsa-train's own validation, it must give the same mean
+    error, or the run is refused (its checkpoint is not the model the record describes).
+    """
+    import torch
+    from torch.utils.data import DataLoader
+
+    from modulus_lrsa.datapipes.collate import pad_collate
+    from modulus_lrsa.models.trusted import load_trusted_model
+    from modulus_lrsa.surrogate import ModelInputs
+    from modulus_lrsa.training import train as trainer
+    from modulus_lrsa.training.data import build_training_data
+
+    spec = RunSpec(**run["spec"])
+    epoch = run.get("epochs_done") or spec.epochs
+    checkpoints = sorted((recorded_output_dir(run) / "checkpoints").glob(f"*.0.{epoch}.mdlus"))
+    if len(checkpoints) != 1:
+        raise ValueError(f"run {spec.run_id}: expected one model checkpoint of epoch {epoch}, found {len(checkpoints)}")
+    cfg = training_config(protocol, spec)
+    data = build_training_data(cfg.data, spec.seed)
+    if data.forces is None:
+        return []
+    device = torch.device("cpu")
+    model = load_trusted_model(checkpoints[0]).to(device)
+    loader = DataLoader(data.validation, batch_size=int(cfg.training.eval_batch_size), collate_fn=pad_collate)
+    metrics, cases = trainer.evaluate(
+        model, ModelInputs(model), loader, data, trainer.Precision(spec.precision, device), device,
+        int(cfg.training.eval_chunk_points),
+    )
+    recorded, again = run["test_metrics"]["rel_l2/mean"], metrics["val/rel_l2/mean"]
+    if not math.isclose(recorded, again, rel_tol=1e-4):
+        raise ValueError(f"run {spec.run_id}: {checkpoints[0]} gives mean error {again:.6f}, the record {recorded:.6f}")
+    return cases
+

@@ -13,12 +13,12 @@ import json
 
 from . import __doc__ as BENCHMARK_DOC
 from . import paths
-from .child import print_result, run_child, time_epochs_child
+from .child import evaluate_test_cases, print_result, run_child, time_epochs_child
 from .docs import readme_table, update_docs
 from .figures import figures
 from .protocols import MODELS, PROTOCOLS, RunSpec, protocol_named
 from .runner import run_all
-from .storage import load_results
+from .storage import load_results, save_results
 from .tables import tables
 
 
@@ -41,6 +41,8 @@ def main() -> None:
     parser.add_argument("--figures", action="store_true", help="draw docs/figures/accuracy_<protocol>_*.png")
     parser.add_argument("--update-docs", action="store_true", help="rewrite the generated block of docs/benchmarks.md")
     parser.add_argument("--readme-table", action="store_true", help="also print the compact table for the README")
+    parser.add_argument("--backfill-cases", action="store_true",
+                        help="add each test case's Cd/Cl to stored runs that predate them, from their last checkpoints")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--child-timing", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--child-time-limit", type=float, help=argparse.SUPPRESS)
@@ -57,7 +59,14 @@ def main() -> None:
         return
     if args.jobs < 1:
         parser.error("--jobs must be >= 1")
-    if args.report or args.figures or args.update_docs or args.readme_table:
+    if args.backfill_cases:
+        results = load_results(protocol)
+        for run_id, run in results["runs"].items():
+            if "test_cases" not in run and not run["diverged"]:
+                run["test_cases"] = evaluate_test_cases(protocol, run)
+                save_results(protocol, results)
+                print(f"{run_id}: {len(run['test_cases'])} test case(s) added", flush=True)
+    elif args.report or args.figures or args.update_docs or args.readme_table:
         results = load_results(protocol)
     else:
         results = run_all(

@@ -10,11 +10,12 @@ from typing import Any
 
 from . import paths
 from .protocols import Protocol, studies
-from .summary import compared_runs, run_error
+from .summary import compared_runs, run_error, scored
 
 
 def figures(protocol: Protocol, results: dict[str, Any]) -> list[Path]:
-    """Draw test error against epoch (main comparison) and against latent tokens (latents study); the files written."""
+    """Draw test error against epoch (main comparison), against latent tokens (latents study) and,
+    where runs recorded each test case's forces, predicted against true drag; the files written."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -64,4 +65,41 @@ def figures(protocol: Protocol, results: dict[str, Any]) -> list[Path]:
         fig.savefig(path, dpi=120)
         plt.close(fig)
         written.append(path)
+
+    with_cases = {name: [r for r in runs if r.get("test_cases")] for name, runs in scored(compared_runs(protocol, results)).items()}
+    with_cases = {name: runs for name, runs in with_cases.items() if runs}
+    if with_cases:
+        path = paths.FIGURES / f"accuracy_{protocol.name}_cd_predicted_vs_true.png"
+        _drag_scatter(plt, protocol, with_cases, path)
+        written.append(path)
     return written
+
+
+def _drag_scatter(plt, protocol: Protocol, runs_by_model: dict[str, list[dict[str, Any]]], path: Path) -> None:
+    """Predicted against CFD drag of every test case, one panel per model, one colour per seed.
+
+    R^2 over a family whose drag spans little is dominated by that spread; the panels show
+    whether a model's misses are a shift (all cases off alike) or scatter.
+    """
+    fig, axes = plt.subplots(1, len(runs_by_model), figsize=(3.2 * len(runs_by_model), 3.4), squeeze=False)
+    every = [c[side]["Cd"] for runs in runs_by_model.values() for r in runs for c in r["test_cases"] for side in ("predicted", "true")]
+    low, high = min(every), max(every)
+    margin = 0.05 * (high - low)
+    for ax, (name, runs) in zip(axes[0], runs_by_model.items()):
+        for run in runs:
+            true = [c["true"]["Cd"] for c in run["test_cases"]]
+            predicted = [c["predicted"]["Cd"] for c in run["test_cases"]]
+            ax.plot(true, predicted, "o", markersize=4, label=f"seed {run['spec']['seed']}")
+        ax.plot([low - margin, high + margin], [low - margin, high + margin], "k--", linewidth=0.8)
+        ax.set_xlim(low - margin, high + margin)
+        ax.set_ylim(low - margin, high + margin)
+        ax.set_aspect("equal")
+        ax.set_title(name)
+        ax.set_xlabel("Cd, OpenFOAM")
+        ax.grid(True, alpha=0.3)
+    axes[0][0].set_ylabel("Cd, predicted")
+    axes[0][0].legend(fontsize=7)
+    fig.suptitle(f"{protocol.data.title}: drag of the held-out bodies ('{protocol.name}' protocol)", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120, bbox_inches="tight")  # equal aspect panels: keep the axis labels inside
+    plt.close(fig)

@@ -409,17 +409,33 @@ class ForceErrorMeter:
 
     def __init__(self) -> None:
         self.cases: list[tuple[dict[str, float], dict[str, float]]] = []
+        self.case_ids: list[str | None] = []
 
-    def update(self, predicted: ForceCoefficients, true: ForceCoefficients) -> None:
+    def update(self, predicted: ForceCoefficients, true: ForceCoefficients, case_id: str | None = None) -> None:
         """Add one case's coefficients (``Cl``, ``Cd``; in 3D also ``Cs`` and the drag's parts)."""
         self.cases.append((predicted.as_dict(), true.as_dict()))
+        self.case_ids.append(case_id)
 
     def all_gather(self) -> None:
         """Collect every rank's cases on every rank (a few floats per case)."""
         if dist.is_available() and dist.is_initialized():
             parts: list = [None] * dist.get_world_size()
-            dist.all_gather_object(parts, self.cases)
-            self.cases = [case for part in parts for case in part]
+            dist.all_gather_object(parts, list(zip(self.case_ids, self.cases)))
+            gathered = [entry for part in parts for entry in part]
+            self.case_ids = [case_id for case_id, _ in gathered]
+            self.cases = [case for _, case in gathered]
+
+    def per_case(self) -> list[dict[str, Any]]:
+        """Each case's coefficients, predicted and from the CFD, ordered by case id.
+
+        What a predicted-against-true drag plot is drawn from: ``[{"case_id", "predicted":
+        {"Cd": ..., ...}, "true": {...}}, ...]``.
+        """
+        entries = [
+            {"case_id": case_id, "predicted": predicted, "true": true}
+            for case_id, (predicted, true) in zip(self.case_ids, self.cases)
+        ]
+        return sorted(entries, key=lambda entry: str(entry["case_id"]))
 
     def results(self, prefix: str = "") -> dict[str, float]:
         """Errors over the cases seen, in coefficient units (1e-4 is one drag count).

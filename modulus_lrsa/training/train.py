@@ -265,12 +265,12 @@ def evaluate(
     device: torch.device,
     chunk_points: int,
     prefix: str = "val/",
-) -> dict[str, float]:
+) -> tuple[dict[str, float], list[dict[str, Any]]]:
     """Errors on the validation set, summed over ranks (each rank holds disjoint cases).
 
     Returns
     -------
-    dict
+    metrics : dict
         ``val/loss`` (the training loss on normalized targets), ``val/rel_l2/<field>``
         (relative L2 per field in physical units) and their mean ``val/rel_l2/mean``;
         for data with both, the same split into ``val/volume_rel_l2/<field>`` and
@@ -278,6 +278,9 @@ def evaluate(
         with lift/drag configured, the force errors of
         :meth:`~modulus_lrsa.training.metrics.ForceErrorMeter.results` (``val/Cd_abs_error``,
         ``val/Cd_r2``, ...; against coefficients integrated from the CFD fields).
+    cases : list of dict
+        With lift/drag configured, each case's coefficients, predicted and true
+        (:meth:`~modulus_lrsa.training.metrics.ForceErrorMeter.per_case`); else empty.
     """
     model.eval()
     physical = FieldErrorMeter(data.target_names, device)
@@ -307,7 +310,7 @@ def evaluate(
             rows = batch["is_surface"] & batch["mask"]
             for sample, case_id in enumerate(batch["case_id"]):
                 values = predicted_physical[sample][rows[sample]].double().cpu().numpy()
-                forces.update(*data.forces.coefficients(case_id, values))
+                forces.update(*data.forces.coefficients(case_id, values), case_id=case_id)
     for meter in (physical, normalized, surface, volume):
         meter.all_reduce()
     metrics = {f"{prefix}loss": float((normalized.sums.sum() / normalized.counts.sum().clamp_min(1)).item())}
@@ -321,7 +324,7 @@ def evaluate(
         forces.all_gather()
         metrics.update(forces.results(prefix))
     model.train()
-    return metrics
+    return metrics, forces.per_case()
 
 
 # --------------------------------------------------------------------------------------
@@ -553,6 +556,8 @@ class _Run:
     state: RunState
     loss: TrainingLoss = field(default_factory=TrainingLoss)
     validation_seconds: float = 0.0
+    #: The last validation's per-case force coefficients (this launch's; empty before one).
+    validation_cases: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def last_validation(self) -> dict[str, float]:
@@ -607,8 +612,10 @@ class _Run:
     def validate(self, epoch: int, summary: dict[str, float], val_loader: DataLoader) -> str:
         """Validate, record, export the model if best; returns a note for the epoch line."""
         started = time.monotonic()
-        metrics = evaluate(self.model, self.inputs, val_loader, self.data, self.precision, self.manager.device,
-                           int(self.cfg.training.eval_chunk_points))
+        metrics, self.validation_cases = evaluate(
+            self.model, self.inputs, val_loader, self.data, self.precision, self.manager.device,
+            int(self.cfg.training.eval_chunk_points),
+        )
         metrics.update({key: value for key, value in summary.items() if key.endswith("loss")})
         metrics["epoch"] = epoch
         state = self.state
@@ -640,6 +647,7 @@ class _Run:
             "best_metric": {BEST_METRIC: state.best_metric},
             "best_model": str(best_model) if state.best_epoch is not None else None,
             "last_validation": self.last_validation,
+            "last_validation_cases": self.validation_cases,
             "history": state.history,
         }
 
