@@ -72,6 +72,8 @@ _JSON_LIMIT = 1 << 20
 _EXPANSION_LIMIT = 16
 #: Elements the built model may hold beyond model.pt's (buffers it does not store).
 _UNSTORED_ELEMENTS_LIMIT = 1 << 22
+#: How much larger than model.pt's stored bytes the built weights may be (float16 or bool stored, float32 built).
+_WIDENING_LIMIT = 4
 #: What zipfile and tarfile raise on a damaged or hostile archive.
 _ARCHIVE_ERRORS = (
     OSError, EOFError, ValueError, RuntimeError, NotImplementedError, OverflowError, KeyError, IndexError,
@@ -147,11 +149,15 @@ def load_trusted_model(path: str | os.PathLike, accept: Collection[type] | None 
         skeleton = _build(path, cls, arguments, torch.device("meta"))
         # On meta, copying the weights only checks names and shapes: nothing is allocated yet.
         _load(path, skeleton, state, "the model its args.json describes")
-    unstored = sum(t.numel() for t in (*skeleton.parameters(), *skeleton.buffers())) - sum(t.numel() for t in state.values())
-    if unstored > _UNSTORED_ELEMENTS_LIMIT:
+    _check_dtypes(path, skeleton, state)
+    # Bytes, not elements: a tensor of model.pt may be a stride-0 view of one stored number
+    # that claims any shape, so only the bytes model.pt really stores bound the real build.
+    needed = sum(t.numel() * t.element_size() for t in (*skeleton.parameters(), *skeleton.buffers()))
+    stored = _stored_bytes(state)
+    if needed > _WIDENING_LIMIT * stored + _UNSTORED_ELEMENTS_LIMIT * 4:
         raise ModelFileError(
-            f"{path}: args.json's arguments build {unstored} elements beyond model.pt's tensors "
-            f"(at most {_UNSTORED_ELEMENTS_LIMIT} expected)"
+            f"{path}: args.json's arguments build {needed} bytes of weights, but model.pt stores {stored} bytes "
+            f"(at most {_WIDENING_LIMIT} times as many expected, plus {_UNSTORED_ELEMENTS_LIMIT * 4} for buffers)"
         )
     model = _build(path, cls, arguments, torch.device("cpu"))
     _load(path, model, state, "the model its args.json describes")
@@ -175,6 +181,7 @@ def load_trusted_weights(module: torch.nn.Module, path: str | os.PathLike) -> No
     members = _read_members(path)
     _named_class(path, _json_object(path, "args.json", members["args.json"]), (type(module),))
     state = _read_weights(path, members["model.pt"])
+    _check_dtypes(path, module, state)
     _load(path, module, state, f"the {type(module).__name__} it is loaded into")
 
 
@@ -354,7 +361,10 @@ def _build(path: Path, cls: type, arguments: dict[str, Any], device: torch.devic
 def _read_weights(path: Path, data: bytes) -> dict[str, torch.Tensor]:
     """``model.pt`` as a flat state dict of dense tensors, unpickled with ``weights_only=True``."""
     try:
-        state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            # torch warns about the sparse and quantized entries refused below, in lines of its own.
+            warnings.simplefilter("ignore")
+            state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
         # torch's message advises turning the check off: say what was refused instead.
         refused = refused_globals(io.BytesIO(data))
@@ -368,8 +378,12 @@ def _read_weights(path: Path, data: bytes) -> dict[str, torch.Tensor]:
     if not isinstance(state, dict):
         raise ModelFileError(f"{path}: model.pt holds a {type(state).__name__}, not a state dict")
     for key, value in state.items():
-        if not isinstance(key, str) or type(value) not in (torch.Tensor, torch.nn.Parameter) or value.layout != torch.strided:
+        if not isinstance(key, str) or type(value) not in (torch.Tensor, torch.nn.Parameter):
             raise ModelFileError(f"{path}: model.pt entry {_shown(key)} is a {type(value).__name__}, not a dense tensor")
+        kind = ("a sparse tensor" if value.layout != torch.strided else "a meta tensor (it stores no values)"
+                if value.device.type == "meta" else "a quantized tensor" if value.is_quantized else None)
+        if kind is not None:
+            raise ModelFileError(f"{path}: model.pt entry {_shown(key)} is {kind}, not a dense tensor of numbers")
     # Modulus 0.9 and PhysicsNeMo 1.x stored the device marker; it is no longer a state entry.
     return {key: value for key, value in state.items() if not key.endswith("device_buffer")}
 
@@ -384,6 +398,24 @@ def refused_globals(source: str | os.PathLike | IO[bytes]) -> list[str]:
         return list(torch.serialization.get_unsafe_globals_in_checkpoint(source))[:5]
     except (RuntimeError, ValueError, EOFError, pickle.UnpicklingError):
         return []
+
+
+def _stored_bytes(state: dict[str, torch.Tensor]) -> int:
+    """The bytes of the distinct storages behind ``state``'s tensors: what model.pt really holds."""
+    storages = {}
+    for tensor in state.values():
+        storage = tensor.untyped_storage()
+        storages[storage.data_ptr()] = max(storages.get(storage.data_ptr(), 0), storage.nbytes())
+    return sum(storages.values())
+
+
+def _check_dtypes(path: Path, module: torch.nn.Module, state: dict[str, torch.Tensor]) -> None:
+    """Floating-point weights come from floating-point entries: a cast from integers, booleans or complex numbers is refused."""
+    for name, expected in module.state_dict().items():
+        value = state.get(name)
+        if value is not None and expected.is_floating_point() and not value.is_floating_point():
+            raise ModelFileError(f"{path}: model.pt entry {_shown(name)} holds {value.dtype} values, "
+                                 f"where the model's {expected.dtype} weights expect floating-point numbers")
 
 
 def _load(path: Path, module: torch.nn.Module, state: dict[str, torch.Tensor], what: str) -> None:
