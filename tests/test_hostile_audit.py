@@ -20,14 +20,21 @@ Each test is a file an outsider could hand to ``lrsa-predict`` or leave in an
 from __future__ import annotations
 
 import json
+import re
+import shutil
+from pathlib import Path
 
 import pytest
 import torch
 from test_security_loaders import TINY, assert_one_line_refusal, members_of, torch_bytes, zip_mdlus
+from test_training import darcy_config
 
-from modulus_lrsa.errors import ModelFileError
+from modulus_lrsa.data.darcy import generate_darcy
+from modulus_lrsa.errors import LaunchError, ModelFileError
 from modulus_lrsa.models import LRSA
 from modulus_lrsa.models.trusted import load_trusted_model, load_trusted_weights
+from modulus_lrsa.training.checkpoint import load_training_state
+from modulus_lrsa.training.train import run_training
 
 # ------------------------------------------------------------------------ model.pt
 
@@ -95,3 +102,76 @@ def test_meta_quantized_and_sparse_entries_are_named_in_one_line_without_torch_w
         load_trusted_model(path)
     assert_one_line_refusal(refused.value, path)
     assert not [str(warning.message) for warning in recwarn if "torch" in warning.filename], "torch warned in lines of its own"
+
+
+# ------------------------------------------------------------------------ training states of the right objects, wrong shape
+
+
+@pytest.fixture(scope="module")
+def darcy_run(tmp_path_factory):
+    """A finished one-epoch Darcy run of lrsa-train and its relaunch config (two epochs)."""
+    root = tmp_path_factory.mktemp("audit_resume")
+    generate_darcy(root / "data", n_train=4, n_test=2, solve_resolution=9, resolution=9, seed=3)
+    run_training(darcy_config(root / "data", root / "run", "training.epochs=1", "training.checkpoint_every_epochs=1"))
+    return root / "run"
+
+
+def crafted_relaunch(darcy_run: Path, tmp_path: Path, change) -> tuple[Path, BaseException, dict[str, bytes]]:
+    """Relaunch a copy of ``darcy_run`` whose training state ``change`` altered; returns the error and the files before."""
+    run = tmp_path / "run"
+    shutil.copytree(darcy_run, run)
+    state_file = run / "checkpoints" / "checkpoint.0.1.pt"
+    state = load_training_state(state_file)
+    change(state)
+    torch.save(state, state_file)
+    before = {path.name: path.read_bytes() for path in sorted((run / "checkpoints").iterdir())}
+    with pytest.raises(LaunchError) as refused:
+        run_training(darcy_config(darcy_run.parent / "data", run, "training.epochs=2", "training.checkpoint_every_epochs=1"))
+    return state_file, refused.value, before
+
+
+def _set(path: tuple, value):
+    def change(state):
+        node = state
+        for key in path[:-1]:
+            node = node[key]
+        node[path[-1]] = value
+    return change
+
+
+def _delete(*path):
+    def change(state):
+        node = state
+        for key in path[:-1]:
+            node = node[key]
+        del node[path[-1]]
+    return change
+
+
+def _moments_of_another_model(state):
+    for moments in state["optimizer_state_dict"]["state"].values():
+        moments["exp_avg"] = torch.zeros(7)
+
+
+@pytest.mark.parametrize("change, reason", [
+    (_delete("metadata", "global_step"), "its metadata has no 'global_step'"),
+    (_set(("metadata", "global_step"), "4"), "'global_step' must be a count, got a str"),
+    (_set(("metadata", "history"), "x"), "'history' must be a list of per-epoch records"),
+    (_set(("metadata", "best_metric"), "x"), "'best_metric' must be null or a number"),
+    (_set(("metadata", "fingerprint"), "x"), "'fingerprint' must be the run's settings"),
+    (_set(("metadata", "fingerprint"), {"data": 1}), "the run settings in its metadata are not those lrsa-train records"),
+    (_set(("metadata", "rng_states"), [{"python": 1, "numpy": 2, "torch": 3}]), "random-generator states of rank 0"),
+    (lambda state: state["metadata"]["rng_states"][0].update(torch=torch.zeros(3, dtype=torch.uint8)),
+     "random-generator states of rank 0"),
+    (lambda state: state["metadata"]["rng_states"][0].update(numpy=("MT19937", 5)), "random-generator states of rank 0"),
+    (_moments_of_another_model, r"the exp_avg of parameter 0 of group 0 has shape \(7,\)"),
+    (lambda state: state["optimizer_state_dict"]["param_groups"][0].update(lr="fast"),
+     "param group 0's lr is 'fast', not a finite number"),
+    (_set(("epoch",), "1"), "holds the training state of epoch '1', not 1"),
+])
+def test_a_training_state_of_allowed_objects_but_the_wrong_structure_is_one_line_and_changes_nothing(
+        darcy_run, tmp_path, change, reason):
+    state_file, error, before = crafted_relaunch(darcy_run, tmp_path, change)
+    message = str(error)
+    assert re.search(reason, message) and str(state_file) in message and "\n" not in message, message
+    assert {path.name: path.read_bytes() for path in sorted(state_file.parent.iterdir())} == before

@@ -30,6 +30,7 @@ resumed run draws the same dropout masks and random numbers as an uninterrupted 
 from __future__ import annotations
 
 import logging
+import math
 import os
 import pickle
 import random
@@ -253,6 +254,30 @@ def load_training_state(path: Path) -> dict[str, Any]:
     return state
 
 
+def _check_optimizer_state(optimizer: torch.optim.Optimizer, launch_groups: list[dict[str, Any]]) -> None:
+    """Refuse optimizer state that ``load_state_dict`` accepts but the first step would fail on.
+
+    ``load_state_dict`` checks only the number of groups and of parameters: moments of
+    another model's shapes, or a learning rate that is not a number, pass it and fail
+    (or train wrongly) at the first step.
+
+    Raises
+    ------
+    ValueError
+        Names the parameter or group setting that does not fit.
+    """
+    for index, (group, launched) in enumerate(zip(optimizer.param_groups, launch_groups)):
+        for key, value in launched.items():
+            loaded = group.get(key)
+            if isinstance(value, (int, float)) and not isinstance(value, bool) and (
+                    isinstance(loaded, bool) or not isinstance(loaded, (int, float)) or not math.isfinite(loaded)):
+                raise ValueError(f"param group {index}'s {key} is {str(loaded)[:40]!r}, not a finite number")
+        for position, parameter in enumerate(group["params"]):
+            for name, value in optimizer.state.get(parameter, {}).items():
+                if isinstance(value, torch.Tensor) and value.dim() > 0 and value.shape != parameter.shape:
+                    raise ValueError(f"the {name} of parameter {position} of group {index} has shape "
+                                     f"{tuple(value.shape)}, the parameter {tuple(parameter.shape)}")
+
 
 class CheckpointManager:
     """Atomic, resumable checkpoints in one folder, in PhysicsNeMo's layout.
@@ -406,7 +431,7 @@ class CheckpointManager:
             state = load_training_state(state_file)
             if state.get("epoch") != epoch:
                 raise CheckpointError(
-                    f"{state_file}: holds the training state of epoch {state.get('epoch')}, not {epoch}; "
+                    f"{state_file}: holds the training state of epoch {state.get('epoch')!r}, not {epoch}; "
                     "the checkpoint folder was modified by hand?"
                 )
             metadata = state.get("metadata", {})
@@ -420,8 +445,10 @@ class CheckpointManager:
                 raise CheckpointError(
                     f"{error}; it was written with other model.* settings: choose another output_dir"
                 ) from error
+            launch_groups = [dict(group) for group in optimizer.param_groups]
             try:
                 optimizer.load_state_dict(state["optimizer_state_dict"])
+                _check_optimizer_state(optimizer, launch_groups)
             except (RuntimeError, ValueError, KeyError, TypeError) as error:
                 summary = one_line(error, 300)
                 raise CheckpointError(

@@ -33,13 +33,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 import torch.distributed as dist
 from omegaconf import DictConfig, OmegaConf
 from torch.optim.lr_scheduler import LRScheduler
 
-from modulus_lrsa.errors import ConfigError
-from modulus_lrsa.training.checkpoint import CheckpointManager, gather_rng_states, newest_saved_epoch, restore_rng_state
+from modulus_lrsa.errors import ConfigError, one_line
+from modulus_lrsa.training.checkpoint import CheckpointError, CheckpointManager, gather_rng_states, newest_saved_epoch, restore_rng_state
 from modulus_lrsa.training.data import TrainingData
 from modulus_lrsa.training.loggers import RunLogger
 from modulus_lrsa.training.schedules import build_scheduler, param_group_settings, resume_schedule, scheduler_name
@@ -136,6 +137,52 @@ def differences(old: Any, new: Any, key: str) -> list[str]:
     return [] if _same(old, new) else [f"{key}: {_short(old)} -> {_short(new)}"]
 
 
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+
+
+#: The metadata keys :meth:`RunCheckpoints.resume` reads, their checks and what each must be.
+_METADATA_CHECKS: dict[str, tuple[Any, str]] = {
+    "global_step": (_is_count, "a count"),
+    "skipped_steps": (_is_count, "a count"),
+    "best_metric": (lambda value: value is None or _is_number(value), "null or a number"),
+    "best_epoch": (lambda value: value is None or _is_count(value), "null or an epoch"),
+    "history": (lambda value: isinstance(value, list) and all(isinstance(row, dict) for row in value),
+                "a list of per-epoch records"),
+    "rng_states": (lambda value: isinstance(value, list) and all(isinstance(row, dict) for row in value),
+                   "a list of per-rank generator states"),
+    FINGERPRINT_KEY: (lambda value: isinstance(value, dict), "the run's settings (an object)"),
+}
+
+
+def check_metadata(metadata: dict[str, Any], checkpoint: Path) -> None:
+    """Refuse a training state whose metadata is not what :meth:`RunCheckpoints.resume` reads.
+
+    A crafted or hand-edited file passes the unpickler's allow-list with any structure;
+    checked here, before any weight is loaded, each wrong key is one line instead of a
+    traceback at the first step.
+
+    Raises
+    ------
+    CheckpointError
+        Names the file and the first key that is missing or of the wrong type.
+    """
+    for key, (check, expected) in _METADATA_CHECKS.items():
+        optional = key in ("rng_states", FINGERPRINT_KEY)
+        if key not in metadata:
+            if optional:
+                continue
+            raise CheckpointError(f"{checkpoint}: its metadata has no '{key}'; not a training state lrsa-train wrote")
+        if not check(metadata[key]):
+            found = type(metadata[key]).__name__
+            raise CheckpointError(f"{checkpoint}: its metadata's '{key}' must be {expected}, got a {found}; "
+                                  "not a training state lrsa-train wrote")
+
+
 def ensure_same_run(saved: dict[str, Any], current: dict[str, Any], checkpoint: Path) -> int | None:
     """Refuse to resume ``checkpoint`` unless it was written by this run.
 
@@ -158,6 +205,16 @@ def ensure_same_run(saved: dict[str, Any], current: dict[str, Any], checkpoint: 
     ResumeMismatchError
         Data, model or schedule (other than the epochs) differ; the message lists how.
     """
+    try:
+        return _compare_runs(saved, current, checkpoint)
+    except (KeyError, TypeError, AttributeError, IndexError) as error:
+        # A fingerprint of another shape was not written by lrsa-train (all versions write these keys).
+        raise CheckpointError(f"{checkpoint}: the run settings in its metadata are not those lrsa-train records "
+                              f"({type(error).__name__}: {one_line(error, 80)}); not a training state lrsa-train wrote"
+                              ) from None
+
+
+def _compare_runs(saved: dict[str, Any], current: dict[str, Any], checkpoint: Path) -> int | None:
     old_data, new_data = saved["data"], current["data"]
     changes = differences(old_data["settings"], new_data["settings"], "data")
     if not changes:
@@ -329,6 +386,7 @@ class RunCheckpoints:
         state = RunState(resumed=True)
 
         def same_run(epoch: int, metadata: dict[str, Any]) -> None:
+            check_metadata(metadata, self.manager.training_state_file(epoch))
             if FINGERPRINT_KEY not in metadata:
                 self.log.warning(
                     f"the checkpoint of epoch {epoch} in {self.directory} records no run settings "
@@ -349,7 +407,13 @@ class RunCheckpoints:
             self.log.warning(f"damaged checkpoint file, skipped: {problem}")
         rng_states = metadata.get("rng_states", [])
         if len(rng_states) == self.world_size:
-            restore_rng_state(rng_states[self.rank])
+            try:
+                restore_rng_state(rng_states[self.rank])
+            except (KeyError, TypeError, ValueError, IndexError, RuntimeError, AttributeError) as error:
+                raise CheckpointError(
+                    f"{self.manager.training_state_file(state.epoch)}: its random-generator states of rank {self.rank} "
+                    f"are not those lrsa-train records ({one_line(error, 120)}); not a training state lrsa-train wrote"
+                ) from None
         else:
             self.log.warning(
                 f"checkpoint was written by {len(rng_states)} rank(s), this run has {self.world_size}: "
