@@ -40,7 +40,8 @@ def test_every_kind_of_benchmark_run_composes_into_a_training_config(accuracy):
     kinds = {}
     for protocol in accuracy.protocols.PROTOCOLS.values():
         for run in accuracy.protocols.ordered_runs(protocol):
-            key = (type(protocol.data), run.model, run.precision, run.n_frequencies, run.logit_scale, run.free_stream)
+            key = (type(protocol.data), run.model, run.precision, run.n_frequencies, run.logit_scale, run.free_stream,
+                   run.force_weight, run.surface_area_weighted)
             kinds.setdefault(key, (protocol, run))
     with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
         runs = list(kinds.values())
@@ -52,6 +53,8 @@ def test_every_kind_of_benchmark_run_composes_into_a_training_config(accuracy):
         assert target is None or cfg.model._target_ == target
         assert (cfg.training.epochs, cfg.training.seed, cfg.training.precision) == (run.epochs, run.seed, run.precision)
         assert (cfg.data.name, cfg.data.path) == (protocol.data.kind, str(ROOT / protocol.data.path))
+        assert cfg.training.loss.force_weight == (run.force_weight or 0.0)
+        assert cfg.training.loss.surface_area_weighted == run.surface_area_weighted
 
 
 def test_airfoil_protocols_run_only_their_studies(accuracy):
@@ -348,7 +351,7 @@ def test_held_out_view_validates_on_training_cases_and_never_sees_the_test_cases
     # The source dataset is already complete; re-running OpenFOAM is not what is tested.
     monkeypatch.setattr(accuracy.datasets.AirfoilData, "generate", lambda self: None)
     source = accuracy.datasets.AirfoilData("datasets/airfoil", n_cases=20, mesh="coarse", volume_points=8, surface_points=4)
-    view = accuracy.datasets.HeldOutAirfoilData(source, "datasets/airfoil_heldout", n_validation=5)
+    view = accuracy.datasets.HeldOutData(source, "datasets/airfoil_heldout", n_validation=5)
     view.generate()
     written = json.loads((tmp_path / "datasets" / "airfoil_heldout" / "manifest.json").read_text())["cases"]
     usable_train = {c["id"] for c in cases if c["split"] == "train" and c["status"] == "ok"}
@@ -360,7 +363,7 @@ def test_held_out_view_validates_on_training_cases_and_never_sees_the_test_cases
     assert json.loads((tmp_path / "datasets" / "airfoil_heldout" / "manifest.json").read_text())["cases"] == written
     assert "data.val_split=val" in view.overrides()
     with pytest.raises(SystemExit, match="cannot hold out 15"):
-        accuracy.datasets.HeldOutAirfoilData(source, "datasets/other", n_validation=15).generate()
+        accuracy.datasets.HeldOutData(source, "datasets/other", n_validation=15).generate()
 
 
 def test_stored_results_survive_added_runs_but_not_a_changed_definition(accuracy, tmp_path, monkeypatch):
@@ -457,3 +460,26 @@ def test_3d_runs_with_per_case_forces_draw_predicted_against_true_drag(accuracy,
     # Without per-case records, no drag figure.
     del runs[next(iter(runs))]["test_cases"]
     assert tmp_path / "accuracy_ahmed_cd_predicted_vs_true.png" not in accuracy.figures.figures(protocol, {"runs": runs})
+
+
+def test_the_3d_loss_study_tunes_on_held_out_training_bodies_and_reports_drag_bias(accuracy):
+    protocol = accuracy.protocols.PROTOCOLS["ahmed-heldout"]
+    runs = accuracy.protocols.studies(protocol)["loss"]
+    # The baseline is the plain LRSA run; each setting is in its run id, so results never mix.
+    assert [run.run_id for run in runs] == [
+        "LRSA-M32-fp32-e100-s0", "LRSA-M32-FW1-fp32-e100-s0", "LRSA-M32-FW4-fp32-e100-s0", "LRSA-M32-AW-fp32-e100-s0"]
+    assert protocol.data.kind == "ahmed" and "data.val_split=val" in protocol.data.overrides()
+    assert protocol.data.record()["held_out_from"] == "datasets/ahmed_coarse60"
+    assert "loss" in accuracy.protocols.SELECTION_STUDIES
+    stored = {}
+    for index, run in enumerate(runs[:2]):
+        run_id, record = _stored_body_run(accuracy, protocol, "LRSA", 0, 0.1 - 0.01 * index, 0.004 - 0.001 * index, 0.5)
+        record["test_cases"] = [{"case_id": "a", "predicted": {"Cd": 0.30}, "true": {"Cd": 0.33}},
+                                {"case_id": "b", "predicted": {"Cd": 0.31}, "true": {"Cd": 0.32}}]
+        stored[run.run_id] = record
+    text = accuracy.tables.tables(protocol, {"runs": stored})
+    assert "errors on the validation cases" in text
+    # Bias: mean of (-0.03, -0.01) = -200 counts; the FW1 run's Cd error 0.003 = 30 counts.
+    assert "| 0 | no | " in text and "| 40.0 | 0.500 | 0.900 | -200.0 |" in text
+    assert "| 1 | no | " in text and "| 30.0 | 0.500 | 0.900 | -200.0 |" in text
+    assert "| 4 | no | not run |" in text and "| 0 | yes | not run |" in text

@@ -91,7 +91,7 @@ def test_settings_are_never_chosen_on_a_confirmation_dataset(bench):
     with pytest.raises(ValueError, match="chooses settings"):
         protocols.protocol_named("airfoil-heldout", 1)
     with pytest.raises(ValueError, match="airfoil_coarse120_seed1 is a confirmation dataset"):
-        datasets.HeldOutAirfoilData(twin.data, "datasets/tuning_view", n_validation=20)
+        datasets.HeldOutData(twin.data, "datasets/tuning_view", n_validation=20)
     with pytest.raises(ValueError, match=r"studies \['tuning'\] choose settings"):
         dataclasses.replace(twin, studies=("main", "tuning"))
     with pytest.raises(ValueError, match="trains on Darcy"):

@@ -43,6 +43,10 @@ Studies:
 * ``ablation``: the paper's ablations (:mod:`modulus_lrsa.models.ablations`): tied
   compression/reconstruction, and an MLP in place of the latent self-attention; all seeds.
 * ``tuning``: LRSA under other settings (embedding frequencies, initial logit scale).
+* ``loss`` (``ahmed-heldout``: 12 of the 48 Ahmed training bodies validate, the test bodies
+  unused): LRSA with the force-consistency term (``training.loss.force_weight`` 1 and 4) and
+  with the wall weighted by face area, against the plain loss, seed 0; the report adds each
+  run's drag bias (mean predicted minus true Cd over the validation bodies).
 * ``raw-targets``: the main models on physical-unit targets (``data.free_stream=null``),
   seed 0, to show what free-stream scaling buys.
 * ``tuned``: LRSA with settings chosen by another protocol's ``tuning`` study (never on
@@ -62,7 +66,9 @@ Results are written to ``benchmarks/results/accuracy_<protocol>.json`` after eve
 runs already there are skipped, and an interrupted run resumes from the trainer's
 checkpoints in ``outputs/benchmarks/accuracy/<protocol>/<run>/``. ``--report`` prints the
 tables from that JSON without training; ``--figures`` draws ``docs/figures/accuracy_*.png``
-and ``--update-docs`` rewrites the generated block of ``docs/benchmarks.md``.
+and ``--update-docs`` rewrites the generated block of ``docs/benchmarks.md``. Runs with forces
+store each test case's coefficients (``test_cases``); ``--backfill-cases`` adds them to runs
+stored before, from each run's last checkpoint.
 
 Reported per run: the test relative L2 per field after the last epoch (not the best
 epoch: the test split is also the validation split, so picking the best would select on
@@ -71,7 +77,7 @@ memory (``torch.cuda.max_memory_allocated`` on a GPU; on a CPU the rise of the r
 set's high-water mark over its level just before training).
 
 Modules: :mod:`.protocols` (models, protocols, the runs of each study) on
-:mod:`.datasets` (Darcy, airfoil, held-out view); :mod:`.configs` (a run's lrsa-train
+:mod:`.datasets` (Darcy, airfoil, Ahmed, held-out view); :mod:`.configs` (a run's lrsa-train
 config); :mod:`.child` (one run, or the side-by-side timing, in its own process);
 :mod:`.runner` (data, parameter match, parallel runs); :mod:`.storage` (the results
 JSON); :mod:`.summary`, :mod:`.tables`, :mod:`.figures` and :mod:`.docs` (the report);

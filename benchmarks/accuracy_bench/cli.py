@@ -32,7 +32,7 @@ def main() -> None:
                              "(never used to choose settings; results in accuracy_<protocol>_seed<N>.json)")
     parser.add_argument("--jobs", type=int, default=1, help="runs in parallel (each its own process)")
     parser.add_argument("--study", action="append",
-                        choices=["main", "tuned", "precision", "latents", "ablation", "tuning", "raw-targets", "timing",
+                        choices=["main", "tuned", "precision", "latents", "ablation", "tuning", "loss", "raw-targets", "timing",
                                  "wall-clock"],
                         help="run only these studies (repeatable; default: all)")
     parser.add_argument("--model", action="append", choices=sorted(MODELS),

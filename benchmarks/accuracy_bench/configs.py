@@ -49,6 +49,10 @@ def overrides(protocol: Protocol, spec: RunSpec, time_limit_s: float | None = No
         items.append(f"model.logit_scale={spec.logit_scale}")
     if not spec.free_stream:
         items.append("data.free_stream=null")
+    if spec.force_weight is not None:
+        items.append(f"training.loss.force_weight={spec.force_weight!r}")
+    if spec.surface_area_weighted:
+        items.append("training.loss.surface_area_weighted=true")
     if time_limit_s is not None:
         items.append(f"training.time_limit_minutes={time_limit_s / 60.0!r}")
     return items

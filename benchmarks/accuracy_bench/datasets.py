@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
 # SPDX-FileCopyrightText: Copyright (c) 2026 The modulus-lrsa authors
 """The data a protocol trains on: Darcy grids, OpenFOAM airfoil cases, a held-out view
-of the airfoil training cases, and OpenFOAM Ahmed bodies (3D). Each makes its files (once)
+of a mesh dataset's training cases (airfoils or Ahmed bodies), and OpenFOAM Ahmed bodies (3D). Each makes its files (once)
 and names them to lrsa-train.
 
 Every dataset has a role. The generator seed :data:`SELECTION_SEED` makes the *selection*
@@ -179,7 +179,7 @@ class AhmedData:
 
 
 @dataclass(frozen=True)
-class HeldOutAirfoilData:
+class HeldOutData:
     """Tuning data that never touches the test cases: ``n_validation`` of the source's
     training cases (seeded draw) become the validation split, the rest stay for training,
     and the test cases are left out. ``path`` holds only a manifest (and the cache) that
@@ -189,22 +189,26 @@ class HeldOutAirfoilData:
     dataset is refused here, before anything is drawn or trained.
     """
 
-    source: AirfoilData
+    source: AirfoilData | AhmedData
     path: str
     n_validation: int
     seed: int = 0
-    kind: str = "airfoil"
 
     def __post_init__(self) -> None:
-        if self.source.role != "selection":
+        source = self.source.record()
+        if source["role"] != "selection":
             raise ValueError(
-                f"held-out tuning data {self.path}: its source {self.source.path} is a {self.source.role} dataset "
-                f"(generator seed {self.source.seed}); settings are chosen on generator seed {SELECTION_SEED} only"
+                f"held-out tuning data {self.path}: its source {self.source.path} is a {source['role']} dataset "
+                f"(generator seed {source['generator_seed']}); settings are chosen on generator seed {SELECTION_SEED} only"
             )
+
+    @property
+    def kind(self) -> str:
+        return self.source.kind
 
     def record(self) -> dict[str, Any]:
         """The dataset as each run's JSON records it: role, the source's generator seed, folder."""
-        return {**_record("selection", self.source.seed, self.path), "held_out_from": self.source.path}
+        return {**_record("selection", self.source.record()["generator_seed"], self.path), "held_out_from": self.source.path}
 
     @property
     def title(self) -> str:

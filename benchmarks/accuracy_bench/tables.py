@@ -9,7 +9,7 @@ import statistics
 from dataclasses import replace
 from typing import Any
 
-from .datasets import HeldOutAirfoilData
+from .datasets import HeldOutData
 from .protocols import ABLATIONS, Protocol, ordered_runs, studies, wall_clock_runs
 from .summary import (
     Comparison,
@@ -52,6 +52,8 @@ def tables(protocol: Protocol, results: dict[str, Any]) -> str:
         lines += ablation_table(protocol, results)
     if "tuning" in all_studies:
         lines += tuning_table(protocol, results)
+    if "loss" in all_studies:
+        lines += loss_table(protocol, results)
     if "raw-targets" in all_studies:
         lines += raw_targets_table(protocol, results)
     if "wall_clock" in results:
@@ -260,6 +262,36 @@ def tuning_table(protocol: Protocol, results: dict[str, Any]) -> list[str]:
     return lines
 
 
+def loss_table(protocol: Protocol, results: dict[str, Any]) -> list[str]:
+    """LRSA under each training-loss setting: the fields and the drag it buys or costs."""
+    where = _evaluated_on(protocol)
+    lines = [
+        "",
+        f"**Training loss** (LRSA, fp32, seed {protocol.seeds[0]}, {protocol.epochs} epochs; "
+        f"{protocol.data.title}: {protocol.data.size}; errors on the {where} cases; Cd in drag counts, "
+        "1 count = 0.0001):",
+        "",
+        f"| force_weight | area-weighted wall | {where} rel. L2 | surface p | Cd error | Cd R^2 | Cd Spearman | "
+        "Cd bias (mean predicted - true) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for spec in studies(protocol)["loss"]:
+        settings = f"| {spec.force_weight or 0:g} | {'yes' if spec.surface_area_weighted else 'no'} |"
+        run = results["runs"].get(spec.run_id)
+        if run is None or run["diverged"]:
+            lines.append(f"{settings} {'not run' if run is None else 'diverged'} | | | | | |")
+            continue
+        metrics = run["test_metrics"]
+        cases = run.get("test_cases") or []
+        bias = statistics.mean(c["predicted"]["Cd"] - c["true"]["Cd"] for c in cases) * 1e4 if cases else math.nan
+        lines.append(
+            f"{settings} {run_error(run):.4f} | {metrics.get('surface_rel_l2/p', math.nan):.4f} | "
+            f"{metrics.get('Cd_abs_error', math.nan) * 1e4:.1f} | {metrics.get('Cd_r2', math.nan):.3f} | "
+            f"{metrics.get('Cd_spearman', math.nan):.3f} | {bias:+.1f} |"
+        )
+    return lines
+
+
 def raw_targets_table(protocol: Protocol, results: dict[str, Any]) -> list[str]:
     """Each model on free-stream scaled and on physical-unit targets, same seed; errors in
     physical units either way."""
@@ -380,7 +412,7 @@ def _setting(value: float | None, default: float) -> str:
 
 def _evaluated_on(protocol: Protocol) -> str:
     """What a protocol's errors are measured on: held-out training cases never see the test split."""
-    return "validation" if isinstance(protocol.data, HeldOutAirfoilData) else "test"
+    return "validation" if isinstance(protocol.data, HeldOutData) else "test"
 
 
 def ablation_table(protocol: Protocol, results: dict[str, Any]) -> list[str]:
