@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from modulus_lrsa.atomic import atomic_write_text
@@ -193,18 +193,17 @@ class HeldOutData:
     path: str
     n_validation: int
     seed: int = 0
+    #: The source's kind; a field (not a property) so that stored results keep comparing equal.
+    kind: str = field(init=False)
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "kind", self.source.kind)  # frozen: set once, here
         source = self.source.record()
         if source["role"] != "selection":
             raise ValueError(
                 f"held-out tuning data {self.path}: its source {self.source.path} is a {source['role']} dataset "
                 f"(generator seed {source['generator_seed']}); settings are chosen on generator seed {SELECTION_SEED} only"
             )
-
-    @property
-    def kind(self) -> str:
-        return self.source.kind
 
     def record(self) -> dict[str, Any]:
         """The dataset as each run's JSON records it: role, the source's generator seed, folder."""
