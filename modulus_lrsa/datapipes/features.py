@@ -20,7 +20,7 @@ Per-case arrays (float32 unless noted; D = 2 or 3; absent parts have 0 rows):
 ``surface_positions``         (Ns, D)        wall face centers or wall points
 ``surface_targets``           (Ns, Cs)       ``config.surface_fields``
 ``surface_weights``           (Ns,)          face areas (lengths x thickness in 2D)
-``surface_normals``           (Ns, D)        unit normals out of the body
+``surface_normals``           (Ns, D)        unit normals into the fluid (out of the body)
 ``conditions``                (G,) float64   ``config.conditions``
 ============================  =============  ===============================================
 """
@@ -386,6 +386,49 @@ def _volume_part(
     return part, channels, missing
 
 
+#: At most this many fluid points vote on a wall's orientation (evenly strided over the mesh).
+_ORIENTATION_VOTERS = 100_000
+
+
+def orient_to_fluid(surface: BodySurface, fluid: np.ndarray, device: str = "cpu") -> BodySurface:
+    """The wall with its faces ordered so that its normals point into the fluid of the mesh.
+
+    :func:`~modulus_lrsa.geometry.surface.surface_from_vtk` orients a surface by its
+    enclosed volume, which is right for a closed body in an external flow but points the
+    normals out of the fluid where the wall encloses the fluid (a cavity, a duct) or where
+    an open wall has the fluid on the far side from its centre (a ground plane with the
+    buildings or the car on it, exported as one boundary). Mesh cells are fluid, so each
+    point off the wall votes with the side of its nearest face it lies on; every face is
+    reversed when the vote is negative. Without fluid points the surface is kept as it is.
+
+    Parameters
+    ----------
+    surface : BodySurface
+        The wall, in the mesh's coordinates (projected in 2D).
+    fluid : np.ndarray
+        Points in the fluid, shape (N, D): cell centres or mesh points.
+    device : str
+        Warp/torch device of the nearest-face queries.
+
+    Returns
+    -------
+    BodySurface
+        ``surface`` itself, or its faces reversed with ``orientation_sign`` negated.
+    """
+    voters = np.ascontiguousarray(fluid[:: max(1, len(fluid) // _ORIENTATION_VOTERS)])
+    if len(voters) == 0:
+        return surface
+    nearest = wall_distance(surface, voters, device=device)
+    low, high = surface.bounds()
+    # A point on the wall (point data) gets the face normal as its direction: no vote.
+    off_wall = nearest.distance.cpu().numpy() > 1e-6 * float(np.linalg.norm(high - low))
+    direction = nearest.direction.cpu().numpy().astype(np.float64)[off_wall]
+    normals = surface.face_normals()[nearest.face_index.cpu().numpy()[off_wall]]
+    if float(np.einsum("ij,ij->", direction, normals)) >= 0:
+        return surface
+    return dataclasses.replace(surface, faces=surface.faces[:, ::-1].copy(), orientation_sign=-surface.orientation_sign)
+
+
 def _surface_part(
     dataset: Any,
     source: CaseSource,
@@ -393,13 +436,20 @@ def _surface_part(
     planar_axis: int | None,
     body: BodySurface | None,
     expected_channels: Sequence[str] | None,
+    fluid: np.ndarray | None,
+    device: str,
 ) -> tuple[dict[str, np.ndarray], list[str], list[str]]:
-    """The surface part (:func:`_selected_points`) with the unit normals out of the body."""
+    """The surface part (:func:`_selected_points`) with the unit normals into the fluid (:func:`orient_to_fluid`)."""
     where = _describe(source.surface)
     part, channels, missing = _selected_points(dataset, config.surface_fields, config.surface_location, where,
                                                planar_axis, expected_channels)
     # Normals follow the orientation decided for this surface's own faces.
-    own_body = body if source.geometry == source.surface else surface_from_vtk(dataset, planar_axis, where)
+    if source.geometry == source.surface and body is not None:
+        own_body = body
+    else:
+        own_body = surface_from_vtk(dataset, planar_axis, where)
+        if fluid is not None:
+            own_body = orient_to_fluid(own_body, fluid, device)
     normals = surface_cell_normals if config.surface_location == "cell" else lumped_vertex_normals
     part["normals"] = normals(dataset, own_body, where)
     return _in_plane(part, config.surface_location, planar_axis), channels, missing
@@ -472,14 +522,18 @@ def extract_features(
     parts: dict[str, dict[str, np.ndarray] | None] = {"volume": None, "surface": None}
     channels: dict[str, list[str]] = {"volume": [], "surface": []}
     missing: list[str] = []
+    fluid = None
     if source.volume is not None:
         parts["volume"], channels["volume"], absent = _volume_part(
             load(source.volume), source, config, planar_axis, body, device, expected["volume"]
         )
         missing += absent
+        fluid = parts["volume"]["positions"]
+        if body is not None:
+            body = orient_to_fluid(body, fluid, device)
     if source.surface is not None and config.surface_fields:
         parts["surface"], channels["surface"], absent = _surface_part(
-            load(source.surface), source, config, planar_axis, body, expected["surface"]
+            load(source.surface), source, config, planar_axis, body, expected["surface"], fluid, device
         )
         missing += [name for name in absent if name not in missing]
     arrays = CaseArrays.from_parts(

@@ -23,11 +23,13 @@ from modulus_lrsa.datapipes.normalization import Normalizer, RunningMoments
 from modulus_lrsa.errors import MeshDataError
 from modulus_lrsa.io.fields import target_layout
 
-CACHE_FORMAT_VERSION = 2
+CACHE_FORMAT_VERSION = 3
 #: Why a cache of an older format is rebuilt, by the format it has.
 _FORMAT_CHANGES = {
     1: "format 1 signed the wall distance of mesh cells by winding number, negative across much of "
-       "an internal flow's fluid; format 2 stores the unsigned distance",
+       "an internal flow's fluid; format 3 stores the unsigned distance",
+    2: "format 2 pointed the wall normals out of the fluid where the wall encloses it (a duct, a cavity) "
+       "or is a ground plane exported with the body; format 3 points them into the fluid of the mesh",
 }
 AXIS_NAMES = ("x", "y", "z")
 
