@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -78,7 +79,7 @@ def read_descriptor(model_path: str | os.PathLike) -> dict[str, Any]:
         )
     try:
         descriptor = json.loads(sidecar.read_bytes().decode("utf-8"))
-    except ValueError as error:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+    except (ValueError, RecursionError) as error:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
         raise DescriptorError(f"{sidecar}: not a modulus-lrsa data descriptor (not valid JSON: {one_line(error)})") from None
     if not isinstance(descriptor, dict):
         raise DescriptorError(f"{sidecar}: not a modulus-lrsa data descriptor (a JSON {type(descriptor).__name__}, "
@@ -326,12 +327,16 @@ class MeshDescriptor(ModelDescriptor):
         except (TypeError, ValueError) as error:
             raise DescriptorError(f"{where}: cache_index.settings are not the data settings of this version "
                                   f"({one_line(error)})") from None
+        _check_data_files(index.settings, where)
+        _check_training_domain(index, where)
+        _check_channels(payload, index, where)
         forces = None
         if payload["forces"] is not None:
             try:
                 forces = ForceSettings.from_config(payload["forces"])
             except (ValueError, TypeError, OmegaConfBaseException) as error:
                 raise DescriptorError(f"{where}: forces are not force settings ({one_line(error)})") from None
+            _check_forces(forces, index, where)
         return cls(**common, cache_index=index, uses_volume=payload["uses_volume"], uses_surface=payload["uses_surface"],
                    forces=forces)
 
@@ -385,6 +390,100 @@ class DarcyDescriptor(ModelDescriptor):
     def _kind_payload(self) -> dict[str, Any]:
         return {"view": self.view, "resolution": self.resolution, **self._names(),
                 "normalization": self.normalization.to_dict()}
+
+
+#: The settings naming a case's files, resolved inside each case folder.
+_DATA_FILE_SETTINGS = ("volume_file", "surface_file", "geometry_file")
+
+
+def _check_data_files(settings: Mapping[str, Any], where: str) -> None:
+    """The file patterns a descriptor's settings give must stay inside the case folder they are resolved in.
+
+    Prediction reads the files a descriptor names in the case it is given: an absolute
+    pattern or one with ``..`` would read another folder's files instead.
+    """
+    for key in _DATA_FILE_SETTINGS:
+        pattern = settings.get(key)
+        if pattern is None:
+            continue
+        parts = Path(str(pattern)).parts
+        if not isinstance(pattern, str) or not parts or Path(pattern).is_absolute() or ".." in parts:
+            raise DescriptorError(f"{where}: cache_index.settings.{key} is {str(pattern)[:80]!r}; expected a file "
+                                  "pattern inside the case folder (relative, without '..')")
+
+
+#: The largest median point count a descriptor may give ``--sample-volume``: beyond, the draw
+#: alone would take gigabytes (real training cases hold up to tens of millions of points).
+MAX_MEDIAN_VOLUME_POINTS = 100_000_000
+#: Coordinates beyond this are no mesh a float32 model was trained on.
+_COORDINATE_LIMIT = 1e15
+
+
+def _check_training_domain(index: CacheIndex, where: str) -> None:
+    """The training domain (``--sample-volume``'s default box and point count) must be one a cache could record."""
+    domain = index.training_domain
+    if domain is None:
+        return
+    key = f"{where}: cache_index.training_domain"
+    width = len(index.coordinate_names)
+    low, high = domain.get("min"), domain.get("max")
+    if not (_is_numbers(low) and _is_numbers(high) and len(low) == len(high) == width):
+        raise DescriptorError(f"{key}: min and max must be lists of {width} numbers, got {str(low)[:60]} and {str(high)[:60]}")
+    if not all(math.isfinite(a) and math.isfinite(b) and -_COORDINATE_LIMIT < a < b < _COORDINATE_LIMIT
+               for a, b in zip(low, high)):
+        raise DescriptorError(f"{key}: min {low} and max {high} must be finite, each min below its max "
+                              f"(within +-{_COORDINATE_LIMIT:g})")
+    count = domain.get("median_volume_points")
+    if not (_is_int(count) and 1 <= count <= MAX_MEDIAN_VOLUME_POINTS):
+        raise DescriptorError(f"{key}.median_volume_points is {str(count)[:30]}; expected a count from 1 to "
+                              f"{MAX_MEDIAN_VOLUME_POINTS}")
+
+
+def _check_channels(payload: Mapping[str, Any], index: CacheIndex, where: str) -> None:
+    """The channel lists must be those the cache index gives, as lrsa-train writes them.
+
+    Prediction builds the model's inputs from the index and reads its outputs by the
+    index's target channels; lists that disagree describe another model.
+    """
+    surface_targets = set(index.surface_channels)
+    unknown = [name for name in index.target_channels if name not in set(index.volume_channels) | surface_targets]
+    if unknown:
+        raise DescriptorError(f"{where}: cache_index.target_channels {unknown} are neither volume nor surface channels")
+    embedding = list(index.coordinate_names)
+    if index.has_geometry:
+        embedding += ["distance"] + [f"direction_{axis}" for axis in index.coordinate_names]
+    # The is_surface flag follows uses_volume and uses_surface, whose pairing inference checks against the model.
+    stored_embedding = list(payload["embedding_names"])
+    if stored_embedding[-1:] == ["is_surface"]:
+        embedding.append("is_surface")
+    for key, expected in (("fx_names", list(index.condition_names)), ("embedding_names", embedding),
+                          ("target_names", list(index.target_channels))):
+        if list(payload[key]) != expected:
+            raise DescriptorError(f"{where}: '{key}' is {_names(payload[key])}, but its cache_index gives {_names(expected)}")
+
+
+def _names(names: Any) -> str:
+    text = repr(list(names))
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
+def _check_forces(forces: ForceSettings, index: CacheIndex, where: str) -> None:
+    """The force settings must name channels and conditions of the index, and positive finite lengths."""
+    surface = list(index.surface_channels)
+    if forces.pressure not in surface:
+        raise DescriptorError(f"{where}: forces.pressure {forces.pressure!r} is not a surface channel ({_names(surface)})")
+    if forces.wall_shear is not None and not forces.wall_shear_channels(surface):
+        raise DescriptorError(f"{where}: forces.wall_shear {forces.wall_shear!r} is not a surface channel "
+                              f"({_names(surface)})")
+    for key in ("speed", "angle_of_attack_deg"):
+        name = getattr(forces, key)
+        if (name is not None or key == "speed") and name not in index.condition_names:
+            raise DescriptorError(f"{where}: forces.{key} {name!r} is not a condition ({_names(index.condition_names)})")
+    for key in ("chord", "span", "wall_shear_sign"):
+        value = getattr(forces, key)
+        if not math.isfinite(value) or (key != "wall_shear_sign" and value <= 0):
+            raise DescriptorError(f"{where}: forces.{key} is {value!r}; expected a "
+                                  f"{'finite number' if key == 'wall_shear_sign' else 'positive finite number'}")
 
 
 def _check_key(payload: Mapping[str, Any], key: str, where: str) -> None:

@@ -26,14 +26,17 @@ from pathlib import Path
 
 import pytest
 import torch
+from test_predict_hostile import cylinder_model  # noqa: F401  (a fixture)
 from test_security_loaders import TINY, assert_one_line_refusal, members_of, torch_bytes, zip_mdlus
 from test_training import darcy_config
 
 from modulus_lrsa.data.darcy import generate_darcy
+from modulus_lrsa.descriptor import descriptor_path
 from modulus_lrsa.errors import LaunchError, ModelFileError
+from modulus_lrsa.inference.predict import main
 from modulus_lrsa.models import LRSA
 from modulus_lrsa.models.trusted import load_trusted_model, load_trusted_weights
-from modulus_lrsa.training.checkpoint import load_training_state
+from modulus_lrsa.training.checkpoint import atomic_save_module, load_training_state
 from modulus_lrsa.training.train import run_training
 
 # ------------------------------------------------------------------------ model.pt
@@ -175,3 +178,71 @@ def test_a_training_state_of_allowed_objects_but_the_wrong_structure_is_one_line
     message = str(error)
     assert re.search(reason, message) and str(state_file) in message and "\n" not in message, message
     assert {path.name: path.read_bytes() for path in sorted(state_file.parent.iterdir())} == before
+
+
+# ------------------------------------------------------------------------ .data.json that disagrees with itself or the model
+
+
+def crafted_descriptor(cylinder_model, tmp_path: Path, change) -> Path:
+    """A copy of the cylinder model whose ``.data.json`` ``change`` altered."""
+    model_path, *_ = cylinder_model
+    copy = tmp_path / "model.mdlus"
+    shutil.copy(model_path, copy)
+    payload = json.loads(descriptor_path(model_path).read_text())
+    change(payload)
+    descriptor_path(copy).write_text(json.dumps(payload))
+    return copy
+
+
+def _append_condition(payload):
+    payload["cache_index"]["condition_names"].append("Re")
+
+
+@pytest.mark.parametrize("change, reason", [
+    (_set(("fx_names",), ["U"]), r"'fx_names' is \['U'\], but its cache_index gives \['U', 'aoa_deg'\]"),
+    (_set(("target_names",), ["U[0]", "U[1]", "p", "nut", "wallShearStress[0]", "wallShearStress[1]", "q"]),
+     "'target_names' is .*, but its cache_index gives"),
+    (lambda payload: payload["cache_index"]["target_channels"].pop(), "'target_names' is .*, but its cache_index gives"),
+    (lambda payload: payload["cache_index"]["volume_channels"].remove("nut"),
+     r"cache_index.target_channels \['nut'\] are neither volume nor surface channels"),
+    (_append_condition, r"'fx_names' is \['U', 'aoa_deg'\], but its cache_index gives \['U', 'aoa_deg', 'Re'\]"),
+    (_set(("forces", "pressure"), "nope"), "forces.pressure 'nope' is not a surface channel"),
+    (_set(("forces", "speed"), "Re"), "forces.speed 'Re' is not a condition"),
+    (_set(("forces", "chord"), 0.0), "forces.chord is 0.0; expected a positive finite number"),
+    (_set(("cache_index", "settings", "volume_file"), "../case_0004/internal.vtu"),
+     "cache_index.settings.volume_file is '../case_0004/internal.vtu'; expected a file pattern inside the case folder"),
+    (_set(("cache_index", "settings", "surface_file"), "/etc/wall.vtp"), "settings.surface_file is '/etc/wall.vtp'"),
+    (_set(("cache_index", "training_domain", "median_volume_points"), 10**12),
+     "median_volume_points is 1000000000000; expected a count from 1 to"),
+    (_set(("cache_index", "training_domain", "median_volume_points"), -5), "median_volume_points is -5"),
+    (_set(("cache_index", "training_domain", "min"), [-1e300, -1e300]), "must be finite, each min below its max"),
+])
+def test_a_descriptor_that_disagrees_with_itself_is_one_line_before_the_model_runs(cylinder_model, tmp_path, capsys,
+                                                                                  change, reason):
+    *_, case = cylinder_model
+    copy = crafted_descriptor(cylinder_model, tmp_path, change)
+    assert main([str(copy), str(case), "-o", str(tmp_path / "out"), "--condition", "aoa_deg=0"]) == 1
+    error = capsys.readouterr().err.strip()
+    assert re.search(reason, error) and str(descriptor_path(copy)) in error and "\n" not in error, error
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_descriptor_nested_too_deeply_is_one_line(cylinder_model, tmp_path, capsys):
+    *_, case = cylinder_model
+    copy = crafted_descriptor(cylinder_model, tmp_path, lambda payload: None)
+    descriptor_path(copy).write_text("[" * 100_000 + "]" * 100_000)
+    assert main([str(copy), str(case), "-o", str(tmp_path / "out")]) == 1
+    error = capsys.readouterr().err.strip()
+    assert f"{descriptor_path(copy)}: not a modulus-lrsa data descriptor (not valid JSON" in error and "\n" not in error
+
+
+def test_the_descriptor_of_another_model_is_refused_naming_the_width_that_differs(cylinder_model, tmp_path, capsys):
+    model_path, _, data, case = cylinder_model
+    other = LRSA(functional_dim=data.functional_dim + 1, out_dim=data.out_dim, embedding_dim=data.embedding_dim,
+                 n_layers=1, n_hidden=16, n_head=2, n_latents=4, n_frequencies=2)
+    path = atomic_save_module(other, tmp_path / "other.mdlus")
+    shutil.copy(descriptor_path(model_path), descriptor_path(path))
+    assert main([str(path), str(case), "-o", str(tmp_path / "out")]) == 1
+    error = capsys.readouterr().err.strip()
+    assert f"{path}: the model's functional_dim is 3, but its descriptor other.data.json gives 2 channel(s)" in error
+    assert "\n" not in error

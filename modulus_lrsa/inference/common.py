@@ -26,10 +26,11 @@ import numpy as np
 import torch
 
 from modulus_lrsa.atomic import atomic_folder, check_folder_target
+from modulus_lrsa.datapipes.dataset import CaseFeatures
 from modulus_lrsa.datapipes.normalization import Normalizer
-from modulus_lrsa.descriptor import DescriptorError, MeshDescriptor, ModelDescriptor
+from modulus_lrsa.descriptor import DescriptorError, MeshDescriptor, ModelDescriptor, descriptor_path
 from modulus_lrsa.models.trusted import load_trusted_model
-from modulus_lrsa.surrogate import ModelInputs
+from modulus_lrsa.surrogate import ModelInputs, takes_geometry_context
 
 logger = logging.getLogger(__name__)
 
@@ -133,7 +134,39 @@ def load_model(model_path: str | os.PathLike, device: torch.device) -> tuple[tor
             f"{model_path}: {type(model).__name__} does not take the (fx, embedding) inputs of models "
             "trained by lrsa-train (LRSA, Transolver, FLARE, GeoTransolver); this .mdlus was not exported by lrsa-train"
         )
+    check_widths(model_path, model, descriptor)
     return model, descriptor
+
+
+def check_widths(model_path: Path, model: torch.nn.Module, descriptor: ModelDescriptor) -> None:
+    """The model's input and output widths must be those its descriptor's preprocessing gives.
+
+    The two files travel together but are separate: a descriptor of another model would
+    otherwise fail inside the forward pass with a shape error.
+
+    Raises
+    ------
+    PredictionError
+        Names both files, the model argument and both widths.
+    """
+    arguments = (getattr(model, "_args", None) or {}).get("__args__") or {}
+    if isinstance(descriptor, MeshDescriptor):
+        index = descriptor.cache_index
+        features = CaseFeatures(index, uses_volume=descriptor.uses_volume, uses_surface=descriptor.uses_surface)
+        fx, embedding, out = len(index.condition_names), len(features.embedding_names), len(index.target_channels)
+    else:
+        fx, embedding, out = len(descriptor.fx_names), len(descriptor.embedding_names), len(descriptor.target_names)
+    widths = {"functional_dim": fx, "embedding_dim": embedding, "out_dim": out}
+    if takes_geometry_context(arguments.keys()):
+        # GeoTransolver reads fx and embedding together, and the wall's embedding as context.
+        widths = {"functional_dim": fx + embedding, "geometry_dim": embedding, "out_dim": out}
+    for key, width in widths.items():
+        value = arguments.get(key)
+        if key in arguments and (value or 0) != width:
+            raise PredictionError(
+                f"{model_path}: the model's {key} is {value}, but its descriptor {descriptor_path(model_path).name} "
+                f"gives {width} channel(s) there; the two files are of different models"
+            )
 
 
 def warn_if_signed_wall_distances(model_path: Path, descriptor: ModelDescriptor) -> None:
