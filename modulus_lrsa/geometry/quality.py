@@ -266,6 +266,11 @@ def _winding_estimates(surface: BodySurface, device: str | torch.device) -> tupl
     return undecided / max(undecided + decided_inside, 1), float(buried.mean())
 
 
+def _percent(share: float) -> str:
+    """A share as a percentage that a small nonzero share does not print as 0.0%."""
+    return f"{100.0 * share:.2g}%" if 0.0 < share < 0.001 else f"{share:.1%}"
+
+
 def _count(number: int, noun: str) -> str:
     """``number`` and ``noun``, with an "s" unless one."""
     return f"{number} {noun}{'' if number == 1 else 's'}"
@@ -279,7 +284,7 @@ def _warnings(found: dict[str, Any], dim: int, faces: int) -> tuple[str, ...]:
         notes.append(
             f"{_count(found['open_edges'], what)} ({'edges of one triangle' if dim == 3 else 'contour points of one segment'} "
             f"only): the {whole} has holes, gaps or seams whose sides share no vertex; the generalised winding number "
-            f"closes them, undecided over {found['undecided_share']:.1%} of the body it bounds, so sample points near "
+            f"closes them, undecided over {_percent(found['undecided_share'])} of the body it bounds, so sample points near "
             f"them may be taken for the wrong side, and their wall distance is to the {whole} as it is, holes included"
         )
     if found["non_manifold_edges"]:
@@ -292,7 +297,7 @@ def _warnings(found: dict[str, Any], dim: int, faces: int) -> tuple[str, ...]:
         )
     if found["buried_share"]:
         notes.append(
-            f"{found['buried_share']:.1%} of the {whole}'s {measure} has the body on both sides (parts overlap or "
+            f"{_percent(found['buried_share'])} of the {whole}'s {measure} has the body on both sides (parts overlap or "
             "intersect, one lies inside another, or internal faces): the winding number takes the union of the parts "
             "as the body, so inside/outside stays right, but that part bounds no fluid: it still counts in the "
             "near-wall sampling density and in forces integrated over the wall, and wall predictions on it mean nothing"

@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,9 @@ from modulus_lrsa.atomic import atomic_write_json
 from modulus_lrsa.datapipes.cases import CaseSource, FileRef
 from modulus_lrsa.datapipes.features import CaseArrays, extract_features
 from modulus_lrsa.descriptor import MeshDescriptor
+from modulus_lrsa.errors import MeshDataError
 from modulus_lrsa.forces import ForceCoefficients, ForceSettings, force_coefficients
+from modulus_lrsa.geometry.repair import WallRepair, repair_wall
 from modulus_lrsa.geometry.sampling import sample_volume
 from modulus_lrsa.geometry.surface import BodySurface, polygon_area_vectors, surface_cell_normals, surface_from_vtk
 from modulus_lrsa.inference.common import (
@@ -49,6 +52,12 @@ from modulus_lrsa.io.writers import add_array, atomic_write_vtk
 MAX_BODY_SHARE = 0.5
 #: Unit factors a body in other units than the training cases' (meters) is most likely off by.
 _UNIT_FACTORS = ((1000.0, "millimeters"), (100.0, "centimeters"), (1.0 / 0.0254, "inches"))
+#: A unit is named only where rescaling by it gives the body a share of the domain in this
+#: range (an Ahmed body fills 0.15-0.2 of its ``lrsa-data ahmed`` domain along its worst axis),
+#: the closest in ratio to :data:`_USUAL_BODY_SHARE`: a body in meters only somewhat too large
+#: gets no unit guess that would shrink it to a toy.
+_PLAUSIBLE_BODY_SHARE = (0.05, MAX_BODY_SHARE)
+_USUAL_BODY_SHARE = 0.15
 
 logger = logging.getLogger(__name__)
 
@@ -116,25 +125,42 @@ def predict_new_geometry(
     check_output_folder(output_dir)
     if not wall_path.is_file():
         raise PredictionError(f"{wall_path}: wall surface file does not exist")
-    index = descriptor.cache_index
     needs = MeshModelNeeds.of(descriptor)
     if not needs.volume:
         raise PredictionError(
             f"--sample-volume: the model predicts wall fields only (it was trained without volume fields), so there "
             f"is no volume to sample; predict on the wall itself: lrsa-predict MODEL {wall_path} -o OUTPUT"
         )
+    with tempfile.TemporaryDirectory(prefix="lrsa-wall-") as scratch:
+        return _predict_around(model, descriptor, wall_path, output_dir, options, needs, Path(scratch))
+
+
+def _predict_around(
+    model: torch.nn.Module,
+    descriptor: MeshDescriptor,
+    wall_path: Path,
+    output_dir: Path,
+    options: NewGeometryOptions,
+    needs: MeshModelNeeds,
+    scratch: Path,
+) -> dict[str, Any]:
+    """:func:`predict_new_geometry` once the model and the file are known to fit; ``scratch`` holds a repaired wall."""
+    index = descriptor.cache_index
     dimension = index.dimension
-    wall = FileRef(wall_path)
     config = prediction_config(index, {})
     # The conditions come from the user (or a case.json near the wall file).
     values = condition_values(needs, dict(options.conditions), near_case_json(wall_path).get("params") or {}, wall_path)
     warn_outside_training_range(index.normalizer("conditions"), values, wall_path)
+    dataset, wall, repair = repaired_wall(wall_path, dimension, scratch)
     source = CaseSource(case_id=wall_path.stem, split="predict", location=wall_path, volume=None,
                         surface=wall if needs.surface else None, geometry=wall, conditions=values)
     # The wall through the training's own feature path; the volume is sampled below.
     wall_part = None
     if needs.surface:
-        extracted, summary = extract_features(source, config, expected_channels=(index.volume_channels, index.surface_channels))
+        try:
+            extracted, summary = extract_features(source, config, expected_channels=(index.volume_channels, index.surface_channels))
+        except MeshDataError as error:
+            raise type(error)(str(error).replace(str(wall.path), f"{wall_path} (repaired)")) from None
         check_layout(summary, index, wall_path)
         wall_part = extracted.part("surface")
     else:
@@ -153,7 +179,7 @@ def predict_new_geometry(
             f"with --box ({2 * dimension} numbers), or rebuild the cache and retrain"
         )
     count = options.volume_points or (domain or {}).get("median_volume_points") or 8192
-    body = surface_from_vtk(read_vtk(wall_path), index.planar_axis, str(wall_path))
+    body = surface_from_vtk(dataset, index.planar_axis, str(wall_path))
     if body.dim != dimension:
         raise PredictionError(f"{wall_path}: a {body.dim}D surface, but the model was trained on {dimension}D cases")
     forces = _force_settings_3d(descriptor) if dimension == 3 else None
@@ -179,6 +205,9 @@ def predict_new_geometry(
         # How far the wall is from watertight, and what was warned about, travel with the result.
         "wall": sample.wall.as_dict(),
     }
+    if repair is not None:
+        quantities["wall"]["repairs"] = repair.as_dict()
+        quantities["wall"]["warnings"] = repair.warnings() + quantities["wall"]["warnings"]
     if forces is None:
         return predict_and_write(
             model, descriptor, arrays, source, config, output_dir, quantities, summary["missing_channels"], options.run
@@ -197,6 +226,24 @@ def predict_new_geometry(
         quantities["forces"] = _add_wall_forces(folder / quantities["files"]["surface"], forces, source.conditions, wall_path)
         atomic_write_json(folder / QUANTITIES_NAME, finite_or_none(quantities), allow_nan=False)
     return quantities
+
+
+def repaired_wall(wall_path: Path, dimension: int, scratch: Path) -> tuple[vtk.vtkDataSet, FileRef, WallRepair | None]:
+    """The wall read from ``wall_path``: in 3D without zero-area or repeated faces and ordered alike.
+
+    Returns the dataset, the file the feature path reads it from (a copy in ``scratch``
+    where a repair changed it) and the repair record (None in 2D).
+    """
+    dataset = read_vtk(wall_path)
+    if dimension != 3:
+        return dataset, FileRef(wall_path), None
+    repaired, repair = repair_wall(dataset)
+    for note in repair.warnings():
+        logger.warning("%s: %s", wall_path, note)
+    if not repair.changed:
+        return dataset, FileRef(wall_path), repair
+    copy = atomic_write_vtk(repaired, scratch / f"{wall_path.stem}.vtp")
+    return read_vtk(copy), FileRef(copy), repair
 
 
 def _force_settings_3d(descriptor: MeshDescriptor) -> ForceSettings | None:
@@ -256,9 +303,12 @@ def check_body_in_domain(
     if share[worst] > MAX_BODY_SHARE:
         size = " x ".join(f"{extent:.4g}" for extent in upper - lower)
         box = " x ".join(f"{extent:.4g}" for extent in box_upper - box_lower)
-        units = [(factor, name) for factor, name in _UNIT_FACTORS if 0.01 < share[worst] / factor <= MAX_BODY_SHARE]
-        hint = (f"it looks like {units[0][1]} beside a training domain in meters: scale the STL by {1.0 / units[0][0]:g}"
-                if units else "is it in the training cases' units (meters)?")
+        low, high = _PLAUSIBLE_BODY_SHARE
+        units = sorted((abs(np.log(share[worst] / factor / _USUAL_BODY_SHARE)), factor, name)
+                       for factor, name in _UNIT_FACTORS if low <= share[worst] / factor <= high)
+        hint = (f"it looks like {units[0][2]} beside a training domain in meters: scale the STL by {1.0 / units[0][1]:g}"
+                if units else f"scale it (it is in the training cases' units, meters?) so that it spans at most "
+                              f"{MAX_BODY_SHARE:g} of the domain along every axis")
         raise PredictionError(
             f"{where}: the body is {size}, along {names[worst]} {share[worst]:.3g} times the extent of the training "
             f"domain ({box}): too large for the model's domain; {hint}"
@@ -267,7 +317,8 @@ def check_body_in_domain(
         raise PredictionError(
             f"{where}: the body reaches {names[ground_axis]} = {lower[ground_axis]:.4g}, at or below the ground at "
             f"{names[ground_axis]} = {box_lower[ground_axis]:.4g} (the training domain's floor): it passes through the "
-            "ground; move it up so that its underside clears the ground, as the training bodies do"
+            "ground; move it up so that its underside clears the ground, as the training bodies do (an export with "
+            f"another axis up, such as y, needs turning so that {names[ground_axis]} is up)"
         )
     outside = [names[axis] for axis in range(3) if lower[axis] < box_lower[axis] or upper[axis] > box_upper[axis]]
     if outside:
