@@ -39,7 +39,7 @@ import torch.nn.functional as F
 
 __all__ = [
     "LOGIT_SCALE_RANGE", "LogitScale", "RMSNorm", "attention", "fused_cpu_attention", "fused_ops",
-    "fused_ops_active", "head_rms_norm", "is_tracing", "merge_heads", "norm_dtype", "padded_float32_heads", "qk_norm_attention",
+    "fused_ops_active", "head_rms_norm", "is_tracing", "merge_heads", "kernel_heads", "norm_dtype", "qk_norm_attention",
     "split_heads",
 ]
 
@@ -324,31 +324,58 @@ def _float32_attention(
 
 _CPU_FLASH = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu.default
 _CPU_FLASH_BACKWARD = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu_backward.default
+#: Cached 0-dim float32 tensors of :func:`_norm_offset` (a new tensor per call is an operator).
+_NORM_OFFSETS: dict[tuple[float, torch.device], torch.Tensor] = {}
 
 
-def _head_rstd(x: torch.Tensor, eps: float) -> torch.Tensor:
-    """Float32 reciprocal RMS of (B, L, h, d_h) heads over d_h, (B, L, h, 1), read in one pass."""
-    mean_square = torch.linalg.vector_norm(x, dim=-1, keepdim=True, dtype=torch.float32).square_()
-    return mean_square.div_(x.shape[-1]).add_(eps).rsqrt_()
+def _norm_offset(eps: float, head_dim: int, device: torch.device) -> torch.Tensor:
+    r""":math:`\sqrt{\epsilon\, d_h}` as a 0-dim float32 tensor on ``device``, cached: with it
+    :math:`\operatorname{hypot}(\lVert x \rVert, \sqrt{\epsilon d_h}) = \sqrt{d_h}\,\mathrm{rms}_\epsilon(x)`
+    takes one operator."""
+    key = (math.sqrt(eps * head_dim), device)
+    if key not in _NORM_OFFSETS:
+        _NORM_OFFSETS[key] = torch.tensor(key[0], dtype=torch.float32, device=device)
+    return _NORM_OFFSETS[key]
 
 
-def padded_float32_heads(
-    x: torch.Tensor, rstd: torch.Tensor | None = None, gain: torch.Tensor | None = None
-) -> torch.Tensor:
-    """(B, L, h, d_h) heads in any layout -> (B, h, L, d_p) float32, contiguous, zero-padded
-    to a multiple of 4 (the CPU kernel's input layout), and normalized (``x * rstd * gain``)
-    on the way when ``rstd`` is given.
+def kernel_heads(
+    x: torch.Tensor, gain: torch.Tensor | None = None, eps: float = 0.0, norm: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+    r"""(B, L, h, d_h) heads in any layout -> the CPU kernel's float32 (B, h, L, d_p) input,
+    zero-padded to a multiple of 4 (a transposed view: the kernel takes any strides), and
+    normalized on the way when a ``gain`` is given: ``u * gain`` with the unit heads
+    :math:`u = x / \sqrt{\lVert x \rVert^2 + \epsilon d_h}`, which are the RMS-normalized
+    heads over :math:`\sqrt{d_h}` (the caller's kernel scale makes up for it).
 
-    One pad of the transposed heads (a cast first if they are not float32) writes the
-    kernel's layout: two or three operators where zeros, slice and copy took four.
+    Returns the kernel heads, and with a gain the float32 unit heads (B, L, h, d_h) and
+    their norms (B, L, h, 1) (``None`` without one); a given ``norm`` is used instead of
+    computing it (the same numbers). Float32 values take one operator (the pad) and a
+    view; the norm adds four (norm, offset, division, gain: the RMS statistics by hand
+    took five, and two for the product), reading bf16/fp16 heads in float32 with no cast.
     """
-    if rstd is not None:
-        x = torch.mul(x, rstd).mul_(gain)  # float32: rstd is
-    heads = x.transpose(1, 2)
-    if heads.dtype != torch.float32:
-        heads = heads.float()
+    exact = x if x.dtype == torch.float32 or gain is not None else x.float()
+    unit = None
+    if gain is not None:
+        if norm is None:
+            length = torch.linalg.vector_norm(x, dim=-1, keepdim=True, dtype=torch.float32)
+            norm = torch.hypot(length, _norm_offset(eps, x.shape[-1], x.device))
+        unit = x / norm
+        exact = unit * gain
     pad = -x.shape[-1] % 4
-    return F.pad(heads, (0, pad)) if pad else heads.contiguous()
+    return (F.pad(exact, (0, pad)) if pad else exact).transpose(1, 2), unit, norm
+
+
+def _unit_norm_backward(
+    grad: torch.Tensor, unit: torch.Tensor, norm: torch.Tensor, gain: torch.Tensor, gain_grad: bool
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    r"""Gradients of ``unit * gain`` (``unit = x / norm``, :func:`kernel_heads`) for ``x`` and ``gain``:
+    :math:`g_x = (s - u\,(s \cdot u)) / n` with :math:`s = g\,w`; the gain's gradient is summed
+    over every leading dim of ``grad`` it was broadcast over, in one reduction."""
+    leading = tuple(range(grad.dim() - gain.dim()))
+    grad_gain = (grad * unit).sum(leading) if gain_grad else None
+    scaled = grad * gain
+    projection = (scaled * unit).sum(dim=-1, keepdim=True)
+    return scaled.addcmul_(unit, projection, value=-1.0).div_(norm), grad_gain
 
 
 class _CPUAttention(torch.autograd.Function):
@@ -357,8 +384,11 @@ class _CPUAttention(torch.autograd.Function):
     Takes (B, L, h, d_h) heads in whatever layout the projections left them, and optional
     per-head gains: a query or key with a gain is RMS-normalized over d_h and multiplied by
     it first; ``q_log_scale`` (h,) multiplies the query gain by the logit scale's factor
-    (:func:`_logit_factor`). Computes in float32 on heads padded to a multiple of 4 and
-    returns contiguous (B, L_q, h, d_h) heads in the inputs' reduced dtype, or float32.
+    (:func:`_logit_factor`). Computes in float32 on heads padded to a multiple of 4
+    (:func:`kernel_heads`) and returns contiguous (B, L_q, h, d_h) heads in the inputs'
+    reduced dtype, or float32. It works in the (B, L, h, d_h) layout the projections
+    wrote, which is also the memory layout of the kernel's output and gradients, so every
+    transpose is a view.
 
     bf16/fp16 inputs (PyTorch's bf16 CPU kernel takes about twice as long at these head
     widths): it saves only its inputs, views of the projections that autograd keeps
@@ -371,8 +401,9 @@ class _CPUAttention(torch.autograd.Function):
 
     float32 inputs (under :func:`fused_ops`): it saves the padded heads, output and
     log-sum-exp, what autograd keeps for the plain path (:func:`_float32_attention` after
-    :meth:`RMSNorm.split_heads`), and computes the same numbers with fewer operators:
-    no pads and slices with their backward, no autograd around the norm.
+    :meth:`RMSNorm.split_heads`), and the normalized queries and keys in place of the
+    projections: the same numbers with fewer operators (no pads and slices with their
+    backward, no autograd around the norm, no recomputed norm).
     """
 
     @staticmethod
@@ -383,62 +414,68 @@ class _CPUAttention(torch.autograd.Function):
             if q_log_scale is not None:
                 factor, in_range = _logit_factor(q_log_scale, head_dim)
                 q_gain = q_weight * factor[:, None]
-            q_rstd = None if q_gain is None else _head_rstd(q, q_eps)
-            k_rstd = None if k_weight is None else _head_rstd(k, k_eps)
-            inputs = (q, k, v, q_gain, k_weight, attn_mask, q_rstd, k_rstd)
-            heads, out, logsumexp, float_mask = _CPUAttention._attend(*inputs)
+            (q_head, q_unit, q_norm), (k_head, k_unit, k_norm) = (
+                kernel_heads(q, q_gain, q_eps), kernel_heads(k, k_weight, k_eps))
+            heads = (q_head, k_head, kernel_heads(v)[0])
+            ctx.scale = _kernel_scale(head_dim, q_gain is not None, k_weight is not None)
+            out, logsumexp = _CPU_FLASH(*heads, attn_mask=_float32_mask(attn_mask), scale=ctx.scale)
             reduced = next((t.dtype for t in (q, k, v) if t.dtype in (torch.bfloat16, torch.float16)), None)
-            ctx.recompute = reduced is not None
-            # Recomputing, keep the mask as given (a float32 copy of a bf16 one is twice its bytes).
-            kept = () if ctx.recompute else (*heads, out, logsumexp)
-            mask = attn_mask if ctx.recompute else float_mask
-            ctx.save_for_backward(*inputs[:5], mask, q_rstd, k_rstd, q_weight, factor, in_range, *kept)
-            out = out[..., :head_dim].transpose(1, 2)
+            ctx.recompute, ctx.dtypes = reduced is not None, (q.dtype, k.dtype, v.dtype)
+            gains = (q_gain, k_weight, q_weight, factor, in_range)
+            if ctx.recompute:
+                # The mask as given: a float32 copy of a bf16 one is twice its bytes.
+                ctx.save_for_backward(q, k, v, q_norm, k_norm, attn_mask, *gains)
+            else:
+                ctx.save_for_backward(q_unit, k_unit, q_norm, k_norm, _float32_mask(attn_mask), *gains,
+                                      *heads, out, logsumexp)
+            out = out.transpose(1, 2)[..., :head_dim]
             return out.contiguous() if reduced is None else out.to(reduced, memory_format=torch.contiguous_format)
-
-    @staticmethod
-    def _attend(q, k, v, q_gain, k_gain, attn_mask, q_rstd, k_rstd):
-        """Float32 padded heads, the kernel's output and log-sum-exp, and the float32 mask."""
-        heads = (padded_float32_heads(q, q_rstd, q_gain), padded_float32_heads(k, k_rstd, k_gain),
-                 padded_float32_heads(v))
-        if attn_mask is not None and attn_mask.is_floating_point():
-            attn_mask = attn_mask.float()
-        out, logsumexp = _CPU_FLASH(*heads, attn_mask=attn_mask, scale=q.shape[-1] ** -0.5)
-        return heads, out, logsumexp, attn_mask
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad: torch.Tensor):
-        q, k, v, q_gain, k_gain, attn_mask, q_rstd, k_rstd, q_weight, factor, in_range, *kept = ctx.saved_tensors
-        head_dim = q.shape[-1]
+        head_dim = grad.shape[-1]
         with torch.autocast("cpu", enabled=False):
             if ctx.recompute:
-                heads, out, logsumexp, attn_mask = _CPUAttention._attend(
-                    q, k, v, q_gain, k_gain, attn_mask, q_rstd, k_rstd
-                )
+                q, k, v, q_norm, k_norm, attn_mask, q_gain, k_gain, q_weight, factor, in_range = ctx.saved_tensors
+                (q_head, q_unit, _), (k_head, k_unit, _) = (
+                    kernel_heads(q, q_gain, norm=q_norm), kernel_heads(k, k_gain, norm=k_norm))
+                heads = (q_head, k_head, kernel_heads(v)[0])
+                attn_mask = _float32_mask(attn_mask)
+                out, logsumexp = _CPU_FLASH(*heads, attn_mask=attn_mask, scale=ctx.scale)
             else:
-                *heads, out, logsumexp = kept
+                (q_unit, k_unit, q_norm, k_norm, attn_mask, q_gain, k_gain, q_weight, factor, in_range,
+                 *heads, out, logsumexp) = ctx.saved_tensors
             head_grads = _CPU_FLASH_BACKWARD(
-                padded_float32_heads(grad), *heads, out, logsumexp, 0.0, False,
-                attn_mask=attn_mask, scale=head_dim**-0.5,
+                kernel_heads(grad)[0], *heads, out, logsumexp, 0.0, False, attn_mask=attn_mask, scale=ctx.scale,
             )
-            gain_needed = (ctx.needs_input_grad[3] or ctx.needs_input_grad[4], ctx.needs_input_grad[5])
-            input_grads, gain_grads = [], []
-            for index, (x, gain, rstd, head_grad) in enumerate(
-                zip((q, k, v), (q_gain, k_gain, None), (q_rstd, k_rstd, None), head_grads)
-            ):
-                head_grad = head_grad[..., :head_dim].transpose(1, 2)  # back to (B, L, h, d_h)
-                if gain is None:
-                    input_grads.append(head_grad.to(x.dtype))
-                    continue
-                grad_x, grad_gain = _rms_norm_backward(head_grad, x * rstd, rstd, gain, gain_needed[index])
-                input_grads.append(grad_x.to(x.dtype))
-                gain_grads.append(grad_gain)
-        q_grads = [gain_grads.pop(0) if q_gain is not None else None, None]
-        if factor is not None and q_grads[0] is not None:
-            q_grads = list(_logit_gain_backward(q_grads[0], q_weight, factor, in_range))
-        k_grad = gain_grads.pop(0) if k_gain is not None else None
-        return *input_grads, *q_grads, k_grad, None, None, None
+            # Back to (B, L, h, d_h): views of the kernel's gradients, which it writes in that layout.
+            q_grad, k_grad, v_grad = (head_grad.transpose(1, 2)[..., :head_dim] for head_grad in head_grads)
+            q_gain_grad = k_gain_grad = None
+            if q_gain is not None:
+                q_grad, q_gain_grad = _unit_norm_backward(
+                    q_grad, q_unit, q_norm, q_gain, ctx.needs_input_grad[3] or ctx.needs_input_grad[4])
+            if k_gain is not None:
+                k_grad, k_gain_grad = _unit_norm_backward(k_grad, k_unit, k_norm, k_gain, ctx.needs_input_grad[5])
+        q_grads = (q_gain_grad, None)
+        if factor is not None and q_gain_grad is not None:
+            q_grads = _logit_gain_backward(q_gain_grad, q_weight, factor, in_range)
+        input_grads = (grad.to(dtype) for grad, dtype in zip((q_grad, k_grad, v_grad), ctx.dtypes))
+        return *input_grads, *q_grads, k_gain_grad, None, None, None
+
+
+def _kernel_scale(head_dim: int, q_normalized: bool, k_normalized: bool) -> float:
+    r"""The kernel's logit scale for :class:`_CPUAttention`'s heads: SDPA's :math:`1/\sqrt{d_h}`,
+    times :math:`\sqrt{d_h}` for each of queries and keys that :func:`kernel_heads` left as
+    unit heads (the RMS-normalized heads over :math:`\sqrt{d_h}`)."""
+    return math.sqrt(head_dim) ** (int(q_normalized) + int(k_normalized) - 1)
+
+
+def _float32_mask(attn_mask: torch.Tensor | None) -> torch.Tensor | None:
+    """A floating-point mask in float32, the kernel's dtype (a bool mask as given)."""
+    if attn_mask is not None and attn_mask.is_floating_point() and attn_mask.dtype != torch.float32:
+        return attn_mask.float()
+    return attn_mask
 
 
 def _nonempty(q: torch.Tensor, k: torch.Tensor) -> bool:
