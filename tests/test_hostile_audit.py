@@ -32,8 +32,9 @@ from test_training import darcy_config
 
 from modulus_lrsa.data.darcy import generate_darcy
 from modulus_lrsa.descriptor import descriptor_path
-from modulus_lrsa.errors import LaunchError, ModelFileError
+from modulus_lrsa.errors import CorruptFileError, LaunchError, ModelFileError
 from modulus_lrsa.inference.predict import main
+from modulus_lrsa.io.readers import read_vtk
 from modulus_lrsa.models import LRSA
 from modulus_lrsa.models.trusted import load_trusted_model, load_trusted_weights
 from modulus_lrsa.training.checkpoint import atomic_save_module, load_training_state
@@ -246,3 +247,44 @@ def test_the_descriptor_of_another_model_is_refused_naming_the_width_that_differ
     error = capsys.readouterr().err.strip()
     assert f"{path}: the model's functional_dim is 3, but its descriptor other.data.json gives 2 channel(s)" in error
     assert "\n" not in error
+
+
+# ------------------------------------------------------------------------ meshes and case files
+
+
+def _vtm(path: Path, *pieces: str) -> Path:
+    blocks = "".join(f'<DataSet index="{i}" name="b{i}" file="{piece}"/>' for i, piece in enumerate(pieces))
+    path.write_text('<?xml version="1.0"?><VTKFile type="vtkMultiBlockDataSet" version="1.0">'
+                    f"<vtkMultiBlockDataSet>{blocks}</vtkMultiBlockDataSet></VTKFile>\n")
+    return path
+
+
+@pytest.mark.parametrize("pieces", [{"case.vtm": ["case.vtm"]}, {"case.vtm": ["b.vtm"], "b.vtm": ["case.vtm"]}])
+def test_a_vtm_that_references_itself_is_one_line_not_a_recursion_error(cylinder_model, tmp_path, capsys, pieces):
+    model_path, *_ = cylinder_model
+    for name, referenced in pieces.items():
+        _vtm(tmp_path / name, *referenced)
+    assert main([str(model_path), str(tmp_path / "case.vtm"), "-o", str(tmp_path / "out")]) == 1
+    error = capsys.readouterr().err.strip()
+    assert "which references it back (a cycle of .vtm files)" in error and "\n" not in error, error
+
+
+def test_a_vtm_nested_too_deeply_is_named(tmp_path):
+    for level in range(20):
+        _vtm(tmp_path / f"n{level}.vtm", f"n{level + 1}.vtm")
+    with pytest.raises(CorruptFileError, match="nest more than 16 deep"):
+        read_vtk(tmp_path / "n0.vtm")
+
+
+@pytest.mark.parametrize("results", ["x", [1, 2], {"Cl": "high", "Cd": None}])
+def test_solver_results_in_case_json_that_are_no_numbers_are_left_out_not_a_traceback(cylinder_model, tmp_path, capsys,
+                                                                                      results):
+    model_path, *_, case = cylinder_model
+    copy = tmp_path / "case"
+    shutil.copytree(case, copy)
+    settings = json.loads((copy / "case.json").read_text())
+    (copy / "case.json").write_text(json.dumps({**settings, "results": results}))
+    # The case's own conditions: its CFD fields are compared, and the solver's results read.
+    assert main([str(model_path), str(copy), "-o", str(tmp_path / "out")]) == 0
+    forces = json.loads((tmp_path / "out" / "quantities.json").read_text())["forces"]
+    assert "from_cfd_fields" in forces and "reported_by_solver" not in forces

@@ -530,8 +530,10 @@ def _forces(
         }
         case_json = source.location / CASE_JSON_NAME if source.location.is_dir() else None
         if case_json is not None and case_json.is_file():
-            results = json.loads(case_json.read_text()).get("results") or {}
-            reported = {key: float(results[key]) for key in ("Cl", "Cd", "Cs") if isinstance(results.get(key), (int, float))}
+            results = json.loads(case_json.read_text()).get("results")
+            # What the solver reported is shown beside the prediction, never required: anything but numbers is left out.
+            results = results if isinstance(results, dict) else {}
+            reported = {key: number for key in ("Cl", "Cd", "Cs") if (number := number_or_none(results.get(key))) is not None}
             if reported:
                 forces["reported_by_solver"] = reported
     return forces

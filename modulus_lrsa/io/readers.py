@@ -136,8 +136,16 @@ def _select_block(blocks: dict[str, vtk.vtkDataObject | None], block: str | None
     raise MeshDataError(f"{source}: no block named '{block}' (available: {available})")
 
 
-def _check_complete(source: Path, referenced_by: Path | None = None) -> None:
-    """Completeness checks VTK's readers skip; a multiblock's referenced files included."""
+#: How deep ``.vtm`` files may nest; ParaView and foamToVTK write one level.
+_VTM_NESTING_LIMIT = 16
+
+
+def _check_complete(source: Path, referenced_by: Path | None = None, within: tuple[Path, ...] = ()) -> None:
+    """Completeness checks VTK's readers skip; a multiblock's referenced files included.
+
+    ``within`` holds the ``.vtm`` files being checked around this one: a multiblock that
+    references itself, directly or through others, would send VTK's reader round forever.
+    """
     suffix = source.suffix.lower()
     if referenced_by is not None:
         if not source.is_file():
@@ -152,8 +160,13 @@ def _check_complete(source: Path, referenced_by: Path | None = None) -> None:
         check_xml_closed(source)
         check_xml_inline_data(source)
     if suffix == ".vtm":
+        here = source.resolve()
+        if here in within:
+            raise CorruptFileError(f"{referenced_by}: references {source}, which references it back (a cycle of .vtm files)")
+        if len(within) >= _VTM_NESTING_LIMIT:
+            raise CorruptFileError(f"{source}: .vtm files nest more than {_VTM_NESTING_LIMIT} deep")
         for piece in vtm_referenced_files(source):
-            _check_complete(piece, referenced_by=source)
+            _check_complete(piece, referenced_by=source, within=(*within, here))
 
 
 def vtm_referenced_files(path: Path) -> list[Path]:
