@@ -12,6 +12,7 @@ foamToVTK's XML layout (``VTK/<case>_<time>.vtm`` with ``internal.vtu`` and eith
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -22,7 +23,7 @@ from vtk.util.numpy_support import numpy_to_vtk, numpy_to_vtkIdTypeArray
 from modulus_lrsa.datapipes import MeshCache, MeshCacheConfig, build_cache
 from modulus_lrsa.datapipes.cases import CaseEntry, resolve_case
 from modulus_lrsa.datapipes.features import extract_features
-from modulus_lrsa.errors import MeshDataError
+from modulus_lrsa.errors import MeshDataError, MissingCaseFileError
 from modulus_lrsa.geometry.surface import surface_from_vtk
 from modulus_lrsa.io.readers import read_vtk
 
@@ -209,3 +210,43 @@ def test_a_cache_of_format_2_is_rebuilt_saying_its_normals_may_point_out_of_the_
     rebuilt = build_cache(root, tmp_path / "cache", config)
     assert "cache format 2" in caplog.text and "rebuilding every case" in caplog.text
     np.testing.assert_array_equal(rebuilt.load_case("wind6")["surface_normals"], fresh)
+
+
+def foam_to_vtk_legacy_case(case, shape, solid, time_index=100):
+    """``foamToVTK -legacy``: ``VTK/<case>_<time>.vtk`` and ``VTK/<patch>/<patch>_<time>.vtk``."""
+    volume, points, patches = _grid(shape, solid)
+    files = [(volume, case / "VTK" / f"{case.name}_{time_index}.vtk")]
+    files += [(_patch(points, faces), case / "VTK" / name / f"{name}_{time_index}.vtk") for name, faces in patches.items()]
+    for dataset, path in files:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        writer = vtk.vtkUnstructuredGridWriter() if isinstance(dataset, vtk.vtkUnstructuredGrid) else vtk.vtkPolyDataWriter()
+        writer.SetFileName(str(path))
+        writer.SetInputData(dataset)
+        assert writer.Write() == 1
+    return case
+
+
+def test_a_legacy_export_with_a_surface_block_set_is_told_the_file_of_that_patch(tmp_path):
+    # data.surface_block=ground on a -legacy export (which has no blocks): the advice named the
+    # first patch in alphabetical order ('buildings'), not the one asked for.
+    case = foam_to_vtk_legacy_case(tmp_path / "wind8", SHAPE, _building())
+    config = MeshCacheConfig(volume_fields=["p"], volume_file="VTK/*_*.vtk", surface_fields=["p"], surface_block="ground")
+    with pytest.raises(MissingCaseFileError, match=r"set data\.surface_file='VTK/ground/\*\.vtk' \(data\.surface_block=ground\)"):
+        resolve_case(CaseEntry("wind8", "train", case), config)
+    config = dataclasses.replace(config, surface_file="VTK/ground/*.vtk")  # the advice, followed
+    arrays, _ = extract_features(resolve_case(CaseEntry("wind8", "train", case), config), config)
+    assert len(arrays.surface_positions) == 8 * 8 - 2 * 1
+
+
+def test_the_ground_alone_as_the_wall_of_a_coarse_mesh_is_accepted_with_its_normals_up(tmp_path):
+    # data.surface_block=ground: the flat wall lies half a cell below the lowest cell centre, more
+    # than the 5% margin of the cell centres' box on a coarse mesh, and was refused as lying
+    # outside the volume; its enclosed volume is zero, so nothing oriented its normals either.
+    case = foam_to_vtk_case(tmp_path / "wind8", SHAPE, _building())
+    arrays = _surface(case, "ground")
+    assert len(arrays.surface_normals) == 8 * 8 - 2 * 1
+    np.testing.assert_allclose(arrays.surface_normals, np.tile([0.0, 0.0, 1.0], (62, 1)), atol=1e-6)
+    # Away from the hole the building leaves in the ground, a cell's distance is its height.
+    x, y, z = arrays.volume_positions.T
+    clear = (np.abs(x - 3.0) > 2.0) | (np.abs(y - 2.5) > 1.5)
+    np.testing.assert_allclose(arrays.volume_distance[clear], z[clear], rtol=1e-6)

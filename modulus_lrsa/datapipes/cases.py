@@ -502,11 +502,12 @@ def folder_files_hint(folder: Path, part: str) -> str:
     return hint
 
 
-def legacy_foam_to_vtk_hint(folder: Path, part: str) -> str:
+def legacy_foam_to_vtk_hint(folder: Path, part: str, block: str | None = None) -> str:
     """How to point ``part`` at a ``foamToVTK -legacy`` export in ``folder``, or ''.
 
     The legacy layout is ``VTK/<case>_<time>.vtk`` for the volume and
-    ``VTK/<patch>/<patch>_<time>.vtk`` for each patch.
+    ``VTK/<patch>/<patch>_<time>.vtk`` for each patch; the patch a ``block`` setting names
+    (``buildings`` or foamToVTK's ``boundary/buildings``) is the one suggested, if there.
     """
     if part == "volume":
         files = sorted(folder.glob("VTK/*.vtk"), key=natural_key)
@@ -516,8 +517,10 @@ def legacy_foam_to_vtk_hint(folder: Path, part: str) -> str:
     else:
         patches = sorted({path.parent.name for path in folder.glob("VTK/*/*.vtk")})
         if patches:
+            named = block.rsplit("/", 1)[-1] if block else None
+            patch, which = (named, f"data.{part}_block={block}") if named in patches else (patches[0], "your wall patch")
             return (f"; the folder has foamToVTK's -legacy patches {patches}: "
-                    f"set data.{part}_file='VTK/{patches[0]}/*.vtk' (your wall patch)")
+                    f"set data.{part}_file='VTK/{patch}/*.vtk' ({which})")
     return ""
 
 
@@ -548,7 +551,7 @@ def _resolve_file(
         raise MissingCaseFileError(
             f"{entry.location}: no {key} file: data.{key}_file is not set, {CASE_JSON_NAME} lists no files.{key} "
             f"and there is no foamToVTK export {FOAM_TO_VTK_GLOB}"
-            + (legacy_foam_to_vtk_hint(entry.location, key)
+            + (legacy_foam_to_vtk_hint(entry.location, key, block)
                or folder_files_hint(entry.location, key)
                or f"; set data.{key}_file (MeshCacheConfig.{key}_file) to a glob such as 'VTK/*.vtm' or "
                   f"'internal.vtu', or list files.{key} in {CASE_JSON_NAME}"),

@@ -220,7 +220,9 @@ def _front_plane(positions: np.ndarray, axis: int) -> np.ndarray:
     return np.abs(positions[:, axis] - lower) <= 0.5 * extent
 
 
-def _check_body_fits(body: Any, volume_positions: np.ndarray, body_where: str, volume_where: str) -> None:
+def _check_body_fits(
+    body: Any, volume_positions: np.ndarray, mesh_points: np.ndarray, body_where: str, volume_where: str
+) -> None:
     """Refuse a body that cannot be the wall of this volume: in other units, or somewhere else.
 
     An STL in millimetres beside a mesh in metres (or the other way round) would give
@@ -228,7 +230,8 @@ def _check_body_fits(body: Any, volume_positions: np.ndarray, body_where: str, v
     size of the fluid around it (an internal flow's walls enclose it) and at least 1e-4 of
     it: an external flow's far field lies tens to a thousand body lengths away (2D airfoil
     grids reach 500 chords), while a millimetre body in a metre domain of tens of body
-    lengths comes out near 1e-5. It must also lie where the fluid is.
+    lengths comes out near 1e-5. It must also lie where the fluid is: where the mesh's
+    points are, since its cell centres stay half a cell off a lone flat wall (a ground).
     """
     body_low, body_high = body.bounds()
     low, high = volume_positions.min(axis=0), volume_positions.max(axis=0)
@@ -241,6 +244,7 @@ def _check_body_fits(body: Any, volume_positions: np.ndarray, body_where: str, v
             "other: the body gives the wall distances"
         )
     margin = 0.05 * extent
+    low, high = np.minimum(low, mesh_points.min(axis=0)), np.maximum(high, mesh_points.max(axis=0))
     if (body_low > high + margin).any() or (body_high < low - margin).any():
         raise MeshDataError(
             f"{body_where}: the body's bounding box {np.round(body_low, 6).tolist()} .. {np.round(body_high, 6).tolist()} "
@@ -376,7 +380,8 @@ def _volume_part(
     part = _in_plane(part, config.volume_location, planar_axis)
     positions = part["positions"]
     if body is not None:
-        _check_body_fits(body, positions, _describe(source.geometry), where)
+        mesh_points = project(point_coordinates(dataset), planar_axis)
+        _check_body_fits(body, positions, mesh_points, _describe(source.geometry), where)
         # Mesh cells are fluid by construction: unsigned, for internal and external flows alike.
         features = wall_distance(body, positions, device=device)
         part["distance"], part["direction"] = features.distance.cpu().numpy(), features.direction.cpu().numpy()
