@@ -19,20 +19,28 @@ Each test is a file an outsider could hand to ``lrsa-predict`` or leave in an
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
+import logging
 import re
 import shutil
+import zipfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+from test_cache_integrity import CONFIG, LOGGER, assert_intact, built, copy_of, entry_path, warnings_about  # noqa: F401
 from test_predict_hostile import cylinder_model  # noqa: F401  (a fixture)
 from test_security_loaders import TINY, assert_one_line_refusal, members_of, torch_bytes, zip_mdlus
 from test_training import darcy_config
 
 from modulus_lrsa.data.darcy import generate_darcy
+from modulus_lrsa.datapipes import MeshCache, build_cache
+from modulus_lrsa.datapipes.features import CaseArrays
 from modulus_lrsa.descriptor import descriptor_path
-from modulus_lrsa.errors import CorruptFileError, LaunchError, ModelFileError
+from modulus_lrsa.errors import CorruptFileError, LaunchError, MeshDataError, ModelFileError
 from modulus_lrsa.inference.predict import main
 from modulus_lrsa.io.readers import read_vtk
 from modulus_lrsa.models import LRSA
@@ -288,3 +296,83 @@ def test_solver_results_in_case_json_that_are_no_numbers_are_left_out_not_a_trac
     assert main([str(model_path), str(copy), "-o", str(tmp_path / "out")]) == 0
     forces = json.loads((tmp_path / "out" / "quantities.json").read_text())["forces"]
     assert "from_cfd_fields" in forces and "reported_by_solver" not in forces
+
+
+# ------------------------------------------------------------------------ a cache index written by someone else
+
+
+def _index_with(cache_dir: Path, change) -> dict:
+    index = json.loads((cache_dir / "index.json").read_text())
+    change(index["cases"][0])
+    (cache_dir / "index.json").write_text(json.dumps(index))
+    return index["cases"][0]
+
+
+def _header_only_entry(path: Path, layout: dict) -> None:
+    """An entry whose array headers claim ``layout`` but hold no data: a few hundred bytes."""
+    with zipfile.ZipFile(path, "w") as archive:
+        for key, (shape, dtype) in layout.items():
+            header = io.BytesIO()
+            np.lib.format.write_array_header_1_0(header, {"descr": np.lib.format.dtype_to_descr(np.dtype(dtype)),
+                                                          "fortran_order": False, "shape": shape})
+            archive.writestr(f"{key}.npy", header.getvalue())
+
+
+def test_an_entry_claiming_billions_of_points_is_refused_before_anything_is_allocated(built, tmp_path, monkeypatch):
+    _, cache_dir, entry = copy_of(built, tmp_path / "cache")
+
+    def claim(case):
+        case["num_volume_points"] = 10**10
+        layout = CaseArrays.layout(10**10, case["num_surface_points"], case["dimension"], len(case["volume_channels"]),
+                                   len(case["surface_channels"]), len(case["conditions"]))
+        _header_only_entry(entry_path(cache_dir, case), layout)
+        case.update(size=entry_path(cache_dir, case).stat().st_size,
+                    sha256=hashlib.sha256(entry_path(cache_dir, case).read_bytes()).hexdigest())
+
+    _index_with(cache_dir, claim)
+    allocated = []
+    original = np.empty
+    monkeypatch.setattr(np, "empty", lambda shape, *args, **kwargs: allocated.append(shape) or original(shape, *args, **kwargs))
+    with pytest.raises(MeshDataError, match=r"array 'volume_positions' would take 80000000000 bytes .* holds at most \d+"):
+        MeshCache.open(cache_dir).load_case(entry["case_id"])
+    assert not [shape for shape in allocated if np.prod(shape) >= 10**10]
+
+
+@pytest.mark.parametrize("name", ["../../outside.npz", "/tmp/outside.npz", 5, ".hidden.npz"])
+def test_an_index_entry_naming_a_file_outside_the_cache_is_refused_and_rebuilt(built, tmp_path, caplog, name):
+    root, cache_dir, entry = copy_of(built, tmp_path / "cache")
+    outside = tmp_path / "outside.npz"
+    shutil.copy(entry_path(cache_dir, entry), outside)
+    _index_with(cache_dir, lambda case: case.update(file=name if not isinstance(name, str) or not name.startswith("/")
+                                                    else str(outside)))
+    with pytest.raises(MeshDataError, match="not a plain .npz name inside cases/") as refused:
+        MeshCache.open(cache_dir).load_case(entry["case_id"])
+    assert str(cache_dir / "index.json") in str(refused.value) and "\n" not in str(refused.value)
+    before = outside.read_bytes()
+    with caplog.at_level(logging.WARNING, logger=LOGGER):
+        cache = build_cache(root, cache_dir, CONFIG)
+    assert warnings_about(caplog, "not a plain .npz name inside cases/")
+    assert_intact(cache, built[2])
+    assert outside.read_bytes() == before
+
+
+@pytest.mark.parametrize("key, value", [("num_volume_points", "x"), ("num_volume_points", -1), ("volume_channels", 3),
+                                        ("dimension", 9), ("conditions", None)])
+def test_index_entries_of_the_wrong_types_are_one_line_and_rebuilt(built, tmp_path, caplog, key, value):
+    root, cache_dir, entry = copy_of(built, tmp_path / "cache")
+    _index_with(cache_dir, lambda case: case.update({key: value}))
+    with pytest.raises(MeshDataError, match=f"its index entry's {key}") as refused:
+        MeshCache.open(cache_dir).load_case(entry["case_id"])
+    assert "\n" not in str(refused.value)
+    with caplog.at_level(logging.WARNING, logger=LOGGER):
+        assert_intact(build_cache(root, cache_dir, CONFIG), built[2])
+    assert warnings_about(caplog, f"its index entry's {key}")
+
+
+@pytest.mark.parametrize("content, reason", [("[" * 100_000 + "]" * 100_000, "not valid JSON"), ("[1]", "a JSON list")])
+def test_an_index_that_is_no_json_object_is_one_line_and_rebuilt(built, tmp_path, content, reason):
+    root, cache_dir, _ = copy_of(built, tmp_path / "cache")
+    (cache_dir / "index.json").write_text(content)
+    with pytest.raises(MeshDataError, match=f"not a cache index \\({reason}"):
+        MeshCache.open(cache_dir)
+    assert_intact(build_cache(root, cache_dir, CONFIG), built[2])

@@ -150,6 +150,39 @@ _ARCHIVE_ERRORS = (zipfile.BadZipFile, OSError, EOFError, ValueError, KeyError, 
                    OverflowError, struct.error, zlib.error, lzma.LZMAError)
 
 
+#: The most a deflated member may expand (zlib's limit is about 1032:1).
+_DEFLATE_RATIO = 1032
+
+
+def _entry_problem(case: Any) -> str | None:
+    """Why an index entry is not one :func:`build_cache` writes, or None.
+
+    The index travels with the cache and may have been written by anyone: its entry
+    names the file to read (a plain name inside ``cases/``, never a path) and the layout
+    to expect, so both are checked before either is used.
+    """
+    if not isinstance(case, dict):
+        return f"the index entry is a {type(case).__name__}, not an object"
+    name = case.get("file")
+    if not isinstance(name, str) or not name.endswith(".npz") or any(c in name for c in "/\\\0") or name.startswith("."):
+        return f"its index entry names the file {str(name)[:80]!r}, not a plain .npz name inside {CASES_FOLDER}/"
+    for key in ("num_volume_points", "num_surface_points"):
+        value = case.get(key)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            return f"its index entry's {key} is {repr(value)[:40]}, not a count"
+    if case.get("dimension") not in (2, 3):
+        return f"its index entry's dimension is {repr(case.get('dimension'))[:40]}, not 2 or 3"
+    for key in ("volume_channels", "surface_channels"):
+        value = case.get(key)
+        if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+            return f"its index entry's {key} is not a list of names"
+    if not isinstance(case.get("conditions"), list):
+        return "its index entry's conditions are not a list"
+    if "size" in case and (not isinstance(case["size"], int) or not isinstance(case.get("sha256"), str)):
+        return "its index entry's size and sha256 are not a byte count and a digest"
+    return None
+
+
 def _entry_layout(case: dict[str, Any]) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
     """Shape and dtype of every array of a case's entry, from its index entry."""
     return CaseArrays.layout(case["num_volume_points"], case["num_surface_points"], case["dimension"],
@@ -181,6 +214,9 @@ def _read_entry(path: Path, case: dict[str, Any]) -> dict[str, np.ndarray]:
     _Damaged
         Missing, of another size than recorded, not a readable archive, or another layout.
     """
+    problem = _entry_problem(case)
+    if problem is not None:
+        raise _Damaged(problem)
     try:
         size = path.stat().st_size
     except FileNotFoundError:
@@ -197,6 +233,14 @@ def _read_entry(path: Path, case: dict[str, Any]) -> dict[str, np.ndarray]:
             if names != sorted(f"{key}.npy" for key in layout):
                 raise _Damaged(f"holds {names[:12]}, not the {len(layout)} arrays of a cache entry")
             for key, (shape, dtype) in layout.items():
+                info = archive.getinfo(f"{key}.npy")
+                # Before anything is allocated: the index and the header may claim any shape, the file holds its bytes.
+                expansion = 1 if info.compress_type == zipfile.ZIP_STORED else _DEFLATE_RATIO
+                held = min(info.file_size, expansion * min(info.compress_size, size))
+                needed = int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
+                if needed > held:
+                    raise _Damaged(f"array '{key}' would take {needed} bytes for {dtype} {shape}, "
+                                   f"but its member holds at most {held}")
                 with archive.open(f"{key}.npy") as member:
                     version = np.lib.format.read_magic(member)
                     read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else \
@@ -218,6 +262,9 @@ def _read_entry(path: Path, case: dict[str, Any]) -> dict[str, np.ndarray]:
 def _reuse_problem(path: Path, case: dict[str, Any]) -> str | None:
     """Why an index entry's file cannot be reused as it is, or None: size and SHA-256 as recorded,
     or, for an entry recorded before checksums were, a full read (:func:`_read_entry`)."""
+    problem = _entry_problem(case)
+    if problem is not None:
+        return problem
     if "sha256" not in case:
         try:
             _read_entry(path, case)
@@ -302,10 +349,11 @@ def _init_worker() -> None:
 
 def _reused_summary(entry: CaseEntry, old: dict[str, Any] | None, fingerprint: str, cache_dir: Path) -> dict[str, Any] | None:
     """The index entry of a case whose cached entry is still good (same fingerprint, intact file), or None."""
-    if old is None or old["fingerprint"] != fingerprint:
+    if old is None or old.get("fingerprint") != fingerprint:
         return None
-    path = cache_dir / CASES_FOLDER / old["file"]
-    problem = _reuse_problem(path, old)
+    problem = _entry_problem(old)
+    path = cache_dir / CASES_FOLDER / (old["file"] if problem is None else case_file_name(entry.case_id))
+    problem = problem or _reuse_problem(path, old)
     if problem is not None:
         logger.warning("%s: the cache entry of case '%s' is damaged (%s); rebuilding it from %s",
                        path, entry.case_id, problem, entry.location)
@@ -502,7 +550,7 @@ def _load_previous_index(cache_dir: Path, settings: str) -> tuple[dict[str, Any]
         return None, {}
     try:
         index = json.loads(index_path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError):
         logger.warning("cache index %s is unreadable; rebuilding every case", index_path)
         return None, {}
     if not isinstance(index, dict):
@@ -514,7 +562,11 @@ def _load_previous_index(cache_dir: Path, settings: str) -> tuple[dict[str, Any]
     if index.get("settings_hash") != settings:
         logger.info("cache %s was built with other settings; rebuilding every case", cache_dir)
         return index, {}
-    return index, {case["case_id"]: case for case in index.get("cases", [])}
+    cases = index.get("cases")
+    # Entries of other shapes are rebuilt (_reused_summary checks each one before it is used).
+    entries = [case for case in cases if isinstance(case, dict) and isinstance(case.get("case_id"), str)] \
+        if isinstance(cases, list) else []
+    return index, {case["case_id"]: case for case in entries}
 
 
 
@@ -541,7 +593,14 @@ class MeshCache:
         index_path = cache_dir / INDEX_NAME
         if not index_path.is_file():
             raise FileNotFoundError(f"{index_path}: no cache index; run build_cache first")
-        index = json.loads(index_path.read_text())
+        try:
+            index = json.loads(index_path.read_text())
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
+            raise MeshDataError(f"{index_path}: not a cache index (not valid JSON: {' '.join(str(error).split())[:120]}); "
+                                "rebuild it with build_cache (lrsa-train does so by itself)") from None
+        if not isinstance(index, dict):
+            raise MeshDataError(f"{index_path}: not a cache index (a JSON {type(index).__name__}, not an object); "
+                                "rebuild it with build_cache (lrsa-train does so by itself)")
         if index.get("format_version") != CACHE_FORMAT_VERSION:
             raise MeshDataError(
                 f"{index_path}: {format_change(index)}; rebuild it with build_cache (lrsa-train does so by itself)"
@@ -569,7 +628,8 @@ class MeshCache:
             if not matches:
                 raise KeyError(f"case '{case}' is not in the cache {self.cache_dir}")
             case = matches[0]
-        path = self.cache_dir / CASES_FOLDER / case["file"]
+        problem = _entry_problem(case)
+        path = self.cache_dir / (f"{CASES_FOLDER}/{case['file']}" if problem is None else INDEX_NAME)
         try:
             return _read_entry(path, case)
         except _Damaged as damage:
