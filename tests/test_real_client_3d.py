@@ -13,11 +13,15 @@ foamToVTK's XML layout (``VTK/<case>_<time>.vtm`` with ``internal.vtu`` and eith
 from __future__ import annotations
 
 import dataclasses
+import gzip
 import json
+import re
+import shutil
 
 import numpy as np
 import pytest
 import vtk
+from openfoam_utils import require_openfoam, tutorial_folder  # noqa: F401  (pytest fixture)
 from vtk.util.numpy_support import numpy_to_vtk, numpy_to_vtkIdTypeArray
 
 from modulus_lrsa.datapipes import MeshCache, MeshCacheConfig, build_cache
@@ -250,3 +254,46 @@ def test_the_ground_alone_as_the_wall_of_a_coarse_mesh_is_accepted_with_its_norm
     x, y, z = arrays.volume_positions.T
     clear = (np.abs(x - 3.0) > 2.0) | (np.abs(y - 2.5) > 1.5)
     np.testing.assert_allclose(arrays.volume_distance[clear], z[clear], rtol=1e-6)
+
+
+def _coarse_wind_around_buildings(openfoam, case):
+    """The simpleFoam windAroundBuildings tutorial, meshed coarsely (about 4,000 cells) and run 20 steps."""
+    shutil.copytree(tutorial_folder("incompressible/simpleFoam/windAroundBuildings"), case)
+    for packed in case.rglob("*.gz"):
+        packed.with_suffix("").write_bytes(gzip.decompress(packed.read_bytes()))
+        packed.unlink()
+    mesh = case / "system" / "blockMeshDict"
+    text = mesh.read_text()
+    for axis, cells in (("x", 12), ("y", 10), ("z", 5)):
+        text = re.sub(rf"{axis}Cells\s+\d+;", f"{axis}Cells {cells};", text)
+    mesh.write_text(text)
+    snappy = case / "system" / "snappyHexMeshDict"
+    snappy.write_text(snappy.read_text().replace("level (3 3);", "level (1 1);").replace("levels ((1E15 2));", "levels ((1E15 1));"))
+    control = case / "system" / "controlDict"
+    text = re.sub(r"functions\s*\{.*?\n\}", "functions\n{\n}", control.read_text(), flags=re.S)
+    text = re.sub(r"^endTime\s+\S+;", "endTime 20;", text, flags=re.M)
+    control.write_text(re.sub(r"^writeInterval\s+\S+;", "writeInterval 20;", text, flags=re.M))
+    for tool, arguments in (("surfaceFeatureExtract", ()), ("blockMesh", ()), ("snappyHexMesh", ("-overwrite",))):
+        openfoam.run(tool, case, arguments)
+    shutil.copytree(case / "0.orig", case / "0")
+    openfoam.run("simpleFoam", case)
+    return case
+
+
+@pytest.mark.openfoam
+def test_wind_around_buildings_exported_with_its_ground_as_one_boundary_has_its_normals_into_the_fluid(
+    require_openfoam, tmp_path
+):
+    # The real export the synthetic fixtures above stand for: snappyHexMesh's buildings on the
+    # ground, foamToVTK -patches '(buildings ground)' -one-boundary, data.surface_block=boundary.
+    case = _coarse_wind_around_buildings(require_openfoam, tmp_path / "wind10")
+    require_openfoam.run("foamToVTK", case, ("-latestTime", "-patches", "(buildings ground)", "-one-boundary"))
+    arrays = _surface(case, "boundary")
+    positions, normals = arrays.surface_positions, arrays.surface_normals
+    ground = np.abs(positions[:, 2]) < 1e-3  # the ground is z = 0, the roofs are metres up
+    assert ground.sum() > 100 and (~ground).sum() > 100
+    np.testing.assert_allclose(normals[ground], np.tile([0.0, 0.0, 1.0], (ground.sum(), 1)), atol=1e-5)
+    roofs = ~ground & (np.abs(normals[:, 2]) > 0.99)
+    assert roofs.sum() > 10 and (normals[roofs, 2] > 0).all()  # up, out of the buildings
+    # Distances: never negative, at most the domain's height (140 m) away from the ground.
+    assert arrays.volume_distance.min() > 0 and arrays.volume_distance.max() < 140.0
