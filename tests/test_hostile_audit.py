@@ -32,6 +32,7 @@ import numpy as np
 import pytest
 import torch
 from test_cache_integrity import CONFIG, LOGGER, assert_intact, built, copy_of, entry_path, warnings_about  # noqa: F401
+from test_predict import darcy_model  # noqa: F401  (a fixture)
 from test_predict_hostile import cylinder_model  # noqa: F401  (a fixture)
 from test_security_loaders import TINY, assert_one_line_refusal, members_of, torch_bytes, zip_mdlus
 from test_training import darcy_config
@@ -376,3 +377,52 @@ def test_an_index_that_is_no_json_object_is_one_line_and_rebuilt(built, tmp_path
     with pytest.raises(MeshDataError, match=f"not a cache index \\({reason}"):
         MeshCache.open(cache_dir)
     assert_intact(build_cache(root, cache_dir, CONFIG), built[2])
+
+
+# ------------------------------------------------------------------------ Darcy arrays
+
+
+def _claiming_header(shape: tuple[int, ...]) -> bytes:
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "<f4", "fortran_order": False, "shape": shape})
+    return header.getvalue() + bytes(100)
+
+
+def _write_claim_npy(path: Path) -> None:
+    path.write_bytes(_claiming_header((100_000, 100_000, 9)))
+
+
+def _write_claim_npz(path: Path) -> None:
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("coeff.npy", _claiming_header((100_000, 100_000, 9)))
+
+
+@pytest.mark.parametrize("name, write, reason", [
+    ("claim.npy", _write_claim_npy, r"the array claims shape \(100000, 100000, 9\) of float32 \(360000000000 bytes\)"),
+    ("claim.npz", _write_claim_npz, r"array 'coeff' claims shape \(100000, 100000, 9\)"),
+    ("complex.npy", lambda path: np.save(path, np.ones((9, 9), np.complex64)),
+     r"must hold finite numbers \(integers or floats; dtype complex64\)"),
+    ("empty.npy", lambda path: np.save(path, np.ones((0, 9, 9), np.float32)), r"with R and S >= 1, got \(0, 9, 9\)"),
+])
+def test_darcy_arrays_that_claim_what_they_do_not_hold_are_one_line(darcy_model, tmp_path, capsys, name, write, reason):
+    model_path = darcy_model[0]
+    write(tmp_path / name)
+    assert main([str(model_path), str(tmp_path / name), "-o", str(tmp_path / "out")]) == 1
+    error = capsys.readouterr().err.strip()
+    assert re.search(reason, error) and str(tmp_path / name) in error and "\n" not in error, error
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("metadata, split, reason", [
+    ("[" * 100_000 + "]" * 100_000, "test", "metadata.json is not valid JSON"),
+    ('{"resolution": "x"}', "test", "dataset is None, expected 'darcy'"),
+    (None, "../../x", "--split '../../x': a Darcy dataset has the splits train, test"),
+])
+def test_a_hostile_darcy_folder_or_split_is_one_line(darcy_model, tmp_path, capsys, metadata, split, reason):
+    model_path, folder = darcy_model[0], tmp_path / "data"
+    shutil.copytree(darcy_model[3], folder)
+    if metadata is not None:
+        (folder / "metadata.json").write_text(metadata)
+    assert main([str(model_path), str(folder), "--split", split, "-o", str(tmp_path / "out")]) == 1
+    error = capsys.readouterr().err.strip()
+    assert reason in error and "\n" not in error, error

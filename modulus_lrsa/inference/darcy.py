@@ -34,7 +34,7 @@ from modulus_lrsa.inference.common import (
     refuse_nonfinite,
     relative_l2,
 )
-from modulus_lrsa.io.darcy import load_darcy
+from modulus_lrsa.io.darcy import SPLITS, DarcyDatasetError, array_size_problem, load_darcy
 from modulus_lrsa.io.writers import (
     add_array,
     atomic_write_vtk,
@@ -69,10 +69,18 @@ class DarcyOptions:
 
 def _darcy_inputs(input_path: Path, split: str) -> dict[str, np.ndarray | None]:
     if input_path.is_dir():
-        data = load_darcy(input_path, split)
+        if split not in SPLITS:
+            raise PredictionError(f"--split {split!r}: a Darcy dataset has the splits {', '.join(SPLITS)}")
+        try:
+            data = load_darcy(input_path, split)
+        except DarcyDatasetError as error:
+            raise PredictionError(str(error)) from None
         return {"coeff": data["coeff"], "solution": data["solution"], "x": data["x"], "y": data["y"]}
     if input_path.suffix not in (".npz", ".npy"):
         raise PredictionError(f"{input_path}: expected a Darcy dataset folder, an .npz with 'coeff' or an .npy array")
+    problem = array_size_problem(input_path)
+    if problem:
+        raise PredictionError(f"{input_path}: {problem}")
     try:
         if input_path.suffix == ".npz":
             with np.load(input_path, allow_pickle=False) as archive:
@@ -87,8 +95,9 @@ def _darcy_inputs(input_path: Path, split: str) -> dict[str, np.ndarray | None]:
         # Object arrays (pickles) are refused by allow_pickle=False as a ValueError too.
         raise PredictionError(f"{input_path}: not a readable NumPy array file ({one_line(error)})") from None
     for key, value in arrays.items():
-        if key in ("coeff", "solution", "x", "y") and not (np.issubdtype(value.dtype, np.number) and np.isfinite(value).all()):
-            raise PredictionError(f"{input_path}: array '{key}' must hold finite numbers (dtype {value.dtype})")
+        # Integers and floats; complex numbers would lose their imaginary part in the float32 cast.
+        if key in ("coeff", "solution", "x", "y") and not (value.dtype.kind in "iuf" and np.isfinite(value).all()):
+            raise PredictionError(f"{input_path}: array '{key}' must hold finite numbers (integers or floats; dtype {value.dtype})")
     return {key: arrays.get(key) for key in ("coeff", "solution", "x", "y")}
 
 
@@ -127,8 +136,8 @@ def predict_darcy(
     if coeff.ndim == 2:
         coeff = coeff[None]
         solution = None if solution is None else solution.reshape(coeff.shape)
-    if coeff.ndim != 3 or coeff.shape[1] != coeff.shape[2]:
-        raise PredictionError(f"{input_path}: coeff must be (R, R) or (S, R, R), got {coeff.shape}")
+    if coeff.ndim != 3 or coeff.shape[1] != coeff.shape[2] or 0 in coeff.shape:
+        raise PredictionError(f"{input_path}: coeff must be (R, R) or (S, R, R) with R and S >= 1, got {coeff.shape}")
     resolution = coeff.shape[1]
     view = descriptor.view
     if view == "grid" and resolution != descriptor.resolution:

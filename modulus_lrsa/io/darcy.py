@@ -46,13 +46,53 @@ def split_file(folder: str | os.PathLike[str], split: str) -> Path:
     return Path(folder) / f"{split}.npz"
 
 
+#: The most a deflated archive member may expand (zlib's limit is about 1032:1).
+_DEFLATE_RATIO = 1032
+
+
+def array_size_problem(path: str | os.PathLike[str]) -> str | None:
+    """Why the arrays of an ``.npy`` or ``.npz`` file cannot hold what their headers claim, or None.
+
+    Read before ``np.load``, which allocates the shape a header claims before reading a
+    byte: a header of a few bytes may claim hundreds of gigabytes.
+    """
+    path = Path(path)
+    try:
+        if path.suffix == ".npz":
+            with zipfile.ZipFile(path) as archive:
+                for info in archive.infolist():
+                    if not info.filename.endswith(".npy"):
+                        continue
+                    expansion = 1 if info.compress_type == zipfile.ZIP_STORED else _DEFLATE_RATIO
+                    held = min(info.file_size, expansion * info.compress_size)
+                    with archive.open(info) as member:
+                        problem = _header_problem(member, held, f"array '{info.filename[:-4]}'")
+                    if problem:
+                        return problem
+            return None
+        with open(path, "rb") as stream:
+            return _header_problem(stream, path.stat().st_size, "the array")
+    except UNREADABLE_NPZ_ERRORS:
+        return None  # np.load names the damage itself
+
+
+def _header_problem(stream: Any, held: int, what: str) -> str | None:
+    version = np.lib.format.read_magic(stream)
+    read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+    shape, _, dtype = read_header(stream)
+    needed = int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
+    if needed > held:
+        return f"{what} claims shape {shape} of {dtype} ({needed} bytes), but the file holds at most {held} bytes"
+    return None
+
+
 def read_json(path: Path) -> dict[str, Any]:
     """The JSON object in ``path``; :class:`DarcyDatasetError` if it is not one."""
     try:
         with open(path, encoding="utf-8") as stream:
             payload = json.load(stream)
-    except json.JSONDecodeError as exc:
-        raise DarcyDatasetError(f"{path} is not valid JSON ({exc})") from exc
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        raise DarcyDatasetError(f"{path} is not valid JSON ({' '.join(str(exc).split())[:120]})") from exc
     if not isinstance(payload, dict):
         raise DarcyDatasetError(f"{path} must hold a JSON object, found {type(payload).__name__}")
     return payload
@@ -117,6 +157,9 @@ def load_darcy(folder: str | os.PathLike[str], split: str) -> dict[str, Any]:
         "y": ((resolution,), np.float64),
     }
     result: dict[str, Any] = {}
+    problem = array_size_problem(data_path)
+    if problem:
+        raise DarcyDatasetError(f"{data_path}: {problem}")
     try:
         with np.load(data_path, allow_pickle=False) as stored:
             missing = [key for key in ARRAY_KEYS if key not in stored]
