@@ -69,8 +69,8 @@ class WallRepair:
             notes.append(f"{self.repeats_removed} of {self.faces_read} faces repeat another in the same sense: left out, "
                          "so that no face counts twice in the forces and the frontal area")
         if self.reordered:
-            notes.append(f"{self.reordered} triangles were ordered against their neighbours: reversed, so that every "
-                         "face's normal points to the same side")
+            notes.append(f"{self.reordered} {'triangle was' if self.reordered == 1 else 'triangles were'} ordered against "
+                         "their neighbours: reversed, so that every face's normal points to the same side")
         return notes
 
 

@@ -151,20 +151,6 @@ def _predict_around(
     # The conditions come from the user (or a case.json near the wall file).
     values = condition_values(needs, dict(options.conditions), near_case_json(wall_path).get("params") or {}, wall_path)
     warn_outside_training_range(index.normalizer("conditions"), values, wall_path)
-    dataset, wall, repair = repaired_wall(wall_path, dimension, scratch)
-    source = CaseSource(case_id=wall_path.stem, split="predict", location=wall_path, volume=None,
-                        surface=wall if needs.surface else None, geometry=wall, conditions=values)
-    # The wall through the training's own feature path; the volume is sampled below.
-    wall_part = None
-    if needs.surface:
-        try:
-            extracted, summary = extract_features(source, config, expected_channels=(index.volume_channels, index.surface_channels))
-        except MeshDataError as error:
-            raise type(error)(str(error).replace(str(wall.path), f"{wall_path} (repaired)")) from None
-        check_layout(summary, index, wall_path)
-        wall_part = extracted.part("surface")
-    else:
-        summary = {"missing_channels": list(index.target_channels)}
     domain = index.training_domain
     box = options.box
     if box is not None:
@@ -179,12 +165,29 @@ def _predict_around(
             f"with --box ({2 * dimension} numbers), or rebuild the cache and retrain"
         )
     count = options.volume_points or (domain or {}).get("median_volume_points") or 8192
+    dataset, wall, repair = repaired_wall(wall_path, dimension, scratch)
     body = surface_from_vtk(dataset, index.planar_axis, str(wall_path))
     if body.dim != dimension:
         raise PredictionError(f"{wall_path}: a {body.dim}D surface, but the model was trained on {dimension}D cases")
     forces = _force_settings_3d(descriptor) if dimension == 3 else None
     if dimension == 3:
         check_body_in_domain(body, box_min, box_max, wall_path, ground_axis=_ground_axis(forces))
+    # What was repaired is said once the body is known to fit: a refused body gets its one line only.
+    for note in repair.warnings() if repair is not None else []:
+        logger.warning("%s: %s", wall_path, note)
+    source = CaseSource(case_id=wall_path.stem, split="predict", location=wall_path, volume=None,
+                        surface=wall if needs.surface else None, geometry=wall, conditions=values)
+    # The wall through the training's own feature path; the volume is sampled below.
+    wall_part = None
+    if needs.surface:
+        try:
+            extracted, summary = extract_features(source, config, expected_channels=(index.volume_channels, index.surface_channels))
+        except MeshDataError as error:
+            raise type(error)(str(error).replace(str(wall.path), f"{wall_path} (repaired)")) from None
+        check_layout(summary, index, wall_path)
+        wall_part = extracted.part("surface")
+    else:
+        summary = {"missing_channels": list(index.target_channels)}
     sample = sample_volume(body, count, box_min, box_max, seed=options.seed, near_wall_fraction=options.near_wall_fraction,
                            near_wall_thickness=options.near_wall_thickness, device=options.run.device)
     # The query points have no CFD result: NaN targets, never compared.
@@ -238,8 +241,6 @@ def repaired_wall(wall_path: Path, dimension: int, scratch: Path) -> tuple[vtk.v
     if dimension != 3:
         return dataset, FileRef(wall_path), None
     repaired, repair = repair_wall(dataset)
-    for note in repair.warnings():
-        logger.warning("%s: %s", wall_path, note)
     if not repair.changed:
         return dataset, FileRef(wall_path), repair
     copy = atomic_write_vtk(repaired, scratch / f"{wall_path.stem}.vtp")
