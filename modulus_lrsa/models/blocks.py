@@ -186,8 +186,12 @@ class LatentCompression(nn.Module):
         return self.latent_queries.transpose(0, 1).flatten(1).expand(batch, -1, -1)
 
     def query_heads(self, batch: int) -> torch.Tensor:
-        """The latent queries as (B, M, h, d_h) heads, before their norm (views only)."""
-        return self.latent_queries.transpose(0, 1).expand(batch, -1, -1, -1)
+        """The latent queries as (B, M, h, d_h) heads, before their norm (views only).
+
+        Expanded before the transpose, so the backward's batch sum leaves a gradient laid
+        out like the parameter, which autograd accumulates without a copy.
+        """
+        return self.latent_queries.expand(batch, -1, -1, -1).transpose(1, 2)
 
     def queries(self, batch: int) -> torch.Tensor:
         """Normalized, logit-scaled latent query heads (B, h, M, d_h)."""
@@ -373,10 +377,10 @@ class LRSABlock(nn.Module):
         h = h + reconstruction
         return h + self.point_ffn(self.ffn_norm(h))
 
-    def _fused(self) -> bool:
-        """Whether :meth:`forward` takes the fused path: eager under ``fused_ops``, with this
-        class's compression, reconstruction, :meth:`process_latents` and :meth:`expand`
-        (an ablation that swaps any of them keeps the plain path)."""
+    def fused(self) -> bool:
+        """Whether :meth:`forward` takes the fused path (:meth:`forward_rows`): eager under
+        ``fused_ops``, with this class's compression, reconstruction, :meth:`process_latents`
+        and :meth:`expand` (an ablation that swaps any of them keeps the plain path)."""
         return (
             type(self).expand is LRSABlock.expand
             and type(self).process_latents is LRSABlock.process_latents
@@ -386,25 +390,29 @@ class LRSABlock(nn.Module):
         )
 
     def forward(self, h: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
-        if self._fused():
+        if self.fused():
             return self._fused_forward(h, bias)
         hn = self.point_norm(h)
         latent_kv = self.process_latents(self.compress(hn, bias))
         return self.expand(h, hn, latent_kv)
 
     def _fused_forward(self, h: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
-        """:meth:`forward` with fewer operators: features as (B N, d) and (B M, d) rows,
-        whose linears need no reshapes, and one Linear(d, 3d) for the reconstruction
-        queries and the compression keys and values, which read the same normalized points."""
+        """:meth:`forward` with fewer operators (:meth:`forward_rows` on the (B N, d) rows of ``h``)."""
         batch, n_points, dim = h.shape
-        h = h.reshape(batch * n_points, dim)
+        return self.forward_rows(h.reshape(batch * n_points, dim), bias, batch).view(batch, n_points, dim)
+
+    def forward_rows(self, h: torch.Tensor, bias: torch.Tensor | None, batch: int) -> torch.Tensor:
+        """The fused :meth:`forward` of the (B N, d) rows of ``batch`` samples, rows back
+        (the model passes rows from block to block: no reshapes between them). Features stay
+        (B N, d) and (B M, d) rows, whose linears need no reshapes, and one Linear(d, 3d)
+        gives the reconstruction queries and the compression keys and values, which read the
+        same normalized points. Only where :meth:`fused` holds."""
         hn = self.point_norm(h)
         to_q, to_kv = self.reconstruct.to_q, self.compress.to_kv
         q, k, v = _heads(_Linear.apply(hn, 2, to_q.weight, to_kv.weight, to_q.bias, to_kv.bias),
                          3, self.compress.n_head, batch)
         latent_kv = self.process_latents(self.compress.attend(k, v, bias, rows=True), batch)
-        h = self._update_points(h, self.reconstruct.attend(q, latent_kv, rows=True))
-        return h.view(batch, n_points, dim)
+        return self._update_points(h, self.reconstruct.attend(q, latent_kv, rows=True))
 
 
 #: The most sinusoidal frequencies per embedding channel: the frequency :math:`2^k \pi`

@@ -545,13 +545,17 @@ class LRSA(DomainParallelMixin, Module):
             bias = bias.masked_fill(~mask, float("-inf"))
         return bias[:, None, None, :]
 
-    def _lift(self, fx, embedding, time) -> torch.Tensor:
+    def _lift(self, fx, embedding, time, rows: bool = False) -> torch.Tensor:
+        """Lifted point features (B, N, d), or their (B N, d) rows with ``rows``."""
         features = fx
         if self.embedding_dim:
             features = torch.cat([fx, self.fourier(embedding)], dim=-1)
-        h = self.lift(features)
+        batch, n_points = features.shape[:2]
+        h = self.lift(features.reshape(batch * n_points, features.shape[-1]) if rows else features)
         if self.time_embed is not None:
-            h = h + self.time_embed(time).unsqueeze(1).to(h.dtype)
+            lifted = h.view(batch, n_points, h.shape[-1]) if rows else h
+            h = lifted + self.time_embed(time).unsqueeze(1).to(h.dtype)
+            h = h.view(batch * n_points, h.shape[-1]) if rows else h
         return h
 
     def _functional_input(self, fx, embedding) -> torch.Tensor:
@@ -606,12 +610,18 @@ class LRSA(DomainParallelMixin, Module):
         out_shape = (*fx.shape[:-1], self.out_dim)
         flat_fx, embedding = self._flatten(fx, embedding)
         bias = self._compression_bias(mask, weights)
-        h = self._lift(flat_fx, embedding, time)
-        for block in self.blocks:
-            if self.activation_checkpointing and self.training and torch.is_grad_enabled():
-                h = checkpoint(block, h, bias, use_reentrant=False)
-            else:
-                h = block(h, bias)
+        checkpointing = self.activation_checkpointing and self.training and torch.is_grad_enabled()
+        if not checkpointing and all(block.fused() and not (block._forward_hooks or block._forward_pre_hooks)
+                                     for block in self.blocks):
+            # (B N, d) rows from the lift through every block to the head: no reshapes between
+            # layers, forward or backward (each block's two and each 3-D linear's four).
+            h = self._lift(flat_fx, embedding, time, rows=True)
+            for block in self.blocks:
+                h = block.forward_rows(h, bias, flat_fx.shape[0])
+        else:
+            h = self._lift(flat_fx, embedding, time)
+            for block in self.blocks:
+                h = checkpoint(block, h, bias, use_reentrant=False) if checkpointing else block(h, bias)
         return self.head(self.out_norm(h)).reshape(out_shape)
 
     @torch.no_grad()
