@@ -227,3 +227,16 @@ def test_a_tiny_nonzero_share_is_not_printed_as_zero_percent():
     notes = _warnings(found, 3, 10)
     assert notes and not any("0.0%" in note for note in notes)
     assert any("0.0061%" in note for note in notes) and any("0.004%" in note for note in notes)
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (lambda text: text.upper(), "ASCII STL with upper-case keywords"),
+    (lambda text: "\ufeff" + text, "ASCII STL starts with a UTF-8 byte-order mark"),
+])
+def test_an_ascii_stl_the_reader_cannot_take_is_named_for_what_it_is(tmp_path, change, message):
+    # Both used to be reported as a truncated or corrupt file (VTK parsed them as binary).
+    stl = tmp_path / "body.stl"
+    stl.write_text(change(_write_ascii(tmp_path / "plain.stl", [_sphere_triangles()]).read_text()), encoding="utf-8")
+    with pytest.raises(MeshDataError) as refused:
+        read_vtk(stl)
+    assert str(refused.value).startswith(f"{stl}: {message}") and "\n" not in str(refused.value)

@@ -193,7 +193,15 @@ def check_stl_length(source: Path) -> None:
         head = handle.read(512)
         handle.seek(max(0, size - 512))
         tail = handle.read()
-    if head.lstrip().lower().startswith(b"solid") and b"facet" in head.lower():
+    text = head[3:] if head.startswith(b"\xef\xbb\xbf") else head
+    if text.lstrip().lower().startswith(b"solid") and b"facet" in text.lower():
+        # VTK's reader takes an ASCII STL by its lower-case keywords at the very start; else it parses binary garbage.
+        if text is not head:
+            raise CorruptFileError(f"{source}: ASCII STL starts with a UTF-8 byte-order mark, which the STL reader does "
+                                   "not take; save it without the mark (plain ASCII)")
+        if not text.lstrip().startswith(b"solid") or b"facet" not in text:
+            raise CorruptFileError(f"{source}: ASCII STL with upper-case keywords ('SOLID', 'FACET'); the STL reader "
+                                   "takes them in lower case only: re-export it, or lower-case the keywords")
         if b"endsolid" not in tail.lower():
             raise CorruptFileError(f"{source}: ASCII STL does not end with 'endsolid' (truncated file?)")
         return
