@@ -148,6 +148,20 @@ def test_a_forward_hook_on_a_linear_still_runs(make_lrsa):
     assert seen == [(2, 50, 64), (2, 8, 64)]  # block 0 runs its modules, hooks included
 
 
+def test_a_forward_hook_on_a_block_still_runs_and_sees_point_features(make_lrsa):
+    """The model passes rows from block to block without calling them; a block with a hook
+    makes every block run as a module again, on (B, N, d) features, with the same result."""
+    model = _perturbed(make_lrsa())
+    (fx, embedding), kwargs = _mesh_inputs(n_points=50)
+    with torch.no_grad():
+        rows_out = model(fx, embedding, **kwargs)
+    seen = []
+    model.blocks[1].register_forward_hook(lambda module, args, out: seen.append(out.shape))
+    with torch.no_grad():
+        torch.testing.assert_close(model(fx, embedding, **kwargs), rows_out, atol=0, rtol=0)
+    assert seen == [(2, 50, 32)]
+
+
 # -------------------------------------------------------------------------- pieces
 def test_linear_equals_the_module_and_its_backward_is_exact():
     layer = torch.nn.Linear(7, 5).double()
@@ -304,10 +318,11 @@ def _operators(model, dtype) -> int:
     return counts[-1]
 
 
-#: LRSA / FLARE operators of one step at the config below: 2.19 (fp32) and 2.29 (bf16) since
-#: the CPU attention normalizes unit heads in the projections' layout (2.33 and 2.41 before;
-#: 2.51 and 2.65 when the fused path landed; the plain path is 3.15 and 3.18); about 1.5 % of slack.
-OPERATOR_RATIO_LIMIT = {torch.float32: 2.22, torch.bfloat16: 2.33}
+#: LRSA / FLARE operators of one step at the config below: 2.12 (fp32) and 2.24 (bf16) since
+#: rows pass from block to block (2.19 and 2.29 with unit-norm CPU attention alone, 2.33 and
+#: 2.41 before it; 2.51 and 2.65 when the fused path landed; the plain path is 3.15 and 3.18);
+#: about 1.5 % of slack.
+OPERATOR_RATIO_LIMIT = {torch.float32: 2.15, torch.bfloat16: 2.27}
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16], ids=["fp32", "bf16"])
