@@ -273,3 +273,16 @@ def test_several_wall_patches_exported_as_one_boundary_are_one_wall(trained, req
                              surface_block="boundary")
     _, summary = extract_features(resolve_case(CaseEntry("lid2", "train", case), config), config)
     assert summary["has_geometry"] and summary["num_surface_points"] == 4 * 20  # the cavity's four sides
+
+
+@pytest.mark.parametrize("trained", [True], ids=["cavity3d"], indirect=True)
+def test_the_3d_cavitys_wall_normals_point_into_the_fluid_they_enclose(trained):
+    # fixedWalls (the sides and the bottom) wrap the fluid: the enclosed-volume vote of the open
+    # wall kept OpenFOAM's faces pointing out of the fluid (cache format 2); the cells now decide.
+    from modulus_lrsa.datapipes import MeshCache
+
+    cases, _, _ = trained
+    arrays = MeshCache.open(cases / ".cache").load_case("lid1")
+    centre = 0.5 * (arrays["volume_positions"].min(axis=0) + arrays["volume_positions"].max(axis=0))
+    inwards = np.einsum("ij,ij->i", arrays["surface_normals"], centre - arrays["surface_positions"])
+    assert len(inwards) == 3 * 8 * 4 and (inwards > 0).all()
