@@ -8,6 +8,7 @@ import scipy.stats
 import torch
 import vtk
 
+from modulus_lrsa.errors import MeshDataError
 from modulus_lrsa.geometry import (
     BodySurface,
     detect_planar_axis,
@@ -260,8 +261,10 @@ def test_volume_samples_stay_in_box_outside_body_and_crowd_the_wall(sphere):
 
 
 def test_volume_sampler_reports_a_box_inside_the_body(sphere):
-    with pytest.raises(RuntimeError, match="outside the body"):
+    # A MeshDataError, which lrsa-predict turns into its one line (a RuntimeError was a traceback).
+    with pytest.raises(MeshDataError, match="outside the body") as refused:
         sample_volume(sphere, 100, [-0.1] * 3, [0.1] * 3, seed=0, max_rounds=3)
+    assert str(refused.value).startswith("sphere: sample_volume: only 0 of 100 points") and "\n" not in str(refused.value)
 
 
 @pytest.mark.parametrize("near_wall_fraction", [0.0, 0.7])

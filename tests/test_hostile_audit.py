@@ -37,11 +37,15 @@ from test_predict_hostile import cylinder_model  # noqa: F401  (a fixture)
 from test_security_loaders import TINY, assert_one_line_refusal, members_of, torch_bytes, zip_mdlus
 from test_training import darcy_config
 
+from modulus_lrsa.atomic import atomic_folder
 from modulus_lrsa.data.darcy import generate_darcy
 from modulus_lrsa.datapipes import MeshCache, build_cache
+from modulus_lrsa.datapipes.cases import MeshCacheConfig, list_cases
 from modulus_lrsa.datapipes.features import CaseArrays
+from modulus_lrsa.datapipes.normalization import Normalizer
+from modulus_lrsa.demos.ahmed import final_paths
 from modulus_lrsa.descriptor import descriptor_path
-from modulus_lrsa.errors import CorruptFileError, LaunchError, MeshDataError, ModelFileError
+from modulus_lrsa.errors import CaseConfigError, CorruptFileError, LaunchError, MeshDataError, ModelFileError
 from modulus_lrsa.inference.predict import main
 from modulus_lrsa.io.readers import read_vtk
 from modulus_lrsa.models import LRSA
@@ -426,3 +430,109 @@ def test_a_hostile_darcy_folder_or_split_is_one_line(darcy_model, tmp_path, caps
     assert main([str(model_path), str(folder), "--split", split, "-o", str(tmp_path / "out")]) == 1
     error = capsys.readouterr().err.strip()
     assert reason in error and "\n" not in error, error
+
+
+# ------------------------------------------------------------------------ a third round: case files, sampling, statistics
+
+
+def _case_copy(case: Path, tmp_path: Path, case_json: str | None = None) -> Path:
+    copy = tmp_path / "case"
+    shutil.copytree(case, copy)
+    if case_json is not None:
+        (copy / "case.json").write_text(case_json)
+    return copy
+
+
+def test_a_case_json_nested_too_deeply_is_one_line_naming_it(cylinder_model, tmp_path, capsys):
+    model_path, *_, case = cylinder_model
+    copy = _case_copy(case, tmp_path, "[" * 100_000 + "]" * 100_000)
+    assert main([str(model_path), str(copy), "-o", str(tmp_path / "out"), "--condition", "U=12", "--condition",
+                 "aoa_deg=0"]) == 1
+    error = capsys.readouterr().err.strip()
+    assert f"{copy / 'case.json'}: case.json is not valid JSON (nested too deeply)" in error and "\n" not in error, error
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_manifest_nested_too_deeply_is_one_line_naming_it(tmp_path):
+    (tmp_path / "manifest.json").write_text('{"cases": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    with pytest.raises(CaseConfigError) as refused:
+        list_cases(tmp_path, MeshCacheConfig(volume_fields=["p"]))
+    assert str(refused.value) == f"{tmp_path / 'manifest.json'}: the manifest is not valid JSON (nested too deeply)"
+
+
+@pytest.mark.parametrize("key, name, shown", [
+    ("volume", "{other}/internal.vtu", "'{other}/internal.vtu'"),
+    ("surface", "../case_0004/wall.vtp", "'../case_0004/wall.vtp'"),
+    ("volume", "", "''"),
+    ("volume", ["internal.vtu"], "\"['internal.vtu']\""),
+])
+def test_case_json_files_outside_the_case_folder_are_refused_naming_the_key(cylinder_model, tmp_path, capsys, key, name,
+                                                                           shown):
+    # An absolute path or one through '..' read another case's mesh and exited 0, its result passed off as this case's.
+    model_path, *_, case = cylinder_model
+    other = case.parent / "case_0004"
+    settings = json.loads((case / "case.json").read_text())
+    files = {**settings["files"], key: name.format(other=other) if isinstance(name, str) else name}
+    copy = _case_copy(case, tmp_path, json.dumps({**settings, "files": files}))
+    assert main([str(model_path), str(copy), "-o", str(tmp_path / "out")]) == 1
+    error = capsys.readouterr().err.strip()
+    expected = f"{copy / 'case.json'}: files.{key} is {shown.format(other=other)}; expected a file inside the case folder"
+    assert expected in error and "\n" not in error, error
+    assert not (tmp_path / "out").exists()
+
+
+def test_case_json_files_that_are_no_object_are_one_line(cylinder_model, tmp_path, capsys):
+    model_path, *_, case = cylinder_model
+    settings = json.loads((case / "case.json").read_text())
+    copy = _case_copy(case, tmp_path, json.dumps({**settings, "files": "volume"}))
+    assert main([str(model_path), str(copy), "-o", str(tmp_path / "out")]) == 1
+    error = capsys.readouterr().err.strip()
+    assert f"{copy / 'case.json'}: files must be a JSON object" in error and "got str" in error and "\n" not in error, error
+
+
+def test_a_sampling_box_inside_the_body_is_one_line_not_a_traceback(cylinder_model, tmp_path, capsys):
+    # The cylinder's radius is 0.5: no point of this box lies in the fluid.
+    model_path, *_, case = cylinder_model
+    assert main([str(model_path), str(case / "wall.vtp"), "-o", str(tmp_path / "out"), "--sample-volume", "100",
+                 "--condition", "U=12", "--condition", "aoa_deg=0", "--box", "-0.1", "-0.1", "0.1", "0.1"]) == 1
+    error = capsys.readouterr().err.strip()
+    assert "only 0 of 100 points found outside the body" in error and "is the box [-0.1, -0.1]..[0.1, 0.1]" in error, error
+    assert "wall.vtp" in error and "\n" not in error and not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("std", [1e-320, 5e-324, 1e-39, 0.0])
+def test_a_subnormal_or_zero_std_is_refused_naming_the_channel(std):
+    # Above 0 in float64, but 0 or subnormal in the model's float32: its outputs overflow to infinity.
+    with pytest.raises(ValueError, match=r"std >= 1\.175e-38 \(float32's smallest normal number\); channel\(s\) \['p'\]"):
+        Normalizer(names=["U", "p"], mean=np.zeros(2), std=np.array([1.0, std]))
+    # The smallest normal number itself still divides.
+    Normalizer(names=["U", "p"], mean=np.zeros(2), std=np.array([1.0, float(np.finfo(np.float32).tiny)]))
+
+
+def _subnormal_target_std(payload):
+    payload["cache_index"]["normalization"]["target"]["std"][2] = 1e-320
+
+
+def test_a_descriptor_with_a_subnormal_std_is_one_line_naming_the_statistic(cylinder_model, tmp_path, capsys):
+    *_, case = cylinder_model
+    copy = crafted_descriptor(cylinder_model, tmp_path, _subnormal_target_std)
+    assert main([str(copy), str(case), "-o", str(tmp_path / "out")]) == 1
+    error = capsys.readouterr().err.strip()
+    assert f"{descriptor_path(copy)}: cache_index.normalization.target is not a normalizer" in error, error
+    assert "float32's smallest normal number); channel(s) ['p']" in error and "\n" not in error, error
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_ahmed_demos_records_name_the_predictions_where_they_are_swapped_to(tmp_path):
+    # The new body's quantities.json named its STL inside the hidden staging folder, gone after the swap.
+    out = tmp_path / "predictions"
+    with atomic_folder(out, lambda folder: True, "predictions") as staging:
+        (staging / "new_body").mkdir()
+        (staging / "new_body" / "new_body.stl").write_text("solid marker\nendsolid marker\n")
+        record = {"input": str(staging / "new_body" / "new_body.stl"), "kind": "new_geometry", "sampling": {"seed": 0},
+                  "wall": {"source": str(staging / "new_body" / "new_body.stl"), "warnings": [
+                      f"{staging / 'new_body' / 'new_body.stl'}: 3 open edges"]}}
+        moved = final_paths(record, staging, out)
+    assert moved["input"] == str(out / "new_body" / "new_body.stl") and Path(moved["input"]).is_file()
+    assert moved["wall"] == {"source": moved["input"], "warnings": [f"{moved['input']}: 3 open edges"]}
+    assert moved["sampling"] == {"seed": 0} and ".partial-" not in json.dumps(moved)

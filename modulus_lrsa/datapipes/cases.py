@@ -272,11 +272,24 @@ def read_json(path: Path, what: str) -> dict[str, Any]:
         payload = json.loads(path.read_text())
     except json.JSONDecodeError as error:
         raise CaseConfigError(f"{path}: {what} is not valid JSON ({error})") from error
+    except RecursionError:
+        # json's parser recurses once per nested list or object: a crafted file exhausts the stack.
+        raise CaseConfigError(f"{path}: {what} is not valid JSON (nested too deeply)") from None
     except OSError as error:
         raise CaseConfigError(f"{path}: cannot read {what} ({error})") from error
     if not isinstance(payload, dict):
         raise CaseConfigError(f"{path}: {what} must hold a JSON object, got {type(payload).__name__}")
     return payload
+
+
+def outside_case_folder(name: str) -> bool:
+    """Whether a file name or glob, taken relative to a case folder, can name a file outside it.
+
+    An absolute path, or one with a ``..`` part, would read another folder's files; an empty
+    name is the folder itself.
+    """
+    parts = Path(name).parts
+    return not parts or Path(name).is_absolute() or ".." in parts
 
 
 def list_cases(root: str | Path, config: MeshCacheConfig) -> list[CaseEntry]:
@@ -539,7 +552,11 @@ def _resolve_file(
     if pattern is not None:
         return _file_ref(_glob_one(entry.location, pattern, key), block)
     if key in case_files:
-        path = entry.location / str(case_files[key])
+        name = case_files[key]
+        if not isinstance(name, str) or outside_case_folder(name):
+            raise CaseConfigError(f"{entry.location / CASE_JSON_NAME}: files.{key} is {str(name)[:240]!r}; expected a file "
+                                  "inside the case folder (relative, without '..')")
+        path = entry.location / name
         if not path.is_file():
             raise CaseConfigError(f"{entry.location / CASE_JSON_NAME}: files.{key} points to {path}, which does not exist")
         return _file_ref(path, block)
@@ -629,6 +646,9 @@ def resolve_case(entry: CaseEntry, config: MeshCacheConfig) -> CaseSource:
     case_json_path = entry.location / CASE_JSON_NAME if entry.location.is_dir() else None
     case_json = read_json(case_json_path, CASE_JSON_NAME) if case_json_path and case_json_path.is_file() else {}
     case_files = case_json.get("files") or {}
+    if not isinstance(case_files, dict):
+        raise CaseConfigError(f"{case_json_path}: files must be a JSON object such as "
+                              f'{{"volume": "internal.vtu"}}, got {type(case_files).__name__}')
     volume = (
         _resolve_file(entry, config.volume_file, case_files, "volume", config.volume_block, required=True)
         if config.volume_fields or config.volume_file is not None

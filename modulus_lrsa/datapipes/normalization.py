@@ -132,6 +132,10 @@ class RunningMoments:
         return moments
 
 
+#: The smallest standard deviation a normalizer divides by: float32's smallest normal number.
+MIN_STD = float(np.finfo(np.float32).tiny)
+
+
 @dataclass
 class Normalizer:
     """``(x - mean) / std`` per channel on the last axis, for NumPy arrays or torch tensors.
@@ -166,12 +170,14 @@ class Normalizer:
                 f"Normalizer needs one mean and std per channel: {len(self.names)} names, "
                 f"{self.mean.size} means, {self.std.size} stds"
             )
-        unusable = ~(np.isfinite(self.mean) & np.isfinite(self.std) & (self.std > 0))
+        # Models run in float32 (or lower): a subnormal std, above 0 in float64, divides by zero there.
+        unusable = ~(np.isfinite(self.mean) & np.isfinite(self.std) & (self.std >= MIN_STD))
         if unusable.any():
             channels = [name for name, bad in zip(self.names, unusable) if bad]
             raise ValueError(
-                f"Normalizer statistics must be finite with std > 0; channel(s) {channels} have "
-                f"mean={self.mean[unusable]}, std={self.std[unusable]} (NaN/Inf in the data they come from?)"
+                f"Normalizer statistics must be finite with std >= {MIN_STD:.4g} (float32's smallest normal number); "
+                f"channel(s) {channels} have mean={self.mean[unusable]}, std={self.std[unusable]} "
+                "(NaN/Inf in the data they come from, or statistics written by hand?)"
             )
         if (self.minimum is None) != (self.maximum is None):
             raise ValueError("Normalizer needs both minimum and maximum, or neither")

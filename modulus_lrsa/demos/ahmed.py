@@ -48,7 +48,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from modulus_lrsa.atomic import atomic_folder, atomic_replace
+from modulus_lrsa.atomic import atomic_folder, atomic_replace, atomic_write_json
 from modulus_lrsa.demos.common import (
     METRICS_NAME,
     add_run_arguments,
@@ -149,10 +149,26 @@ def _force_settings(reference_area: float | None = None):
     return ForceSettings.ground_vehicle(speed="U", reference_area=reference_area)
 
 
+def final_paths(payload: Any, staging: Path, final: Path) -> Any:
+    """``payload`` (a prediction's record) with the staging folder ``staging`` named as ``final``, where it is swapped to.
+
+    The new body's STL is written into the staging folder before it is predicted, so the
+    record names it there (``input``, the wall's ``source`` and its warnings); that folder
+    is gone once the predictions are swapped in.
+    """
+    if isinstance(payload, str):
+        return payload.replace(str(staging), str(final))
+    if isinstance(payload, dict):
+        return {key: final_paths(value, staging, final) for key, value in payload.items()}
+    if isinstance(payload, list):
+        return [final_paths(value, staging, final) for value in payload]
+    return payload
+
+
 def _predict(model_path: Path, held_out: list[Path], new_stl_body, out: Path, device: torch.device) -> dict[str, Any]:
     """Every prediction of the demo into ``out`` (swapped in whole); returns their records."""
     from modulus_lrsa.data.ahmed import write_body_stl
-    from modulus_lrsa.inference.common import RunOptions, load_model
+    from modulus_lrsa.inference.common import QUANTITIES_NAME, RunOptions, load_model
     from modulus_lrsa.inference.mesh import MeshOptions, predict_case
     from modulus_lrsa.inference.new_geometry import NewGeometryOptions, predict_new_geometry, wall_force_coefficients
 
@@ -202,6 +218,9 @@ def _predict(model_path: Path, held_out: list[Path], new_stl_body, out: Path, de
         report = write_body_stl(new_stl_body, new_folder / "new_body.stl")
         new = predict_new_geometry(model, descriptor, new_folder / "new_body.stl", new_folder / "prediction",
                                    NewGeometryOptions(conditions={"U": NEW_SPEED}, run=run))
+        new = final_paths(new, folder, out)
+        atomic_write_json(new_folder / "prediction" / QUANTITIES_NAME, final_paths(
+            json.loads((new_folder / "prediction" / QUANTITIES_NAME).read_text()), folder, out), allow_nan=False)
         new_record = {"body": new_stl_body.to_dict(), "U": NEW_SPEED, "faces": report.n_faces,
                       **{key: new["forces"]["predicted"][key] for key in ("Cd", "Cl", "Cs")},
                       "wall_warnings": new["wall"]["warnings"], "stl": str(out / "new_body" / "new_body.stl"),
@@ -346,7 +365,6 @@ def _render_surface_pressure(surface_path: Path, speed: float, title: str, path:
 
 def run_demo(args: argparse.Namespace) -> dict[str, Any]:
     """Every step of the demo; returns what is written to ``metrics.json``."""
-    from modulus_lrsa.atomic import atomic_write_json
     from modulus_lrsa.data.ahmed import AhmedBody
     from modulus_lrsa.descriptor import descriptor_path
     from modulus_lrsa.models.trusted import load_trusted_model

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 import warp as wp
 
+from modulus_lrsa.errors import MeshDataError
 from modulus_lrsa.geometry.kernels import sample_faces_kernel
 from modulus_lrsa.geometry.quality import UNDECIDED_WINDING, WallQuality, require_fluid_side
 from modulus_lrsa.geometry.sdf import INSIDE_WINDING, wall_distance_with_winding, warp_stream_for
@@ -201,7 +202,8 @@ def sample_volume(
     Raises
     ------
     MeshDataError
-        The wall's fluid side cannot be told (one line naming ``surface.source``).
+        The wall's fluid side cannot be told, or too few points lie outside the body within
+        ``max_rounds`` (one line naming ``surface.source``).
     """
     dim = surface.dim
     lower = torch.as_tensor(box_min, dtype=torch.float64)
@@ -270,8 +272,8 @@ def sample_volume(
             have[kind] += kept.shape[0]
     else:
         if any(have[kind] < wanted[kind] for kind in wanted):
-            raise RuntimeError(
-                f"sample_volume: only {sum(have.values())} of {num_points} points found outside the "
+            raise MeshDataError(
+                f"{surface.source}: sample_volume: only {sum(have.values())} of {num_points} points found outside the "
                 f"body after {max_rounds} rounds; is the box {list(box_min)}..{list(box_max)} "
                 "mostly inside the body, or is the wall a duct around the fluid (an internal flow, "
                 "which has no outside to sample)?"
