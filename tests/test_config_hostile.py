@@ -37,6 +37,7 @@ from modulus_lrsa.data.darcy import generate_darcy
 from modulus_lrsa.data.lock import hold_dataset_lock
 from modulus_lrsa.datapipes.cases import MeshCacheConfig
 from modulus_lrsa.errors import ConfigError
+from modulus_lrsa.forces import ForceSettings
 from modulus_lrsa.training import config as config_module
 from modulus_lrsa.training import schema as schema_module
 from modulus_lrsa.training.config import validate_config
@@ -96,6 +97,13 @@ def files_of(folder: Path) -> dict[str, bytes]:
                                         "it takes is training.optimizer.lr"),
         ("+training.scheduler.pct_stat=0.2", "training.scheduler.pct_stat: torch.optim.lr_scheduler.OneCycleLR takes no "
                                              "argument 'pct_stat'; the nearest it takes is training.scheduler.pct_start"),
+        # A misspelled leaf whose initials are a deeper key's name (was: training.domain_parallel_size).
+        ("+training.lerning_rate=1e-3", "training.lerning_rate: unknown key, which nothing reads; the nearest known key "
+                                        "is training.optimizer.lr"),
+        ("+training.learning_rate=1e-3", "training.learning_rate: unknown key, which nothing reads; the nearest known key "
+                                         "is training.optimizer.lr"),
+        ("+training.optimizer.learning_rate=0.1", "training.optimizer.learning_rate: torch.optim.AdamW takes no argument "
+                                                  "'learning_rate'; the nearest it takes is training.optimizer.lr"),
     ],
 )
 def test_a_key_added_with_plus_that_nothing_reads_is_refused_before_anything_is_written(
@@ -107,6 +115,37 @@ def test_a_key_added_with_plus_that_nothing_reads_is_refused_before_anything_is_
     (problem,) = str(refused.value).split("\n")[1:]
     assert problem.strip().startswith(line)
     assert not (tmp_path / "run").exists()
+
+
+def test_a_manifest_nested_too_deeply_is_one_line_naming_it_before_anything_is_written(cylinder_root, tmp_path):
+    # json's parser raised RecursionError, a traceback from the split check.
+    root = tmp_path / "data"
+    shutil.copytree(cylinder_root, root)
+    (root / "manifest.json").write_text("[" * 100_000 + "]" * 100_000)
+    assert refused_lines(compose_config(mesh_overrides(root, tmp_path))) == [
+        f"data.path: {root / 'manifest.json'}: the manifest is not valid JSON (nested too deeply)"]
+    assert not (tmp_path / "run").exists()
+
+
+def test_vtk_folder_takes_3d_force_directions_without_a_plus(cylinder_root, tmp_path):
+    # The group had no drag_direction: 'Key 'drag_direction' is not in struct' unless added with '+'.
+    base = ["data=vtk_folder", f"data.path={cylinder_root}", "data.volume_fields=[U,p]", "data.surface_fields=[p]",
+            "data.surface_file=wall.vtp", "data.conditions=[U]", f"data.cache_dir={tmp_path / 'cache'}",
+            f"output_dir={tmp_path / 'run'}", *TINY_LRSA, *QUIET]
+    forces = ["data.forces.enabled=true", "data.forces.angle_of_attack_deg=null"]
+    config = compose_config([*base, *forces, "data.forces.drag_direction=[1,0,0]", "data.forces.lift_direction=[0,0,1]",
+                             "data.forces.reference_area=2.5"])
+    validate_config(config)
+    settings = ForceSettings.from_config(config.data.forces)
+    assert (settings.drag_direction, settings.lift_direction, settings.reference_area) == ([1.0, 0.0, 0.0], [0.0, 0.0, 1.0], 2.5)
+    # The defaults stay the 2D integral (chord and span in the plane of the first two coordinates).
+    default = ForceSettings.from_config(compose_config([*base, *forces]).data.forces)
+    assert default == ForceSettings(pressure="p", wall_shear=None, wall_shear_sign=-1.0, speed="U", angle_of_attack_deg=None,
+                                    chord=1.0, span=1.0)
+    assert default.drag_direction is None and default.lift_direction is None and default.reference_area is None
+    # One direction alone is refused naming the pair.
+    (line,) = refused_lines(compose_config([*base, *forces, "data.forces.drag_direction=[1,0,0]"]))
+    assert line.startswith("data.forces: ") and "drag_direction and lift_direction are given together" in line, line
 
 
 def test_unknown_keys_in_a_user_yaml_are_named_with_the_nearest_known_key(darcy_folder, tmp_path):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +24,8 @@ from vtk.util.numpy_support import vtk_to_numpy
 
 from modulus_lrsa.data.darcy import generate_darcy
 from modulus_lrsa.datapipes.collate import pad_collate
-from modulus_lrsa.descriptor import ModelDescriptor, write_descriptor
+from modulus_lrsa.descriptor import ModelDescriptor, descriptor_path, write_descriptor
+from modulus_lrsa.inference.common import load_model
 from modulus_lrsa.inference.predict import main
 from modulus_lrsa.models import LRSA
 from modulus_lrsa.training.checkpoint import atomic_save_module
@@ -287,3 +289,40 @@ def test_a_model_of_signed_wall_distances_is_warned_about(tmp_path, caplog):
         with caplog.at_level("WARNING"):
             warn_if_signed_wall_distances(tmp_path / "model.mdlus", descriptor)
         assert ("model.mdlus: trained on cache format 1" in caplog.text) == warned
+
+
+def test_a_model_of_a_cache_before_format_3_is_warned_about_its_wall_normals(tmp_path, caplog):
+    # Format 3 points the normals of walls enclosing the fluid, and of a ground exported with the body, into the fluid.
+    from modulus_lrsa.inference.common import warn_if_outward_wall_normals
+
+    stored = ModelDescriptor.read(Path(__file__).parent / "data" / "descriptor_v1" / "mesh.mdlus")
+    assert stored.cache_index.format_version == 2 and stored.cache_index.has_geometry  # as written at 62b5c39
+    for version, warned in ((2, True), (1, True), (3, False)):
+        caplog.clear()
+        descriptor = dataclasses.replace(stored, cache_index=dataclasses.replace(stored.cache_index, format_version=version))
+        with caplog.at_level("WARNING"):
+            warn_if_outward_wall_normals(tmp_path / "model.mdlus", descriptor)
+        lines = caplog.text.strip().splitlines()
+        assert len(lines) == int(warned), caplog.text
+        if warned:
+            assert f"model.mdlus: trained on cache format {version}, whose wall normals pointed out of the fluid" in lines[0]
+            assert "(a cavity, a duct) or is a ground exported with the body as one boundary" in lines[0]
+            assert "retrain the model" in lines[0]
+    # Without a wall the model saw no normals.
+    caplog.clear()
+    without_wall = dataclasses.replace(stored, cache_index=dataclasses.replace(stored.cache_index, has_geometry=False))
+    with caplog.at_level("WARNING"):
+        warn_if_outward_wall_normals(tmp_path / "model.mdlus", without_wall)
+    assert caplog.text == ""
+
+
+def test_loading_a_model_of_a_format_2_cache_warns_about_its_wall_normals(cylinder_model, tmp_path, caplog):
+    model_path, *_ = cylinder_model
+    copy = tmp_path / "model.mdlus"
+    shutil.copy(model_path, copy)
+    payload = json.loads(descriptor_path(model_path).read_text())
+    payload["cache_index"]["format_version"] = 2
+    descriptor_path(copy).write_text(json.dumps(payload))
+    with caplog.at_level("WARNING"):
+        load_model(copy, torch.device("cpu"))
+    assert f"{copy}: trained on cache format 2, whose wall normals pointed out of the fluid" in caplog.text

@@ -26,11 +26,14 @@ shapes, dtypes) are checked on every read; a damaged entry is one ``MeshDataErro
 naming it. The SHA-256 is checked once per build, not per read: on a 10 MB entry
 (216,000 cells, this CPU) it costs 7 ms against 6.5 ms for the read itself (BLAKE2b took
 17 ms), which would double the cost of every training sample, while the CRC-32s already
-catch damage done after the build. Indexes of format 2 written before the checksums
-were recorded have none; their entries are verified by such a full read at the next
-build, adopted if intact (their size and checksum are then recorded) and rebuilt if
-not. The format version stays 2 because the arrays did not change, and the version is
-part of the settings hash: bumping it would rebuild every existing cache for nothing.
+catch damage done after the build. An entry recorded without checksums is verified by
+such a full read at the next build, adopted if intact (its size and checksum are then
+recorded) and rebuilt if not. Such entries came from format 2 indexes written before the
+checksums: those came without a new format version because the arrays did not change,
+and the version is part of the settings hash, so bumping it rebuilds every existing
+cache. Format 3 did change the arrays (wall normals point into the mesh's fluid; see
+:mod:`~modulus_lrsa.datapipes.index`), so a cache of format 2, with checksums or not, is
+now rebuilt whole.
 
 Each entry holds the arrays of one case, :class:`~modulus_lrsa.datapipes.features.CaseArrays`
 (made by :func:`~modulus_lrsa.datapipes.features.extract_features`); the index is a

@@ -127,6 +127,7 @@ def load_model(model_path: str | os.PathLike, device: torch.device) -> tuple[tor
     except DescriptorError as error:
         raise PredictionError(str(error)) from error
     warn_if_signed_wall_distances(model_path, descriptor)
+    warn_if_outward_wall_normals(model_path, descriptor)
     # Never Module.from_checkpoint: it imports whatever module the file's args.json names.
     model = load_trusted_model(model_path).to(device).eval()
     if not ModelInputs(model).accepts_embedding:
@@ -183,6 +184,27 @@ def warn_if_signed_wall_distances(model_path: Path, descriptor: ModelDescriptor)
             "%s: trained on cache format %s, whose wall distances were signed by a winding number; "
             "predictions use unsigned distances (format 2). Around a closed body (an external flow) they are "
             "the same; for an internal flow (a channel, a duct) retrain the model",
+            model_path, index.format_version,
+        )
+
+
+def warn_if_outward_wall_normals(model_path: Path, descriptor: ModelDescriptor) -> None:
+    """Warn when the model learned the wall normals of cache formats 1 and 2, reversed for some walls.
+
+    Format 3 points every wall's normals into the mesh's fluid. Formats 1 and 2 pointed them out of
+    it where the wall encloses the fluid (a cavity, a duct) and where a ground is exported
+    with the body as one boundary (``foamToVTK -one-boundary``); around a separate closed
+    body the formats agree.
+    """
+    if not isinstance(descriptor, MeshDescriptor):
+        return
+    index = descriptor.cache_index
+    if index.has_geometry and index.format_version < 3:
+        logger.warning(
+            "%s: trained on cache format %s, whose wall normals pointed out of the fluid where the wall encloses it "
+            "(a cavity, a duct) or is a ground exported with the body as one boundary; predictions use format 3's "
+            "normals into the fluid. Around a separate closed body they are the same; if your cases are of those "
+            "kinds, retrain the model (its cache is rebuilt)",
             model_path, index.format_version,
         )
 

@@ -393,15 +393,31 @@ def _descendants(known: dict[str, Any], prefix: str = "") -> list[str]:
     return keys
 
 
+def _initials(name: str) -> str:
+    """``learning_rate`` -> ``lr``; a name of one word has none."""
+    words = [word for word in name.split("_") if word]
+    return "".join(word[0] for word in words) if len(words) > 1 else ""
+
+
+def _abbreviated(key: str, names: typing.Iterable[str]) -> list[str]:
+    """The names that ``key`` abbreviates by their initials, or that abbreviate it (``lerning_rate`` and ``lr``)."""
+    return [name for name in names if _initials(key) == name or _initials(name) == key]
+
+
 def _unknown(report: Report, dotted: str, key: str, known: dict[str, Any], where: str) -> None:
-    """Report ``dotted``, naming the nearest known key: a sibling, else one further down that it resembles."""
+    """Report ``dotted``, naming the nearest known key: a sibling, else one further down that it resembles.
+
+    A key resembles a known one when the two are spelled alike, or when one's initials spell
+    the other (``lerning_rate`` and ``optimizer.lr``); only then the nearest sibling at all.
+    """
     siblings = [str(name) for name in known]
     nearest = difflib.get_close_matches(key, siblings, n=1, cutoff=0.6)
     if not nearest:
-        # ``training.lr`` most likely meant ``training.optimizer.lr``.
+        # ``training.lr`` most likely meant ``training.optimizer.lr``: the last part of each deeper key is compared.
         deeper = {name.rpartition(".")[2]: name for name in reversed(_descendants(known))}
-        close = difflib.get_close_matches(key, list(deeper), n=1, cutoff=0.6)
-        nearest = [deeper[close[0]]] if close else difflib.get_close_matches(key, siblings, n=1, cutoff=0.0)
+        close = difflib.get_close_matches(key, list(deeper), n=1, cutoff=0.6) or _abbreviated(key, deeper)
+        nearest = ([deeper[close[0]]] if close else _abbreviated(key, siblings)
+                   or difflib.get_close_matches(key, siblings, n=1, cutoff=0.0))
     suggestion = f"; the nearest known key is {where}{nearest[0]}" if nearest else ""
     report(dotted, f"unknown key, which nothing reads{suggestion} (fix its name, or remove it from the override "
                          "or yaml that adds it)")
@@ -517,7 +533,8 @@ def check_against(report: Report, schema: type, values: dict[str, Any], prefix: 
         if target and str(key).startswith("_"):
             continue  # Hydra's instantiation keys: the optimizer, scheduler and model checks read them
         if accepted is not _ANY_KEY and key not in accepted:
-            nearest = difflib.get_close_matches(str(key), accepted, n=1, cutoff=0.0)
+            nearest = (difflib.get_close_matches(str(key), accepted, n=1, cutoff=0.6) or _abbreviated(str(key), accepted)
+                       or difflib.get_close_matches(str(key), accepted, n=1, cutoff=0.0))
             report(dotted, f"{target} takes no argument '{key}'"
                          + (f"; the nearest it takes is {where}{nearest[0]}" if nearest else "")
                          + f" (it takes: {', '.join(accepted)})")
