@@ -433,10 +433,13 @@ def _check_training_domain(index: CacheIndex, where: str) -> None:
                for a, b in zip(low, high)):
         raise DescriptorError(f"{key}: min {low} and max {high} must be finite, each min below its max "
                               f"(within +-{_COORDINATE_LIMIT:g})")
-    count = domain.get("median_volume_points")
-    if not (_is_int(count) and 1 <= count <= MAX_MEDIAN_VOLUME_POINTS):
-        raise DescriptorError(f"{key}.median_volume_points is {str(count)[:30]}; expected a count from 1 to "
-                              f"{MAX_MEDIAN_VOLUME_POINTS}")
+    for name, required in (("median_volume_points", True), ("median_surface_points", False)):
+        count = domain.get(name)
+        if count is None and not required:
+            continue  # recorded since cache indexes count the wall faces of the training cases
+        if not (_is_int(count) and 1 <= count <= MAX_MEDIAN_VOLUME_POINTS):
+            raise DescriptorError(f"{key}.{name} is {str(count)[:30]}; expected a count from 1 to "
+                                  f"{MAX_MEDIAN_VOLUME_POINTS}")
 
 
 def _check_channels(payload: Mapping[str, Any], index: CacheIndex, where: str) -> None:

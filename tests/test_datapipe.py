@@ -142,6 +142,11 @@ def test_cache_holds_the_case_arrays(cache):
     assert np.all(np.einsum("ij,ij->i", normals, positions) > 0)
     assert arrays["surface_weights"].sum() == pytest.approx(4 * np.pi, rel=0.05)
     np.testing.assert_array_equal(arrays["conditions"], [13.0, 6.0])
+    # What lrsa-predict needs to sample a new body like these: the typical cell and wall-face counts.
+    train = [cache.load_case(e) for e in cache.cases("train")]
+    domain = cache.index.training_domain
+    assert domain["median_volume_points"] == int(np.median([len(a["volume_positions"]) for a in train]))
+    assert domain["median_surface_points"] == int(np.median([len(a["surface_positions"]) for a in train]))
 
 
 def test_statistics_match_numpy_over_the_training_cases(cache):

@@ -75,8 +75,9 @@ class CacheIndex:
     settings_hash : str
         SHA-256 of the settings that change cached content.
     training_domain : dict or None
-        ``min``, ``max`` and ``median_volume_points`` of the statistics split's volumes
-        (None without volume data, or in an index written before it was recorded).
+        ``min``, ``max`` and ``median_volume_points`` of the statistics split's volumes, and
+        ``median_surface_points`` where the cases have walls (None without volume data, or in
+        an index written before it was recorded).
     settings : dict
         The :class:`~modulus_lrsa.datapipes.cases.MeshCacheConfig` as a dict.
     dimension : int
@@ -206,16 +207,22 @@ def _reject_constant_targets(names: Sequence[str], moments: RunningMoments, num_
 
 
 def _training_domain(cases: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """Bounding box and typical point count of the training volumes: where, and how densely,
-    ``lrsa-predict`` samples query points around a new geometry. None without volume data."""
+    """Bounding box and typical point counts of the training cases: where, and how densely,
+    ``lrsa-predict`` samples query points around a new geometry, and how many of its wall
+    faces the model sees beside them. None without volume data."""
     bounds = [case["volume_bounds"] for case in cases if "volume_bounds" in case]
     if not bounds or len(bounds) != len(cases):
         return None
-    return {
+    domain = {
         "min": np.min([low for low, _ in bounds], axis=0).tolist(),
         "max": np.max([high for _, high in bounds], axis=0).tolist(),
         "median_volume_points": int(np.median([case["num_volume_points"] for case in cases])),
     }
+    # How many wall faces go with that many cells: the share of the wall in the model's point set.
+    surfaces = [case.get("num_surface_points", 0) for case in cases]
+    if all(surfaces):
+        domain["median_surface_points"] = int(np.median(surfaces))
+    return domain
 
 
 def assemble_index(

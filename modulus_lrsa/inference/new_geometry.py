@@ -200,10 +200,11 @@ def _predict_around(
     }
     arrays = CaseArrays.from_parts(dimension, [source.conditions[name] for name in index.condition_names],
                                    volume=volume, surface=wall_part, surface_channels=len(index.surface_channels))
+    passes = wall_passes(arrays.surface_positions.shape[0] if needs.surface else 0, count, domain, wall_path)
     quantities = {
         "input": str(wall_path),
         "kind": "new_geometry",
-        "sampling": {"volume_points": count, "near_wall_fraction": options.near_wall_fraction,
+        "sampling": {"volume_points": count, "surface_passes": passes, "near_wall_fraction": options.near_wall_fraction,
                      "near_wall_thickness": options.near_wall_thickness, "box": [box_min, box_max], "seed": options.seed},
         # How far the wall is from watertight, and what was warned about, travel with the result.
         "wall": sample.wall.as_dict(),
@@ -213,7 +214,8 @@ def _predict_around(
         quantities["wall"]["warnings"] = repair.warnings() + quantities["wall"]["warnings"]
     if forces is None:
         return predict_and_write(
-            model, descriptor, arrays, source, config, output_dir, quantities, summary["missing_channels"], options.run
+            model, descriptor, arrays, source, config, output_dir, quantities, summary["missing_channels"], options.run,
+            surface_passes=passes,
         )
     # 3D: the fields are predicted and written as for any case, then the forces, Cp and Cf are
     # added, all in one folder swapped in whole.
@@ -221,7 +223,7 @@ def _predict_around(
         staged = folder / ".fields"
         quantities = predict_and_write(
             model, dataclasses.replace(descriptor, forces=None), arrays, source, config, staged, quantities,
-            summary["missing_channels"], options.run,
+            summary["missing_channels"], options.run, surface_passes=passes,
         )
         for entry in staged.iterdir():
             entry.rename(folder / entry.name)
@@ -229,6 +231,31 @@ def _predict_around(
         quantities["forces"] = _add_wall_forces(folder / quantities["files"]["surface"], forces, source.conditions, wall_path)
         atomic_write_json(folder / QUANTITIES_NAME, finite_or_none(quantities), allow_nan=False)
     return quantities
+
+
+def wall_passes(faces: int, volume_points: int, domain: dict[str, Any] | None, wall_path: Path) -> int:
+    """In how many passes the wall's faces are predicted, so that each pass holds about the
+    training cases' share of wall faces beside ``volume_points`` volume points.
+
+    One pass for a wall tessellated like the training walls; a finer STL is split
+    (:func:`~modulus_lrsa.inference.mesh.run_in_surface_passes`). A model whose descriptor
+    predates the recorded wall-face count gets one pass, and a warning where its wall
+    outnumbers the volume points.
+    """
+    if faces == 0:
+        return 1
+    typical = (domain or {}).get("median_surface_points")
+    if typical is None:
+        if faces > volume_points:
+            logger.warning(
+                "%s: %d wall faces beside %d volume points, and the model's descriptor does not record how many wall "
+                "faces its training cases had, so the wall is predicted in one pass; its share of the points moves the "
+                "prediction (retrain to record it, or give an STL about as fine as the training walls)",
+                wall_path, faces, volume_points,
+            )
+        return 1
+    share = typical / domain["median_volume_points"]
+    return max(1, round(faces / (share * volume_points)))
 
 
 def repaired_wall(wall_path: Path, dimension: int, scratch: Path) -> tuple[vtk.vtkDataSet, FileRef, WallRepair | None]:
