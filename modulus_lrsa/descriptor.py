@@ -35,7 +35,7 @@ from typing import Any, ClassVar
 from omegaconf.errors import OmegaConfBaseException
 
 from modulus_lrsa.atomic import atomic_write_json
-from modulus_lrsa.datapipes.cases import MeshCacheConfig
+from modulus_lrsa.datapipes.cases import MeshCacheConfig, outside_case_folder
 from modulus_lrsa.datapipes.grid import GRID_VIEWS, DarcyNormalizers
 from modulus_lrsa.datapipes.index import CacheIndex
 from modulus_lrsa.datapipes.normalization import Normalizer
@@ -406,8 +406,7 @@ def _check_data_files(settings: Mapping[str, Any], where: str) -> None:
         pattern = settings.get(key)
         if pattern is None:
             continue
-        parts = Path(str(pattern)).parts
-        if not isinstance(pattern, str) or not parts or Path(pattern).is_absolute() or ".." in parts:
+        if not isinstance(pattern, str) or outside_case_folder(pattern):
             raise DescriptorError(f"{where}: cache_index.settings.{key} is {str(pattern)[:80]!r}; expected a file "
                                   "pattern inside the case folder (relative, without '..')")
 
