@@ -6,6 +6,9 @@
   first two coordinates (2D sections, reference area chord x span) or, given
   :class:`BodyAxes`, in 3D (drag along the free stream, lift normal to the ground, side
   force across, reference area the frontal area, as OpenFOAM's ``forceCoeffs``);
+* :func:`shadow_area`: a surface's frontal area as the union of its projected triangles
+  (parts hidden behind others count once), and :class:`ReferenceArea`: which area a
+  prediction from an STL divides by, and why;
 * :func:`surface_force`: the sum over faces both integrals are made of, in torch
   (batched and differentiable, so the training loss of ``training.loss.force_weight``
   integrates predictions with it too), and :func:`coefficient_frame`: the directions and
@@ -110,10 +113,172 @@ def frontal_area(normals: np.ndarray, areas: np.ndarray, direction: Sequence[flo
 
     Exact where every line along ``direction`` crosses the surface twice (an Ahmed body, a
     car without overhangs that shadow other parts); above the true shadow where the body
-    hides parts of itself (then give the area as ``reference_area``).
+    hides parts of itself (a motorbike: 3.6 times), and half of it for an open sheet:
+    :func:`shadow_area` measures those.
     """
     unit = np.asarray(direction, dtype=np.float64) / np.linalg.norm(direction)
     return float(0.5 * np.sum(np.abs(np.asarray(normals, dtype=np.float64) @ unit) * np.asarray(areas, dtype=np.float64)))
+
+
+#: Pixels along the longer side of a shadow's bounding box: the raster's relative error is
+#: about its boundary length times half a pixel over its area (2e-4 for an Ahmed body's front).
+SHADOW_RESOLUTION = 2048
+#: How far the faces' formula may lie from the rasterised shadow for it to count as the same
+#: area (a body that hides none of itself), measured to this share of the raster's resolution.
+SHADOW_AGREEMENT = 2e-3
+#: A reference area from the faces' formula more than this share above the shadow is recorded beside it, with a warning.
+FORMULA_WARNING = 0.02
+#: (triangle, pixel row) pairs rasterised at once: about 150 MB of temporary arrays.
+_SHADOW_CHUNK = 1 << 20
+
+
+def _plane_basis(direction: Sequence[float]) -> np.ndarray:
+    """(3, 2) orthonormal axes of the plane normal to ``direction`` (a ValueError for a zero or non-finite one)."""
+    unit = np.asarray(direction, dtype=np.float64).reshape(-1)
+    norm = float(np.linalg.norm(unit)) if unit.shape == (3,) and np.isfinite(unit).all() else 0.0
+    if norm == 0.0:
+        raise ValueError(f"shadow direction: expected 3 finite numbers, not all zero, got {direction!r}")
+    unit = unit / norm
+    first = np.cross(unit, np.eye(3)[int(np.argmin(np.abs(unit)))])
+    first /= np.linalg.norm(first)
+    return np.stack([first, np.cross(unit, first)], axis=1)
+
+
+def fan_triangles(connectivity: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """(T, 3) point ids of the polygons ``connectivity[offsets[i]:offsets[i+1]]`` split into fans from their first corner."""
+    connectivity, offsets = np.asarray(connectivity, dtype=np.int64), np.asarray(offsets, dtype=np.int64)
+    fans = np.maximum(np.diff(offsets) - 2, 0)
+    start = np.repeat(offsets[:-1], fans)
+    corner = np.arange(int(fans.sum())) - np.repeat(np.cumsum(fans) - fans, fans) + 1
+    return np.stack([connectivity[start], connectivity[start + corner], connectivity[start + corner + 1]], axis=1)
+
+
+def shadow_area(points: np.ndarray, triangles: np.ndarray, direction: Sequence[float],
+                resolution: int = SHADOW_RESOLUTION) -> float:
+    """The area of a surface's shadow along ``direction``: the union of its triangles projected on the normal plane.
+
+    Unlike :func:`frontal_area`, parts that hide one another count once, and the surface
+    need not be closed. The projection is rasterised on a grid of ``resolution`` square
+    pixels along the longer side of its bounding box (a pixel counts where its centre lies
+    in a triangle), row by row: each (triangle, row) pair marks the span of pixels it
+    covers, in chunks of bounded size, so a surface of 2 million facets takes seconds.
+
+    Parameters
+    ----------
+    points : np.ndarray
+        (N, 3) coordinates.
+    triangles : np.ndarray
+        (T, 3) point ids (:func:`fan_triangles` splits polygons).
+    direction : sequence of float
+        The view direction, e.g. the free stream; its length does not matter.
+    resolution : int
+        Pixels along the longer side of the shadow's bounding box.
+
+    Returns
+    -------
+    float
+        The shadow's area, within about half a pixel along its boundary.
+    """
+    corners = (np.asarray(points, dtype=np.float64) @ _plane_basis(direction))[np.asarray(triangles, dtype=np.int64).reshape(-1, 3)]
+    if corners.size == 0:
+        return 0.0
+    lower = corners.reshape(-1, 2).min(axis=0)
+    extent = corners.reshape(-1, 2).max(axis=0) - lower
+    if not extent.max() > 0:
+        return 0.0
+    cell = float(extent.max()) / resolution
+    columns, rows = (max(int(math.ceil(side / cell)), 1) for side in extent)
+    scaled = (corners - lower) / cell
+    # Corners in rising v: the long edge 0-2 and one of the short edges 0-1, 1-2 bound each row.
+    order = np.argsort(scaled[..., 1], axis=1)
+    u = np.take_along_axis(scaled[..., 0], order, axis=1)
+    v = np.take_along_axis(scaled[..., 1], order, axis=1)
+    first = np.ceil(v[:, 0] - 0.5).astype(np.int64).clip(0, rows)
+    spans = np.maximum(np.floor(v[:, 2] - 0.5).astype(np.int64).clip(-1, rows - 1) - first + 1, 0)
+    keep = spans > 0
+    u, v, first, spans = u[keep], v[keep], first[keep], spans[keep]
+
+    def slope(low: int, high: int) -> np.ndarray:
+        rise = v[:, high] - v[:, low]
+        return np.where(rise > 0, (u[:, high] - u[:, low]) / np.where(rise > 0, rise, 1.0), 0.0)
+
+    long_slope, low_slope, high_slope = slope(0, 2), slope(0, 1), slope(1, 2)
+    # +1 where a row's covered span starts, -1 past its end; a running sum over the row counts coverers.
+    marks = np.zeros(rows * (columns + 1), dtype=np.int64)
+    ends = np.cumsum(spans)
+    start = 0
+    while start < len(spans):
+        done = int(ends[start - 1]) if start else 0
+        stop = max(int(np.searchsorted(ends, done + _SHADOW_CHUNK, side="right")), start + 1)
+        count = spans[start:stop]
+        owner = np.repeat(np.arange(start, stop), count)
+        row = first[owner] + np.arange(owner.size) - np.repeat(np.cumsum(count) - count, count)
+        centre = row + 0.5
+        v0, v1 = v[owner, 0], v[owner, 1]
+        along_long = u[owner, 0] + (centre - v0) * long_slope[owner]
+        along_short = np.where(centre < v1, u[owner, 0] + (centre - v0) * low_slope[owner],
+                               u[owner, 1] + (centre - v1) * high_slope[owner])
+        begin = np.ceil(np.minimum(along_long, along_short) - 0.5).clip(0, columns).astype(np.int64)
+        end = (np.floor(np.maximum(along_long, along_short) - 0.5) + 1).clip(0, columns).astype(np.int64)
+        hit = end > begin
+        base = row[hit] * (columns + 1)
+        marks += np.bincount(base + begin[hit], minlength=marks.size)
+        marks -= np.bincount(base + end[hit], minlength=marks.size)
+        start = stop
+    covered = np.count_nonzero(np.cumsum(marks.reshape(rows, columns + 1)[:, :columns], axis=1) > 0)
+    return float(covered) * cell * cell
+
+
+@dataclass(frozen=True)
+class ReferenceArea:
+    """The area a 3D body's forces are divided by, and where it came from.
+
+    Attributes
+    ----------
+    area : float
+    method : str
+        ``"given"`` (``lrsa-predict --reference-area``), ``"model"`` (the descriptor's
+        ``data.forces.reference_area``), ``"frontal_formula"`` (:func:`frontal_area`, exact
+        where it agrees with the shadow to :data:`SHADOW_AGREEMENT`: the body hides none of
+        itself) or ``"shadow"`` (:func:`shadow_area`, where the formula counts hidden parts again).
+    shadow : float, optional
+        The rasterised shadow (None where the area was given).
+    formula : float, optional
+        :func:`frontal_area`'s value (None where the area was given).
+    """
+
+    area: float
+    method: str
+    shadow: float | None = None
+    formula: float | None = None
+
+    @classmethod
+    def measured(cls, points: np.ndarray, triangles: np.ndarray, normals: np.ndarray, areas: np.ndarray,
+                 direction: Sequence[float]) -> ReferenceArea:
+        """The shadow of the faces along ``direction``, or the formula's exact value where the two agree."""
+        shadow = shadow_area(points, triangles, direction)
+        formula = frontal_area(normals, areas, direction)
+        if shadow > 0 and abs(formula - shadow) <= SHADOW_AGREEMENT * shadow:
+            return cls(formula, "frontal_formula", shadow, formula)
+        return cls(shadow, "shadow", shadow, formula)
+
+    def warning(self) -> str | None:
+        """A line where the faces' formula lies more than :data:`FORMULA_WARNING` above the shadow used."""
+        if self.method != "shadow" or not self.formula > (1.0 + FORMULA_WARNING) * self.shadow:
+            return None
+        return (f"reference area: the body's shadow along the free stream is {self.shadow:.6g} m^2, while the sum over its "
+                f"faces 0.5 sum |n.d| A gives {self.formula:.6g} m^2 (parts of the body hide others, or it is open); the "
+                "coefficients use the shadow (give another area with --reference-area)")
+
+    def as_dict(self) -> dict[str, Any]:
+        """``reference_area``, ``reference_area_method``, the ``shadow_area`` and, where it differs by more than
+        :data:`FORMULA_WARNING`, the formula's ``frontal_area_formula``."""
+        record: dict[str, Any] = {"reference_area": self.area, "reference_area_method": self.method}
+        if self.shadow is not None:
+            record["shadow_area"] = self.shadow
+        if self.formula is not None and self.shadow and abs(self.formula - self.shadow) > FORMULA_WARNING * self.shadow:
+            record["frontal_area_formula"] = self.formula
+        return record
 
 
 def surface_force(
