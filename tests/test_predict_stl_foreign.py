@@ -8,12 +8,14 @@ ASCII, several ``solid`` blocks, CRLF line ends, wrong facet normals, an upper-c
 zero-area facets (the feature path refused the file), repeated facets (counted twice in
 the forces and the frontal area), facets ordered against their neighbours (their normals,
 and their pressure force, pointing inwards). Then the 3D body checks' messages: the unit
-guess, and a body with another axis up. The whole prediction on third-party STLs (the
+guess, and a body with another axis up; and the reference area the forces are divided
+by: the body's shadow where parts of it hide others, or ``--reference-area``. The whole prediction on third-party STLs (the
 OpenFOAM tutorials' motorBike, buildings, flange, ...) is recorded in ``docs/demo_3d.md``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import struct
 from pathlib import Path
 
@@ -29,9 +31,11 @@ from modulus_lrsa.forces import ForceSettings
 from modulus_lrsa.geometry.quality import _warnings
 from modulus_lrsa.geometry.repair import repair_wall
 from modulus_lrsa.geometry.surface import surface_cell_normals, surface_from_vtk
+from modulus_lrsa.inference.cli import build_parser, main
 from modulus_lrsa.inference.common import PredictionError
-from modulus_lrsa.inference.new_geometry import check_body_in_domain, repaired_wall, wall_force_coefficients
+from modulus_lrsa.inference.new_geometry import _add_wall_forces, check_body_in_domain, repaired_wall, wall_force_coefficients
 from modulus_lrsa.io.readers import cell_connectivity, point_coordinates, read_vtk
+from modulus_lrsa.io.writers import atomic_write_vtk
 
 #: The training domain of ``make demo-3d``'s model: ground at the floor, flow along +x.
 DOMAIN = ([-2.0, -1.3, 0.0104], [5.13, 1.3, 1.48])
@@ -240,3 +244,65 @@ def test_an_ascii_stl_the_reader_cannot_take_is_named_for_what_it_is(tmp_path, c
     with pytest.raises(MeshDataError) as refused:
         read_vtk(stl)
     assert str(refused.value).startswith(f"{stl}: {message}") and "\n" not in str(refused.value)
+
+
+def _tandem(tmp_path: Path) -> Path:
+    """Two 0.2 x 0.3 x 0.2 m boxes one behind the other along the stream: the rear one is in the front one's shadow."""
+    front = _box([0.2, 0.3, 0.2], [0.3, -0.15, 0.1])
+    rear = _box([0.2, 0.3, 0.2], [0.8, -0.15, 0.1])
+    return _write_binary(tmp_path / "tandem.stl", np.concatenate([front, rear]))
+
+
+def _wall_forces_record(tmp_path: Path, stl: Path, given: float | None = None) -> tuple[dict, float]:
+    """The ``forces`` record a prediction from ``stl`` writes (its predicted pressure ``_with_pressure``'s), and that
+    pressure's force along the stream divided by the dynamic pressure (the drag area, independent of any reference)."""
+    surface = _with_pressure(repaired_wall(stl, 3, tmp_path / "scratch")[0])
+    path = atomic_write_vtk(surface, tmp_path / "surface.vtp")
+    record = _add_wall_forces(path, SETTINGS, {"U": 40.0}, stl, given)
+    drag_area = wall_force_coefficients(surface, dataclasses.replace(SETTINGS, reference_area=1.0), {"U": 40.0}).drag
+    return record, drag_area
+
+
+def test_a_body_in_its_own_shadow_is_divided_by_the_shadow_and_warned_of_the_formula(tmp_path, caplog):
+    stl = _tandem(tmp_path)
+    with caplog.at_level("WARNING"):
+        record, drag_area = _wall_forces_record(tmp_path, stl)
+    # The defect: 0.5 sum |n.d| A counted both boxes' fronts, 0.12 m^2 for a shadow of 0.06.
+    assert record["reference_area_method"] == "shadow"
+    assert record["reference_area"] == pytest.approx(0.06, rel=2e-3) == record["predicted"]["reference_area"]
+    assert record["frontal_area_formula"] == pytest.approx(0.12, rel=1e-6)
+    assert record["predicted"]["Cd"] == pytest.approx(drag_area / record["reference_area"], rel=1e-9)
+    assert record["settings"]["reference_area"] is None  # the model's settings, as they were
+    (warning,) = record["warnings"]
+    assert f"{record['reference_area']:.6g} m^2" in warning and "0.12 m^2" in warning and str(stl) in caplog.text
+
+
+def test_a_body_that_hides_none_of_itself_keeps_the_formulas_exact_area(tmp_path):
+    record, drag_area = _wall_forces_record(tmp_path, _write_binary(tmp_path / "sphere.stl", _sphere_triangles()))
+    assert record["reference_area_method"] == "frontal_formula" and "warnings" not in record
+    assert "frontal_area_formula" not in record and record["shadow_area"] == pytest.approx(record["reference_area"], rel=2e-3)
+
+
+def test_a_given_reference_area_overrides_the_shadow_and_is_recorded_as_given(tmp_path):
+    record, drag_area = _wall_forces_record(tmp_path, _tandem(tmp_path), given=0.25)
+    assert record == {**record, "reference_area": 0.25, "reference_area_method": "given"}
+    assert record["predicted"]["reference_area"] == 0.25 and "warnings" not in record
+    assert record["predicted"]["Cd"] == pytest.approx(drag_area / 0.25, rel=1e-9)
+
+
+@pytest.mark.parametrize("text", ["0", "-0.1", "nan", "inf", "1e999", "abc", "-inf"])
+def test_the_reference_area_must_be_a_finite_positive_area(text, capsys):
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["model.mdlus", "body.stl", "-o", "out", "--sample-volume", f"--reference-area={text}"])
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "--reference-area" in error and text in error
+
+
+def test_the_reference_area_is_parsed_and_refused_without_a_sampled_volume(tmp_path, capsys):
+    args = build_parser().parse_args(["m.mdlus", "body.stl", "-o", "out", "--sample-volume", "--reference-area", "0.17"])
+    assert args.reference_area == 0.17
+    # Refused before the model (which does not exist) is loaded, and before the output folder is made.
+    status = main([str(tmp_path / "none.mdlus"), str(tmp_path / "case"), "-o", str(tmp_path / "out"), "--reference-area", "0.17"])
+    error = capsys.readouterr().err.strip()
+    assert status == 1 and "\n" not in error and "--reference-area applies to a body predicted with --sample-volume" in error
+    assert not (tmp_path / "out").exists()

@@ -74,6 +74,14 @@ def _positive(text: str) -> float:
     return number
 
 
+def _area(text: str) -> float:
+    """``--reference-area``: a finite area > 0 in m^2."""
+    number = _finite(text)
+    if number <= 0.0:
+        raise argparse.ArgumentTypeError(f"expected an area > 0 in m^2, got {text!r}")
+    return number
+
+
 def _count(text: str) -> int:
     """An integer >= 1."""
     try:
@@ -120,6 +128,9 @@ def build_parser() -> argparse.ArgumentParser:
     geometry.add_argument("--box", type=_finite, nargs="+", metavar="X",
                           help="sampling box: the D minima, then the D maxima (default: the training domain)")
     geometry.add_argument("--seed", type=int, default=0, help="seed of the sampled points (default: 0)")
+    geometry.add_argument("--reference-area", type=_area, metavar="A",
+                          help="3D: the area in m^2 the force coefficients are divided by (default: the model's, else the "
+                               "body's shadow along the free stream)")
     parser.add_argument("--chunk-points", type=_count, default=262144,
                         help="evaluate meshes larger than this in exact chunks (default: 262144)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
@@ -168,6 +179,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     stack = contextlib.ExitStack()
     try:
         # Before the model is loaded, and on every rank alike, so that all ranks refuse together.
+        if args.reference_area is not None and args.sample_volume is None:
+            raise PredictionError("--reference-area applies to a body predicted with --sample-volume; on a CFD mesh the "
+                                  "model's own reference area is used")
         check_output_folder(args.output)
         output, rank = args.output, 0
         if args.domain_parallel:
@@ -184,7 +198,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             options = NewGeometryOptions(
                 conditions=dict(args.condition), volume_points=args.sample_volume or None,
                 near_wall_fraction=args.near_wall_fraction, near_wall_thickness=args.near_wall_thickness,
-                box=args.box, seed=args.seed, run=run,
+                box=args.box, seed=args.seed, reference_area=args.reference_area, run=run,
             )
             quantities = predict_new_geometry(model, descriptor, args.input, args.output, options)
         else:

@@ -29,7 +29,7 @@ from modulus_lrsa.datapipes.cases import CaseSource, FileRef
 from modulus_lrsa.datapipes.features import CaseArrays, extract_features
 from modulus_lrsa.descriptor import MeshDescriptor
 from modulus_lrsa.errors import MeshDataError
-from modulus_lrsa.forces import ForceCoefficients, ForceSettings, force_coefficients
+from modulus_lrsa.forces import ForceCoefficients, ForceSettings, ReferenceArea, fan_triangles, force_coefficients
 from modulus_lrsa.geometry.repair import WallRepair, repair_wall
 from modulus_lrsa.geometry.sampling import sample_volume
 from modulus_lrsa.geometry.surface import BodySurface, polygon_area_vectors, surface_cell_normals, surface_from_vtk
@@ -80,6 +80,9 @@ class NewGeometryOptions:
         ``(min_1, .., min_D, max_1, .., max_D)``; default the training domain's bounds.
     seed : int
         Seed of the query points.
+    reference_area : float, optional
+        3D: the area the force coefficients are divided by, overriding the model's and the
+        body's shadow (:func:`wall_reference_area`).
     run : RunOptions
         Device, precision and chunk size.
     """
@@ -90,6 +93,7 @@ class NewGeometryOptions:
     near_wall_thickness: float | None = None
     box: Sequence[float] | None = None
     seed: int = 0
+    reference_area: float | None = None
     run: RunOptions = RunOptions()
 
 
@@ -131,6 +135,9 @@ def predict_new_geometry(
             f"--sample-volume: the model predicts wall fields only (it was trained without volume fields), so there "
             f"is no volume to sample; predict on the wall itself: lrsa-predict MODEL {wall_path} -o OUTPUT"
         )
+    if options.reference_area is not None and (descriptor.cache_index.dimension != 3 or _force_settings_3d(descriptor) is None):
+        raise PredictionError("--reference-area: the model integrates no 3D forces (a 2D model, or one without wall pressure "
+                              "or speed), so there is nothing to divide by it; leave it out")
     with tempfile.TemporaryDirectory(prefix="lrsa-wall-") as scratch:
         return _predict_around(model, descriptor, wall_path, output_dir, options, needs, Path(scratch))
 
@@ -228,7 +235,8 @@ def _predict_around(
         for entry in staged.iterdir():
             entry.rename(folder / entry.name)
         staged.rmdir()
-        quantities["forces"] = _add_wall_forces(folder / quantities["files"]["surface"], forces, source.conditions, wall_path)
+        quantities["forces"] = _add_wall_forces(folder / quantities["files"]["surface"], forces, source.conditions, wall_path,
+                                                options.reference_area)
         atomic_write_json(folder / QUANTITIES_NAME, finite_or_none(quantities), allow_nan=False)
     return quantities
 
@@ -369,6 +377,8 @@ def wall_force_coefficients(
     The faces' outward normals and areas come from the surface itself (an STL, the
     ``surface.vtp`` of a prediction on an OpenFOAM body patch), so a prediction from an STL
     and one on a CFD mesh are integrated alike. ``suffix=""`` integrates the CFD fields.
+    Without ``settings.reference_area`` the coefficients are divided by the area
+    :func:`wall_reference_area` measures.
     """
     cell_data = surface.GetCellData()
 
@@ -378,24 +388,73 @@ def wall_force_coefficients(
             raise PredictionError(f"{where}: no cell field '{name}' to integrate the forces from")
         return vtk_to_numpy(array).astype(np.float64)
 
-    body = surface_from_vtk(surface, None, where)
-    normals = surface_cell_normals(surface, body, where)
-    areas = np.linalg.norm(polygon_area_vectors(point_coordinates(surface), *cell_connectivity(surface)), axis=1)
+    points, connectivity, offsets, normals, areas = _wall_faces(surface, where)
+    area = settings.reference_area
+    if area is None and settings.axes is not None:
+        area = _measured_area(points, connectivity, offsets, normals, areas, settings, conditions).area
     return force_coefficients(
         field(settings.pressure + suffix), normals, areas, speed=float(conditions[settings.speed]),
         angle_of_attack_deg=settings.angle_of(conditions), chord=settings.chord, span=settings.span,
         wall_shear=field(settings.wall_shear + suffix) if settings.wall_shear else None,
-        wall_shear_sign=settings.wall_shear_sign, axes=settings.axes, reference_area=settings.reference_area,
+        wall_shear_sign=settings.wall_shear_sign, axes=settings.axes, reference_area=area,
     )
 
 
-def _add_wall_forces(path: Path, settings: ForceSettings, conditions: Mapping[str, float], where: Path) -> dict[str, Any]:
-    """Integrate the predicted wall fields of ``path``, add Cp and Cf to it, and return the ``forces`` record."""
+def _wall_faces(surface: vtk.vtkDataSet, where: str) -> tuple[np.ndarray, ...]:
+    """The wall's points, cell connectivity and offsets, outward unit normals and face areas."""
+    body = surface_from_vtk(surface, None, where)
+    normals = surface_cell_normals(surface, body, where)
+    points = point_coordinates(surface)
+    connectivity, offsets = cell_connectivity(surface)
+    areas = np.linalg.norm(polygon_area_vectors(points, connectivity, offsets), axis=1)
+    return points, connectivity, offsets, normals, areas
+
+
+def _measured_area(points: np.ndarray, connectivity: np.ndarray, offsets: np.ndarray, normals: np.ndarray, areas: np.ndarray,
+                   settings: ForceSettings, conditions: Mapping[str, float]) -> ReferenceArea:
+    """The wall's shadow along the free stream (turned by the angle of attack), or the faces' formula where they agree."""
+    drag = settings.axes.turned(settings.angle_of(conditions))[0]
+    return ReferenceArea.measured(points, fan_triangles(connectivity, offsets), normals, areas, drag)
+
+
+def wall_reference_area(
+    surface: vtk.vtkDataSet,
+    settings: ForceSettings,
+    conditions: Mapping[str, float],
+    given: float | None = None,
+    where: str = "<surface>",
+) -> ReferenceArea:
+    """The area a 3D wall's force coefficients are divided by, and where it came from.
+
+    ``given`` (``lrsa-predict --reference-area``), else the model's
+    ``data.forces.reference_area``, else measured on the wall's faces: the area of its
+    shadow along the free stream (:func:`~modulus_lrsa.forces.shadow_area`), which the sum
+    ``0.5 sum |n.d| A`` over the faces overestimates where parts of the body hide others
+    (a motorbike's rider and wheels: 3.6 times), or that sum itself where the two agree
+    (:meth:`~modulus_lrsa.forces.ReferenceArea.measured`: it is exact there, as for the
+    ``lrsa-data ahmed`` bodies, whose OpenFOAM ``Aref`` it equals).
+    """
+    if given is not None:
+        return ReferenceArea(float(given), "given")
+    if settings.reference_area is not None:
+        return ReferenceArea(float(settings.reference_area), "model")
+    return _measured_area(*_wall_faces(surface, where), settings, conditions)
+
+
+def _add_wall_forces(path: Path, settings: ForceSettings, conditions: Mapping[str, float], where: Path,
+                     given_area: float | None = None) -> dict[str, Any]:
+    """Integrate the predicted wall fields of ``path``, add Cp and Cf to it, and return the ``forces`` record.
+
+    The record holds the reference area and its method (:func:`wall_reference_area`) and,
+    where the faces' formula lies well above the shadow used, a warning naming both.
+    """
     reader = vtk.vtkXMLPolyDataReader()
     reader.SetFileName(str(path))
     reader.Update()
     surface = reader.GetOutput()
-    coefficients = wall_force_coefficients(surface, settings, conditions, where=str(where))
+    reference = wall_reference_area(surface, settings, conditions, given_area, str(where))
+    coefficients = wall_force_coefficients(surface, dataclasses.replace(settings, reference_area=reference.area), conditions,
+                                           where=str(where))
     dynamic = 0.5 * float(conditions[settings.speed]) ** 2
     cell_data = surface.GetCellData()
     add_array(surface, f"Cp{PREDICTED_SUFFIX}", vtk_to_numpy(cell_data.GetArray(settings.pressure + PREDICTED_SUFFIX)) / dynamic,
@@ -405,4 +464,9 @@ def _add_wall_forces(path: Path, settings: ForceSettings, conditions: Mapping[st
         shear = vtk_to_numpy(cell_data.GetArray(settings.wall_shear + PREDICTED_SUFFIX))
         add_array(surface, f"Cf{PREDICTED_SUFFIX}", shear / dynamic, "cell")
     atomic_write_vtk(surface, path)
-    return {"predicted": coefficients.as_dict(), "settings": settings.as_dict()}
+    record = {"predicted": coefficients.as_dict(), "settings": settings.as_dict(), **reference.as_dict()}
+    warning = reference.warning()
+    if warning is not None:
+        logger.warning("%s: %s", where, warning)
+        record["warnings"] = [warning]
+    return record
