@@ -513,7 +513,8 @@ class ForceSettings:
     reference_area : float, optional
         3D: the reference area; None: each body's frontal area, measured on its faces
         (:func:`frontal_area`; OpenFOAM's ``Aref`` of the ``lrsa-data ahmed`` cases is
-        ``width * height``, which that equals).
+        ``width * height``, which that equals; ``lrsa-predict`` from an STL measures
+        :meth:`ReferenceArea.measured`, the shadow where the two differ).
     """
 
     pressure: str
