@@ -467,7 +467,8 @@ def test_the_3d_loss_study_tunes_on_held_out_training_bodies_and_reports_drag_bi
     runs = accuracy.protocols.studies(protocol)["loss"]
     # The baseline is the plain LRSA run; each setting is in its run id, so results never mix.
     assert [run.run_id for run in runs] == [
-        "LRSA-M32-fp32-e100-s0", "LRSA-M32-FW1-fp32-e100-s0", "LRSA-M32-FW4-fp32-e100-s0", "LRSA-M32-AW-fp32-e100-s0"]
+        "LRSA-M32-fp32-e100-s0", "LRSA-M32-FW1-fp32-e100-s0", "LRSA-M32-FW4-fp32-e100-s0", "LRSA-M32-AW-fp32-e100-s0",
+        "LRSA-M32-FW0.1-fp32-e100-s0", "LRSA-M32-FW0.3-fp32-e100-s0"]
     assert protocol.data.kind == "ahmed" and "data.val_split=val" in protocol.data.overrides()
     assert protocol.data.record()["held_out_from"] == "datasets/ahmed_coarse60"
     assert "loss" in accuracy.protocols.SELECTION_STUDIES
