@@ -50,6 +50,11 @@ from modulus_lrsa.io.writers import add_array, atomic_write_vtk
 #: A body whose extent along an axis is more than this share of the sampling box's has no
 #: room for the flow around it (the ``lrsa-data ahmed`` bodies fill 14-19 % of their domain).
 MAX_BODY_SHARE = 0.5
+#: A wall whose extent is within this range of the sampling box's along every axis fills the
+#: domain: the walls of an internal flow (pitzDaily's channel 1.01, a duct 1.02-1.14; the box
+#: holds cell centres, so a coarse mesh's walls reach beyond it), around the fluid. A body in
+#: other units is 25 to 1000 times too large, and told so.
+ENCLOSING_SHARE = (0.9, 2.0)
 #: Unit factors a body in other units than the training cases' (meters) is most likely off by.
 _UNIT_FACTORS = ((1000.0, "millimeters"), (100.0, "centimeters"), (1.0 / 0.0254, "inches"))
 #: A unit is named only where rescaling by it gives the body a share of the domain in this
@@ -177,8 +182,7 @@ def _predict_around(
     if body.dim != dimension:
         raise PredictionError(f"{wall_path}: a {body.dim}D surface, but the model was trained on {dimension}D cases")
     forces = _force_settings_3d(descriptor) if dimension == 3 else None
-    if dimension == 3:
-        check_body_in_domain(body, box_min, box_max, wall_path, ground_axis=_ground_axis(forces))
+    check_body_in_domain(body, box_min, box_max, wall_path, ground_axis=_ground_axis(forces))
     # What was repaired is said once the body is known to fit: a refused body gets its one line only.
     for note in repair.warnings() if repair is not None else []:
         logger.warning("%s: %s", wall_path, note)
@@ -318,8 +322,10 @@ def check_body_in_domain(
     where: Path,
     ground_axis: int | None = None,
 ) -> None:
-    """Refuse a 3D body that the training domain cannot hold, in one line naming the file.
+    """Refuse a body (2D or 3D) that the training domain cannot hold, in one line naming the file.
 
+    * a wall about as large as the box along every axis (:data:`ENCLOSING_SHARE`): the walls of
+      an internal flow, around the fluid, which have no outside to sample;
     * a body much larger than the box (more than :data:`MAX_BODY_SHARE` of it along an
       axis): another unit than the training cases' (an STL in millimeters beside a domain
       in meters) is named with the factor;
@@ -336,6 +342,14 @@ def check_body_in_domain(
     share = (upper - lower) / (box_upper - box_lower)
     worst = int(np.argmax(share))
     names = "xyz"
+    if ((share >= ENCLOSING_SHARE[0]) & (share <= ENCLOSING_SHARE[1])).all():
+        spans = ", ".join(f"{names[axis]} {share[axis]:.3g}" for axis in range(len(share)))
+        raise PredictionError(
+            f"{where}: the wall spans the whole training domain ({spans} times its extent): these look like walls "
+            "around the fluid (an internal flow: a channel, a duct), which have no outside to sample, so "
+            "--sample-volume would draw its points where there is no fluid; predict on the case's mesh instead "
+            "(lrsa-predict MODEL CASE_FOLDER -o OUTPUT)"
+        )
     if share[worst] > MAX_BODY_SHARE:
         size = " x ".join(f"{extent:.4g}" for extent in upper - lower)
         box = " x ".join(f"{extent:.4g}" for extent in box_upper - box_lower)
@@ -356,7 +370,7 @@ def check_body_in_domain(
             "ground; move it up so that its underside clears the ground, as the training bodies do (an export with "
             f"another axis up, such as y, needs turning so that {names[ground_axis]} is up)"
         )
-    outside = [names[axis] for axis in range(3) if lower[axis] < box_lower[axis] or upper[axis] > box_upper[axis]]
+    outside = [names[axis] for axis in range(len(lower)) if lower[axis] < box_lower[axis] or upper[axis] > box_upper[axis]]
     if outside:
         raise PredictionError(
             f"{where}: the body ({lower.round(4).tolist()} .. {upper.round(4).tolist()}) leaves the training domain "
