@@ -18,6 +18,8 @@ changing ``_target_`` only::
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -54,7 +56,13 @@ class TiedReconstruction(nn.Module):
 
 
 class TiedLRSABlock(LRSABlock):
-    """LRSA block whose reconstruction is tied to its compression (see :class:`TiedReconstruction`)."""
+    """LRSA block whose reconstruction is tied to its compression (see :class:`TiedReconstruction`).
+
+    Its reconstruction has no queries of its own, so ``point_proj`` holds only the
+    compression's keys and values (the layout of its earlier ``compress.to_kv``).
+    """
+
+    point_queries: ClassVar[bool] = False
 
     def __init__(self, dim: int, n_head: int, **kwargs) -> None:
         super().__init__(dim=dim, n_head=n_head, **kwargs)
