@@ -342,28 +342,3 @@ def test_lrsa_step_dispatches_at_most_its_pinned_multiple_of_flare_operators(dty
         plain = _operators(lrsa, dtype)
     assert fused <= OPERATOR_RATIO_LIMIT[dtype] * reference, (fused, reference, fused / reference)
     assert fused <= 0.82 * plain, (fused, plain)
-
-
-@pytest.mark.parametrize("variant", [LRSA, TiedLRSA], ids=["lrsa", "tied"])
-def test_a_state_dict_with_separate_point_linears_loads_into_the_shared_projection(variant):
-    """Checkpoints from before point_proj hold reconstruct.to_q and compress.to_kv (TiedLRSA:
-    to_kv only): strict loading stacks them into point_proj, and the outputs are the same."""
-    torch.manual_seed(0)
-    model = _perturbed(variant(functional_dim=2, out_dim=3, embedding_dim=2, n_layers=2, n_hidden=32,
-                               n_head=4, n_latents=8)).eval()
-    old, dim = {}, 32
-    for key, value in model.state_dict().items():
-        if ".point_proj." not in key:
-            old[key] = value
-            continue
-        prefix, name = key.split(".point_proj.")
-        queries = value.shape[0] == 3 * dim
-        if queries:
-            old[f"{prefix}.reconstruct.to_q.{name}"] = value[:dim].clone()
-        old[f"{prefix}.compress.to_kv.{name}"] = value[dim if queries else 0:].clone()
-    (fx, embedding), kwargs = _mesh_inputs(n_points=40)
-    with torch.no_grad():
-        want = model(fx, embedding, **kwargs)
-        loaded = variant(functional_dim=2, out_dim=3, embedding_dim=2, n_layers=2, n_hidden=32, n_head=4, n_latents=8)
-        loaded.load_state_dict(old, strict=True)
-        torch.testing.assert_close(loaded.eval()(fx, embedding, **kwargs), want, atol=0, rtol=0)

@@ -18,8 +18,6 @@ changing ``_target_`` only::
 
 from __future__ import annotations
 
-from typing import ClassVar
-
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -56,13 +54,7 @@ class TiedReconstruction(nn.Module):
 
 
 class TiedLRSABlock(LRSABlock):
-    """LRSA block whose reconstruction is tied to its compression (see :class:`TiedReconstruction`).
-
-    Its reconstruction has no queries of its own, so ``point_proj`` holds only the
-    compression's keys and values (the layout of its earlier ``compress.to_kv``).
-    """
-
-    point_queries: ClassVar[bool] = False
+    """LRSA block whose reconstruction is tied to its compression (see :class:`TiedReconstruction`)."""
 
     def __init__(self, dim: int, n_head: int, **kwargs) -> None:
         super().__init__(dim=dim, n_head=n_head, **kwargs)

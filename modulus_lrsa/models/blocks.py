@@ -19,7 +19,6 @@ in :mod:`~modulus_lrsa.models.lrsa`.
 from __future__ import annotations
 
 import math
-from typing import ClassVar
 
 import torch
 import torch.nn as nn
@@ -34,8 +33,8 @@ from .attention import (
 )
 
 __all__ = [
-    "ACTIVATIONS", "MAX_FREQUENCIES", "NORMS", "FourierFeatures", "LRSABlock", "LatentCompression", "LatentSelfAttention",
-    "LinearRows", "MLP", "PointReconstruction", "SharedLinear", "StructuredPointFFN", "TimeEmbedding", "linear",
+    "ACTIVATIONS", "MAX_FREQUENCIES", "NORMS", "FourierFeatures", "LRSABlock", "LatentCompression", "LatentSelfAttention", "MLP",
+    "PointReconstruction", "StructuredPointFFN", "TimeEmbedding", "linear",
 ]
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {
@@ -112,67 +111,6 @@ def linear(x: torch.Tensor, layer: nn.Linear) -> torch.Tensor:
     return _Linear.apply(x, 1, layer.weight, layer.bias) if _fusable(layer) else layer(x)
 
 
-class SharedLinear(nn.Linear):
-    """A linear layer whose row blocks other modules use as their own layers (:class:`LinearRows`).
-
-    Linears that read the same input then run as one GEMM on one weight, which accumulates
-    one gradient per step instead of one per layer. At construction it holds zeros: its
-    row views draw their initial values where the separate linears they replace were built,
-    so a seeded model starts from the weights it had before the layers were merged.
-    """
-
-    def __init__(self, in_features: int, out_features: int) -> None:
-        self.__dict__["_constructing"] = True
-        super().__init__(in_features, out_features)
-        self.__dict__["_constructing"] = False
-
-    def reset_parameters(self) -> None:
-        if self.__dict__.get("_constructing"):
-            with torch.no_grad():
-                self.weight.zero_()
-                self.bias.zero_()
-            return
-        super().reset_parameters()
-
-
-class LinearRows(nn.Module):
-    """Rows ``start:stop`` of a :class:`SharedLinear` as a linear layer (no parameters of its own).
-
-    ``weight`` and ``bias`` are views of the shared layer's, so the module reads like the
-    ``nn.Linear`` it stands for (``layer(x)``, ``layer.weight``, hooks); the parameters and
-    their state-dict entries belong to the module that owns the shared layer.
-    """
-
-    def __init__(self, source: SharedLinear, start: int, stop: int) -> None:
-        super().__init__()
-        self.__dict__["source"] = source  # not a submodule: its parameters belong to its owner
-        self.start, self.stop = start, stop
-        self.in_features, self.out_features = source.in_features, stop - start
-        self.reset_parameters()
-
-    @property
-    def weight(self) -> torch.Tensor:
-        return self.source.weight[self.start:self.stop]
-
-    @property
-    def bias(self) -> torch.Tensor:
-        return self.source.bias[self.start:self.stop]
-
-    def reset_parameters(self) -> None:
-        """``nn.Linear``'s initialization of these rows (the same random draws as a separate layer)."""
-        with torch.no_grad():
-            weight, bias = self.weight, self.bias
-            nn.init.kaiming_uniform_(weight, a=math.sqrt(5))
-            bound = 1 / math.sqrt(self.in_features) if self.in_features > 0 else 0
-            nn.init.uniform_(bias, -bound, bound)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.nn.functional.linear(x, self.weight, self.bias)
-
-    def extra_repr(self) -> str:
-        return f"rows={self.start}:{self.stop}, in_features={self.in_features}, out_features={self.out_features}"
-
-
 def _heads(projections: torch.Tensor, parts: int, n_head: int, batch: int | None = None) -> tuple[torch.Tensor, ...]:
     """Split (B, L, parts * h * d_h) projections, or their (B L, ...) rows of ``batch``
     samples, into ``parts`` (B, L, h, d_h) heads: one view and one unbind."""
@@ -233,14 +171,11 @@ class LatentCompression(nn.Module):
     log quadrature weights.
     """
 
-    def __init__(
-        self, dim: int, n_head: int, n_latents: int, logit_scale: float, to_kv: nn.Module | None = None
-    ) -> None:
+    def __init__(self, dim: int, n_head: int, n_latents: int, logit_scale: float) -> None:
         super().__init__()
         self.n_head = n_head
         self.latent_queries = nn.Parameter(torch.empty(n_head, n_latents, dim // n_head))
-        # The block passes rows of its point projection (LinearRows); alone it has its own layer.
-        self.to_kv = nn.Linear(dim, 2 * dim) if to_kv is None else to_kv
+        self.to_kv = nn.Linear(dim, 2 * dim)
         self.q_norm = RMSNorm(dim // n_head)
         self.k_norm = RMSNorm(dim // n_head)
         self.logit_scale = LogitScale(n_head, dim // n_head, logit_scale)
@@ -319,10 +254,10 @@ class LatentCompression(nn.Module):
 class PointReconstruction(nn.Module):
     """Every point queries the latent tokens (its own weights, not tied to compression)."""
 
-    def __init__(self, dim: int, n_head: int, logit_scale: float, to_q: nn.Module | None = None) -> None:
+    def __init__(self, dim: int, n_head: int, logit_scale: float) -> None:
         super().__init__()
         self.n_head = n_head
-        self.to_q = nn.Linear(dim, dim) if to_q is None else to_q
+        self.to_q = nn.Linear(dim, dim)
         self.to_kv = nn.Linear(dim, 2 * dim)
         self.q_norm = RMSNorm(dim // n_head)
         self.k_norm = RMSNorm(dim // n_head)
@@ -384,16 +319,7 @@ class LRSABlock(nn.Module):
         S  = S + FFN_1(Norm(S));  S = S + SelfAttn(Norm(S));  S = S + FFN_2(Norm(S))
         H  = H + Reconstruct(q=Hn, kv=Norm(S))  softmax over the M latents  (B, N, d)
         H  = H + PointFFN(Norm(H))
-
-    The reconstruction queries and the compression keys and values read the same
-    normalized points, so one :class:`SharedLinear` ``point_proj`` (rows: queries, keys,
-    values) holds all three; ``reconstruct.to_q`` and ``compress.to_kv`` are its rows
-    (:class:`LinearRows`). State dicts with the separate layers' entries load into it.
     """
-
-    #: Whether ``point_proj`` also holds the reconstruction's queries (a subclass whose
-    #: reconstruction has no queries of its own sets False: then it holds keys and values).
-    point_queries: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -411,10 +337,7 @@ class LRSABlock(nn.Module):
         hidden = int(dim * mlp_ratio)
         norm_layer = NORMS[norm]
         self.point_norm = norm_layer(dim)
-        queries = dim if self.point_queries else 0
-        self.point_proj = SharedLinear(dim, queries + 2 * dim)
-        self.compress = LatentCompression(dim, n_head, n_latents, logit_scale,
-                                          to_kv=LinearRows(self.point_proj, queries, queries + 2 * dim))
+        self.compress = LatentCompression(dim, n_head, n_latents, logit_scale)
         self.latent_ffn1_norm = norm_layer(dim)
         self.latent_ffn1 = MLP(dim, hidden, dim, act, dropout)
         self.latent_attn_norm = norm_layer(dim)
@@ -422,9 +345,7 @@ class LRSABlock(nn.Module):
         self.latent_ffn2_norm = norm_layer(dim)
         self.latent_ffn2 = MLP(dim, hidden, dim, act, dropout)
         self.latent_out_norm = norm_layer(dim)
-        self.reconstruct = PointReconstruction(
-            dim, n_head, logit_scale, to_q=LinearRows(self.point_proj, 0, dim) if self.point_queries else None
-        )
+        self.reconstruct = PointReconstruction(dim, n_head, logit_scale)
         self.ffn_norm = norm_layer(dim)
         self.point_ffn = (
             MLP(dim, hidden, dim, act, dropout)
@@ -465,26 +386,8 @@ class LRSABlock(nn.Module):
             and type(self).process_latents is LRSABlock.process_latents
             and type(self.compress) is LatentCompression
             and type(self.reconstruct) is PointReconstruction
-            and self.point_queries
-            and _fusable(self.point_proj, self.reconstruct.to_q, self.compress.to_kv)
+            and _fusable(self.reconstruct.to_q, self.compress.to_kv)
         )
-
-    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
-        # Checkpoints from before point_proj hold its rows as separate layers: the
-        # reconstruction's to_q (where point_queries) and the compression's to_kv.
-        # Stacked in row order they are point_proj's entries, the same numbers.
-        parts = [f"{prefix}reconstruct.to_q."] * self.point_queries + [f"{prefix}compress.to_kv."]
-        for name, dims in (("weight", 2), ("bias", 1)):
-            old = [f"{part}{name}" for part in parts]
-            tensors = [state_dict.get(key) for key in old]
-            if f"{prefix}point_proj.{name}" in state_dict or not all(isinstance(t, torch.Tensor) for t in tensors):
-                continue
-            # Only entries that stack: any others stay as they are, for strict loading to name.
-            if all(t.dim() == dims for t in tensors) and len({t.shape[1:] for t in tensors}) == 1:
-                state_dict[f"{prefix}point_proj.{name}"] = torch.cat(tensors)
-                for key in old:
-                    del state_dict[key]
-        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def forward(self, h: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
         if self.fused():
@@ -503,10 +406,11 @@ class LRSABlock(nn.Module):
         (the model passes rows from block to block: no reshapes between them). Features stay
         (B N, d) and (B M, d) rows, whose linears need no reshapes, and one Linear(d, 3d)
         gives the reconstruction queries and the compression keys and values, which read the
-        same normalized points (``point_proj``). Only where :meth:`fused` holds."""
+        same normalized points. Only where :meth:`fused` holds."""
         hn = self.point_norm(h)
-        projection = _Linear.apply(hn, 1, self.point_proj.weight, self.point_proj.bias)
-        q, k, v = _heads(projection, 3, self.compress.n_head, batch)
+        to_q, to_kv = self.reconstruct.to_q, self.compress.to_kv
+        q, k, v = _heads(_Linear.apply(hn, 2, to_q.weight, to_kv.weight, to_q.bias, to_kv.bias),
+                         3, self.compress.n_head, batch)
         latent_kv = self.process_latents(self.compress.attend(k, v, bias, rows=True), batch)
         return self._update_points(h, self.reconstruct.attend(q, latent_kv, rows=True))
 

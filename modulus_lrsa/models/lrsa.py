@@ -47,10 +47,8 @@ from .blocks import (  # noqa: F401 (LatentSelfAttention, PointReconstruction, S
     FourierFeatures,
     LatentCompression,
     LatentSelfAttention,
-    LinearRows,
     LRSABlock,
     PointReconstruction,
-    SharedLinear,
     StructuredPointFFN,
     TimeEmbedding,
     linear,
@@ -419,12 +417,9 @@ class LRSA(DomainParallelMixin, Module):
         """Truncated-normal (std 0.02) linear weights, zero biases, orthogonal latent
         queries, unit qk-norm gains, logit scales at ``logit_scale``."""
         for module in self.modules():
-            # A shared layer is initialized through its row views, each where its separate
-            # linear was: the same random draws, so the same initial weights as before.
-            if isinstance(module, (nn.Linear, LinearRows)) and not isinstance(module, SharedLinear):
-                with torch.no_grad():
-                    nn.init.trunc_normal_(module.weight, std=0.02)
-                    nn.init.zeros_(module.bias)
+            if isinstance(module, nn.Linear):
+                nn.init.trunc_normal_(module.weight, std=0.02)
+                nn.init.zeros_(module.bias)
             if isinstance(module, LatentCompression):
                 for head_queries in module.latent_queries.data:
                     nn.init.orthogonal_(head_queries)
