@@ -136,9 +136,14 @@ def test_a_worker_that_swallows_the_generators_sigterm_still_ends():
         "import os, time\n"
         "from modulus_lrsa.data.airfoil.dataset import _init_worker\n"
         "_init_worker(os.getppid())\n"
-        "print('ready', flush=True)\n"
+        "ready = False\n"
         "while True:\n"
         "    try:\n"
+        # 'ready' is printed inside the swallowing block: a SIGTERM that lands just after the
+        # line reached the pipe must be swallowed too, not end the worker by KeyboardInterrupt.
+        "        if not ready:\n"
+        "            print('ready', flush=True)\n"
+        "            ready = True\n"
         "        time.sleep(60)\n"
         "    except BaseException:  # as the pool's result hand-back does\n"
         "        pass\n"
