@@ -14,30 +14,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import torch
 import vtk
-from hydra import compose, initialize_config_dir
-from synthetic_cfd_cases import SPAN, cylinder_dataset, write_vtk
+from synthetic_cfd_cases import SPAN, write_vtk
+from test_predict_hostile import cylinder_model  # noqa: F401  (a fixture: a tiny model of the 2D cylinder cases)
 
-from modulus_lrsa.descriptor import write_descriptor
 from modulus_lrsa.inference.predict import main
-from modulus_lrsa.models import LRSA
-from modulus_lrsa.training.checkpoint import atomic_save_module
-from modulus_lrsa.training.data import build_training_data
-from modulus_lrsa.training.train import CONFIG_DIR
-
-
-def _model(root: Path) -> Path:
-    cases = cylinder_dataset(root / "cases", n_cases=3, n_test=1)
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        config = compose(config_name="config", overrides=["data=airfoil", f"data.path={cases}", f"data.cache_dir={root / 'cache'}"])
-    data = build_training_data(config.data, seed=0)
-    torch.manual_seed(1)
-    model = LRSA(functional_dim=data.functional_dim, out_dim=data.out_dim, embedding_dim=data.embedding_dim,
-                 n_layers=1, n_hidden=16, n_head=2, n_latents=4, n_frequencies=2).eval()
-    path = atomic_save_module(model, root / "model" / "best_model.mdlus")
-    write_descriptor(data.descriptor, path)
-    return path
 
 
 def _ring_wall(path: Path, radius: float, centre=(0.0, 0.0), segments: int = 48) -> Path:
@@ -58,8 +39,8 @@ def _ring_wall(path: Path, radius: float, centre=(0.0, 0.0), segments: int = 48)
     return path
 
 
-def test_walls_that_fill_a_2d_domain_are_refused_not_sampled_where_there_is_no_fluid(tmp_path, capsys):
-    model = _model(tmp_path)
+def test_walls_that_fill_a_2d_domain_are_refused_not_sampled_where_there_is_no_fluid(cylinder_model, tmp_path, capsys):
+    model, *_ = cylinder_model
     # The training cells reach a radius of about 3: a circle of radius 3.2 encloses the domain, as a
     # channel's walls enclose its fluid. Before: sampled in the box's corners, outside it, and written.
     wall = _ring_wall(tmp_path / "channel_walls.vtp", radius=3.2)
@@ -72,8 +53,8 @@ def test_walls_that_fill_a_2d_domain_are_refused_not_sampled_where_there_is_no_f
     assert not out.exists()
 
 
-def test_a_2d_wall_outside_the_domain_or_far_too_large_is_refused_in_one_line(tmp_path, capsys):
-    model = _model(tmp_path)
+def test_a_2d_wall_outside_the_domain_or_far_too_large_is_refused_in_one_line(cylinder_model, tmp_path, capsys):
+    model, *_ = cylinder_model
     far = _ring_wall(tmp_path / "far.vtp", radius=0.5, centre=(100.0, 0.0))
     assert main([str(model), str(far), "--sample-volume", "--condition", "U=12", "--condition", "aoa_deg=-3",
                  "-o", str(tmp_path / "far_out")]) == 1
@@ -87,8 +68,8 @@ def test_a_2d_wall_outside_the_domain_or_far_too_large_is_refused_in_one_line(tm
     assert not (tmp_path / "far_out").exists() and not (tmp_path / "huge_out").exists()
 
 
-def test_a_2d_body_that_fits_the_domain_still_predicts(tmp_path):
-    model = _model(tmp_path)
+def test_a_2d_body_that_fits_the_domain_still_predicts(cylinder_model, tmp_path):
+    model, *_ = cylinder_model
     wall = _ring_wall(tmp_path / "cylinder.vtp", radius=0.5)
     assert main([str(model), str(wall), "--sample-volume", "500", "--condition", "U=12", "--condition", "aoa_deg=-3",
                  "-o", str(tmp_path / "out")]) == 0
